@@ -1,0 +1,50 @@
+/**
+ * The KeyBackend interface: every CA signature goes through a Signer obtained
+ * from a backend. Software keys (encrypted at rest) implement it now; a PKCS#11
+ * backend implements the same interface later, so nothing above this layer
+ * ever touches private key material.
+ */
+export const KEY_ALGORITHMS = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+
+export function isKeyAlgorithm(v: unknown): v is KeyAlgorithm {
+  return typeof v === 'string' && (KEY_ALGORITHMS as readonly string[]).includes(v);
+}
+
+/** A private key that can sign, identified by a backend-specific reference. */
+export interface Signer {
+  readonly keyRef: string;
+  readonly algorithm: KeyAlgorithm;
+  /** DER SubjectPublicKeyInfo of the key. */
+  readonly spki: Uint8Array;
+  /**
+   * Signs `data` with the hash that belongs to the key algorithm (SHA-256 for
+   * P-256 and RSA, SHA-384 for P-384) and returns the signature in the form
+   * X.509 expects (DER ECDSA-Sig-Value, or PKCS#1 v1.5 bytes).
+   */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface KeyBackendHealth {
+  ok: boolean;
+  detail: string;
+}
+
+export interface KeyBackend {
+  readonly type: string;
+  /** Generates a new key inside the backend and returns its signer. */
+  generate(label: string, algorithm: KeyAlgorithm): Promise<Signer>;
+  /** Opens an existing key by reference. Throws KeyNotFound when it does not exist. */
+  open(keyRef: string): Promise<Signer>;
+  has(keyRef: string): Promise<boolean>;
+  health(): Promise<KeyBackendHealth>;
+}
+
+/** Optional capability: backends that can import an existing private key (restore, migration). */
+export interface KeyImporter {
+  importPkcs8(label: string, algorithm: KeyAlgorithm, pkcs8: Uint8Array): Promise<Signer>;
+}
+
+export function hashFor(algorithm: KeyAlgorithm): 'sha256' | 'sha384' {
+  return algorithm === 'ecdsa-p384' ? 'sha384' : 'sha256';
+}

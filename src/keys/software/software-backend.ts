@@ -1,0 +1,117 @@
+/**
+ * Software KeyBackend: keys are generated with node:crypto, stored as sealed
+ * PKCS#8 (see key-encryption.ts) in one JSON file per key, and decrypted into
+ * memory only. Private key bytes never reach the disk in clear.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign as cryptoSign, KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { hashFor, isKeyAlgorithm, type KeyAlgorithm, type KeyBackend, type KeyBackendHealth, type KeyImporter, type Signer } from '../key-backend.js';
+import { seal, unseal, type SealedBlob } from './key-encryption.js';
+
+interface KeyFile {
+  ref: string;
+  label: string;
+  algorithm: KeyAlgorithm;
+  spki: string;
+  sealed: SealedBlob;
+  createdAt: string;
+}
+
+export interface SoftwareKeyBackendOptions {
+  dir: string;
+  /** Passphrase or key-file contents; the scrypt input. */
+  secret: Uint8Array;
+}
+
+export function generateKeyObject(algorithm: KeyAlgorithm): KeyObject {
+  switch (algorithm) {
+    case 'ecdsa-p256': return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    case 'ecdsa-p384': return generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    case 'rsa-2048': return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    case 'rsa-3072': return generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey;
+    case 'rsa-4096': return generateKeyPairSync('rsa', { modulusLength: 4096 }).privateKey;
+  }
+}
+
+export class SoftwareSigner implements Signer {
+  readonly spki: Uint8Array;
+  constructor(readonly keyRef: string, readonly algorithm: KeyAlgorithm, private readonly key: KeyObject) {
+    this.spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+  }
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    const isEc = this.algorithm.startsWith('ecdsa');
+    return new Uint8Array(cryptoSign(hashFor(this.algorithm), data, isEc ? { key: this.key, dsaEncoding: 'der' } : this.key));
+  }
+}
+
+export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
+  readonly type = 'software';
+  private readonly cache = new Map<string, SoftwareSigner>();
+  constructor(private readonly opts: SoftwareKeyBackendOptions) {
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  }
+
+  private path(ref: string): string {
+    if (!/^[a-zA-Z0-9._-]+$/.test(ref)) throw new Error(`invalid key reference: ${ref}`);
+    return join(this.opts.dir, `${ref}.key.json`);
+  }
+
+  async generate(label: string, algorithm: KeyAlgorithm): Promise<Signer> {
+    return this.store(label, algorithm, generateKeyObject(algorithm));
+  }
+
+  async importPkcs8(label: string, algorithm: KeyAlgorithm, pkcs8: Uint8Array): Promise<Signer> {
+    return this.store(label, algorithm, createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' }));
+  }
+
+  private store(label: string, algorithm: KeyAlgorithm, key: KeyObject): Signer {
+    const ref = `${label.replace(/[^a-zA-Z0-9._-]/g, '-')}-${randomUUID().slice(0, 8)}`;
+    const signer = new SoftwareSigner(ref, algorithm, key);
+    const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
+    const file: KeyFile = {
+      ref, label, algorithm,
+      spki: Buffer.from(signer.spki).toString('base64'),
+      sealed: seal(this.opts.secret, pkcs8, ref),
+      createdAt: new Date().toISOString(),
+    };
+    pkcs8.fill(0);
+    const p = this.path(ref);
+    writeFileSync(`${p}.tmp`, JSON.stringify(file, null, 2), { mode: 0o600 });
+    renameSync(`${p}.tmp`, p);
+    this.cache.set(ref, signer);
+    return signer;
+  }
+
+  async open(keyRef: string): Promise<Signer> {
+    const cached = this.cache.get(keyRef);
+    if (cached) return cached;
+    const p = this.path(keyRef);
+    if (!existsSync(p)) throw new Error(`key not found: ${keyRef}`);
+    const file = JSON.parse(readFileSync(p, 'utf8')) as KeyFile;
+    if (!isKeyAlgorithm(file.algorithm)) throw new Error(`key ${keyRef}: unknown algorithm ${String(file.algorithm)}`);
+    const pkcs8 = unseal(this.opts.secret, file.sealed, keyRef);
+    const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+    pkcs8.fill(0);
+    const signer = new SoftwareSigner(keyRef, file.algorithm, key);
+    if (Buffer.compare(Buffer.from(signer.spki), Buffer.from(file.spki, 'base64')) !== 0) {
+      throw new Error(`key ${keyRef}: public key does not match the stored one`);
+    }
+    this.cache.set(keyRef, signer);
+    return signer;
+  }
+
+  async has(keyRef: string): Promise<boolean> {
+    return existsSync(this.path(keyRef));
+  }
+
+  async health(): Promise<KeyBackendHealth> {
+    try {
+      statfsSync(this.opts.dir);
+      for (const s of this.cache.values()) await s.sign(new Uint8Array([1]));
+      return { ok: true, detail: `${this.cache.size} key(s) loaded` };
+    } catch (e) {
+      return { ok: false, detail: (e as Error).message };
+    }
+  }
+}
