@@ -1,0 +1,99 @@
+/** Domain types shared by every role. Imports nothing. */
+
+export type IssuerKind = 'root' | 'intermediate' | 'ocsp-signer';
+
+export interface IssuerRecord {
+  id: string;
+  kind: IssuerKind;
+  /** Subject DN, human readable. */
+  subject: string;
+  /** The issuer this one was signed by (null for a root). */
+  parentId: string | null;
+  certDer: Uint8Array;
+  keyRef: string;
+  keyBackend: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** Issuing CA that takes new issuance (one at a time); the others still serve OCSP and CRLs. */
+  active: boolean;
+  createdAt: Date;
+}
+
+export type CertificateStatus = 'good' | 'revoked';
+
+export interface CertificateRecord {
+  serial: string; // lower-case hex, no leading zero octets
+  issuerId: string;
+  profile: string;
+  subject: string;
+  sans: string[];
+  notBefore: Date;
+  notAfter: Date;
+  der: Uint8Array;
+  status: CertificateStatus;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+  createdAt: Date;
+  /** Who asked for it: token id, operator, or "cli". */
+  requester: string;
+}
+
+export interface RevokedEntry {
+  serialHex: string;
+  revokedAt: Date;
+  reason?: number;
+}
+
+export interface CertificateFilter {
+  status?: CertificateStatus | 'expired';
+  expiringWithinDays?: number;
+  /** Substring match on subject or any SAN. */
+  name?: string;
+  issuerId?: string;
+  profile?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+  total: number;
+}
+
+export type TokenRole = 'admin' | 'operator' | 'auditor' | 'issuer';
+
+export interface ApiTokenRecord {
+  id: string;
+  name: string;
+  role: TokenRole;
+  /** sha256 of the secret part, hex. */
+  hash: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface AuditEntryInput {
+  actor: string;
+  source: string;
+  channel: 'api' | 'cli' | 'system' | 'ocsp' | 'acme';
+  action: string;
+  target: string;
+  outcome: 'success' | 'failure' | 'denied';
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEntry extends AuditEntryInput {
+  seq: number;
+  time: Date;
+  prevHash: string;
+  hash: string;
+}
+
+export interface CrlRecord {
+  issuerId: string;
+  number: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Uint8Array;
+  entries: number;
+}

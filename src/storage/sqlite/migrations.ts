@@ -1,0 +1,84 @@
+/** SQLite schema, as ordered migrations. Times are stored as epoch milliseconds. */
+export const SQLITE_MIGRATIONS: string[] = [
+  `
+  CREATE TABLE issuers (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('root','intermediate','ocsp-signer')),
+    subject TEXT NOT NULL,
+    parent_id TEXT REFERENCES issuers(id),
+    cert_der BLOB NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_backend TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE certificates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial TEXT NOT NULL UNIQUE,
+    issuer_id TEXT NOT NULL REFERENCES issuers(id),
+    profile TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    sans TEXT NOT NULL,
+    search TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    der BLOB NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('good','revoked')),
+    revoked_at INTEGER,
+    revocation_reason INTEGER,
+    created_at INTEGER NOT NULL,
+    requester TEXT NOT NULL
+  );
+  CREATE INDEX certificates_revoked ON certificates (issuer_id, status, serial);
+  CREATE INDEX certificates_not_after ON certificates (not_after);
+  CREATE TABLE idempotency (
+    requester TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    serial TEXT NOT NULL REFERENCES certificates(serial),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (requester, key)
+  );
+  CREATE TABLE crl_counters (
+    issuer_id TEXT PRIMARY KEY REFERENCES issuers(id),
+    last_number INTEGER NOT NULL
+  );
+  CREATE TABLE crls (
+    issuer_id TEXT NOT NULL REFERENCES issuers(id),
+    number INTEGER NOT NULL,
+    this_update INTEGER NOT NULL,
+    next_update INTEGER NOT NULL,
+    der BLOB NOT NULL,
+    entries INTEGER NOT NULL,
+    PRIMARY KEY (issuer_id, number)
+  );
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,311 @@
+/**
+ * SQLite implementation of Store on better-sqlite3: WAL journal with
+ * synchronous=FULL, so a write is on disk when its promise resolves.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+  ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
+} from '../../core/types.js';
+import { RampartError } from '../../errors/codes.js';
+import type { IdempotencyClaim, InsertResult, Store } from '../store.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+type Row = Record<string, unknown>;
+
+const CHUNK = 2000;
+
+const d = (v: unknown): Date => new Date(Number(v));
+const dn = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(Number(v)));
+const u8 = (v: unknown): Uint8Array => new Uint8Array(v as Buffer);
+
+function toIssuer(r: Row): IssuerRecord {
+  return {
+    id: String(r.id), kind: r.kind as IssuerRecord['kind'], subject: String(r.subject),
+    parentId: r.parent_id === null ? null : String(r.parent_id), certDer: u8(r.cert_der),
+    keyRef: String(r.key_ref), keyBackend: String(r.key_backend), notBefore: d(r.not_before),
+    notAfter: d(r.not_after), active: Number(r.active) === 1, createdAt: d(r.created_at),
+  };
+}
+
+function toCert(r: Row): CertificateRecord {
+  return {
+    serial: String(r.serial), issuerId: String(r.issuer_id), profile: String(r.profile), subject: String(r.subject),
+    sans: JSON.parse(String(r.sans)) as string[], notBefore: d(r.not_before), notAfter: d(r.not_after), der: u8(r.der),
+    status: r.status as CertificateRecord['status'], revokedAt: dn(r.revoked_at),
+    revocationReason: r.revocation_reason === null ? null : Number(r.revocation_reason),
+    createdAt: d(r.created_at), requester: String(r.requester),
+  };
+}
+
+function toToken(r: Row): ApiTokenRecord {
+  return {
+    id: String(r.id), name: String(r.name), role: r.role as TokenRole, hash: String(r.hash),
+    createdAt: d(r.created_at), expiresAt: dn(r.expires_at), revokedAt: dn(r.revoked_at),
+  };
+}
+
+function toAudit(r: Row): AuditEntry {
+  return {
+    seq: Number(r.seq), time: d(r.time), actor: String(r.actor), source: String(r.source),
+    channel: r.channel as AuditEntry['channel'], action: String(r.action), target: String(r.target),
+    outcome: r.outcome as AuditEntry['outcome'], details: JSON.parse(String(r.details)) as Record<string, unknown>,
+    prevHash: String(r.prev_hash), hash: String(r.hash),
+  };
+}
+
+function toCrl(r: Row): CrlRecord {
+  return {
+    issuerId: String(r.issuer_id), number: BigInt(r.number as number), thisUpdate: d(r.this_update),
+    nextUpdate: d(r.next_update), der: u8(r.der), entries: Number(r.entries),
+  };
+}
+
+export interface SqliteStoreOptions {
+  path: string;
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly db: Database.Database;
+
+  constructor(opts: SqliteStoreOptions) {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    const apply = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as Row;
+      const current = row.v === null ? 0 : Number(row.v);
+      for (let i = current; i < SQLITE_MIGRATIONS.length; i++) {
+        this.db.exec(SQLITE_MIGRATIONS[i]!);
+        this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(i + 1, Date.now());
+      }
+    });
+    apply.immediate();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- issuers
+  async saveIssuer(r: IssuerRecord): Promise<void> {
+    const tx = this.db.transaction(() => {
+      if (r.active && r.kind === 'intermediate') this.db.prepare("UPDATE issuers SET active = 0 WHERE kind = 'intermediate'").run();
+      this.db.prepare(`INSERT INTO issuers (id, kind, subject, parent_id, cert_der, key_ref, key_backend, not_before, not_after, active, created_at)
+        VALUES (@id, @kind, @subject, @parentId, @certDer, @keyRef, @keyBackend, @notBefore, @notAfter, @active, @createdAt)
+        ON CONFLICT (id) DO UPDATE SET active = excluded.active`).run({
+        id: r.id, kind: r.kind, subject: r.subject, parentId: r.parentId, certDer: Buffer.from(r.certDer), keyRef: r.keyRef,
+        keyBackend: r.keyBackend, notBefore: r.notBefore.getTime(), notAfter: r.notAfter.getTime(), active: r.active ? 1 : 0,
+        createdAt: r.createdAt.getTime(),
+      });
+    });
+    tx.immediate();
+  }
+
+  async listIssuers(): Promise<IssuerRecord[]> {
+    return (this.db.prepare('SELECT * FROM issuers ORDER BY created_at, id').all() as Row[]).map(toIssuer);
+  }
+
+  async getIssuer(id: string): Promise<IssuerRecord | null> {
+    const r = this.db.prepare('SELECT * FROM issuers WHERE id = ?').get(id) as Row | undefined;
+    return r ? toIssuer(r) : null;
+  }
+
+  // ---- certificates
+  private findIdempotentSync(claim: IdempotencyClaim): CertificateRecord | null {
+    const r = this.db.prepare('SELECT request_hash, serial FROM idempotency WHERE requester = ? AND key = ?').get(claim.requester, claim.key) as Row | undefined;
+    if (!r) return null;
+    if (r.request_hash !== claim.requestHash) {
+      throw new RampartError('idempotencyMismatch', `idempotency key "${claim.key}" was already used with a different request`);
+    }
+    const c = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(r.serial) as Row;
+    return toCert(c);
+  }
+
+  async findIdempotent(claim: IdempotencyClaim): Promise<CertificateRecord | null> {
+    return this.findIdempotentSync(claim);
+  }
+
+  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim): Promise<InsertResult> {
+    const tx = this.db.transaction((): InsertResult => {
+      if (claim) {
+        const earlier = this.findIdempotentSync(claim);
+        if (earlier) return { record: earlier, replayed: true };
+      }
+      this.db.prepare(`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
+        VALUES (@serial, @issuerId, @profile, @subject, @sans, @search, @notBefore, @notAfter, @der, @status, @revokedAt, @reason, @createdAt, @requester)`).run({
+        serial: rec.serial, issuerId: rec.issuerId, profile: rec.profile, subject: rec.subject, sans: JSON.stringify(rec.sans),
+        search: [rec.subject, ...rec.sans].join('\n').toLowerCase(), notBefore: rec.notBefore.getTime(), notAfter: rec.notAfter.getTime(),
+        der: Buffer.from(rec.der), status: rec.status, revokedAt: rec.revokedAt?.getTime() ?? null, reason: rec.revocationReason,
+        createdAt: rec.createdAt.getTime(), requester: rec.requester,
+      });
+      if (claim) {
+        this.db.prepare('INSERT INTO idempotency (requester, key, request_hash, serial, created_at) VALUES (?, ?, ?, ?, ?)')
+          .run(claim.requester, claim.key, claim.requestHash, rec.serial, rec.createdAt.getTime());
+      }
+      return { record: rec, replayed: false };
+    });
+    return tx.immediate();
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | null> {
+    const r = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
+    return r ? toCert(r) : null;
+  }
+
+  async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>> {
+    const where: string[] = [];
+    const args: Record<string, unknown> = { now: now.getTime() };
+    if (filter.status === 'good') where.push("status = 'good' AND not_after > @now");
+    else if (filter.status === 'revoked') where.push("status = 'revoked'");
+    else if (filter.status === 'expired') where.push('not_after <= @now');
+    if (filter.expiringWithinDays !== undefined) {
+      where.push("status = 'good' AND not_after > @now AND not_after <= @until");
+      args.until = now.getTime() + filter.expiringWithinDays * 86_400_000;
+    }
+    if (filter.name) {
+      where.push("search LIKE @name ESCAPE '\\'");
+      args.name = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    }
+    if (filter.issuerId) { where.push('issuer_id = @issuerId'); args.issuerId = filter.issuerId; }
+    if (filter.profile) { where.push('profile = @profile'); args.profile = filter.profile; }
+    const base = where.length ? `WHERE ${where.map((w) => `(${w})`).join(' AND ')}` : '';
+    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM certificates ${base}`).get(args) as Row).n);
+    const cursor = page.cursor ? Number(page.cursor) : 0;
+    const pageWhere = base ? `${base} AND seq > @cursor` : 'WHERE seq > @cursor';
+    const rows = this.db.prepare(`SELECT * FROM certificates ${pageWhere} ORDER BY seq LIMIT @limit`)
+      .all({ ...args, cursor, limit: page.limit + 1 }) as Row[];
+    const more = rows.length > page.limit;
+    const items = rows.slice(0, page.limit);
+    return { items: items.map(toCert), total, nextCursor: more ? String(items[items.length - 1]!.seq) : null };
+  }
+
+  async revokeCertificate(serial: string, reason: number, at: Date): Promise<CertificateRecord> {
+    const tx = this.db.transaction((): CertificateRecord => {
+      const r = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
+      if (!r) throw new RampartError('notFound', `no certificate with serial ${serial}`);
+      if (r.status === 'revoked') throw new RampartError('alreadyRevoked', `certificate ${serial} is already revoked`);
+      this.db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?").run(at.getTime(), reason, serial);
+      return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
+    });
+    return tx.immediate();
+  }
+
+  async *iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry> {
+    // Keyset pagination in chunks: no statement stays open across an await,
+    // and memory stays flat however many entries there are.
+    const stmt = this.db.prepare(`SELECT serial, revoked_at, revocation_reason FROM certificates
+      WHERE issuer_id = ? AND status = 'revoked' AND not_after > ? AND serial > ? ORDER BY serial LIMIT ${CHUNK}`);
+    let after = '';
+    for (;;) {
+      const rows = stmt.all(issuerId, now.getTime(), after) as Row[];
+      for (const r of rows) {
+        yield { serialHex: String(r.serial), revokedAt: d(r.revoked_at), reason: r.revocation_reason === null ? undefined : Number(r.revocation_reason) };
+      }
+      if (rows.length < CHUNK) return;
+      after = String(rows[rows.length - 1]!.serial);
+    }
+  }
+
+  async countCertificates(): Promise<{ total: number; revoked: number }> {
+    const r = this.db.prepare("SELECT COUNT(*) AS total, SUM(status = 'revoked') AS revoked FROM certificates").get() as Row;
+    return { total: Number(r.total), revoked: Number(r.revoked ?? 0) };
+  }
+
+  // ---- CRLs
+  async nextCrlNumber(issuerId: string): Promise<bigint> {
+    const tx = this.db.transaction((): bigint => {
+      this.db.prepare(`INSERT INTO crl_counters (issuer_id, last_number) VALUES (?, 1)
+        ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1`).run(issuerId);
+      const r = this.db.prepare('SELECT last_number FROM crl_counters WHERE issuer_id = ?').get(issuerId) as Row;
+      return BigInt(r.last_number as number);
+    });
+    return tx.immediate();
+  }
+
+  async saveCrl(rec: CrlRecord): Promise<void> {
+    const tx = this.db.transaction(() => {
+      this.db.prepare('INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(rec.issuerId, Number(rec.number), rec.thisUpdate.getTime(), rec.nextUpdate.getTime(), Buffer.from(rec.der), rec.entries);
+      // Keep the last 10 CRLs per issuer.
+      this.db.prepare('DELETE FROM crls WHERE issuer_id = ? AND number <= ?').run(rec.issuerId, Number(rec.number) - 10);
+    });
+    tx.immediate();
+  }
+
+  async latestCrl(issuerId: string): Promise<CrlRecord | null> {
+    const r = this.db.prepare('SELECT * FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT 1').get(issuerId) as Row | undefined;
+    return r ? toCrl(r) : null;
+  }
+
+  // ---- tokens
+  async insertToken(t: ApiTokenRecord): Promise<void> {
+    this.db.prepare('INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(t.id, t.name, t.role, t.hash, t.createdAt.getTime(), t.expiresAt?.getTime() ?? null, t.revokedAt?.getTime() ?? null);
+  }
+
+  async findTokenByHash(hash: string): Promise<ApiTokenRecord | null> {
+    const r = this.db.prepare('SELECT * FROM api_tokens WHERE hash = ?').get(hash) as Row | undefined;
+    return r ? toToken(r) : null;
+  }
+
+  async listTokens(): Promise<ApiTokenRecord[]> {
+    return (this.db.prepare('SELECT * FROM api_tokens ORDER BY created_at').all() as Row[]).map(toToken);
+  }
+
+  async revokeToken(id: string, at: Date): Promise<boolean> {
+    return this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at.getTime(), id).changes === 1;
+  }
+
+  // ---- audit
+  async appendAudit(build: (prev: { seq: number; hash: string } | null) => AuditEntry): Promise<AuditEntry> {
+    const tx = this.db.transaction((): AuditEntry => {
+      const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+      const e = build(last ? { seq: Number(last.seq), hash: String(last.hash) } : null);
+      this.db.prepare(`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.seq, e.time.getTime(), e.actor, e.source, e.channel, e.action, e.target,
+        e.outcome, JSON.stringify(e.details ?? {}), e.prevHash, e.hash);
+      return e;
+    });
+    return tx.immediate();
+  }
+
+  async *iterateAudit(): AsyncIterable<AuditEntry> {
+    const stmt = this.db.prepare(`SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`);
+    let after = -1;
+    for (;;) {
+      const rows = stmt.all(after) as Row[];
+      for (const r of rows) yield toAudit(r);
+      if (rows.length < CHUNK) return;
+      after = Number(rows[rows.length - 1]!.seq);
+    }
+  }
+
+  async lastAudit(): Promise<AuditEntry | null> {
+    const r = this.db.prepare('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+    return r ? toAudit(r) : null;
+  }
+
+  // ---- meta
+  async getMeta(key: string): Promise<string | null> {
+    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined;
+    return r ? String(r.value) : null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The storage interface every role uses. One SQLite implementation now
+ * (embedded default); PostgreSQL implements the same interface later and both
+ * pass the same conformance suite. All methods are async so that a network
+ * database fits without changing callers. Every write is durable when the
+ * returned promise resolves.
+ */
+import type {
+  ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
+} from '../core/types.js';
+
+export interface IdempotencyClaim {
+  key: string;
+  /** Who made the request; keys are scoped per requester. */
+  requester: string;
+  /** Hash of the request body: the same key with another body is refused. */
+  requestHash: string;
+}
+
+export interface InsertResult {
+  record: CertificateRecord;
+  /** True when an earlier request with the same idempotency key already issued this certificate. */
+  replayed: boolean;
+}
+
+export interface IssuerStore {
+  saveIssuer(rec: IssuerRecord): Promise<void>;
+  listIssuers(): Promise<IssuerRecord[]>;
+  getIssuer(id: string): Promise<IssuerRecord | null>;
+}
+
+export interface CertificateStore {
+  /** Finds an earlier issuance for this idempotency key (throws idempotencyMismatch if the body differs). */
+  findIdempotent(claim: IdempotencyClaim): Promise<CertificateRecord | null>;
+  insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim): Promise<InsertResult>;
+  getCertificate(serial: string): Promise<CertificateRecord | null>;
+  listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>>;
+  /** Marks a certificate revoked. Throws notFound or alreadyRevoked (RampartError). */
+  revokeCertificate(serial: string, reason: number, at: Date): Promise<CertificateRecord>;
+  /** Streams the revoked, unexpired certificates of one issuer in serial order. */
+  iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry>;
+  countCertificates(): Promise<{ total: number; revoked: number }>;
+}
+
+export interface CrlStore {
+  /** Atomically allocates the next CRL number for an issuer (strictly increasing, never reused). */
+  nextCrlNumber(issuerId: string): Promise<bigint>;
+  saveCrl(rec: CrlRecord): Promise<void>;
+  latestCrl(issuerId: string): Promise<CrlRecord | null>;
+}
+
+export interface TokenStore {
+  insertToken(rec: ApiTokenRecord): Promise<void>;
+  findTokenByHash(hash: string): Promise<ApiTokenRecord | null>;
+  listTokens(): Promise<ApiTokenRecord[]>;
+  revokeToken(id: string, at: Date): Promise<boolean>;
+}
+
+export interface AuditStore {
+  /**
+   * Appends one entry. `build` receives the previous entry's seq and hash and
+   * returns the complete new entry; it runs inside the same transaction so the
+   * chain stays linear with concurrent writers.
+   */
+  appendAudit(build: (prev: { seq: number; hash: string } | null) => AuditEntry): Promise<AuditEntry>;
+  iterateAudit(): AsyncIterable<AuditEntry>;
+  lastAudit(): Promise<AuditEntry | null>;
+}
+
+export interface MetaStore {
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+}
+
+export interface Store extends IssuerStore, CertificateStore, CrlStore, TokenStore, AuditStore, MetaStore {
+  readonly kind: string;
+  migrate(): Promise<void>;
+  /** Cheap round trip for health checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
