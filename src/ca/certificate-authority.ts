@@ -1,0 +1,153 @@
+/**
+ * The CA role: holds the issuers and their signers and signs what the RA has
+ * already approved. No HTTP and no policy here.
+ */
+import { randomSerial, serialHex } from '../core/serial.js';
+import type { Clock } from '../core/clock.js';
+import type { IssuerRecord } from '../core/types.js';
+import type { KeyBackend, Signer } from '../keys/key-backend.js';
+import { buildCertificate, type KeyUsageName, type SubjectAltNames } from '../pki/certificate-builder.js';
+import { parseDn } from '../pki/names.js';
+import { Certificate, type Name } from '@peculiar/asn1-x509';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import type { IssuerStore } from '../storage/store.js';
+import { issuerId } from './issuer-id.js';
+import type { CaUrls } from './urls.js';
+
+export interface LeafRequest {
+  subjectName: Name;
+  spki: Uint8Array;
+  san: SubjectAltNames;
+  keyUsage: KeyUsageName[];
+  extKeyUsage: string[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface SignedLeaf {
+  serial: string;
+  der: Uint8Array;
+  issuer: IssuerRecord;
+}
+
+export interface OcspSignerSpec {
+  algorithm: Parameters<KeyBackend['generate']>[1];
+  validityDays: number;
+  renewBeforeDays: number;
+}
+
+export interface CertificateAuthorityOptions {
+  store: IssuerStore;
+  keys: KeyBackend;
+  clock: Clock;
+  urls: CaUrls;
+}
+
+const DAY = 86_400_000;
+
+export class CertificateAuthority {
+  private issuers: IssuerRecord[] = [];
+
+  constructor(private readonly o: CertificateAuthorityOptions) {}
+
+  async load(): Promise<void> {
+    this.issuers = await this.o.store.listIssuers();
+  }
+
+  all(): IssuerRecord[] { return [...this.issuers]; }
+
+  /** Root and intermediate CAs (not OCSP signers). */
+  cas(): IssuerRecord[] { return this.issuers.filter((i) => i.kind !== 'ocsp-signer'); }
+
+  get(id: string): IssuerRecord | undefined { return this.issuers.find((i) => i.id === id); }
+
+  root(): IssuerRecord | undefined { return this.issuers.find((i) => i.kind === 'root'); }
+
+  active(): IssuerRecord {
+    const a = this.issuers.find((i) => i.kind === 'intermediate' && i.active);
+    if (!a) throw new Error('no active issuing CA: run `rampart init`');
+    return a;
+  }
+
+  /** DER certificates from the given issuer up to (not including) the root. */
+  chain(id: string): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let cur = this.get(id); cur && cur.kind !== 'root'; cur = cur.parentId ? this.get(cur.parentId) : undefined) out.push(cur.certDer);
+    return out;
+  }
+
+  async signerFor(issuer: IssuerRecord): Promise<Signer> {
+    return this.o.keys.open(issuer.keyRef);
+  }
+
+  async hasKey(issuer: IssuerRecord): Promise<boolean> {
+    return this.o.keys.has(issuer.keyRef);
+  }
+
+  async signLeaf(req: LeafRequest): Promise<SignedLeaf> {
+    const issuer = this.active();
+    const signer = await this.signerFor(issuer);
+    const issuerCert = parseIssuerName(issuer);
+    const notAfter = req.notAfter > issuer.notAfter ? issuer.notAfter : req.notAfter;
+    const serial = randomSerial();
+    const der = await buildCertificate({
+      serial, subject: req.subjectName, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
+      issuer: { name: issuerCert, spki: signer.spki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san,
+      ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)], crlUrls: [this.o.urls.crl(issuer.id)],
+    }, signer);
+    return { serial: serialHex(serial), der, issuer };
+  }
+
+  /** The current delegated OCSP signing certificate of a CA, if any. */
+  ocspSignerOf(caId: string): IssuerRecord | undefined {
+    const now = this.o.clock.now();
+    return this.issuers
+      .filter((i) => i.kind === 'ocsp-signer' && i.parentId === caId && i.notBefore <= now && i.notAfter > now)
+      .sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime())[0];
+  }
+
+  /**
+   * Makes sure every CA whose key is reachable has a delegated OCSP signer
+   * (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) that is not within
+   * renewBeforeDays of expiry; issues a new one where needed. Returns the ids renewed.
+   */
+  async ensureOcspSigners(spec: OcspSignerSpec): Promise<string[]> {
+    const renewed: string[] = [];
+    const now = this.o.clock.now();
+    for (const ca of this.cas()) {
+      if (ca.notAfter <= now || !(await this.hasKey(ca))) continue;
+      const current = this.ocspSignerOf(ca.id);
+      if (current && current.notAfter.getTime() - now.getTime() > spec.renewBeforeDays * DAY) continue;
+      const caSigner = await this.signerFor(ca);
+      const key = await this.o.keys.generate('ocsp', spec.algorithm);
+      const notBefore = new Date(now.getTime() - 60_000);
+      let notAfter = new Date(now.getTime() + spec.validityDays * DAY);
+      if (notAfter > ca.notAfter) notAfter = ca.notAfter;
+      const subject = `CN=OCSP Responder for ${ca.subject.replace(/^.*?CN=([^,]+).*$/, '$1')}, O=Rampart`;
+      const der = await buildCertificate({
+        serial: randomSerial(), subject: parseDn(subject.replace(/[+;<>"\\]/g, ' ')), subjectSpki: key.spki, notBefore, notAfter,
+        issuer: { name: parseIssuerName(ca), spki: caSigner.spki }, keyUsage: ['digitalSignature'],
+        extKeyUsage: ['1.3.6.1.5.5.7.3.9'], ocspNoCheck: true,
+      }, caSigner);
+      const rec: IssuerRecord = {
+        id: issuerId('ocsp', key.spki, notBefore), kind: 'ocsp-signer', subject, parentId: ca.id, certDer: der,
+        keyRef: key.keyRef, keyBackend: this.o.keys.type, notBefore, notAfter, active: false, createdAt: now,
+      };
+      await this.o.store.saveIssuer(rec);
+      this.issuers.push(rec);
+      renewed.push(rec.id);
+    }
+    return renewed;
+  }
+}
+
+const nameCache = new WeakMap<IssuerRecord, Name>();
+/** The issuer's subject Name exactly as encoded in its certificate (so issuer/subject chaining is byte-identical). */
+export function parseIssuerName(i: IssuerRecord): Name {
+  let n = nameCache.get(i);
+  if (!n) {
+    n = AsnConvert.parse(i.certDer, Certificate).tbsCertificate.subject;
+    nameCache.set(i, n);
+  }
+  return n;
+}

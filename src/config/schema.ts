@@ -1,0 +1,299 @@
+/**
+ * The Rampart configuration schema. Every field is documented (`.describe()`),
+ * bounded and defaulted, so `rampartConfigSchema.parse({})` yields a complete,
+ * working development configuration. docs/config.md documents the same fields
+ * for operators; keep the two in step.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { KEY_ALGORITHMS } from '../keys/key-backend.js';
+
+const MiB = 1024 * 1024;
+
+/** Log levels understood by pino. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const EKUS = ['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping'] as const;
+export const ECDSA_CURVES = ['P-256', 'P-384'] as const;
+export const KEY_BACKENDS = ['software'] as const;
+export const DATABASE_TYPES = ['sqlite'] as const;
+
+// ---------------------------------------------------------------- helpers
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** Splits "host:port" / "[v6]:port" into its parts; null when malformed. */
+export function parseListen(listen: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(listen);
+  if (!m) return null;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  if (m[1] !== undefined && isIP(host) !== 6) return null;
+  if (m[2] !== undefined && isIP(host) !== 4 && !HOSTNAME_RE.test(host)) return null;
+  return { host, port };
+}
+
+/** True for "a.b.c.d/n" or "v6/n" with a prefix length that fits the family. */
+export function isCidr(s: string): boolean {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  const family = isIP(m[1]!);
+  const bits = Number(m[2]);
+  return (family === 4 && bits <= 32) || (family === 6 && bits <= 128);
+}
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const listen = (def: string) =>
+  z.string()
+    .refine((s) => parseListen(s) !== null, {
+      message: 'must be host:port (e.g. 127.0.0.1:8080, [::1]:8080, 0.0.0.0:8443); port 0..65535, 0 = any free port',
+    })
+    .default(def);
+
+const pathString = z.string().min(1).max(4096);
+
+const distinguishedName = z.string().min(1).max(1024).refine(
+  (s) => /^\s*[A-Za-z][A-Za-z0-9.]*\s*=/.test(s) && /(^|,)\s*CN\s*=\s*\S/i.test(s),
+  { message: "must be a distinguished name with a CN, e.g. 'CN=Example Root CA, O=Example'" },
+);
+
+const keyAlgorithm = z.enum(KEY_ALGORITHMS);
+
+// ---------------------------------------------------------------- sections
+
+const httpSchema = z.strictObject({
+  listen: listen('127.0.0.1:8080').describe('Plain-HTTP listener (OCSP, CRL, CA certificates) as host:port.'),
+}).describe('Plain HTTP listener: serves OCSP, CRLs and CA certificates (AIA/CDP targets).');
+
+const httpsSchema = z.strictObject({
+  listen: listen('127.0.0.1:8443').describe('HTTPS listener (REST API) as host:port.'),
+  hostnames: z.array(z.string().regex(HOSTNAME_RE, { message: 'must be a DNS host name such as ca.example.com' }))
+    .max(100).default(['localhost'])
+    .describe('DNS names put in the TLS certificate the node issues for itself.'),
+  ips: z.array(z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' }))
+    .max(100).default(['127.0.0.1'])
+    .describe('IP addresses put in the TLS certificate the node issues for itself.'),
+}).superRefine((v, ctx) => {
+  if (v.hostnames.length === 0 && v.ips.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['hostnames'], message: 'https.hostnames and https.ips cannot both be empty: the TLS certificate needs a name' });
+  }
+}).describe('HTTPS listener for the REST API; the node issues its own TLS certificate from the issuing CA.');
+
+const keysSchema = z.strictObject({
+  backend: z.enum(KEY_BACKENDS).default('software')
+    .describe("Where CA private keys live. 'software': encrypted files under <dataDir>/keys (PKCS#11 later)."),
+  passphraseEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name' }).max(128)
+    .default('RAMPART_KEY_PASSPHRASE')
+    .describe('Environment variable holding the key-encryption passphrase; when set it is used instead of keyFile.'),
+  keyFile: pathString.optional()
+    .describe('File whose contents are the scrypt input for key encryption. Default <dataDir>/secrets/key-encryption.key, created on first run. Relative paths resolve against dataDir.'),
+}).describe('CA private key storage.');
+
+const databaseSchema = z.strictObject({
+  type: z.enum(DATABASE_TYPES).default('sqlite').describe("Storage engine. Only 'sqlite' today (postgres later)."),
+  path: pathString.optional()
+    .describe('SQLite database file. Default <dataDir>/rampart.db. Relative paths resolve against dataDir.'),
+}).describe('Certificate, revocation and audit storage.');
+
+const caLevel = (subject: string, algorithm: (typeof KEY_ALGORITHMS)[number], maxDays: number, days: number) =>
+  z.strictObject({
+    subject: distinguishedName.default(subject).describe('Subject distinguished name.'),
+    algorithm: keyAlgorithm.default(algorithm).describe('Key algorithm.'),
+    validityDays: int(1, maxDays).default(days).describe(`Certificate lifetime in days (1..${maxDays}).`),
+  });
+
+const ocspSignerSchema = z.strictObject({
+  algorithm: keyAlgorithm.default('ecdsa-p256').describe('Key algorithm of the delegated OCSP responder certificate.'),
+  validityDays: int(1, 365).default(30).describe('Lifetime of the OCSP responder certificate in days.'),
+  renewBeforeDays: int(1, 180).default(10).describe('Renew the OCSP responder certificate this many days before it expires.'),
+}).superRefine((v, ctx) => {
+  if (v.renewBeforeDays >= v.validityDays) {
+    ctx.addIssue({
+      code: 'custom', path: ['renewBeforeDays'], input: v.renewBeforeDays,
+      message: `must be less than hierarchy.ocspSigner.validityDays (${v.validityDays}), or the responder certificate would be renewed continuously`,
+    });
+  }
+});
+
+const hierarchySchema = z.strictObject({
+  root: caLevel('CN=Rampart Dev Root CA, O=Rampart', 'ecdsa-p384', 9125, 3650).prefault({})
+    .describe('Self-signed root CA created by init / first run.'),
+  intermediate: caLevel('CN=Rampart Dev Issuing CA 1, O=Rampart', 'ecdsa-p256', 3650, 1825).prefault({})
+    .describe('Issuing (intermediate) CA signed by the root; it signs end-entity certificates.'),
+  ocspSigner: ocspSignerSchema.prefault({}).describe('Delegated OCSP responder certificate, signed by the issuing CA.'),
+}).superRefine((v, ctx) => {
+  if (v.intermediate.validityDays > v.root.validityDays) {
+    ctx.addIssue({
+      code: 'custom', path: ['intermediate', 'validityDays'], input: v.intermediate.validityDays,
+      message: `must not exceed hierarchy.root.validityDays (${v.root.validityDays}): the issuing CA cannot outlive the root`,
+    });
+  }
+}).describe('CA hierarchy created by init / first run; changing it later does not re-key existing CAs.');
+
+const ocspSchema = z.strictObject({
+  validitySeconds: int(60, 604800).default(86400).describe('OCSP response lifetime: nextUpdate - thisUpdate.'),
+  maxAgeSeconds: int(0, 604800).default(3600).describe('Cache-Control max-age on OCSP responses.'),
+  refreshBeforeSeconds: int(0, 604800).default(21600).describe('Re-sign cached responses this long before nextUpdate.'),
+  maxRequestBytes: int(64, 65536).default(4096).describe('Largest OCSP request accepted (POST body or decoded GET).'),
+}).superRefine((v, ctx) => {
+  if (v.refreshBeforeSeconds >= v.validitySeconds) {
+    ctx.addIssue({ code: 'custom', path: ['refreshBeforeSeconds'], input: v.refreshBeforeSeconds,
+      message: `must be less than ocsp.validitySeconds (${v.validitySeconds})` });
+  }
+  if (v.maxAgeSeconds > v.validitySeconds) {
+    ctx.addIssue({ code: 'custom', path: ['maxAgeSeconds'], input: v.maxAgeSeconds,
+      message: `must not exceed ocsp.validitySeconds (${v.validitySeconds}): caches would serve expired responses` });
+  }
+}).describe('OCSP responder.');
+
+const crlSchema = z.strictObject({
+  validityHours: int(1, 720).default(24).describe('CRL lifetime: nextUpdate - thisUpdate, in hours.'),
+  regenerateEveryMinutes: int(1, 1440).default(60).describe('How often a fresh CRL is signed, in minutes.'),
+}).superRefine((v, ctx) => {
+  if (v.regenerateEveryMinutes >= v.validityHours * 60) {
+    ctx.addIssue({ code: 'custom', path: ['regenerateEveryMinutes'], input: v.regenerateEveryMinutes,
+      message: `must be less than crl.validityHours in minutes (${v.validityHours * 60}), so a new CRL exists before the old one expires` });
+  }
+}).describe('Certificate revocation lists.');
+
+// ---------------------------------------------------------------- profiles
+
+const namePattern = z.string().min(1).max(253).regex(/^[A-Za-z0-9*?._@+-]+$/, {
+  message: "must be a name or glob pattern such as 'localhost', '*.example.com' or '*'",
+});
+
+export const profileSchema = z.strictObject({
+  description: z.string().max(500).default('').describe('Human-readable purpose of the profile.'),
+  allowedNames: z.array(namePattern).max(1000).default(['*'])
+    .describe("Name patterns a request may contain ('*' any run of characters, '?' one character)."),
+  deniedNames: z.array(namePattern).max(1000).default([])
+    .describe('Name patterns always refused; checked before allowedNames.'),
+  allowIpSans: z.boolean().default(false).describe('Whether IP address SANs may be requested.'),
+  allowedIpRanges: z.array(z.string().refine(isCidr, { message: "must be a CIDR range such as '10.0.0.0/8' or '::1/128'" }))
+    .max(1000).default(['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '::1/128'])
+    .describe('CIDR ranges IP SANs must fall into (when allowIpSans).'),
+  maxValidityDays: int(1, 825).default(90).describe('Longest certificate lifetime a request may ask for, in days.'),
+  defaultValidityDays: int(1, 825).optional()
+    .describe('Lifetime when the request names none; default min(90, maxValidityDays); must be <= maxValidityDays.'),
+  keyTypes: z.strictObject({
+    ecdsa: z.strictObject({
+      allowed: z.boolean().default(true).describe('Whether ECDSA subject keys are accepted.'),
+      curves: z.array(z.enum(ECDSA_CURVES)).max(2).default(['P-256', 'P-384']).describe('Accepted ECDSA curves.'),
+    }).prefault({}),
+    rsa: z.strictObject({
+      allowed: z.boolean().default(true).describe('Whether RSA subject keys are accepted.'),
+      minBits: int(2048, 8192).default(2048).describe('Smallest accepted RSA modulus in bits.'),
+    }).prefault({}),
+  }).prefault({}).describe('Subject public key types accepted in CSRs.'),
+  ekus: z.array(z.enum(EKUS)).min(1).max(EKUS.length).default(['serverAuth'])
+    .describe('Extended key usages put in issued certificates.'),
+  requireSan: z.boolean().default(true).describe('Whether a request must carry at least one subjectAltName.'),
+  maxSans: int(1, 1000).default(100).describe('Most subjectAltNames one certificate may carry.'),
+}).superRefine((v, ctx) => {
+  if (v.defaultValidityDays !== undefined && v.defaultValidityDays > v.maxValidityDays) {
+    ctx.addIssue({ code: 'custom', path: ['defaultValidityDays'], input: v.defaultValidityDays,
+      message: `must be at most maxValidityDays (${v.maxValidityDays})` });
+  }
+  if (!v.keyTypes.ecdsa.allowed && !v.keyTypes.rsa.allowed) {
+    ctx.addIssue({ code: 'custom', path: ['keyTypes'], message: 'at least one of keyTypes.ecdsa.allowed / keyTypes.rsa.allowed must be true' });
+  }
+  if (v.keyTypes.ecdsa.allowed && v.keyTypes.ecdsa.curves.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['keyTypes', 'ecdsa', 'curves'], message: 'must list at least one curve while ecdsa.allowed is true' });
+  }
+}).transform((v) => ({ ...v, defaultValidityDays: v.defaultValidityDays ?? Math.min(90, v.maxValidityDays) }));
+
+/**
+ * Built-in profiles. A `profiles` section in the file is merged over these:
+ * fields a built-in profile leaves out keep the built-in values below (then
+ * the generic profile defaults); `client: null` removes a built-in profile.
+ */
+export const BUILTIN_PROFILES: Record<string, Record<string, unknown>> = {
+  server: { description: 'TLS server certificates', ekus: ['serverAuth'], requireSan: true },
+  client: { description: 'TLS client certificates', ekus: ['clientAuth'], requireSan: false },
+};
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function mergeBuiltinProfiles(input: unknown): unknown {
+  if (input === undefined || input === null) return { ...BUILTIN_PROFILES };
+  if (!isPlainObject(input)) return input;
+  const out: Record<string, unknown> = {};
+  for (const [name, base] of Object.entries(BUILTIN_PROFILES)) {
+    const given = input[name];
+    if (given === null) continue;
+    out[name] = given === undefined ? { ...base } : isPlainObject(given) ? { ...base, ...given } : given;
+  }
+  for (const [name, given] of Object.entries(input)) {
+    if (!(name in BUILTIN_PROFILES) && given !== null) out[name] = given;
+  }
+  return out;
+}
+
+const profilesSchema = z.preprocess(
+  mergeBuiltinProfiles,
+  z.record(
+    z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: 'profile names are lower-case letters, digits, - and _ (max 63)' }),
+    profileSchema,
+  ).refine((r) => Object.keys(r).length > 0, { message: 'at least one certificate profile is required' }),
+).describe('Certificate profiles by name (built-in: server, client).');
+
+// ---------------------------------------------------------------- root
+
+const apiSchema = z.strictObject({
+  bodyLimitBytes: int(1024, 1048576).default(65536).describe('Largest accepted REST request body.'),
+  pageSizeMax: int(1, 1000).default(500).describe('Largest page size list endpoints return.'),
+}).describe('REST API limits.');
+
+const healthSchema = z.strictObject({
+  diskFreeMinBytes: int(0, Number.MAX_SAFE_INTEGER).default(512 * MiB).describe('Free space in dataDir below which health is degraded.'),
+  diskFreeCriticalBytes: int(0, Number.MAX_SAFE_INTEGER).default(64 * MiB).describe('Free space in dataDir below which health is unhealthy.'),
+  caExpiryWarnDays: int(1, 3650).default(30).describe('A CA certificate expiring within this many days makes health degraded.'),
+  caExpiryCriticalDays: int(0, 3650).default(7).describe('A CA certificate expiring within this many days makes health unhealthy.'),
+}).superRefine((v, ctx) => {
+  if (v.diskFreeCriticalBytes > v.diskFreeMinBytes) {
+    ctx.addIssue({ code: 'custom', path: ['diskFreeCriticalBytes'], input: v.diskFreeCriticalBytes,
+      message: `must not exceed health.diskFreeMinBytes (${v.diskFreeMinBytes})` });
+  }
+  if (v.caExpiryCriticalDays > v.caExpiryWarnDays) {
+    ctx.addIssue({ code: 'custom', path: ['caExpiryCriticalDays'], input: v.caExpiryCriticalDays,
+      message: `must not exceed health.caExpiryWarnDays (${v.caExpiryWarnDays})` });
+  }
+}).describe('Health check thresholds.');
+
+/** The configuration object before defaults are derived (introspected by the env-override loader). */
+export const rampartConfigObject = z.strictObject({
+  dataDir: pathString.default('./data')
+    .describe('Directory for the database, keys and secrets. Relative: against the config file directory, else the working directory.'),
+  http: httpSchema.prefault({}),
+  https: httpsSchema.prefault({}),
+  publicBaseUrl: z.url({ protocol: /^https?$/, error: 'must be an absolute http:// or https:// URL' })
+    .max(2048)
+    .refine((s) => !/[?#]/.test(s), { message: 'must not contain a query or fragment' })
+    .optional()
+    .describe('Base URL put in AIA (OCSP, CA issuers) and CDP URLs of certificates. Default http://<http.listen>.'),
+  keys: keysSchema.prefault({}),
+  database: databaseSchema.prefault({}),
+  hierarchy: hierarchySchema.prefault({}),
+  ocsp: ocspSchema.prefault({}),
+  crl: crlSchema.prefault({}),
+  profiles: profilesSchema,
+  api: apiSchema.prefault({}),
+  health: healthSchema.prefault({}),
+  log: z.strictObject({
+    level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
+  }).prefault({}).describe('Logging.'),
+});
+
+/** Full schema: validates and fills derived defaults (publicBaseUrl). */
+export const rampartConfigSchema = rampartConfigObject.transform((c) => ({
+  ...c,
+  publicBaseUrl: (c.publicBaseUrl ?? `http://${c.http.listen}`).replace(/\/+$/, ''),
+}));
+
+export type RampartConfig = z.output<typeof rampartConfigSchema>;
+export type RampartConfigInput = z.input<typeof rampartConfigSchema>;
+export type CertificateProfile = RampartConfig['profiles'][string];
+export type Eku = (typeof EKUS)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];

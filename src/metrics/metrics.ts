@@ -1,0 +1,25 @@
+/** Prometheus metrics for one node. One registry per node: no global singletons. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class RampartMetrics {
+  readonly registry = new Registry();
+  readonly issued = new Counter({ name: 'rampart_certificates_issued_total', help: 'Certificates issued', labelNames: ['profile'], registers: [this.registry] });
+  readonly issueFailures = new Counter({ name: 'rampart_issuance_failures_total', help: 'Issuance requests refused or failed', labelNames: ['code'], registers: [this.registry] });
+  readonly revoked = new Counter({ name: 'rampart_certificates_revoked_total', help: 'Certificates revoked', labelNames: ['reason'], registers: [this.registry] });
+  readonly ocspResponses = new Counter({ name: 'rampart_ocsp_responses_total', help: 'OCSP responses sent', labelNames: ['status', 'source'], registers: [this.registry] });
+  readonly crlGeneration = new Histogram({ name: 'rampart_crl_generation_seconds', help: 'Time to generate and sign a CRL', labelNames: ['issuer'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
+  readonly crlNumber = new Gauge({ name: 'rampart_crl_number', help: 'Current CRL number', labelNames: ['issuer'], registers: [this.registry] });
+  readonly crlEntries = new Gauge({ name: 'rampart_crl_entries', help: 'Entries in the current CRL', labelNames: ['issuer'], registers: [this.registry] });
+  readonly crlNextUpdate = new Gauge({ name: 'rampart_crl_next_update_timestamp_seconds', help: 'nextUpdate of the current CRL', labelNames: ['issuer'], registers: [this.registry] });
+  readonly caExpiry = new Gauge({ name: 'rampart_ca_certificate_expiry_timestamp_seconds', help: 'notAfter of each CA and OCSP signing certificate', labelNames: ['issuer', 'kind'], registers: [this.registry] });
+  readonly health = new Gauge({ name: 'rampart_health_status', help: 'Node health: 2 healthy, 1 degraded, 0 unhealthy', registers: [this.registry] });
+  readonly healthCheck = new Gauge({ name: 'rampart_health_check_ok', help: 'Per-check health: 1 pass, 0.5 warn, 0 fail', labelNames: ['check'], registers: [this.registry] });
+  readonly httpDuration = new Histogram({
+    name: 'rampart_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['listener', 'route', 'method', 'code'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'rampart_process_' });
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The issuance workflow (RA): profile lookup, CSR verification, policy,
+ * idempotency, signing by the CA, durable storage, audit, then events.
+ */
+import { createHash } from 'node:crypto';
+import type { CertificateAuthority } from '../ca/certificate-authority.js';
+import type { Clock } from '../core/clock.js';
+import type { CaEvents } from '../core/events.js';
+import type { CertificateRecord } from '../core/types.js';
+import { RampartError, isRampartError } from '../errors/codes.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { EKU_OIDS, type KeyUsageName } from '../pki/certificate-builder.js';
+import { parseCsr } from '../pki/csr.js';
+import type { CertificateStore } from '../storage/store.js';
+import type { Actor } from './actor.js';
+import { checkRequest, type ProfilePolicy } from './policy.js';
+
+export interface IssueRequest {
+  csr: string | Uint8Array;
+  profile: string;
+  sans?: { dns?: string[]; ip?: string[] };
+  validityDays?: number;
+  idempotencyKey?: string;
+}
+
+export interface IssueResult {
+  record: CertificateRecord;
+  chain: Uint8Array[];
+  replayed: boolean;
+}
+
+export interface IssuanceServiceOptions {
+  ca: CertificateAuthority;
+  store: CertificateStore;
+  audit: AuditLog;
+  clock: Clock;
+  events: CaEvents;
+  profiles: Record<string, ProfilePolicy>;
+}
+
+const DAY = 86_400_000;
+
+export class IssuanceService {
+  constructor(private readonly o: IssuanceServiceOptions) {}
+
+  profileNames(): string[] { return Object.keys(this.o.profiles); }
+
+  async issue(req: IssueRequest, actor: Actor): Promise<IssueResult> {
+    try {
+      return await this.issueInner(req, actor);
+    } catch (e) {
+      if (isRampartError(e)) {
+        await this.o.audit.record({
+          actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `profile:${req.profile}`,
+          outcome: e.code === 'policyViolation' || e.code === 'forbidden' ? 'denied' : 'failure',
+          details: { error: e.code, message: e.message, ...e.extra },
+        });
+      }
+      throw e;
+    }
+  }
+
+  private async issueInner(req: IssueRequest, actor: Actor): Promise<IssueResult> {
+    const policy = Object.prototype.hasOwnProperty.call(this.o.profiles, req.profile) ? this.o.profiles[req.profile] : undefined;
+    if (!policy) throw new RampartError('unknownProfile', `unknown profile "${req.profile}"; known: ${this.profileNames().join(', ')}`);
+    const csr = await parseCsr(req.csr);
+    const claim = req.idempotencyKey ? {
+      key: req.idempotencyKey, requester: actor.id,
+      requestHash: createHash('sha256').update(JSON.stringify([Buffer.from(csr.der).toString('base64'), req.profile, req.sans ?? null, req.validityDays ?? null])).digest('hex'),
+    } : undefined;
+    if (claim) {
+      const earlier = await this.o.store.findIdempotent(claim);
+      if (earlier) return { record: earlier, chain: this.o.ca.chain(earlier.issuerId), replayed: true };
+    }
+    const decided = checkRequest(req.profile, policy, { csr, sans: req.sans, validityDays: req.validityDays });
+    const now = this.o.clock.now();
+    const notBefore = new Date(now.getTime() - 60_000);
+    const notAfter = new Date(now.getTime() + decided.validityDays * DAY);
+    const keyUsage: KeyUsageName[] = csr.key.type === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+    const signed = await this.o.ca.signLeaf({
+      subjectName: csr.subjectName, spki: csr.spki, san: { dns: decided.dns, ip: decided.ip, email: decided.email },
+      keyUsage, extKeyUsage: decided.ekus.map((e) => EKU_OIDS[e] ?? e), notBefore, notAfter,
+    });
+    const record: CertificateRecord = {
+      serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: csr.subject,
+      sans: [...decided.dns, ...decided.ip, ...decided.email], notBefore, notAfter: notAfter > signed.issuer.notAfter ? signed.issuer.notAfter : notAfter,
+      der: signed.der, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actor.id,
+    };
+    const result = await this.o.store.insertCertificate(record, claim);
+    if (!result.replayed) {
+      await this.o.audit.record({
+        actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `serial:${record.serial}`,
+        outcome: 'success', details: { profile: req.profile, subject: record.subject, sans: record.sans, notAfter: record.notAfter.toISOString() },
+      });
+      this.o.events.emit('issued', result.record);
+    }
+    return { record: result.record, chain: this.o.ca.chain(result.record.issuerId), replayed: result.replayed };
+  }
+}

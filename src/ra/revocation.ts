@@ -1,0 +1,48 @@
+/** The revocation workflow: durable first, then audit, then OCSP and CRL refresh through events. */
+import type { Clock } from '../core/clock.js';
+import type { CaEvents } from '../core/events.js';
+import type { CertificateRecord } from '../core/types.js';
+import { normalizeSerial } from '../core/serial.js';
+import { RampartError, isRampartError } from '../errors/codes.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { reasonFromName, reasonName } from '../pki/revocation-reasons.js';
+import type { CertificateStore } from '../storage/store.js';
+import type { Actor } from './actor.js';
+
+export interface RevocationServiceOptions {
+  store: CertificateStore;
+  audit: AuditLog;
+  clock: Clock;
+  events: CaEvents;
+}
+
+export class RevocationService {
+  constructor(private readonly o: RevocationServiceOptions) {}
+
+  async revoke(serialInput: string, reasonInput: string | number, actor: Actor): Promise<CertificateRecord> {
+    const serial = normalizeSerial(serialInput);
+    try {
+      if (!serial) throw new RampartError('malformed', `"${serialInput}" is not a hexadecimal serial number`);
+      const reason = reasonFromName(reasonInput);
+      if (reason === null || reason === 7) {
+        throw new RampartError('malformed', `unknown revocation reason "${String(reasonInput)}" (RFC 5280 CRLReason name or code, e.g. keyCompromise or 1)`);
+      }
+      if (reason === 8) throw new RampartError('malformed', 'removeFromCRL is only used in delta CRLs and cannot be requested');
+      const rec = await this.o.store.revokeCertificate(serial, reason, this.o.clock.now());
+      await this.o.audit.record({
+        actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.revoke', target: `serial:${serial}`,
+        outcome: 'success', details: { reason: reasonName(reason) },
+      });
+      this.o.events.emit('revoked', rec);
+      return rec;
+    } catch (e) {
+      if (isRampartError(e)) {
+        await this.o.audit.record({
+          actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.revoke', target: `serial:${serial ?? serialInput.slice(0, 64)}`,
+          outcome: 'failure', details: { error: e.code, message: e.message },
+        });
+      }
+      throw e;
+    }
+  }
+}
