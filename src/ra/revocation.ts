@@ -24,7 +24,7 @@ export class RevocationService {
     try {
       if (!serial) throw new RampartError('malformed', `"${serialInput}" is not a hexadecimal serial number`);
       const reason = reasonFromName(reasonInput);
-      if (reason === null || reason === 7) {
+      if (reason === null) {
         throw new RampartError('malformed', `unknown revocation reason "${String(reasonInput)}" (RFC 5280 CRLReason name or code, e.g. keyCompromise or 1)`);
       }
       if (reason === 8) throw new RampartError('malformed', 'removeFromCRL is only used in delta CRLs and cannot be requested');

@@ -37,6 +37,12 @@ export interface CertificateStore {
   listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>>;
   /** Marks a certificate revoked. Throws notFound or alreadyRevoked (RampartError). */
   revokeCertificate(serial: string, reason: number, at: Date): Promise<CertificateRecord>;
+  /**
+   * Revocations recorded after `seq`, in order: how a node learns of
+   * revocations made by another process (CLI, another node) and drops its
+   * cached OCSP answers.
+   */
+  revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>>;
   /** Streams the revoked, unexpired certificates of one issuer in serial order. */
   iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry>;
   countCertificates(): Promise<{ total: number; revoked: number }>;

@@ -76,6 +76,12 @@ export const SQLITE_MIGRATIONS: string[] = [
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
   );
+  CREATE TABLE revocation_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial TEXT NOT NULL,
+    issuer_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
   CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

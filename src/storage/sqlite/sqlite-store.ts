@@ -199,9 +199,15 @@ export class SqliteStore implements Store {
       if (!r) throw new RampartError('notFound', `no certificate with serial ${serial}`);
       if (r.status === 'revoked') throw new RampartError('alreadyRevoked', `certificate ${serial} is already revoked`);
       this.db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?").run(at.getTime(), reason, serial);
+      this.db.prepare('INSERT INTO revocation_events (serial, issuer_id, at) VALUES (?, ?, ?)').run(serial, r.issuer_id, at.getTime());
       return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
     });
     return tx.immediate();
+  }
+
+  async revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>> {
+    const rows = this.db.prepare('SELECT seq, serial, issuer_id FROM revocation_events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[];
+    return rows.map((r) => ({ seq: Number(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
   async *iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry> {

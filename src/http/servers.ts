@@ -1,0 +1,157 @@
+/**
+ * The node's two listeners: plain HTTP for what must be plain (OCSP, CRLs,
+ * CA certificates, health, metrics) and HTTPS for the REST API (and later
+ * ACME and the dashboard), with a certificate the node issued itself.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { adminRoutes } from '../api/admin-routes.js';
+import { createAuthenticator } from '../api/auth.js';
+import { certificateRoutes } from '../api/certificate-routes.js';
+import { parseListen } from '../config/schema.js';
+import type { RampartNode } from '../main/node.js';
+import { healthRoutes } from './health-routes.js';
+import { installProblemHandler } from './problem.js';
+import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
+import { validationRoutes } from './validation-routes.js';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+
+function common(app: FastifyInstance, node: RampartNode, listener: string): void {
+  installProblemHandler(app);
+  app.addHook('onResponse', async (req, reply) => {
+    node.metrics.httpDuration.observe(
+      { listener, route: req.routeOptions.url ?? 'unmatched', method: req.method, code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+}
+
+const SERVER_LIMITS = {
+  connectionTimeout: 30_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  maxRequestsPerSocket: 10_000,
+};
+
+export async function buildValidationApp(node: RampartNode): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, ...SERVER_LIMITS, bodyLimit: node.config.ocsp.maxRequestBytes, maxParamLength: 8192 });
+  common(app, node, 'http');
+  await app.register(healthRoutes, { health: node.health, metrics: node.metrics });
+  await app.register(validationRoutes, {
+    ocsp: node.ocsp, crl: node.crl, ca: node.ca, clock: node.clock,
+    maxAgeSeconds: node.config.ocsp.maxAgeSeconds, maxRequestBytes: node.config.ocsp.maxRequestBytes,
+  });
+  return app;
+}
+
+export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, urls: NodeUrls): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false, ...SERVER_LIMITS, bodyLimit: node.config.api.bodyLimitBytes,
+    ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
+  }) as unknown as FastifyInstance;
+  common(app, node, 'https');
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Rampart certificate authority API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  const auth = createAuthenticator({ tokens: node.tokens, audit: node.audit });
+  await app.register(healthRoutes, { health: node.health, metrics: node.metrics });
+  await app.register(certificateRoutes, {
+    auth, issuance: node.issuance, revocation: node.revocation, store: node.store, ca: node.ca, clock: node.clock,
+    pageSizeMax: node.config.api.pageSizeMax,
+  });
+  await app.register(adminRoutes, {
+    auth, tokens: node.tokens, audit: node.audit, ca: node.ca, clock: node.clock,
+    generateCrls: async () => (await node.crl.generateAll()).map((c) => ({ issuerId: c.issuerId, number: c.number.toString(), entries: c.entries })),
+    status: () => nodeStatus(node, urls),
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+export interface NodeUrls {
+  http: string;
+  https: string;
+  api: string;
+  ocsp: string;
+  crl: Record<string, string>;
+  caCertificates: Record<string, string>;
+  caBundle: string;
+  openapi: string;
+  health: string;
+  ready: string;
+  metrics: string;
+}
+
+export function nodeUrls(node: RampartNode): NodeUrls {
+  const h = parseListen(node.config.http.listen)!;
+  const s = parseListen(node.config.https.listen)!;
+  const host = (x: string) => (x.includes(':') ? `[${x}]` : x);
+  const http = `http://${host(h.host)}:${h.port}`;
+  const tlsName = node.config.https.hostnames[0] ?? node.config.https.ips[0] ?? s.host;
+  const https = `https://${host(s.host === '0.0.0.0' ? tlsName : s.host)}:${s.port}`;
+  const cas = node.ca.cas();
+  return {
+    http, https, api: `${https}/api/v1`, ocsp: node.urls.ocsp(),
+    crl: Object.fromEntries(cas.map((c) => [c.id, node.urls.crl(c.id)])),
+    caCertificates: Object.fromEntries(cas.map((c) => [c.id, node.urls.caCert(c.id)])),
+    caBundle: `${node.config.publicBaseUrl}/ca/bundle.pem`,
+    openapi: `${https}/openapi.json`, health: `${http}/healthz`, ready: `${http}/readyz`, metrics: `${http}/metrics`,
+  };
+}
+
+export async function nodeStatus(node: RampartNode, urls = nodeUrls(node)): Promise<Record<string, unknown>> {
+  const health = await node.health.run(node.clock.now());
+  const counts = await node.store.countCertificates();
+  const root = node.ca.root();
+  return {
+    version: '0.1.0',
+    dataDir: node.paths.dataDir,
+    database: node.store.kind,
+    keyBackend: node.keys.type,
+    urls,
+    rootFingerprintSha256: root ? fingerprint(root.certDer) : null,
+    issuers: node.ca.all().map((i) => ({ id: i.id, kind: i.kind, subject: i.subject, active: i.active, notAfter: i.notAfter.toISOString() })),
+    certificates: counts,
+    health,
+  };
+}
+
+export function fingerprint(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?=.)/g, '$1:');
+}
+
+export interface RunningServers {
+  http: FastifyInstance;
+  https: FastifyInstance;
+  urls: NodeUrls;
+  tls: TlsIdentity;
+  close(): Promise<void>;
+}
+
+export async function startServers(node: RampartNode): Promise<RunningServers> {
+  const tls = await ensureTlsIdentity({
+    dir: join(node.paths.dataDir, 'tls'), secret: node.secret, ca: node.ca, clock: node.clock,
+    hostnames: node.config.https.hostnames, ips: node.config.https.ips,
+    record: async (rec) => { await node.store.insertCertificate(rec); node.events.emit('issued', rec); },
+  });
+  const urls = nodeUrls(node);
+  const http = await buildValidationApp(node);
+  const https = await buildApiApp(node, tls, urls);
+  const h = parseListen(node.config.http.listen)!;
+  const s = parseListen(node.config.https.listen)!;
+  await http.listen({ host: h.host, port: h.port });
+  try {
+    await https.listen({ host: s.host, port: s.port });
+  } catch (e) {
+    await http.close();
+    throw e;
+  }
+  return {
+    http, https, urls, tls,
+    async close() { await Promise.allSettled([http.close(), https.close()]); },
+  };
+}
