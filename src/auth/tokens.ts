@@ -30,6 +30,10 @@ export class TokenService {
     return { token, record };
   }
 
+  list(): Promise<ApiTokenRecord[]> {
+    return this.opts.store.listTokens();
+  }
+
   /** Returns the token's record when it is valid now, else null. */
   async authenticate(token: string): Promise<ApiTokenRecord | null> {
     if (!/^rmp_[0-9a-f]{12}_[A-Za-z0-9_-]{32}$/.test(token)) return null;

@@ -205,9 +205,11 @@ test('unknown keys are rejected, naming the key path', (t) => {
   assert.match(e.message, /http\.listn: unknown key \(did you mean 'listen'\?\) \[from env RAMPART_HTTP__LISTN\]/);
 });
 
-test('cross-field checks give clear errors', () => {
+test('cross-field checks give clear errors', (t) => {
+  const cwd = tempDir(t);
   const e = configError(() => loadConfig({
     env: {},
+    cwd,
     overrides: {
       hierarchy: { ocspSigner: { validityDays: 10, renewBeforeDays: 10 }, root: { validityDays: 365 } },
       profiles: { server: { maxValidityDays: 30, defaultValidityDays: 60 } },
@@ -263,4 +265,11 @@ test('parseListen accepts host:port forms', () => {
   assert.equal(parseListen('127.0.0.1'), null);
   assert.equal(parseListen('127.0.0.1:70000'), null);
   assert.equal(parseListen('::1:80'), null);
+});
+
+test('rampart.example.yaml is valid and matches the defaults', () => {
+  const example = new URL('../../rampart.example.yaml', import.meta.url).pathname;
+  const fromExample = loadConfig({ file: example, env: {}, cwd: '/srv' });
+  const defaults = loadConfig({ env: {}, cwd: '/srv' });
+  assert.deepEqual({ ...fromExample, dataDir: '' }, { ...defaults, dataDir: '' });
 });

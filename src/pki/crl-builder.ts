@@ -10,7 +10,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as asn1js from 'asn1js';
-import { AsnConvert, AsnProp, AsnPropTypes, OctetString, type IAsnConvertible } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString, type IAsnConvertible } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import type { Signer } from '../keys/key-backend.js';
 import { signatureAlgorithm } from './algorithms.js';
@@ -282,7 +282,9 @@ function serialToHex(contents: ArrayBuffer): string {
 }
 
 export function parseCrl(der: Uint8Array): CrlInfo {
-  const tbs = AsnConvert.parse(der, asn.CertificateList).tbsCertList;
+  // asn1js caps a parse at 10,000 nodes by default, which a CRL passes at a few thousand entries.
+  const berOptions = { maxNodes: 64 + der.length / 2, maxContentLength: der.length };
+  const tbs = AsnParser.parse(der, asn.CertificateList, { berOptions }).tbsCertList;
   const numberDer = extValue(tbs.crlExtensions, asn.id_ce_cRLNumber);
   const idpDer = extValue(tbs.crlExtensions, asn.id_ce_issuingDistributionPoint);
   const idp = idpDer ? AsnConvert.parse(idpDer, asn.IssuingDistributionPoint) : null;

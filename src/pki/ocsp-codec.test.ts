@@ -84,7 +84,8 @@ function makeRequest(name: string, args: string[]): { der: Buffer; parsed: Parse
 
 function respond(name: string, parsed: ParsedOcspRequest, statuses: OcspCertStatus[], opts: { nonce?: Buffer | null; signer?: Signer; resp?: typeof responder } = {}): Promise<void> {
   const r = opts.resp ?? responder;
-  const now = new Date();
+  // Non-zero milliseconds on purpose: the encoder must drop them.
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000 + 567);
   return buildOcspResponse({
     signer: opts.signer ?? r.signer, responderCertDer: r.der, producedAt: now,
     responses: parsed.requests.map((certId, i) => ({ certId, status: statuses[i]!, thisUpdate: new Date(now.getTime() - 60_000), nextUpdate: new Date(now.getTime() + HOUR) })),

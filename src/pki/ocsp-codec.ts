@@ -188,7 +188,8 @@ const certCache = new WeakMap<Uint8Array, Certificate>();
 
 /**
  * Parses a certificate and requires that it re-encodes to the same bytes, so
- * that what we hash or embed is exactly what was signed. Cached per buffer.
+ * that what we hash or embed is exactly what was signed. Cached per buffer
+ * (callers treat certificate buffers as immutable).
  */
 function parseCertificate(der: Uint8Array): Certificate {
   const hit = certCache.get(der);

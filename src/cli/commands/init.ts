@@ -1,0 +1,53 @@
+/** `rampart init`: create a custom CA hierarchy (names, algorithms, validity) and the first admin token. */
+import type { Command } from 'commander';
+import { KEY_ALGORITHMS, isKeyAlgorithm, type KeyAlgorithm } from '../../keys/key-backend.js';
+import { fingerprint } from '../../http/servers.js';
+import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+
+function alg(v: string): KeyAlgorithm {
+  if (!isKeyAlgorithm(v)) throw new Error(`unknown key algorithm "${v}" (one of ${KEY_ALGORITHMS.join(', ')})`);
+  return v;
+}
+function days(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 9125) throw new Error(`validity must be a whole number of days from 1 to 9125 (got "${v}")`);
+  return n;
+}
+
+export function registerInit(program: Command, g: () => GlobalOptions): void {
+  program.command('init')
+    .description('create a CA hierarchy: root, issuing intermediate, OCSP signer; prints the first admin token')
+    .option('--root-subject <dn>', 'root subject DN, e.g. "CN=Example Root CA, O=Example"')
+    .option('--root-algorithm <alg>', `root key algorithm (${KEY_ALGORITHMS.join(', ')})`, alg)
+    .option('--root-days <n>', 'root validity in days', days)
+    .option('--intermediate-subject <dn>', 'issuing CA subject DN')
+    .option('--intermediate-algorithm <alg>', 'issuing CA key algorithm', alg)
+    .option('--intermediate-days <n>', 'issuing CA validity in days', days)
+    .action(async (o: Record<string, string | number | undefined>) => {
+      await withNode(g(), async (node) => {
+        const h = node.config.hierarchy;
+        const spec = {
+          root: { subject: String(o.rootSubject ?? h.root.subject), algorithm: (o.rootAlgorithm ?? h.root.algorithm) as KeyAlgorithm, validityDays: Number(o.rootDays ?? h.root.validityDays) },
+          intermediate: {
+            subject: String(o.intermediateSubject ?? h.intermediate.subject), algorithm: (o.intermediateAlgorithm ?? h.intermediate.algorithm) as KeyAlgorithm,
+            validityDays: Number(o.intermediateDays ?? h.intermediate.validityDays),
+          },
+        };
+        await node.createHierarchy(spec, cliActor());
+        await node.crl.generateAll();
+        const { token, record } = await node.tokens.create('initial-admin', 'admin');
+        await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'token.create', target: `token:${record.id}`, outcome: 'success', details: { role: 'admin' } });
+        await node.store.setMeta('bootstrap.done', new Date().toISOString());
+        const root = node.ca.root()!;
+        const active = node.ca.active();
+        out(g(), { root: { id: root.id, subject: root.subject, fingerprintSha256: fingerprint(root.certDer) }, intermediate: { id: active.id, subject: active.subject }, adminToken: token }, () => [
+          `Created CA hierarchy in ${node.paths.dataDir}`,
+          `  root:         ${root.subject} (${root.id})`,
+          `  fingerprint:  SHA256 ${fingerprint(root.certDer)}`,
+          `  issuing CA:   ${active.subject} (${active.id})`,
+          `Admin API token (shown once, stored hashed):`,
+          `  ${token}`,
+        ].join('\n'));
+      }, { createSecret: true });
+    });
+}

@@ -1,0 +1,61 @@
+/**
+ * `rampart serve` (what `npm start` runs): opens the node, creates a dev
+ * hierarchy on first run, starts the background jobs and both listeners, and
+ * prints where to reach them.
+ */
+import type { Command } from 'commander';
+import { fingerprint, startServers } from '../../http/servers.js';
+import { SYSTEM_ACTOR } from '../../ra/actor.js';
+import { openNode, type GlobalOptions } from '../context.js';
+
+export function registerServe(program: Command, g: () => GlobalOptions): void {
+  program.command('serve')
+    .description('run a CA node (creates a dev hierarchy on first run)')
+    .option('--http <host:port>', 'plain HTTP listener for OCSP, CRLs, CA certificates, health, metrics')
+    .option('--https <host:port>', 'HTTPS listener for the REST API')
+    .action(async (o: { http?: string; https?: string }) => {
+      const overrides: Record<string, unknown> = {};
+      if (o.http) overrides.http = { listen: o.http };
+      if (o.https) overrides.https = { listen: o.https };
+      const node = await openNode(g(), { createSecret: true, overrides, logLevel: 'info' });
+      let adminToken: string | null = null;
+      if (!node.hasHierarchy()) {
+        await node.createHierarchy(node.config.hierarchy, SYSTEM_ACTOR);
+        const t = await node.tokens.create('initial-admin', 'admin');
+        adminToken = t.token;
+        await node.audit.record({ actor: 'system', source: 'local', channel: 'system', action: 'token.create', target: `token:${t.record.id}`, outcome: 'success', details: { role: 'admin', reason: 'first run' } });
+        await node.store.setMeta('bootstrap.done', new Date().toISOString());
+      }
+      await node.ensureOcspSigners();
+      await node.crl.refreshStale();
+      const servers = await startServers(node);
+      node.startJobs();
+      const root = node.ca.root();
+      const u = servers.urls;
+      const lines = [
+        '',
+        `Rampart CA node is running (data: ${node.paths.dataDir}, database: ${node.store.kind})`,
+        `  REST API      ${u.api}   (OpenAPI: ${u.openapi})`,
+        `  OCSP          ${u.ocsp}`,
+        ...Object.entries(u.crl).map(([id, url]) => `  CRL           ${url}   (${id})`),
+        `  CA bundle     ${u.caBundle}`,
+        `  health        ${u.health}  ${u.ready}  ${u.metrics}`,
+        root ? `  root CA       ${root.subject}\n  fingerprint   SHA256 ${fingerprint(root.certDer)}` : '',
+        adminToken ? `\n  Admin API token (shown once, stored hashed):\n    ${adminToken}\n` : '',
+        `  Try: curl -s --cacert <(curl -s ${u.caBundle}) ${u.api}/status`,
+        '',
+      ];
+      process.stdout.write(`${lines.filter((l) => l !== '').join('\n')}\n`);
+      let stopping = false;
+      const stop = async (sig: string): Promise<void> => {
+        if (stopping) return;
+        stopping = true;
+        node.log.info({ sig }, 'stopping');
+        await servers.close();
+        await node.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+    });
+}

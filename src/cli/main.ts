@@ -1,0 +1,36 @@
+/** The `rampart` operator CLI. */
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { isRampartError } from '../errors/codes.js';
+import { registerAdmin } from './commands/admin.js';
+import { registerCerts } from './commands/certs.js';
+import { registerInit } from './commands/init.js';
+import { registerServe } from './commands/serve.js';
+import type { GlobalOptions } from './context.js';
+
+const program = new Command('rampart')
+  .description('Rampart private certificate authority')
+  .option('--data-dir <dir>', 'node data directory (env RAMPART_DATA_DIR, default ./data)')
+  .option('--config <file>', 'configuration file, YAML or JSON (env RAMPART_CONFIG, default <data-dir>/rampart.yaml)')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError()
+  .exitOverride();
+
+const g = (): GlobalOptions => program.opts<GlobalOptions>();
+registerInit(program, g);
+registerServe(program, g);
+registerCerts(program, g);
+registerAdmin(program, g);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  const json = process.argv.includes('--json');
+  const err = e as Error;
+  const code = isRampartError(e) ? e.code : e instanceof ConfigError ? 'config' : 'error';
+  if (json) process.stderr.write(`${JSON.stringify({ error: code, message: err.message, ...(isRampartError(e) ? e.extra : {}) })}\n`);
+  else process.stderr.write(`rampart: ${err.message}\n`);
+  process.exit(isRampartError(e) && e.http < 500 ? 2 : 1);
+}
