@@ -82,6 +82,9 @@ export function buildExtensions(t: CertificateTemplate): asn.Extension[] {
   for (const k of t.keyUsage) ku |= KU_FLAGS[k];
   const kuBits = new asn.KeyUsage(ku);
   exts.push(ext(asn.id_ce_keyUsage, true, kuBits));
+  for (const e of t.extKeyUsage ?? []) {
+    if (!/^[0-2](\.\d+)+$/.test(e)) throw new Error(`extended key usage must be an OID, got "${e}" (see EKU_OIDS)`);
+  }
   if (t.extKeyUsage?.length) exts.push(ext(asn.id_ce_extKeyUsage, false, new asn.ExtendedKeyUsage(t.extKeyUsage)));
   exts.push(ext(asn.id_ce_subjectKeyIdentifier, false, new asn.SubjectKeyIdentifier(keyIdentifier(t.subjectSpki))));
   const issuerSpki = t.issuer?.spki ?? t.subjectSpki;

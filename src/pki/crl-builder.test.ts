@@ -173,12 +173,14 @@ for (const alg of ['ecdsa-p256', 'rsa-2048'] as const) {
       const p = writeCrl(f, 'tampered', tampered);
       const check = openssl(['crl', '-in', p.der, '-inform', 'DER', '-CAfile', f.caPem, '-noout']);
       assert.doesNotMatch(check.out, /verify OK/);
+      assert.match(check.out, /verify fail/);
       assert.notEqual(verifyLeaf(f, p.pem, 'good.pem').status, 0);
 
       // An IDP that does not match the certificates' CDP puts them out of the CRL's scope.
       const other = await buildCrl(f.opts({ idpUrl: 'http://elsewhere.example.test/other.crl' }));
       const r = verifyLeaf(f, writeCrl(f, 'other-idp', other.der).pem, 'good.pem');
       assert.notEqual(r.status, 0, r.out);
+      assert.match(r.out, /different CRL scope/);
     });
   });
 }

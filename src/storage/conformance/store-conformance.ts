@@ -1,0 +1,154 @@
+/**
+ * One storage conformance suite for every Store implementation. Each
+ * implementation's test file calls `storeConformance` with a factory that
+ * returns a fresh, migrated store on real storage.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
+import type { Store } from '../store.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const DAY = 86_400_000;
+
+function issuer(id: string): IssuerRecord {
+  return {
+    id, kind: 'intermediate', subject: `CN=${id}`, parentId: null, certDer: new Uint8Array([1, 2, 3]), keyRef: `k-${id}`,
+    keyBackend: 'software', notBefore: new Date(T0), notAfter: new Date(T0 + 1000 * DAY), active: true, createdAt: new Date(T0),
+  };
+}
+
+function cert(serial: string, issuerId: string, over: Partial<CertificateRecord> = {}): CertificateRecord {
+  return {
+    serial, issuerId, profile: 'server', subject: `CN=${serial}.example.test`, sans: [`${serial}.example.test`],
+    notBefore: new Date(T0), notAfter: new Date(T0 + 90 * DAY), der: new Uint8Array([serial.length]), status: 'good',
+    revokedAt: null, revocationReason: null, createdAt: new Date(T0), requester: 'token:a', ...over,
+  };
+}
+
+export function storeConformance(name: string, factory: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
+  describe(`Store conformance: ${name}`, () => {
+    const withStore = async (fn: (s: Store) => Promise<void>) => {
+      const { store, cleanup } = await factory();
+      try {
+        await store.migrate(); // migrations are idempotent
+        await store.saveIssuer(issuer('int-a'));
+        await fn(store);
+      } finally {
+        await store.close();
+        await cleanup();
+      }
+    };
+
+    it('stores and reads certificates; serials are unique', () => withStore(async (s) => {
+      await s.insertCertificate(cert('0a', 'int-a'));
+      const got = await s.getCertificate('0a');
+      assert.equal(got?.subject, 'CN=0a.example.test');
+      assert.deepEqual(got?.sans, ['0a.example.test']);
+      assert.equal(got?.notAfter.getTime(), T0 + 90 * DAY);
+      await assert.rejects(s.insertCertificate(cert('0a', 'int-a')));
+      assert.equal(await s.getCertificate('ff'), null);
+    }));
+
+    it('idempotency: the same key and body returns the first certificate; another body is refused', () => withStore(async (s) => {
+      const claim = { key: 'k1', requester: 'token:a', requestHash: 'h1' };
+      const first = await s.insertCertificate(cert('01', 'int-a'), claim);
+      assert.equal(first.replayed, false);
+      const again = await s.insertCertificate(cert('02', 'int-a'), claim);
+      assert.equal(again.replayed, true);
+      assert.equal(again.record.serial, '01');
+      assert.equal(await s.getCertificate('02'), null, 'the replay wrote nothing');
+      await assert.rejects(s.findIdempotent({ ...claim, requestHash: 'h2' }), /different request/);
+      assert.equal(await s.findIdempotent({ ...claim, requester: 'token:b' }), null, 'keys are per requester');
+    }));
+
+    it('revokes once; unknown serials and double revocations are refused', () => withStore(async (s) => {
+      await s.insertCertificate(cert('10', 'int-a'));
+      const r = await s.revokeCertificate('10', 1, new Date(T0 + DAY));
+      assert.equal(r.status, 'revoked');
+      assert.equal(r.revocationReason, 1);
+      await assert.rejects(s.revokeCertificate('10', 1, new Date(T0 + DAY)), /already revoked/);
+      await assert.rejects(s.revokeCertificate('99', 1, new Date(T0 + DAY)), /no certificate/);
+      const ev = await s.revocationsSince(0, 10);
+      assert.deepEqual(ev.map((e) => e.serial), ['10']);
+    }));
+
+    it('lists with filters and cursor pagination', () => withStore(async (s) => {
+      for (let i = 0; i < 25; i++) {
+        const serial = (0x20 + i).toString(16);
+        await s.insertCertificate(cert(serial, 'int-a', { notAfter: new Date(T0 + (i + 1) * DAY), sans: [`host${i}.example.test`] }));
+      }
+      await s.revokeCertificate('20', 0, new Date(T0));
+      const now = new Date(T0 + 0.5 * DAY);
+      const all: string[] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const p = await s.listCertificates({}, { limit: 10, cursor }, now);
+        assert.equal(p.total, 25);
+        all.push(...p.items.map((c) => c.serial));
+        if (!p.nextCursor) break;
+        cursor = p.nextCursor;
+      }
+      assert.equal(all.length, 25);
+      assert.equal(new Set(all).size, 25);
+      assert.equal((await s.listCertificates({ status: 'revoked' }, { limit: 50 }, now)).total, 1);
+      assert.equal((await s.listCertificates({ status: 'good' }, { limit: 50 }, now)).total, 24);
+      assert.equal((await s.listCertificates({ expiringWithinDays: 5 }, { limit: 50 }, now)).total, 4);
+      assert.equal((await s.listCertificates({ name: 'HOST1' }, { limit: 50 }, now)).total, 11);
+      assert.equal((await s.listCertificates({ name: '%' }, { limit: 50 }, now)).total, 0, 'LIKE wildcards are literal');
+      assert.equal((await s.listCertificates({ status: 'expired' }, { limit: 50 }, new Date(T0 + 10.5 * DAY))).total, 10);
+    }));
+
+    it('streams revoked entries of one issuer beyond one chunk', () => withStore(async (s) => {
+      await s.saveIssuer({ ...issuer('int-b'), active: false });
+      for (let i = 0; i < 4500; i++) {
+        const serial = (0x100000 + i).toString(16);
+        await s.insertCertificate(cert(serial, i % 2 ? 'int-a' : 'int-b'));
+        if (i % 3 === 0) await s.revokeCertificate(serial, i % 11, new Date(T0));
+      }
+      const seen: string[] = [];
+      for await (const e of s.iterateRevoked('int-a', new Date(T0 + DAY))) seen.push(e.serialHex);
+      assert.equal(seen.length, 750);
+      assert.equal(new Set(seen).size, 750);
+      let expiredCount = 0;
+      for await (const _ of s.iterateRevoked('int-a', new Date(T0 + 100 * DAY))) expiredCount++;
+      assert.equal(expiredCount, 0, 'expired certificates leave the CRL');
+    }));
+
+    it('CRL numbers strictly increase and the latest CRL is kept', () => withStore(async (s) => {
+      const nums: bigint[] = [];
+      for (let i = 0; i < 15; i++) nums.push(await s.nextCrlNumber('int-a'));
+      for (let i = 1; i < nums.length; i++) assert.ok(nums[i]! > nums[i - 1]!);
+      await s.saveCrl({ issuerId: 'int-a', number: nums[14]!, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), der: new Uint8Array([9]), entries: 0 });
+      assert.equal((await s.latestCrl('int-a'))?.number, nums[14]);
+      assert.equal(await s.latestCrl('int-b'), null);
+    }));
+
+    it('tokens: stored by hash, revocable', () => withStore(async (s) => {
+      await s.insertToken({ id: 't1', name: 'n', role: 'admin', hash: 'ab'.repeat(32), createdAt: new Date(T0), expiresAt: null, revokedAt: null });
+      assert.equal((await s.findTokenByHash('ab'.repeat(32)))?.id, 't1');
+      assert.equal(await s.revokeToken('t1', new Date(T0)), true);
+      assert.equal(await s.revokeToken('t1', new Date(T0)), false);
+      assert.ok((await s.findTokenByHash('ab'.repeat(32)))?.revokedAt);
+    }));
+
+    it('audit entries append in a linear chain', () => withStore(async (s) => {
+      const writes = [];
+      for (let i = 0; i < 20; i++) {
+        writes.push(s.appendAudit((prev) => ({
+          seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'genesis', hash: `h${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
+          actor: 'a', source: 's', channel: 'api', action: 'x', target: 't', outcome: 'success', details: {},
+        })));
+      }
+      await Promise.all(writes);
+      let expect = 1;
+      for await (const e of s.iterateAudit()) {
+        assert.equal(e.seq, expect);
+        assert.equal(e.prevHash, expect === 1 ? 'genesis' : `h${expect - 1}`);
+        expect++;
+      }
+      assert.equal(expect, 21);
+      assert.equal((await s.lastAudit())?.seq, 20);
+    }));
+  });
+}

@@ -1,0 +1,26 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { storeConformance } from '../conformance/store-conformance.js';
+import { SqliteStore } from './sqlite-store.js';
+
+storeConformance('SQLite (real file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));
+  const store = new SqliteStore({ path: join(dir, 'rampart.db') });
+  await store.migrate();
+  return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+test('SQLite runs in WAL mode with synchronous=FULL', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));
+  const store = new SqliteStore({ path: join(dir, 'rampart.db') });
+  try {
+    assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(store.db.pragma('synchronous', { simple: true }), 2);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
