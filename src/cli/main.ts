@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { isRampartError } from '../errors/codes.js';
-import { registerAdmin } from './commands/admin.js';
+import { registerAdmin, registerCa } from './commands/admin.js';
 import { registerCerts } from './commands/certs.js';
 import { registerInit } from './commands/init.js';
 import { registerServe } from './commands/serve.js';
@@ -22,6 +22,7 @@ registerInit(program, g);
 registerServe(program, g);
 registerCerts(program, g);
 registerAdmin(program, g);
+registerCa(program, g);
 
 try {
   await program.parseAsync(process.argv);

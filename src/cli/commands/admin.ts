@@ -89,3 +89,19 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
     });
   });
 }
+
+export function registerCa(program: Command, g: () => GlobalOptions): void {
+  program.command('ca')
+    .description('the CA certificates of this node (root, issuing CAs, OCSP signers)')
+    .option('--pem', 'print the certificates as PEM (root first)')
+    .option('--root', 'only the root')
+    .action(async (o: { pem?: boolean; root?: boolean }) => {
+      await withNode(g(), async (node) => {
+        const order = { root: 0, intermediate: 1, 'ocsp-signer': 2 } as const;
+        const list = node.ca.all().filter((i) => !o.root || i.kind === 'root').sort((a, b) => order[a.kind] - order[b.kind]);
+        if (o.pem) { process.stdout.write(list.filter((i) => o.root || i.kind !== 'ocsp-signer').map((i) => toPem(i.certDer)).join('')); return; }
+        const view = list.map((i) => ({ id: i.id, kind: i.kind, subject: i.subject, parentId: i.parentId, active: i.active, notBefore: i.notBefore.toISOString(), notAfter: i.notAfter.toISOString() }));
+        out(g(), { issuers: view }, () => view.map((v) => `${v.id.padEnd(28)} ${v.kind.padEnd(12)} ${v.active ? 'active ' : '       '} until ${v.notAfter}  ${v.subject}`).join('\n'));
+      });
+    });
+}
