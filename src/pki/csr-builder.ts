@@ -6,7 +6,7 @@ import { sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import { Attribute } from '@peculiar/asn1-x509';
-import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { hashFor, type KeyAlgorithm } from '../keys/key-backend.js';
 import { signatureAlgorithm } from './algorithms.js';
 import { generalNames, toPem } from './certificate-builder.js';
@@ -39,7 +39,7 @@ export async function buildCsr(o: BuildCsrOptions): Promise<string> {
     version: 0,
     subject: parseDn(`CN=${o.cn.replace(/([,+"\\<>;=])/g, '\\$1')}`),
     subjectPKInfo: AsnConvert.parse(spki, asn.SubjectPublicKeyInfo),
-    attributes,
+    attributes: new Attributes(attributes),
   });
   const infoDer = Buffer.from(AsnConvert.serialize(info));
   const isEc = o.algorithm.startsWith('ecdsa');
