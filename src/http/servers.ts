@@ -27,6 +27,9 @@ function common(app: FastifyInstance, node: RampartNode, listener: string): void
   });
 }
 
+/** Unknown members are refused, not silently dropped (fastify's default strips them). */
+const AJV = { customOptions: { removeAdditional: false as const, coerceTypes: 'array' as const, allErrors: false } };
+
 const SERVER_LIMITS = {
   connectionTimeout: 30_000,
   requestTimeout: 30_000,
@@ -35,7 +38,7 @@ const SERVER_LIMITS = {
 };
 
 export async function buildValidationApp(node: RampartNode): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, ...SERVER_LIMITS, bodyLimit: node.config.ocsp.maxRequestBytes, maxParamLength: 8192 });
+  const app = Fastify({ logger: false, ...SERVER_LIMITS, ajv: AJV, bodyLimit: node.config.ocsp.maxRequestBytes, routerOptions: { maxParamLength: 8192 } });
   common(app, node, 'http');
   await app.register(healthRoutes, { health: node.health, metrics: node.metrics });
   await app.register(validationRoutes, {
@@ -47,7 +50,7 @@ export async function buildValidationApp(node: RampartNode): Promise<FastifyInst
 
 export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, urls: NodeUrls): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: false, ...SERVER_LIMITS, bodyLimit: node.config.api.bodyLimitBytes,
+    logger: false, ...SERVER_LIMITS, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
     ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
   }) as unknown as FastifyInstance;
   common(app, node, 'https');
