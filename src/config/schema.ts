@@ -166,7 +166,7 @@ const namePattern = z.string().min(1).max(253).regex(/^[A-Za-z0-9*?._@+-]+$/, {
 export const profileSchema = z.strictObject({
   description: z.string().max(500).default('').describe('Human-readable purpose of the profile.'),
   allowedNames: z.array(namePattern).max(1000).default(['*'])
-    .describe("Name patterns a request may contain ('*' any run of characters, '?' one character)."),
+    .describe("Name patterns a request may contain: '*' alone is any name; '*' and '?' inside a label match within that label ('*.example.com' is one extra label); '**.example.com' is any depth; else exact, case-insensitive."),
   deniedNames: z.array(namePattern).max(1000).default([])
     .describe('Name patterns always refused; checked before allowedNames.'),
   allowIpSans: z.boolean().default(false).describe('Whether IP address SANs may be requested.'),
