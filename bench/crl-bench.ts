@@ -5,7 +5,8 @@
  * 1. a temporary SqliteStore and a P-256 hierarchy made by createHierarchy;
  * 2. `count` revoked certificate rows inserted in one transaction with
  *    prepared statements on store.db (random 128-bit serials, a real leaf DER,
- *    varied reasons and dates, plus their revocation_events rows);
+ *    varied reasons and dates, plus their revocation_events rows), each with
+ *    its CRL entry encoded at insertion as RevocationService does at revocation;
  * 3. CrlService.generate, `runs` times (the production path: CRL number, store.iterateRevoked,
  *    buildCrl, signature, saveCrl), timed, with RSS sampled every 2 ms by a
  *    worker thread and the heap sampled every 1,000 entries on the main thread;
@@ -29,6 +30,7 @@ import type { RevokedEntry } from '../src/core/types.js';
 import { CrlService } from '../src/crl/crl-service.js';
 import { SoftwareKeyBackend } from '../src/keys/software/software-backend.js';
 import { toPem } from '../src/pki/certificate-builder.js';
+import { encodeRevokedEntry } from '../src/pki/crl-builder.js';
 import { parseDn } from '../src/pki/names.js';
 import { SqliteStore } from '../src/storage/sqlite/sqlite-store.js';
 import { removeDir, tempDir } from '../test/helpers/node-process.js';
@@ -85,8 +87,8 @@ async function main(): Promise<void> {
     const leafDer = Buffer.from(leaf.der);
 
     const tIns = performance.now();
-    const insCert = store.db.prepare(`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
-      VALUES (?, ?, 'server', ?, ?, ?, ?, ?, ?, 'revoked', ?, ?, ?, 'bench')`);
+    const insCert = store.db.prepare(`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, crl_entry, created_at, requester)
+      VALUES (?, ?, 'server', ?, ?, ?, ?, ?, ?, 'revoked', ?, ?, ?, ?, 'bench')`);
     const insEvent = store.db.prepare('INSERT INTO revocation_events (serial, issuer_id, at) VALUES (?, ?, ?)');
     store.db.transaction(() => {
       for (let i = 0; i < COUNT; i++) {
@@ -94,8 +96,11 @@ async function main(): Promise<void> {
         const host = `host-${i}.example.test`;
         const created = now - randomInt(1, 300) * DAY;
         const revokedAt = created + randomInt(1, 1_000_000) * 1000;
+        const reason = REASONS[i % REASONS.length]!;
+        // As RevocationService does: the CRL entry is encoded once, when the certificate is revoked.
+        const entry = Buffer.from(encodeRevokedEntry({ serialHex: serial, revokedAt: new Date(revokedAt), reason }));
         insCert.run(serial, intermediate.id, `CN=${host}`, JSON.stringify([host]), `cn=${host}\n${host}`, created, now + randomInt(1, 365) * DAY,
-          leafDer, revokedAt, REASONS[i % REASONS.length], created);
+          leafDer, revokedAt, reason, entry, created);
         insEvent.run(serial, intermediate.id, revokedAt);
       }
     }).immediate();

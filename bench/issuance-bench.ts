@@ -15,9 +15,14 @@ import { p256SignRate, sqliteInsertRate, type Rate } from './reference-rates.js'
 
 export interface References { sign: Rate; insert: Rate; boundPerSecond: number }
 
+/**
+ * The issue sets no issuance target; ours: a single SQLite node sustains at
+ * least 100 durable issuances per second. The reference bound (raw signature +
+ * durable inserts) is shown beside it to say where the rest of the time goes.
+ */
 export const ISSUANCE_TARGET: Target = {
-  description: '>= 50 % of the reference bound (1 raw P-256 signature + 2 durable SQLite inserts per issuance)',
-  metric: 'rampartPercentOfReferenceBound', comparator: '>=', value: 50, unit: '%',
+  description: '>= 100 durable issuances/s on one node (the bound beside it is for reference)',
+  metric: 'certsPerSecond', comparator: '>=', value: 100, unit: '/s',
 };
 
 /** Durable transactions per issuance on SQLite: the certificate row and the audit-log entry. */
@@ -141,7 +146,7 @@ export async function runIssuanceBench(ctx: NodeContext, leafDer: Uint8Array): P
     else if (run.distinctSerials !== run.issued) error = `${run.issued} issued but ${run.distinctSerials} distinct serials`;
     else if (run.issued === 0) error = 'nothing issued';
     const target = ISSUANCE_TARGET;
-    const actual = error ? null : round(ratio, 1);
+    const actual = error ? null : round(run.perSecond, 1);
     out.push({
       name: `issuance-rest-sqlite-c${concurrency}`,
       title: `REST issuance on SQLite, concurrency ${concurrency}`,
@@ -158,6 +163,7 @@ export async function runIssuanceBench(ctx: NodeContext, leafDer: Uint8Array): P
         rampart: run,
         reference: { p256SignPerSecond: refs.sign, sqliteDurableInsertPerSecond: refs.insert, boundPerSecond: refs.boundPerSecond, before, after },
         rampartPercentOfReferenceBound: round(ratio, 1),
+        certsPerSecond: round(run.perSecond, 1),
       },
       target, actual, pass: meets(target, actual), ...(error ? { error } : {}),
       summary: {

@@ -42,6 +42,8 @@ export interface RevokedEntry {
   serialHex: string;
   revokedAt: Date;
   reason?: number;
+  /** The CRL entry, DER-encoded once at revocation time. */
+  der?: Uint8Array;
 }
 
 export interface CertificateFilter {

@@ -15,6 +15,8 @@ import { installProblemHandler } from './problem.js';
 import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
 import { validationRoutes } from './validation-routes.js';
 import { join } from 'node:path';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createOcspHandler } from './ocsp-handler.js';
 import { createHash } from 'node:crypto';
 
 function common(app: FastifyInstance, node: RampartNode, listener: string): void {
@@ -38,13 +40,22 @@ const SERVER_LIMITS = {
 };
 
 export async function buildValidationApp(node: RampartNode): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, ...SERVER_LIMITS, ajv: AJV, bodyLimit: node.config.ocsp.maxRequestBytes, routerOptions: { maxParamLength: 8192 } });
-  common(app, node, 'http');
-  await app.register(healthRoutes, { health: node.health, metrics: node.metrics });
-  await app.register(validationRoutes, {
-    ocsp: node.ocsp, crl: node.crl, ca: node.ca, clock: node.clock,
+  const ocsp = createOcspHandler({
+    responder: node.ocsp, clock: node.clock, log: node.log,
     maxAgeSeconds: node.config.ocsp.maxAgeSeconds, maxRequestBytes: node.config.ocsp.maxRequestBytes,
   });
+  // OCSP is answered before the router (see ocsp-handler.ts); everything else goes to fastify.
+  const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const server = createServer({ requestTimeout: SERVER_LIMITS.requestTimeout, keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout }, (req, res) => {
+      if (!ocsp(req, res)) handler(req, res);
+    });
+    server.maxRequestsPerSocket = SERVER_LIMITS.maxRequestsPerSocket;
+    return server;
+  };
+  const app = Fastify({ logger: false, ...SERVER_LIMITS, serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
+  common(app, node, 'http');
+  await app.register(healthRoutes, { health: node.health, metrics: node.metrics });
+  await app.register(validationRoutes, { crl: node.crl, ca: node.ca, clock: node.clock });
   return app;
 }
 

@@ -30,14 +30,21 @@ export interface OcspAnswer {
   /** Set for cacheable answers (single certificate, no nonce). */
   cache?: { thisUpdate: Date; nextUpdate: Date; etag: string };
   source: 'cache' | 'signed' | 'error';
+  /** The cache entry behind a cacheable answer, for indexing by raw request bytes. */
+  entry?: CacheEntry;
 }
 
-interface CacheEntry {
+export interface CacheEntry {
   der: Uint8Array;
   status: OcspCertStatus;
   thisUpdate: Date;
   nextUpdate: Date;
   etag: string;
+  /** Pre-rendered HTTP header values (RFC 5019 caching). */
+  lastModified: string;
+  expires: string;
+  /** Set when the entry is invalidated, replaced or evicted: raw-request lookups must miss. */
+  dead: boolean;
 }
 
 interface IssuerKeyInfo {
@@ -56,6 +63,8 @@ export interface OcspResponderOptions {
 
 export class OcspResponder {
   private readonly cache = new Map<string, CacheEntry>();
+  /** Raw request (GET path or POST body) -> cache entry: cache hits without parsing ASN.1. */
+  private readonly raw = new Map<string, CacheEntry>();
   private byHash = new Map<string, IssuerKeyInfo>();
   private readonly maxEntries: number;
 
@@ -73,13 +82,47 @@ export class OcspResponder {
       }
     }
     this.byHash = m;
-    this.cache.clear();
+    this.clearCache();
   }
 
   /** Drops the cached response of one certificate (called synchronously on revocation). */
   invalidate(issuerId: string, serial: string): void {
-    this.cache.delete(`${issuerId}:${serial}:${OID.sha1}`);
-    this.cache.delete(`${issuerId}:${serial}:${OID.sha256}`);
+    this.drop(`${issuerId}:${serial}:${OID.sha1}`);
+    this.drop(`${issuerId}:${serial}:${OID.sha256}`);
+  }
+
+  private drop(key: string): void {
+    const e = this.cache.get(key);
+    if (e) e.dead = true;
+    this.cache.delete(key);
+  }
+
+  private clearCache(): void {
+    for (const e of this.cache.values()) e.dead = true;
+    this.cache.clear();
+    this.raw.clear();
+  }
+
+  /**
+   * The fast path: a cached, still fresh answer for exactly these request
+   * bytes, without parsing them. Misses after any invalidation.
+   */
+  lookupRaw(rawKey: string): CacheEntry | undefined {
+    const e = this.raw.get(rawKey);
+    if (!e) return undefined;
+    if (e.dead || e.nextUpdate.getTime() - this.o.clock.now().getTime() <= this.o.refreshBeforeSeconds * 1000) {
+      this.raw.delete(rawKey);
+      return undefined;
+    }
+    this.o.metrics?.ocspResponses.inc({ status: e.status, source: 'cache' });
+    return e;
+  }
+
+  /** Indexes a cacheable answer by the raw request that produced it. */
+  rememberRaw(rawKey: string, entry: CacheEntry): void {
+    if (entry.dead) return;
+    if (this.raw.size >= this.maxEntries) this.raw.delete(this.raw.keys().next().value!);
+    this.raw.set(rawKey, entry);
   }
 
   cacheSize(): number { return this.cache.size; }
@@ -100,7 +143,7 @@ export class OcspResponder {
       if (n >= limit) break;
       if (e.nextUpdate.getTime() > edge) continue;
       const [issuerId, serial] = key.split(':') as [string, string, string];
-      this.cache.delete(key);
+      this.drop(key);
       await this.presign(issuerId, serial);
       n++;
     }
@@ -124,7 +167,9 @@ export class OcspResponder {
       if (targets.length === 1 && !req.nonce) {
         const entry = await this.signSingle(issuer, targets[0]!.r, false);
         if (!entry) return this.error('unauthorized');
-        return this.answer(entry.body, entry.status, entry.fromCache ? 'cache' : 'signed', entry.cache);
+        const a = this.answer(entry.body, entry.status, entry.fromCache ? 'cache' : 'signed', entry.cache);
+        if (entry.entry) a.entry = entry.entry;
+        return a;
       }
       // Several certificates or a nonce: a fresh response.
       const now = this.o.clock.now();
@@ -182,19 +227,23 @@ export class OcspResponder {
     const now = this.o.clock.now();
     const hit = this.cache.get(key);
     if (!force && hit && hit.nextUpdate.getTime() - now.getTime() > this.o.refreshBeforeSeconds * 1000) {
-      return { body: hit.der, status: hit.status, fromCache: true, cache: { thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, etag: hit.etag } };
+      return { body: hit.der, status: hit.status, fromCache: true, cache: { thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, etag: hit.etag }, entry: hit };
     }
     const r = await this.statusOf(issuer, certId.serialHex, now, certId);
     const der = await this.sign(issuer, [r], now);
     if (!der) return null;
     const etag = `"${createHash('sha1').update(der).digest('hex')}"`;
-    const entry: CacheEntry = { der, status: r.statusName, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag };
+    const entry: CacheEntry = {
+      der, status: r.statusName, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag,
+      lastModified: r.thisUpdate.toUTCString(), expires: r.nextUpdate.toUTCString(), dead: false,
+    };
     // Only certificates we know are cached: made-up serials must not fill the cache.
     if (r.known) {
-      if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+      if (this.cache.size >= this.maxEntries) this.drop(this.cache.keys().next().value!);
+      this.drop(key);
       this.cache.set(key, entry);
     }
-    return { body: der, status: r.statusName, fromCache: false, cache: { thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag } };
+    return { body: der, status: r.statusName, fromCache: false, cache: { thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag }, entry: r.known ? entry : undefined };
   }
 }
 

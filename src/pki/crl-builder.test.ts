@@ -10,7 +10,7 @@ import { parseDn } from './names.js';
 import { SoftwareKeyBackend } from '../keys/software/software-backend.js';
 import type { KeyAlgorithm, Signer } from '../keys/key-backend.js';
 import { buildCertificate, EKU_OIDS, toPem } from './certificate-builder.js';
-import { buildCrl, parseCrl, parseCrlNumber, type BuildCrlOptions, type RevokedEntry } from './crl-builder.js';
+import { buildCrl, encodeRevokedEntry, parseCrl, parseCrlNumber, type BuildCrlOptions, type RevokedEntry } from './crl-builder.js';
 import { REVOCATION_REASONS, reasonFromName, reasonName, crlReasonName } from './revocation-reasons.js';
 
 const CRL_URL = 'http://pki.example.test/crl/test-ca.crl';
@@ -238,4 +238,21 @@ test('revocation reasons table', () => {
   assert.equal(reasonName(5), 'cessationOfOperation');
   assert.equal(reasonName(11), null);
   assert.equal(crlReasonName(0), 'unspecified');
+});
+
+test('entries encoded at revocation time give the same CRL as entries encoded while building', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-crl-pre-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const keys = new SoftwareKeyBackend({ dir, secret: Buffer.from('s') });
+  const ca = await keys.generate('ca', 'ecdsa-p256');
+  const entries: RevokedEntry[] = [];
+  for (let i = 1; i <= 300; i++) entries.push({ serialHex: (0x4000_0000 + i * 7919).toString(16), revokedAt: new Date(Date.UTC(2029, 0, 1, 0, 0, i)), reason: i % 11 === 7 || i % 11 === 8 ? 1 : i % 11 });
+  const tbsOf = async (revoked: RevokedEntry[]) => {
+    const crl = await buildCrl({ signer: ca, issuerName: parseDn('CN=Pre CA'), issuerSpki: ca.spki, crlNumber: 3n, thisUpdate: new Date('2030-01-01T00:00:00Z'), nextUpdate: new Date('2030-01-02T00:00:00Z'), revoked });
+    return parseCrl(crl.der);
+  };
+  const plain = await tbsOf(entries);
+  const pre = await tbsOf(entries.map((e) => ({ ...e, der: encodeRevokedEntry(e) })));
+  assert.deepEqual(pre.entries, plain.entries);
+  assert.equal(pre.entries.length, 300);
 });

@@ -25,6 +25,12 @@ export interface RevokedEntry {
   revokedAt: Date;
   /** RFC 5280 CRLReason code; unspecified (0) or absent means no reasonCode entry extension. */
   reason?: number;
+  /**
+   * The entry already encoded by encodeRevokedEntry (stored at revocation
+   * time): used as is, so a CRL of many entries costs little more than
+   * copying bytes.
+   */
+  der?: Uint8Array;
 }
 
 export interface BuildCrlOptions {
@@ -123,14 +129,14 @@ class ByteSink {
   private buf = Buffer.allocUnsafe(64 * 1024);
   private len = 0;
 
-  push(chunk: ArrayBuffer): void {
+  push(chunk: ArrayBuffer | Uint8Array): void {
     const need = this.len + chunk.byteLength;
     if (need > this.buf.length) {
       const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
       this.buf.copy(next, 0, 0, this.len);
       this.buf = next;
     }
-    this.buf.set(new Uint8Array(chunk), this.len);
+    this.buf.set(chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk), this.len);
     this.len = need;
   }
 
@@ -151,6 +157,8 @@ function extension(extnID: string, critical: boolean, value: ArrayBuffer): asn.E
 function serialNumber(serialHex: string): ArrayBuffer {
   const hex = serialHex.replace(/:/g, '').trim();
   if (!/^[0-9a-fA-F]+$/.test(hex)) throw new Error(`invalid serial number "${serialHex}"`);
+  // Fast path: hex that already is minimal positive INTEGER contents (how the store keeps serials).
+  if (hex.length % 2 === 0 && /^[0-7]/.test(hex) && !/^00/.test(hex)) return toArrayBuffer(Buffer.from(hex, 'hex'));
   return toArrayBuffer(asn1js.Integer.fromBigInt(BigInt(`0x${hex}`)).valueBlock.valueHexView);
 }
 
@@ -166,6 +174,14 @@ function reasonExtensions(): Map<number, asn.Extension[]> {
     out.set(code, [extension(asn.id_ce_cRLReasons, false, AsnConvert.serialize(new asn.CRLReason(code)))]);
   }
   return out;
+}
+
+let reasonCache: Map<number, asn.Extension[]> | undefined;
+
+/** Encodes one CRL entry (a RevokedCertificate) as DER, ready to be stored and reused. */
+export function encodeRevokedEntry(e: RevokedEntry): Uint8Array {
+  reasonCache ??= reasonExtensions();
+  return new Uint8Array(encodeEntry(e, reasonCache));
 }
 
 function encodeEntry(e: RevokedEntry, reasons: Map<number, asn.Extension[]>): ArrayBuffer {
@@ -212,7 +228,7 @@ export async function buildCrl(opts: BuildCrlOptions): Promise<BuiltCrl> {
   let count = 0;
   for await (const e of entries(opts.revoked)) {
     try {
-      sink.push(encodeEntry(e, reasons));
+      sink.push(e.der ?? encodeEntry(e, reasons));
     } catch (err) {
       throw new Error(`revoked entry ${count} (serial ${String(e?.serialHex)}): ${(err as Error).message}`);
     }

@@ -10,6 +10,8 @@ import 'reflect-metadata';
  */
 import { fromBER } from 'asn1js';
 import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn1js from 'asn1js';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import * as asn from '@peculiar/asn1-x509';
 import { CertificationRequest } from '@peculiar/asn1-csr';
 import { ECParameters } from '@peculiar/asn1-ecc';
@@ -170,10 +172,36 @@ function keyLabel(k: CsrKey): string {
   return k.type === 'rsa' ? `RSA ${k.bits}` : k.type === 'ecdsa' ? `ECDSA ${k.curve}` : k.oid;
 }
 
-async function verifySignature(der: Uint8Array<ArrayBuffer>, key: CsrKey): Promise<void> {
+/** Signature algorithms node:crypto verifies directly (fast path); others go through @peculiar/x509. */
+const NODE_VERIFY: Record<string, string | null> = {
+  '1.2.840.10045.4.3.2': 'sha256', '1.2.840.10045.4.3.3': 'sha384', '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256', '1.2.840.113549.1.1.12': 'sha384', '1.2.840.113549.1.1.13': 'sha512',
+  [CSR_OIDS.ed25519]: null,
+};
+
+/** The exact signed bytes (certificationRequestInfo as received) and the signature, via asn1js. */
+function signedParts(der: Uint8Array): { tbs: Uint8Array; sig: Uint8Array } | null {
+  const parsed = asn1js.fromBER(der);
+  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Sequence)) return null;
+  const [info, , sig] = parsed.result.valueBlock.value;
+  if (!info || !(sig instanceof asn1js.BitString)) return null;
+  return { tbs: new Uint8Array(info.valueBeforeDecodeView), sig: new Uint8Array(sig.valueBlock.valueHexView) };
+}
+
+function nodeVerify(der: Uint8Array, req: CertificationRequest): boolean | undefined {
+  const alg = req.signatureAlgorithm.algorithm;
+  if (!(alg in NODE_VERIFY)) return undefined;
+  const parts = signedParts(der);
+  if (!parts) return false;
+  const key = createPublicKey({ key: Buffer.from(AsnConvert.serialize(req.certificationRequestInfo.subjectPKInfo)), format: 'der', type: 'spki' });
+  const isEc = key.asymmetricKeyType === 'ec';
+  return cryptoVerify(NODE_VERIFY[alg] ?? null, parts.tbs, isEc ? { key, dsaEncoding: 'der' } : key, parts.sig);
+}
+
+async function verifySignature(der: Uint8Array<ArrayBuffer>, key: CsrKey, req: CertificationRequest): Promise<void> {
   let ok: boolean;
   try {
-    ok = await new Pkcs10CertificateRequest(der).verify();
+    ok = nodeVerify(der, req) ?? await new Pkcs10CertificateRequest(der).verify();
   } catch (e) {
     throw bad(`CSR signature does not verify: ${keyLabel(key)} key with this signature algorithm is unsupported or malformed (${(e as Error).message})`);
   }
@@ -240,7 +268,7 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   if (info.version !== 0) throw bad(`CSR version ${info.version} is not supported (expected v1 = 0)`);
   try {
     const key = describeKey(info.subjectPKInfo);
-    await verifySignature(der, key);
+    await verifySignature(der, key, req);
     const exts = requestedExtensions(info);
     const sanExt = exts.get(asn.id_ce_subjectAltName);
     const san = sanExt

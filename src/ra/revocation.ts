@@ -6,6 +6,7 @@ import { normalizeSerial } from '../core/serial.js';
 import { RampartError, isRampartError } from '../errors/codes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { reasonFromName, reasonName } from '../pki/revocation-reasons.js';
+import { encodeRevokedEntry } from '../pki/crl-builder.js';
 import type { CertificateStore } from '../storage/store.js';
 import type { Actor } from './actor.js';
 
@@ -28,7 +29,8 @@ export class RevocationService {
         throw new RampartError('malformed', `unknown revocation reason "${String(reasonInput)}" (RFC 5280 CRLReason name or code, e.g. keyCompromise or 1)`);
       }
       if (reason === 8) throw new RampartError('malformed', 'removeFromCRL is only used in delta CRLs and cannot be requested');
-      const rec = await this.o.store.revokeCertificate(serial, reason, this.o.clock.now());
+      const at = this.o.clock.now();
+      const rec = await this.o.store.revokeCertificate(serial, reason, at, () => encodeRevokedEntry({ serialHex: serial, revokedAt: at, reason }));
       await this.o.audit.record({
         actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.revoke', target: `serial:${serial}`,
         outcome: 'success', details: { reason: reasonName(reason) },

@@ -35,8 +35,12 @@ export interface CertificateStore {
   insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim): Promise<InsertResult>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>>;
-  /** Marks a certificate revoked. Throws notFound or alreadyRevoked (RampartError). */
-  revokeCertificate(serial: string, reason: number, at: Date): Promise<CertificateRecord>;
+  /**
+   * Marks a certificate revoked. Throws notFound or alreadyRevoked
+   * (RampartError). `crlEntry` is the entry's CRL encoding, built by the
+   * caller from the same serial, time and reason, kept for CRL generation.
+   */
+  revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array): Promise<CertificateRecord>;
   /**
    * Revocations recorded after `seq`, in order: how a node learns of
    * revocations made by another process (CLI, another node) and drops its

@@ -28,6 +28,7 @@ export const SQLITE_MIGRATIONS: string[] = [
     status TEXT NOT NULL CHECK (status IN ('good','revoked')),
     revoked_at INTEGER,
     revocation_reason INTEGER,
+    crl_entry BLOB,
     created_at INTEGER NOT NULL,
     requester TEXT NOT NULL
   );

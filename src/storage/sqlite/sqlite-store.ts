@@ -193,12 +193,13 @@ export class SqliteStore implements Store {
     return { items: items.map(toCert), total, nextCursor: more ? String(items[items.length - 1]!.seq) : null };
   }
 
-  async revokeCertificate(serial: string, reason: number, at: Date): Promise<CertificateRecord> {
+  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array): Promise<CertificateRecord> {
     const tx = this.db.transaction((): CertificateRecord => {
       const r = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
       if (!r) throw new RampartError('notFound', `no certificate with serial ${serial}`);
       if (r.status === 'revoked') throw new RampartError('alreadyRevoked', `certificate ${serial} is already revoked`);
-      this.db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?").run(at.getTime(), reason, serial);
+      const entry = crlEntry ? Buffer.from(crlEntry(String(r.issuer_id))) : null;
+      this.db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, crl_entry = ? WHERE serial = ?").run(at.getTime(), reason, entry, serial);
       this.db.prepare('INSERT INTO revocation_events (serial, issuer_id, at) VALUES (?, ?, ?)').run(serial, r.issuer_id, at.getTime());
       return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
     });
@@ -213,13 +214,15 @@ export class SqliteStore implements Store {
   async *iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry> {
     // Keyset pagination in chunks: no statement stays open across an await,
     // and memory stays flat however many entries there are.
-    const stmt = this.db.prepare(`SELECT serial, revoked_at, revocation_reason FROM certificates
+    const stmt = this.db.prepare(`SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
       WHERE issuer_id = ? AND status = 'revoked' AND not_after > ? AND serial > ? ORDER BY serial LIMIT ${CHUNK}`);
     let after = '';
     for (;;) {
       const rows = stmt.all(issuerId, now.getTime(), after) as Row[];
       for (const r of rows) {
-        yield { serialHex: String(r.serial), revokedAt: d(r.revoked_at), reason: r.revocation_reason === null ? undefined : Number(r.revocation_reason) };
+        const e: RevokedEntry = { serialHex: String(r.serial), revokedAt: d(r.revoked_at), reason: r.revocation_reason === null ? undefined : Number(r.revocation_reason) };
+        if (r.crl_entry) e.der = u8(r.crl_entry);
+        yield e;
       }
       if (rows.length < CHUNK) return;
       after = String(rows[rows.length - 1]!.serial);
