@@ -99,3 +99,44 @@ export interface CrlRecord {
   der: Uint8Array;
   entries: number;
 }
+
+export type ClusterMode = 'single' | 'active-active' | 'active-passive';
+
+/** One node as it registers itself in the shared database. */
+export interface NodeInfo {
+  id: string;
+  version: string;
+  roles: string[];
+  mode: ClusterMode;
+  /** Plain-HTTP base URL (OCSP, CRL, health). */
+  httpUrl: string;
+  /** HTTPS base URL (API). */
+  httpsUrl: string;
+  health: 'healthy' | 'degraded' | 'unhealthy' | 'starting' | 'stopping';
+  /** Whether this node accepts issuance and revocation right now. */
+  writable: boolean;
+  startedAt: Date;
+  /** Database time of the last heartbeat. */
+  lastSeen: Date;
+}
+
+/** A named lease in the database; epoch is the fencing token, strictly increasing per name. */
+export interface LeaseState {
+  name: string;
+  holder: string | null;
+  epoch: bigint;
+  expiresAt: Date | null;
+  /** Database time when this state was read. */
+  now: Date;
+}
+
+/**
+ * Proof of leadership passed with a leader-only write: the store refuses the
+ * write (RampartError 'fenced') unless this holder still holds this epoch of
+ * the lease and the lease has not expired, checked in the write's transaction.
+ */
+export interface Fence {
+  lease: string;
+  holder: string;
+  epoch: bigint;
+}

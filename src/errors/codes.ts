@@ -18,6 +18,8 @@ export const ERRORS = {
   payloadTooLarge: { http: 413, title: 'Request body too large' },
   rateLimited: { http: 429, title: 'Too many requests' },
   unavailable: { http: 503, title: 'Service unavailable' },
+  notWritable: { http: 503, title: 'This node does not accept writes now (standby or fenced)' },
+  fenced: { http: 503, title: 'Leader-only write refused: this node no longer holds the lease' },
   internal: { http: 500, title: 'Internal error' },
 } as const;
 

@@ -6,6 +6,7 @@
  * returned promise resolves.
  */
 import type {
+  Fence, LeaseState, NodeInfo,
   ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
 } from '../core/types.js';
 
@@ -32,7 +33,7 @@ export interface IssuerStore {
 export interface CertificateStore {
   /** Finds an earlier issuance for this idempotency key (throws idempotencyMismatch if the body differs). */
   findIdempotent(claim: IdempotencyClaim): Promise<CertificateRecord | null>;
-  insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim): Promise<InsertResult>;
+  insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence): Promise<InsertResult>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>>;
   /**
@@ -40,7 +41,7 @@ export interface CertificateStore {
    * (RampartError). `crlEntry` is the entry's CRL encoding, built by the
    * caller from the same serial, time and reason, kept for CRL generation.
    */
-  revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array): Promise<CertificateRecord>;
+  revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord>;
   /**
    * Revocations recorded after `seq`, in order: how a node learns of
    * revocations made by another process (CLI, another node) and drops its
@@ -55,7 +56,8 @@ export interface CertificateStore {
 export interface CrlStore {
   /** Atomically allocates the next CRL number for an issuer (strictly increasing, never reused). */
   nextCrlNumber(issuerId: string): Promise<bigint>;
-  saveCrl(rec: CrlRecord): Promise<void>;
+  /** Saves a CRL; with a fence, only while the fence holds (leader-only write). */
+  saveCrl(rec: CrlRecord, fence?: Fence): Promise<void>;
   latestCrl(issuerId: string): Promise<CrlRecord | null>;
 }
 
@@ -77,12 +79,28 @@ export interface AuditStore {
   lastAudit(): Promise<AuditEntry | null>;
 }
 
+export interface ClusterStore {
+  /** Upserts this node's registration; lastSeen is set to the database's time. */
+  heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void>;
+  listNodes(): Promise<NodeInfo[]>;
+  removeNode(id: string): Promise<void>;
+  /**
+   * Acquires the lease when it is free or expired (epoch + 1), or renews it
+   * when `holder` already holds it (same epoch). Expiry is judged on the
+   * database's clock. Returns the state after the attempt.
+   */
+  tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState>;
+  /** Gives the lease up if `holder` holds it (expires it now; the epoch stays). */
+  releaseLease(name: string, holder: string): Promise<void>;
+  getLease(name: string): Promise<LeaseState | null>;
+}
+
 export interface MetaStore {
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends IssuerStore, CertificateStore, CrlStore, TokenStore, AuditStore, MetaStore {
+export interface Store extends IssuerStore, CertificateStore, CrlStore, TokenStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */

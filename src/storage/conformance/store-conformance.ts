@@ -153,5 +153,85 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.equal(expect, 21);
       assert.equal((await s.lastAudit())?.seq, 20);
     }));
+
+    it('registers nodes by heartbeat with the database time', () => withStore(async (s) => {
+      const base = { version: '1', roles: ['ca', 'ocsp'], mode: 'active-active' as const, httpUrl: 'http://127.0.0.1:1', httpsUrl: 'https://127.0.0.1:2', health: 'healthy' as const, writable: true, startedAt: new Date(T0) };
+      await s.heartbeat({ ...base, id: 'n1' });
+      await s.heartbeat({ ...base, id: 'n2', health: 'degraded' });
+      await s.heartbeat({ ...base, id: 'n1', writable: false });
+      const nodes = await s.listNodes();
+      assert.deepEqual(nodes.map((n) => n.id), ['n1', 'n2']);
+      assert.equal(nodes[0]!.writable, false);
+      assert.deepEqual(nodes[0]!.roles, ['ca', 'ocsp']);
+      assert.equal(nodes[1]!.health, 'degraded');
+      assert.ok(Math.abs(nodes[0]!.lastSeen.getTime() - Date.now()) < 60_000);
+      await s.removeNode('n2');
+      assert.equal((await s.listNodes()).length, 1);
+    }));
+
+    it('leases: one holder at a time, renewals keep the epoch, takeovers raise it', () => withStore(async (s) => {
+      const a = await s.tryAcquireLease('leader', 'a', 300);
+      assert.equal(a.holder, 'a');
+      const e1 = a.epoch;
+      assert.equal((await s.tryAcquireLease('leader', 'b', 300)).holder, 'a', 'b cannot take a live lease');
+      const renewed = await s.tryAcquireLease('leader', 'a', 300);
+      assert.equal(renewed.epoch, e1, 'a renewal keeps the epoch');
+      await new Promise((r) => setTimeout(r, 400));
+      const b = await s.tryAcquireLease('leader', 'b', 5000);
+      assert.equal(b.holder, 'b');
+      assert.ok(b.epoch > e1, 'a takeover raises the epoch');
+      await s.releaseLease('leader', 'a');
+      assert.equal((await s.getLease('leader'))!.holder, 'b', 'only the holder can release');
+      await s.releaseLease('leader', 'b');
+      const c = await s.tryAcquireLease('leader', 'c', 5000);
+      assert.equal(c.holder, 'c');
+      assert.ok(c.epoch > b.epoch);
+      assert.equal(await s.getLease('nothing'), null);
+    }));
+
+    it('concurrent acquirers: exactly one wins', () => withStore(async (s) => {
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => s.tryAcquireLease('race', `n${i}`, 5000)));
+      const holders = new Set(results.map((r) => r.holder));
+      assert.equal(holders.size, 1);
+      assert.equal(new Set(results.map((r) => r.epoch)).size, 1);
+    }));
+
+    it('fenced writes: refused once the fence no longer holds, and nothing is written', () => withStore(async (s) => {
+      const a = await s.tryAcquireLease('leader', 'a', 300);
+      const fence = { lease: 'leader', holder: 'a', epoch: a.epoch };
+      await s.insertCertificate(cert('f1', 'int-a'), undefined, fence);
+      await s.saveCrl({ issuerId: 'int-a', number: 1n, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), der: new Uint8Array([1]), entries: 0 }, fence);
+      await new Promise((r) => setTimeout(r, 400));
+      const b = await s.tryAcquireLease('leader', 'b', 5000);
+      assert.equal(b.holder, 'b');
+      await assert.rejects(s.insertCertificate(cert('f2', 'int-a'), undefined, fence), (e: Error & { code?: string }) => e.code === 'fenced');
+      await assert.rejects(s.revokeCertificate('f1', 1, new Date(T0), undefined, fence), (e: Error & { code?: string }) => e.code === 'fenced');
+      await assert.rejects(s.saveCrl({ issuerId: 'int-a', number: 2n, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), der: new Uint8Array([2]), entries: 0 }, fence), (e: Error & { code?: string }) => e.code === 'fenced');
+      assert.equal(await s.getCertificate('f2'), null);
+      assert.equal((await s.getCertificate('f1'))!.status, 'good');
+      assert.equal((await s.latestCrl('int-a'))!.number, 1n);
+      const stale = { lease: 'leader', holder: 'b', epoch: b.epoch - 1n };
+      await assert.rejects(s.insertCertificate(cert('f3', 'int-a'), undefined, stale), (e: Error & { code?: string }) => e.code === 'fenced');
+      await s.insertCertificate(cert('f4', 'int-a'), undefined, { lease: 'leader', holder: 'b', epoch: b.epoch });
+    }));
+
+    it('concurrent writers: unique serials, linear audit chain, strictly increasing CRL numbers', () => withStore(async (s) => {
+      const work = [];
+      for (let i = 0; i < 40; i++) {
+        work.push(s.insertCertificate(cert(`c${i}`, 'int-a')));
+        work.push(s.nextCrlNumber('int-a'));
+        work.push(s.appendAudit((prev) => ({
+          seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'g', hash: `x${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
+          actor: 'a', source: 's', channel: 'api', action: 'x', target: 't', outcome: 'success', details: {},
+        })));
+      }
+      const out = await Promise.all(work);
+      const nums = out.filter((x): x is bigint => typeof x === 'bigint');
+      assert.equal(new Set(nums).size, 40);
+      let n = 0;
+      let prev = 'g';
+      for await (const e of s.iterateAudit()) { n++; assert.equal(e.prevHash, prev); prev = e.hash; }
+      assert.equal(n, 40);
+    }));
   });
 }

@@ -83,6 +83,17 @@ export const SQLITE_MIGRATIONS: string[] = [
     issuer_id TEXT NOT NULL,
     at INTEGER NOT NULL
   );
+  CREATE TABLE cluster_nodes (
+    id TEXT PRIMARY KEY,
+    info TEXT NOT NULL,
+    last_seen INTEGER NOT NULL
+  );
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT,
+    epoch INTEGER NOT NULL,
+    expires_at INTEGER
+  );
   CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
+  Fence, LeaseState, NodeInfo,
   ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../errors/codes.js';
@@ -139,8 +140,17 @@ export class SqliteStore implements Store {
     return this.findIdempotentSync(claim);
   }
 
-  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim): Promise<InsertResult> {
+  /** Throws 'fenced' unless the fence still holds; call inside the write's transaction. */
+  private checkFence(f: Fence | undefined): void {
+    if (!f) return;
+    const r = this.db.prepare('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(f.lease) as Row | undefined;
+    const ok = r && r.holder === f.holder && BigInt(r.epoch as number) === f.epoch && r.expires_at !== null && Number(r.expires_at) > Date.now();
+    if (!ok) throw new RampartError('fenced', `lease "${f.lease}" epoch ${f.epoch} is no longer held by ${f.holder}`);
+  }
+
+  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence): Promise<InsertResult> {
     const tx = this.db.transaction((): InsertResult => {
+      this.checkFence(fence);
       if (claim) {
         const earlier = this.findIdempotentSync(claim);
         if (earlier) return { record: earlier, replayed: true };
@@ -193,8 +203,9 @@ export class SqliteStore implements Store {
     return { items: items.map(toCert), total, nextCursor: more ? String(items[items.length - 1]!.seq) : null };
   }
 
-  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array): Promise<CertificateRecord> {
+  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {
     const tx = this.db.transaction((): CertificateRecord => {
+      this.checkFence(fence);
       const r = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
       if (!r) throw new RampartError('notFound', `no certificate with serial ${serial}`);
       if (r.status === 'revoked') throw new RampartError('alreadyRevoked', `certificate ${serial} is already revoked`);
@@ -245,8 +256,9 @@ export class SqliteStore implements Store {
     return tx.immediate();
   }
 
-  async saveCrl(rec: CrlRecord): Promise<void> {
+  async saveCrl(rec: CrlRecord, fence?: Fence): Promise<void> {
     const tx = this.db.transaction(() => {
+      this.checkFence(fence);
       this.db.prepare('INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries) VALUES (?, ?, ?, ?, ?, ?)')
         .run(rec.issuerId, Number(rec.number), rec.thisUpdate.getTime(), rec.nextUpdate.getTime(), Buffer.from(rec.der), rec.entries);
       // Keep the last 10 CRLs per issuer.
@@ -306,6 +318,53 @@ export class SqliteStore implements Store {
   async lastAudit(): Promise<AuditEntry | null> {
     const r = this.db.prepare('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
     return r ? toAudit(r) : null;
+  }
+
+  // ---- cluster
+  async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> {
+    this.db.prepare('INSERT INTO cluster_nodes (id, info, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen')
+      .run(node.id, JSON.stringify({ ...node, startedAt: node.startedAt.toISOString() }), Date.now());
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    return (this.db.prepare('SELECT info, last_seen FROM cluster_nodes ORDER BY id').all() as Row[]).map((r) => {
+      const i = JSON.parse(String(r.info)) as NodeInfo & { startedAt: string };
+      return { ...i, startedAt: new Date(i.startedAt), lastSeen: d(r.last_seen) };
+    });
+  }
+
+  async removeNode(id: string): Promise<void> {
+    this.db.prepare('DELETE FROM cluster_nodes WHERE id = ?').run(id);
+  }
+
+  private leaseRow(name: string, now: number): LeaseState | null {
+    const r = this.db.prepare('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(name) as Row | undefined;
+    if (!r) return null;
+    return { name, holder: r.holder === null ? null : String(r.holder), epoch: BigInt(r.epoch as number), expiresAt: dn(r.expires_at), now: new Date(now) };
+  }
+
+  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> {
+    const tx = this.db.transaction((): LeaseState => {
+      const now = Date.now();
+      this.db.prepare('INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, NULL, 0, NULL) ON CONFLICT (name) DO NOTHING').run(name);
+      const cur = this.leaseRow(name, now)!;
+      const live = cur.expiresAt !== null && cur.expiresAt.getTime() > now;
+      if (cur.holder === holder && live) {
+        this.db.prepare('UPDATE leases SET expires_at = ? WHERE name = ?').run(now + ttlMs, name);
+      } else if (!live) {
+        this.db.prepare('UPDATE leases SET holder = ?, epoch = epoch + 1, expires_at = ? WHERE name = ?').run(holder, now + ttlMs, name);
+      }
+      return this.leaseRow(name, now)!;
+    });
+    return tx.immediate();
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.db.prepare('UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?').run(Date.now(), name, holder);
+  }
+
+  async getLease(name: string): Promise<LeaseState | null> {
+    return this.leaseRow(name, Date.now());
   }
 
   // ---- meta
