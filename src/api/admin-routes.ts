@@ -19,6 +19,7 @@ export interface AdminRoutesOptions {
   /** Regenerates every CRL now; returns what was published. */
   generateCrls: () => Promise<Array<{ issuerId: string; number: string; entries: number }>>;
   status: () => Promise<Record<string, unknown>>;
+  cluster: () => Promise<Record<string, unknown>>;
 }
 
 const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 413: problemSchema };
@@ -72,6 +73,13 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
     const crls = await o.generateCrls();
     await o.audit.record({ actor: actor.id, source: actor.source, channel: 'api', action: 'crl.generate', target: 'all', outcome: 'success', details: { crls } });
     return { crls };
+  });
+
+  app.get('/api/v1/cluster', {
+    schema: { summary: 'Cluster nodes (id, version, roles, addresses, health, last seen) and the leader lease', tags: ['admin'], security: [{ bearer: [] }] },
+  }, async (req) => {
+    await o.auth.require(req, 'status.read');
+    return o.cluster();
   });
 
   app.get('/api/v1/status', { schema: { summary: 'Node URLs and health', tags: ['admin'] } }, async () => o.status());

@@ -7,6 +7,7 @@ import { registerAdmin, registerCa } from './commands/admin.js';
 import { registerCerts } from './commands/certs.js';
 import { registerInit } from './commands/init.js';
 import { registerServe } from './commands/serve.js';
+import { registerCluster } from './commands/cluster.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -23,6 +24,7 @@ registerServe(program, g);
 registerCerts(program, g);
 registerAdmin(program, g);
 registerCa(program, g);
+registerCluster(program, g);
 
 try {
   await program.parseAsync(process.argv);

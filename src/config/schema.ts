@@ -241,6 +241,17 @@ const profilesSchema = z.preprocess(
 
 // ---------------------------------------------------------------- root
 
+const clusterSchema = z.strictObject({
+  mode: z.enum(['single', 'active-active', 'active-passive']).default('single')
+    .describe("'single': one node, no leases. 'active-active': every node issues; singleton jobs (CRL publication, OCSP signer renewal) run on the holder of the leader lease. 'active-passive': only the holder of the active lease issues and revokes; standbys serve OCSP and CRLs."),
+  nodeId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'must be 1-64 characters of A-Z a-z 0-9 . _ -' }).optional()
+    .describe('Stable node id in the cluster registry. Default: <hostname>-<http port>.'),
+  takeoverSeconds: z.number().int().min(3).max(300).default(10)
+    .describe('Longest time from the death of a lease holder (leader or active node) to another node taking over. Leases last 80 % of it and are renewed every 10 %.'),
+  heartbeatSeconds: z.number().int().min(1).max(60).default(2)
+    .describe('How often a node writes its registration (id, version, roles, addresses, health) to the database.'),
+}).describe('Clustering over a shared PostgreSQL database (see docs/runbooks/high-availability.md).');
+
 const apiSchema = z.strictObject({
   bodyLimitBytes: int(1024, 1048576).default(65536).describe('Largest accepted REST request body.'),
   pageSizeMax: int(1, 1000).default(500).describe('Largest page size list endpoints return.'),
@@ -281,6 +292,7 @@ export const rampartConfigObject = z.strictObject({
   profiles: profilesSchema,
   api: apiSchema.prefault({}),
   health: healthSchema.prefault({}),
+  cluster: clusterSchema.prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),

@@ -14,6 +14,7 @@ import type { RampartMetrics } from '../metrics/metrics.js';
 import { buildCrl } from '../pki/crl-builder.js';
 import type { CaUrls } from '../ca/urls.js';
 import type { CertificateStore, CrlStore } from '../storage/store.js';
+import type { WriteGate } from '../cluster/cluster.js';
 
 export interface CrlServiceOptions {
   ca: CertificateAuthority;
@@ -24,8 +25,10 @@ export interface CrlServiceOptions {
   metrics?: RampartMetrics;
   validityHours: number;
   regenerateEveryMinutes: number;
-  /** Whether this node may publish CRLs (the leader, once there is a cluster). */
-  isPublisher?: () => boolean;
+  /** Cluster gate: only the leader publishes, with its fencing token. */
+  gate?: WriteGate;
+  /** Fault injection for the fencing test: pause between building and saving a CRL. */
+  faultPauseBeforeSaveMs?: number;
   onError?: (e: unknown) => void;
 }
 
@@ -47,6 +50,7 @@ export class CrlService {
   async generate(issuerId: string): Promise<CrlRecord> {
     const issuer = this.o.ca.get(issuerId);
     if (!issuer || issuer.kind === 'ocsp-signer') throw new Error(`no CA issuer ${issuerId}`);
+    const fence = this.o.gate?.leaderFence();
     const t0 = performance.now();
     const signer = await this.o.ca.signerFor(issuer);
     const number = await this.o.store.nextCrlNumber(issuer.id);
@@ -58,7 +62,8 @@ export class CrlService {
       revoked: this.o.store.iterateRevoked(issuer.id, now), idpUrl: this.o.urls.crl(issuer.id),
     });
     const rec: CrlRecord = { issuerId: issuer.id, number, thisUpdate, nextUpdate, der, entries: count };
-    await this.o.store.saveCrl(rec);
+    if (this.o.faultPauseBeforeSaveMs) await new Promise((r) => setTimeout(r, this.o.faultPauseBeforeSaveMs));
+    await this.o.store.saveCrl(rec, fence);
     this.latest.set(issuer.id, rec);
     const m = this.o.metrics;
     if (m) {
@@ -79,6 +84,7 @@ export class CrlService {
 
   /** Coalescing trigger: at most one run in flight and one queued per issuer. */
   trigger(issuerId: string): Promise<CrlRecord | null> {
+    if (this.o.gate && !this.o.gate.isLeader()) return Promise.resolve(null);
     const cur = this.running.get(issuerId);
     if (cur) {
       this.pending.add(issuerId);
@@ -114,7 +120,7 @@ export class CrlService {
 
   /** Regenerates CRLs that are missing or past half their validity. */
   async refreshStale(): Promise<void> {
-    if (this.o.isPublisher && !this.o.isPublisher()) return;
+    if (this.o.gate && !this.o.gate.isLeader()) return;
     const now = this.o.clock.now().getTime();
     for (const ca of await this.signingCas()) {
       const cur = await this.current(ca.id);

@@ -18,9 +18,13 @@ import { join } from 'node:path';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createOcspHandler } from './ocsp-handler.js';
 import { createHash } from 'node:crypto';
+import { isRampartError } from '../errors/codes.js';
 
 function common(app: FastifyInstance, node: RampartNode, listener: string): void {
   installProblemHandler(app);
+  app.addHook('onError', async (_req, _reply, err) => {
+    if (isRampartError(err) && err.code === 'fenced') node.metrics.fencedWrites.inc();
+  });
   app.addHook('onResponse', async (req, reply) => {
     node.metrics.httpDuration.observe(
       { listener, route: req.routeOptions.url ?? 'unmatched', method: req.method, code: String(reply.statusCode) },
@@ -54,7 +58,7 @@ export async function buildValidationApp(node: RampartNode): Promise<FastifyInst
   };
   const app = Fastify({ logger: false, ...SERVER_LIMITS, serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
   common(app, node, 'http');
-  await app.register(healthRoutes, { health: node.health, metrics: node.metrics });
+  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.noteHealth(r.status) });
   await app.register(validationRoutes, { crl: node.crl, ca: node.ca, clock: node.clock });
   return app;
 }
@@ -72,7 +76,7 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     },
   });
   const auth = createAuthenticator({ tokens: node.tokens, audit: node.audit });
-  await app.register(healthRoutes, { health: node.health, metrics: node.metrics });
+  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.noteHealth(r.status) });
   await app.register(certificateRoutes, {
     auth, issuance: node.issuance, revocation: node.revocation, store: node.store, ca: node.ca, clock: node.clock,
     pageSizeMax: node.config.api.pageSizeMax,
@@ -81,6 +85,7 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     auth, tokens: node.tokens, audit: node.audit, ca: node.ca, clock: node.clock,
     generateCrls: async () => (await node.crl.generateAll()).map((c) => ({ issuerId: c.issuerId, number: c.number.toString(), entries: c.entries })),
     status: () => nodeStatus(node, urls),
+    cluster: async () => clusterView(node),
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
@@ -117,6 +122,15 @@ export function nodeUrls(node: RampartNode): NodeUrls {
   };
 }
 
+export async function clusterView(node: RampartNode): Promise<Record<string, unknown>> {
+  const st = await node.cluster.status(node.clock.now());
+  return {
+    mode: st.mode, self: st.self,
+    leader: st.leader ? { holder: st.leader.holder, epoch: st.leader.epoch.toString(), expiresAt: st.leader.expiresAt?.toISOString() ?? null } : null,
+    nodes: st.nodes.map((n) => ({ ...n, startedAt: n.startedAt.toISOString(), lastSeen: n.lastSeen.toISOString(), leader: st.leader?.holder === n.id })),
+  };
+}
+
 export async function nodeStatus(node: RampartNode, urls = nodeUrls(node)): Promise<Record<string, unknown>> {
   const health = await node.health.run(node.clock.now());
   const counts = await node.store.countCertificates();
@@ -130,6 +144,7 @@ export async function nodeStatus(node: RampartNode, urls = nodeUrls(node)): Prom
     rootFingerprintSha256: root ? fingerprint(root.certDer) : null,
     issuers: node.ca.all().map((i) => ({ id: i.id, kind: i.kind, subject: i.subject, active: i.active, notAfter: i.notAfter.toISOString() })),
     certificates: counts,
+    cluster: { mode: node.cluster.mode, nodeId: node.cluster.nodeId, leader: node.cluster.isLeader(), writable: node.canWrite() },
     health,
   };
 }

@@ -24,9 +24,21 @@ import { IssuanceService } from '../ra/issuance.js';
 import { RevocationService } from '../ra/revocation.js';
 import type { ProfilePolicy } from '../ra/policy.js';
 import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
+
+async function openStore(config: RampartConfig, paths: ReturnType<typeof resolvedPaths>): Promise<Store> {
+  if (config.database.type !== 'sqlite') throw new RampartError('unavailable', `database type ${config.database.type} is not available in this build`);
+  return new SqliteStore({ path: paths.dbPath });
+}
 import type { Store } from '../storage/store.js';
 import { SYSTEM_ACTOR, type Actor } from '../ra/actor.js';
 import { loadKeySecret } from './key-secret.js';
+import { Cluster, defaultNodeId } from '../cluster/cluster.js';
+import { DatabaseKeyStore } from '../keys/software/database-key-store.js';
+import { parseListen } from '../config/schema.js';
+import type { HealthStatus } from '../health/health.js';
+import { RampartError } from '../errors/codes.js';
+
+export const RAMPART_VERSION = '0.1.0';
 
 export interface NodeOpenOptions {
   config: RampartConfig;
@@ -35,6 +47,8 @@ export interface NodeOpenOptions {
   env?: NodeJS.ProcessEnv;
   /** Create the key-encryption key file when missing (init and first run). */
   createSecret?: boolean;
+  /** Start cluster membership (serve); CLI commands only read the cluster state. */
+  joinCluster?: boolean;
 }
 
 export class RampartNode {
@@ -49,6 +63,8 @@ export class RampartNode {
   readonly revocation: RevocationService;
   readonly ocsp: OcspResponder;
   readonly crl: CrlService;
+  readonly cluster: Cluster;
+  private lastHealth: HealthStatus | 'starting' = 'starting';
   private timers: NodeJS.Timeout[] = [];
   private revocationSeq = 0;
   private readonly handledLocally = new Set<string>();
@@ -61,22 +77,44 @@ export class RampartNode {
     readonly clock: Clock,
     readonly log: Logger,
     readonly paths: ReturnType<typeof resolvedPaths>,
+    env: NodeJS.ProcessEnv,
   ) {
     this.urls = caUrls(config.publicBaseUrl);
+    const h = parseListen(config.http.listen)!;
+    const t = parseListen(config.https.listen)!;
+    const host = (x: string) => (x.includes(':') ? `[${x}]` : x);
+    this.cluster = new Cluster({
+      store, mode: config.cluster.mode, nodeId: config.cluster.nodeId ?? defaultNodeId(config.http.listen),
+      takeoverSeconds: config.cluster.takeoverSeconds, heartbeatSeconds: config.cluster.heartbeatSeconds,
+      version: RAMPART_VERSION, roles: ['api', 'ra', 'ca', 'ocsp', 'crl'],
+      urls: () => ({ httpUrl: `http://${host(h.host)}:${h.port}`, httpsUrl: `https://${host(t.host)}:${t.port}` }),
+      health: () => this.lastHealth,
+      onLeadership: (lease, held, st) => {
+        this.log.info({ lease, held, epoch: st?.epoch?.toString(), holder: st?.holder }, held ? 'lease acquired' : 'lease lost');
+        this.metrics.leader.set(held ? 1 : 0);
+        if (held) void this.onLeader().catch((e) => this.log.error({ err: e }, 'leader start-up work failed'));
+      },
+      onError: (e) => this.log.warn({ err: e }, 'cluster round failed'),
+    });
+    const faultPause = Number(env.RAMPART_FAULT_PAUSE_BEFORE_LEADER_WRITE_MS ?? 0);
     this.audit = new AuditLog({ store, clock });
     this.tokens = new TokenService({ store, clock });
     this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls });
     this.issuance = new IssuanceService({
-      ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>,
+      ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>, gate: this.cluster,
     });
-    this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events });
+    this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.cluster });
     this.ocsp = new OcspResponder({
       ca: this.ca, store, clock, metrics: this.metrics, validitySeconds: config.ocsp.validitySeconds, refreshBeforeSeconds: config.ocsp.refreshBeforeSeconds,
     });
     this.crl = new CrlService({
       ca: this.ca, store, clock, events: this.events, urls: this.urls, metrics: this.metrics,
       validityHours: config.crl.validityHours, regenerateEveryMinutes: config.crl.regenerateEveryMinutes,
-      onError: (e) => this.log.error({ err: e }, 'CRL generation failed'),
+      onError: (e) => {
+        if (e instanceof RampartError && e.code === 'fenced') this.metrics.fencedWrites.inc();
+        this.log.error({ err: e }, 'CRL generation failed');
+      },
+      gate: this.cluster, faultPauseBeforeSaveMs: Number.isFinite(faultPause) && faultPause > 0 ? faultPause : undefined,
     });
     registerNodeChecks({
       health: this.health, store, keys, ca: this.ca, clock, dataDir: this.paths.dataDir,
@@ -103,10 +141,13 @@ export class RampartNode {
     const { secret } = loadKeySecret({
       passphraseEnv: o.config.keys.passphraseEnv, keyFile: paths.keyFile, env: o.env ?? process.env, create: o.createSecret ?? false,
     });
-    const store = new SqliteStore({ path: paths.dbPath });
+    const store = await openStore(o.config, paths);
     await store.migrate();
-    const keys = new SoftwareKeyBackend({ dir: paths.keysDir, secret });
-    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths);
+    // One node keeps sealed keys in its data directory; a cluster keeps them in the shared database.
+    const keys = store.kind === 'sqlite'
+      ? new SoftwareKeyBackend({ dir: paths.keysDir, secret })
+      : new SoftwareKeyBackend({ blobs: new DatabaseKeyStore(store), secret });
+    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env);
     await node.ca.load();
     node.ocsp.reloadIssuers();
     await node.catchUpRevocations();
@@ -116,6 +157,11 @@ export class RampartNode {
   hasHierarchy(): boolean {
     return this.ca.cas().some((c) => c.kind === 'intermediate' && c.active);
   }
+
+  noteHealth(s: HealthStatus): void { this.lastHealth = s; }
+
+  /** Whether this node accepts issuance and revocation now (standbys in active-passive mode do not). */
+  canWrite(): boolean { return this.cluster.canWrite(); }
 
   /** Creates the hierarchy (root, intermediate) and the OCSP signers. */
   async createHierarchy(spec: HierarchySpec, actor: Actor): Promise<void> {
@@ -142,14 +188,55 @@ export class RampartNode {
   }
 
   /** Background jobs: CRL schedule, OCSP signer renewal, OCSP cache refresh, CA expiry metrics. */
+  /** Work the leader does when it gains the lease: renew OCSP signers, publish stale CRLs. */
+  private async onLeader(): Promise<void> {
+    if (!this.hasHierarchy()) return;
+    await this.ensureOcspSigners();
+    await this.crl.refreshStale();
+  }
+
+  /**
+   * First run: creates the dev hierarchy and an admin token. In a cluster only
+   * the lease holder does it; the others wait for it to appear. Returns the
+   * one-time admin token when this node created it.
+   */
+  async bootstrap(): Promise<string | null> {
+    if (this.hasHierarchy()) return null;
+    if (this.cluster.mode !== 'single') {
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        await this.cluster.tick();
+        await this.ca.load();
+        if (this.hasHierarchy()) { this.ocsp.reloadIssuers(); return null; }
+        if (this.cluster.isLeader()) break;
+        if (Date.now() > deadline) throw new Error('no CA hierarchy appeared in the shared database: is another node bootstrapping it, or run `rampart init`');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    await this.createHierarchy(this.config.hierarchy, SYSTEM_ACTOR);
+    const t = await this.tokens.create('initial-admin', 'admin');
+    await this.audit.record({ actor: 'system', source: 'local', channel: 'system', action: 'token.create', target: `token:${t.record.id}`, outcome: 'success', details: { role: 'admin', reason: 'first run' } });
+    await this.store.setMeta('bootstrap.done', new Date().toISOString());
+    return t.token;
+  }
+
   startJobs(): void {
+    this.cluster.start();
     this.crl.start();
     const every = (ms: number, fn: () => Promise<unknown>): void => {
       const t = setInterval(() => { void fn().catch((e) => this.log.error({ err: e }, 'background job failed')); }, ms);
       t.unref();
       this.timers.push(t);
     };
-    every(3_600_000, () => this.ensureOcspSigners());
+    every(3_600_000, async () => { if (this.cluster.isLeader()) await this.ensureOcspSigners(); });
+    // Other nodes pick up issuers (new OCSP signers, rotated CAs) from the shared database.
+    every(30_000, async () => {
+      if (this.cluster.mode === 'single') return;
+      const before = this.ca.all().length;
+      await this.ca.load();
+      if (this.ca.all().length !== before) this.ocsp.reloadIssuers();
+    });
+    every(5_000, async () => { this.lastHealth = (await this.health.run(this.clock.now())).status; });
     every(1_000, () => this.pollRevocations());
     every(60_000, () => this.ocsp.refreshExpiring());
     every(60_000, async () => this.updateExpiryMetrics());
@@ -188,6 +275,7 @@ export class RampartNode {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.cluster.stop();
     await this.crl.stop();
     await this.store.close();
   }

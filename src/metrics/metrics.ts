@@ -12,6 +12,8 @@ export class RampartMetrics {
   readonly crlEntries = new Gauge({ name: 'rampart_crl_entries', help: 'Entries in the current CRL', labelNames: ['issuer'], registers: [this.registry] });
   readonly crlNextUpdate = new Gauge({ name: 'rampart_crl_next_update_timestamp_seconds', help: 'nextUpdate of the current CRL', labelNames: ['issuer'], registers: [this.registry] });
   readonly caExpiry = new Gauge({ name: 'rampart_ca_certificate_expiry_timestamp_seconds', help: 'notAfter of each CA and OCSP signing certificate', labelNames: ['issuer', 'kind'], registers: [this.registry] });
+  readonly leader = new Gauge({ name: 'rampart_cluster_leader', help: '1 when this node holds the leader (or active) lease', registers: [this.registry] });
+  readonly fencedWrites = new Counter({ name: 'rampart_fenced_writes_total', help: 'Leader-only or active-only writes refused because the lease moved', registers: [this.registry] });
   readonly health = new Gauge({ name: 'rampart_health_status', help: 'Node health: 2 healthy, 1 degraded, 0 unhealthy', registers: [this.registry] });
   readonly healthCheck = new Gauge({ name: 'rampart_health_check_ok', help: 'Per-check health: 1 pass, 0.5 warn, 0 fail', labelNames: ['check'], registers: [this.registry] });
   readonly httpDuration = new Histogram({

@@ -14,6 +14,7 @@ import { parseCsr } from '../pki/csr.js';
 import type { CertificateStore } from '../storage/store.js';
 import type { Actor } from './actor.js';
 import { checkRequest, type ProfilePolicy } from './policy.js';
+import type { WriteGate } from '../cluster/cluster.js';
 
 export interface IssueRequest {
   csr: string | Uint8Array;
@@ -36,6 +37,8 @@ export interface IssuanceServiceOptions {
   clock: Clock;
   events: CaEvents;
   profiles: Record<string, ProfilePolicy>;
+  /** Cluster write gate: refuses on a standby, fences writes in active-passive mode. */
+  gate?: WriteGate;
 }
 
 const DAY = 86_400_000;
@@ -73,6 +76,7 @@ export class IssuanceService {
       if (earlier) return { record: earlier, chain: this.o.ca.chain(earlier.issuerId), replayed: true };
     }
     const decided = checkRequest(req.profile, policy, { csr, sans: req.sans, validityDays: req.validityDays });
+    const fence = this.o.gate?.writeFence();
     const now = this.o.clock.now();
     const notBefore = new Date(now.getTime() - 60_000);
     const notAfter = new Date(now.getTime() + decided.validityDays * DAY);
@@ -86,7 +90,7 @@ export class IssuanceService {
       sans: [...decided.dns, ...decided.ip, ...decided.email], notBefore, notAfter: notAfter > signed.issuer.notAfter ? signed.issuer.notAfter : notAfter,
       der: signed.der, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actor.id,
     };
-    const result = await this.o.store.insertCertificate(record, claim);
+    const result = await this.o.store.insertCertificate(record, claim, fence);
     if (!result.replayed) {
       await this.o.audit.record({
         actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `serial:${record.serial}`,

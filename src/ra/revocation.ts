@@ -9,12 +9,14 @@ import { reasonFromName, reasonName } from '../pki/revocation-reasons.js';
 import { encodeRevokedEntry } from '../pki/crl-builder.js';
 import type { CertificateStore } from '../storage/store.js';
 import type { Actor } from './actor.js';
+import type { WriteGate } from '../cluster/cluster.js';
 
 export interface RevocationServiceOptions {
   store: CertificateStore;
   audit: AuditLog;
   clock: Clock;
   events: CaEvents;
+  gate?: WriteGate;
 }
 
 export class RevocationService {
@@ -29,8 +31,9 @@ export class RevocationService {
         throw new RampartError('malformed', `unknown revocation reason "${String(reasonInput)}" (RFC 5280 CRLReason name or code, e.g. keyCompromise or 1)`);
       }
       if (reason === 8) throw new RampartError('malformed', 'removeFromCRL is only used in delta CRLs and cannot be requested');
+      const fence = this.o.gate?.writeFence();
       const at = this.o.clock.now();
-      const rec = await this.o.store.revokeCertificate(serial, reason, at, () => encodeRevokedEntry({ serialHex: serial, revokedAt: at, reason }));
+      const rec = await this.o.store.revokeCertificate(serial, reason, at, () => encodeRevokedEntry({ serialHex: serial, revokedAt: at, reason }), fence);
       await this.o.audit.record({
         actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.revoke', target: `serial:${serial}`,
         outcome: 'success', details: { reason: reasonName(reason) },

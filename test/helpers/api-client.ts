@@ -13,7 +13,7 @@ export function call<T = any>(url: string, opts: { method?: string; token?: stri
   if (payload) headers['content-length'] = String(payload.length);
   const fn = u.protocol === 'https:' ? request : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = fn(u, { method: opts.method ?? (payload ? 'POST' : 'GET'), headers, ca: opts.ca, timeout: 30_000 }, (res) => {
+    const req = fn(u, { method: opts.method ?? (payload ? 'POST' : 'GET'), headers, ca: opts.ca, timeout: 30_000, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

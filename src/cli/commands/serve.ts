@@ -5,7 +5,6 @@
  */
 import type { Command } from 'commander';
 import { fingerprint, startServers } from '../../http/servers.js';
-import { SYSTEM_ACTOR } from '../../ra/actor.js';
 import { openNode, type GlobalOptions } from '../context.js';
 
 export function registerServe(program: Command, g: () => GlobalOptions): void {
@@ -18,23 +17,21 @@ export function registerServe(program: Command, g: () => GlobalOptions): void {
       if (o.http) overrides.http = { listen: o.http };
       if (o.https) overrides.https = { listen: o.https };
       const node = await openNode(g(), { createSecret: true, overrides, logLevel: 'info' });
-      let adminToken: string | null = null;
-      if (!node.hasHierarchy()) {
-        await node.createHierarchy(node.config.hierarchy, SYSTEM_ACTOR);
-        const t = await node.tokens.create('initial-admin', 'admin');
-        adminToken = t.token;
-        await node.audit.record({ actor: 'system', source: 'local', channel: 'system', action: 'token.create', target: `token:${t.record.id}`, outcome: 'success', details: { role: 'admin', reason: 'first run' } });
-        await node.store.setMeta('bootstrap.done', new Date().toISOString());
+      const adminToken = await node.bootstrap();
+      if (node.cluster.mode === 'single') {
+        await node.ensureOcspSigners();
+        await node.crl.refreshStale();
+      } else {
+        await node.cluster.tick();
+        if (node.cluster.isLeader()) { await node.ensureOcspSigners(); await node.crl.refreshStale(); }
       }
-      await node.ensureOcspSigners();
-      await node.crl.refreshStale();
       const servers = await startServers(node);
       node.startJobs();
       const root = node.ca.root();
       const u = servers.urls;
       const lines = [
         '',
-        `Rampart CA node is running (data: ${node.paths.dataDir}, database: ${node.store.kind})`,
+        `Rampart CA node is running (data: ${node.paths.dataDir}, database: ${node.store.kind}, cluster: ${node.cluster.mode}${node.cluster.mode === 'single' ? '' : ` as ${node.cluster.nodeId}`})`,
         `  REST API      ${u.api}   (OpenAPI: ${u.openapi})`,
         `  OCSP          ${u.ocsp}`,
         ...Object.entries(u.crl).map(([id, url]) => `  CRL           ${url}   (${id})`),

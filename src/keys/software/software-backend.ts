@@ -18,8 +18,38 @@ interface KeyFile {
   createdAt: string;
 }
 
+/** Where sealed key files live: a directory (one node) or the shared database (a cluster). */
+export interface SealedKeyStore {
+  get(ref: string): Promise<string | null>;
+  put(ref: string, json: string): Promise<void>;
+  describe(): string;
+}
+
+export class DirectoryKeyStore implements SealedKeyStore {
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  private path(ref: string): string { return join(this.dir, `${ref}.key.json`); }
+  async get(ref: string): Promise<string | null> {
+    const p = this.path(ref);
+    return existsSync(p) ? readFileSync(p, 'utf8') : null;
+  }
+  async put(ref: string, json: string): Promise<void> {
+    const p = this.path(ref);
+    writeFileSync(`${p}.tmp`, json, { mode: 0o600 });
+    renameSync(`${p}.tmp`, p);
+  }
+  describe(): string {
+    statfsSync(this.dir);
+    return this.dir;
+  }
+}
+
 export interface SoftwareKeyBackendOptions {
-  dir: string;
+  /** A directory for sealed key files (shorthand for a DirectoryKeyStore). */
+  dir?: string;
+  /** Or any sealed-key store, e.g. the cluster database. */
+  blobs?: SealedKeyStore;
   /** Passphrase or key-file contents; the scrypt input. */
   secret: Uint8Array;
 }
@@ -48,13 +78,16 @@ export class SoftwareSigner implements Signer {
 export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
   readonly type = 'software';
   private readonly cache = new Map<string, SoftwareSigner>();
+  private readonly blobs: SealedKeyStore;
   constructor(private readonly opts: SoftwareKeyBackendOptions) {
-    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    const blobs = opts.blobs ?? (opts.dir ? new DirectoryKeyStore(opts.dir) : undefined);
+    if (!blobs) throw new Error('SoftwareKeyBackend needs a dir or a sealed-key store');
+    this.blobs = blobs;
   }
 
-  private path(ref: string): string {
+  private check(ref: string): string {
     if (!/^[a-zA-Z0-9._-]+$/.test(ref)) throw new Error(`invalid key reference: ${ref}`);
-    return join(this.opts.dir, `${ref}.key.json`);
+    return ref;
   }
 
   async generate(label: string, algorithm: KeyAlgorithm): Promise<Signer> {
@@ -65,7 +98,7 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
     return this.store(label, algorithm, createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' }));
   }
 
-  private store(label: string, algorithm: KeyAlgorithm, key: KeyObject): Signer {
+  private async store(label: string, algorithm: KeyAlgorithm, key: KeyObject): Promise<Signer> {
     const ref = `${label.replace(/[^a-zA-Z0-9._-]/g, '-')}-${randomUUID().slice(0, 8)}`;
     const signer = new SoftwareSigner(ref, algorithm, key);
     const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
@@ -76,9 +109,7 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
       createdAt: new Date().toISOString(),
     };
     pkcs8.fill(0);
-    const p = this.path(ref);
-    writeFileSync(`${p}.tmp`, JSON.stringify(file, null, 2), { mode: 0o600 });
-    renameSync(`${p}.tmp`, p);
+    await this.blobs.put(this.check(ref), JSON.stringify(file, null, 2));
     this.cache.set(ref, signer);
     return signer;
   }
@@ -86,9 +117,9 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
   async open(keyRef: string): Promise<Signer> {
     const cached = this.cache.get(keyRef);
     if (cached) return cached;
-    const p = this.path(keyRef);
-    if (!existsSync(p)) throw new Error(`key not found: ${keyRef}`);
-    const file = JSON.parse(readFileSync(p, 'utf8')) as KeyFile;
+    const text = await this.blobs.get(this.check(keyRef));
+    if (text === null) throw new Error(`key not found: ${keyRef}`);
+    const file = JSON.parse(text) as KeyFile;
     if (!isKeyAlgorithm(file.algorithm)) throw new Error(`key ${keyRef}: unknown algorithm ${String(file.algorithm)}`);
     const pkcs8 = unseal(this.opts.secret, file.sealed, keyRef);
     const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
@@ -102,12 +133,12 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
   }
 
   async has(keyRef: string): Promise<boolean> {
-    return existsSync(this.path(keyRef));
+    return (await this.blobs.get(this.check(keyRef))) !== null;
   }
 
   async health(): Promise<KeyBackendHealth> {
     try {
-      statfsSync(this.opts.dir);
+      this.blobs.describe();
       for (const s of this.cache.values()) await s.sign(new Uint8Array([1]));
       return { ok: true, detail: `${this.cache.size} key(s) loaded` };
     } catch (e) {

@@ -1,0 +1,244 @@
+/**
+ * Throwaway PostgreSQL clusters for tests: a primary and optional streaming
+ * standbys (pg_basebackup -R, one replication slot each), in a temporary
+ * directory, listening only on 127.0.0.1 with free ports, fsync on,
+ * synchronous_commit on (and synchronous_standby_names='*' when asked, so an
+ * acknowledged commit is on a standby too). Trust authentication for
+ * 127.0.0.1 only. Server processes run as the `postgres` OS user when we are
+ * root (PostgreSQL refuses to run as root). stop() kills everything
+ * (`pg_ctl stop -m immediate`, then SIGKILL) and removes the directories.
+ */
+import { execFile } from 'node:child_process';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { requireCommand } from './debian.js';
+import { freePort } from './ports.js';
+
+export interface PgNode {
+  /** 'primary', 'standby1', ... (the role it was created with). */
+  name: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  /** '127.0.0.1:<port>' */
+  host: string;
+}
+
+export interface PgCluster {
+  /** The node currently acting as primary (the promoted standby after promote()). */
+  readonly primary: PgNode;
+  /** The standbys as created (promote() does not reorder them). */
+  readonly standbys: PgNode[];
+  /** Every node, as created: the first primary, then the standbys. */
+  readonly nodes: PgNode[];
+  /** '127.0.0.1:port' of every node, in creation order (the first primary first). */
+  hosts(): string[];
+  /** postgres:// URL for role rampart, database rampart, listing every host. */
+  readonly url: string;
+  /** Runs SQL with psql as the superuser; returns unaligned, tuples-only output, trimmed. */
+  psql(sql: string, port?: number, database?: string): Promise<string>;
+  /** Creates a database owned by rampart. */
+  createDatabase(name: string): Promise<void>;
+  /** Sends `signal` (default SIGKILL) to the current primary's postmaster and waits for it to die. */
+  killPrimary(signal?: NodeJS.Signals): Promise<void>;
+  /** Promotes standby `standbyIndex` (pg_ctl promote -w); it becomes `primary`. */
+  promote(standbyIndex: number): Promise<void>;
+  /** Stops every server immediately and removes the directories. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface StartPostgresOptions {
+  /** Streaming standbys to create (default 0). */
+  standbys?: number;
+  /** Make commits wait for a standby (synchronous_standby_names='*'); needs standbys >= 1. */
+  synchronous?: boolean;
+  /** Extra postgresql.conf lines for every node. */
+  settings?: Record<string, string | number>;
+}
+
+const PG_DIRS = ['/usr/lib/postgresql/*/bin'];
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Directory of the PostgreSQL server binaries (installs Debian's postgresql when root and missing). */
+export function postgresBinDir(): string {
+  // realpath: initdb may be a symlink in /usr/local/bin while psql,
+  // pg_basebackup etc. are only in the versioned directory.
+  return dirname(realpathSync(requireCommand('initdb', 'postgresql', { dirs: PG_DIRS })));
+}
+
+function exec(cmd: string, args: string[], opts: { asPostgres?: boolean; timeoutMs?: number } = {}): Promise<string> {
+  const [file, argv] = opts.asPostgres && isRoot() ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+  return new Promise((resolve, reject) => {
+    execFile(file, argv, { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, cwd: '/', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.trim()));
+      else resolve(stdout);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function postmasterPid(dataDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await fn()) return;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(100);
+  }
+}
+
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PgCluster> {
+  const nStandbys = opts.standbys ?? 0;
+  if (opts.synchronous && nStandbys < 1) throw new Error('synchronous replication needs at least one standby');
+  const bin = postgresBinDir();
+  const pg = (name: string) => join(bin, name);
+  const root = mkdtempSync(join(tmpdir(), 'rampart-pg-'));
+  if (isRoot()) chownSync(root, Number(await exec('id', ['-u', 'postgres'])), Number(await exec('id', ['-g', 'postgres'])));
+
+  const nodes: PgNode[] = [];
+  const started: PgNode[] = [];
+  let current: PgNode;
+  let stopped = false;
+
+  const newNode = async (name: string): Promise<PgNode> => {
+    const port = await freePort();
+    const n = { name, port, dataDir: join(root, name), logFile: join(root, `${name}.log`), host: `127.0.0.1:${port}` };
+    nodes.push(n);
+    return n;
+  };
+  const psql = async (sql: string, port = current.port, database = 'postgres'): Promise<string> =>
+    (await exec(pg('psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-c', sql])).trim();
+  const startNode = async (n: PgNode) => {
+    started.push(n);
+    try {
+      await exec(pg('pg_ctl'), ['start', '-w', '-t', '60', '-D', n.dataDir, '-l', n.logFile], { asPostgres: true });
+    } catch (e) {
+      const log = existsSync(n.logFile) ? readFileSync(n.logFile, 'utf8').split('\n').slice(-30).join('\n') : '';
+      throw new Error(`${String(e)}\n--- ${n.name} log ---\n${log}`);
+    }
+  };
+  const stopNode = async (n: PgNode) => {
+    const pid = postmasterPid(n.dataDir);
+    if (pid !== null && alive(pid)) {
+      await exec(pg('pg_ctl'), ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', n.dataDir], { asPostgres: true }).catch(() => undefined);
+      if (alive(pid)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+      await waitFor(`${n.name} to exit`, async () => !alive(pid), 30_000).catch(() => undefined);
+    }
+  };
+
+  const cluster: PgCluster = {
+    get primary() { return current; },
+    get standbys() { return nodes.filter((n) => n.name.startsWith('standby')); },
+    get nodes() { return [...nodes]; },
+    hosts: () => nodes.map((n) => n.host),
+    get url() { return `postgres://rampart@${nodes.map((n) => n.host).join(',')}/rampart`; },
+    psql,
+    async createDatabase(name: string) {
+      await psql(`CREATE DATABASE "${name.replace(/"/g, '""')}" OWNER rampart`);
+    },
+    async killPrimary(signal: NodeJS.Signals = 'SIGKILL') {
+      const pid = postmasterPid(current.dataDir);
+      if (pid === null) throw new Error(`${current.name} has no postmaster.pid`);
+      process.kill(pid, signal);
+      await waitFor(`${current.name} postmaster ${pid} to exit`, async () => !alive(pid), 30_000);
+    },
+    async promote(standbyIndex: number) {
+      const s = cluster.standbys[standbyIndex];
+      if (!s) throw new Error(`no standby ${standbyIndex}`);
+      await exec(pg('pg_ctl'), ['promote', '-w', '-t', '60', '-D', s.dataDir], { asPostgres: true });
+      await waitFor(`${s.name} to leave recovery`, async () => (await psql('SELECT pg_is_in_recovery()', s.port)) === 'f');
+      current = s;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const n of [...started].reverse()) await stopNode(n);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    const primary = await newNode('primary');
+    current = primary;
+    await exec(pg('initdb'), ['-D', primary.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions'], { asPostgres: true });
+    writeFileSync(join(primary.dataDir, 'pg_hba.conf'), [
+      '# tests only: trust on loopback IPv4, nothing else',
+      'host all all 127.0.0.1/32 trust',
+      'host replication all 127.0.0.1/32 trust',
+      '',
+    ].join('\n'));
+    const settings: Record<string, string | number> = {
+      listen_addresses: "'127.0.0.1'",
+      unix_socket_directories: "''",
+      fsync: 'on',
+      synchronous_commit: 'on',
+      full_page_writes: 'on',
+      wal_level: 'replica',
+      wal_log_hints: 'on',
+      max_wal_senders: 10,
+      max_replication_slots: 10,
+      hot_standby: 'on',
+      max_connections: 300,
+      shared_buffers: "'32MB'",
+      log_min_messages: 'warning',
+      log_connections: 'off',
+      ...opts.settings,
+    };
+    appendFileSync(join(primary.dataDir, 'postgresql.conf'),
+      `\n# rampart test cluster\n${Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
+    // Each node's port lives in its own postgresql.auto.conf (read last), so
+    // the copies pg_basebackup makes can carry a different one.
+    appendFileSync(join(primary.dataDir, 'postgresql.auto.conf'), `port = ${primary.port}\n`);
+    await startNode(primary);
+    await psql('CREATE ROLE rampart LOGIN');
+    await psql('CREATE DATABASE rampart OWNER rampart');
+
+    for (let i = 1; i <= nStandbys; i++) {
+      const s = await newNode(`standby${i}`);
+      await exec(pg('pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', s.dataDir,
+        '-R', '-X', 'stream', '-C', '-S', `standby${i}`, '-c', 'fast'], { asPostgres: true });
+      appendFileSync(join(s.dataDir, 'postgresql.auto.conf'), `port = ${s.port}\n`);
+      await startNode(s);
+    }
+    if (nStandbys > 0) {
+      await waitFor('standbys to stream', async () =>
+        Number(await psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) === nStandbys);
+    }
+    if (opts.synchronous) {
+      await psql("ALTER SYSTEM SET synchronous_standby_names = '*'");
+      await psql('SELECT pg_reload_conf()');
+      await waitFor('a synchronous standby', async () =>
+        Number(await psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")) >= 1);
+    }
+    return cluster;
+  } catch (e) {
+    await cluster.stop();
+    throw e;
+  }
+}
