@@ -8,6 +8,7 @@ import { registerCerts } from './commands/certs.js';
 import { registerInit } from './commands/init.js';
 import { registerServe } from './commands/serve.js';
 import { registerCluster } from './commands/cluster.js';
+import { registerHaproxy } from './commands/haproxy.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -25,6 +26,7 @@ registerCerts(program, g);
 registerAdmin(program, g);
 registerCa(program, g);
 registerCluster(program, g);
+registerHaproxy(program, g);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,302 @@
+/**
+ * Renders an HAProxy (2.6+) configuration for a Rampart cluster: a plain HTTP
+ * frontend for validation traffic (OCSP, CRLs, CA certificates) balanced over
+ * every ready node, and a TLS frontend for the REST API re-encrypting to the
+ * nodes that accept writes (`/readyz?write=1`). Pure: no I/O, throws
+ * HaproxyConfigError with a message naming the bad option.
+ */
+import { isIP } from 'node:net';
+
+export type HaproxyMode = 'active-active' | 'active-passive';
+export const HAPROXY_MODES: readonly HaproxyMode[] = ['active-active', 'active-passive'];
+
+export interface HaproxyNode {
+  /** HAProxy server name: letters, digits, . _ - (the cluster node id). */
+  name: string;
+  httpHost: string;
+  httpPort: number;
+  httpsHost: string;
+  httpsPort: number;
+}
+
+export interface HaproxyCheckOptions {
+  intervalMs?: number;
+  timeoutMs?: number;
+  fall?: number;
+  rise?: number;
+  /** Check interval while a server changes state (default interval / 4, at least 100 ms). */
+  fastinterMs?: number;
+  /** Check interval while a server is down (default interval / 2, at least 100 ms). */
+  downinterMs?: number;
+}
+
+export interface HaproxyConfigOptions {
+  nodes: HaproxyNode[];
+  /** 'host:port' of the plain HTTP validation frontend. */
+  bindHttp: string;
+  /** 'host:port' of the HTTPS API frontend. */
+  bindHttps: string;
+  /** Absolute path: PEM with the frontend certificate, its chain and its private key. */
+  tlsCertFile: string;
+  /** Absolute path: the Rampart root CA, to verify the nodes' HTTPS certificates. */
+  caFile: string;
+  check?: HaproxyCheckOptions;
+  mode?: HaproxyMode;
+  /** Optional 'host:port' (loopback only) for the stats page with admin actions. */
+  statsBind?: string;
+  /** Optional absolute path of an admin-level stats socket (`show servers state`, `disable server`). */
+  statsSocket?: string;
+  /** Concurrent requests per node before HAProxy queues (default 200). */
+  maxconnPerServer?: number;
+}
+
+export const DEFAULT_CHECK = { intervalMs: 2000, timeoutMs: 1000, fall: 3, rise: 2 } as const;
+
+export class HaproxyConfigError extends Error {
+  override name = 'HaproxyConfigError';
+}
+
+const fail = (msg: string): never => { throw new HaproxyConfigError(msg); };
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const SERVER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function checkHost(host: string, what: string): string {
+  if (isIP(host) !== 0 || HOSTNAME_RE.test(host)) return host;
+  return fail(`${what}: "${host}" is not an IP address or DNS host name`);
+}
+
+function checkPort(port: number, what: string): number {
+  if (Number.isInteger(port) && port >= 1 && port <= 65535) return port;
+  return fail(`${what}: port must be an integer 1..65535 (got ${String(port)})`);
+}
+
+/** Parses 'host:port', '[v6]:port' or '*:port' (any address). */
+export function parseHostPort(s: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s.trim());
+  if (!m) return fail(`${what}: expected host:port (IPv6 as [addr]:port), got "${s}"`);
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && isIP(host) !== 6) fail(`${what}: "${host}" is not an IPv6 address`);
+  if (host !== '*') checkHost(host, what);
+  return { host, port: checkPort(Number(m[3]), what) };
+}
+
+/** A node from its plain HTTP and HTTPS base URLs (as registered by `rampart serve`). */
+export function nodeFromUrls(name: string, httpUrl: string, httpsUrl: string): HaproxyNode {
+  const parse = (u: string, proto: 'http:' | 'https:', what: string): { host: string; port: number } => {
+    let url: URL;
+    try { url = new URL(u); } catch { return fail(`node ${name}: ${what} URL "${u}" is not a URL`); }
+    if (url.protocol !== proto) fail(`node ${name}: ${what} URL must start with ${proto}// (got "${u}")`);
+    if (url.username || url.password || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+      fail(`node ${name}: ${what} URL must be scheme://host:port only (got "${u}")`);
+    }
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    return { host: checkHost(host, `node ${name} ${what} host`), port: url.port ? Number(url.port) : proto === 'http:' ? 80 : 443 };
+  };
+  const h = parse(httpUrl, 'http:', 'plain HTTP');
+  const s = parse(httpsUrl, 'https:', 'HTTPS');
+  return { name, httpHost: h.host, httpPort: h.port, httpsHost: s.host, httpsPort: s.port };
+}
+
+const addr = (host: string): string => (isIP(host) === 6 ? `[${host}]` : host);
+const hostPort = (host: string, port: number): string => `${host === '*' ? '' : addr(host)}:${port}`;
+const dur = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+function checkPath(p: string, what: string): string {
+  if (!p.startsWith('/')) fail(`${what} must be an absolute path (got "${p}")`);
+  // HAProxy splits on spaces and expands quotes, '$' and '\'; refuse rather than escape.
+  if (/[\s"'#$\\]/.test(p) || /\p{Cc}/u.test(p)) fail(`${what} must not contain spaces, quotes, #, $ or \\ (got "${p}")`);
+  return p;
+}
+
+function checkInt(v: number, min: number, max: number, what: string): number {
+  if (Number.isInteger(v) && v >= min && v <= max) return v;
+  return fail(`${what} must be an integer ${min}..${max} (got ${String(v)})`);
+}
+
+interface Resolved {
+  nodes: HaproxyNode[];
+  http: { host: string; port: number };
+  https: { host: string; port: number };
+  stats: { host: string; port: number } | null;
+  check: Required<HaproxyCheckOptions>;
+  mode: HaproxyMode;
+  maxconn: number;
+}
+
+function resolve(o: HaproxyConfigOptions): Resolved {
+  if (!Array.isArray(o.nodes) || o.nodes.length === 0) fail('at least one node is required');
+  const names = new Set<string>();
+  for (const n of o.nodes) {
+    if (!SERVER_NAME_RE.test(n.name)) fail(`node name "${n.name}" must be 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+    if (names.has(n.name)) fail(`node name "${n.name}" is given twice`);
+    names.add(n.name);
+    checkHost(n.httpHost, `node ${n.name} plain HTTP host`);
+    checkHost(n.httpsHost, `node ${n.name} HTTPS host`);
+    checkPort(n.httpPort, `node ${n.name} plain HTTP`);
+    checkPort(n.httpsPort, `node ${n.name} HTTPS`);
+  }
+  const http = parseHostPort(o.bindHttp, 'bindHttp');
+  const https = parseHostPort(o.bindHttps, 'bindHttps');
+  if (http.port === https.port && (http.host === https.host || http.host === '*' || https.host === '*')) {
+    fail(`bindHttp and bindHttps must differ (both ${o.bindHttp})`);
+  }
+  const stats = o.statsBind ? parseHostPort(o.statsBind, 'statsBind') : null;
+  if (stats && !isLoopback(stats.host)) fail(`statsBind must be a loopback address (127.x.x.x, ::1 or localhost): the stats page can disable servers (got "${o.statsBind}")`);
+  checkPath(o.tlsCertFile, 'tlsCertFile');
+  checkPath(o.caFile, 'caFile');
+  if (o.statsSocket !== undefined) checkPath(o.statsSocket, 'statsSocket');
+  const mode = o.mode ?? 'active-active';
+  if (!HAPROXY_MODES.includes(mode)) fail(`mode must be one of ${HAPROXY_MODES.join(', ')} (got "${String(mode)}")`);
+  const c = o.check ?? {};
+  const intervalMs = checkInt(c.intervalMs ?? DEFAULT_CHECK.intervalMs, 100, 3_600_000, 'check interval (ms)');
+  const timeoutMs = checkInt(c.timeoutMs ?? DEFAULT_CHECK.timeoutMs, 10, 3_600_000, 'check timeout (ms)');
+  if (timeoutMs > intervalMs) fail(`check timeout (${timeoutMs} ms) must not exceed the check interval (${intervalMs} ms)`);
+  const check = {
+    intervalMs, timeoutMs,
+    fall: checkInt(c.fall ?? DEFAULT_CHECK.fall, 1, 100, 'check fall'),
+    rise: checkInt(c.rise ?? DEFAULT_CHECK.rise, 1, 100, 'check rise'),
+    fastinterMs: checkInt(c.fastinterMs ?? Math.max(100, Math.round(intervalMs / 4)), 100, intervalMs, 'check fastinter (ms)'),
+    downinterMs: checkInt(c.downinterMs ?? Math.max(100, Math.round(intervalMs / 2)), 100, 3_600_000, 'check downinter (ms)'),
+  };
+  const maxconn = checkInt(o.maxconnPerServer ?? 200, 1, 100_000, 'maxconnPerServer');
+  return { nodes: o.nodes, http, https, stats, check, mode, maxconn };
+}
+
+export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
+  const r = resolve(opts);
+  const { check: c, mode } = r;
+  const passive = mode === 'active-passive';
+  // Worst case: the death happens just after a check, then `fall` checks that each time out.
+  const detectMs = c.intervalMs + c.fall * c.timeoutMs + (c.fall - 1) * c.fastinterMs;
+  const checkLine = `check inter ${dur(c.intervalMs)} fastinter ${dur(c.fastinterMs)} downinter ${dur(c.downinterMs)} fall ${c.fall} rise ${c.rise}`;
+  const common = `${checkLine} slowstart 10s maxconn ${r.maxconn} observe layer7 error-limit 10 on-error mark-down init-addr last,libc,none`;
+  const L: string[] = [];
+  const p = (...lines: string[]): void => { L.push(...lines); };
+
+  p(
+    '# HAProxy configuration for a Rampart CA cluster, generated by `rampart haproxy-config`.',
+    `# Mode: ${mode}. Nodes: ${r.nodes.map((n) => n.name).join(', ')}.`,
+    '#',
+    '#   validation frontend (plain HTTP)  -> backend validation: OCSP, CRLs, CA certificates,',
+    '#                                        every node that answers GET /readyz with 200',
+    '#   api frontend (TLS, HAProxy cert)   -> backend issuance: REST API re-encrypted to the nodes\'',
+    '#                                        HTTPS port, only nodes answering GET /readyz?write=1 with 200',
+    passive
+      ? '#                                        (in active-passive mode: the active node alone)'
+      : '#                                        (in active-active mode: every healthy node)',
+    '#',
+    `# A node that dies is taken out within ${dur(detectMs)} (${c.fall} failed checks, the first within`,
+    `# ${dur(c.intervalMs)}, then every ${dur(c.fastinterMs)}); requests caught in between are retried on another node.`,
+    '# Validate with `haproxy -c -f <this file>`; apply with `systemctl reload haproxy`.',
+    '',
+    'global',
+    '    # Logs go to stdout (the systemd journal when run as a unit).',
+    '    log stdout format raw local0 info',
+    '    maxconn 4096',
+    '    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets',
+    '    ssl-default-server-options ssl-min-ver TLSv1.2',
+  );
+  if (opts.statsSocket) {
+    p('    # Admin socket: echo "show servers state" | socat stdio unix-connect:<path>',
+      `    stats socket ${opts.statsSocket} mode 600 level admin`);
+  }
+  p(
+    '',
+    'defaults',
+    '    mode http',
+    '    log global',
+    '    option httplog',
+    '    option dontlognull',
+    '    option forwardfor',
+    '    timeout connect 2s',
+    '    timeout client 30s',
+    '    # A node that takes longer than this to answer counts as failed (504, retried, observed).',
+    '    timeout server 15s',
+    '    timeout http-request 10s',
+    '    timeout http-keep-alive 5s',
+    '    timeout queue 5s',
+    `    timeout check ${dur(c.timeoutMs)}`,
+    '    # Layer-7 retries: a request that failed (connection refused or reset, no or',
+    '    # broken response, server timeout, 500/502/503/504) is sent again, to another',
+    '    # node each time (redispatch 1). This needs the whole request buffered, hence',
+    '    # http-buffer-request; bodies larger than tune.bufsize (16 kB) are not retried.',
+    '    # Safe here: validation is read-only and issuance carries an Idempotency-Key.',
+    '    retries 3',
+    '    option redispatch 1',
+    '    retry-on all-retryable-errors',
+    '    option http-buffer-request',
+    '',
+    '# ---------------------------------------------------------------- validation',
+    '# Plain HTTP on purpose: OCSP and CRL clients do not speak HTTPS (RFC 5280, 6960).',
+    'frontend validation',
+    `    bind ${hostPort(r.http.host, r.http.port)}`,
+    '    default_backend validation',
+    '',
+    'backend validation',
+    '    balance roundrobin',
+    '    # Healthy or degraded nodes answer 200; unhealthy ones 503.',
+    '    option httpchk GET /readyz',
+    '    http-check expect status 200',
+    '    # Which node answered, for debugging.',
+    '    http-response set-header X-Rampart-Node %[srv_name]',
+    '    # observe layer7: 10 consecutive bad answers (5xx, timeouts) mark a slow or failing',
+    '    # node down until its health checks pass again; slowstart ramps it back up over 10 s.',
+    `    default-server ${common}`,
+  );
+  for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);
+  p(
+    '',
+    '# ---------------------------------------------------------------- api (issuance)',
+    'frontend api',
+    `    bind ${hostPort(r.https.host, r.https.port)} ssl crt ${opts.tlsCertFile} alpn http/1.1`,
+    '    http-request set-header X-Forwarded-Proto https',
+    '    default_backend issuance',
+    '',
+    'backend issuance',
+    '    balance leastconn',
+    '    # Checked on the node\'s plain HTTP port: 200 only while the node accepts issuance',
+    '    # and revocation (healthy, and in active-passive mode holding the active lease).',
+    '    option httpchk GET /readyz?write=1',
+    '    http-check expect status 200',
+    '    # Writes without an Idempotency-Key are only retried when they never reached a node.',
+    '    http-request disable-l7-retry if !METH_GET !{ req.hdr(idempotency-key) -m found }',
+    '    http-response set-header X-Rampart-Node %[srv_name]',
+  );
+  if (passive) {
+    p('    # Active-passive: every node is listed, health decides which one is active. When the',
+      '    # active lease moves, connections to the former holder are cut (on-marked-down) so',
+      '    # clients reconnect; during the takeover no node is writable and HAProxy answers 503.');
+  }
+  p(
+    '    # Re-encrypted to the node\'s HTTPS port; its certificate must chain to the Rampart root.',
+    '    # Checks go in plain HTTP to the node\'s HTTP port (`port`, and no-check-ssl).',
+    `    default-server ssl verify required ca-file ${opts.caFile} alpn http/1.1 no-check-ssl ${common}${passive ? ' on-marked-down shutdown-sessions' : ''}`,
+  );
+  for (const n of r.nodes) {
+    const extra = [
+      `port ${n.httpPort}`,
+      n.httpHost !== n.httpsHost ? `addr ${addr(n.httpHost)}` : '',
+      // verifyhost only matches DNS names; nodes addressed by IP get chain verification only.
+      isIP(n.httpsHost) === 0 ? `verifyhost ${n.httpsHost}` : '',
+    ].filter(Boolean).join(' ');
+    p(`    server ${n.name} ${hostPort(n.httpsHost, n.httpsPort)} ${extra}`);
+  }
+  if (r.stats) {
+    p(
+      '',
+      '# ---------------------------------------------------------------- stats',
+      '# Loopback only: the page can put servers in maintenance (drain before upgrades).',
+      '# Machine-readable: GET /;csv',
+      'listen stats',
+      `    bind ${hostPort(r.stats.host, r.stats.port)}`,
+      '    stats enable',
+      '    stats uri /',
+      '    stats refresh 5s',
+      '    stats show-legends',
+      '    stats admin if LOCALHOST',
+    );
+  }
+  return `${L.join('\n')}\n`;
+}
