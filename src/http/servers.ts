@@ -37,6 +37,8 @@ function common(app: FastifyInstance, node: RampartNode, listener: string): void
 const AJV = { customOptions: { removeAdditional: false as const, coerceTypes: 'array' as const, allErrors: false } };
 
 const SERVER_LIMITS = {
+  // X-Forwarded-For is believed only from a load balancer on this host (HAProxy on loopback).
+  trustProxy: ['127.0.0.1', '::1'],
   connectionTimeout: 30_000,
   requestTimeout: 30_000,
   keepAliveTimeout: 5_000,
