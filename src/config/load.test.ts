@@ -258,6 +258,52 @@ test('resolvedPaths gives absolute locations', () => {
   assert.equal(resolvedPaths(d).keyFile, '/etc/k');
 });
 
+test('database: postgres section with defaults, env overrides and validation', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'rampart.yaml');
+  writeFileSync(file, [
+    'database:',
+    '  type: postgres',
+    '  hosts: [db1.example.com:5432, "10.0.0.6:5433", "[2001:db8::7]:5432"]',
+    '  poolMax: 20',
+    '',
+  ].join('\n'));
+  const r = loadConfigDetailed({
+    file,
+    env: { RAMPART_DATABASE__RETRY_FOR_SECONDS: '5', RAMPART_DATABASE__TARGET_SESSION_ATTRS: 'primary', RAMPART_DATABASE_PASSWORD: 'not a config field' },
+  });
+  assert.deepEqual(r.config.database, {
+    type: 'postgres',
+    hosts: ['db1.example.com:5432', '10.0.0.6:5433', '[2001:db8::7]:5432'],
+    database: 'rampart',
+    user: 'rampart',
+    passwordEnv: 'RAMPART_DATABASE_PASSWORD',
+    targetSessionAttrs: 'primary',
+    poolMax: 20,
+    connectTimeoutSeconds: 5,
+    retryForSeconds: 5,
+  });
+  assert.ok(!r.envVars.includes('RAMPART_DATABASE_PASSWORD'), 'the password variable is not a config override');
+  const viaEnv = loadConfig({ env: { RAMPART_DATABASE__TYPE: 'postgres', RAMPART_DATABASE__HOSTS: 'a.example:5432, b.example:5432' }, cwd: dir });
+  assert.deepEqual(viaEnv.database.hosts, ['a.example:5432', 'b.example:5432']);
+  assert.equal(loadConfig({ env: {}, cwd: dir }).database.type, 'sqlite', 'sqlite stays the default and needs no hosts');
+
+  const missing = configError(() => loadConfig({ env: {}, cwd: dir, overrides: { database: { type: 'postgres' } } }));
+  assert.match(missing.message, /database\.hosts: is required when database\.type is 'postgres'/);
+  const bad = configError(() => loadConfig({
+    env: {}, cwd: dir,
+    overrides: { database: { type: 'postgres', hosts: ['db1', 'db2:0'], targetSessionAttrs: 'read-only' as never, poolMax: 0, connectTimeoutSeconds: 61, retryForSeconds: 601 } },
+  }));
+  assert.match(bad.message, /database\.hosts\[0\]: must be host:port/);
+  assert.match(bad.message, /database\.hosts\[1\]: must be host:port/);
+  assert.match(bad.message, /database\.targetSessionAttrs: must be one of "read-write", "any", "primary", "standby", "prefer-standby"/);
+  assert.match(bad.message, /database\.poolMax: must be at least 1/);
+  assert.match(bad.message, /database\.connectTimeoutSeconds: must be at most 60/);
+  assert.match(bad.message, /database\.retryForSeconds: must be at most 600/);
+  const empty = configError(() => loadConfig({ env: {}, cwd: dir, overrides: { database: { type: 'postgres', hosts: [] } } }));
+  assert.match(empty.message, /database\.hosts: must not be empty/);
+});
+
 test('parseListen accepts host:port forms', () => {
   assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
   assert.deepEqual(parseListen('[::1]:8443'), { host: '::1', port: 8443 });

@@ -15,7 +15,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const EKUS = ['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping'] as const;
 export const ECDSA_CURVES = ['P-256', 'P-384'] as const;
 export const KEY_BACKENDS = ['software'] as const;
-export const DATABASE_TYPES = ['sqlite'] as const;
+export const DATABASE_TYPES = ['sqlite', 'postgres'] as const;
+export const TARGET_SESSION_ATTRS = ['read-write', 'any', 'primary', 'standby', 'prefer-standby'] as const;
 
 // ---------------------------------------------------------------- helpers
 
@@ -90,10 +91,34 @@ const keysSchema = z.strictObject({
     .describe('File whose contents are the scrypt input for key encryption. Default <dataDir>/secrets/key-encryption.key, created on first run. Relative paths resolve against dataDir.'),
 }).describe('CA private key storage.');
 
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name' }).max(128);
+
+const dbHost = z.string().refine((s) => {
+  const p = parseListen(s);
+  return p !== null && p.port >= 1;
+}, { message: 'must be host:port (e.g. db1.example.com:5432, 10.0.0.5:5432, [2001:db8::5]:5432), port 1..65535' });
+
 const databaseSchema = z.strictObject({
-  type: z.enum(DATABASE_TYPES).default('sqlite').describe("Storage engine. Only 'sqlite' today (postgres later)."),
+  type: z.enum(DATABASE_TYPES).default('sqlite')
+    .describe("Storage engine: 'sqlite' (one node, embedded file) or 'postgres' (shared by every node of a cluster)."),
   path: pathString.optional()
-    .describe('SQLite database file. Default <dataDir>/rampart.db. Relative paths resolve against dataDir.'),
+    .describe('SQLite database file. Default <dataDir>/rampart.db. Relative paths resolve against dataDir. (sqlite only)'),
+  hosts: z.array(dbHost).min(1).max(16).optional()
+    .describe('PostgreSQL servers as host:port, tried in order; list the primary and its standbys so that new connections find whichever is primary. Required for postgres.'),
+  database: z.string().min(1).max(63).default('rampart').describe('PostgreSQL database name. (postgres only)'),
+  user: z.string().min(1).max(63).default('rampart').describe('PostgreSQL role to log in as. (postgres only)'),
+  passwordEnv: envVarName.default('RAMPART_DATABASE_PASSWORD')
+    .describe('Environment variable holding the PostgreSQL password; unset means no password (trust, peer or certificate authentication). (postgres only)'),
+  targetSessionAttrs: z.enum(TARGET_SESSION_ATTRS).default('read-write')
+    .describe("Which listed server to connect to: 'read-write' (the writable primary; needed for issuing), 'primary', 'any', 'standby', 'prefer-standby'. (postgres only)"),
+  poolMax: int(1, 100).default(10).describe('Most PostgreSQL connections this node opens. (postgres only)'),
+  connectTimeoutSeconds: int(1, 60).default(5).describe('Timeout for connecting to one PostgreSQL server, in seconds. (postgres only)'),
+  retryForSeconds: int(0, 600).default(30)
+    .describe('How long one storage operation keeps retrying transient database errors (failover, restart, read-only server) before failing; 0 = no retry. (postgres only)'),
+}).superRefine((v, ctx) => {
+  if (v.type === 'postgres' && v.hosts === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['hosts'], message: "is required when database.type is 'postgres' (e.g. [\"db1.example.com:5432\", \"db2.example.com:5432\"])" });
+  }
 }).describe('Certificate, revocation and audit storage.');
 
 const caLevel = (subject: string, algorithm: (typeof KEY_ALGORITHMS)[number], maxDays: number, days: number) =>

@@ -23,12 +23,8 @@ import { OcspResponder } from '../ocsp/responder.js';
 import { IssuanceService } from '../ra/issuance.js';
 import { RevocationService } from '../ra/revocation.js';
 import type { ProfilePolicy } from '../ra/policy.js';
-import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
+import { createStore } from '../storage/create-store.js';
 
-async function openStore(config: RampartConfig, paths: ReturnType<typeof resolvedPaths>): Promise<Store> {
-  if (config.database.type !== 'sqlite') throw new RampartError('unavailable', `database type ${config.database.type} is not available in this build`);
-  return new SqliteStore({ path: paths.dbPath });
-}
 import type { Store } from '../storage/store.js';
 import { SYSTEM_ACTOR, type Actor } from '../ra/actor.js';
 import { loadKeySecret } from './key-secret.js';
@@ -141,7 +137,7 @@ export class RampartNode {
     const { secret } = loadKeySecret({
       passphraseEnv: o.config.keys.passphraseEnv, keyFile: paths.keyFile, env: o.env ?? process.env, create: o.createSecret ?? false,
     });
-    const store = await openStore(o.config, paths);
+    const store = createStore(o.config, paths, { env: o.env ?? process.env, applicationName: `rampart ${o.config.cluster.nodeId ?? ''}`.trim(), onRetry: (e) => log.warn({ retry: e }, 'database retry') });
     await store.migrate();
     // One node keeps sealed keys in its data directory; a cluster keeps them in the shared database.
     const keys = store.kind === 'sqlite'

@@ -58,6 +58,22 @@ export interface StartPostgresOptions {
 }
 
 const PG_DIRS = ['/usr/lib/postgresql/*/bin'];
+
+/**
+ * Safety net for a test process that exits without stop() (crash, forgotten
+ * after hook): every data directory still in use gets its postmaster sent
+ * SIGQUIT (immediate shutdown) and is removed, synchronously, at exit.
+ */
+const liveRoots = new Map<string, () => string[]>();
+process.once('exit', () => {
+  for (const [root, dataDirs] of liveRoots) {
+    for (const dir of dataDirs()) {
+      const pid = postmasterPid(dir);
+      if (pid !== null) try { process.kill(pid, 'SIGQUIT'); } catch { /* gone */ }
+    }
+    try { rmSync(root, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+});
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
 /** Directory of the PostgreSQL server binaries (installs Debian's postgresql when root and missing). */
@@ -88,12 +104,17 @@ function postmasterPid(dataDir: string): number | null {
   }
 }
 
+/** True while the process runs (a zombie waiting to be reaped counts as gone). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: trust kill(0)
   }
 }
 
@@ -143,11 +164,10 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
   };
   const stopNode = async (n: PgNode) => {
     const pid = postmasterPid(n.dataDir);
-    if (pid !== null && alive(pid)) {
-      await exec(pg('pg_ctl'), ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', n.dataDir], { asPostgres: true }).catch(() => undefined);
-      if (alive(pid)) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      }
+    if (pid === null || !alive(pid)) return;
+    const ok = await exec(pg('pg_ctl'), ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', n.dataDir], { asPostgres: true }).then(() => true, () => false);
+    if (!ok && alive(pid)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       await waitFor(`${n.name} to exit`, async () => !alive(pid), 30_000).catch(() => undefined);
     }
   };
@@ -180,9 +200,11 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       stopped = true;
       for (const n of [...started].reverse()) await stopNode(n);
       rmSync(root, { recursive: true, force: true });
+      liveRoots.delete(root);
     },
   };
 
+  liveRoots.set(root, () => started.map((n) => n.dataDir));
   try {
     const primary = await newNode('primary');
     current = primary;

@@ -1,0 +1,152 @@
+/**
+ * PostgreSQL schema, as ordered migrations, and the routine that applies
+ * them. The tables and their meaning are those of the SQLite schema
+ * (../sqlite/migrations.ts): times are epoch milliseconds (BIGINT), DER is
+ * BYTEA, JSON stays TEXT (the audit hash covers the exact text). Serials use
+ * the "C" collation so that ORDER BY serial is byte order, as in SQLite,
+ * whatever the database's default collation.
+ *
+ * Several nodes may start at once against one database: see applyMigrations.
+ */
+import type { Sql } from 'postgres';
+import { transaction } from './pg-pool.js';
+
+/** pg_advisory_lock key for migrations ("rampmigr" in ASCII). Never reuse it for anything else. */
+export const MIGRATION_LOCK_KEY = 0x72616d70_6d696772n;
+
+export const POSTGRES_MIGRATIONS: string[] = [
+  `
+  CREATE TABLE issuers (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('root','intermediate','ocsp-signer')),
+    subject TEXT NOT NULL,
+    parent_id TEXT REFERENCES issuers(id),
+    cert_der BYTEA NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_backend TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after BIGINT NOT NULL,
+    active BOOLEAN NOT NULL DEFAULT false,
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE certificates (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    serial TEXT COLLATE "C" NOT NULL CONSTRAINT certificates_serial_key UNIQUE,
+    issuer_id TEXT NOT NULL REFERENCES issuers(id),
+    profile TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    sans TEXT NOT NULL,
+    search TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after BIGINT NOT NULL,
+    der BYTEA NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('good','revoked')),
+    revoked_at BIGINT,
+    revocation_reason INTEGER,
+    crl_entry BYTEA,
+    created_at BIGINT NOT NULL,
+    requester TEXT NOT NULL
+  );
+  CREATE INDEX certificates_revoked ON certificates (issuer_id, status, serial);
+  CREATE INDEX certificates_not_after ON certificates (not_after);
+  CREATE TABLE idempotency (
+    requester TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    serial TEXT COLLATE "C" NOT NULL REFERENCES certificates(serial),
+    created_at BIGINT NOT NULL,
+    CONSTRAINT idempotency_pkey PRIMARY KEY (requester, key)
+  );
+  CREATE TABLE crl_counters (
+    issuer_id TEXT PRIMARY KEY REFERENCES issuers(id),
+    last_number BIGINT NOT NULL
+  );
+  CREATE TABLE crls (
+    issuer_id TEXT NOT NULL REFERENCES issuers(id),
+    number BIGINT NOT NULL,
+    this_update BIGINT NOT NULL,
+    next_update BIGINT NOT NULL,
+    der BYTEA NOT NULL,
+    entries INTEGER NOT NULL,
+    CONSTRAINT crls_pkey PRIMARY KEY (issuer_id, number)
+  );
+  CREATE TABLE api_tokens (
+    id TEXT CONSTRAINT api_tokens_pkey PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL CONSTRAINT api_tokens_hash_key UNIQUE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    revoked_at BIGINT
+  );
+  CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    time BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE TABLE revocation_events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    serial TEXT NOT NULL,
+    issuer_id TEXT NOT NULL,
+    at BIGINT NOT NULL
+  );
+  CREATE TABLE cluster_nodes (
+    id TEXT PRIMARY KEY,
+    info TEXT NOT NULL,
+    last_seen BIGINT NOT NULL
+  );
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT,
+    epoch BIGINT NOT NULL,
+    expires_at BIGINT
+  );
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+];
+
+/**
+ * Applies the missing migrations, one transaction each, every one under the
+ * migration advisory lock (transaction-scoped: pg_advisory_xact_lock, so it
+ * is released by COMMIT, ROLLBACK or a lost connection alike, and no session
+ * lock can outlive a node that died while migrating). Inside the lock the
+ * transaction reads the current version and applies the next migration, if
+ * any: with several nodes starting at once, exactly one applies each
+ * migration and the others find it done. A failed migration rolls back and
+ * leaves its version unrecorded, so the next start tries it again.
+ * (A future migration that cannot run inside a transaction, such as CREATE
+ * INDEX CONCURRENTLY, will need a session lock on a dedicated connection.)
+ * Returns how many migrations this call applied.
+ */
+export async function applyMigrations(sql: Sql, migrations: string[] = POSTGRES_MIGRATIONS): Promise<number> {
+  let applied = 0;
+  for (;;) {
+    const did = await transaction(sql, async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
+      // Created under the lock: CREATE TABLE IF NOT EXISTS itself races between sessions.
+      await tx.unsafe('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+      const [row] = await tx`SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_migrations`;
+      const current = Number(row!.v);
+      if (current > migrations.length) {
+        throw new Error(`database schema version ${current} is newer than this build knows (${migrations.length}): upgrade this node`);
+      }
+      if (current === migrations.length) return false;
+      await tx.unsafe(migrations[current]!);
+      await tx`INSERT INTO schema_migrations (version, applied_at) VALUES (${current + 1}, (extract(epoch from clock_timestamp())*1000)::bigint)`;
+      return true;
+    });
+    if (!did) return applied;
+    applied++;
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The PostgreSQL connection pool behind PostgresStore (postgres.js), with the
+ * retry loop that carries in-flight work across a database failover.
+ *
+ * Finding the primary. postgres.js takes several hosts and tries them in
+ * order; with target_session_attrs it checks each new connection and moves
+ * on when the server does not fit. Checked against PostgreSQL 15 with
+ * postgres.js 3.4: its 'read-write' test looks only at
+ * default_transaction_read_only, which is 'off' on a hot standby (a standby
+ * is read-only through transaction_read_only, not that setting), so
+ * 'read-write' happily connects to a standby. We therefore ask postgres.js
+ * for 'primary' (in_hot_standby = off) when the configuration says
+ * 'read-write'; a primary that is read-only by configuration is still caught,
+ * later, by the 25006 retry below. After a failover, new connections find the
+ * promoted standby by themselves: while no listed host fits, postgres.js
+ * keeps cycling through the list and the query waits; once one is promoted
+ * it connects there. (It cycles without pausing: about 15% of a core here
+ * while no host fits.)
+ *
+ * That wait has no end of its own (with several hosts postgres.js neither
+ * gives up nor applies its connect_timeout to the whole cycle), so every
+ * attempt is raced against the retry deadline (each attempt gets at least
+ * connectTimeoutSeconds, so a merely slow query is not cut short); when the
+ * deadline passes, the pool is ended (which rejects the stuck queries, so
+ * they cannot run later behind the caller's back) and replaced by a fresh
+ * one.
+ *
+ * Retrying. run() repeats an operation on transient errors (connection
+ * refused/reset/closed, 08xxx, 57P01/57P02/57P03, 25006 read-only
+ * transaction, 40001 serialization failure, 40P01 deadlock, 53300 too many
+ * connections) with jittered exponential backoff, for at most retryForMs in
+ * total. An error during COMMIT leaves the outcome unknown: the commit may
+ * have happened just before the connection dropped. Operations therefore
+ * receive `retried`, true once an earlier attempt failed that way, and must
+ * make a repeat harmless (see PostgresStore for each write). 25006 means we
+ * reached a server that cannot write (a demoted or read-only primary): the
+ * pool is replaced so that the next attempt opens new connections, which
+ * look for the primary again.
+ */
+import postgres, { type Sql, type TransactionSql } from 'postgres';
+import { RampartError } from '../../errors/codes.js';
+
+export type TargetSessionAttrs = 'read-write' | 'any' | 'primary' | 'standby' | 'prefer-standby';
+
+export interface PgPoolOptions {
+  /** 'host:port' or '[v6]:port' (port defaults to 5432), tried in order. */
+  hosts: string[];
+  database: string;
+  user: string;
+  password?: string;
+  /** Which server to connect to when several are listed (default 'read-write'). */
+  targetSessionAttrs?: TargetSessionAttrs;
+  /** Most connections in the pool (default 10). */
+  max?: number;
+  /** Per-host connect timeout in seconds (default 5). */
+  connectTimeoutSeconds?: number;
+  /** Total time an operation may spend retrying transient errors (default 30000; 0 = one attempt). */
+  retryForMs?: number;
+  /** application_name reported to the server (default 'rampart'). */
+  applicationName?: string;
+  /** Called before each retry (logging, metrics, tests). */
+  onRetry?: (e: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  op: string;
+  /** The attempt that failed (1 = first). */
+  attempt: number;
+  /** SQLSTATE or connection error code ('' when unknown). */
+  code: string;
+  error: unknown;
+  delayMs: number;
+}
+
+export interface Attempt {
+  /** 1-based attempt number. */
+  attempt: number;
+  /** True when an earlier attempt failed transiently: its COMMIT may have happened. */
+  retried: boolean;
+}
+
+const TRANSIENT_CODES = new Set([
+  // connection level (node, postgres.js)
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN',
+  'EADDRNOTAVAIL', 'EAI_AGAIN', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  // SQLSTATE
+  '57P01', // admin_shutdown (fast shutdown, or a backend terminated during failover)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, in recovery without hot standby)
+  '25006', // read_only_sql_transaction: we reached a standby or a read-only primary
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '53300', // too_many_connections
+]);
+
+/** Errors after which the connection is gone (the socket closes with them). */
+const CONNECTION_LOSS_CODES = new Set([
+  'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN',
+  'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', '57P01', '57P02',
+]);
+
+/** The SQLSTATE or connection error code of an error ('' when it has none). */
+export function errorCode(e: unknown): string {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : '';
+}
+
+/** Whether an operation that failed with `e` may succeed when tried again. */
+export function isTransient(e: unknown): boolean {
+  if (e instanceof RampartError) return false;
+  const code = errorCode(e);
+  return TRANSIENT_CODES.has(code) || code.startsWith('08');
+}
+
+/** Whether `e` means the connection it happened on is gone. */
+export function isConnectionLoss(e: unknown): boolean {
+  const code = errorCode(e);
+  return CONNECTION_LOSS_CODES.has(code) || code.startsWith('08');
+}
+
+/**
+ * sql.begin, made safe against a connection that dies mid-transaction.
+ *
+ * postgres.js 3.4.9 answers an error inside begin() with a ROLLBACK on the
+ * same connection. When the error was the connection closing, that ROLLBACK
+ * is written to a socket that is already gone, which throws a TypeError from
+ * a setImmediate callback ("Cannot read properties of null (reading
+ * 'write')", porsager/postgres#1154 and #1208, unfixed): an uncaught
+ * exception that kills the node, exactly during a database failover. So when
+ * a statement fails because the connection was lost, the callback never
+ * settles: begin() sends nothing more on that connection (neither ROLLBACK
+ * nor COMMIT), and rejects by itself with CONNECTION_CLOSED when the socket
+ * closes (which these errors always come with), and the server rolls the
+ * transaction back as the session ends. Statements inside `fn` must follow
+ * each other without waiting on anything but the database (no timers, no
+ * other I/O), so that the close cannot slip in between two of them.
+ */
+export function transaction<T>(sql: Sql, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
+  return sql.begin(async (tx) => {
+    try {
+      return await fn(tx);
+    } catch (e) {
+      if (isConnectionLoss(e)) return new Promise<never>(() => undefined);
+      throw e;
+    }
+  }) as Promise<T>;
+}
+
+export function parseHost(s: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(s.trim());
+  const port = m?.[3] === undefined ? 5432 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) throw new Error(`bad database host "${s}": expected host:port`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class PgPool {
+  private current: { sql: Sql; gen: number };
+  private readonly ending = new Set<Promise<void>>();
+  private closed = false;
+  readonly retryForMs: number;
+  private readonly minAttemptMs: number;
+  readonly hosts: Array<{ host: string; port: number }>;
+
+  constructor(private readonly opts: PgPoolOptions) {
+    if (opts.hosts.length === 0) throw new Error('PostgreSQL needs at least one host');
+    this.hosts = opts.hosts.map(parseHost);
+    this.retryForMs = opts.retryForMs ?? 30_000;
+    // However little retry time is left, an attempt may take one connect
+    // timeout: a query that is merely slow is not cut off at once.
+    this.minAttemptMs = (opts.connectTimeoutSeconds ?? 5) * 1000;
+    this.current = { sql: this.open(), gen: 0 };
+  }
+
+  private open(): Sql {
+    const tsa = this.opts.targetSessionAttrs ?? 'read-write';
+    return postgres({
+      // Arrays of hosts and ports are supported at run time (BaseOptions),
+      // but Options narrows them to one string and number: hence the cast.
+      host: this.hosts.map((h) => h.host) as unknown as string,
+      port: this.hosts.map((h) => h.port) as unknown as number,
+      database: this.opts.database,
+      user: this.opts.user,
+      ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
+      max: this.opts.max ?? 10,
+      connect_timeout: this.opts.connectTimeoutSeconds ?? 5,
+      // See the header: postgres.js' own 'read-write' accepts hot standbys.
+      target_session_attrs: tsa === 'any' ? undefined : tsa === 'read-write' ? 'primary' : tsa,
+      // fetch_types stays on (default): with it off, postgres.js 3.4.9 never
+      // resolves a reserve() that has to open a new connection.
+      onnotice: () => undefined,
+      connection: { application_name: this.opts.applicationName ?? 'rampart' },
+    });
+  }
+
+  /** The current pool, for code that runs its own single attempt. */
+  get sql(): Sql {
+    if (this.closed) throw new RampartError('unavailable', 'the PostgreSQL store is closed');
+    return this.current.sql;
+  }
+
+  /** Replaces the pool of generation `gen` (no-op if already replaced). `graceSeconds` 0 aborts its queries now. */
+  private recycle(gen: number, graceSeconds: number): void {
+    if (this.closed || this.current.gen !== gen) return;
+    const old = this.current.sql;
+    this.current = { sql: this.open(), gen: gen + 1 };
+    this.endLater(old, graceSeconds);
+  }
+
+  private endLater(sql: Sql, graceSeconds: number): void {
+    const p = sql.end({ timeout: graceSeconds }).catch(() => undefined).finally(() => this.ending.delete(p));
+    this.ending.add(p);
+  }
+
+  /**
+   * Runs `fn` until it succeeds, fails with a non-transient error, or
+   * retryForMs has passed (then RampartError 'unavailable'). Each attempt
+   * gets the pool current at its start.
+   */
+  async run<T>(op: string, fn: (sql: Sql, a: Attempt) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.retryForMs;
+    let retried = false;
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw new RampartError('unavailable', 'the PostgreSQL store is closed');
+      const { sql, gen } = this.current;
+      let timer: NodeJS.Timeout | undefined;
+      const work = fn(sql, { attempt, retried });
+      try {
+        const expired = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new DeadlineError()), Math.max(this.minAttemptMs, deadline - Date.now()));
+        });
+        return await Promise.race([work, expired]);
+      } catch (e) {
+        if (e instanceof DeadlineError) {
+          // The attempt is stuck (e.g. no listed host is a primary): end its
+          // pool so the queued work is rejected and cannot run later.
+          work.catch(() => undefined);
+          this.recycle(gen, 0);
+          throw unavailable(op, attempt, this.retryForMs, undefined);
+        }
+        if (!isTransient(e) || this.closed) throw e;
+        retried = true;
+        const code = errorCode(e);
+        if (code === '25006') this.recycle(gen, 5);
+        const delayMs = Math.round(Math.min(2000, 50 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+        if (Date.now() + delayMs >= deadline) throw unavailable(op, attempt, this.retryForMs, e);
+        this.opts.onRetry?.({ op, attempt, code, error: e, delayMs });
+        await sleep(delayMs);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  /** One attempt, bounded by `timeoutMs`, no retry (health checks). */
+  async once<T>(op: string, fn: (sql: Sql) => Promise<T>, timeoutMs: number): Promise<T> {
+    const work = fn(this.sql);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([work, new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RampartError('unavailable', `${op}: no answer from PostgreSQL within ${timeoutMs} ms`)), timeoutMs);
+      })]);
+    } catch (e) {
+      work.catch(() => undefined);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.endLater(this.current.sql, 5);
+    while (this.ending.size) await Promise.all([...this.ending]);
+  }
+}
+
+class DeadlineError extends Error {}
+
+function unavailable(op: string, attempts: number, retryForMs: number, last: unknown): RampartError {
+  const why = last === undefined ? 'no answer' : `${errorCode(last) || 'error'}: ${(last as Error).message ?? String(last)}`;
+  const err = new RampartError('unavailable', `PostgreSQL unavailable: ${op} failed after ${attempts} attempt(s) within ${retryForMs} ms (${why})`);
+  if (last !== undefined) err.cause = last;
+  return err;
+}

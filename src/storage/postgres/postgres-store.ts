@@ -1,0 +1,502 @@
+/**
+ * PostgreSQL implementation of Store on postgres.js, for several nodes
+ * sharing one database. Same tables and semantics as the SQLite reference
+ * (../sqlite/sqlite-store.ts); where several writers on several nodes could
+ * interleave, PostgreSQL locks keep SQLite's one-writer-at-a-time results:
+ *
+ * - audit: pg_advisory_xact_lock(AUDIT_LOCK_KEY) before reading the chain
+ *   head, so `build` always sees the real previous entry;
+ * - idempotency: a transaction-level advisory lock on (requester, key) before
+ *   looking the claim up, so two concurrent requests with one key give one
+ *   certificate and one replay, not a unique violation;
+ * - revocation events: an advisory lock just before the insert, so seq order
+ *   is commit order and a reader paging with revocationsSince never skips a
+ *   seq that commits later;
+ * - CRL numbers: one INSERT ... ON CONFLICT DO UPDATE ... RETURNING;
+ * - leases: the lease row is locked FOR UPDATE, expiry is judged on the
+ *   database's clock; fenced writes lock it FOR SHARE in their own
+ *   transaction, so no takeover can commit in the middle of one.
+ *
+ * Every Store method runs through PgPool.run, which retries transient
+ * errors across a failover (see pg-pool.ts); the health probes (ping,
+ * isInRecovery, serverInfo) make one bounded attempt instead. Transactions
+ * go through pg-pool's transaction(), which keeps a connection lost in the
+ * middle of one from crashing the process. A write whose COMMIT was cut off
+ * may have committed, so each write makes a repeat harmless when `retried`;
+ * the reasoning is next to each one.
+ */
+import type { ISql, TransactionSql } from 'postgres';
+import type {
+  Fence, LeaseState, NodeInfo,
+  ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
+} from '../../core/types.js';
+import { RampartError } from '../../errors/codes.js';
+import type { IdempotencyClaim, InsertResult, Store } from '../store.js';
+import { applyMigrations } from './migrations.js';
+import { PgPool, transaction, type PgPoolOptions } from './pg-pool.js';
+
+export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
+export type PostgresStoreOptions = PgPoolOptions;
+
+type Row = Record<string, unknown>;
+type Q = ISql;
+
+const CHUNK = 2000;
+/** The database's clock, epoch milliseconds. Leases, fences and heartbeats use it, never the node's. */
+const DB_NOW = '(extract(epoch from clock_timestamp())*1000)::bigint';
+/** Advisory lock keys (one-bigint form; "rampaudt", "ramprevk" in ASCII). */
+export const AUDIT_LOCK_KEY = '8241989122503566452'; // 0x72616d7061756474
+const REVOCATION_EVENTS_LOCK_KEY = '8241989122787735147'; // 0x72616d707265766b
+/** Two-int advisory lock class for idempotency claims ("ramp"); the second int is hashtext(requester, key). */
+const IDEMPOTENCY_LOCK_CLASS = 0x72616d70;
+
+const n = (v: unknown): number => Number(v);
+const d = (v: unknown): Date => new Date(Number(v));
+const dn = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(Number(v)));
+const u8 = (v: unknown): Uint8Array => new Uint8Array(v as Buffer);
+const buf = (v: Uint8Array): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+const sameBytes = (a: unknown, b: Uint8Array): boolean => Buffer.isBuffer(a) && a.equals(buf(b));
+
+function toIssuer(r: Row): IssuerRecord {
+  return {
+    id: String(r.id), kind: r.kind as IssuerRecord['kind'], subject: String(r.subject),
+    parentId: r.parent_id === null ? null : String(r.parent_id), certDer: u8(r.cert_der),
+    keyRef: String(r.key_ref), keyBackend: String(r.key_backend), notBefore: d(r.not_before),
+    notAfter: d(r.not_after), active: r.active === true, createdAt: d(r.created_at),
+  };
+}
+
+function toCert(r: Row): CertificateRecord {
+  return {
+    serial: String(r.serial), issuerId: String(r.issuer_id), profile: String(r.profile), subject: String(r.subject),
+    sans: JSON.parse(String(r.sans)) as string[], notBefore: d(r.not_before), notAfter: d(r.not_after), der: u8(r.der),
+    status: r.status as CertificateRecord['status'], revokedAt: dn(r.revoked_at),
+    revocationReason: r.revocation_reason === null ? null : n(r.revocation_reason),
+    createdAt: d(r.created_at), requester: String(r.requester),
+  };
+}
+
+function toToken(r: Row): ApiTokenRecord {
+  return {
+    id: String(r.id), name: String(r.name), role: r.role as TokenRole, hash: String(r.hash),
+    createdAt: d(r.created_at), expiresAt: dn(r.expires_at), revokedAt: dn(r.revoked_at),
+  };
+}
+
+function toAudit(r: Row): AuditEntry {
+  return {
+    seq: n(r.seq), time: d(r.time), actor: String(r.actor), source: String(r.source),
+    channel: r.channel as AuditEntry['channel'], action: String(r.action), target: String(r.target),
+    outcome: r.outcome as AuditEntry['outcome'], details: JSON.parse(String(r.details)) as Record<string, unknown>,
+    prevHash: String(r.prev_hash), hash: String(r.hash),
+  };
+}
+
+function toCrl(r: Row): CrlRecord {
+  return {
+    issuerId: String(r.issuer_id), number: BigInt(String(r.number)), thisUpdate: d(r.this_update),
+    nextUpdate: d(r.next_update), der: u8(r.der), entries: n(r.entries),
+  };
+}
+
+function toLease(name: string, r: Row): LeaseState {
+  return {
+    name, holder: r.holder === null ? null : String(r.holder), epoch: BigInt(String(r.epoch)),
+    expiresAt: dn(r.expires_at), now: d(r.now),
+  };
+}
+
+export interface PgServerInfo {
+  /** The configured 'host:port' the pool is connected to (server address when it is not one of them). */
+  host: string;
+  port: number;
+  inRecovery: boolean;
+  /** Timeline of the latest checkpoint (pg_control_checkpoint): after a promotion it moves on at the first checkpoint after it. */
+  timelineId: number;
+  /** Timeline of the WAL the server is writing now (a primary's current timeline, at once after a promotion); null on a standby. */
+  walTimelineId: number | null;
+  /** transaction_read_only of the session. */
+  readOnly: boolean;
+  serverVersion: string;
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly pool: PgPool;
+  private readonly checkTimeoutMs: number;
+
+  constructor(readonly options: PostgresStoreOptions) {
+    this.pool = new PgPool(options);
+    this.checkTimeoutMs = Math.max(2000, (options.connectTimeoutSeconds ?? 5) * 1000);
+  }
+
+  async migrate(): Promise<void> {
+    await this.pool.run('migrate', (sql) => applyMigrations(sql));
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.once('ping', (sql) => sql`SELECT 1`, this.checkTimeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** Whether the server this pool talks to is a standby (pg_is_in_recovery). */
+  async isInRecovery(): Promise<boolean> {
+    const [r] = await this.pool.once('isInRecovery', (sql) => sql`SELECT pg_is_in_recovery() AS r`, this.checkTimeoutMs);
+    return r!.r === true;
+  }
+
+  /** Which server we are connected to and its role, for health and DR. */
+  async serverInfo(): Promise<PgServerInfo> {
+    const [r] = await this.pool.once('serverInfo', (sql) => sql`
+      SELECT host(inet_server_addr()) AS addr, inet_server_port() AS port, pg_is_in_recovery() AS rec,
+        (SELECT timeline_id FROM pg_control_checkpoint()) AS tli,
+        CASE WHEN pg_is_in_recovery() THEN NULL
+          ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS wal_tli,
+        current_setting('transaction_read_only') AS ro, current_setting('server_version') AS ver`, this.checkTimeoutMs);
+    const port = n(r!.port);
+    const addr = String(r!.addr);
+    // Name the server as configured when we can (the server only knows its address).
+    const samePort = this.pool.hosts.filter((h) => h.port === port);
+    const match = samePort.find((h) => h.host === addr) ?? (samePort.length === 1 ? samePort[0] : undefined);
+    const configured = match ? `${match.host.includes(':') ? `[${match.host}]` : match.host}:${port}` : undefined;
+    return {
+      host: configured ?? `${addr.includes(':') ? `[${addr}]` : addr}:${port}`, port, inRecovery: r!.rec === true,
+      timelineId: n(r!.tli), walTimelineId: r!.wal_tli === null ? null : n(r!.wal_tli), readOnly: r!.ro === 'on', serverVersion: String(r!.ver),
+    };
+  }
+
+  // ---- issuers
+  async saveIssuer(r: IssuerRecord): Promise<void> {
+    // Idempotent (upsert): a repeat after an unknown commit changes nothing.
+    await this.pool.run('saveIssuer', (sql) => transaction(sql, async (tx) => {
+      if (r.active && r.kind === 'intermediate') await tx`UPDATE issuers SET active = false WHERE kind = 'intermediate' AND active`;
+      await tx`INSERT INTO issuers (id, kind, subject, parent_id, cert_der, key_ref, key_backend, not_before, not_after, active, created_at)
+        VALUES (${r.id}, ${r.kind}, ${r.subject}, ${r.parentId}, ${buf(r.certDer)}, ${r.keyRef}, ${r.keyBackend},
+          ${r.notBefore.getTime()}, ${r.notAfter.getTime()}, ${r.active}, ${r.createdAt.getTime()})
+        ON CONFLICT (id) DO UPDATE SET active = excluded.active`;
+    }));
+  }
+
+  async listIssuers(): Promise<IssuerRecord[]> {
+    const rows = await this.pool.run('listIssuers', (sql) => sql`SELECT * FROM issuers ORDER BY created_at, id COLLATE "C"`);
+    return rows.map(toIssuer);
+  }
+
+  async getIssuer(id: string): Promise<IssuerRecord | null> {
+    const [r] = await this.pool.run('getIssuer', (sql) => sql`SELECT * FROM issuers WHERE id = ${id}`);
+    return r ? toIssuer(r) : null;
+  }
+
+  // ---- certificates
+  private async findIdem(q: Q, claim: IdempotencyClaim): Promise<CertificateRecord | null> {
+    const [r] = await q`SELECT request_hash, serial FROM idempotency WHERE requester = ${claim.requester} AND key = ${claim.key}`;
+    if (!r) return null;
+    if (r.request_hash !== claim.requestHash) {
+      throw new RampartError('idempotencyMismatch', `idempotency key "${claim.key}" was already used with a different request`);
+    }
+    const [c] = await q`SELECT * FROM certificates WHERE serial = ${String(r.serial)}`;
+    return toCert(c!);
+  }
+
+  async findIdempotent(claim: IdempotencyClaim): Promise<CertificateRecord | null> {
+    return this.pool.run('findIdempotent', (sql) => this.findIdem(sql, claim));
+  }
+
+  /** Throws 'fenced' unless the fence still holds; locks the lease row FOR SHARE until the write commits. */
+  private async checkFence(tx: TransactionSql, f: Fence | undefined): Promise<void> {
+    if (!f) return;
+    const [r] = await tx`SELECT holder, epoch, expires_at FROM leases WHERE name = ${f.lease} FOR SHARE`;
+    // The time is read after the lock is granted, never before a wait for it.
+    const [t] = await tx.unsafe(`SELECT ${DB_NOW} AS now`);
+    const ok = r && r.holder === f.holder && BigInt(String(r.epoch)) === f.epoch && r.expires_at !== null && n(r.expires_at) > n(t!.now);
+    if (!ok) throw new RampartError('fenced', `lease "${f.lease}" epoch ${f.epoch} is no longer held by ${f.holder}`);
+  }
+
+  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence): Promise<InsertResult> {
+    return this.pool.run('insertCertificate', (sql, a) => transaction(sql, async (tx): Promise<InsertResult> => {
+      if (a.retried) {
+        // An earlier attempt may have committed before its connection
+        // dropped. A row with our serial and identical DER is that commit
+        // (serials are random and the DER signs the serial): report success,
+        // as the original issuance (not a replay). The idempotency claim, if
+        // any, went in with it. Checked before the fence: that commit passed
+        // the fence check of its own transaction.
+        const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${rec.serial}`;
+        if (mine && sameBytes(mine.der, rec.der)) return { record: toCert(mine), replayed: false };
+      }
+      await this.checkFence(tx, fence);
+      if (claim) {
+        await tx`SELECT pg_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}::int, hashtext(${claim.requester} || chr(10) || ${claim.key}))`;
+        const earlier = await this.findIdem(tx, claim);
+        if (earlier) return { record: earlier, replayed: true };
+      }
+      await tx`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
+        VALUES (${rec.serial}, ${rec.issuerId}, ${rec.profile}, ${rec.subject}, ${JSON.stringify(rec.sans)},
+          ${[rec.subject, ...rec.sans].join('\n').toLowerCase()}, ${rec.notBefore.getTime()}, ${rec.notAfter.getTime()}, ${buf(rec.der)},
+          ${rec.status}, ${rec.revokedAt?.getTime() ?? null}, ${rec.revocationReason}, ${rec.createdAt.getTime()}, ${rec.requester})`;
+      if (claim) {
+        await tx`INSERT INTO idempotency (requester, key, request_hash, serial, created_at)
+          VALUES (${claim.requester}, ${claim.key}, ${claim.requestHash}, ${rec.serial}, ${rec.createdAt.getTime()})`;
+      }
+      return { record: rec, replayed: false };
+    }));
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | null> {
+    const [r] = await this.pool.run('getCertificate', (sql) => sql`SELECT * FROM certificates WHERE serial = ${serial}`);
+    return r ? toCert(r) : null;
+  }
+
+  async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>> {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const p = (v: string | number) => { args.push(v); return `$${args.length}`; };
+    let nowRef: string | undefined;
+    const nowP = () => (nowRef ??= p(now.getTime()));
+    if (filter.status === 'good') where.push(`status = 'good' AND not_after > ${nowP()}`);
+    else if (filter.status === 'revoked') where.push("status = 'revoked'");
+    else if (filter.status === 'expired') where.push(`not_after <= ${nowP()}`);
+    if (filter.expiringWithinDays !== undefined) {
+      where.push(`status = 'good' AND not_after > ${nowP()} AND not_after <= ${p(now.getTime() + filter.expiringWithinDays * 86_400_000)}`);
+    }
+    if (filter.name) {
+      where.push(`search LIKE ${p(`%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`)} ESCAPE '\\'`);
+    }
+    if (filter.issuerId) where.push(`issuer_id = ${p(filter.issuerId)}`);
+    if (filter.profile) where.push(`profile = ${p(filter.profile)}`);
+    const base = where.length ? `WHERE ${where.map((w) => `(${w})`).join(' AND ')}` : '';
+    const cursor = page.cursor ? Number(page.cursor) : 0;
+    const pageSql = `SELECT * FROM certificates ${base ? `${base} AND` : 'WHERE'} seq > $${args.length + 1} ORDER BY seq LIMIT $${args.length + 2}`;
+    const { total, rows } = await this.pool.run('listCertificates', async (sql) => {
+      const [c] = await sql.unsafe(`SELECT count(*) AS n FROM certificates ${base}`, args);
+      const rows = await sql.unsafe(pageSql, [...args, cursor, page.limit + 1]);
+      return { total: n(c!.n), rows: [...rows] as Row[] };
+    });
+    const more = rows.length > page.limit;
+    const items = rows.slice(0, page.limit);
+    return { items: items.map(toCert), total, nextCursor: more ? String(items[items.length - 1]!.seq) : null };
+  }
+
+  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {
+    return this.pool.run('revokeCertificate', (sql, a) => transaction(sql, async (tx): Promise<CertificateRecord> => {
+      if (a.retried) {
+        // An earlier attempt may have committed (row and revocation event go
+        // in one transaction). Finding the certificate revoked with our very
+        // reason and time means the revocation we asked for is recorded:
+        // answer as the first attempt would have, not 'alreadyRevoked'.
+        const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${serial}`;
+        if (mine && mine.status === 'revoked' && n(mine.revoked_at) === at.getTime() && n(mine.revocation_reason) === reason) return toCert(mine);
+      }
+      await this.checkFence(tx, fence);
+      const [r] = await tx`SELECT * FROM certificates WHERE serial = ${serial} FOR UPDATE`;
+      if (!r) throw new RampartError('notFound', `no certificate with serial ${serial}`);
+      if (r.status === 'revoked') throw new RampartError('alreadyRevoked', `certificate ${serial} is already revoked`);
+      const entry = crlEntry ? Buffer.from(crlEntry(String(r.issuer_id))) : null;
+      await tx`UPDATE certificates SET status = 'revoked', revoked_at = ${at.getTime()}, revocation_reason = ${reason}, crl_entry = ${entry} WHERE serial = ${serial}`;
+      // Taken last and held to commit: event seqs become visible in seq order.
+      await tx`SELECT pg_advisory_xact_lock(${REVOCATION_EVENTS_LOCK_KEY}::bigint)`;
+      await tx`INSERT INTO revocation_events (serial, issuer_id, at) VALUES (${serial}, ${String(r.issuer_id)}, ${at.getTime()})`;
+      return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
+    }));
+  }
+
+  async revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>> {
+    const rows = await this.pool.run('revocationsSince', (sql) =>
+      sql`SELECT seq, serial, issuer_id FROM revocation_events WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`);
+    return rows.map((r) => ({ seq: n(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
+  }
+
+  async *iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry> {
+    // Keyset pagination in chunks, one short query each: nothing is held
+    // open across a yield, memory stays flat, and each chunk retries alone.
+    let after = '';
+    for (;;) {
+      const rows = await this.pool.run('iterateRevoked', (sql) => sql`
+        SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
+        WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${now.getTime()} AND serial > ${after}
+        ORDER BY serial LIMIT ${CHUNK}`);
+      for (const r of rows) {
+        const e: RevokedEntry = { serialHex: String(r.serial), revokedAt: d(r.revoked_at), reason: r.revocation_reason === null ? undefined : n(r.revocation_reason) };
+        if (r.crl_entry) e.der = u8(r.crl_entry);
+        yield e;
+      }
+      if (rows.length < CHUNK) return;
+      after = String(rows[rows.length - 1]!.serial);
+    }
+  }
+
+  async countCertificates(): Promise<{ total: number; revoked: number }> {
+    const [r] = await this.pool.run('countCertificates', (sql) =>
+      sql`SELECT count(*) AS total, count(*) FILTER (WHERE status = 'revoked') AS revoked FROM certificates`);
+    return { total: n(r!.total), revoked: n(r!.revoked) };
+  }
+
+  // ---- CRLs
+  async nextCrlNumber(issuerId: string): Promise<bigint> {
+    // One atomic statement; the row lock orders concurrent callers on every
+    // node. A retry after an unknown commit may skip a number: numbers stay
+    // strictly increasing and are never reused, which is what CRLs need.
+    const [r] = await this.pool.run('nextCrlNumber', (sql) => sql`
+      INSERT INTO crl_counters (issuer_id, last_number) VALUES (${issuerId}, 1)
+      ON CONFLICT (issuer_id) DO UPDATE SET last_number = crl_counters.last_number + 1
+      RETURNING last_number`);
+    return BigInt(String(r!.last_number));
+  }
+
+  async saveCrl(rec: CrlRecord, fence?: Fence): Promise<void> {
+    await this.pool.run('saveCrl', (sql, a) => transaction(sql, async (tx) => {
+      if (a.retried) {
+        // Our earlier commit, if it happened, left this exact CRL: done (before the fence, as for certificates).
+        const [mine] = await tx`SELECT der FROM crls WHERE issuer_id = ${rec.issuerId} AND number = ${rec.number.toString()}::bigint`;
+        if (mine && sameBytes(mine.der, rec.der)) return;
+      }
+      await this.checkFence(tx, fence);
+      await tx`INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries)
+        VALUES (${rec.issuerId}, ${rec.number.toString()}::bigint, ${rec.thisUpdate.getTime()}, ${rec.nextUpdate.getTime()}, ${buf(rec.der)}, ${rec.entries})`;
+      // Keep the last 10 CRLs per issuer.
+      await tx`DELETE FROM crls WHERE issuer_id = ${rec.issuerId} AND number <= ${rec.number.toString()}::bigint - 10`;
+    }));
+  }
+
+  async latestCrl(issuerId: string): Promise<CrlRecord | null> {
+    const [r] = await this.pool.run('latestCrl', (sql) => sql`SELECT * FROM crls WHERE issuer_id = ${issuerId} ORDER BY number DESC LIMIT 1`);
+    return r ? toCrl(r) : null;
+  }
+
+  // ---- tokens
+  async insertToken(t: ApiTokenRecord): Promise<void> {
+    await this.pool.run('insertToken', async (sql, a) => {
+      if (a.retried) {
+        // The same id with the same hash is our earlier commit.
+        const [mine] = await sql`SELECT hash FROM api_tokens WHERE id = ${t.id}`;
+        if (mine && mine.hash === t.hash) return;
+      }
+      await sql`INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at)
+        VALUES (${t.id}, ${t.name}, ${t.role}, ${t.hash}, ${t.createdAt.getTime()}, ${t.expiresAt?.getTime() ?? null}, ${t.revokedAt?.getTime() ?? null})`;
+    });
+  }
+
+  async findTokenByHash(hash: string): Promise<ApiTokenRecord | null> {
+    const [r] = await this.pool.run('findTokenByHash', (sql) => sql`SELECT * FROM api_tokens WHERE hash = ${hash}`);
+    return r ? toToken(r) : null;
+  }
+
+  async listTokens(): Promise<ApiTokenRecord[]> {
+    const rows = await this.pool.run('listTokens', (sql) => sql`SELECT * FROM api_tokens ORDER BY created_at, id COLLATE "C"`);
+    return rows.map(toToken);
+  }
+
+  async revokeToken(id: string, at: Date): Promise<boolean> {
+    return this.pool.run('revokeToken', async (sql, a) => {
+      const done = await sql`UPDATE api_tokens SET revoked_at = ${at.getTime()} WHERE id = ${id} AND revoked_at IS NULL RETURNING id`;
+      if (done.length === 1) return true;
+      if (!a.retried) return false;
+      // Revoked at exactly our time: our earlier attempt did it.
+      const [r] = await sql`SELECT revoked_at FROM api_tokens WHERE id = ${id}`;
+      return r !== undefined && r.revoked_at !== null && n(r.revoked_at) === at.getTime();
+    });
+  }
+
+  // ---- audit
+  async appendAudit(build: (prev: { seq: number; hash: string } | null) => AuditEntry): Promise<AuditEntry> {
+    let attempted: AuditEntry | null = null;
+    return this.pool.run('appendAudit', (sql, a) => transaction(sql, async (tx): Promise<AuditEntry> => {
+      // One chain head for every node: whoever holds this lock reads the
+      // head and appends; the lock is released at commit.
+      await tx`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY}::bigint)`;
+      const [last] = await tx`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`;
+      // If the head is the entry our cut-off attempt built (same seq and
+      // hash, and the hash covers the content and the previous hash), that
+      // attempt committed: return it instead of appending it twice.
+      if (a.retried && attempted && last && n(last.seq) === attempted.seq && last.hash === attempted.hash) return attempted;
+      const e = build(last ? { seq: n(last.seq), hash: String(last.hash) } : null);
+      attempted = e;
+      await tx`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
+        VALUES (${e.seq}, ${e.time.getTime()}, ${e.actor}, ${e.source}, ${e.channel}, ${e.action}, ${e.target}, ${e.outcome},
+          ${JSON.stringify(e.details ?? {})}, ${e.prevHash}, ${e.hash})`;
+      return e;
+    }));
+  }
+
+  async *iterateAudit(): AsyncIterable<AuditEntry> {
+    let after = -1;
+    for (;;) {
+      const rows = await this.pool.run('iterateAudit', (sql) => sql`SELECT * FROM audit_log WHERE seq > ${after} ORDER BY seq LIMIT ${CHUNK}`);
+      for (const r of rows) yield toAudit(r);
+      if (rows.length < CHUNK) return;
+      after = n(rows[rows.length - 1]!.seq);
+    }
+  }
+
+  async lastAudit(): Promise<AuditEntry | null> {
+    const [r] = await this.pool.run('lastAudit', (sql) => sql`SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1`);
+    return r ? toAudit(r) : null;
+  }
+
+  // ---- cluster
+  async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> {
+    const info = JSON.stringify({ ...node, startedAt: node.startedAt.toISOString() });
+    await this.pool.run('heartbeat', (sql) => sql`
+      INSERT INTO cluster_nodes (id, info, last_seen) VALUES (${node.id}, ${info}, ${sql.unsafe(DB_NOW)})
+      ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen`);
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    const rows = await this.pool.run('listNodes', (sql) => sql`SELECT info, last_seen FROM cluster_nodes ORDER BY id COLLATE "C"`);
+    return rows.map((r) => {
+      const i = JSON.parse(String(r.info)) as NodeInfo & { startedAt: string };
+      return { ...i, startedAt: new Date(i.startedAt), lastSeen: d(r.last_seen) };
+    });
+  }
+
+  async removeNode(id: string): Promise<void> {
+    await this.pool.run('removeNode', (sql) => sql`DELETE FROM cluster_nodes WHERE id = ${id}`);
+  }
+
+  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> {
+    // A retry after an unknown commit is harmless: if the first attempt took
+    // the lease (epoch + 1), the retry finds us holding it and only renews.
+    return this.pool.run('tryAcquireLease', (sql) => transaction(sql, async (tx): Promise<LeaseState> => {
+      await tx`INSERT INTO leases (name, holder, epoch, expires_at) VALUES (${name}, NULL, 0, NULL) ON CONFLICT (name) DO NOTHING`;
+      // The row lock makes concurrent acquirers on every node take turns:
+      // the first takes the lease, the others then see it live.
+      await tx`SELECT 1 FROM leases WHERE name = ${name} FOR UPDATE`;
+      const [t] = await tx.unsafe(`SELECT ${DB_NOW} AS now`);
+      const now = n(t!.now);
+      // Ours and live: renew (same epoch). Free or expired (ours or not): take over (epoch + 1).
+      const [r] = await tx`
+        UPDATE leases SET
+          epoch = CASE WHEN holder = ${holder} AND expires_at > ${now} THEN epoch ELSE epoch + 1 END,
+          holder = ${holder},
+          expires_at = ${now + ttlMs}
+        WHERE name = ${name} AND (expires_at IS NULL OR expires_at <= ${now} OR holder = ${holder})
+        RETURNING holder, epoch, expires_at, ${now}::bigint AS now`;
+      if (r) return toLease(name, r);
+      const [cur] = await tx`SELECT holder, epoch, expires_at, ${now}::bigint AS now FROM leases WHERE name = ${name}`;
+      return toLease(name, cur!);
+    }));
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.pool.run('releaseLease', (sql) => sql`UPDATE leases SET expires_at = ${sql.unsafe(DB_NOW)} WHERE name = ${name} AND holder = ${holder}`);
+  }
+
+  async getLease(name: string): Promise<LeaseState | null> {
+    const [r] = await this.pool.run('getLease', (sql) => sql`SELECT holder, epoch, expires_at, ${sql.unsafe(DB_NOW)} AS now FROM leases WHERE name = ${name}`);
+    return r ? toLease(name, r) : null;
+  }
+
+  // ---- meta
+  async getMeta(key: string): Promise<string | null> {
+    const [r] = await this.pool.run('getMeta', (sql) => sql`SELECT value FROM meta WHERE key = ${key}`);
+    return r ? String(r.value) : null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.pool.run('setMeta', (sql) => sql`INSERT INTO meta (key, value) VALUES (${key}, ${value}) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+  }
+}
+
