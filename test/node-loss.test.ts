@@ -47,7 +47,8 @@ describe('node loss behind HAProxy (3 nodes, PostgreSQL)', () => {
     try { tlsCert = makeHaproxyTlsCert(nodes[0]!.dataDir, dir); } finally { process.env = saved; }
     await waitFor('three registered nodes', async () => {
       const r = await call(`${nodes[0]!.httpsUrl}/api/v1/cluster`, { token, ca: String((await call(`${nodes[0]!.httpUrl}/ca/bundle.pem`)).body) });
-      return (r.body.nodes as unknown[]).length === 3;
+      if (r.status !== 200) throw new Error(`cluster ${r.status} ${JSON.stringify(r.body)}`);
+      return (r.body.nodes as Array<{ up: boolean }>).filter((n) => n.up).length === 3;
     }, 15_000);
     const gen = spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', nodes[0]!.dataDir, 'haproxy-config',
       '--bind-http', `127.0.0.1:${vPort}`, '--bind-https', `127.0.0.1:${aPort}`, '--stats-bind', `127.0.0.1:${sPort}`,

@@ -91,14 +91,19 @@ export class Cluster implements WriteGate {
   /** Runs one lease round now (startup, tests). */
   async tick(): Promise<void> { await this.leader?.tick(); }
 
+  private started = false;
+
   start(): void {
+    this.started = true;
     this.leader?.start();
     this.registry?.start();
   }
 
+  /** Leaves the cluster: releases a held lease, records the node as stopping. No-op unless started. */
   async stop(): Promise<void> {
     await this.leader?.stop(true);
-    await this.registry?.stop();
+    if (this.started) await this.registry?.stop();
+    this.started = false;
   }
 
   async status(now: Date): Promise<{ mode: ClusterMode; self: string; leader: LeaseState | null; nodes: Array<NodeInfo & { up: boolean }> }> {
