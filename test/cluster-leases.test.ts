@@ -9,9 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { call } from './helpers/api-client.js';
-import { clusterState, startClusterNode, stopAll, waitFor } from './helpers/cluster.js';
+import { clusterEnv, clusterState, startClusterNode, stopAll, waitFor } from './helpers/cluster.js';
+import { spawnSync } from 'node:child_process';
 import type { NodeProcess } from './helpers/node-process.js';
-import { removeDir, tempDir } from './helpers/node-process.js';
+import { RAMPART_BIN, removeDir, tempDir } from './helpers/node-process.js';
 import { makeCsr } from './helpers/openssl.js';
 import { startPostgres, type PgCluster } from './helpers/postgres.js';
 
@@ -52,6 +53,20 @@ describe('leases, takeover and fencing on PostgreSQL', () => {
       const st = await clusterState(b, token, ca);
       assert.equal(st.leader?.holder, 'ap-a');
       assert.deepEqual(st.nodes.map((n) => n.id).sort(), ['ap-a', 'ap-b']);
+      // The operator CLI shows the same from the shared database.
+      const cli = spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', b.dataDir, '--json', 'cluster', 'status'], {
+        encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...clusterEnv({ ...common, nodeId: 'ap-cli' }) },
+      });
+      assert.equal(cli.status, 0, cli.stderr);
+      const view = JSON.parse(cli.stdout);
+      assert.equal(view.mode, 'active-passive');
+      assert.equal(view.leader.holder, 'ap-a');
+      const byId = Object.fromEntries(view.nodes.map((n: { id: string }) => [n.id, n]));
+      assert.equal(byId['ap-a'].writable, true);
+      assert.equal(byId['ap-b'].writable, false);
+      assert.equal(byId['ap-a'].up, true);
+      assert.ok(byId['ap-a'].version && byId['ap-a'].roles.length && byId['ap-a'].httpUrl && byId['ap-a'].lastSeen);
+      assert.equal(byId['ap-cli'], undefined, 'a CLI command does not register as a node');
 
       const killedAt = Date.now();
       a.child.kill('SIGKILL');
