@@ -90,10 +90,11 @@ export function installDebianPackages(packages: string[]): void {
     throw new Error(`not root: install the Debian package(s) ${packages.join(' ')} (sudo apt-get install -y ${packages.join(' ')})`);
   }
   if (!aptUpdated) {
-    run('apt-get', ['update']);
+    run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update']);
     aptUpdated = true;
   }
-  run('apt-get', ['install', '-y', '--no-install-recommends', ...packages]);
+  // Test files run two at a time: wait for another process's apt-get rather than failing on the lock.
+  run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...packages]);
 }
 
 /**
