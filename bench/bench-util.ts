@@ -30,6 +30,8 @@ export interface Target {
   comparator: '>=' | '<=' | '<' | '>';
   value: number;
   unit: string;
+  /** Compared for information only (e.g. against an architecture tier): the README shows the comparison, not a verdict. */
+  informative?: boolean;
 }
 
 export interface BenchResult {
@@ -74,6 +76,15 @@ export function meets(t: Target, actual: number | null): boolean {
     case '<=': return actual <= t.value;
     case '<': return actual < t.value;
   }
+}
+
+/** A record for a benchmark that could not run (or was not measured), so the table still shows it. */
+export function failedResult(name: string, title: string, target: Target, e: unknown, label = 'failed'): BenchResult {
+  const error = e instanceof Error ? e.message.split('\n').slice(0, 6).join(' ') : String(e);
+  return {
+    name, title, date: new Date().toISOString(), machine: machine(), parameters: {}, measurements: {}, target, actual: null, pass: false, error,
+    summary: { benchmark: title, rampart: label, ceiling: '—', ratio: '—', detail: '—', ceilingDetail: '—' },
+  };
 }
 
 export function writeResult(r: BenchResult): void {

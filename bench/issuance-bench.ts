@@ -1,15 +1,16 @@
 /**
  * REST issuance throughput on SQLite: POST /api/v1/certificates (ECDSA P-256
- * CSR, profile 'server') over HTTPS keep-alive at concurrency 1 and 8,
- * bounded by time and by count. Each request issues a new certificate from
- * the same CSR. Alongside: the in-process reference ceilings (raw P-256
+ * CSR, profile 'server', a fresh Idempotency-Key per request) over HTTPS
+ * keep-alive at concurrency 1 and 8, bounded by time and by count (the driver,
+ * shared with the PostgreSQL and recovery benchmarks, is issuance-driver.ts).
+ * Each request issues a new certificate from the same CSR. Alongside: the in-process reference ceilings (raw P-256
  * signatures/s, durable SQLite inserts/s) measured in the same run.
  */
-import { Agent, request } from 'node:https';
 import {
-  LatencyRecorder, durationSeconds, envNumber, fmtInt, fmtMs, fmtPct, machine, meets, round, warmupSeconds,
+  durationSeconds, envNumber, fmtInt, fmtMs, fmtPct, machine, meets, round, warmupSeconds,
   type BenchResult, type Target,
 } from './bench-util.js';
+import { driveLevels, invalidRun, type IssuanceTarget } from './issuance-driver.js';
 import type { NodeContext } from './node-setup.js';
 import { p256SignRate, sqliteInsertRate, type Rate } from './reference-rates.js';
 
@@ -24,6 +25,11 @@ export const ISSUANCE_TARGET: Target = {
   description: '>= 100 durable issuances/s on one node (the bound beside it is for reference)',
   metric: 'certsPerSecond', comparator: '>=', value: 100, unit: '/s',
 };
+
+/** Concurrency levels of every REST issuance benchmark. */
+export const ISSUANCE_LEVELS = [1, 8];
+/** Upper bound on the certificates one recorded run issues (BENCH_ISSUE_MAX). */
+export const issueMax = (): number => Math.floor(envNumber('BENCH_ISSUE_MAX', 20_000));
 
 /** Durable transactions per issuance on SQLite: the certificate row and the audit-log entry. */
 const DURABLE_TX_PER_ISSUANCE = 2;
@@ -47,104 +53,22 @@ async function measureReferences(leafDer: Uint8Array): Promise<References> {
   return refs;
 }
 
-interface Reply { status: number; body: string }
-
-function post(url: URL, agent: Agent, headers: Record<string, string>, payload: Buffer): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-interface IssuanceRun {
-  concurrency: number;
-  issued: number;
-  failed: number;
-  distinctSerials: number;
-  seconds: number;
-  perSecond: number;
-  latencyMs: ReturnType<LatencyRecorder['stats']>;
-  stoppedBy: 'time' | 'count';
-  firstError?: string;
-}
-
-async function drive(ctx: NodeContext, concurrency: number, seconds: number, maxCount: number, record: boolean): Promise<IssuanceRun> {
-  const url = new URL('/api/v1/certificates', ctx.node.httpsUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency, ca: ctx.caBundle });
-  const payload = Buffer.from(JSON.stringify({ csr: ctx.csrPem, profile: 'server' }));
-  const headers = { authorization: `Bearer ${ctx.token}`, 'content-type': 'application/json', 'content-length': String(payload.length) };
-  const lat = new LatencyRecorder(maxCount);
-  const serials = new Set<string>();
-  let started = 0;
-  let issued = 0;
-  let failed = 0;
-  let firstError: string | undefined;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  const worker = async (): Promise<void> => {
-    while (started < maxCount && performance.now() < deadline && failed < 100) {
-      started++;
-      const s = performance.now();
-      try {
-        const r = await post(url, agent, headers, payload);
-        const ms = performance.now() - s;
-        if (r.status === 201) {
-          issued++;
-          if (record) { lat.add(ms); serials.add(String((JSON.parse(r.body) as { serial: string }).serial)); }
-        } else {
-          failed++;
-          firstError ??= `HTTP ${r.status}: ${r.body.slice(0, 300)}`;
-        }
-      } catch (e) {
-        failed++;
-        firstError ??= (e as Error).message;
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
-  } finally {
-    agent.destroy();
-  }
-  const ms = performance.now() - t0;
-  return {
-    concurrency, issued, failed, distinctSerials: serials.size, seconds: round(ms / 1000), perSecond: round((issued / ms) * 1000, 1),
-    latencyMs: lat.stats(), stoppedBy: started >= maxCount ? 'count' : 'time', ...(firstError ? { firstError } : {}),
-  };
-}
-
 /**
  * References are measured before and after the issuance runs (with the node
  * idle) and merged, so a change in host load during the runs affects both sides.
  */
 export async function runIssuanceBench(ctx: NodeContext, leafDer: Uint8Array): Promise<BenchResult[]> {
   const before = await measureReferences(leafDer);
-  const runs: IssuanceRun[] = [];
-  const maxCount = Math.floor(envNumber('BENCH_ISSUE_MAX', 20_000));
-  for (const concurrency of [1, 8]) {
-    console.log(`[issuance] c=${concurrency}: ${warmupSeconds()} s warm-up + ${durationSeconds()} s (max ${maxCount}) ...`);
-    await drive(ctx, concurrency, warmupSeconds(), 500, false);
-    const run = await drive(ctx, concurrency, durationSeconds(), maxCount, true);
-    console.log(`[issuance] c=${concurrency}: ${fmtInt(run.perSecond)} issuances/s, p99 ${fmtMs(run.latencyMs.p99)}`);
-    runs.push(run);
-  }
+  const maxCount = issueMax();
+  const target: IssuanceTarget = { apiUrl: ctx.node.httpsUrl, ca: ctx.caBundle, token: ctx.token, csrPem: ctx.csrPem };
+  const runs = await driveLevels(target, 'issuance', ISSUANCE_LEVELS, warmupSeconds(), durationSeconds(), maxCount);
   const after = await measureReferences(leafDer);
   const refs = withBound(merge(before.sign, after.sign), merge(before.insert, after.insert));
   const out: BenchResult[] = [];
   for (const run of runs) {
     const concurrency = run.concurrency;
     const ratio = (run.perSecond / refs.boundPerSecond) * 100;
-    let error: string | undefined;
-    if (run.failed) error = `${run.failed} failed requests; first: ${run.firstError}`;
-    else if (run.distinctSerials !== run.issued) error = `${run.issued} issued but ${run.distinctSerials} distinct serials`;
-    else if (run.issued === 0) error = 'nothing issued';
+    const error = invalidRun(run);
     const target = ISSUANCE_TARGET;
     const actual = error ? null : round(run.perSecond, 1);
     out.push({
@@ -154,7 +78,7 @@ export async function runIssuanceBench(ctx: NodeContext, leafDer: Uint8Array): P
       machine: machine(),
       parameters: {
         endpoint: 'POST /api/v1/certificates over HTTPS keep-alive (node:https Agent trusting the node CA)', concurrency,
-        durationSeconds: durationSeconds(), warmupSeconds: warmupSeconds(), maxCount, csr: 'ECDSA P-256, CN + 1 DNS SAN, same CSR every request',
+        durationSeconds: durationSeconds(), warmupSeconds: warmupSeconds(), maxCount, csr: 'ECDSA P-256, CN + 1 DNS SAN, same CSR every request', idempotencyKey: 'a fresh UUID per request',
         profile: 'server', issuer: "the node's default first-run hierarchy", store: 'SQLite (WAL, synchronous=FULL)',
         references: 'in the bench process with the node idle, before and after the issuance runs (merged); inserts on a temp SqliteStore in os.tmpdir(), the filesystem of the node data directory',
         referenceBound: `1 / (1/sign_rate + ${DURABLE_TX_PER_ISSUANCE}/insert_rate): the work issuance cannot avoid (certificate row + audit entry, each its own durable transaction)`,

@@ -2,6 +2,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONNECTIONS, PIPELINING, RECONNECT_EVERY } from './ocsp-bench.js';
+import { clusterSeconds } from './pg-bench.js';
 import { RESULTS_DIR, durationSeconds, fmtInt, fmtMiB, fmtMs, machine, warmupSeconds, type BenchResult } from './bench-util.js';
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -15,7 +16,8 @@ function table(head: string[], rows: string[][]): string[] {
 }
 
 function met(r: BenchResult): string {
-  if (r.error) return `**no** (invalid: ${r.error})`;
+  if (r.error) return r.summary.rampart === 'not measured' ? r.error : `**no** (invalid: ${r.error})`;
+  if (r.target.informative) return `${r.pass ? 'yes' : '**no**'} (informative)`;
   return r.pass ? 'yes' : '**no**';
 }
 
@@ -25,6 +27,68 @@ function get(o: unknown, ...path: string[]): unknown {
   return cur;
 }
 const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
+
+const ms = (v: unknown): string => (typeof v === 'number' ? `${(v / 1000).toFixed(2)} s` : 'n/a');
+const lat = (o: unknown): string => `${fmtMs(num(get(o, 'p50')))} / ${fmtMs(num(get(o, 'p99')))}, max ${fmtMs(num(get(o, 'max')))} (${fmtInt(num(get(o, 'samples')))} requests)`;
+const errs = (o: unknown): string => {
+  const e = Object.entries((o ?? {}) as Record<string, number>);
+  return e.length ? e.map(([k, v]) => `${v} × ${k}`).join(', ') : 'none';
+};
+
+/** SQLite next to PostgreSQL, one node next to three: certs/s (p50 / p99) per concurrency level. */
+function storeTopologyTable(results: BenchResult[]): string[] {
+  const cols = [['SQLite, 1 node', 'sqlite'], ['PostgreSQL, 1 node (direct)', 'pg-1node'], ['PostgreSQL, 3 nodes behind HAProxy', 'pg-3nodes-haproxy']] as const;
+  const levels = [...new Set(results.filter((r) => r.name.startsWith('issuance-rest-')).map((r) => Number(/-c(\d+)$/.exec(r.name)?.[1])))].sort((a, b) => a - b);
+  if (!levels.length) return [];
+  const cell = (key: string, c: number): string => {
+    const r = results.find((x) => x.name === `issuance-rest-${key}-c${c}`);
+    if (!r) return 'not run';
+    if (r.error) return 'failed';
+    const run = r.measurements.rampart;
+    return `${fmtInt(num(get(run, 'perSecond')))}/s (${fmtMs(num(get(run, 'latencyMs', 'p50')))} / ${fmtMs(num(get(run, 'latencyMs', 'p99')))})`;
+  };
+  return ['## REST issuance by store and topology', '',
+    'Certificates per second (p50 / p99 latency), POST /api/v1/certificates with an ECDSA P-256 CSR, profile server, a fresh Idempotency-Key per request; all on this host.', '',
+    ...table(['Concurrency', ...cols.map(([t]) => t)], levels.map((c) => [`c=${c}`, ...cols.map(([, k]) => cell(k, c))])), ''];
+}
+
+/** What happened in each recovery scenario, from its record. */
+function recoverySection(results: BenchResult[]): string[] {
+  const by = (name: string): BenchResult | undefined => results.find((r) => r.name === name && !r.error);
+  const out: string[] = [];
+  const loss = by('rto-node-loss');
+  if (loss) {
+    const m = loss.measurements;
+    out.push(`- **Node loss** (${String(loss.parameters.load)}): ${String(loss.parameters.killed)} killed after ${String(loss.parameters.secondsBeforeKill)} s; `
+      + `HAProxy marked it DOWN after ${ms(m.haproxyMarkedDownMs)}. ${fmtInt(num(m.issued))} issued (${fmtInt(num(m.issuedAfterKill))} sent after the kill; `
+      + `${fmtInt(num(m.replayedAnswers))} answered 200 as idempotent replays: HAProxy re-sent a request whose first answer was lost), `
+      + `${fmtInt(num(m.failedRequests))} failed (${errs(m.failedByError)}); ${fmtInt(num(m.inFlightAtKill))} requests in flight at the kill. `
+      + `Latency p50 / p99 before the kill ${lat(m.latencyBeforeKillMs)}; around the kill ${lat(m.latencyAroundKillMs)}; after ${lat(m.latencyAfterKillMs)}. `
+      + `Longest gap between two successful answers: ${fmtMs(num(m.longestGapBetweenSuccessesMs))}. Acknowledged issuances not in the database: ${fmtInt(num(m.acknowledgedNotStored))}.`);
+  }
+  const ap = by('rto-active-passive-takeover');
+  if (ap) {
+    const m = ap.measurements;
+    out.push(`- **Active-passive takeover** (takeoverSeconds ${String(ap.parameters.takeoverSeconds)}, heartbeat ${String(ap.parameters.heartbeatSeconds)} s): after kill -9 of the active node `
+      + `the standby answered /readyz?write=1 after ${ms(m.standbyWritableMs)}, issued its first certificate after ${ms(m.firstIssuanceOnStandbyMs)}; `
+      + `HAProxy's stats page showed it UP after ${ms(m.haproxyStandbyUpMs)} (polled every ~100 ms) and the first issuance through HAProxy completed after ${ms(m.firstIssuanceThroughHaproxyMs)}. `
+      + `Failed probe attempts: on the standby ${errs(get(m.probes, 'standby', 'errors'))}; through HAProxy ${errs(get(m.probes, 'haproxy', 'errors'))}. `
+      + `Leader afterwards: ${JSON.stringify(m.leaderAfter)}.`);
+  }
+  const db = by('rto-db-failover');
+  const rpo = by('rpo-db-failover');
+  if (db) {
+    const m = db.measurements;
+    out.push(`- **Database failover** (${String(db.parameters.topology)}; ${String(db.parameters.killed)}): the monitor marked the primary unhealthy after ${ms(m.monitorUnhealthyMs)}, `
+      + `assigned the failover after ${ms(m.monitorFailoverAssignedMs)} and ${String(m.promoted)} was primary after ${ms(m.promotedMs)} (pg_auto_failover's own detection and promotion, `
+      + `polled); the first issuance sent after the kill succeeded ${ms(m.rtoMs)} after it. Failed client attempts meanwhile: ${errs(m.failedAttempts)}. `
+      + `RPO: ${fmtInt(num(m.acknowledgedMissingOnPromoted))} of ${fmtInt(num(m.acknowledged))} acknowledged certificates missing on the promoted server.`);
+  } else if (rpo) out.push('- Database failover: see the RPO row.');
+  if (!out.length) return [];
+  return ['## Recovery', '',
+    'Each scenario once per run, on real processes (SIGKILL), bounded; targets from the issue where it gives them, otherwise compared with the architecture tiers (issuance RTO 1 h, RPO 0).', '',
+    ...out, ''];
+}
 
 export function writeReport(results: BenchResult[], startedAt: Date, loadStart: number[]): string {
   const m = machine();
@@ -38,7 +102,8 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
       + `Load average at start ${loadStart.join(' / ')}, at end ${m.loadavg.join(' / ')}.`,
     '',
     `Load settings: OCSP with autocannon, ${CONNECTIONS} connections, pipelining ${PIPELINING}, reconnect every ${fmtInt(RECONNECT_EVERY)} requests per connection, the same for Rampart and the ceiling: ${warmupSeconds()} s warm-up each, `
-      + `then ${durationSeconds()} s legs in ABBA order (Rampart, ceiling, ceiling, Rampart), both legs combined; REST issuance ${warmupSeconds()} s warm-up + ${durationSeconds()} s (or the count limit) per concurrency level.`,
+      + `then ${durationSeconds()} s legs in ABBA order (Rampart, ceiling, ceiling, Rampart), both legs combined; REST issuance ${warmupSeconds()} s warm-up + ${durationSeconds()} s (or the count limit) per concurrency level on SQLite, `
+      + `${warmupSeconds()} s warm-up + ${clusterSeconds()} s on PostgreSQL (one node direct, three nodes through HAProxy); each recovery scenario once.`,
     '',
     '## Summary',
     '',
@@ -51,9 +116,11 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
     '',
   ];
 
+  lines.push(...storeTopologyTable(results));
   const issuance = results.filter((r) => r.name.startsWith('issuance-') && !r.error);
-  if (issuance.length) {
-    const ref = issuance[0]!.measurements.reference;
+  const sqlite = issuance.find((r) => r.name.startsWith('issuance-rest-sqlite-'));
+  if (sqlite) {
+    const ref = sqlite.measurements.reference;
     const signMs = num(get(ref, 'p256SignPerSecond', 'meanMs'));
     const insMs = num(get(ref, 'sqliteDurableInsertPerSecond', 'meanMs'));
     lines.push('## Where issuance time goes', '',
@@ -84,6 +151,8 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
         + `signature check: ${String(get(crl.measurements.openssl, 'verifyOutput'))}.`, '');
   }
 
+  lines.push(...recoverySection(results));
+
   const errors = results.filter((r) => r.error);
   if (errors.length) lines.push('## Errors', '', ...errors.map((r) => `- ${r.name}: ${r.error}`), '');
 
@@ -94,7 +163,14 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
     '- autocannon runs inside the bench process on the same host, so load generator and server share the CPUs — equally for Rampart and the ceiling. '
       + 'Other work on the host (see the load averages) moves all numbers; compare the columns of one run, not runs on different machines.',
     '- OCSP latencies come from autocannon\'s per-response events (sub-millisecond resolution); REST issuance latency is measured around each HTTPS request.',
-    '- Environment knobs: BENCH_DURATION, BENCH_WARMUP (seconds), BENCH_ISSUE_MAX, BENCH_CRL_ENTRIES, BENCH_CRL_RUNS.', '');
+    '- PostgreSQL runs are real child processes too: PostgreSQL 15 from test/helpers/postgres.ts (one server, fsync and synchronous_commit on), '
+      + 'nodes started with the cluster settings of test/helpers/cluster.ts (heartbeat 1 s, takeoverSeconds 10), HAProxy with the configuration '
+      + '`rampart haproxy-config` writes (health checks every 1 s, 500 ms timeout, fall 3, rise 2). All of them share the same 2 CPUs with the load '
+      + 'generator: three nodes can spread Node\'s single-threaded request work over both cores, but they compete with PostgreSQL, HAProxy (TLS in and out) '
+      + 'and the client for them, so the three-node row is no forecast for three machines.',
+    '- Every issuance request carries a fresh Idempotency-Key (stored with the certificate in the same transaction).',
+    '- Environment knobs: BENCH_DURATION, BENCH_WARMUP, BENCH_CLUSTER_DURATION, BENCH_NODE_LOSS_BEFORE, BENCH_NODE_LOSS_AFTER (seconds), '
+      + 'BENCH_ISSUE_MAX, BENCH_CRL_ENTRIES, BENCH_CRL_RUNS.', '');
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const path = join(RESULTS_DIR, 'README.md');

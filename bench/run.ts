@@ -4,7 +4,11 @@
  * 1. OCSP cached GET/POST against a real Rampart node vs a plain node:http ceiling;
  * 2. REST issuance on SQLite at concurrency 1 and 8, with in-process reference
  *    ceilings (raw P-256 signatures/s, durable SQLite inserts/s);
- * 3. CRL generation for 100,000 revoked entries (time and peak memory).
+ * 3. CRL generation for 100,000 revoked entries (time and peak memory);
+ * 4. REST issuance on PostgreSQL: one node direct, three nodes behind HAProxy
+ *    (pg-bench.ts), then the recovery times of node loss and active-passive
+ *    takeover on those clusters (rto-bench.ts);
+ * 5. database failover under pg_auto_failover: RTO and RPO (db-failover-bench.ts).
  *
  * Writes bench/results/<name>.json per benchmark and bench/results/README.md.
  * Every child process is stopped at the end, also on failure or interrupt.
@@ -13,21 +17,21 @@ import { readdirSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { RESULTS_DIR, installAbortHandlers, machine, round, writeResult, type BenchResult, type Target } from './bench-util.js';
+import { RESULTS_DIR, failedResult as failed, installAbortHandlers, round, writeResult, type BenchResult } from './bench-util.js';
 import { CRL_TARGET, runCrlBench } from './crl-runner.js';
+import { runDbFailover } from './db-failover-bench.js';
 import { ISSUANCE_TARGET, runIssuanceBench } from './issuance-bench.js';
 import { setUpNode, tearDownNode, type NodeContext } from './node-setup.js';
 import { OCSP_TARGET, runOcspBench } from './ocsp-bench.js';
+import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
-/** A record for a benchmark that could not run, so the table still shows it. */
-function failed(name: string, title: string, target: Target, e: unknown): BenchResult {
-  const error = e instanceof Error ? e.message.split('\n').slice(0, 6).join(' ') : String(e);
-  return {
-    name, title, date: new Date().toISOString(), machine: machine(), parameters: {}, measurements: {}, target, actual: null, pass: false, error,
-    summary: { benchmark: title, rampart: 'failed', ceiling: '—', ratio: '—', detail: '—', ceilingDetail: '—' },
-  };
-}
+/** Table order: OCSP, issuance (SQLite, then PostgreSQL), CRL, recovery. */
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'crl-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+const rank = (r: BenchResult): number => {
+  const i = ORDER.findIndex((p) => r.name.startsWith(p));
+  return i < 0 ? ORDER.length : i;
+};
 
 async function main(): Promise<number> {
   installAbortHandlers();
@@ -77,6 +81,11 @@ async function main(): Promise<number> {
     console.error('[crl] failed:', e);
     results.push(failed('crl-generation-100k', 'CRL generation, 100,000 revoked entries', CRL_TARGET, e));
   }
+
+  // PostgreSQL and recovery: each part stops what it started before the next begins.
+  results.push(...await runPostgresBench(results));
+  results.push(...await runDbFailover());
+  results.sort((a, b) => rank(a) - rank(b));
 
   for (const r of results) writeResult(r);
   const readme = writeReport(results, startedAt, loadStart);
