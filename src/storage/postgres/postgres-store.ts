@@ -38,7 +38,7 @@ import { PgPool, transaction, type PgPoolOptions } from './pg-pool.js';
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
 export type PostgresStoreOptions = PgPoolOptions;
 
-type Row = Record<string, unknown>;
+import { d, dn, n, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 type Q = ISql;
 
 const CHUNK = 2000;
@@ -50,54 +50,9 @@ const REVOCATION_EVENTS_LOCK_KEY = '8241989122787735147'; // 0x72616d707265766b
 /** Two-int advisory lock class for idempotency claims ("ramp"); the second int is hashtext(requester, key). */
 const IDEMPOTENCY_LOCK_CLASS = 0x72616d70;
 
-const n = (v: unknown): number => Number(v);
-const d = (v: unknown): Date => new Date(Number(v));
-const dn = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(Number(v)));
-const u8 = (v: unknown): Uint8Array => new Uint8Array(v as Buffer);
 const buf = (v: Uint8Array): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 const sameBytes = (a: unknown, b: Uint8Array): boolean => Buffer.isBuffer(a) && a.equals(buf(b));
 
-function toIssuer(r: Row): IssuerRecord {
-  return {
-    id: String(r.id), kind: r.kind as IssuerRecord['kind'], subject: String(r.subject),
-    parentId: r.parent_id === null ? null : String(r.parent_id), certDer: u8(r.cert_der),
-    keyRef: String(r.key_ref), keyBackend: String(r.key_backend), notBefore: d(r.not_before),
-    notAfter: d(r.not_after), active: r.active === true, createdAt: d(r.created_at),
-  };
-}
-
-function toCert(r: Row): CertificateRecord {
-  return {
-    serial: String(r.serial), issuerId: String(r.issuer_id), profile: String(r.profile), subject: String(r.subject),
-    sans: JSON.parse(String(r.sans)) as string[], notBefore: d(r.not_before), notAfter: d(r.not_after), der: u8(r.der),
-    status: r.status as CertificateRecord['status'], revokedAt: dn(r.revoked_at),
-    revocationReason: r.revocation_reason === null ? null : n(r.revocation_reason),
-    createdAt: d(r.created_at), requester: String(r.requester),
-  };
-}
-
-function toToken(r: Row): ApiTokenRecord {
-  return {
-    id: String(r.id), name: String(r.name), role: r.role as TokenRole, hash: String(r.hash),
-    createdAt: d(r.created_at), expiresAt: dn(r.expires_at), revokedAt: dn(r.revoked_at),
-  };
-}
-
-function toAudit(r: Row): AuditEntry {
-  return {
-    seq: n(r.seq), time: d(r.time), actor: String(r.actor), source: String(r.source),
-    channel: r.channel as AuditEntry['channel'], action: String(r.action), target: String(r.target),
-    outcome: r.outcome as AuditEntry['outcome'], details: JSON.parse(String(r.details)) as Record<string, unknown>,
-    prevHash: String(r.prev_hash), hash: String(r.hash),
-  };
-}
-
-function toCrl(r: Row): CrlRecord {
-  return {
-    issuerId: String(r.issuer_id), number: BigInt(String(r.number)), thisUpdate: d(r.this_update),
-    nextUpdate: d(r.next_update), der: u8(r.der), entries: n(r.entries),
-  };
-}
 
 function toLease(name: string, r: Row): LeaseState {
   return {
