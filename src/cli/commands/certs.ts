@@ -1,6 +1,7 @@
 /** `rampart issue`, `revoke`, `certs list`, `certs show`: local operator commands on the node's data. */
 import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { generateKeyObject } from '../../keys/software/software-backend.js';
 import { isKeyAlgorithm } from '../../keys/key-backend.js';
@@ -35,7 +36,7 @@ export function registerCerts(program: Command, g: () => GlobalOptions): void {
         keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
         csr = await buildCsr({ key, publicKey: createPublicKey(key), algorithm: o.keyAlgorithm, cn: o.cn ?? o.san[0]!, sans: o.san });
       }
-      const sans = { dns: o.san.filter((s) => !/^[0-9.]+$|:/.test(s)), ip: o.san.filter((s) => /^[0-9.]+$|:/.test(s)) };
+      const sans = { dns: o.san.filter((s) => !isIP(s)), ip: o.san.filter((s) => isIP(s)) };
       await withNode(g(), async (node) => {
         const r = await node.issuance.issue({ csr, profile: o.profile, sans, validityDays: o.days }, cliActor());
         const certPem = toPem(r.record.der);

@@ -22,8 +22,8 @@ export function registerServe(program: Command, g: () => GlobalOptions): void {
         await node.ensureOcspSigners();
         await node.crl.refreshStale();
       } else {
+        // Gaining the lease runs the leader's start-up work (OCSP signers, stale CRLs) by itself.
         await node.cluster.tick();
-        if (node.cluster.isLeader()) { await node.ensureOcspSigners(); await node.crl.refreshStale(); }
       }
       const servers = await startServers(node);
       node.startJobs();
