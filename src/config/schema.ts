@@ -264,6 +264,56 @@ const profilesSchema = z.preprocess(
   ).refine((r) => Object.keys(r).length > 0, { message: 'at least one certificate profile is required' }),
 ).describe('Certificate profiles by name (built-in: server, client).');
 
+
+// ---------------------------------------------------------------- acme
+
+const rateLimit = (count: number, windowSeconds: number, what: string) => z.strictObject({
+  count: int(0, 1_000_000).default(count).describe(`Most ${what} per window; 0 disables the limit.`),
+  windowSeconds: int(1, 31 * 86_400).default(windowSeconds).describe('Length of the sliding window in seconds.'),
+}).prefault({});
+
+const hostPort = z.string().refine((s) => parseListen(s) !== null, { message: 'must be host:port, e.g. 127.0.0.1:53 or [::1]:53' });
+
+const acmeSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve ACME (RFC 8555) under /acme on the HTTPS listener.'),
+  profile: z.string().min(1).max(63).default('server').describe('Certificate profile ACME orders are issued under (same policy as the REST API).'),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an absolute http:// or https:// URL' }).max(2048).optional()
+    .describe('External base URL of the ACME server (e.g. the load balancer: https://acme.example.com). Default: the scheme and Host of each request.'),
+  termsOfService: z.url().max(2048).optional().describe('Terms of service URL in the directory meta; when set, newAccount requires termsOfServiceAgreed.'),
+  website: z.url().max(2048).optional().describe('Website URL in the directory meta.'),
+  caaIdentities: z.array(z.string().min(1).max(253)).max(20).default([]).describe('CAA issuer domain names in the directory meta.'),
+  externalAccountRequired: z.boolean().default(false).describe('Whether newAccount requires external account binding with an operator-created HS256 key.'),
+  nonceLifetimeSeconds: int(10, 86_400).default(3600).describe('How long a nonce stays usable (once).'),
+  orderLifetimeHours: int(1, 24 * 30).default(24).describe('Lifetime of a new order and its pending authorizations.'),
+  authorizationReuseHours: int(0, 24 * 90).default(24 * 7).describe('How long a valid authorization is reused by later orders of the same account; 0 disables reuse.'),
+  validAuthorizationHours: int(1, 24 * 90).default(24 * 30).describe('Lifetime of an authorization once valid.'),
+  maxIdentifiersPerOrder: int(1, 1000).default(100).describe('Most identifiers in one order.'),
+  maxPayloadBytes: int(1024, 1_048_576).default(65_536).describe('Largest accepted JWS request body.'),
+  retryAfterSeconds: int(1, 3600).default(1).describe('Retry-After sent with processing orders and authorizations.'),
+  validation: z.strictObject({
+    dnsResolvers: z.array(hostPort).max(10).default([])
+      .describe('DNS servers (host:port) queried for dns-01 TXT records. Empty: the system resolvers.'),
+    timeoutSeconds: int(1, 120).default(10).describe('Time limit of one validation attempt.'),
+    httpPort: int(1, 65535).default(80).describe('Port http-01 validation connects to (RFC 8555: 80). Change only for tests.'),
+    tlsPort: int(1, 65535).default(443).describe('Port tls-alpn-01 validation connects to (RFC 8737: 443). Change only for tests.'),
+    connectAddress: z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IP address' }).optional()
+      .describe('TESTS ONLY: connect http-01 and tls-alpn-01 validation to this address instead of resolving the identifier (e.g. 127.0.0.1).'),
+    maxRedirects: int(0, 10).default(10).describe('Most HTTP redirects followed by http-01 validation.'),
+  }).prefault({}).describe('Challenge validation.'),
+  ari: z.strictObject({
+    enabled: z.boolean().default(true).describe('Serve ACME Renewal Information (RFC 9773).'),
+    renewAtFraction: z.number().min(0.1).max(0.95).default(2 / 3).describe('Start of the suggested renewal window as a fraction of the certificate lifetime.'),
+    retryAfterSeconds: int(60, 86_400).default(21_600).describe('Retry-After of renewalInfo responses.'),
+  }).prefault({}).describe('ACME Renewal Information.'),
+  rateLimits: z.strictObject({
+    newOrdersPerAccount: rateLimit(300, 3 * 3600, 'new orders per account'),
+    newAccountsPerIp: rateLimit(50, 3 * 3600, 'new accounts per source address'),
+    certificatesPerRegisteredDomain: rateLimit(1000, 7 * 86_400, 'certificates per registered domain (eTLD+1)'),
+    requestsPerIp: rateLimit(0, 1, 'ACME requests per source address per window'),
+    failedValidationsPerAccount: rateLimit(100, 3600, 'failed validations per account and identifier'),
+  }).prefault({}).describe('Rate limits, counted cluster-wide in the database; answered with rateLimited and Retry-After.'),
+}).describe('ACME server (RFC 8555).');
+
 // ---------------------------------------------------------------- root
 
 const clusterSchema = z.strictObject({
@@ -318,6 +368,7 @@ export const rampartConfigObject = z.strictObject({
   api: apiSchema.prefault({}),
   health: healthSchema.prefault({}),
   cluster: clusterSchema.prefault({}),
+  acme: acmeSchema.prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),

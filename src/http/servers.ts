@@ -19,6 +19,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createOcspHandler } from './ocsp-handler.js';
 import { createHash } from 'node:crypto';
 import { isRampartError } from '../errors/codes.js';
+import { acmeRoutes } from '../acme/routes.js';
+import { ACME_PREFIX } from '../acme/urls.js';
 
 function common(app: FastifyInstance, node: RampartNode, listener: string): void {
   installProblemHandler(app);
@@ -89,6 +91,7 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     status: () => nodeStatus(node, urls),
     cluster: async () => clusterView(node),
   });
+  if (node.acme) await app.register(acmeRoutes, { prefix: ACME_PREFIX, acme: node.acme, metrics: node.metrics });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
@@ -102,6 +105,7 @@ export interface NodeUrls {
   caCertificates: Record<string, string>;
   caBundle: string;
   openapi: string;
+  acmeDirectory: string | null;
   health: string;
   ready: string;
   metrics: string;
@@ -120,7 +124,7 @@ export function nodeUrls(node: RampartNode): NodeUrls {
     crl: Object.fromEntries(cas.map((c) => [c.id, node.urls.crl(c.id)])),
     caCertificates: Object.fromEntries(cas.map((c) => [c.id, node.urls.caCert(c.id)])),
     caBundle: `${node.config.publicBaseUrl}/ca/bundle.pem`,
-    openapi: `${https}/openapi.json`, health: `${http}/healthz`, ready: `${http}/readyz`, metrics: `${http}/metrics`,
+    openapi: `${https}/openapi.json`, acmeDirectory: node.acme ? `${node.config.acme.baseUrl?.replace(/\/+$/, '') ?? https}${ACME_PREFIX}/directory` : null, health: `${http}/healthz`, ready: `${http}/readyz`, metrics: `${http}/metrics`,
   };
 }
 

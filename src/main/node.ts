@@ -33,6 +33,10 @@ import { DatabaseKeyStore } from '../keys/software/database-key-store.js';
 import { parseListen } from '../config/schema.js';
 import type { HealthStatus } from '../health/health.js';
 import { RampartError } from '../errors/codes.js';
+import { AcmeServer } from '../acme/acme-server.js';
+import { EabKeys } from '../acme/eab.js';
+import { RateLimiter } from '../acme/rate-limits.js';
+import { createValidator } from '../acme/validation/create-validator.js';
 
 export const RAMPART_VERSION = '0.1.0';
 
@@ -60,6 +64,9 @@ export class RampartNode {
   readonly ocsp: OcspResponder;
   readonly crl: CrlService;
   readonly cluster: Cluster;
+  /** The ACME server (null when acme.enabled is false). */
+  readonly acme: AcmeServer | null;
+  readonly eab: EabKeys;
   private lastHealth: HealthStatus | 'starting' = 'starting';
   private timers: NodeJS.Timeout[] = [];
   private revocationSeq = 0;
@@ -112,6 +119,15 @@ export class RampartNode {
       },
       gate: this.cluster, faultPauseBeforeSaveMs: Number.isFinite(faultPause) && faultPause > 0 ? faultPause : undefined,
     });
+    this.eab = new EabKeys({ store, secret, clock });
+    const acmeProfile = (config.profiles as Record<string, ProfilePolicy>)[config.acme.profile];
+    if (config.acme.enabled && !acmeProfile) throw new Error(`acme.profile "${config.acme.profile}" is not a configured certificate profile (known: ${Object.keys(config.profiles).join(', ')})`);
+    this.acme = config.acme.enabled && acmeProfile ? new AcmeServer({
+      store, clock, settings: config.acme, profile: acmeProfile, issuance: this.issuance, revocation: this.revocation, ca: this.ca,
+      audit: this.audit, validator: createValidator(config.acme.validation), limits: new RateLimiter(store, clock, config.acme.rateLimits),
+      eab: this.eab, log, canWrite: () => this.canWrite(),
+      onValidation: (type, outcome) => this.metrics.acmeValidations.inc({ type, outcome }),
+    }, secret) : null;
     registerNodeChecks({
       health: this.health, store, keys, ca: this.ca, clock, dataDir: this.paths.dataDir,
       diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes,
@@ -236,6 +252,14 @@ export class RampartNode {
     every(1_000, () => this.pollRevocations());
     every(60_000, () => this.ocsp.refreshExpiring());
     every(60_000, async () => this.updateExpiryMetrics());
+    if (this.acme) {
+      const acme = this.acme;
+      every(10_000, async () => {
+        const r = await acme.sweep();
+        if (r.validations || r.orders) this.log.info(r, 'ACME sweeper finished work left by another node');
+      });
+      every(600_000, async () => { if (this.cluster.mode === 'single' || this.cluster.isLeader()) await acme.prune(); });
+    }
     this.updateExpiryMetrics();
   }
 

@@ -16,6 +16,9 @@ export class RampartMetrics {
   readonly fencedWrites = new Counter({ name: 'rampart_fenced_writes_total', help: 'Leader-only or active-only writes refused because the lease moved', registers: [this.registry] });
   readonly health = new Gauge({ name: 'rampart_health_status', help: 'Node health: 2 healthy, 1 degraded, 0 unhealthy', registers: [this.registry] });
   readonly healthCheck = new Gauge({ name: 'rampart_health_check_ok', help: 'Per-check health: 1 pass, 0.5 warn, 0 fail', labelNames: ['check'], registers: [this.registry] });
+  readonly acmeRequests = new Counter({ name: 'rampart_acme_requests_total', help: 'ACME requests answered by this node', labelNames: ['route', 'code'], registers: [this.registry] });
+  readonly acmeProblems = new Counter({ name: 'rampart_acme_problems_total', help: 'ACME problem documents sent, by type', labelNames: ['type'], registers: [this.registry] });
+  readonly acmeValidations = new Counter({ name: 'rampart_acme_validations_total', help: 'ACME challenge validations', labelNames: ['type', 'outcome'], registers: [this.registry] });
   readonly httpDuration = new Histogram({
     name: 'rampart_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['listener', 'route', 'method', 'code'],
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],

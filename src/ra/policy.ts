@@ -214,6 +214,28 @@ function checkDnsName(profile: string, policy: ProfilePolicy, name: string): voi
 }
 
 /**
+ * Checks one name or address against a profile before any CSR exists (ACME
+ * newOrder): the same syntax, allow/deny and IP range rules as checkRequest.
+ * Throws RampartError('policyViolation') like checkRequest.
+ */
+export function checkIdentifier(profileName: string, policy: ProfilePolicy, id: { type: 'dns' | 'ip'; value: string }): void {
+  if (id.type === 'dns') {
+    const problem = dnsNameProblem(id.value);
+    if (problem) throw violation('dnsSyntax', profileName, `DNS name "${id.value}" ${problem}`, id.value);
+    checkDnsName(profileName, policy, id.value.toLowerCase());
+    return;
+  }
+  const addr = canonicalIp(id.value);
+  if (!addr) throw violation('ipSans', profileName, `"${id.value}" is not a valid IP address`, id.value);
+  if (!policy.allowIpSans) throw violation('ipSans', profileName, 'IP address subjectAltNames are not allowed', addr);
+  const ranges = ipRanges(policy.allowedIpRanges);
+  const inRange = isIP(addr) === 4 ? ranges.v4.check(addr, 'ipv4') : ranges.v6.check(addr, 'ipv6');
+  if (!inRange) {
+    throw violation('allowedIpRanges', profileName, `IP address ${addr} is outside the allowed ranges (${policy.allowedIpRanges.join(', ') || 'none'})`, addr);
+  }
+}
+
+/**
  * Applies a profile to a request. Returns the final subjectAltNames
  * (lower-case, de-duplicated DNS names including a hostname-like CN;
  * canonical IPs), the lifetime and the EKU names, or throws

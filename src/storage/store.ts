@@ -9,6 +9,7 @@ import type {
   Fence, LeaseState, NodeInfo,
   ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
 } from '../core/types.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme/types.js';
 
 export interface IdempotencyClaim {
   key: string;
@@ -95,12 +96,59 @@ export interface ClusterStore {
   getLease(name: string): Promise<LeaseState | null>;
 }
 
+/**
+ * ACME state (RFC 8555). Updates are compare-and-set on `version`: they
+ * return false (and change nothing) when the stored version differs, and on
+ * success the stored version is `expectedVersion + 1`.
+ */
+export interface AcmeStore {
+  /** Throws RampartError 'conflict' when an account with the same key thumbprint exists. */
+  insertAcmeAccount(a: AcmeAccount): Promise<void>;
+  getAcmeAccount(id: string): Promise<AcmeAccount | null>;
+  findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccount | null>;
+  /** Status, contact, key (keyChange). Throws 'conflict' when the new thumbprint belongs to another account. */
+  updateAcmeAccount(a: AcmeAccount, expectedVersion: number): Promise<boolean>;
+  /** Inserts an order with its new authorizations in one transaction (reused authorizations are already stored). */
+  insertAcmeOrder(o: AcmeOrder, newAuthorizations: AcmeAuthorization[]): Promise<void>;
+  getAcmeOrder(id: string): Promise<AcmeOrder | null>;
+  /** The account's orders, newest first; cursor is opaque. */
+  listAcmeOrders(accountId: string, page: { limit: number; cursor?: string }): Promise<{ items: AcmeOrder[]; nextCursor: string | null }>;
+  updateAcmeOrder(o: AcmeOrder, expectedVersion: number): Promise<boolean>;
+  getAcmeAuthorization(id: string): Promise<AcmeAuthorization | null>;
+  /** In the order of `ids`; missing ids are left out. */
+  getAcmeAuthorizations(ids: string[]): Promise<AcmeAuthorization[]>;
+  updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number): Promise<boolean>;
+  /** A valid, unexpired authorization of this account for this identifier (authorization reuse), newest first. */
+  findValidAcmeAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, validAfter: Date): Promise<AcmeAuthorization | null>;
+  /** Authorizations whose validation started before `before` and never finished (a node died mid-validation). */
+  staleAcmeAuthorizations(before: Date, limit: number): Promise<AcmeAuthorization[]>;
+  /** Orders in 'processing' claimed before `before` (a node died mid-finalize). */
+  staleAcmeOrders(before: Date, limit: number): Promise<AcmeOrder[]>;
+  /** Records a nonce as used; true the first time, false on every later call (replay). */
+  consumeAcmeNonce(nonce: string, expiresAt: Date): Promise<boolean>;
+  /** Deletes used-nonce records that expired before `now`; returns how many. */
+  pruneAcmeNonces(now: Date): Promise<number>;
+  /** Throws 'conflict' when the kid exists. */
+  insertEabKey(k: EabKey): Promise<void>;
+  getEabKey(kid: string): Promise<EabKey | null>;
+  listEabKeys(): Promise<EabKey[]>;
+  /** Binds an unbound, unrevoked key to an account; false when already bound or revoked. */
+  bindEabKey(kid: string, accountId: string): Promise<boolean>;
+  revokeEabKey(kid: string, at: Date): Promise<boolean>;
+  /** Counts rate-limit events in a bucket since `since` (cluster-wide). */
+  countRateEvents(bucket: string, since: Date): Promise<number>;
+  /** Records one event in each bucket at `at`. */
+  addRateEvents(buckets: string[], at: Date): Promise<void>;
+  /** Deletes rate-limit events older than `before`. */
+  pruneRateEvents(before: Date): Promise<number>;
+}
+
 export interface MetaStore {
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends IssuerStore, CertificateStore, CrlStore, TokenStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */

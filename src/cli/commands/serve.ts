@@ -33,6 +33,7 @@ export function registerServe(program: Command, g: () => GlobalOptions): void {
         '',
         `Rampart CA node is running (data: ${node.paths.dataDir}, database: ${node.store.kind}, cluster: ${node.cluster.mode}${node.cluster.mode === 'single' ? '' : ` as ${node.cluster.nodeId}`})`,
         `  REST API      ${u.api}   (OpenAPI: ${u.openapi})`,
+        u.acmeDirectory ? `  ACME          ${u.acmeDirectory}` : '',
         `  OCSP          ${u.ocsp}`,
         ...Object.entries(u.crl).map(([id, url]) => `  CRL           ${url}   (${id})`),
         `  CA bundle     ${u.caBundle}`,

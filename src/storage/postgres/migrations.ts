@@ -114,6 +114,75 @@ export const POSTGRES_MIGRATIONS: string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: ACME (RFC 8555) state, as in the SQLite schema. JSON stays TEXT,
+  // times are epoch ms; ids use the "C" collation so that keyset order is
+  // byte order, as in SQLite.
+  `
+  CREATE TABLE acme_accounts (
+    id TEXT COLLATE "C" CONSTRAINT acme_accounts_pkey PRIMARY KEY,
+    key_thumbprint TEXT NOT NULL CONSTRAINT acme_accounts_key_thumbprint_key UNIQUE,
+    jwk TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('valid','deactivated','revoked')),
+    contact TEXT NOT NULL,
+    eab_kid TEXT,
+    created_from_ip TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    version INTEGER NOT NULL
+  );
+  CREATE TABLE acme_orders (
+    id TEXT COLLATE "C" CONSTRAINT acme_orders_pkey PRIMARY KEY,
+    account_id TEXT COLLATE "C" NOT NULL REFERENCES acme_accounts(id),
+    status TEXT NOT NULL CHECK (status IN ('pending','ready','processing','valid','invalid')),
+    expires BIGINT NOT NULL,
+    identifiers TEXT NOT NULL,
+    authorization_ids TEXT NOT NULL,
+    not_before BIGINT,
+    not_after BIGINT,
+    error TEXT,
+    certificate_serial TEXT,
+    replaces TEXT,
+    csr_der BYTEA,
+    processing_since BIGINT,
+    created_at BIGINT NOT NULL,
+    version INTEGER NOT NULL
+  );
+  CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at DESC, id DESC);
+  CREATE INDEX acme_orders_processing ON acme_orders (status, processing_since);
+  CREATE TABLE acme_authorizations (
+    id TEXT COLLATE "C" CONSTRAINT acme_authorizations_pkey PRIMARY KEY,
+    account_id TEXT COLLATE "C" NOT NULL REFERENCES acme_accounts(id),
+    identifier_type TEXT NOT NULL CHECK (identifier_type IN ('dns','ip')),
+    identifier_value TEXT NOT NULL,
+    wildcard BOOLEAN NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','valid','invalid','deactivated','expired','revoked')),
+    expires BIGINT NOT NULL,
+    challenges TEXT NOT NULL,
+    processing_since BIGINT,
+    created_at BIGINT NOT NULL,
+    version INTEGER NOT NULL
+  );
+  CREATE INDEX acme_authorizations_reuse ON acme_authorizations (account_id, identifier_type, identifier_value, wildcard, status, expires);
+  CREATE INDEX acme_authorizations_processing ON acme_authorizations (processing_since) WHERE processing_since IS NOT NULL;
+  CREATE TABLE acme_nonces (
+    nonce TEXT CONSTRAINT acme_nonces_pkey PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX acme_nonces_expires ON acme_nonces (expires_at);
+  CREATE TABLE acme_eab_keys (
+    kid TEXT COLLATE "C" CONSTRAINT acme_eab_keys_pkey PRIMARY KEY,
+    sealed_key BYTEA NOT NULL,
+    description TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    bound_account_id TEXT,
+    revoked_at BIGINT
+  );
+  CREATE TABLE acme_rate_events (
+    bucket TEXT NOT NULL,
+    at BIGINT NOT NULL
+  );
+  CREATE INDEX acme_rate_events_bucket ON acme_rate_events (bucket, at);
+  CREATE INDEX acme_rate_events_at ON acme_rate_events (at);
+  `,
 ];
 
 /**

@@ -4,10 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PgCluster } from '../../../test/helpers/postgres.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeOrder } from '../../acme/types.js';
 import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
 import { rampartConfigSchema } from '../../config/schema.js';
+import { acmeConformance } from '../conformance/acme-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
 import { createStore } from '../create-store.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
 import type { Attempt, RetryEvent } from './pg-pool.js';
 import { AUDIT_LOCK_KEY, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 
@@ -44,12 +47,15 @@ function storeFor(c: PgCluster, database: string, over: Partial<PostgresStoreOpt
   return new PostgresStore({ hosts: c.hosts(), database, user: 'rampart', max: 5, connectTimeoutSeconds: 2, retryForMs: 20_000, ...over });
 }
 
-storeConformance('PostgreSQL (real cluster)', async () => {
+async function pgFactory() {
   const { database, drop } = await freshDatabase(shared!);
   const store = storeFor(shared!, database);
   await store.migrate();
   return { store, cleanup: drop };
-});
+}
+
+storeConformance('PostgreSQL (real cluster)', pgFactory);
+acmeConformance('PostgreSQL (real cluster)', pgFactory);
 
 describe('PostgresStore on one server', () => {
   it('migrations from 4 nodes starting at once apply exactly once', async () => {
@@ -57,7 +63,8 @@ describe('PostgresStore on one server', () => {
     const stores = Array.from({ length: 4 }, () => storeFor(shared!, database));
     try {
       await Promise.all(stores.map((s) => s.migrate()));
-      assert.equal(await shared!.psql('SELECT string_agg(version::text, \',\') FROM schema_migrations', undefined, database), '1');
+      assert.equal(await shared!.psql('SELECT string_agg(version::text, \',\' ORDER BY version) FROM schema_migrations', undefined, database),
+        POSTGRES_MIGRATIONS.map((_, i) => String(i + 1)).join(','));
       await Promise.all(stores.map((s, i) => s.setMeta(`k${i}`, `v${i}`)));
       assert.equal(await stores[0]!.getMeta('k3'), 'v3');
       await Promise.all(stores.map((s) => s.migrate())); // and again: nothing to do
@@ -166,6 +173,58 @@ describe('PostgresStore on one server', () => {
       s.pool.run = run;
       await assert.rejects(s.insertCertificate(cert('cc01')), /duplicate key/);
       await assert.rejects(s.revokeCertificate('cc01', 4, new Date(T0 + DAY)), /already revoked/);
+    } finally {
+      await s.close();
+      await drop();
+    }
+  });
+
+  it('ACME writes whose COMMIT succeeded but whose answer was lost report their own success on retry', async () => {
+    const { database, drop } = await freshDatabase(shared!);
+    const s = storeFor(shared!, database);
+    try {
+      await s.migrate();
+      const run = s.pool.run.bind(s.pool);
+      const lost: string[] = [];
+      s.pool.run = <T>(op: string, fn: (sql: never, a: Attempt) => Promise<T>): Promise<T> => run(op, async (sql, a) => {
+        const r = await fn(sql as never, a);
+        if (a.attempt === 1 && !op.startsWith('get')) {
+          lost.push(op);
+          throw Object.assign(new Error('simulated: connection lost after COMMIT'), { code: 'ECONNRESET' });
+        }
+        return r;
+      });
+      const acct: AcmeAccount = {
+        id: 'acct-1', keyThumbprint: 'th1', jwk: { kty: 'EC' }, status: 'valid', contact: [], eabKid: null, createdFromIp: '192.0.2.1',
+        createdAt: new Date(T0), version: 1,
+      };
+      await s.insertAcmeAccount(acct);
+      assert.equal(await s.updateAcmeAccount({ ...acct, contact: ['mailto:a@example.test'] }, 1), true);
+      const z: AcmeAuthorization = {
+        id: 'z1', accountId: 'acct-1', identifier: { type: 'dns', value: 'a.example.test' }, wildcard: false, status: 'pending',
+        expires: new Date(T0 + DAY), challenges: [], processingSince: null, createdAt: new Date(T0), version: 1,
+      };
+      const o: AcmeOrder = {
+        id: 'o1', accountId: 'acct-1', status: 'pending', expires: new Date(T0 + DAY), identifiers: [z.identifier], authorizationIds: ['z1'],
+        notBefore: null, notAfter: null, error: null, certificateSerial: null, replaces: null, csrDer: null, processingSince: null,
+        createdAt: new Date(T0), version: 1,
+      };
+      await s.insertAcmeOrder(o, [z]);
+      assert.equal(await s.updateAcmeAuthorization({ ...z, status: 'valid' }, 1), true);
+      assert.equal(await s.updateAcmeOrder({ ...o, status: 'processing', csrDer: new Uint8Array([1, 2]), processingSince: new Date(T0) }, 1), true);
+      await s.insertEabKey({ kid: 'k1', sealedKey: new Uint8Array([9]), description: '', createdAt: new Date(T0), boundAccountId: null, revokedAt: null });
+      assert.equal(await s.bindEabKey('k1', 'acct-1'), true);
+      assert.equal(await s.revokeEabKey('k1', new Date(T0)), true);
+      assert.deepEqual(lost, ['insertAcmeAccount', 'updateAcmeAccount', 'insertAcmeOrder', 'updateAcmeAuthorization', 'updateAcmeOrder',
+        'insertEabKey', 'bindEabKey', 'revokeEabKey']);
+      s.pool.run = run;
+      assert.equal((await s.getAcmeAccount('acct-1'))!.version, 2, 'updated once');
+      assert.equal((await s.getAcmeOrder('o1'))!.version, 2);
+      assert.equal((await s.getAcmeAuthorization('z1'))!.version, 2);
+      // Without a lost answer, a stale version still loses and duplicates are still refused.
+      assert.equal(await s.updateAcmeOrder({ ...o, status: 'invalid' }, 1), false);
+      await assert.rejects(s.insertAcmeAccount({ ...acct, id: 'acct-2' }), (e: Error & { code?: string }) => e.code === 'conflict');
+      assert.equal(await s.bindEabKey('k1', 'acct-1'), false);
     } finally {
       await s.close();
       await drop();

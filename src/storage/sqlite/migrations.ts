@@ -99,4 +99,71 @@ export const SQLITE_MIGRATIONS: string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: ACME (RFC 8555) state. JSON as TEXT, times as epoch ms.
+  `
+  CREATE TABLE acme_accounts (
+    id TEXT PRIMARY KEY,
+    key_thumbprint TEXT NOT NULL UNIQUE,
+    jwk TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('valid','deactivated','revoked')),
+    contact TEXT NOT NULL,
+    eab_kid TEXT,
+    created_from_ip TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+  );
+  CREATE TABLE acme_orders (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES acme_accounts(id),
+    status TEXT NOT NULL CHECK (status IN ('pending','ready','processing','valid','invalid')),
+    expires INTEGER NOT NULL,
+    identifiers TEXT NOT NULL,
+    authorization_ids TEXT NOT NULL,
+    not_before INTEGER,
+    not_after INTEGER,
+    error TEXT,
+    certificate_serial TEXT,
+    replaces TEXT,
+    csr_der BLOB,
+    processing_since INTEGER,
+    created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+  );
+  CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at DESC, id DESC);
+  CREATE INDEX acme_orders_processing ON acme_orders (status, processing_since);
+  CREATE TABLE acme_authorizations (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES acme_accounts(id),
+    identifier_type TEXT NOT NULL CHECK (identifier_type IN ('dns','ip')),
+    identifier_value TEXT NOT NULL,
+    wildcard INTEGER NOT NULL CHECK (wildcard IN (0,1)),
+    status TEXT NOT NULL CHECK (status IN ('pending','valid','invalid','deactivated','expired','revoked')),
+    expires INTEGER NOT NULL,
+    challenges TEXT NOT NULL,
+    processing_since INTEGER,
+    created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+  );
+  CREATE INDEX acme_authorizations_reuse ON acme_authorizations (account_id, identifier_type, identifier_value, wildcard, status, expires);
+  CREATE INDEX acme_authorizations_processing ON acme_authorizations (processing_since) WHERE processing_since IS NOT NULL;
+  CREATE TABLE acme_nonces (
+    nonce TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX acme_nonces_expires ON acme_nonces (expires_at);
+  CREATE TABLE acme_eab_keys (
+    kid TEXT PRIMARY KEY,
+    sealed_key BLOB NOT NULL,
+    description TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    bound_account_id TEXT,
+    revoked_at INTEGER
+  );
+  CREATE TABLE acme_rate_events (
+    bucket TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX acme_rate_events_bucket ON acme_rate_events (bucket, at);
+  CREATE INDEX acme_rate_events_at ON acme_rate_events (at);
+  `,
 ];

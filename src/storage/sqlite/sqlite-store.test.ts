@@ -3,15 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { acmeConformance } from '../conformance/acme-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
 import { SqliteStore } from './sqlite-store.js';
 
-storeConformance('SQLite (real file)', async () => {
+async function sqliteFactory() {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));
   const store = new SqliteStore({ path: join(dir, 'rampart.db') });
   await store.migrate();
   return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-});
+}
+
+storeConformance('SQLite (real file)', sqliteFactory);
+acmeConformance('SQLite (real file)', sqliteFactory);
 
 test('SQLite runs in WAL mode with synchronous=FULL', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));
