@@ -9,10 +9,10 @@ import { RampartError } from '../errors/codes.js';
 import type { Actor } from '../ra/actor.js';
 import type { AuditLog } from '../audit/audit-log.js';
 
-export type Permission = 'cert.issue' | 'cert.revoke' | 'cert.read' | 'token.manage' | 'audit.read' | 'crl.generate' | 'status.read';
+export type Permission = 'cert.issue' | 'cert.revoke' | 'cert.read' | 'token.manage' | 'audit.read' | 'crl.generate' | 'status.read' | 'acme.manage';
 
 export const PERMISSIONS: Record<TokenRole, readonly Permission[]> = {
-  admin: ['cert.issue', 'cert.revoke', 'cert.read', 'token.manage', 'audit.read', 'crl.generate', 'status.read'],
+  admin: ['cert.issue', 'cert.revoke', 'cert.read', 'token.manage', 'audit.read', 'crl.generate', 'status.read', 'acme.manage'],
   operator: ['cert.issue', 'cert.revoke', 'cert.read', 'crl.generate', 'status.read'],
   issuer: ['cert.issue', 'cert.read', 'status.read'],
   auditor: ['cert.read', 'audit.read', 'status.read'],

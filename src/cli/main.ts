@@ -9,6 +9,7 @@ import { registerInit } from './commands/init.js';
 import { registerServe } from './commands/serve.js';
 import { registerCluster } from './commands/cluster.js';
 import { registerHaproxy } from './commands/haproxy.js';
+import { registerAcme } from './commands/acme.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -27,6 +28,7 @@ registerAdmin(program, g);
 registerCa(program, g);
 registerCluster(program, g);
 registerHaproxy(program, g);
+registerAcme(program, g);
 
 try {
   await program.parseAsync(process.argv);

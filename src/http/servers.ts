@@ -20,6 +20,7 @@ import { createOcspHandler } from './ocsp-handler.js';
 import { createHash } from 'node:crypto';
 import { isRampartError } from '../errors/codes.js';
 import { acmeRoutes } from '../acme/routes.js';
+import { acmeAdminRoutes } from '../api/acme-admin-routes.js';
 import { ACME_PREFIX } from '../acme/urls.js';
 
 function common(app: FastifyInstance, node: RampartNode, listener: string): void {
@@ -91,6 +92,7 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     status: () => nodeStatus(node, urls),
     cluster: async () => clusterView(node),
   });
+  await app.register(acmeAdminRoutes, { auth, eab: node.eab, audit: node.audit });
   if (node.acme) await app.register(acmeRoutes, { prefix: ACME_PREFIX, acme: node.acme, metrics: node.metrics });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
