@@ -79,6 +79,8 @@ async function obtain(a: Account, names: string[], tag: string): Promise<{ order
     else dns.setTxt(`_acme-challenge.${az.identifier.value}`, [createHash('sha256').update(ka).digest('base64url')]);
     const cr = await acme.signed(ch.url, a.key, {}, { kid: a.kid });
     assert.equal(cr.status, 200, JSON.stringify(cr.body));
+    const links = [cr.headers.link].flat().join(', ');
+    assert.ok(links.includes(`<${authzUrl}>;rel="up"`) && links.includes('rel="index"'), links);
     for (let i = 0; i < 50; i++) {
       const cur = (await acme.signed(authzUrl, a.key, '', { kid: a.kid })).body;
       if (cur.status === 'valid') break;

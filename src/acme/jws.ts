@@ -145,5 +145,5 @@ export async function verifyJws(body: unknown, check: JwsCheck): Promise<Verifie
     }
   }
   const header: ProtectedHeader = { alg: alg as Alg, url: raw.url, ...(typeof raw.nonce === 'string' ? { nonce: raw.nonce } : {}), ...(raw.kid ? { kid: String(raw.kid) } : {}), ...(raw.jwk ? { jwk } : {}) };
-  return { header, payload, jwk, thumbprint: await jwkThumbprint(jwk), account };
+  return { header, payload, jwk, thumbprint: account ? account.keyThumbprint : await jwkThumbprint(jwk), account };
 }

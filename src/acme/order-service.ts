@@ -25,6 +25,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** For writes that a later durable write flushes, or that are derived and recomputed (see AcmeStore). */
+const RELAXED = { durable: false } as const;
+
 const FINAL_AUTHZ = new Set(['invalid', 'deactivated', 'expired', 'revoked']);
 
 export class OrderService {
@@ -109,7 +112,8 @@ export class OrderService {
     for (let attempt = 0; attempt < 3; attempt++) {
       const next = await this.computeStatus(o);
       if (next.status === o.status) return o;
-      if (await this.d.store.updateAcmeOrder(next, o.version)) return { ...next, version: o.version + 1 };
+      // Derived state (recomputed on every read): no flush of its own.
+      if (await this.d.store.updateAcmeOrder(next, o.version, RELAXED)) return { ...next, version: o.version + 1 };
       const again = await this.d.store.getAcmeOrder(o.id);
       if (!again) return o;
       o = again;
@@ -192,7 +196,8 @@ export class OrderService {
       ...a, processingSince: now,
       challenges: a.challenges.map((ch) => (ch.id === c.id ? { ...ch, status: 'processing' } : ch)),
     };
-    if (!(await this.d.store.updateAcmeAuthorization(claimed, a.version))) {
+    // The claim is flushed with the validation's audit record; lost, the challenge is simply pending again.
+    if (!(await this.d.store.updateAcmeAuthorization(claimed, a.version, RELAXED))) {
       a = await this.getAuthorization(account, authzId);
       return { authz: a, challenge: find(a) };
     }
@@ -233,7 +238,8 @@ export class OrderService {
         expires: error ? cur.expires : new Date(now.getTime() + this.d.settings.validAuthorizationHours * HOUR),
         challenges: cur.challenges.map((c) => (c.id === challengeId ? { ...c, status: error ? 'invalid' : 'valid', validated: error ? null : now, error: problem } : c)),
       };
-      if (await this.d.store.updateAcmeAuthorization(next, cur.version)) break;
+      // Flushed by the audit record written next, before the challenge reply.
+      if (await this.d.store.updateAcmeAuthorization(next, cur.version, RELAXED)) break;
       const fresh = await this.d.store.getAcmeAuthorization(a.id);
       if (!fresh || fresh.processingSince === null || fresh.status !== 'pending') return; // someone else finished it
       cur = fresh;
@@ -265,11 +271,12 @@ export class OrderService {
     this.checkCsrKey(csr, account);
     this.requireWritable();
     const claimed: AcmeOrder = { ...o, status: 'processing', csrDer: new Uint8Array(der), processingSince: this.d.clock.now() };
-    if (!(await this.d.store.updateAcmeOrder(claimed, o.version))) {
+    // Flushed by the certificate insert that follows; lost, the order is simply ready again.
+    if (!(await this.d.store.updateAcmeOrder(claimed, o.version, RELAXED))) {
       o = await this.getOrder(account, orderId);
       throw new AcmeError('orderNotReady', `the order is ${o.status}`);
     }
-    return this.issue({ ...claimed, version: o.version + 1 }, account, req.ip);
+    return this.issue({ ...claimed, version: o.version + 1 }, account, req.ip, csr);
   }
 
   private checkCsrNames(csr: ParsedCsr, o: AcmeOrder): void {
@@ -298,13 +305,13 @@ export class OrderService {
   }
 
   /** Issues the certificate of a claimed (processing) order and marks it valid, or invalid on a policy refusal. */
-  private async issue(o: AcmeOrder, account: AcmeAccount, ip: string): Promise<AcmeOrder> {
+  private async issue(o: AcmeOrder, account: AcmeAccount, ip: string, parsedCsr?: ParsedCsr): Promise<AcmeOrder> {
     const dns = o.identifiers.filter((i) => i.type === 'dns').map((i) => i.value);
     const ipSans = o.identifiers.filter((i) => i.type === 'ip').map((i) => i.value);
     let serial: string;
     try {
       const r = await this.d.issuance.issue(
-        { csr: o.csrDer!, profile: this.d.settings.profile, sans: { dns, ip: ipSans }, idempotencyKey: `acme-order:${o.id}` },
+        { csr: o.csrDer!, profile: this.d.settings.profile, sans: { dns, ip: ipSans }, idempotencyKey: `acme-order:${o.id}`, ...(parsedCsr ? { parsedCsr } : {}) },
         acmeActor(account, ip),
       );
       serial = r.record.serial;
@@ -353,7 +360,7 @@ export class OrderService {
       const account = await this.d.store.getAcmeAccount(a.accountId);
       if (!ch || !account) continue;
       const reclaimed: AcmeAuthorization = { ...a, processingSince: new Date(now) };
-      if (!(await this.d.store.updateAcmeAuthorization(reclaimed, a.version))) continue;
+      if (!(await this.d.store.updateAcmeAuthorization(reclaimed, a.version, RELAXED))) continue;
       validations++;
       await this.validate({ ...reclaimed, version: a.version + 1 }, ch.id, account, 'sweeper');
     }
@@ -363,7 +370,7 @@ export class OrderService {
       const account = await this.d.store.getAcmeAccount(o.accountId);
       if (!account || !o.csrDer) continue;
       const reclaimed: AcmeOrder = { ...o, processingSince: new Date(now) };
-      if (!(await this.d.store.updateAcmeOrder(reclaimed, o.version))) continue;
+      if (!(await this.d.store.updateAcmeOrder(reclaimed, o.version, RELAXED))) continue;
       orders++;
       await this.issue({ ...reclaimed, version: o.version + 1 }, account, 'sweeper').catch((e) => this.d.log.warn({ err: e, order: o.id }, 'sweeper could not finish order'));
     }

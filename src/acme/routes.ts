@@ -51,7 +51,10 @@ export async function acmeRoutes(app: FastifyInstance, o: AcmeRoutesOptions): Pr
 
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('Replay-Nonce', acme.nonces.issue());
-    reply.header('Link', `<${urlsFor(req).directory}>;rel="index"`);
+    // Add to the Link header: the routes set rel="up" (challenges) and rel="next" (order lists).
+    const index = `<${urlsFor(req).directory}>;rel="index"`;
+    const links = reply.getHeader('link');
+    reply.header('Link', links === undefined ? index : [...[links].flat().map(String), index]);
     reply.header('Cache-Control', 'no-store');
     return payload;
   });
@@ -136,7 +139,9 @@ export async function acmeRoutes(app: FastifyInstance, o: AcmeRoutesOptions): Pr
       },
     };
   });
-  app.route({ method: 'HEAD', url: '/new-nonce', handler: async (_req, reply) => reply.code(200).send() });
+  // An explicit zero length keeps the connection reusable for clients (Node's http client treats a
+  // length-less HEAD answer as unreusable and opens a new TLS connection for the next request).
+  app.route({ method: 'HEAD', url: '/new-nonce', handler: async (_req, reply) => reply.code(200).header('content-length', '0').send() });
   app.get('/new-nonce', { exposeHeadRoute: false }, async (_req, reply) => reply.code(204).send());
 
   // ------------------------------------------------------------ accounts

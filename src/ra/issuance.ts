@@ -10,7 +10,7 @@ import type { CertificateRecord } from '../core/types.js';
 import { RampartError, isRampartError } from '../errors/codes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { EKU_OIDS, type KeyUsageName } from '../pki/certificate-builder.js';
-import { parseCsr } from '../pki/csr.js';
+import { parseCsr, type ParsedCsr } from '../pki/csr.js';
 import type { CertificateStore } from '../storage/store.js';
 import type { Actor } from './actor.js';
 import { checkRequest, type ProfilePolicy } from './policy.js';
@@ -22,6 +22,8 @@ export interface IssueRequest {
   sans?: { dns?: string[]; ip?: string[] };
   validityDays?: number;
   idempotencyKey?: string;
+  /** The CSR already parsed (and its signature checked) by the caller, to skip doing it twice. */
+  parsedCsr?: ParsedCsr;
 }
 
 export interface IssueResult {
@@ -66,7 +68,7 @@ export class IssuanceService {
   private async issueInner(req: IssueRequest, actor: Actor): Promise<IssueResult> {
     const policy = Object.prototype.hasOwnProperty.call(this.o.profiles, req.profile) ? this.o.profiles[req.profile] : undefined;
     if (!policy) throw new RampartError('unknownProfile', `unknown profile "${req.profile}"; known: ${this.profileNames().join(', ')}`);
-    const csr = await parseCsr(req.csr);
+    const csr = req.parsedCsr ?? await parseCsr(req.csr);
     const claim = req.idempotencyKey ? {
       key: req.idempotencyKey, requester: actor.id,
       requestHash: createHash('sha256').update(JSON.stringify([Buffer.from(csr.der).toString('base64'), req.profile, req.sans ?? null, req.validityDays ?? null])).digest('hex'),

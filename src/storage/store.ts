@@ -113,11 +113,17 @@ export interface AcmeStore {
   getAcmeOrder(id: string): Promise<AcmeOrder | null>;
   /** The account's orders, newest first; cursor is opaque. */
   listAcmeOrders(accountId: string, page: { limit: number; cursor?: string }): Promise<{ items: AcmeOrder[]; nextCursor: string | null }>;
-  updateAcmeOrder(o: AcmeOrder, expectedVersion: number): Promise<boolean>;
+  /**
+   * With `durable: false` the write need not be flushed before the promise
+   * resolves (safe against a process crash, not a power loss); it becomes
+   * durable with the next durable write. For derived or re-doable state only.
+   */
+  updateAcmeOrder(o: AcmeOrder, expectedVersion: number, opts?: { durable?: boolean }): Promise<boolean>;
   getAcmeAuthorization(id: string): Promise<AcmeAuthorization | null>;
   /** In the order of `ids`; missing ids are left out. */
   getAcmeAuthorizations(ids: string[]): Promise<AcmeAuthorization[]>;
-  updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number): Promise<boolean>;
+  /** `durable: false` as for updateAcmeOrder. */
+  updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number, opts?: { durable?: boolean }): Promise<boolean>;
   /** A valid, unexpired authorization of this account for this identifier (authorization reuse), newest first. */
   findValidAcmeAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, validAfter: Date): Promise<AcmeAuthorization | null>;
   /** Authorizations whose validation started before `before` and never finished (a node died mid-validation). */
