@@ -105,8 +105,12 @@ export function networkError(e: unknown, what: string, timeoutSeconds: number, t
   if (code === 'ECONNRESET') return new AcmeError('connection', `${what}: connection reset by peer`);
   if (code === 'ETIMEDOUT') return new AcmeError('connection', `${what}: connection timed out`);
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return new AcmeError('connection', `${what}: host unreachable (${code})`);
+  if (code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') {
+    return new AcmeError('tls', `${what}: the server refused the offered ALPN protocol (no_application_protocol alert)`);
+  }
   if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /SSL|TLS/.test(err?.message ?? '')) {
-    return new AcmeError('tls', `${what}: TLS error: ${err.message}`);
+    const reason = (err as { reason?: unknown }).reason;
+    return new AcmeError('tls', `${what}: TLS error: ${typeof reason === 'string' && reason ? reason : err.message}`);
   }
   if (code.startsWith('HPE_')) return new AcmeError('connection', `${what}: invalid HTTP response (${code})`);
   return new AcmeError('connection', `${what}: ${code ? `${code} ` : ''}${err?.message ?? String(e)}`.trim());
