@@ -296,6 +296,7 @@ describe('ACME revocation and renewal information', () => {
     const r = await acme.signed(acme.dir.newOrder, a.key, { identifiers: [{ type: 'dns', value: 'ari.example.test' }], replaces: certId }, { kid: a.kid });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.replaces, certId);
+    problem(await acme.signed(acme.dir.newOrder, a.key, { identifiers: [{ type: 'dns', value: 'ari.example.test' }], replaces: certId }, { kid: a.kid }), 'alreadyReplaced', 409);
     const bad = await call(`${acme.dir.renewalInfo}/AAAA.AAAA`, { ca });
     assert.equal(bad.status, 404);
   });

@@ -62,6 +62,9 @@ export class OrderService {
       const certId = parseCertId(payload.replaces);
       const cert = await this.d.store.getCertificate(certId.serialHex);
       if (!cert || cert.requester !== `acme:${account.id}`) throw new AcmeError('malformed', 'replaces names no certificate of this account');
+      if (await this.d.store.findAcmeOrderReplacing(account.id, payload.replaces)) {
+        throw new AcmeError('alreadyReplaced', 'another order of this account already replaces this certificate');
+      }
       replaces = payload.replaces;
     }
     this.requireWritable();

@@ -111,6 +111,8 @@ export interface AcmeStore {
   /** Inserts an order with its new authorizations in one transaction (reused authorizations are already stored). */
   insertAcmeOrder(o: AcmeOrder, newAuthorizations: AcmeAuthorization[]): Promise<void>;
   getAcmeOrder(id: string): Promise<AcmeOrder | null>;
+  /** An order of this account, not invalid, that names `certId` in replaces (ARI, RFC 9773 §5). */
+  findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null>;
   /** The account's orders, newest first; cursor is opaque. */
   listAcmeOrders(accountId: string, page: { limit: number; cursor?: string }): Promise<{ items: AcmeOrder[]; nextCursor: string | null }>;
   /**

@@ -240,6 +240,22 @@ export function acmeConformance(name: string, factory: () => Promise<{ store: St
       assert.deepEqual((await s.staleAcmeOrders(cut, 10)).map((x) => x.id), ['p-older']);
     }));
 
+    it('finds the order that replaces a certificate (ARI), and relaxed updates behave like durable ones', () => withStore(async (s) => {
+      await s.insertAcmeOrder(order('r1', 'acct-a', { replaces: 'aki.serial1' }), []);
+      await s.insertAcmeOrder(order('r2', 'acct-a', { replaces: 'aki.serial2', status: 'invalid' }), []);
+      assert.equal((await s.findAcmeOrderReplacing('acct-a', 'aki.serial1'))?.id, 'r1');
+      assert.equal(await s.findAcmeOrderReplacing('acct-b', 'aki.serial1'), null, 'another account');
+      assert.equal(await s.findAcmeOrderReplacing('acct-a', 'aki.serial2'), null, 'invalid orders do not count');
+      const o = (await s.getAcmeOrder('r1'))!;
+      assert.equal(await s.updateAcmeOrder({ ...o, status: 'ready' }, o.version, { durable: false }), true);
+      assert.equal(await s.updateAcmeOrder({ ...o, status: 'invalid' }, o.version, { durable: false }), false, 'stale version');
+      assert.equal((await s.getAcmeOrder('r1'))!.status, 'ready');
+      await s.insertAcmeOrder(order('r3', 'acct-a'), [authz('zr', 'acct-a', 'r.example.test')]);
+      const z = (await s.getAcmeAuthorization('zr'))!;
+      assert.equal(await s.updateAcmeAuthorization({ ...z, status: 'valid' }, z.version, { durable: false }), true);
+      assert.equal((await s.getAcmeAuthorization('zr'))!.status, 'valid');
+    }));
+
     it('nonces: used once; replays refused; expired records pruned', () => withStore(async (s) => {
       assert.equal(await s.consumeAcmeNonce('n1', new Date(T0 + MIN)), true);
       assert.equal(await s.consumeAcmeNonce('n1', new Date(T0 + MIN)), false, 'replay');

@@ -148,6 +148,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   );
   CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at DESC, id DESC);
   CREATE INDEX acme_orders_processing ON acme_orders (status, processing_since);
+  CREATE INDEX acme_orders_replaces ON acme_orders (replaces) WHERE replaces IS NOT NULL;
   CREATE TABLE acme_authorizations (
     id TEXT COLLATE "C" CONSTRAINT acme_authorizations_pkey PRIMARY KEY,
     account_id TEXT COLLATE "C" NOT NULL REFERENCES acme_accounts(id),

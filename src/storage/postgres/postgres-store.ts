@@ -539,6 +539,12 @@ export class PostgresStore implements Store {
     return r ? toAcmeOrder(r) : null;
   }
 
+  async findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null> {
+    const [r] = await this.pool.run('findAcmeOrderReplacing', (sql) => sql`SELECT * FROM acme_orders
+      WHERE replaces = ${certId} AND account_id = ${accountId} AND status <> 'invalid' ORDER BY created_at DESC LIMIT 1`);
+    return r ? toAcmeOrder(r) : null;
+  }
+
   async listAcmeOrders(accountId: string, page: { limit: number; cursor?: string }): Promise<{ items: AcmeOrder[]; nextCursor: string | null }> {
     const c = page.cursor ? decodeOrderCursor(page.cursor) : null;
     if (page.cursor && !c) throw new RampartError('malformed', 'bad order list cursor');

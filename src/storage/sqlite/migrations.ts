@@ -131,6 +131,7 @@ export const SQLITE_MIGRATIONS: string[] = [
   );
   CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at DESC, id DESC);
   CREATE INDEX acme_orders_processing ON acme_orders (status, processing_since);
+  CREATE INDEX acme_orders_replaces ON acme_orders (replaces) WHERE replaces IS NOT NULL;
   CREATE TABLE acme_authorizations (
     id TEXT PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES acme_accounts(id),

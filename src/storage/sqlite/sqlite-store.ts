@@ -432,6 +432,12 @@ export class SqliteStore implements Store {
       version = version + 1 WHERE id = @id AND version = @expected`).run({ ...acmeOrderColumns(o), expected: expectedVersion }).changes === 1;
   }
 
+  async findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null> {
+    const r = this.db.prepare("SELECT * FROM acme_orders WHERE replaces = ? AND account_id = ? AND status != 'invalid' ORDER BY created_at DESC LIMIT 1")
+      .get(certId, accountId) as Row | undefined;
+    return r ? toAcmeOrder(r) : null;
+  }
+
   async getAcmeAuthorization(id: string): Promise<AcmeAuthorization | null> {
     const r = this.db.prepare('SELECT * FROM acme_authorizations WHERE id = ?').get(id) as Row | undefined;
     return r ? toAcmeAuthorization(r) : null;
