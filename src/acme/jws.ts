@@ -76,6 +76,22 @@ export async function jwkThumbprint(jwk: JWK): Promise<string> {
   return calculateJwkThumbprint(jwk, 'sha256');
 }
 
+/** Imported account keys by thumbprint and algorithm: importing costs more than verifying. */
+const keyCache = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
+const KEY_CACHE_MAX = 10_000;
+
+async function importedKey(jwk: JWK, alg: string, thumbprint: string | undefined): Promise<Awaited<ReturnType<typeof importJWK>>> {
+  if (!thumbprint) return importJWK(jwk, alg);
+  const id = `${alg}:${thumbprint}`;
+  let key = keyCache.get(id);
+  if (!key) {
+    key = await importJWK(jwk, alg);
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(id, key);
+  }
+  return key;
+}
+
 /**
  * Verifies one ACME request body. Throws AcmeError (malformed, unauthorized,
  * badSignatureAlgorithm, badPublicKey, accountDoesNotExist) on any problem.
@@ -129,7 +145,7 @@ export async function verifyJws(body: unknown, check: JwsCheck): Promise<Verifie
   }
   let verified: { payload: Uint8Array };
   try {
-    const key = await importJWK(jwk, alg);
+    const key = await importedKey(jwk, alg, account?.keyThumbprint);
     verified = await flattenedVerify({ protected: body.protected, payload: body.payload, signature: body.signature }, key, { algorithms: [alg] });
   } catch (e) {
     const code = (e as { code?: string }).code;

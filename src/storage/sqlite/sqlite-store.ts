@@ -54,18 +54,18 @@ export class SqliteStore implements Store {
   async migrate(): Promise<void> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
     const apply = this.db.transaction(() => {
-      const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as Row;
+      const row = this.prep('SELECT MAX(version) AS v FROM schema_migrations').get() as Row;
       const current = row.v === null ? 0 : Number(row.v);
       for (let i = current; i < SQLITE_MIGRATIONS.length; i++) {
         this.db.exec(SQLITE_MIGRATIONS[i]!);
-        this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(i + 1, Date.now());
+        this.prep('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(i + 1, Date.now());
       }
     });
     apply.immediate();
   }
 
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.prep('SELECT 1').get();
   }
 
   async close(): Promise<void> {
@@ -74,6 +74,24 @@ export class SqliteStore implements Store {
   }
 
   private relaxedDb: Database.Database | null = null;
+  private readonly statements = new Map<Database.Database, Map<string, Database.Statement>>();
+
+  /**
+   * Prepared statements are cached per connection and SQL text (preparing
+   * costs more than running most of these). Safe because nothing here keeps
+   * a statement busy across an await (no .iterate()).
+   */
+  private prep(sql: string, db: Database.Database = this.db): Database.Statement {
+    let cache = this.statements.get(db);
+    if (!cache) this.statements.set(db, (cache = new Map()));
+    let st = cache.get(sql);
+    if (!st) {
+      if (cache.size >= 1000) cache.clear();
+      st = db.prepare(sql);
+      cache.set(sql, st);
+    }
+    return st;
+  }
 
   /** The connection for records that need no fsync before the reply (used ACME nonces). */
   private nonceDb(): Database.Database {
@@ -89,8 +107,8 @@ export class SqliteStore implements Store {
   // ---- issuers
   async saveIssuer(r: IssuerRecord): Promise<void> {
     const tx = this.db.transaction(() => {
-      if (r.active && r.kind === 'intermediate') this.db.prepare("UPDATE issuers SET active = 0 WHERE kind = 'intermediate'").run();
-      this.db.prepare(`INSERT INTO issuers (id, kind, subject, parent_id, cert_der, key_ref, key_backend, not_before, not_after, active, created_at)
+      if (r.active && r.kind === 'intermediate') this.prep("UPDATE issuers SET active = 0 WHERE kind = 'intermediate'").run();
+      this.prep(`INSERT INTO issuers (id, kind, subject, parent_id, cert_der, key_ref, key_backend, not_before, not_after, active, created_at)
         VALUES (@id, @kind, @subject, @parentId, @certDer, @keyRef, @keyBackend, @notBefore, @notAfter, @active, @createdAt)
         ON CONFLICT (id) DO UPDATE SET active = excluded.active`).run({
         id: r.id, kind: r.kind, subject: r.subject, parentId: r.parentId, certDer: Buffer.from(r.certDer), keyRef: r.keyRef,
@@ -102,22 +120,22 @@ export class SqliteStore implements Store {
   }
 
   async listIssuers(): Promise<IssuerRecord[]> {
-    return (this.db.prepare('SELECT * FROM issuers ORDER BY created_at, id').all() as Row[]).map(toIssuer);
+    return (this.prep('SELECT * FROM issuers ORDER BY created_at, id').all() as Row[]).map(toIssuer);
   }
 
   async getIssuer(id: string): Promise<IssuerRecord | null> {
-    const r = this.db.prepare('SELECT * FROM issuers WHERE id = ?').get(id) as Row | undefined;
+    const r = this.prep('SELECT * FROM issuers WHERE id = ?').get(id) as Row | undefined;
     return r ? toIssuer(r) : null;
   }
 
   // ---- certificates
   private findIdempotentSync(claim: IdempotencyClaim): CertificateRecord | null {
-    const r = this.db.prepare('SELECT request_hash, serial FROM idempotency WHERE requester = ? AND key = ?').get(claim.requester, claim.key) as Row | undefined;
+    const r = this.prep('SELECT request_hash, serial FROM idempotency WHERE requester = ? AND key = ?').get(claim.requester, claim.key) as Row | undefined;
     if (!r) return null;
     if (r.request_hash !== claim.requestHash) {
       throw new RampartError('idempotencyMismatch', `idempotency key "${claim.key}" was already used with a different request`);
     }
-    const c = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(r.serial) as Row;
+    const c = this.prep('SELECT * FROM certificates WHERE serial = ?').get(r.serial) as Row;
     return toCert(c);
   }
 
@@ -128,7 +146,7 @@ export class SqliteStore implements Store {
   /** Throws 'fenced' unless the fence still holds; call inside the write's transaction. */
   private checkFence(f: Fence | undefined): void {
     if (!f) return;
-    const r = this.db.prepare('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(f.lease) as Row | undefined;
+    const r = this.prep('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(f.lease) as Row | undefined;
     const ok = r && r.holder === f.holder && BigInt(r.epoch as number) === f.epoch && r.expires_at !== null && Number(r.expires_at) > Date.now();
     if (!ok) throw new RampartError('fenced', `lease "${f.lease}" epoch ${f.epoch} is no longer held by ${f.holder}`);
   }
@@ -140,7 +158,7 @@ export class SqliteStore implements Store {
         const earlier = this.findIdempotentSync(claim);
         if (earlier) return { record: earlier, replayed: true };
       }
-      this.db.prepare(`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
+      this.prep(`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
         VALUES (@serial, @issuerId, @profile, @subject, @sans, @search, @notBefore, @notAfter, @der, @status, @revokedAt, @reason, @createdAt, @requester)`).run({
         serial: rec.serial, issuerId: rec.issuerId, profile: rec.profile, subject: rec.subject, sans: JSON.stringify(rec.sans),
         search: [rec.subject, ...rec.sans].join('\n').toLowerCase(), notBefore: rec.notBefore.getTime(), notAfter: rec.notAfter.getTime(),
@@ -148,7 +166,7 @@ export class SqliteStore implements Store {
         createdAt: rec.createdAt.getTime(), requester: rec.requester,
       });
       if (claim) {
-        this.db.prepare('INSERT INTO idempotency (requester, key, request_hash, serial, created_at) VALUES (?, ?, ?, ?, ?)')
+        this.prep('INSERT INTO idempotency (requester, key, request_hash, serial, created_at) VALUES (?, ?, ?, ?, ?)')
           .run(claim.requester, claim.key, claim.requestHash, rec.serial, rec.createdAt.getTime());
       }
       return { record: rec, replayed: false };
@@ -157,7 +175,7 @@ export class SqliteStore implements Store {
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
-    const r = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
+    const r = this.prep('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
     return r ? toCert(r) : null;
   }
 
@@ -178,10 +196,10 @@ export class SqliteStore implements Store {
     if (filter.issuerId) { where.push('issuer_id = @issuerId'); args.issuerId = filter.issuerId; }
     if (filter.profile) { where.push('profile = @profile'); args.profile = filter.profile; }
     const base = where.length ? `WHERE ${where.map((w) => `(${w})`).join(' AND ')}` : '';
-    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM certificates ${base}`).get(args) as Row).n);
+    const total = Number((this.prep(`SELECT COUNT(*) AS n FROM certificates ${base}`).get(args) as Row).n);
     const cursor = page.cursor ? Number(page.cursor) : 0;
     const pageWhere = base ? `${base} AND seq > @cursor` : 'WHERE seq > @cursor';
-    const rows = this.db.prepare(`SELECT * FROM certificates ${pageWhere} ORDER BY seq LIMIT @limit`)
+    const rows = this.prep(`SELECT * FROM certificates ${pageWhere} ORDER BY seq LIMIT @limit`)
       .all({ ...args, cursor, limit: page.limit + 1 }) as Row[];
     const more = rows.length > page.limit;
     const items = rows.slice(0, page.limit);
@@ -191,26 +209,26 @@ export class SqliteStore implements Store {
   async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {
     const tx = this.db.transaction((): CertificateRecord => {
       this.checkFence(fence);
-      const r = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
+      const r = this.prep('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
       if (!r) throw new RampartError('notFound', `no certificate with serial ${serial}`);
       if (r.status === 'revoked') throw new RampartError('alreadyRevoked', `certificate ${serial} is already revoked`);
       const entry = crlEntry ? Buffer.from(crlEntry(String(r.issuer_id))) : null;
-      this.db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, crl_entry = ? WHERE serial = ?").run(at.getTime(), reason, entry, serial);
-      this.db.prepare('INSERT INTO revocation_events (serial, issuer_id, at) VALUES (?, ?, ?)').run(serial, r.issuer_id, at.getTime());
+      this.prep("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, crl_entry = ? WHERE serial = ?").run(at.getTime(), reason, entry, serial);
+      this.prep('INSERT INTO revocation_events (serial, issuer_id, at) VALUES (?, ?, ?)').run(serial, r.issuer_id, at.getTime());
       return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
     });
     return tx.immediate();
   }
 
   async revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>> {
-    const rows = this.db.prepare('SELECT seq, serial, issuer_id FROM revocation_events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[];
+    const rows = this.prep('SELECT seq, serial, issuer_id FROM revocation_events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[];
     return rows.map((r) => ({ seq: Number(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
   async *iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry> {
     // Keyset pagination in chunks: no statement stays open across an await,
     // and memory stays flat however many entries there are.
-    const stmt = this.db.prepare(`SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
+    const stmt = this.prep(`SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
       WHERE issuer_id = ? AND status = 'revoked' AND not_after > ? AND serial > ? ORDER BY serial LIMIT ${CHUNK}`);
     let after = '';
     for (;;) {
@@ -226,16 +244,16 @@ export class SqliteStore implements Store {
   }
 
   async countCertificates(): Promise<{ total: number; revoked: number }> {
-    const r = this.db.prepare("SELECT COUNT(*) AS total, SUM(status = 'revoked') AS revoked FROM certificates").get() as Row;
+    const r = this.prep("SELECT COUNT(*) AS total, SUM(status = 'revoked') AS revoked FROM certificates").get() as Row;
     return { total: Number(r.total), revoked: Number(r.revoked ?? 0) };
   }
 
   // ---- CRLs
   async nextCrlNumber(issuerId: string): Promise<bigint> {
     const tx = this.db.transaction((): bigint => {
-      this.db.prepare(`INSERT INTO crl_counters (issuer_id, last_number) VALUES (?, 1)
+      this.prep(`INSERT INTO crl_counters (issuer_id, last_number) VALUES (?, 1)
         ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1`).run(issuerId);
-      const r = this.db.prepare('SELECT last_number FROM crl_counters WHERE issuer_id = ?').get(issuerId) as Row;
+      const r = this.prep('SELECT last_number FROM crl_counters WHERE issuer_id = ?').get(issuerId) as Row;
       return BigInt(r.last_number as number);
     });
     return tx.immediate();
@@ -244,44 +262,44 @@ export class SqliteStore implements Store {
   async saveCrl(rec: CrlRecord, fence?: Fence): Promise<void> {
     const tx = this.db.transaction(() => {
       this.checkFence(fence);
-      this.db.prepare('INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries) VALUES (?, ?, ?, ?, ?, ?)')
+      this.prep('INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries) VALUES (?, ?, ?, ?, ?, ?)')
         .run(rec.issuerId, Number(rec.number), rec.thisUpdate.getTime(), rec.nextUpdate.getTime(), Buffer.from(rec.der), rec.entries);
       // Keep the last 10 CRLs per issuer.
-      this.db.prepare('DELETE FROM crls WHERE issuer_id = ? AND number <= ?').run(rec.issuerId, Number(rec.number) - 10);
+      this.prep('DELETE FROM crls WHERE issuer_id = ? AND number <= ?').run(rec.issuerId, Number(rec.number) - 10);
     });
     tx.immediate();
   }
 
   async latestCrl(issuerId: string): Promise<CrlRecord | null> {
-    const r = this.db.prepare('SELECT * FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT 1').get(issuerId) as Row | undefined;
+    const r = this.prep('SELECT * FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT 1').get(issuerId) as Row | undefined;
     return r ? toCrl(r) : null;
   }
 
   // ---- tokens
   async insertToken(t: ApiTokenRecord): Promise<void> {
-    this.db.prepare('INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.prep('INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(t.id, t.name, t.role, t.hash, t.createdAt.getTime(), t.expiresAt?.getTime() ?? null, t.revokedAt?.getTime() ?? null);
   }
 
   async findTokenByHash(hash: string): Promise<ApiTokenRecord | null> {
-    const r = this.db.prepare('SELECT * FROM api_tokens WHERE hash = ?').get(hash) as Row | undefined;
+    const r = this.prep('SELECT * FROM api_tokens WHERE hash = ?').get(hash) as Row | undefined;
     return r ? toToken(r) : null;
   }
 
   async listTokens(): Promise<ApiTokenRecord[]> {
-    return (this.db.prepare('SELECT * FROM api_tokens ORDER BY created_at').all() as Row[]).map(toToken);
+    return (this.prep('SELECT * FROM api_tokens ORDER BY created_at').all() as Row[]).map(toToken);
   }
 
   async revokeToken(id: string, at: Date): Promise<boolean> {
-    return this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at.getTime(), id).changes === 1;
+    return this.prep('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at.getTime(), id).changes === 1;
   }
 
   // ---- audit
   async appendAudit(build: (prev: { seq: number; hash: string } | null) => AuditEntry): Promise<AuditEntry> {
     const tx = this.db.transaction((): AuditEntry => {
-      const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+      const last = this.prep('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
       const e = build(last ? { seq: Number(last.seq), hash: String(last.hash) } : null);
-      this.db.prepare(`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
+      this.prep(`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.seq, e.time.getTime(), e.actor, e.source, e.channel, e.action, e.target,
         e.outcome, JSON.stringify(e.details ?? {}), e.prevHash, e.hash);
       return e;
@@ -290,7 +308,7 @@ export class SqliteStore implements Store {
   }
 
   async *iterateAudit(): AsyncIterable<AuditEntry> {
-    const stmt = this.db.prepare(`SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`);
+    const stmt = this.prep(`SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`);
     let after = -1;
     for (;;) {
       const rows = stmt.all(after) as Row[];
@@ -301,29 +319,29 @@ export class SqliteStore implements Store {
   }
 
   async lastAudit(): Promise<AuditEntry | null> {
-    const r = this.db.prepare('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+    const r = this.prep('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
     return r ? toAudit(r) : null;
   }
 
   // ---- cluster
   async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> {
-    this.db.prepare('INSERT INTO cluster_nodes (id, info, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen')
+    this.prep('INSERT INTO cluster_nodes (id, info, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen')
       .run(node.id, JSON.stringify({ ...node, startedAt: node.startedAt.toISOString() }), Date.now());
   }
 
   async listNodes(): Promise<NodeInfo[]> {
-    return (this.db.prepare('SELECT info, last_seen FROM cluster_nodes ORDER BY id').all() as Row[]).map((r) => {
+    return (this.prep('SELECT info, last_seen FROM cluster_nodes ORDER BY id').all() as Row[]).map((r) => {
       const i = JSON.parse(String(r.info)) as NodeInfo & { startedAt: string };
       return { ...i, startedAt: new Date(i.startedAt), lastSeen: d(r.last_seen) };
     });
   }
 
   async removeNode(id: string): Promise<void> {
-    this.db.prepare('DELETE FROM cluster_nodes WHERE id = ?').run(id);
+    this.prep('DELETE FROM cluster_nodes WHERE id = ?').run(id);
   }
 
   private leaseRow(name: string, now: number): LeaseState | null {
-    const r = this.db.prepare('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(name) as Row | undefined;
+    const r = this.prep('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(name) as Row | undefined;
     if (!r) return null;
     return { name, holder: r.holder === null ? null : String(r.holder), epoch: BigInt(r.epoch as number), expiresAt: dn(r.expires_at), now: new Date(now) };
   }
@@ -331,13 +349,13 @@ export class SqliteStore implements Store {
   async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> {
     const tx = this.db.transaction((): LeaseState => {
       const now = Date.now();
-      this.db.prepare('INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, NULL, 0, NULL) ON CONFLICT (name) DO NOTHING').run(name);
+      this.prep('INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, NULL, 0, NULL) ON CONFLICT (name) DO NOTHING').run(name);
       const cur = this.leaseRow(name, now)!;
       const live = cur.expiresAt !== null && cur.expiresAt.getTime() > now;
       if (cur.holder === holder && live) {
-        this.db.prepare('UPDATE leases SET expires_at = ? WHERE name = ?').run(now + ttlMs, name);
+        this.prep('UPDATE leases SET expires_at = ? WHERE name = ?').run(now + ttlMs, name);
       } else if (!live) {
-        this.db.prepare('UPDATE leases SET holder = ?, epoch = epoch + 1, expires_at = ? WHERE name = ?').run(holder, now + ttlMs, name);
+        this.prep('UPDATE leases SET holder = ?, epoch = epoch + 1, expires_at = ? WHERE name = ?').run(holder, now + ttlMs, name);
       }
       return this.leaseRow(name, now)!;
     });
@@ -345,7 +363,7 @@ export class SqliteStore implements Store {
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {
-    this.db.prepare('UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?').run(Date.now(), name, holder);
+    this.prep('UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?').run(Date.now(), name, holder);
   }
 
   async getLease(name: string): Promise<LeaseState | null> {
@@ -355,7 +373,7 @@ export class SqliteStore implements Store {
   // ---- ACME
   async insertAcmeAccount(a: AcmeAccount): Promise<void> {
     try {
-      this.db.prepare(`INSERT INTO acme_accounts (id, key_thumbprint, jwk, status, contact, eab_kid, created_from_ip, created_at, version)
+      this.prep(`INSERT INTO acme_accounts (id, key_thumbprint, jwk, status, contact, eab_kid, created_from_ip, created_at, version)
         VALUES (@id, @key_thumbprint, @jwk, @status, @contact, @eab_kid, @created_from_ip, @created_at, @version)`)
         .run({ ...acmeAccountColumns(a), version: a.version });
     } catch (e) {
@@ -365,18 +383,18 @@ export class SqliteStore implements Store {
   }
 
   async getAcmeAccount(id: string): Promise<AcmeAccount | null> {
-    const r = this.db.prepare('SELECT * FROM acme_accounts WHERE id = ?').get(id) as Row | undefined;
+    const r = this.prep('SELECT * FROM acme_accounts WHERE id = ?').get(id) as Row | undefined;
     return r ? toAcmeAccount(r) : null;
   }
 
   async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccount | null> {
-    const r = this.db.prepare('SELECT * FROM acme_accounts WHERE key_thumbprint = ?').get(thumbprint) as Row | undefined;
+    const r = this.prep('SELECT * FROM acme_accounts WHERE key_thumbprint = ?').get(thumbprint) as Row | undefined;
     return r ? toAcmeAccount(r) : null;
   }
 
   async updateAcmeAccount(a: AcmeAccount, expectedVersion: number): Promise<boolean> {
     try {
-      return this.db.prepare(`UPDATE acme_accounts SET key_thumbprint = @key_thumbprint, jwk = @jwk, status = @status, contact = @contact,
+      return this.prep(`UPDATE acme_accounts SET key_thumbprint = @key_thumbprint, jwk = @jwk, status = @status, contact = @contact,
         version = version + 1 WHERE id = @id AND version = @expected`).run({ ...acmeAccountColumns(a), expected: expectedVersion }).changes === 1;
     } catch (e) {
       if (isUniqueViolation(e)) throw new RampartError('conflict', 'another ACME account already uses this key');
@@ -385,11 +403,11 @@ export class SqliteStore implements Store {
   }
 
   async insertAcmeOrder(o: AcmeOrder, newAuthorizations: AcmeAuthorization[]): Promise<void> {
-    const insAuthz = this.db.prepare(`INSERT INTO acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires,
+    const insAuthz = this.prep(`INSERT INTO acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires,
       challenges, processing_since, created_at, version)
       VALUES (@id, @account_id, @identifier_type, @identifier_value, @wildcard, @status, @expires, @challenges, @processing_since, @created_at, @version)`);
     const tx = this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO acme_orders (id, account_id, status, expires, identifiers, authorization_ids, not_before, not_after, error,
+      this.prep(`INSERT INTO acme_orders (id, account_id, status, expires, identifiers, authorization_ids, not_before, not_after, error,
         certificate_serial, replaces, csr_der, processing_since, created_at, version)
         VALUES (@id, @account_id, @status, @expires, @identifiers, @authorization_ids, @not_before, @not_after, @error,
           @certificate_serial, @replaces, @csr_der, @processing_since, @created_at, @version)`).run({ ...acmeOrderColumns(o), version: o.version });
@@ -404,7 +422,7 @@ export class SqliteStore implements Store {
   }
 
   async getAcmeOrder(id: string): Promise<AcmeOrder | null> {
-    const r = this.db.prepare('SELECT * FROM acme_orders WHERE id = ?').get(id) as Row | undefined;
+    const r = this.prep('SELECT * FROM acme_orders WHERE id = ?').get(id) as Row | undefined;
     return r ? toAcmeOrder(r) : null;
   }
 
@@ -413,11 +431,11 @@ export class SqliteStore implements Store {
     if (page.cursor) {
       const c = decodeOrderCursor(page.cursor);
       if (!c) throw new RampartError('malformed', 'bad order list cursor');
-      rows = this.db.prepare(`SELECT * FROM acme_orders WHERE account_id = @accountId
+      rows = this.prep(`SELECT * FROM acme_orders WHERE account_id = @accountId
         AND (created_at < @createdAt OR (created_at = @createdAt AND id < @id))
         ORDER BY created_at DESC, id DESC LIMIT @limit`).all({ accountId, createdAt: c.createdAt, id: c.id, limit: page.limit + 1 }) as Row[];
     } else {
-      rows = this.db.prepare('SELECT * FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?')
+      rows = this.prep('SELECT * FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?')
         .all(accountId, page.limit + 1) as Row[];
     }
     const items = rows.slice(0, page.limit).map(toAcmeOrder);
@@ -426,20 +444,20 @@ export class SqliteStore implements Store {
   }
 
   async updateAcmeOrder(o: AcmeOrder, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
-    return (opts.durable === false ? this.nonceDb() : this.db).prepare(`UPDATE acme_orders SET status = @status, expires = @expires, identifiers = @identifiers,
+    return this.prep(`UPDATE acme_orders SET status = @status, expires = @expires, identifiers = @identifiers,
       authorization_ids = @authorization_ids, not_before = @not_before, not_after = @not_after, error = @error,
       certificate_serial = @certificate_serial, replaces = @replaces, csr_der = @csr_der, processing_since = @processing_since,
-      version = version + 1 WHERE id = @id AND version = @expected`).run({ ...acmeOrderColumns(o), expected: expectedVersion }).changes === 1;
+      version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.nonceDb() : this.db).run({ ...acmeOrderColumns(o), expected: expectedVersion }).changes === 1;
   }
 
   async findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null> {
-    const r = this.db.prepare("SELECT * FROM acme_orders WHERE replaces = ? AND account_id = ? AND status != 'invalid' ORDER BY created_at DESC LIMIT 1")
+    const r = this.prep("SELECT * FROM acme_orders WHERE replaces = ? AND account_id = ? AND status != 'invalid' ORDER BY created_at DESC LIMIT 1")
       .get(certId, accountId) as Row | undefined;
     return r ? toAcmeOrder(r) : null;
   }
 
   async getAcmeAuthorization(id: string): Promise<AcmeAuthorization | null> {
-    const r = this.db.prepare('SELECT * FROM acme_authorizations WHERE id = ?').get(id) as Row | undefined;
+    const r = this.prep('SELECT * FROM acme_authorizations WHERE id = ?').get(id) as Row | undefined;
     return r ? toAcmeAuthorization(r) : null;
   }
 
@@ -448,32 +466,32 @@ export class SqliteStore implements Store {
     const unique = [...new Set(ids)];
     for (let i = 0; i < unique.length; i += 500) {
       const part = unique.slice(i, i + 500);
-      const rows = this.db.prepare(`SELECT * FROM acme_authorizations WHERE id IN (${part.map(() => '?').join(',')})`).all(...part) as Row[];
+      const rows = this.prep(`SELECT * FROM acme_authorizations WHERE id IN (${part.map(() => '?').join(',')})`).all(...part) as Row[];
       for (const r of rows) byId.set(String(r.id), toAcmeAuthorization(r));
     }
     return ids.flatMap((id) => { const a = byId.get(id); return a ? [a] : []; });
   }
 
   async updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
-    return (opts.durable === false ? this.nonceDb() : this.db).prepare(`UPDATE acme_authorizations SET status = @status, expires = @expires, challenges = @challenges,
-      processing_since = @processing_since, version = version + 1 WHERE id = @id AND version = @expected`)
+    return this.prep(`UPDATE acme_authorizations SET status = @status, expires = @expires, challenges = @challenges,
+      processing_since = @processing_since, version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.nonceDb() : this.db)
       .run({ ...sqliteAuthz(a), expected: expectedVersion }).changes === 1;
   }
 
   async findValidAcmeAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, validAfter: Date): Promise<AcmeAuthorization | null> {
-    const r = this.db.prepare(`SELECT * FROM acme_authorizations WHERE account_id = ? AND identifier_type = ? AND identifier_value = ?
+    const r = this.prep(`SELECT * FROM acme_authorizations WHERE account_id = ? AND identifier_type = ? AND identifier_value = ?
       AND wildcard = ? AND status = 'valid' AND expires > ? ORDER BY created_at DESC, id DESC LIMIT 1`)
       .get(accountId, identifier.type, identifier.value, wildcard ? 1 : 0, validAfter.getTime()) as Row | undefined;
     return r ? toAcmeAuthorization(r) : null;
   }
 
   async staleAcmeAuthorizations(before: Date, limit: number): Promise<AcmeAuthorization[]> {
-    return (this.db.prepare(`SELECT * FROM acme_authorizations WHERE processing_since IS NOT NULL AND processing_since < ?
+    return (this.prep(`SELECT * FROM acme_authorizations WHERE processing_since IS NOT NULL AND processing_since < ?
       ORDER BY processing_since, id LIMIT ?`).all(before.getTime(), limit) as Row[]).map(toAcmeAuthorization);
   }
 
   async staleAcmeOrders(before: Date, limit: number): Promise<AcmeOrder[]> {
-    return (this.db.prepare(`SELECT * FROM acme_orders WHERE status = 'processing' AND processing_since < ?
+    return (this.prep(`SELECT * FROM acme_orders WHERE status = 'processing' AND processing_since < ?
       ORDER BY processing_since, id LIMIT ?`).all(before.getTime(), limit) as Row[]).map(toAcmeOrder);
   }
 
@@ -483,17 +501,17 @@ export class SqliteStore implements Store {
     // mode: safe against a process crash, not against power loss; the next
     // FULL commit flushes it), which halves the fsyncs of an ACME order.
     // See docs/DESIGN.md, "ACME nonces".
-    return this.nonceDb().prepare('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING')
+    return this.prep('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING', this.nonceDb())
       .run(nonce, expiresAt.getTime()).changes === 1;
   }
 
   async pruneAcmeNonces(now: Date): Promise<number> {
-    return this.db.prepare('DELETE FROM acme_nonces WHERE expires_at < ?').run(now.getTime()).changes;
+    return this.prep('DELETE FROM acme_nonces WHERE expires_at < ?').run(now.getTime()).changes;
   }
 
   async insertEabKey(k: EabKey): Promise<void> {
     try {
-      this.db.prepare(`INSERT INTO acme_eab_keys (kid, sealed_key, description, created_at, bound_account_id, revoked_at)
+      this.prep(`INSERT INTO acme_eab_keys (kid, sealed_key, description, created_at, bound_account_id, revoked_at)
         VALUES (@kid, @sealed_key, @description, @created_at, @bound_account_id, @revoked_at)`).run(eabKeyColumns(k));
     } catch (e) {
       if (isUniqueViolation(e)) throw new RampartError('conflict', `an EAB key with kid "${k.kid}" already exists`);
@@ -502,25 +520,25 @@ export class SqliteStore implements Store {
   }
 
   async getEabKey(kid: string): Promise<EabKey | null> {
-    const r = this.db.prepare('SELECT * FROM acme_eab_keys WHERE kid = ?').get(kid) as Row | undefined;
+    const r = this.prep('SELECT * FROM acme_eab_keys WHERE kid = ?').get(kid) as Row | undefined;
     return r ? toEabKey(r) : null;
   }
 
   async listEabKeys(): Promise<EabKey[]> {
-    return (this.db.prepare('SELECT * FROM acme_eab_keys ORDER BY created_at, kid').all() as Row[]).map(toEabKey);
+    return (this.prep('SELECT * FROM acme_eab_keys ORDER BY created_at, kid').all() as Row[]).map(toEabKey);
   }
 
   async bindEabKey(kid: string, accountId: string): Promise<boolean> {
-    return this.db.prepare('UPDATE acme_eab_keys SET bound_account_id = ? WHERE kid = ? AND bound_account_id IS NULL AND revoked_at IS NULL')
+    return this.prep('UPDATE acme_eab_keys SET bound_account_id = ? WHERE kid = ? AND bound_account_id IS NULL AND revoked_at IS NULL')
       .run(accountId, kid).changes === 1;
   }
 
   async revokeEabKey(kid: string, at: Date): Promise<boolean> {
-    return this.db.prepare('UPDATE acme_eab_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL').run(at.getTime(), kid).changes === 1;
+    return this.prep('UPDATE acme_eab_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL').run(at.getTime(), kid).changes === 1;
   }
 
   async countRateEvents(bucket: string, since: Date): Promise<number> {
-    const r = this.db.prepare('SELECT COUNT(*) AS n FROM acme_rate_events WHERE bucket = ? AND at >= ?').get(bucket, since.getTime()) as Row;
+    const r = this.prep('SELECT COUNT(*) AS n FROM acme_rate_events WHERE bucket = ? AND at >= ?').get(bucket, since.getTime()) as Row;
     return Number(r.n);
   }
 
@@ -528,22 +546,22 @@ export class SqliteStore implements Store {
     if (buckets.length === 0) return;
     // Rate-limit counters are approximate by design: no fsync before the reply (see consumeAcmeNonce).
     const db = this.nonceDb();
-    const ins = db.prepare('INSERT INTO acme_rate_events (bucket, at) VALUES (?, ?)');
+    const ins = this.prep('INSERT INTO acme_rate_events (bucket, at) VALUES (?, ?)', db);
     const tx = db.transaction(() => { for (const b of new Set(buckets)) ins.run(b, at.getTime()); });
     tx.immediate();
   }
 
   async pruneRateEvents(before: Date): Promise<number> {
-    return this.db.prepare('DELETE FROM acme_rate_events WHERE at < ?').run(before.getTime()).changes;
+    return this.prep('DELETE FROM acme_rate_events WHERE at < ?').run(before.getTime()).changes;
   }
 
   // ---- meta
   async getMeta(key: string): Promise<string | null> {
-    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined;
+    const r = this.prep('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined;
     return r ? String(r.value) : null;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.prep('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 }
