@@ -336,7 +336,9 @@ export class OrderService {
     let cur = o;
     for (let attempt = 0; attempt < 5; attempt++) {
       const next: AcmeOrder = { ...cur, ...change, csrDer: null, processingSince: null };
-      if (await this.d.store.updateAcmeOrder(next, cur.version)) return { ...next, version: cur.version + 1 };
+      // Re-doable: lost in a power cut, the order is "processing" again and the sweeper re-runs the
+      // issuance, whose idempotency key (the order id) returns the certificate already stored durably.
+      if (await this.d.store.updateAcmeOrder(next, cur.version, RELAXED)) return { ...next, version: cur.version + 1 };
       const fresh = await this.d.store.getAcmeOrder(o.id);
       if (!fresh || fresh.status !== 'processing') return fresh ?? o;
       cur = fresh;

@@ -43,11 +43,16 @@ export class AuditLog {
   constructor(private readonly opts: AuditLogOptions) {}
 
   async record(input: AuditEntryInput): Promise<AuditEntry> {
+    return this.opts.store.appendAudit(this.builder(input));
+  }
+
+  /** The entry for `input`, to be appended by a store inside another write's transaction. */
+  builder(input: AuditEntryInput): (prev: { seq: number; hash: string } | null) => AuditEntry {
     const time = this.opts.clock.now();
-    return this.opts.store.appendAudit((prev) => {
+    return (prev) => {
       const partial = { ...input, details: input.details ?? {}, seq: (prev?.seq ?? 0) + 1, time, prevHash: prev?.hash ?? GENESIS_HASH };
       return { ...partial, hash: hashEntry(partial) };
-    });
+    };
   }
 
   async verify(): Promise<AuditVerification> {

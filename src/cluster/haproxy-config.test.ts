@@ -1,12 +1,14 @@
 /**
  * The HAProxy configuration renderer: defaults and custom health checks, the
- * differences between modes, refusal of bad options, and the real
- * `haproxy -c` accepting what it renders (without warnings) in both modes.
+ * differences between modes, the issuance backend's balance algorithm
+ * (per-request balancing for ACME), refusal of bad options, and the real
+ * `haproxy -c` accepting what it renders (without warnings) in both modes and
+ * with round-robin.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseDurationMs, parseNodeOption } from '../cli/commands/haproxy.js';
+import { parseBalance, parseDurationMs, parseNodeOption } from '../cli/commands/haproxy.js';
 import { haproxyCheck } from '../../test/helpers/haproxy.js';
 import { removeDir, tempDir } from '../../test/helpers/node-process.js';
 import { mustOpenssl } from '../../test/helpers/openssl.js';
@@ -48,6 +50,8 @@ describe('renderHaproxyConfig', () => {
     assert.match(validation, /^ {4}server ca-2 127\.0\.0\.2:9080$/m);
 
     const issuance = section(cfg, 'backend issuance');
+    assert.match(issuance, /^ {4}balance leastconn$/m);
+    assert.match(issuance, /^ {4}no option prefer-last-server$/m);
     assert.match(issuance, /^ {4}option httpchk GET \/readyz\?write=1$/m);
     assert.match(issuance, /^ {4}http-check expect status 200$/m);
     assert.match(issuance, /default-server ssl verify required ca-file \/etc\/haproxy\/rampart-root-ca\.pem alpn http\/1\.1 no-check-ssl check /);
@@ -61,6 +65,7 @@ describe('renderHaproxyConfig', () => {
     assert.match(section(cfg, 'frontend validation'), /^ {4}bind 127\.0\.0\.1:80\n {4}default_backend validation$/m);
     assert.match(section(cfg, 'frontend api'), /^ {4}bind 127\.0\.0\.1:443 ssl crt \/etc\/haproxy\/rampart-api\.pem alpn http\/1\.1$/m);
     assert.match(section(cfg, 'frontend api'), /default_backend issuance/);
+    assert.match(section(cfg, 'frontend api'), /^ {4}http-request set-header X-Forwarded-Proto https$/m);
     assert.doesNotMatch(cfg, /stats/);
     assert.match(cfg, /taken out within 6s/);
   });
@@ -72,6 +77,31 @@ describe('renderHaproxyConfig', () => {
     const fast = renderHaproxyConfig(base({ check: { intervalMs: 400, timeoutMs: 300, fastinterMs: 100, downinterMs: 200 } }));
     assert.equal(fast.match(/check inter 400ms fastinter 100ms downinter 200ms fall 3 rise 2 /g)?.length, 2);
     assert.match(fast, /^ {4}timeout check 300ms$/m);
+  });
+
+  it('balances the issuance backend (API and ACME) round-robin on request, each request on its own', () => {
+    const lc = renderHaproxyConfig(base());
+    const rr = renderHaproxyConfig(base({ balance: 'roundrobin' }));
+    const issuance = section(rr, 'backend issuance');
+    assert.match(issuance, /^ {4}balance roundrobin$/m);
+    assert.doesNotMatch(issuance, /leastconn/);
+    // Never pinned to the node of the client's previous request, whatever the algorithm;
+    // nothing closes or pins server connections behind its back.
+    for (const cfg of [lc, rr]) {
+      assert.match(section(cfg, 'backend issuance'), /^ {4}no option prefer-last-server$/m);
+      assert.doesNotMatch(cfg, /^ {4}option (prefer-last-server|httpclose|http-tunnel)|^ {4}(stick|cookie|hash-type|http-reuse never)/m);
+      assert.match(section(cfg, 'frontend api'), /X-Forwarded-Proto https/);
+    }
+    assert.match(rr, /^# Mode: active-active\. Issuance balance: roundrobin\./m);
+    assert.match(section(rr, 'backend validation'), /^ {4}balance roundrobin$/m);
+    // The algorithm is the only difference (besides the header comment).
+    const strip = (cfg: string) => cfg.replace(/^# Mode: .*$/m, '').replace(/^ {4}balance \S+$/gm, '');
+    assert.equal(strip(rr), strip(lc));
+    assert.equal(strip(renderHaproxyConfig(base({ balance: 'leastconn' }))), strip(lc));
+    // The CLI flag.
+    assert.equal(parseBalance('roundrobin'), 'roundrobin');
+    assert.equal(parseBalance('leastconn'), 'leastconn');
+    assert.throws(() => parseBalance('source'), /--balance must be leastconn or roundrobin \(got "source"\)/);
   });
 
   it('differs between modes only in cutting sessions of a node that loses the active lease', () => {
@@ -117,6 +147,7 @@ describe('renderHaproxyConfig', () => {
       [{ check: { rise: 1.5 } }, /check rise must be an integer/],
       [{ check: { fastinterMs: 5000 } }, /check fastinter \(ms\) must be an integer 100\.\.2000/],
       [{ mode: 'hot-standby' as never }, /mode must be one of active-active, active-passive/],
+      [{ balance: 'source' as never }, /balance must be one of leastconn, roundrobin \(got "source"\)/],
       [{ maxconnPerServer: 0 }, /maxconnPerServer must be an integer/],
     ];
     for (const [over, msg] of bad) {
@@ -156,13 +187,14 @@ describe('haproxy -c accepts the rendered configuration', () => {
   });
   after(() => { if (dir) removeDir(dir); });
 
-  for (const mode of ['active-active', 'active-passive'] as const) {
-    it(`${mode}: valid, without warnings`, () => {
+  for (const [mode, balance] of [['active-active', 'leastconn'], ['active-passive', 'leastconn'], ['active-active', 'roundrobin']] as const) {
+    it(`${mode}, balance ${balance}: valid, without warnings`, () => {
       const cfg = renderHaproxyConfig(base({
-        ...files, mode, statsBind: '127.0.0.1:8404', statsSocket: `${dir}/admin-${mode}.sock`,
+        ...files, mode, balance, statsBind: '127.0.0.1:8404', statsSocket: `${dir}/admin-${mode}-${balance}.sock`,
         nodes: [...NODES, { name: 'ca-3', httpHost: '::1', httpPort: 8081, httpsHost: 'localhost', httpsPort: 8444 }],
       }));
-      const r = haproxyCheck(cfg, dir, `${mode}.cfg`);
+      assert.match(section(cfg, 'backend issuance'), new RegExp(`^ {4}balance ${balance}$`, 'm'));
+      const r = haproxyCheck(cfg, dir, `${mode}-${balance}.cfg`);
       assert.ok(r.ok, r.output);
       assert.match(r.output, /Configuration file is valid/);
       assert.doesNotMatch(r.output, /WARNING|ALERT/, r.output);

@@ -92,14 +92,12 @@ export class IssuanceService {
       sans: [...decided.dns, ...decided.ip, ...decided.email], notBefore, notAfter: notAfter > signed.issuer.notAfter ? signed.issuer.notAfter : notAfter,
       der: signed.der, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actor.id,
     };
-    const result = await this.o.store.insertCertificate(record, claim, fence);
-    if (!result.replayed) {
-      await this.o.audit.record({
-        actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `serial:${record.serial}`,
-        outcome: 'success', details: { profile: req.profile, subject: record.subject, sans: record.sans, notAfter: record.notAfter.toISOString() },
-      });
-      this.o.events.emit('issued', result.record);
-    }
+    // The audit entry is appended in the certificate's own transaction: one commit, never one without the other.
+    const result = await this.o.store.insertCertificate(record, claim, fence, this.o.audit.builder({
+      actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `serial:${record.serial}`,
+      outcome: 'success', details: { profile: req.profile, subject: record.subject, sans: record.sans, notAfter: record.notAfter.toISOString() },
+    }));
+    if (!result.replayed) this.o.events.emit('issued', result.record);
     return { record: result.record, chain: this.o.ca.chain(result.record.issuerId), replayed: result.replayed };
   }
 }

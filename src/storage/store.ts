@@ -19,8 +19,13 @@ export interface IdempotencyClaim {
   requestHash: string;
 }
 
+/** Builds the next audit entry from the chain head, inside the writer's transaction. */
+export type AuditBuilder = (prev: { seq: number; hash: string } | null) => AuditEntry;
+
 export interface InsertResult {
   record: CertificateRecord;
+  /** The audit entry appended in the same transaction (when a builder was given and this was not a replay). */
+  audit?: AuditEntry;
   /** True when an earlier request with the same idempotency key already issued this certificate. */
   replayed: boolean;
 }
@@ -34,7 +39,11 @@ export interface IssuerStore {
 export interface CertificateStore {
   /** Finds an earlier issuance for this idempotency key (throws idempotencyMismatch if the body differs). */
   findIdempotent(claim: IdempotencyClaim): Promise<CertificateRecord | null>;
-  insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence): Promise<InsertResult>;
+  /**
+   * Stores a new certificate; with `audit`, appends that audit entry in the
+   * same transaction (one commit, and never a certificate without its entry).
+   */
+  insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>>;
   /**

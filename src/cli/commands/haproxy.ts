@@ -7,8 +7,8 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
-  DEFAULT_CHECK, HAPROXY_MODES, nodeFromUrls, renderHaproxyConfig,
-  type HaproxyMode, type HaproxyNode,
+  DEFAULT_BALANCE, DEFAULT_CHECK, HAPROXY_BALANCES, HAPROXY_MODES, nodeFromUrls, renderHaproxyConfig,
+  type HaproxyBalance, type HaproxyMode, type HaproxyNode,
 } from '../../cluster/haproxy-config.js';
 import { toPem } from '../../pki/certificate-builder.js';
 import { loadCliConfig, out, withNode, type GlobalOptions } from '../context.js';
@@ -24,6 +24,7 @@ interface HaproxyCliOptions {
   fall?: string;
   rise?: string;
   mode?: string;
+  balance?: string;
   statsBind?: string;
   statsSocket?: string;
   maxconn?: string;
@@ -52,6 +53,12 @@ export function parseDurationMs(v: string, what: string): number {
   const ms = m ? Math.round(Number(m[1]) * (m[2] === 's' ? 1000 : 1)) : NaN;
   if (!Number.isSafeInteger(ms) || ms <= 0) throw new Error(`${what} must be a duration such as 2000, 500ms or 2s (got "${v}")`);
   return ms;
+}
+
+/** The --balance value: leastconn or roundrobin. */
+export function parseBalance(v: string): HaproxyBalance {
+  if (!HAPROXY_BALANCES.includes(v as HaproxyBalance)) throw new Error(`--balance must be ${HAPROXY_BALANCES.join(' or ')} (got "${v}")`);
+  return v as HaproxyBalance;
 }
 
 function parseCount(v: string, what: string): number {
@@ -91,7 +98,7 @@ function writeAtomically(file: string, text: string): void {
 
 export function registerHaproxy(program: Command, g: () => GlobalOptions): void {
   program.command('haproxy-config')
-    .description('write an HAProxy configuration for the cluster: plain HTTP validation (OCSP, CRLs) and the HTTPS API, with health checks and retries')
+    .description('write an HAProxy configuration for the cluster: plain HTTP validation (OCSP, CRLs) and the HTTPS API and ACME, with health checks and retries')
     .option('--node <spec>', 'a node as name=http://host:port,https://host:port (repeatable; default: the nodes registered in the database)', collect, [])
     .option('--bind-http <host:port>', 'validation frontend (plain HTTP)', '*:80')
     .option('--bind-https <host:port>', 'API frontend (TLS)', '*:443')
@@ -102,6 +109,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
     .option('--fall <n>', `failed checks before a node is taken out (default ${DEFAULT_CHECK.fall})`)
     .option('--rise <n>', `passed checks before a node is put back (default ${DEFAULT_CHECK.rise})`)
     .option('--mode <mode>', `${HAPROXY_MODES.join(' or ')} (default: cluster.mode of the configuration, else active-active)`)
+    .option('--balance <algorithm>', `issuance backend (REST API and ACME): ${HAPROXY_BALANCES.join(' or ')}; every request is balanced on its own (default ${DEFAULT_BALANCE})`)
     .option('--stats-bind <host:port>', 'stats page with admin actions, loopback only (default: none)')
     .option('--stats-socket <file>', 'admin stats socket (default: none)')
     .option('--maxconn <n>', 'concurrent requests per node before HAProxy queues (default 200)')
@@ -109,6 +117,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
     .action(async (o: HaproxyCliOptions) => {
       if (!o.tlsCert) throw new Error('--tls-cert FILE is required: the API frontend terminates TLS with it (certificate, chain and key in one PEM)');
       if (o.mode !== undefined && !HAPROXY_MODES.includes(o.mode as HaproxyMode)) throw new Error(`--mode must be ${HAPROXY_MODES.join(' or ')} (got "${o.mode}")`);
+      const balance = o.balance !== undefined ? parseBalance(o.balance) : DEFAULT_BALANCE;
       const nodes = o.node.map(parseNodeOption);
       const check = {
         intervalMs: o.interval !== undefined ? parseDurationMs(o.interval, '--interval') : undefined,
@@ -123,7 +132,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
       if (o.caFile && !readPem(caFile, '--ca-file').includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--ca-file ${caFile} holds no PEM certificate`);
       const mode = (o.mode as HaproxyMode | undefined) ?? configuredMode(g()) ?? 'active-active';
       const base = {
-        bindHttp: o.bindHttp, bindHttps: o.bindHttps, tlsCertFile, caFile, check, mode,
+        bindHttp: o.bindHttp, bindHttps: o.bindHttps, tlsCertFile, caFile, check, mode, balance,
         statsBind: o.statsBind, statsSocket: o.statsSocket ? resolve(o.statsSocket) : undefined,
         maxconnPerServer: o.maxconn !== undefined ? parseCount(o.maxconn, '--maxconn') : undefined,
       };
@@ -150,9 +159,9 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
       if (rootPem) writeAtomically(caFile, rootPem);
       if (outFile) writeAtomically(outFile, text);
       else process.stdout.write(text);
-      const summary = { out: outFile ?? null, caFile, caFileWritten: rootPem !== null, mode, nodes: nodes.map((n) => n.name) };
+      const summary = { out: outFile ?? null, caFile, caFileWritten: rootPem !== null, mode, balance, nodes: nodes.map((n) => n.name) };
       const human = (): string => [
-        outFile ? `Wrote ${outFile} (${mode}; nodes: ${summary.nodes.join(', ')})` : '',
+        outFile ? `Wrote ${outFile} (${mode}, issuance balance ${balance}; nodes: ${summary.nodes.join(', ')})` : '',
         rootPem ? `Wrote the root CA to ${caFile}` : '',
         outFile ? `Check it with: haproxy -c -f ${outFile}` : '',
       ].filter(Boolean).join('\n');

@@ -50,6 +50,25 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.equal(await s.getCertificate('ff'), null);
     }));
 
+    it('a certificate and its audit entry are stored in one transaction; a replay appends nothing', () => withStore(async (s) => {
+      const entry = (label: string) => (prev: { seq: number; hash: string } | null) => ({
+        seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'genesis', hash: `${label}${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
+        actor: 'a', source: 's', channel: 'api' as const, action: 'certificate.issue', target: label, outcome: 'success' as const, details: {},
+      });
+      await s.appendAudit(entry('before'));
+      const claim = { key: 'ka', requester: 'token:a', requestHash: 'h1' };
+      const first = await s.insertCertificate(cert('a1', 'int-a'), claim, undefined, entry('serial:a1'));
+      assert.equal(first.audit?.seq, 2);
+      assert.equal(first.audit?.prevHash, 'before1');
+      const again = await s.insertCertificate(cert('a2', 'int-a'), claim, undefined, entry('serial:a2'));
+      assert.equal(again.replayed, true);
+      assert.equal(again.audit, undefined);
+      await assert.rejects(s.insertCertificate(cert('a1', 'int-a'), undefined, undefined, entry('serial:dup')));
+      const all = [];
+      for await (const e of s.iterateAudit()) all.push(e.target);
+      assert.deepEqual(all, ['before', 'serial:a1'], 'no entry for the replay or the refused duplicate');
+    }));
+
     it('idempotency: the same key and body returns the first certificate; another body is refused', () => withStore(async (s) => {
       const claim = { key: 'k1', requester: 'token:a', requestHash: 'h1' };
       const first = await s.insertCertificate(cert('01', 'int-a'), claim);

@@ -32,7 +32,7 @@ import type {
 } from '../../core/types.js';
 import { RampartError } from '../../errors/codes.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../../acme/types.js';
-import type { IdempotencyClaim, InsertResult, Store } from '../store.js';
+import type { AuditBuilder, IdempotencyClaim, InsertResult, Store } from '../store.js';
 import { applyMigrations } from './migrations.js';
 import { PgPool, errorCode, transaction, type PgPoolOptions } from './pg-pool.js';
 
@@ -195,7 +195,7 @@ export class PostgresStore implements Store {
     if (!ok) throw new RampartError('fenced', `lease "${f.lease}" epoch ${f.epoch} is no longer held by ${f.holder}`);
   }
 
-  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence): Promise<InsertResult> {
+  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult> {
     return this.pool.run('insertCertificate', (sql, a) => transaction(sql, async (tx): Promise<InsertResult> => {
       if (a.retried) {
         // An earlier attempt may have committed before its connection
@@ -221,7 +221,8 @@ export class PostgresStore implements Store {
         await tx`INSERT INTO idempotency (requester, key, request_hash, serial, created_at)
           VALUES (${claim.requester}, ${claim.key}, ${claim.requestHash}, ${rec.serial}, ${rec.createdAt.getTime()})`;
       }
-      return { record: rec, replayed: false };
+      // Last, so the audit chain lock is held only for this insert and the commit.
+      return { record: rec, replayed: false, ...(audit ? { audit: await this.appendAuditInTx(tx, audit, null) } : {}) };
     }));
   }
 
@@ -381,24 +382,32 @@ export class PostgresStore implements Store {
   }
 
   // ---- audit
-  async appendAudit(build: (prev: { seq: number; hash: string } | null) => AuditEntry): Promise<AuditEntry> {
+  async appendAudit(build: AuditBuilder): Promise<AuditEntry> {
     let attempted: AuditEntry | null = null;
     return this.pool.run('appendAudit', (sql, a) => transaction(sql, async (tx): Promise<AuditEntry> => {
-      // One chain head for every node: whoever holds this lock reads the
-      // head and appends; the lock is released at commit.
-      await tx`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY}::bigint)`;
-      const [last] = await tx`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`;
-      // If the head is the entry our cut-off attempt built (same seq and
-      // hash, and the hash covers the content and the previous hash), that
-      // attempt committed: return it instead of appending it twice.
-      if (a.retried && attempted && last && n(last.seq) === attempted.seq && last.hash === attempted.hash) return attempted;
-      const e = build(last ? { seq: n(last.seq), hash: String(last.hash) } : null);
+      const e = await this.appendAuditInTx(tx, build, a.retried ? attempted : null);
       attempted = e;
-      await tx`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
-        VALUES (${e.seq}, ${e.time.getTime()}, ${e.actor}, ${e.source}, ${e.channel}, ${e.action}, ${e.target}, ${e.outcome},
-          ${JSON.stringify(e.details ?? {})}, ${e.prevHash}, ${e.hash})`;
       return e;
     }));
+  }
+
+  /**
+   * Appends one audit entry inside `tx`. One chain head for every node:
+   * whoever holds the advisory lock reads the head and appends; the lock is
+   * released at commit. `attempted`: the entry a cut-off earlier attempt
+   * built; if it is the head (same seq and hash, and the hash covers the
+   * content and the previous hash), that attempt committed and it is
+   * returned instead of appended twice.
+   */
+  private async appendAuditInTx(tx: TransactionSql, build: AuditBuilder, attempted: AuditEntry | null): Promise<AuditEntry> {
+    await tx`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY}::bigint)`;
+    const [last] = await tx`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`;
+    if (attempted && last && n(last.seq) === attempted.seq && last.hash === attempted.hash) return attempted;
+    const e = build(last ? { seq: n(last.seq), hash: String(last.hash) } : null);
+    await tx`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
+      VALUES (${e.seq}, ${e.time.getTime()}, ${e.actor}, ${e.source}, ${e.channel}, ${e.action}, ${e.target}, ${e.outcome},
+        ${JSON.stringify(e.details ?? {})}, ${e.prevHash}, ${e.hash})`;
+    return e;
   }
 
   async *iterateAudit(): AsyncIterable<AuditEntry> {

@@ -11,7 +11,7 @@ import type {
 } from '../../core/types.js';
 import { RampartError } from '../../errors/codes.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../../acme/types.js';
-import type { IdempotencyClaim, InsertResult, Store } from '../store.js';
+import type { AuditBuilder, IdempotencyClaim, InsertResult, Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 import { d, dn, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
@@ -151,7 +151,7 @@ export class SqliteStore implements Store {
     if (!ok) throw new RampartError('fenced', `lease "${f.lease}" epoch ${f.epoch} is no longer held by ${f.holder}`);
   }
 
-  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence): Promise<InsertResult> {
+  async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult> {
     const tx = this.db.transaction((): InsertResult => {
       this.checkFence(fence);
       if (claim) {
@@ -169,7 +169,7 @@ export class SqliteStore implements Store {
         this.prep('INSERT INTO idempotency (requester, key, request_hash, serial, created_at) VALUES (?, ?, ?, ?, ?)')
           .run(claim.requester, claim.key, claim.requestHash, rec.serial, rec.createdAt.getTime());
       }
-      return { record: rec, replayed: false };
+      return { record: rec, replayed: false, ...(audit ? { audit: this.appendAuditInTx(audit) } : {}) };
     });
     return tx.immediate();
   }
@@ -295,16 +295,18 @@ export class SqliteStore implements Store {
   }
 
   // ---- audit
-  async appendAudit(build: (prev: { seq: number; hash: string } | null) => AuditEntry): Promise<AuditEntry> {
-    const tx = this.db.transaction((): AuditEntry => {
-      const last = this.prep('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
-      const e = build(last ? { seq: Number(last.seq), hash: String(last.hash) } : null);
-      this.prep(`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.seq, e.time.getTime(), e.actor, e.source, e.channel, e.action, e.target,
-        e.outcome, JSON.stringify(e.details ?? {}), e.prevHash, e.hash);
-      return e;
-    });
-    return tx.immediate();
+  async appendAudit(build: AuditBuilder): Promise<AuditEntry> {
+    return this.db.transaction((): AuditEntry => this.appendAuditInTx(build)).immediate();
+  }
+
+  /** Appends one audit entry; call inside a write transaction. */
+  private appendAuditInTx(build: AuditBuilder): AuditEntry {
+    const last = this.prep('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+    const e = build(last ? { seq: Number(last.seq), hash: String(last.hash) } : null);
+    this.prep(`INSERT INTO audit_log (seq, time, actor, source, channel, action, target, outcome, details, prev_hash, hash)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.seq, e.time.getTime(), e.actor, e.source, e.channel, e.action, e.target,
+      e.outcome, JSON.stringify(e.details ?? {}), e.prevHash, e.hash);
+    return e;
   }
 
   async *iterateAudit(): AsyncIterable<AuditEntry> {
