@@ -8,7 +8,8 @@
  * 4. REST issuance on PostgreSQL: one node direct, three nodes behind HAProxy
  *    (pg-bench.ts), then the recovery times of node loss and active-passive
  *    takeover on those clusters (rto-bench.ts);
- * 5. database failover under pg_auto_failover: RTO and RPO (db-failover-bench.ts).
+ * 5. database failover under pg_auto_failover: RTO and RPO (db-failover-bench.ts);
+ * 6. ACME orders/s and latency, Rampart's ACME server next to pebble (acme-vs-pebble.ts).
  *
  * Writes bench/results/<name>.json per benchmark and bench/results/README.md.
  * Every child process is stopped at the end, also on failure or interrupt.
@@ -17,6 +18,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { runAcmeVsPebbleBench } from './acme-vs-pebble.js';
 import { RESULTS_DIR, failedResult as failed, installAbortHandlers, round, writeResult, type BenchResult } from './bench-util.js';
 import { CRL_TARGET, runCrlBench } from './crl-runner.js';
 import { runDbFailover } from './db-failover-bench.js';
@@ -26,8 +28,8 @@ import { OCSP_TARGET, runOcspBench } from './ocsp-bench.js';
 import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
-/** Table order: OCSP, issuance (SQLite, then PostgreSQL), CRL, recovery. */
-const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'crl-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+/** Table order: OCSP, issuance (SQLite, then PostgreSQL), ACME, CRL, recovery. */
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'crl-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
 const rank = (r: BenchResult): number => {
   const i = ORDER.findIndex((p) => r.name.startsWith(p));
   return i < 0 ? ORDER.length : i;
@@ -85,6 +87,8 @@ async function main(): Promise<number> {
   // PostgreSQL and recovery: each part stops what it started before the next begins.
   results.push(...await runPostgresBench(results));
   results.push(...await runDbFailover());
+  // ACME vs pebble: its own node, pebble and responder, all stopped when it returns (never throws).
+  results.push(await runAcmeVsPebbleBench());
   results.sort((a, b) => rank(a) - rank(b));
 
   for (const r of results) writeResult(r);
