@@ -413,3 +413,61 @@ describe('ACME external account binding', () => {
     problem(await eabAcme.signed(eabAcme.dir.newAccount, key2, { externalAccountBinding: await binding(key2, second.body.hmacKey, second.body.kid) }), 'unauthorized');
   });
 });
+
+describe('ACME rate limits per source address and registered domain', () => {
+  let rl: NodeProcess;
+  let rlAcme: RawAcme;
+  let rlCa: string;
+  before(async () => {
+    rl = await startNode({
+      env: {
+        RAMPART_ACME__RATE_LIMITS__NEW_ACCOUNTS_PER_IP__COUNT: '2',
+        RAMPART_ACME__RATE_LIMITS__CERTIFICATES_PER_REGISTERED_DOMAIN__COUNT: '1',
+        RAMPART_ACME__RATE_LIMITS__REQUESTS_PER_IP__COUNT: '60',
+        RAMPART_ACME__RATE_LIMITS__REQUESTS_PER_IP__WINDOW_SECONDS: '3600',
+        RAMPART_ACME__VALIDATION__CONNECT_ADDRESS: '127.0.0.1',
+        RAMPART_ACME__VALIDATION__HTTP_PORT: String((http01.address() as { port: number }).port),
+      },
+    });
+    rlCa = (await call(`${rl.httpUrl}/ca/bundle.pem`)).body;
+    rlAcme = await new RawAcme(`${rl.httpsUrl}/acme/directory`, rlCa).init();
+  });
+  after(async () => { await rl?.stop(); if (rl) removeDir(rl.dataDir); });
+
+  it('limits new accounts per address, certificates per registered domain, then all requests per address', async () => {
+    const keys = [await newKey(), await newKey(), await newKey()];
+    const kids: string[] = [];
+    for (const k of keys.slice(0, 2)) {
+      const r = await rlAcme.signed(rlAcme.dir.newAccount, k, {});
+      assert.equal(r.status, 201);
+      kids.push(String(r.headers.location));
+    }
+    const third = await rlAcme.signed(rlAcme.dir.newAccount, keys[2]!, {});
+    problem(third, 'rateLimited', 429);
+    assert.ok(Number(third.headers['retry-after']) >= 1);
+    assert.equal((await rlAcme.signed(rlAcme.dir.newAccount, keys[2]!, { onlyReturnExisting: true })).body.type, URN + 'accountDoesNotExist', 'nothing was created');
+
+    // One certificate for limited.test; a second order under the same registered domain is refused.
+    const a = { key: keys[0]!, kid: kids[0]! };
+    const r = await rlAcme.signed(rlAcme.dir.newOrder, a.key, { identifiers: [{ type: 'dns', value: 'www.limited.test' }] }, { kid: a.kid });
+    const az = (await rlAcme.signed(r.body.authorizations[0], a.key, '', { kid: a.kid })).body;
+    const ch = az.challenges.find((c: any) => c.type === 'http-01');
+    tokens.set(ch.token, await keyAuth(a, ch.token));
+    assert.equal((await rlAcme.signed(ch.url, a.key, {}, { kid: a.kid })).body.status, 'valid');
+    const fin = await rlAcme.signed(r.body.finalize, a.key, { csr: b64u(csrFor(['www.limited.test'], 'limited').der) }, { kid: a.kid });
+    assert.equal(fin.body.status, 'valid');
+    problem(await rlAcme.signed(rlAcme.dir.newOrder, a.key, { identifiers: [{ type: 'dns', value: 'api.limited.test' }] }, { kid: a.kid }), 'rateLimited', 429);
+    const other = await rlAcme.signed(rlAcme.dir.newOrder, a.key, { identifiers: [{ type: 'dns', value: 'www.unlimited.test' }] }, { kid: a.kid });
+    assert.equal(other.status, 201, 'another registered domain is not limited');
+
+    // Every request counts towards requestsPerIp (60 per hour): the budget runs out.
+    let limited: ApiResponse | null = null;
+    for (let i = 0; i < 70 && !limited; i++) {
+      const x = await call(rlAcme.dir.newNonce, { method: 'HEAD', ca: rlCa });
+      if (x.status === 429) limited = x;
+      else assert.equal(x.status, 200);
+    }
+    assert.ok(limited, 'requestsPerIp never answered 429');
+    assert.ok(Number(limited.headers['retry-after']) >= 1);
+  });
+});
