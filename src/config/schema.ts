@@ -14,7 +14,7 @@ const MiB = 1024 * 1024;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const EKUS = ['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping'] as const;
 export const ECDSA_CURVES = ['P-256', 'P-384'] as const;
-export const KEY_BACKENDS = ['software'] as const;
+export const KEY_BACKENDS = ['software', 'pkcs11'] as const;
 export const DATABASE_TYPES = ['sqlite', 'postgres'] as const;
 export const TARGET_SESSION_ATTRS = ['read-write', 'any', 'primary', 'standby', 'prefer-standby'] as const;
 
@@ -89,6 +89,17 @@ const keysSchema = z.strictObject({
     .describe('Environment variable holding the key-encryption passphrase; when set it is used instead of keyFile.'),
   keyFile: pathString.optional()
     .describe('File whose contents are the scrypt input for key encryption. Default <dataDir>/secrets/key-encryption.key, created on first run. Relative paths resolve against dataDir.'),
+  pkcs11: z.strictObject({
+    module: pathString.default('/usr/lib/softhsm/libsofthsm2.so').describe('Path of the PKCS#11 module (the HSM vendor library).'),
+    tokens: z.array(z.string().regex(/^pkcs11:/, { message: "must be an RFC 7512 URI such as 'pkcs11:token=rampart'" }).max(2048)).max(16).default([])
+      .describe('RFC 7512 pkcs11: URIs of the tokens to use (token=, serial=, manufacturer=, model=, slot-id=). Several tokens holding the same keys form an HSM pool: used in turn, a failing one is taken out and retried. Required with backend pkcs11.'),
+    pinEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name' }).max(128).default('RAMPART_PKCS11_PIN')
+      .describe('Environment variable with the user PIN (used when pinFile is not set).'),
+    pinFile: pathString.optional().describe('File whose first line is the user PIN (preferred over pinEnv). Relative paths resolve against dataDir.'),
+    sessionsPerToken: z.number().int().min(1).max(64).default(4).describe('Sessions opened per token: signatures run in parallel up to this many per token.'),
+    extractable: z.boolean().default(false).describe('Generate CA keys extractable (wrappable) so that `rampart key backup` can split them to custodians. Default false: keys never leave the token.'),
+    retrySeconds: z.number().int().min(1).max(3600).default(10).describe('How long a failed token stays out of the pool before it is tried again.'),
+  }).prefault({}).describe('PKCS#11 HSM settings (backend pkcs11).'),
 }).describe('CA private key storage.');
 
 const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name' }).max(128);

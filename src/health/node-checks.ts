@@ -29,7 +29,7 @@ export function registerNodeChecks(o: NodeCheckOptions): void {
 
   o.health.add('keyBackend', async () => {
     const h = await o.keys.health();
-    return { status: h.ok ? 'pass' : 'fail', detail: `${o.keys.type}: ${h.detail}` };
+    return { status: !h.ok ? 'fail' : h.degraded ? 'warn' : 'pass', detail: `${o.keys.type}: ${h.detail}` };
   }, { critical: true });
 
   o.health.add('diskSpace', async () => {

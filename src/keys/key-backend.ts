@@ -28,6 +28,8 @@ export interface Signer {
 export interface KeyBackendHealth {
   ok: boolean;
   detail: string;
+  /** A backend that still signs with reduced redundancy (e.g. one token of an HSM pool down) reports ok with degraded. */
+  degraded?: boolean;
 }
 
 export interface KeyBackend {
@@ -38,6 +40,26 @@ export interface KeyBackend {
   open(keyRef: string): Promise<Signer>;
   has(keyRef: string): Promise<boolean>;
   health(): Promise<KeyBackendHealth>;
+}
+
+/**
+ * Optional capability for key backup (Shamir ceremonies, src/keys/custody/):
+ * a private key leaves a backend only wrapped with AES key wrap with padding
+ * (RFC 5649, AES-256) under a one-time key-encryption key: the wrapped value
+ * is the PKCS#8 PrivateKeyInfo, which is exactly what PKCS#11
+ * C_WrapKey(CKM_AES_KEY_WRAP_PAD) produces and what node:crypto's
+ * 'id-aes256-wrap-pad' cipher unwraps, so a backup made from an HSM can be
+ * restored into software keys and the other way round.
+ */
+export interface KeyWrapper {
+  /** Wraps the private key of `keyRef` under `kek` (32 bytes). Throws when the key may not leave the backend (non-extractable). */
+  exportWrapped(keyRef: string, kek: Uint8Array): Promise<{ algorithm: KeyAlgorithm; spki: Uint8Array; wrapped: Uint8Array }>;
+  /** Unwraps into a new key of this backend (non-extractable where the backend supports it). */
+  importWrapped(label: string, algorithm: KeyAlgorithm, wrapped: Uint8Array, kek: Uint8Array): Promise<Signer>;
+}
+
+export function isKeyWrapper(b: unknown): b is KeyWrapper {
+  return typeof (b as KeyWrapper | null)?.exportWrapped === 'function' && typeof (b as KeyWrapper | null)?.importWrapped === 'function';
 }
 
 /** Optional capability: backends that can import an existing private key (restore, migration). */
