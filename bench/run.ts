@@ -9,7 +9,8 @@
  *    (pg-bench.ts), then the recovery times of node loss and active-passive
  *    takeover on those clusters (rto-bench.ts);
  * 5. database failover under pg_auto_failover: RTO and RPO (db-failover-bench.ts);
- * 6. ACME orders/s and latency, Rampart's ACME server next to pebble (acme-vs-pebble.ts).
+ * 6. ACME orders/s and latency, Rampart's ACME server next to pebble (acme-vs-pebble.ts);
+ * 7. PKCS#11 keys (SoftHSM2) next to software keys: signatures/s and REST issuance (hsm-bench.ts).
  *
  * Writes bench/results/<name>.json per benchmark and bench/results/README.md.
  * Every child process is stopped at the end, also on failure or interrupt.
@@ -22,14 +23,15 @@ import { runAcmeVsPebbleBench } from './acme-vs-pebble.js';
 import { RESULTS_DIR, failedResult as failed, installAbortHandlers, round, writeResult, type BenchResult } from './bench-util.js';
 import { CRL_TARGET, runCrlBench } from './crl-runner.js';
 import { runDbFailover } from './db-failover-bench.js';
+import { runHsmBench } from './hsm-bench.js';
 import { ISSUANCE_TARGET, runIssuanceBench } from './issuance-bench.js';
 import { setUpNode, tearDownNode, type NodeContext } from './node-setup.js';
 import { OCSP_TARGET, runOcspBench } from './ocsp-bench.js';
 import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
-/** Table order: OCSP, issuance (SQLite, then PostgreSQL), ACME, CRL, recovery. */
-const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'crl-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+/** Table order: OCSP, issuance (SQLite, then PostgreSQL), ACME, PKCS#11, CRL, recovery. */
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
 const rank = (r: BenchResult): number => {
   const i = ORDER.findIndex((p) => r.name.startsWith(p));
   return i < 0 ? ORDER.length : i;
@@ -89,6 +91,8 @@ async function main(): Promise<number> {
   results.push(...await runDbFailover());
   // ACME vs pebble: its own node, pebble and responder, all stopped when it returns (never throws).
   results.push(await runAcmeVsPebbleBench());
+  // PKCS#11 vs software keys: its own SoftHSM2 directory and nodes, all removed when it returns (never throws).
+  results.push(await runHsmBench());
   results.sort((a, b) => rank(a) - rank(b));
 
   for (const r of results) writeResult(r);

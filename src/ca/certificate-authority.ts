@@ -12,6 +12,7 @@ import { Certificate, type Name } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import type { IssuerStore } from '../storage/store.js';
 import { issuerId } from './issuer-id.js';
+import { isOfflineIssuer, offlineKeyError } from './offline-issuer.js';
 import type { CaUrls } from './urls.js';
 
 export interface LeafRequest {
@@ -77,10 +78,13 @@ export class CertificateAuthority {
   }
 
   async signerFor(issuer: IssuerRecord): Promise<Signer> {
+    if (isOfflineIssuer(issuer)) throw offlineKeyError(issuer);
     return this.o.keys.open(issuer.keyRef);
   }
 
+  /** Whether this node can sign with the issuer's key (never for an offline root). */
   async hasKey(issuer: IssuerRecord): Promise<boolean> {
+    if (isOfflineIssuer(issuer)) return false;
     return this.o.keys.has(issuer.keyRef);
   }
 
@@ -109,13 +113,15 @@ export class CertificateAuthority {
   /**
    * Makes sure every CA whose key is reachable has a delegated OCSP signer
    * (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) that is not within
-   * renewBeforeDays of expiry; issues a new one where needed. Returns the ids renewed.
+   * renewBeforeDays of expiry; issues a new one where needed. `inService`
+   * leaves out retired CAs (see retirement.ts). Returns the ids renewed.
    */
-  async ensureOcspSigners(spec: OcspSignerSpec): Promise<string[]> {
+  async ensureOcspSigners(spec: OcspSignerSpec, inService?: (ca: IssuerRecord) => Promise<boolean>): Promise<string[]> {
     const renewed: string[] = [];
     const now = this.o.clock.now();
     for (const ca of this.cas()) {
       if (ca.notAfter <= now || !(await this.hasKey(ca))) continue;
+      if (inService && !(await inService(ca))) continue;
       const current = this.ocspSignerOf(ca.id);
       if (current && current.notAfter.getTime() - now.getTime() > spec.renewBeforeDays * DAY) continue;
       const caSigner = await this.signerFor(ca);

@@ -3,13 +3,16 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { isRampartError } from '../errors/codes.js';
-import { registerAdmin, registerCa } from './commands/admin.js';
+import { registerAdmin } from './commands/admin.js';
+import { registerCa } from './commands/ca.js';
+import { registerRoot } from './commands/root.js';
 import { registerCerts } from './commands/certs.js';
 import { registerInit } from './commands/init.js';
 import { registerServe } from './commands/serve.js';
 import { registerCluster } from './commands/cluster.js';
 import { registerHaproxy } from './commands/haproxy.js';
 import { registerAcme } from './commands/acme.js';
+import { registerKey } from './commands/key.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -26,9 +29,11 @@ registerServe(program, g);
 registerCerts(program, g);
 registerAdmin(program, g);
 registerCa(program, g);
+registerRoot(program, g);
 registerCluster(program, g);
 registerHaproxy(program, g);
 registerAcme(program, g);
+registerKey(program, g);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,10 +3,13 @@
  * so they strictly increase across restarts (and, later, across nodes).
  * Generation streams the revoked entries from storage. A revocation triggers
  * regeneration at once; concurrent triggers for one issuer coalesce into one
- * run after the current one.
+ * run after the current one. Scheduled generation covers the CAs whose key is
+ * on this node and that are still in service (src/ca/retirement.ts): a retired
+ * intermediate keeps its last CRL, an offline root's CRL is imported.
  */
 import type { CertificateAuthority } from '../ca/certificate-authority.js';
 import { parseIssuerName } from '../ca/certificate-authority.js';
+import { IssuerRetirement } from '../ca/retirement.js';
 import type { Clock } from '../core/clock.js';
 import type { CaEvents } from '../core/events.js';
 import type { CrlRecord, IssuerRecord } from '../core/types.js';
@@ -37,13 +40,16 @@ export class CrlService {
   private readonly running = new Map<string, Promise<CrlRecord | null>>();
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly retirement: IssuerRetirement;
 
-  constructor(private readonly o: CrlServiceOptions) {}
+  constructor(private readonly o: CrlServiceOptions) {
+    this.retirement = new IssuerRetirement({ store: o.store, clock: o.clock });
+  }
 
-  /** CA issuers whose key this node can reach. */
+  /** CA issuers whose key this node can reach and that are not retired. */
   private async signingCas(): Promise<IssuerRecord[]> {
     const out: IssuerRecord[] = [];
-    for (const ca of this.o.ca.cas()) if (await this.o.ca.hasKey(ca)) out.push(ca);
+    for (const ca of this.o.ca.cas()) if (await this.o.ca.hasKey(ca) && await this.retirement.inService(ca)) out.push(ca);
     return out;
   }
 

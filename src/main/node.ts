@@ -8,6 +8,10 @@ import { AuditLog } from '../audit/audit-log.js';
 import { TokenService } from '../auth/tokens.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { createHierarchy, type HierarchySpec } from '../ca/hierarchy.js';
+import type { CaBundle } from '../ca/ca-bundle.js';
+import { applyIntermediateImport, planIntermediateImport, type IntermediateImportPlan } from '../ca/intermediate-import.js';
+import { listPendingIntermediates } from '../ca/pending-intermediates.js';
+import { IssuerRetirement } from '../ca/retirement.js';
 import { caUrls, type CaUrls } from '../ca/urls.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { CaEvents } from '../core/events.js';
@@ -18,6 +22,7 @@ import { HealthRegistry } from '../health/health.js';
 import { registerNodeChecks } from '../health/node-checks.js';
 import type { KeyBackend } from '../keys/key-backend.js';
 import { SoftwareKeyBackend } from '../keys/software/software-backend.js';
+import { openPkcs11Backend } from '../keys/pkcs11/from-config.js';
 import { RampartMetrics } from '../metrics/metrics.js';
 import { OcspResponder } from '../ocsp/responder.js';
 import { IssuanceService } from '../ra/issuance.js';
@@ -155,10 +160,18 @@ export class RampartNode {
     });
     const store = createStore(o.config, paths, { env: o.env ?? process.env, applicationName: `rampart ${o.config.cluster.nodeId ?? ''}`.trim(), onRetry: (e) => log.warn({ retry: e }, 'database retry') });
     await store.migrate();
-    // One node keeps sealed keys in its data directory; a cluster keeps them in the shared database.
-    const keys = store.kind === 'sqlite'
-      ? new SoftwareKeyBackend({ dir: paths.keysDir, secret })
-      : new SoftwareKeyBackend({ blobs: new DatabaseKeyStore(store), secret });
+    // One node keeps sealed keys in its data directory; a cluster keeps them in the shared database; an HSM keeps its own.
+    let keys: KeyBackend;
+    try {
+      keys = o.config.keys.backend === 'pkcs11'
+        ? await openPkcs11Backend(o.config.keys.pkcs11, { dataDir: paths.dataDir, env: o.env ?? process.env, log })
+        : store.kind === 'sqlite'
+          ? new SoftwareKeyBackend({ dir: paths.keysDir, secret })
+          : new SoftwareKeyBackend({ blobs: new DatabaseKeyStore(store), secret });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
     const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env);
     await node.ca.load();
     node.ocsp.reloadIssuers();
@@ -189,7 +202,9 @@ export class RampartNode {
 
   async ensureOcspSigners(): Promise<void> {
     const s = this.config.hierarchy.ocspSigner;
-    const renewed = await this.ca.ensureOcspSigners({ algorithm: s.algorithm, validityDays: s.validityDays, renewBeforeDays: s.renewBeforeDays });
+    // Retired intermediates (inactive, nothing unexpired left) get no new OCSP signer.
+    const retirement = new IssuerRetirement({ store: this.store, clock: this.clock });
+    const renewed = await this.ca.ensureOcspSigners({ algorithm: s.algorithm, validityDays: s.validityDays, renewBeforeDays: s.renewBeforeDays }, (ca) => retirement.inService(ca));
     if (renewed.length) {
       for (const id of renewed) {
         await this.audit.record({ ...actorFields(SYSTEM_ACTOR), action: 'ocsp-signer.issue', target: `issuer:${id}`, outcome: 'success' });
@@ -197,6 +212,45 @@ export class RampartNode {
       this.ocsp.reloadIssuers();
       this.events.emit('issuersChanged');
     }
+  }
+
+  /**
+   * Takes an intermediate CA certificate into service (`rampart ca import`,
+   * `rampart ca rotate`): checked by src/ca/intermediate-import.ts, stored as
+   * the active issuer, then its OCSP signer is issued and its first CRL
+   * published. The previous intermediate stays, inactive, and keeps serving
+   * OCSP and CRLs for what it issued. A running single node picks the change
+   * up when it restarts; cluster nodes reload issuers every 30 s.
+   */
+  async importIntermediate(bundle: CaBundle, actor: Actor, action: 'ca.import' | 'ca.rotate' = 'ca.import'): Promise<IntermediateImportPlan> {
+    let plan: IntermediateImportPlan;
+    try {
+      plan = await planIntermediateImport({
+        bundle, ca: this.ca, keys: this.keys, pending: await listPendingIntermediates(this.store), latestCrl: (id) => this.store.latestCrl(id), urls: this.urls, now: this.clock.now(),
+      });
+      await applyIntermediateImport(plan, this.store);
+    } catch (e) {
+      await this.audit.record({ ...actorFields(actor), action, target: 'issuer:intermediate', outcome: 'failure', details: { error: (e as Error).message } });
+      throw e;
+    }
+    const i = plan.intermediate;
+    await this.audit.record({
+      ...actorFields(actor), action, target: `issuer:${i.id}`, outcome: 'success',
+      details: {
+        subject: i.subject, notBefore: i.notBefore.toISOString(), notAfter: i.notAfter.toISOString(), keyRef: i.keyRef, root: plan.root.id,
+        rootKey: plan.root.keyBackend, rootCreated: plan.rootIsNew, previous: plan.previous?.id ?? null, rootCrl: plan.rootCrl?.number.toString() ?? null,
+      },
+    });
+    await this.ca.load();
+    this.ocsp.reloadIssuers();
+    await this.ensureOcspSigners();
+    try {
+      await this.crl.generate(i.id);
+    } catch (e) {
+      plan.notes.push(`the first CRL of ${i.id} was not published now (${(e as Error).message}); the CRL schedule publishes it`);
+    }
+    this.events.emit('issuersChanged');
+    return plan;
   }
 
   /** Background jobs: CRL schedule, OCSP signer renewal, OCSP cache refresh, CA expiry metrics. */
@@ -214,6 +268,11 @@ export class RampartNode {
    */
   async bootstrap(): Promise<string | null> {
     if (this.hasHierarchy()) return null;
+    const pending = await listPendingIntermediates(this.store);
+    if (pending.length) {
+      throw new Error(`this data directory is waiting for its intermediate CA (${pending.map((p) => `"${p.subject}" requested ${p.createdAt}`).join(', ')}): `
+        + 'sign the request with `rampart root sign` and run `rampart ca import --bundle FILE`; no dev hierarchy is created meanwhile');
+    }
     if (this.cluster.mode !== 'single') {
       const deadline = Date.now() + 120_000;
       for (;;) {
@@ -241,12 +300,13 @@ export class RampartNode {
       this.timers.push(t);
     };
     every(3_600_000, async () => { if (this.cluster.isLeader()) await this.ensureOcspSigners(); });
-    // Other nodes pick up issuers (new OCSP signers, rotated CAs) from the shared database.
+    // Issuers changed by another process (`rampart ca import|rotate`, another node: new OCSP
+    // signers, rotated CAs) are picked up from the database, on a single node too.
     every(30_000, async () => {
-      if (this.cluster.mode === 'single') return;
-      const before = this.ca.all().length;
+      const sig = (): string => this.ca.all().map((i) => `${i.id}:${i.active ? 1 : 0}:${i.keyRef}`).join(',');
+      const before = sig();
       await this.ca.load();
-      if (this.ca.all().length !== before) this.ocsp.reloadIssuers();
+      if (sig() !== before) { this.ocsp.reloadIssuers(); this.events.emit('issuersChanged'); }
     });
     every(5_000, async () => { this.lastHealth = (await this.health.run(this.clock.now())).status; });
     every(1_000, () => this.pollRevocations());
@@ -298,6 +358,8 @@ export class RampartNode {
     await this.cluster.stop();
     await this.crl.stop();
     await this.store.close();
+    const closable = this.keys as KeyBackend & { close?: () => void | Promise<void> };
+    if (typeof closable.close === 'function') await closable.close();
   }
 }
 

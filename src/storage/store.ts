@@ -34,6 +34,12 @@ export interface IssuerStore {
   saveIssuer(rec: IssuerRecord): Promise<void>;
   listIssuers(): Promise<IssuerRecord[]>;
   getIssuer(id: string): Promise<IssuerRecord | null>;
+  /**
+   * Points an issuer at another key (a key restored from a backup, or moved to
+   * another backend). saveIssuer never changes the key of an existing issuer;
+   * this is the one way to. Returns false when there is no such issuer.
+   */
+  setIssuerKey(id: string, keyRef: string, keyBackend: string): Promise<boolean>;
 }
 
 export interface CertificateStore {

@@ -15,7 +15,8 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
     .option('--out <file>', 'write the CRL (DER; PEM when the name ends in .pem)')
     .action(async (o: { issuer?: string; show?: boolean; out?: string }) => {
       await withNode(g(), async (node) => {
-        const ids = o.issuer ? [o.issuer] : node.ca.cas().map((c) => c.id);
+        // Without --issuer: every CA whose key is on this node (an offline root's CRL comes from `rampart root crl`).
+        const ids = o.issuer ? [o.issuer] : (await Promise.all(node.ca.cas().map(async (c) => ((await node.ca.hasKey(c)) ? c.id : null)))).filter((id): id is string => id !== null);
         const results = [];
         for (const id of ids) {
           if (!node.ca.get(id)) throw new Error(`no CA with id ${id}`);
@@ -88,20 +89,4 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
       if (!v.ok) process.exitCode = 3;
     });
   });
-}
-
-export function registerCa(program: Command, g: () => GlobalOptions): void {
-  program.command('ca')
-    .description('the CA certificates of this node (root, issuing CAs, OCSP signers)')
-    .option('--pem', 'print the certificates as PEM (root first)')
-    .option('--root', 'only the root')
-    .action(async (o: { pem?: boolean; root?: boolean }) => {
-      await withNode(g(), async (node) => {
-        const order = { root: 0, intermediate: 1, 'ocsp-signer': 2 } as const;
-        const list = node.ca.all().filter((i) => !o.root || i.kind === 'root').sort((a, b) => order[a.kind] - order[b.kind]);
-        if (o.pem) { process.stdout.write(list.filter((i) => o.root || i.kind !== 'ocsp-signer').map((i) => toPem(i.certDer)).join('')); return; }
-        const view = list.map((i) => ({ id: i.id, kind: i.kind, subject: i.subject, parentId: i.parentId, active: i.active, notBefore: i.notBefore.toISOString(), notAfter: i.notAfter.toISOString() }));
-        out(g(), { issuers: view }, () => view.map((v) => `${v.id.padEnd(28)} ${v.kind.padEnd(12)} ${v.active ? 'active ' : '       '} until ${v.notAfter}  ${v.subject}`).join('\n'));
-      });
-    });
 }

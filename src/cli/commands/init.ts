@@ -1,18 +1,10 @@
 /** `rampart init`: create a custom CA hierarchy (names, algorithms, validity) and the first admin token. */
 import type { Command } from 'commander';
-import { KEY_ALGORITHMS, isKeyAlgorithm, type KeyAlgorithm } from '../../keys/key-backend.js';
+import { alg, days } from '../option-parsers.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '../../keys/key-backend.js';
 import { fingerprint } from '../../http/servers.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
 
-function alg(v: string): KeyAlgorithm {
-  if (!isKeyAlgorithm(v)) throw new Error(`unknown key algorithm "${v}" (one of ${KEY_ALGORITHMS.join(', ')})`);
-  return v;
-}
-function days(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 9125) throw new Error(`validity must be a whole number of days from 1 to 9125 (got "${v}")`);
-  return n;
-}
 
 export function registerInit(program: Command, g: () => GlobalOptions): void {
   program.command('init')

@@ -1,12 +1,14 @@
 /**
  * Software KeyBackend: keys are generated with node:crypto, stored as sealed
  * PKCS#8 (see key-encryption.ts) in one JSON file per key, and decrypted into
- * memory only. Private key bytes never reach the disk in clear.
+ * memory only. Private key bytes never reach the disk in clear. For backups
+ * (src/keys/custody/) a key leaves only wrapped under a one-time key (KeyWrapper).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign as cryptoSign, KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashFor, isKeyAlgorithm, type KeyAlgorithm, type KeyBackend, type KeyBackendHealth, type KeyImporter, type Signer } from '../key-backend.js';
+import { hashFor, isKeyAlgorithm, type KeyAlgorithm, type KeyBackend, type KeyBackendHealth, type KeyImporter, type KeyWrapper, type Signer } from '../key-backend.js';
+import { KeyUnwrapError, unwrapKey, wrapKey } from '../custody/aes-key-wrap.js';
 import { seal, unseal, type SealedBlob } from './key-encryption.js';
 
 interface KeyFile {
@@ -64,6 +66,17 @@ export function generateKeyObject(algorithm: KeyAlgorithm): KeyObject {
   }
 }
 
+/** The KeyAlgorithm of a private key object, or null when it is none of ours. */
+export function algorithmOf(key: KeyObject): KeyAlgorithm | null {
+  const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'ec') return d?.namedCurve === 'prime256v1' ? 'ecdsa-p256' : d?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : null;
+  if (key.asymmetricKeyType === 'rsa') {
+    const a = `rsa-${d?.modulusLength ?? 0}`;
+    return isKeyAlgorithm(a) ? a : null;
+  }
+  return null;
+}
+
 export class SoftwareSigner implements Signer {
   readonly spki: Uint8Array;
   constructor(readonly keyRef: string, readonly algorithm: KeyAlgorithm, private readonly key: KeyObject) {
@@ -75,7 +88,7 @@ export class SoftwareSigner implements Signer {
   }
 }
 
-export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
+export class SoftwareKeyBackend implements KeyBackend, KeyImporter, KeyWrapper {
   readonly type = 'software';
   private readonly cache = new Map<string, SoftwareSigner>();
   private readonly blobs: SealedKeyStore;
@@ -98,6 +111,47 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
     return this.store(label, algorithm, createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' }));
   }
 
+  /** RFC 5649 AES-256 key wrap (with padding) of the key's PKCS#8 under `kek`. */
+  async exportWrapped(keyRef: string, kek: Uint8Array): Promise<{ algorithm: KeyAlgorithm; spki: Uint8Array; wrapped: Uint8Array }> {
+    const { file, pkcs8 } = await this.readSealed(keyRef);
+    try {
+      return { algorithm: file.algorithm, spki: new Uint8Array(Buffer.from(file.spki, 'base64')), wrapped: wrapKey(kek, pkcs8) };
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  /** Unwraps a PKCS#8 wrapped by exportWrapped (or by an HSM's C_WrapKey) and stores it sealed, like importPkcs8. */
+  async importWrapped(label: string, algorithm: KeyAlgorithm, wrapped: Uint8Array, kek: Uint8Array): Promise<Signer> {
+    let pkcs8: Buffer;
+    try {
+      pkcs8 = unwrapKey(kek, wrapped);
+    } catch (e) {
+      if (e instanceof KeyUnwrapError) throw new Error(`cannot import wrapped key "${label}": ${e.message}`);
+      throw e;
+    }
+    try {
+      let key: KeyObject;
+      try {
+        key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+      } catch {
+        throw new Error(`cannot import wrapped key "${label}": the unwrapped bytes are not a PKCS#8 private key`);
+      }
+      if (algorithmOf(key) !== algorithm) throw new Error(`cannot import wrapped key "${label}": it is ${algorithmOf(key) ?? 'an unsupported key'}, not ${algorithm}`);
+      return await this.store(label, algorithm, key);
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  private async readSealed(keyRef: string): Promise<{ file: KeyFile; pkcs8: Buffer }> {
+    const text = await this.blobs.get(this.check(keyRef));
+    if (text === null) throw new Error(`key not found: ${keyRef}`);
+    const file = JSON.parse(text) as KeyFile;
+    if (!isKeyAlgorithm(file.algorithm)) throw new Error(`key ${keyRef}: unknown algorithm ${String(file.algorithm)}`);
+    return { file, pkcs8: unseal(this.opts.secret, file.sealed, keyRef) };
+  }
+
   private async store(label: string, algorithm: KeyAlgorithm, key: KeyObject): Promise<Signer> {
     const ref = `${label.replace(/[^a-zA-Z0-9._-]/g, '-')}-${randomUUID().slice(0, 8)}`;
     const signer = new SoftwareSigner(ref, algorithm, key);
@@ -117,11 +171,7 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter {
   async open(keyRef: string): Promise<Signer> {
     const cached = this.cache.get(keyRef);
     if (cached) return cached;
-    const text = await this.blobs.get(this.check(keyRef));
-    if (text === null) throw new Error(`key not found: ${keyRef}`);
-    const file = JSON.parse(text) as KeyFile;
-    if (!isKeyAlgorithm(file.algorithm)) throw new Error(`key ${keyRef}: unknown algorithm ${String(file.algorithm)}`);
-    const pkcs8 = unseal(this.opts.secret, file.sealed, keyRef);
+    const { file, pkcs8 } = await this.readSealed(keyRef);
     const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
     pkcs8.fill(0);
     const signer = new SoftwareSigner(keyRef, file.algorithm, key);

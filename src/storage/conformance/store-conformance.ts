@@ -118,6 +118,21 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.equal((await s.listCertificates({ status: 'expired' }, { limit: 50 }, new Date(T0 + 10.5 * DAY))).total, 10);
     }));
 
+    it('setIssuerKey points an issuer at another key; saveIssuer never changes the key', () => withStore(async (s) => {
+      const before = (await s.getIssuer('int-a'))!;
+      assert.equal(await s.setIssuerKey('int-a', 'restored-1234', 'pkcs11'), true);
+      const after = (await s.getIssuer('int-a'))!;
+      assert.equal(after.keyRef, 'restored-1234');
+      assert.equal(after.keyBackend, 'pkcs11');
+      assert.deepEqual({ ...after, keyRef: before.keyRef, keyBackend: before.keyBackend }, before, 'nothing else changes');
+      assert.equal(await s.setIssuerKey('int-a', 'restored-1234', 'pkcs11'), true, 'repeatable');
+      await s.saveIssuer(issuer('int-a'));
+      assert.equal((await s.getIssuer('int-a'))!.keyRef, 'restored-1234', 'the upsert keeps the restored key');
+      assert.equal((await s.listIssuers()).find((i) => i.id === 'int-a')!.keyRef, 'restored-1234');
+      assert.equal(await s.setIssuerKey('no-such-issuer', 'k', 'software'), false);
+      assert.equal(await s.getIssuer('no-such-issuer'), null);
+    }));
+
     it('streams revoked entries of one issuer beyond one chunk', () => withStore(async (s) => {
       await s.saveIssuer({ ...issuer('int-b'), active: false });
       for (let i = 0; i < 4500; i++) {

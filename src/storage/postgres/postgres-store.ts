@@ -170,6 +170,12 @@ export class PostgresStore implements Store {
     return r ? toIssuer(r) : null;
   }
 
+  async setIssuerKey(id: string, keyRef: string, keyBackend: string): Promise<boolean> {
+    // Idempotent: a retry after an unknown commit sets the same values again.
+    const rows = await this.pool.run('setIssuerKey', (sql) => sql`UPDATE issuers SET key_ref = ${keyRef}, key_backend = ${keyBackend} WHERE id = ${id} RETURNING id`);
+    return rows.length === 1;
+  }
+
   // ---- certificates
   private async findIdem(q: Q, claim: IdempotencyClaim): Promise<CertificateRecord | null> {
     const [r] = await q`SELECT request_hash, serial FROM idempotency WHERE requester = ${claim.requester} AND key = ${claim.key}`;

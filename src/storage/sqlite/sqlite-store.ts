@@ -128,6 +128,10 @@ export class SqliteStore implements Store {
     return r ? toIssuer(r) : null;
   }
 
+  async setIssuerKey(id: string, keyRef: string, keyBackend: string): Promise<boolean> {
+    return this.prep('UPDATE issuers SET key_ref = ?, key_backend = ? WHERE id = ?').run(keyRef, keyBackend, id).changes === 1;
+  }
+
   // ---- certificates
   private findIdempotentSync(claim: IdempotencyClaim): CertificateRecord | null {
     const r = this.prep('SELECT request_hash, serial FROM idempotency WHERE requester = ? AND key = ?').get(claim.requester, claim.key) as Row | undefined;

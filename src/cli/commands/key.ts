@@ -1,0 +1,314 @@
+/**
+ * `rampart key backup | restore | list`: k-of-n backups of CA keys to
+ * custodians (Shamir shares of a one-time key-encryption key) and the restore
+ * ceremony. The work is in src/keys/custody/; this file is prompts and files.
+ * See docs/runbooks/key-ceremony.md.
+ */
+import { readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { RampartNode } from '../../main/node.js';
+import { parseArtifact, type KeyBackupArtifact } from '../../keys/custody/backup-artifact.js';
+import { backupRecordFileName, directorySink, writeNewFile } from '../../keys/custody/backup-files.js';
+import { CeremonyJournal } from '../../keys/custody/ceremony-journal.js';
+import { CustodyError } from '../../keys/custody/custody-error.js';
+import { DEFAULT_SHARES, DEFAULT_THRESHOLD, checkSharing } from '../../keys/custody/kek-sharing.js';
+import { checkCustodians, createKeyBackup, type KeyBackupResult, type ShareDelivery } from '../../keys/custody/key-backup.js';
+import { checkRestoreTarget, restoreKey, type RestoreOptions, type RestoreResult } from '../../keys/custody/key-restore.js';
+import { readPassphraseFiles, wipeAll } from '../../keys/custody/passphrase-files.js';
+import { SecretPrompt } from '../../keys/custody/secret-prompt.js';
+import { ShareCollection, type PassphraseSource } from '../../keys/custody/share-collection.js';
+import { SHARE_END, parseShares, type ShareBlock } from '../../keys/custody/share-format.js';
+import { MIN_PASSPHRASE_LENGTH, checkPassphrase } from '../../keys/custody/share-sealing.js';
+import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new CustodyError('invalid-request', `${name} must be a whole number (got "${v}")`);
+  return n;
+};
+
+interface BackupOpts {
+  issuer?: string; threshold: number; shares: number; custodian: string[]; outDir: string; print?: boolean;
+  sealWithPassphrases?: boolean; passphraseFile: string[];
+}
+interface RestoreOpts { backup: string; shareFile: string[]; passphraseFile: string[]; verifyOnly?: boolean; replace?: boolean; record?: string }
+
+export function registerKey(program: Command, g: () => GlobalOptions): void {
+  const key = program.command('key').description('CA key custody: k-of-n backups to custodians, restore ceremonies, key inventory');
+
+  key.command('backup')
+    .description('split a CA key into custodian shares: any --threshold of the --shares custodians can restore it')
+    .option('--issuer <id>', 'the CA whose key to back up (default: the active issuing CA)')
+    .option('--threshold <k>', 'shares needed to restore', int('--threshold'), DEFAULT_THRESHOLD)
+    .option('--shares <n>', 'shares made, one per custodian (2..16)', int('--shares'), DEFAULT_SHARES)
+    .option('--custodian <name>', 'a custodian, in share order (repeat: exactly --shares times)', collect, [])
+    .option('--out-dir <dir>', 'where the backup file, the ceremony record and (without --print) the share files go', 'key-backups')
+    .option('--print', 'print each share once on stdout instead of writing share files')
+    .option('--seal-with-passphrases', 'seal each share with its custodian\'s passphrase (asked without echo, or --passphrase-file)')
+    .option('--passphrase-file <name=file>', 'a custodian\'s passphrase from the first line of a file (repeat; for scripts)', collect, [])
+    .action(async (o: BackupOpts) => {
+      checkSharing(o.threshold, o.shares);
+      checkCustodians(o.custodian, o.shares);
+      if (o.passphraseFile.length && !o.sealWithPassphrases) throw new CustodyError('invalid-request', '--passphrase-file goes with --seal-with-passphrases');
+      const passphrases = readPassphraseFiles(o.passphraseFile, o.custodian);
+      try {
+        await withNode(g(), (node) => backup(node, g(), o, passphrases));
+      } finally {
+        wipeAll(passphrases);
+      }
+    });
+
+  key.command('restore')
+    .description('restore ceremony: custodians present their shares, the key is rebuilt, proven against the CA certificate and imported')
+    .requiredOption('--backup <file>', 'the backup file (<backup-id>.backup.json)')
+    .option('--share-file <file>', 'a share file (repeat); without any, each custodian pastes their share at a hidden prompt', collect, [])
+    .option('--passphrase-file <name=file>', 'passphrase of a custodian\'s sealed share from a file (repeat; for scripts)', collect, [])
+    .option('--verify-only', 'a drill: rebuild and verify the key, import nothing')
+    .option('--replace', 'import even though the issuer\'s current key is present (e.g. moving it to another backend)')
+    .option('--record <file>', 'where to write the ceremony record (default: next to the backup file; "-" to only print it)')
+    .action(async (o: RestoreOpts) => {
+      const artifact = parseArtifact(readText(o.backup, 'backup file'), o.backup);
+      const passphrases = readPassphraseFiles(o.passphraseFile, artifact.sharing.custodians.map((c) => c.name));
+      try {
+        await withNode(g(), (node) => restore(node, g(), o, artifact, passphrases));
+      } finally {
+        wipeAll(passphrases);
+      }
+    });
+
+  key.command('list')
+    .description('the keys of this node\'s issuers: backend, reference, and whether the key is present')
+    .action(async () => {
+      await withNode(g(), async (node) => {
+        const rows: Array<{ id: string; kind: string; subject: string; active: boolean; backend: string; keyRef: string; present: boolean | null }> = [];
+        for (const i of node.ca.all()) {
+          let present: boolean | null;
+          try { present = i.keyBackend === node.keys.type ? await node.keys.has(i.keyRef) : null; } catch { present = false; }
+          rows.push({ id: i.id, kind: i.kind, subject: i.subject, active: i.active, backend: i.keyBackend, keyRef: i.keyRef, present });
+        }
+        out(g(), { backend: node.keys.type, keys: rows }, () => [
+          `${'issuer'.padEnd(28)} ${'kind'.padEnd(12)} ${'backend'.padEnd(9)} ${'key'.padEnd(8)} reference`,
+          ...rows.map((r) => `${r.id.padEnd(28)} ${r.kind.padEnd(12)} ${r.backend.padEnd(9)} ${(r.present === null ? '-' : r.present ? 'present' : 'MISSING').padEnd(8)} ${r.keyRef}`),
+          `(key backend of this node: ${node.keys.type}; "-": the key is not kept by it)`,
+        ].join('\n'));
+      });
+    });
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CustodyError('invalid-request', `cannot read the ${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+function journalFor(node: RampartNode, title: string, issuerId: string): CeremonyJournal {
+  const j = new CeremonyJournal({ title, audit: node.audit, actor: cliActor(), clock: node.clock, target: `issuer:${issuerId}` });
+  j.fact('Node', `${node.cluster.nodeId} (${node.paths.dataDir})`);
+  return j;
+}
+
+/** Asks a custodian for a new passphrase twice, without echo. */
+async function askNewPassphrase(prompt: SecretPrompt, custodian: string): Promise<Uint8Array> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const a = await prompt.line(`Passphrase for ${custodian}'s share (at least ${MIN_PASSPHRASE_LENGTH} characters, not shown): `, true);
+    if (a === null) break;
+    const b = await prompt.line(`Again, to confirm: `, true);
+    if (a !== b) { prompt.say('The two entries differ; try again.'); continue; }
+    const p = new Uint8Array(Buffer.from(a, 'utf8'));
+    try {
+      checkPassphrase(custodian, p);
+      return p;
+    } catch (e) {
+      prompt.say((e as Error).message);
+    }
+  }
+  throw new CustodyError('invalid-request', `no usable passphrase for custodian ${custodian}`);
+}
+
+async function backup(node: RampartNode, g: GlobalOptions, o: BackupOpts, passphrases: Map<string, Uint8Array>): Promise<void> {
+  const issuer = o.issuer ? node.ca.get(o.issuer) : node.ca.active();
+  if (!issuer) throw new CustodyError('invalid-request', `no issuer ${o.issuer} on this node (see \`rampart key list\`)`);
+  if (o.sealWithPassphrases) {
+    const missing = o.custodian.filter((c) => !passphrases.has(c));
+    if (missing.length && !process.stdin.isTTY) {
+      throw new CustodyError('invalid-request', `no terminal to ask ${missing.join(', ')} for a passphrase: use --passphrase-file NAME=FILE`);
+    }
+    if (missing.length) {
+      const prompt = new SecretPrompt();
+      try {
+        prompt.say(`Each custodian now chooses the passphrase that seals their share (${missing.join(', ')}).`);
+        for (const c of missing) passphrases.set(c, await askNewPassphrase(prompt, c));
+      } finally {
+        prompt.close();
+      }
+    }
+  }
+  const journal = journalFor(node, 'Rampart key backup ceremony record', issuer.id);
+  const printed: Array<ShareDelivery> = [];
+  const printShare = o.print ? async (s: ShareDelivery): Promise<string> => {
+    if (g.json) printed.push(s);
+    else process.stdout.write(`\n=== Share ${s.index} of ${s.count} for custodian ${s.custodian}: give it to ${s.custodian} only, keep no copy ===\n${s.text}`);
+    return 'printed';
+  } : undefined;
+  const dir = resolve(o.outDir);
+  let result: KeyBackupResult;
+  try {
+    result = await createKeyBackup({
+      issuer, keys: node.keys, threshold: o.threshold, custodians: o.custodian, passphrases: o.sealWithPassphrases ? passphrases : undefined,
+      node: node.cluster.nodeId, createdBy: cliActor().id, clock: node.clock,
+    }, directorySink(dir, printShare), journal);
+  } catch (e) {
+    const id = journal.factOf('Backup');
+    if (id) tryWrite(join(dir, backupRecordFileName(id)), journal.render(`FAILED: ${(e as Error).message}`));
+    throw e;
+  }
+  const a = result.artifact;
+  const record = journal.render(`SUCCESS: backup ${a.backupId}, ${a.sharing.threshold} of ${a.sharing.shares} shares handed out`);
+  const recordPath = tryWrite(join(dir, backupRecordFileName(a.backupId)), record);
+  out(g, {
+    backupId: a.backupId, issuerId: a.issuer.id, subject: a.issuer.subject, algorithm: a.key.algorithm, spkiSha256: a.key.spkiSha256,
+    certificateSha256: a.issuer.certificateSha256, threshold: a.sharing.threshold, shares: a.sharing.shares, backupFile: result.artifactLocation,
+    record: recordPath, custodians: result.shares.map((s) => ({ ...s, ...(printed.length ? { share: printed.find((p) => p.index === s.index)!.text } : {}) })),
+  }, () => [
+    ...(o.print ? ['', record] : []),
+    `Backup ${a.backupId} of ${a.issuer.subject} (${a.issuer.id}): any ${a.sharing.threshold} of ${a.sharing.shares} custodians can restore the key.`,
+    `  key:          ${a.key.algorithm}, SPKI SHA256 ${a.key.spkiSha256}`,
+    `  backup file:  ${result.artifactLocation} (not secret; keep it with your backups)`,
+    ...result.shares.map((s) => `  share ${s.index}:      ${s.custodian}${s.sealed ? ' (sealed)' : ''}  ${s.location}`),
+    `  record:       ${recordPath ?? '(not written, see above)'} (print, sign, file)`,
+    o.print ? 'The shares were printed above, once: nothing else holds them.' : 'Hand each share file to its custodian, then delete the share files here.',
+  ].join('\n'));
+}
+
+/** Writes a ceremony record without replacing an earlier one (a second run in the same second gets "-2"); returns the path or null. */
+function tryWrite(path: string, text: string): string | null {
+  for (let n = 1; n < 100; n++) {
+    const p = n === 1 ? path : path.replace(/(\.txt)?$/, `-${n}$1`);
+    try {
+      writeNewFile(p, text, 0o644);
+      return p;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      process.stderr.write(`rampart: could not write the ceremony record ${p}: ${(e as Error).message}\n`);
+      return null;
+    }
+  }
+  return null;
+}
+
+async function restore(node: RampartNode, g: GlobalOptions, o: RestoreOpts, a: KeyBackupArtifact, passFiles: Map<string, Uint8Array>): Promise<void> {
+  const opts: RestoreOptions = { verifyOnly: o.verifyOnly, replace: o.replace };
+  const journal = journalFor(node, `Rampart key restore ceremony record${o.verifyOnly ? ' (verify-only drill)' : ''}`, a.issuer.id);
+  journal.fact('Backup', `${a.backupId} (made ${a.createdAt} on ${a.node} by ${a.createdBy})`);
+  journal.fact('Backup file', resolve(o.backup));
+  journal.fact('Issuer', `${a.issuer.id} (${a.issuer.kind}) ${a.issuer.subject}`);
+  journal.fact('CA certificate', `SHA256 ${a.issuer.certificateSha256}`);
+  journal.fact('Sharing', `${a.sharing.threshold} of ${a.sharing.shares} shares needed (custodians: ${a.sharing.custodians.map((c) => `${c.index} ${c.name}`).join(', ')})`);
+  journal.fact('Target backend', node.keys.type);
+  const recordPath = o.record === '-' ? null : resolve(o.record ?? join(dirname(resolve(o.backup)), `${a.backupId}.restore-${node.clock.now().toISOString().replace(/[-:]/g, '').slice(0, 15)}Z.txt`));
+  let recordWritten: string | null = null;
+  const finish = (outcome: string): string => {
+    const text = journal.render(outcome);
+    if (recordPath) recordWritten = tryWrite(recordPath, text);
+    return text;
+  };
+
+  const interactive = o.shareFile.length === 0;
+  let prompt: SecretPrompt | null = null;
+  const getPrompt = () => (prompt ??= new SecretPrompt());
+  const asked = new Set<string>();
+  const passphrase: PassphraseSource = async (b: ShareBlock) => {
+    const f = passFiles.get(b.custodian);
+    if (f) return new Uint8Array(f);
+    if (!interactive && !process.stdin.isTTY) return null;
+    asked.add(b.custodian);
+    const l = await getPrompt().line(`${b.custodian}, the passphrase of your share ${b.index} (not shown): `, true);
+    return l === null ? null : new Uint8Array(Buffer.from(l, 'utf8'));
+  };
+  const say = (s: string) => { if (prompt) prompt.say(s); else process.stderr.write(`${s}\n`); };
+
+  /** Presents one share; a wrong typed passphrase may be retried twice. */
+  const present = async (b: ShareBlock): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await collection.present(b, passphrase);
+        say(r.status === 'duplicate'
+          ? `share ${r.index} (${r.custodian}) was already presented: not counted twice (${r.have} of ${r.need})`
+          : `accepted share ${r.index} of ${a.sharing.shares} from custodian ${r.custodian} (${r.have} of ${r.need})`);
+        return;
+      } catch (e) {
+        if (!(e instanceof CustodyError)) throw e;
+        say(`REJECTED: ${e.message}`);
+        if (!(e.problem === 'passphrase' && asked.has(b.custodian) && attempt < 3)) return;
+      }
+    }
+  };
+
+  const collection = new ShareCollection(a, journal);
+  try {
+    try {
+      await checkRestoreTarget(a, { keys: node.keys, store: node.store }, opts);
+    } catch (e) {
+      await journal.step('key.restore', 'failure', `refused before any share was asked for: ${(e as Error).message}`, { backupId: a.backupId, issuerId: a.issuer.id });
+      throw e;
+    }
+    await journal.step('key.restore.begin', 'success', `restore ceremony for backup ${a.backupId}${o.verifyOnly ? ' (verify-only drill)' : ` into the ${node.keys.type} backend`}: ${a.sharing.threshold} of ${a.sharing.shares} shares needed`, {
+      backupId: a.backupId, issuerId: a.issuer.id, threshold: a.sharing.threshold, shares: a.sharing.shares, verifyOnly: Boolean(o.verifyOnly), backend: node.keys.type,
+    });
+    if (!interactive) {
+      for (const f of o.shareFile) {
+        let blocks: ShareBlock[];
+        try {
+          blocks = parseShares(readText(f, 'share file'), basename(f));
+        } catch (e) {
+          if (!(e instanceof CustodyError)) throw e;
+          await collection.reject(e, { source: basename(f) });
+          say(`REJECTED: ${e.message}`);
+          continue;
+        }
+        for (const b of blocks) await present(b);
+      }
+    } else {
+      const p = getPrompt();
+      p.say(`Restore ceremony: backup ${a.backupId} of ${a.issuer.subject}.`);
+      p.say(`${a.sharing.threshold} of these ${a.sharing.shares} custodians must present their share: ${a.sharing.custodians.map((c) => `${c.index} ${c.name}`).join(', ')}.`);
+      for (let n = 1; !collection.complete(); n++) {
+        const text = await p.block(`\nCustodian ${collection.have + 1} of ${collection.need}: paste your share, from BEGIN to END line (input is not shown; "done" to stop):\n`, SHARE_END);
+        if (text === null) break;
+        let blocks: ShareBlock[];
+        try {
+          blocks = parseShares(text, `pasted share #${n}`);
+        } catch (e) {
+          if (!(e instanceof CustodyError)) throw e;
+          await collection.reject(e, { source: `pasted share #${n}` });
+          p.say(`REJECTED: ${e.message}`);
+          continue;
+        }
+        for (const b of blocks) await present(b);
+      }
+    }
+    (prompt as SecretPrompt | null)?.close();
+    const r: RestoreResult = await restoreKey(a, collection, { keys: node.keys, store: node.store }, journal, opts);
+    await node.ca.load();
+    const outcome = r.verifyOnly
+      ? `SUCCESS (drill): shares ${r.shares.map((s) => s.index).join(', ')} reconstruct the key; it matches the CA certificate; nothing imported`
+      : `SUCCESS: key restored into the ${r.backend} backend as ${r.keyRef}; ${a.issuer.id} now signs with it`;
+    const record = finish(outcome);
+    out(g, { ...r, backupId: a.backupId, record: recordWritten, recordText: record }, () => [
+      record,
+      recordWritten ? `Ceremony record written to ${recordWritten}` : '',
+      r.verifyOnly ? 'Drill complete: nothing was changed.' : 'Restart running Rampart nodes so that they load the restored key.',
+    ].filter(Boolean).join('\n'));
+  } catch (e) {
+    const text = finish(`FAILED: ${(e as Error).message}`);
+    if (!g.json) process.stdout.write(`${text}\n`);
+    throw e;
+  } finally {
+    (prompt as SecretPrompt | null)?.close();
+    collection.wipe();
+  }
+}
