@@ -325,6 +325,71 @@ const acmeSchema = z.strictObject({
   }).prefault({}).describe('Rate limits, counted cluster-wide in the database; answered with rateLimited and Retry-After.'),
 }).describe('ACME server (RFC 8555).');
 
+// ---------------------------------------------------------------- backup, tiers, drills
+
+const backupTargetSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('directory'),
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).describe('Target name (in manifests and `backup list`).'),
+    path: pathString.describe('Directory for backups and WAL segments. Relative paths resolve against dataDir.'),
+  }),
+  z.strictObject({
+    type: z.literal('s3'),
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).describe('Target name.'),
+    bucket: z.string().min(3).max(63).describe('Bucket.'),
+    prefix: z.string().max(512).default('rampart/').describe('Key prefix inside the bucket.'),
+    region: z.string().min(1).max(64).default('us-east-1').describe('Region.'),
+    endpoint: z.url().max(2048).optional().describe('S3-compatible endpoint (MinIO, Ceph, a local test server). Default: AWS.'),
+    forcePathStyle: z.boolean().default(false).describe('Path-style addressing (most S3-compatible servers need it).'),
+    accessKeyIdEnv: envVarName.default('RAMPART_S3_ACCESS_KEY_ID').describe('Environment variable with the access key id (else the AWS default chain).'),
+    secretAccessKeyEnv: envVarName.default('RAMPART_S3_SECRET_ACCESS_KEY').describe('Environment variable with the secret access key.'),
+  }),
+]);
+
+const backupSchema = z.strictObject({
+  targets: z.array(backupTargetSchema).max(8).default([])
+    .describe('Where backups go; several for copies in different places. Empty: <dataDir>/backups (a directory target named "local").'),
+  passphraseEnv: envVarName.default('RAMPART_BACKUP_PASSPHRASE')
+    .describe('Environment variable whose value derives the backup key-encryption key (scrypt). Unset: the node key secret. Keep a copy off the node: without it no backup can be read.'),
+  scheduleMinutes: int(0, 7 * 24 * 60).default(24 * 60).describe('The leader makes a backup this often; 0 turns the schedule off.'),
+  ageWarnMarginMinutes: int(0, 7 * 24 * 60).default(60).describe('Backup age beyond the schedule (plus this margin) makes health degraded: 25 h for a daily schedule.'),
+  retentionDays: int(1, 3650).default(90).describe('`backup prune` (and the leader after each scheduled backup) deletes backups older than this, always keeping the newest one.'),
+  walArchive: z.boolean().default(false)
+    .describe('PostgreSQL: archive WAL segments (encrypted) to the targets for point-in-time restore; needs archive_mode=on and archive_command calling `rampart backup wal-push %p %f` on the database server.'),
+}).describe('Backups (docs/runbooks/backup-restore.md).');
+
+const tierSchema = z.strictObject({
+  availability: z.number().min(0).max(100).optional().describe('Availability target in percent (e.g. 99.95); absent for offline components.'),
+  rtoMinutes: z.number().min(0).max(60 * 24 * 365).describe('Recovery time objective in minutes.'),
+  rpoMinutes: z.number().min(0).max(60 * 24 * 365).describe('Recovery point objective in minutes (0: no acknowledged write may be lost).'),
+  notes: z.string().max(500).default('').describe('How the tier is met.'),
+});
+
+export const DEFAULT_TIERS: Record<string, z.input<typeof tierSchema>> = {
+  validation: { availability: 99.95, rtoMinutes: 15, rpoMinutes: 60, notes: 'OCSP/CRL serving: stateless, pre-signed, cached; any node serves' },
+  issuance: { availability: 99.9, rtoMinutes: 60, rpoMinutes: 0, notes: 'REST and ACME: active-active nodes over a shared database; sync replica' },
+  revocation: { availability: 99.9, rtoMinutes: 60, rpoMinutes: 0, notes: 'committed before ack; CRL/OCSP refreshed at once' },
+  'crl-publication': { rtoMinutes: 240, rpoMinutes: 1440, notes: 'one leader job, fenced' },
+  inventory: { rtoMinutes: 1440, rpoMinutes: 60, notes: 'a read replica is enough' },
+  'root-ca': { rtoMinutes: 7 * 24 * 60, rpoMinutes: 0, notes: 'offline; key backed up in k-of-n custody' },
+};
+
+const tiersSchema = z.preprocess(
+  (v) => (v === undefined || v === null ? { ...DEFAULT_TIERS } : typeof v === 'object' && !Array.isArray(v) ? { ...DEFAULT_TIERS, ...(v as object) } : v),
+  z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), tierSchema),
+).describe('RTO/RPO/availability per component; drills are measured against these (`rampart tiers`).');
+
+export const DRILL_SCENARIOS = ['restore-latest', 'point-in-time', 'key-restore', 'node-loss', 'database-failover'] as const;
+
+const drillsSchema = z.strictObject({
+  scheduleDays: z.record(z.enum(DRILL_SCENARIOS), int(1, 366)).default({
+    'restore-latest': 30, 'point-in-time': 90, 'key-restore': 90, 'node-loss': 30, 'database-failover': 90,
+  }).describe('How often each scenario must pass; one overdue makes health degraded.'),
+  tier: z.record(z.enum(DRILL_SCENARIOS), z.string()).default({
+    'restore-latest': 'issuance', 'point-in-time': 'issuance', 'key-restore': 'root-ca', 'node-loss': 'issuance', 'database-failover': 'issuance',
+  }).describe('Tier whose RTO/RPO each scenario is measured against.'),
+}).describe('DR drills (`rampart drill run|history`).');
+
 // ---------------------------------------------------------------- root
 
 const clusterSchema = z.strictObject({
@@ -380,6 +445,9 @@ export const rampartConfigObject = z.strictObject({
   health: healthSchema.prefault({}),
   cluster: clusterSchema.prefault({}),
   acme: acmeSchema.prefault({}),
+  backup: backupSchema.prefault({}),
+  tiers: tiersSchema,
+  drills: drillsSchema.prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),
