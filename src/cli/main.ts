@@ -13,6 +13,10 @@ import { registerCluster } from './commands/cluster.js';
 import { registerHaproxy } from './commands/haproxy.js';
 import { registerAcme } from './commands/acme.js';
 import { registerKey } from './commands/key.js';
+import { registerBackup } from './commands/backup.js';
+import { registerTiers } from './commands/tiers.js';
+import { registerDrill } from './commands/drill.js';
+import { registerPitr } from './commands/pitr.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -24,6 +28,13 @@ const program = new Command('rampart')
   .exitOverride();
 
 const g = (): GlobalOptions => program.opts<GlobalOptions>();
+
+/** `rampart restore --to-time T …` is point-in-time restore: the same as `rampart pitr restore --to-time T …`. */
+function pitrAlias(argv: string[]): string[] {
+  const i = argv.indexOf('restore', 2);
+  if (i < 0 || argv[i - 1] === 'pitr' || !argv.slice(i + 1).some((a) => a === '--to-time' || a.startsWith('--to-time='))) return argv;
+  return [...argv.slice(0, i), 'pitr', ...argv.slice(i)];
+}
 registerInit(program, g);
 registerServe(program, g);
 registerCerts(program, g);
@@ -34,9 +45,13 @@ registerCluster(program, g);
 registerHaproxy(program, g);
 registerAcme(program, g);
 registerKey(program, g);
+registerBackup(program, g);
+registerTiers(program, g);
+registerDrill(program, g);
+registerPitr(program, g);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(pitrAlias(process.argv));
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode);
   const json = process.argv.includes('--json');

@@ -355,7 +355,7 @@ const backupSchema = z.strictObject({
   ageWarnMarginMinutes: int(0, 7 * 24 * 60).default(60).describe('Backup age beyond the schedule (plus this margin) makes health degraded: 25 h for a daily schedule.'),
   retentionDays: int(1, 3650).default(90).describe('`backup prune` (and the leader after each scheduled backup) deletes backups older than this, always keeping the newest one.'),
   walArchive: z.boolean().default(false)
-    .describe('PostgreSQL: archive WAL segments (encrypted) to the targets for point-in-time restore; needs archive_mode=on and archive_command calling `rampart backup wal-push %p %f` on the database server.'),
+    .describe('PostgreSQL: WAL segments are archived (encrypted) to the targets for point-in-time restore: archive_mode=on and the archive_command printed by `rampart pitr archive-command` on the database server (docs/runbooks/pitr.md). Tells health and drills that point-in-time restore is expected.'),
 }).describe('Backups (docs/runbooks/backup-restore.md).');
 
 const tierSchema = z.strictObject({
@@ -372,6 +372,7 @@ export const DEFAULT_TIERS: Record<string, z.input<typeof tierSchema>> = {
   'crl-publication': { rtoMinutes: 240, rpoMinutes: 1440, notes: 'one leader job, fenced' },
   inventory: { rtoMinutes: 1440, rpoMinutes: 60, notes: 'a read replica is enough' },
   'root-ca': { rtoMinutes: 7 * 24 * 60, rpoMinutes: 0, notes: 'offline; key backed up in k-of-n custody' },
+  backup: { rtoMinutes: 60, rpoMinutes: 25 * 60, notes: 'restore from the newest backup: data loss up to the backup schedule (daily) plus margin; PostgreSQL WAL archiving narrows it to archive_timeout' },
 };
 
 const tiersSchema = z.preprocess(
@@ -386,7 +387,7 @@ const drillsSchema = z.strictObject({
     'restore-latest': 30, 'point-in-time': 90, 'key-restore': 90, 'node-loss': 30, 'database-failover': 90,
   }).describe('How often each scenario must pass; one overdue makes health degraded.'),
   tier: z.record(z.enum(DRILL_SCENARIOS), z.string()).default({
-    'restore-latest': 'issuance', 'point-in-time': 'issuance', 'key-restore': 'root-ca', 'node-loss': 'issuance', 'database-failover': 'issuance',
+    'restore-latest': 'backup', 'point-in-time': 'backup', 'key-restore': 'root-ca', 'node-loss': 'issuance', 'database-failover': 'issuance',
   }).describe('Tier whose RTO/RPO each scenario is measured against.'),
 }).describe('DR drills (`rampart drill run|history`).');
 

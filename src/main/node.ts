@@ -20,6 +20,10 @@ import { resolvedPaths } from '../config/load.js';
 import { CrlService } from '../crl/crl-service.js';
 import { HealthRegistry } from '../health/health.js';
 import { registerNodeChecks } from '../health/node-checks.js';
+import { registerBackupCheck } from '../health/backup-check.js';
+import { BackupScheduler } from '../backup/backup-schedule.js';
+import { backupServiceFor } from '../backup/for-node.js';
+import { registerDrillCheck } from '../health/drill-check.js';
 import type { KeyBackend } from '../keys/key-backend.js';
 import { SoftwareKeyBackend } from '../keys/software/software-backend.js';
 import { openPkcs11Backend } from '../keys/pkcs11/from-config.js';
@@ -138,6 +142,8 @@ export class RampartNode {
       diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes,
       caExpiryWarnDays: config.health.caExpiryWarnDays, caExpiryCriticalDays: config.health.caExpiryCriticalDays,
     });
+    registerBackupCheck({ health: this.health, store, clock, scheduleMinutes: config.backup.scheduleMinutes, ageWarnMarginMinutes: config.backup.ageWarnMarginMinutes });
+    registerDrillCheck({ health: this.health, store, clock, metrics: this.metrics, config });
     // Revocation: drop the cached OCSP answer synchronously, then re-sign it.
     this.events.on('revoked', (rec) => {
       this.ocsp.invalidate(rec.issuerId, rec.serial);
@@ -312,6 +318,13 @@ export class RampartNode {
     every(1_000, () => this.pollRevocations());
     every(60_000, () => this.ocsp.refreshExpiring());
     every(60_000, async () => this.updateExpiryMetrics());
+    // Backups: the leader (or a single node) writes one when due, then prunes (src/backup/backup-schedule.ts).
+    let backups: ReturnType<typeof backupServiceFor> | undefined;
+    const backupScheduler = new BackupScheduler({
+      store: this.store, clock: this.clock, scheduleMinutes: this.config.backup.scheduleMinutes, metrics: this.metrics, log: this.log,
+      service: () => (backups ??= backupServiceFor(this)), isLeader: () => this.cluster.mode === 'single' || this.cluster.isLeader(),
+    });
+    every(60_000, () => backupScheduler.tick());
     if (this.acme) {
       const acme = this.acme;
       every(10_000, async () => {

@@ -19,6 +19,11 @@ export class RampartMetrics {
   readonly acmeRequests = new Counter({ name: 'rampart_acme_requests_total', help: 'ACME requests answered by this node', labelNames: ['route', 'code'], registers: [this.registry] });
   readonly acmeProblems = new Counter({ name: 'rampart_acme_problems_total', help: 'ACME problem documents sent, by type', labelNames: ['type'], registers: [this.registry] });
   readonly acmeValidations = new Counter({ name: 'rampart_acme_validations_total', help: 'ACME challenge validations', labelNames: ['type', 'outcome'], registers: [this.registry] });
+  readonly backupLastSuccess = new Gauge({ name: 'rampart_backup_last_success_timestamp_seconds', help: 'When the last backup written to every target finished', registers: [this.registry] });
+  readonly backupDuration = new Gauge({ name: 'rampart_backup_duration_seconds', help: 'Duration of the last successful backup', registers: [this.registry] });
+  readonly backupSize = new Gauge({ name: 'rampart_backup_size_bytes', help: 'Encrypted size of the last successful backup (one target)', registers: [this.registry] });
+  readonly drillLastSuccess = new Gauge({ name: 'rampart_drill_last_success_timestamp_seconds', help: 'When each DR drill scenario last passed (from the database; see rampart drill history)', labelNames: ['scenario'], registers: [this.registry] });
+  readonly drillRto = new Gauge({ name: 'rampart_drill_rto_seconds', help: 'Recovery time measured by the last run of each DR drill scenario', labelNames: ['scenario'], registers: [this.registry] });
   readonly httpDuration = new Histogram({
     name: 'rampart_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['listener', 'route', 'method', 'code'],
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],

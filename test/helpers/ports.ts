@@ -1,42 +1,5 @@
 /**
- * Free loopback ports for test servers. Ports are drawn at random below the
- * kernel's ephemeral range (ip_local_port_range, 32768+ by default), so an
- * outgoing connection of a busy concurrent test cannot grab one between our
- * check and the server's bind; each port is handed out once per process.
+ * Free loopback ports for test servers: the same allocator the DR drills use
+ * (below the kernel's ephemeral range, each port handed out once per process).
  */
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-
-const handedOut = new Set<number>();
-
-function ephemeralLow(): number {
-  try {
-    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    return low && low > 12000 ? low : 32768;
-  } catch {
-    return 32768;
-  }
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.unref();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-export async function freePort(): Promise<number> {
-  const high = ephemeralLow() - 1;
-  const low = 10000;
-  for (let i = 0; i < 200; i++) {
-    const port = low + Math.floor(Math.random() * (high - low));
-    if (handedOut.has(port)) continue;
-    if (await canBind(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free loopback port found below the ephemeral range');
-}
+export { freeLoopbackPort as freePort } from '../../src/dr/free-port.js';

@@ -68,6 +68,11 @@ export class SqliteStore implements Store {
     this.prep('SELECT 1').get();
   }
 
+  /** A consistent copy of the database in `toFile` (SQLite online backup; writers keep going). */
+  async snapshot(toFile: string): Promise<void> {
+    await this.db.backup(toFile);
+  }
+
   async close(): Promise<void> {
     if (this.relaxedDb?.open) this.relaxedDb.close();
     if (this.db.open) this.db.close();

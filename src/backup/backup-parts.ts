@@ -1,0 +1,57 @@
+/**
+ * The parts of a backup besides the database: the configuration (no secrets),
+ * CA certificates (PEM), the latest CRL of each issuer (DER), the audit log
+ * (JSON lines up to the snapshot's last entry, then a head line), and for a
+ * single SQLite node with software keys the sealed key files of <dataDir>/keys
+ * (already encrypted with the node key secret, which is NOT in the backup).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RampartConfig } from '../config/schema.js';
+import { toPem } from '../pki/certificate-builder.js';
+import type { Store } from '../storage/store.js';
+
+const SECRET_KEY_RE = /(password|passphrase|secret|pin|token|privatekey)$/i;
+
+/** The configuration with anything that looks like a secret value replaced (names of env vars stay). */
+export function redactConfig(v: unknown, key = ''): unknown {
+  if (Array.isArray(v)) return v.map((x) => redactConfig(x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactConfig(x, k)]));
+  if (typeof v === 'string' && SECRET_KEY_RE.test(key)) return '[redacted]';
+  return v;
+}
+
+export interface NamedPart { name: string; data: Buffer }
+
+export async function collectParts(o: { config: RampartConfig; store: Store; auditSeq: number; auditHead: string; keysDir: string | null }): Promise<NamedPart[]> {
+  const parts: NamedPart[] = [];
+  parts.push({ name: 'config.json', data: Buffer.from(JSON.stringify(redactConfig(o.config), null, 2)) });
+
+  const issuers = (await o.store.listIssuers()).filter((i) => i.kind !== 'ocsp-signer');
+  parts.push({
+    name: 'ca-certificates.pem',
+    data: Buffer.from(issuers.map((i) => `# ${i.kind} ${i.id}${i.active ? ' (active)' : ''}: ${i.subject}\n${toPem(i.certDer)}`).join('')),
+  });
+  for (const i of issuers) {
+    const crl = await o.store.latestCrl(i.id);
+    if (crl) parts.push({ name: `crl/${i.id}.crl`, data: Buffer.from(crl.der) });
+  }
+
+  const lines: string[] = [];
+  for await (const e of o.store.iterateAudit()) {
+    if (e.seq > o.auditSeq) break;
+    lines.push(JSON.stringify({ ...e, time: e.time.toISOString() }));
+  }
+  lines.push(JSON.stringify({ head: o.auditHead, entries: lines.length }));
+  parts.push({ name: 'audit.jsonl', data: Buffer.from(`${lines.join('\n')}\n`) });
+
+  if (o.keysDir && existsSync(o.keysDir)) {
+    const files: Record<string, string> = {};
+    for (const n of readdirSync(o.keysDir).sort()) {
+      const p = join(o.keysDir, n);
+      if (statSync(p).isFile()) files[n] = readFileSync(p).toString('base64');
+    }
+    parts.push({ name: 'keys.json', data: Buffer.from(JSON.stringify({ sealedKeyFiles: files })) });
+  }
+  return parts;
+}

@@ -1,0 +1,23 @@
+/** The drill scenarios by name, in DRILL_SCENARIOS order. */
+import { DRILL_SCENARIOS } from '../../config/schema.js';
+import type { DrillScenarioName } from '../drill-result.js';
+import type { DrillScenario } from '../drill-scenario.js';
+import { keyRestore } from './key-restore.js';
+import { nodeLoss } from './node-loss.js';
+import { restoreLatest } from './restore-latest.js';
+import { databaseFailover, pointInTime } from './unavailable.js';
+
+export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
+  'restore-latest': restoreLatest,
+  'point-in-time': pointInTime,
+  'key-restore': keyRestore,
+  'node-loss': nodeLoss,
+  'database-failover': databaseFailover,
+};
+
+export function scenarioByName(name: string): DrillScenario {
+  if (!(DRILL_SCENARIOS as readonly string[]).includes(name)) {
+    throw new Error(`unknown drill scenario "${name}" (known: ${DRILL_SCENARIOS.join(', ')})`);
+  }
+  return SCENARIOS[name as DrillScenarioName];
+}
