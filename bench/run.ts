@@ -10,7 +10,8 @@
  *    takeover on those clusters (rto-bench.ts);
  * 5. database failover under pg_auto_failover: RTO and RPO (db-failover-bench.ts);
  * 6. ACME orders/s and latency, Rampart's ACME server next to pebble (acme-vs-pebble.ts);
- * 7. PKCS#11 keys (SoftHSM2) next to software keys: signatures/s and REST issuance (hsm-bench.ts).
+ * 7. PKCS#11 keys (SoftHSM2) next to software keys: signatures/s and REST issuance (hsm-bench.ts);
+ * 8. backup create and restore on SQLite for 100,000 and 1,000,000 certificates vs a raw file copy (backup-bench.ts).
  *
  * Writes bench/results/<name>.json per benchmark and bench/results/README.md.
  * Every child process is stopped at the end, also on failure or interrupt.
@@ -20,6 +21,7 @@ import { X509Certificate } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { runAcmeVsPebbleBench } from './acme-vs-pebble.js';
+import { runBackupBench } from './backup-bench.js';
 import { RESULTS_DIR, failedResult as failed, installAbortHandlers, round, writeResult, type BenchResult } from './bench-util.js';
 import { CRL_TARGET, runCrlBench } from './crl-runner.js';
 import { runDbFailover } from './db-failover-bench.js';
@@ -31,7 +33,7 @@ import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
 /** Table order: OCSP, issuance (SQLite, then PostgreSQL), ACME, PKCS#11, CRL, recovery. */
-const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
 const rank = (r: BenchResult): number => {
   const i = ORDER.findIndex((p) => r.name.startsWith(p));
   return i < 0 ? ORDER.length : i;
@@ -93,6 +95,8 @@ async function main(): Promise<number> {
   results.push(await runAcmeVsPebbleBench());
   // PKCS#11 vs software keys: its own SoftHSM2 directory and nodes, all removed when it returns (never throws).
   results.push(await runHsmBench());
+  // Backup create / restore on SQLite: one child process per size, each capped in wall time (never throws).
+  results.push(await runBackupBench());
   results.sort((a, b) => rank(a) - rank(b));
 
   for (const r of results) writeResult(r);

@@ -5,7 +5,9 @@
  * deleted, restored) run at the same time against one node data directory;
  * their JSON results, the stored files, `drill history`, and the node's
  * `drills` health check and metrics (read from the database meta) are
- * checked. `restore-latest` restores a fresh `rampart backup create`.
+ * checked. `restore-latest` restores a fresh `rampart backup create`;
+ * `point-in-time` restores its own archiving PostgreSQL to a moment T;
+ * `database-failover` kills the primary of its own pg_auto_failover formation.
  * Also `rampart tiers` and `rampart availability`.
  */
 import { after, before, describe, it } from 'node:test';
@@ -45,7 +47,7 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
     // restore-latest's data loss is the backup's age: measured against a tier whose RPO a daily backup can meet.
     writeFileSync(join(dataDir, 'rampart.yaml'), [
       'cluster:', '  takeoverSeconds: 3',
-      'drills:', '  tier:', '    restore-latest: crl-publication', '    point-in-time: issuance', '    key-restore: root-ca', '    node-loss: issuance', '    database-failover: issuance', '',
+      'drills:', '  tier:', '    restore-latest: crl-publication', '    point-in-time: backup', '    key-restore: root-ca', '    node-loss: issuance', '    database-failover: issuance', '',
     ].join('\n'));
     const init = await rampart(dataDir, ['--json', 'init']);
     assert.equal(init.code, 0, init.stderr);
@@ -59,8 +61,9 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
   });
 
   it('tiers and availability', async () => {
-    const [restoreLatest, tiers, human, avail, bad, tiersHuman] = await Promise.all([
+    const [restoreLatest, pointInTime, tiers, human, avail, bad, tiersHuman] = await Promise.all([
       rampart(dataDir, ['--json', 'drill', 'run', 'restore-latest']),
+      rampart(dataDir, ['--json', 'drill', 'run', 'point-in-time'], 300_000),
       rampart(dataDir, ['--json', 'tiers']),
       rampart(dataDir, ['availability', '99.9']),
       rampart(dataDir, ['--json', 'availability', '99.95', '--revenue-per-hour', '1000']),
@@ -94,15 +97,33 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
     assert.equal(rl.rpoMet, true);
     assert.ok(rl.steps.some((x) => /^restore backup .* \(rampart restore\)$/.test(x.name) && x.ok));
     assert.ok(rl.steps.some((x) => x.name === 'OCSP says revoked (HTTP)' && x.ok));
+
+    // point-in-time: its own archiving PostgreSQL, base backup, A, T, B, restore to T: all of A, none of B.
+    timings.push(`point-in-time ${pointInTime.ms} ms`);
+    assert.equal(pointInTime.code, 0, `${pointInTime.stderr}\n${pointInTime.stdout}`);
+    const pit = JSON.parse(pointInTime.stdout) as DrillJson;
+    assert.equal(pit.outcome, 'passed', pit.error ?? '');
+    assert.equal(pit.tier.name, 'backup');
+    assert.ok(pit.steps.every((x) => x.ok), JSON.stringify(pit.steps));
+    for (const s of ['take a base backup (rampart pitr base)', 'all certificates A are on the restored node', 'no certificate B is on the restored node', 'OCSP says revoked (HTTP)']) {
+      assert.ok(pit.steps.some((x) => x.name === s), `point-in-time has "${s}"`);
+    }
+    const order = (name: string) => pit.steps.findIndex((x) => x.name.startsWith(name));
+    assert.ok(order('take a base backup') < order('issue 3 certificates A') && order('issue 3 certificates A') < order('note the target time T'));
+    assert.ok(pit.measured.rtoSeconds !== null && pit.measured.rtoSeconds > 0 && pit.rtoMet === true, 'RTO = restore + node start');
+    assert.ok(pit.measured.rpoSeconds !== null && pit.measured.rpoSeconds >= 0 && pit.measured.rpoSeconds < 5, `RPO = T - last recovered transaction (${pit.measured.rpoSeconds} s)`);
+    assert.equal(pit.rpoMet, true);
+    timings.push(`point-in-time RTO ${pit.measured.rtoSeconds} s, RPO ${pit.measured.rpoSeconds} s`);
   });
 
-  it('drill run node-loss and key-restore pass within their tiers; history, health and metrics follow', async () => {
-    const [nodeLoss, keyRestore] = await Promise.all([
+  it('drill run node-loss, key-restore and database-failover pass within their tiers; history, health and metrics follow', async () => {
+    const [nodeLoss, keyRestore, dbFailover] = await Promise.all([
       rampart(dataDir, ['--json', 'drill', 'run', 'node-loss']),
       rampart(dataDir, ['--json', 'drill', 'run', 'key-restore']),
+      rampart(dataDir, ['--json', 'drill', 'run', 'database-failover'], 300_000),
     ]);
-    timings.push(`node-loss ${nodeLoss.ms} ms`, `key-restore ${keyRestore.ms} ms`);
-    for (const [r, scenario, tier] of [[nodeLoss, 'node-loss', 'issuance'], [keyRestore, 'key-restore', 'root-ca']] as const) {
+    timings.push(`node-loss ${nodeLoss.ms} ms`, `key-restore ${keyRestore.ms} ms`, `database-failover ${dbFailover.ms} ms`);
+    for (const [r, scenario, tier] of [[nodeLoss, 'node-loss', 'issuance'], [keyRestore, 'key-restore', 'root-ca'], [dbFailover, 'database-failover', 'issuance']] as const) {
       assert.equal(r.code, 0, `${scenario}: ${r.stderr}\n${r.stdout}`);
       const d = JSON.parse(r.stdout) as DrillJson;
       assert.equal(d.scenario, scenario);
@@ -124,16 +145,21 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
     const nl = JSON.parse(nodeLoss.stdout) as DrillJson;
     assert.ok(nl.steps.some((s) => /^kill -9 n\d$/.test(s.name)));
     assert.ok(nl.measured.rtoSeconds! < 30, `takeover within a few seconds of takeoverSeconds 3 (took ${nl.measured.rtoSeconds} s)`);
+    // database-failover: pg_auto_failover promotes the synchronous standby; nothing acknowledged is lost.
+    const dbf = JSON.parse(dbFailover.stdout) as DrillJson;
+    assert.ok(dbf.steps.some((s) => s.name === 'kill -9 the PostgreSQL primary (keeper, postmaster, backends)' && s.ok));
+    assert.ok(dbf.steps.some((s) => s.name === 'every certificate acknowledged before the kill is on the promoted standby' && s.ok));
 
     const history = await rampart(dataDir, ['--json', 'drill', 'history']);
     assert.equal(history.code, 0, history.stderr);
     const h = JSON.parse(history.stdout);
-    assert.deepEqual(h.runs.map((r: { scenario: string }) => r.scenario).sort(), ['key-restore', 'node-loss', 'restore-latest']);
+    assert.deepEqual(h.runs.map((r: { scenario: string }) => r.scenario).sort(), ['database-failover', 'key-restore', 'node-loss', 'point-in-time', 'restore-latest']);
     assert.equal(h.last['node-loss'].outcome, 'passed');
     assert.equal(h.last['node-loss'].rtoSeconds, nl.measured.rtoSeconds);
     assert.ok(h.last['key-restore'].lastSuccessAt);
     assert.ok(h.last['restore-latest'].lastSuccessAt);
-    assert.equal(h.last['point-in-time'], null);
+    assert.equal(h.last['point-in-time'].outcome, 'passed');
+    assert.equal(h.last['database-failover'].outcome, 'passed');
     const humanHistory = await rampart(dataDir, ['drill', 'history']);
     assert.match(humanHistory.stdout, /node-loss\s+passed/);
 
@@ -147,7 +173,8 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
     assert.match(metrics, /rampart_drill_last_success_timestamp_seconds\{scenario="key-restore"\} \d+/);
     assert.match(metrics, new RegExp(`rampart_drill_rto_seconds\\{scenario="node-loss"\\} ${nl.measured.rtoSeconds}`));
     assert.match(metrics, /rampart_drill_last_success_timestamp_seconds\{scenario="restore-latest"\} \d+/);
-    assert.doesNotMatch(metrics, /rampart_drill_last_success_timestamp_seconds\{scenario="point-in-time"\}/);
+    assert.match(metrics, /rampart_drill_last_success_timestamp_seconds\{scenario="point-in-time"\} \d+/);
+    assert.match(metrics, /rampart_drill_last_success_timestamp_seconds\{scenario="database-failover"\} \d+/);
   });
 
   it('unknown scenario: a clear error', async () => {

@@ -47,7 +47,7 @@ function exec(cmd: string, args: string[], opts: { asPostgres?: boolean; timeout
   });
 }
 
-async function postgresOwner(): Promise<{ uid: number; gid: number } | undefined> {
+export async function postgresOwner(): Promise<{ uid: number; gid: number } | undefined> {
   if (!isRoot()) return undefined;
   try {
     return { uid: Number(await exec('id', ['-u', 'postgres'])), gid: Number(await exec('id', ['-g', 'postgres'])) };
@@ -56,7 +56,10 @@ async function postgresOwner(): Promise<{ uid: number; gid: number } | undefined
   }
 }
 
-export async function startIsolatedPostgres(env: DrillEnvironment, name = 'pg'): Promise<IsolatedPostgres> {
+/** Extra postgresql.conf settings (values written as given: quote strings yourself). */
+export interface IsolatedPostgresOptions { settings?: Record<string, string> }
+
+export async function startIsolatedPostgres(env: DrillEnvironment, name = 'pg', opts: IsolatedPostgresOptions = {}): Promise<IsolatedPostgres> {
   const bin = postgresBinDir();
   const pg = (b: string) => join(bin, b);
   const owner = await postgresOwner();
@@ -82,7 +85,8 @@ export async function startIsolatedPostgres(env: DrillEnvironment, name = 'pg'):
   writeFileSync(join(dataDir, 'pg_hba.conf'), '# rampart drill: loopback only\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n');
   appendFileSync(join(dataDir, 'postgresql.conf'), [
     '', '# rampart drill', "listen_addresses = '127.0.0.1'", `port = ${port}`, "unix_socket_directories = ''",
-    'fsync = on', 'synchronous_commit = on', 'max_connections = 100', "shared_buffers = '32MB'", 'log_min_messages = warning', '',
+    'fsync = on', 'synchronous_commit = on', 'max_connections = 100', "shared_buffers = '32MB'", 'log_min_messages = warning',
+    ...Object.entries(opts.settings ?? {}).map(([k, v]) => `${k} = ${v}`), '',
   ].join('\n'));
   env.trackPostgres(dataDir);
   try {
@@ -97,4 +101,27 @@ export async function startIsolatedPostgres(env: DrillEnvironment, name = 'pg'):
   await psql('CREATE ROLE rampart LOGIN');
   await psql('CREATE DATABASE rampart OWNER rampart');
   return { host: `127.0.0.1:${port}`, port, dataDir, psql, stop };
+}
+
+/**
+ * A PostgreSQL server the drill did not start itself (e.g. restored by
+ * `rampart pitr restore`): its postmaster dies with the drill, and a psql
+ * client for it (as the postgres superuser, over 127.0.0.1).
+ */
+export function adoptPostgres(env: DrillEnvironment, dataDir: string, port: number, label: string): Pick<IsolatedPostgres, 'psql' | 'stop'> {
+  const pg = (b: string) => join(postgresBinDir(), b);
+  env.trackPostgres(dataDir);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    const pid = postmasterPid(dataDir);
+    if (pid === null) return;
+    const ok = await exec(pg('pg_ctl'), ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', dataDir], { asPostgres: true }).then(() => true, () => false);
+    if (!ok) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  };
+  env.defer(`stop PostgreSQL ${label}`, stop);
+  const psql = async (sql: string, database = 'postgres'): Promise<string> =>
+    (await exec(pg('psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-c', sql])).trim();
+  return { psql, stop };
 }

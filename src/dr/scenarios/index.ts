@@ -5,7 +5,8 @@ import type { DrillScenario } from '../drill-scenario.js';
 import { keyRestore } from './key-restore.js';
 import { nodeLoss } from './node-loss.js';
 import { restoreLatest } from './restore-latest.js';
-import { databaseFailover, pointInTime } from './unavailable.js';
+import { pointInTime } from './point-in-time.js';
+import { databaseFailover } from './database-failover.js';
 
 export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'restore-latest': restoreLatest,
