@@ -11,7 +11,8 @@
  * 5. database failover under pg_auto_failover: RTO and RPO (db-failover-bench.ts);
  * 6. ACME orders/s and latency, Rampart's ACME server next to pebble (acme-vs-pebble.ts);
  * 7. PKCS#11 keys (SoftHSM2) next to software keys: signatures/s and REST issuance (hsm-bench.ts);
- * 8. backup create and restore on SQLite for 100,000 and 1,000,000 certificates vs a raw file copy (backup-bench.ts).
+ * 8. backup create and restore on SQLite for 100,000 and 1,000,000 certificates vs a raw file copy (backup-bench.ts);
+ * 9. every DR drill's measured RTO and RPO against its tier target (drill-bench.ts).
  *
  * Writes bench/results/<name>.json per benchmark and bench/results/README.md.
  * Every child process is stopped at the end, also on failure or interrupt.
@@ -22,6 +23,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { runAcmeVsPebbleBench } from './acme-vs-pebble.js';
 import { runBackupBench } from './backup-bench.js';
+import { runDrillBench } from './drill-bench.js';
 import { RESULTS_DIR, failedResult as failed, installAbortHandlers, round, writeResult, type BenchResult } from './bench-util.js';
 import { CRL_TARGET, runCrlBench } from './crl-runner.js';
 import { runDbFailover } from './db-failover-bench.js';
@@ -33,7 +35,7 @@ import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
 /** Table order: OCSP, issuance (SQLite, then PostgreSQL), ACME, PKCS#11, CRL, recovery. */
-const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'drill-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
 const rank = (r: BenchResult): number => {
   const i = ORDER.findIndex((p) => r.name.startsWith(p));
   return i < 0 ? ORDER.length : i;
@@ -97,6 +99,7 @@ async function main(): Promise<number> {
   results.push(await runHsmBench());
   // Backup create / restore on SQLite: one child process per size, each capped in wall time (never throws).
   results.push(await runBackupBench());
+  results.push(await runDrillBench());
   results.sort((a, b) => rank(a) - rank(b));
 
   for (const r of results) writeResult(r);
