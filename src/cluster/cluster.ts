@@ -36,6 +36,8 @@ export interface ClusterOptions {
   health: () => NodeInfo['health'];
   onLeadership?: (lease: string, held: boolean, state: LeaseState | null) => void;
   onError?: (e: unknown) => void;
+  /** While false (the database is a read-only replica), leases and the registry leave the database alone. */
+  enabled?: () => boolean;
 }
 
 export function defaultNodeId(httpListen: string): string {
@@ -57,10 +59,10 @@ export class Cluster implements WriteGate {
     this.leader = o.mode === 'single' ? null : new LeaseManager({
       store: o.store, name: o.mode === 'active-passive' ? ACTIVE_LEASE : LEADER_LEASE, holder: o.nodeId, ttlMs, intervalMs,
       onChange: (held, st) => o.onLeadership?.(o.mode === 'active-passive' ? ACTIVE_LEASE : LEADER_LEASE, held, st),
-      onError: o.onError,
+      onError: o.onError, enabled: o.enabled,
     });
     this.registry = o.mode === 'single' ? null : new NodeRegistry({
-      store: o.store, intervalMs: o.heartbeatSeconds * 1000, onError: o.onError,
+      store: o.store, intervalMs: o.heartbeatSeconds * 1000, onError: o.onError, enabled: o.enabled,
       describe: async () => ({
         id: o.nodeId, version: o.version, roles: o.roles, mode: o.mode, ...o.urls(), health: o.health(), writable: this.canWrite(), startedAt: this.startedAt,
       }),

@@ -20,6 +20,8 @@ export interface LeaseManagerOptions {
   /** Called whenever this node gains or loses the lease. */
   onChange?: (held: boolean, state: LeaseState | null) => void;
   onError?: (e: unknown) => void;
+  /** While false, no round touches the database and the lease counts as not held (a node on a read-only replica). */
+  enabled?: () => boolean;
 }
 
 export class LeaseManager {
@@ -50,8 +52,14 @@ export class LeaseManager {
   async tick(): Promise<boolean> {
     if (this.ticking) { await this.ticking; return this.isHeld(); }
     this.ticking = (async () => {
+      await null; // settle asynchronously: `this.ticking` is assigned before the finally below clears it
       const started = performance.now();
       try {
+        if (this.o.enabled && !this.o.enabled()) {
+          this.state = null;
+          this.validUntil = 0;
+          return;
+        }
         const s = await this.o.store.tryAcquireLease(this.o.name, this.o.holder, this.o.ttlMs);
         this.state = s;
         if (s.holder === this.o.holder) {
@@ -64,11 +72,11 @@ export class LeaseManager {
         this.o.onError?.(e);
       } finally {
         this.ticking = null;
-      }
-      const held = this.isHeld();
-      if (held !== this.wasHeld) {
-        this.wasHeld = held;
-        this.o.onChange?.(held, this.state);
+        const held = this.isHeld();
+        if (held !== this.wasHeld) {
+          this.wasHeld = held;
+          this.o.onChange?.(held, this.state);
+        }
       }
     })();
     await this.ticking;

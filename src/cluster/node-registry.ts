@@ -11,6 +11,8 @@ export interface NodeRegistryOptions {
   /** The current registration (health and writability change over time). */
   describe: () => Promise<Omit<NodeInfo, 'lastSeen'>>;
   onError?: (e: unknown) => void;
+  /** While false, no heartbeat is written (a node on a read-only replica). */
+  enabled?: () => boolean;
 }
 
 export class NodeRegistry {
@@ -19,6 +21,7 @@ export class NodeRegistry {
   constructor(private readonly o: NodeRegistryOptions) {}
 
   async beat(): Promise<void> {
+    if (this.o.enabled && !this.o.enabled()) return;
     await this.o.store.heartbeat(await this.o.describe());
   }
 
@@ -32,6 +35,7 @@ export class NodeRegistry {
   /** Stops heartbeats and records the node as stopping. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.o.enabled && !this.o.enabled()) return;
     try {
       await this.o.store.heartbeat({ ...(await this.o.describe()), health: 'stopping', writable: false });
     } catch (e) {

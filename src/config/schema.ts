@@ -4,6 +4,7 @@
  * working development configuration. docs/config.md documents the same fields
  * for operators; keep the two in step.
  */
+import { regionsSchema } from '../region/region-config.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../keys/key-backend.js';
@@ -372,6 +373,7 @@ export const DEFAULT_TIERS: Record<string, z.input<typeof tierSchema>> = {
   'crl-publication': { rtoMinutes: 240, rpoMinutes: 1440, notes: 'one leader job, fenced' },
   inventory: { rtoMinutes: 1440, rpoMinutes: 60, notes: 'a read replica is enough' },
   'root-ca': { rtoMinutes: 7 * 24 * 60, rpoMinutes: 0, notes: 'offline; key backed up in k-of-n custody' },
+  'region-failover': { rtoMinutes: 30, rpoMinutes: 5, notes: 'a whole region lost: the asynchronous replica region is promoted (`rampart failover region`); data loss is the replication lag, alerted at 30 s and 5 min' },
   backup: { rtoMinutes: 60, rpoMinutes: 25 * 60, notes: 'restore from the newest backup: data loss up to the backup schedule (daily) plus margin; PostgreSQL WAL archiving narrows it to archive_timeout' },
 };
 
@@ -449,6 +451,7 @@ export const rampartConfigObject = z.strictObject({
   backup: backupSchema.prefault({}),
   tiers: tiersSchema,
   drills: drillsSchema.prefault({}),
+  regions: regionsSchema.optional(),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),

@@ -139,4 +139,23 @@ export interface Fence {
   lease: string;
   holder: string;
   epoch: bigint;
+  /** Multi-region (PostgreSQL only): the region must still be the active one at this region epoch, on this timeline. */
+  region?: RegionFence;
+}
+
+/**
+ * A write from a node of a multi-region deployment carries the region it was
+ * allowed in: the store refuses it (RampartError 'fenced') unless the
+ * database's region_state still names that region active at that epoch and
+ * the server writes on the timeline the node checked (src/region/).
+ */
+export interface RegionFence {
+  name: string;
+  epoch: bigint;
+  timeline: number;
+}
+
+/** A fence with the lease part empty: only the region is checked (active-active writes in a region). */
+export function regionOnlyFence(region: RegionFence): Fence {
+  return { lease: '', holder: '', epoch: 0n, region };
 }

@@ -136,6 +136,7 @@ export async function clusterView(node: RampartNode): Promise<Record<string, unk
     mode: st.mode, self: st.self,
     leader: st.leader ? { holder: st.leader.holder, epoch: st.leader.epoch.toString(), expiresAt: st.leader.expiresAt?.toISOString() ?? null } : null,
     nodes: st.nodes.map((n) => ({ ...n, startedAt: n.startedAt.toISOString(), lastSeen: n.lastSeen.toISOString(), leader: st.leader?.holder === n.id })),
+    region: node.region?.status() ?? null,
   };
 }
 
@@ -153,6 +154,7 @@ export async function nodeStatus(node: RampartNode, urls = nodeUrls(node)): Prom
     issuers: node.ca.all().map((i) => ({ id: i.id, kind: i.kind, subject: i.subject, active: i.active, notAfter: i.notAfter.toISOString() })),
     certificates: counts,
     cluster: { mode: node.cluster.mode, nodeId: node.cluster.nodeId, leader: node.cluster.isLeader(), writable: node.canWrite() },
+    region: node.region?.status() ?? null,
     health,
   };
 }

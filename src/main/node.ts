@@ -46,6 +46,12 @@ import { AcmeServer } from '../acme/acme-server.js';
 import { EabKeys } from '../acme/eab.js';
 import { RateLimiter } from '../acme/rate-limits.js';
 import { createValidator } from '../acme/validation/create-validator.js';
+import type { WriteGate } from '../cluster/cluster.js';
+import { RegionMonitor, type PeerStatus, type RegionStatus } from '../region/region-monitor.js';
+import { RegionGate } from '../region/region-gate.js';
+import { registerRegionCheck } from '../region/region-check.js';
+import { registerRegionMetrics } from '../region/region-metrics.js';
+import { PostgresStore } from '../storage/postgres/postgres-store.js';
 
 export const RAMPART_VERSION = '0.1.0';
 
@@ -73,6 +79,10 @@ export class RampartNode {
   readonly ocsp: OcspResponder;
   readonly crl: CrlService;
   readonly cluster: Cluster;
+  /** Multi-region deployments only: this node's region view and decision. */
+  readonly region: RegionMonitor | null;
+  /** What issuance, revocation and CRL publication ask before writing (cluster leases, and the region). */
+  readonly gate: WriteGate;
   /** The ACME server (null when acme.enabled is false). */
   readonly acme: AcmeServer | null;
   readonly eab: EabKeys;
@@ -90,7 +100,9 @@ export class RampartNode {
     readonly log: Logger,
     readonly paths: ReturnType<typeof resolvedPaths>,
     env: NodeJS.ProcessEnv,
+    region: RegionMonitor | null = null,
   ) {
+    this.region = region;
     this.urls = caUrls(config.publicBaseUrl);
     const h = parseListen(config.http.listen)!;
     const t = parseListen(config.https.listen)!;
@@ -107,15 +119,18 @@ export class RampartNode {
         if (held) void this.onLeader().catch((e) => this.log.error({ err: e }, 'leader start-up work failed'));
       },
       onError: (e) => this.log.warn({ err: e }, 'cluster round failed'),
+      // On a read-only replica (a region not promoted) leases and the registry leave the database alone.
+      enabled: () => !region || region.status().dbRole !== 'replica',
     });
+    this.gate = region ? new RegionGate(this.cluster, region) : this.cluster;
     const faultPause = Number(env.RAMPART_FAULT_PAUSE_BEFORE_LEADER_WRITE_MS ?? 0);
     this.audit = new AuditLog({ store, clock });
     this.tokens = new TokenService({ store, clock });
     this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls });
     this.issuance = new IssuanceService({
-      ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>, gate: this.cluster,
+      ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>, gate: this.gate,
     });
-    this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.cluster });
+    this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.gate });
     this.ocsp = new OcspResponder({
       ca: this.ca, store, clock, metrics: this.metrics, validitySeconds: config.ocsp.validitySeconds, refreshBeforeSeconds: config.ocsp.refreshBeforeSeconds,
     });
@@ -126,7 +141,7 @@ export class RampartNode {
         if (e instanceof RampartError && e.code === 'fenced') this.metrics.fencedWrites.inc();
         this.log.error({ err: e }, 'CRL generation failed');
       },
-      gate: this.cluster, faultPauseBeforeSaveMs: Number.isFinite(faultPause) && faultPause > 0 ? faultPause : undefined,
+      gate: this.gate, faultPauseBeforeSaveMs: Number.isFinite(faultPause) && faultPause > 0 ? faultPause : undefined,
     });
     this.eab = new EabKeys({ store, secret, clock });
     const acmeProfile = (config.profiles as Record<string, ProfilePolicy>)[config.acme.profile];
@@ -144,6 +159,10 @@ export class RampartNode {
     });
     registerBackupCheck({ health: this.health, store, clock, scheduleMinutes: config.backup.scheduleMinutes, ageWarnMarginMinutes: config.backup.ageWarnMarginMinutes });
     registerDrillCheck({ health: this.health, store, clock, metrics: this.metrics, config });
+    if (region && config.regions) {
+      registerRegionCheck({ health: this.health, region, lagWarnSeconds: config.regions.lagWarnSeconds, lagCriticalSeconds: config.regions.lagCriticalSeconds });
+      registerRegionMetrics(this.metrics.registry, region);
+    }
     // Revocation: drop the cached OCSP answer synchronously, then re-sign it.
     this.events.on('revoked', (rec) => {
       this.ocsp.invalidate(rec.issuerId, rec.serial);
@@ -165,7 +184,31 @@ export class RampartNode {
       passphraseEnv: o.config.keys.passphraseEnv, keyFile: paths.keyFile, env: o.env ?? process.env, create: o.createSecret ?? false,
     });
     const store = createStore(o.config, paths, { env: o.env ?? process.env, applicationName: `rampart ${o.config.cluster.nodeId ?? ''}`.trim(), onRetry: (e) => log.warn({ retry: e }, 'database retry') });
-    await store.migrate();
+    let region: RegionMonitor | null = null;
+    let leader: () => boolean = () => false;
+    let fenced: (by: PeerStatus, s: RegionStatus) => void = () => undefined;
+    if (o.config.regions) {
+      if (!(store instanceof PostgresStore) || o.config.cluster.mode === 'single') {
+        await store.close();
+        throw new Error('regions need database.type postgres and cluster.mode active-active or active-passive');
+      }
+      const db = o.config.database;
+      region = new RegionMonitor({
+        config: o.config.regions, pool: store.pool, peerDefaults: { database: db.database, user: db.user, passwordEnv: db.passwordEnv },
+        env: o.env ?? process.env, nodeId: o.config.cluster.nodeId ?? defaultNodeId(o.config.http.listen), isLeader: () => leader(), log,
+        onFenced: (by, s) => fenced(by, s),
+        onChange: (s, p) => log.warn({ region: s.region, dbRole: s.dbRole, writable: s.writable, fenced: s.fenced, active: s.activeRegion, epoch: s.epoch, was: { dbRole: p.dbRole, writable: p.writable } }, `region: ${s.reason}`),
+      });
+    }
+    try {
+      await store.migrate();
+      // Before anything else: whether this region's database is a replica decides what the node may write.
+      if (region) await region.tick();
+    } catch (e) {
+      await region?.stop();
+      await store.close();
+      throw e;
+    }
     // One node keeps sealed keys in its data directory; a cluster keeps them in the shared database; an HSM keeps its own.
     let keys: KeyBackend;
     try {
@@ -175,10 +218,18 @@ export class RampartNode {
           ? new SoftwareKeyBackend({ dir: paths.keysDir, secret })
           : new SoftwareKeyBackend({ blobs: new DatabaseKeyStore(store), secret });
     } catch (e) {
+      await region?.stop();
       await store.close();
       throw e;
     }
-    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env);
+    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env, region);
+    leader = () => node.cluster.isLeader();
+    fenced = (by, s) => {
+      void node.audit.record({
+        actor: 'system', source: node.cluster.nodeId, channel: 'system', action: 'region.fenced', target: `region:${s.region}`, outcome: 'success',
+        details: { activeRegion: by.region, epoch: by.epoch, peerTimeline: by.timeline, ownTimeline: s.timeline, reason: s.reason },
+      }).catch((e) => log.error({ err: e }, 'could not audit the fence of this region'));
+    };
     await node.ca.load();
     node.ocsp.reloadIssuers();
     await node.catchUpRevocations();
@@ -192,7 +243,7 @@ export class RampartNode {
   noteHealth(s: HealthStatus): void { this.lastHealth = s; }
 
   /** Whether this node accepts issuance and revocation now (standbys in active-passive mode do not). */
-  canWrite(): boolean { return this.cluster.canWrite(); }
+  canWrite(): boolean { return this.gate.canWrite(); }
 
   /** Creates the hierarchy (root, intermediate) and the OCSP signers. */
   async createHierarchy(spec: HierarchySpec, actor: Actor): Promise<void> {
@@ -274,6 +325,9 @@ export class RampartNode {
    */
   async bootstrap(): Promise<string | null> {
     if (this.hasHierarchy()) return null;
+    if (this.region?.isReplica()) {
+      throw new Error(`region ${this.region.region}'s database is a replica with no CA hierarchy yet: start the primary region's nodes first (they create it), then this one`);
+    }
     const pending = await listPendingIntermediates(this.store);
     if (pending.length) {
       throw new Error(`this data directory is waiting for its intermediate CA (${pending.map((p) => `"${p.subject}" requested ${p.createdAt}`).join(', ')}): `
@@ -298,6 +352,7 @@ export class RampartNode {
   }
 
   startJobs(): void {
+    this.region?.start();
     this.cluster.start();
     this.crl.start();
     const every = (ms: number, fn: () => Promise<unknown>): void => {
@@ -368,6 +423,7 @@ export class RampartNode {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.region?.stop();
     await this.cluster.stop();
     await this.crl.stop();
     await this.store.close();

@@ -184,6 +184,26 @@ export const POSTGRES_MIGRATIONS: string[] = [
   CREATE INDEX acme_rate_events_bucket ON acme_rate_events (bucket, at);
   CREATE INDEX acme_rate_events_at ON acme_rate_events (at);
   `,
+  // 3: regions (src/region/). One row says which region is active, at which
+  // epoch (bumped by every failover) and on which timeline it was activated;
+  // the active region's leader stamps region_heartbeats every second, and a
+  // replica measures its lag by the age of the newest stamp it has replayed.
+  `
+  CREATE TABLE region_state (
+    id SMALLINT PRIMARY KEY CHECK (id = 1),
+    active_region TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    timeline INTEGER NOT NULL,
+    changed_at BIGINT NOT NULL,
+    reason TEXT NOT NULL
+  );
+  CREATE TABLE region_heartbeats (
+    region TEXT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    node TEXT NOT NULL,
+    lsn TEXT NOT NULL
+  );
+  `,
 ];
 
 /**
@@ -199,6 +219,18 @@ export const POSTGRES_MIGRATIONS: string[] = [
  * INDEX CONCURRENTLY, will need a session lock on a dedicated connection.)
  * Returns how many migrations this call applied.
  */
+/** Read-only check (a hot standby cannot migrate): throws unless the schema is exactly this build's. */
+export async function checkSchemaVersion(sql: Sql, migrations: string[] = POSTGRES_MIGRATIONS): Promise<number> {
+  const [t] = await sql`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`;
+  const [row] = t!.present ? await sql`SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_migrations` : [{ v: 0 }];
+  const current = Number(row!.v);
+  if (current !== migrations.length) {
+    throw new Error(`the database is a read-only replica with schema version ${current}, and this build needs ${migrations.length}: `
+      + (current < migrations.length ? 'upgrade the primary region first (its nodes migrate), then let the replica catch up' : 'upgrade this node'));
+  }
+  return current;
+}
+
 export async function applyMigrations(sql: Sql, migrations: string[] = POSTGRES_MIGRATIONS): Promise<number> {
   let applied = 0;
   for (;;) {

@@ -194,6 +194,12 @@ export class PgPool {
     });
   }
 
+  /** Whether new connections look for a writable primary (else a standby is fine and 25006 is final). */
+  seeksPrimary(): boolean {
+    const tsa = this.opts.targetSessionAttrs ?? 'read-write';
+    return tsa === 'read-write' || tsa === 'primary';
+  }
+
   /** The current pool, for code that runs its own single attempt. */
   get sql(): Sql {
     if (this.closed) throw new RampartError('unavailable', 'the PostgreSQL store is closed');
@@ -238,6 +244,11 @@ export class PgPool {
           work.catch(() => undefined);
           this.recycle(gen, 0);
           throw unavailable(op, attempt, this.retryForMs, undefined);
+        }
+        if (errorCode(e) === '25006' && !this.seeksPrimary()) {
+          // No other server to look for: a pool allowed to use a standby (a
+          // replica region's nodes) will reach the same standby again.
+          throw new RampartError('notWritable', `${op}: the database is a read-only replica (this region has not been promoted)`);
         }
         if (!isTransient(e) || this.closed) throw e;
         retried = true;

@@ -32,7 +32,8 @@ import type {
 } from '../../core/types.js';
 import { RampartError } from '../../errors/codes.js';
 import type { AuditBuilder, IdempotencyClaim, InsertResult, Store } from '../store.js';
-import { applyMigrations } from './migrations.js';
+import { applyMigrations, checkSchemaVersion } from './migrations.js';
+import { checkRegionFence } from '../../region/region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
 import { PgPool, transaction, type PgPoolOptions } from './pg-pool.js';
 
@@ -86,8 +87,13 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     this.checkTimeoutMs = Math.max(2000, (options.connectTimeoutSeconds ?? 5) * 1000);
   }
 
+  /** Applies missing migrations; on a hot standby (a replica region) only checks that the schema is this build's. */
   async migrate(): Promise<void> {
-    await this.pool.run('migrate', (sql) => applyMigrations(sql));
+    await this.pool.run('migrate', async (sql) => {
+      const [r] = await sql`SELECT pg_is_in_recovery() AS rec`;
+      if (r!.rec === true) await checkSchemaVersion(sql);
+      else await applyMigrations(sql);
+    });
   }
 
   async ping(): Promise<void> {
@@ -170,6 +176,8 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   /** Throws 'fenced' unless the fence still holds; locks the lease row FOR SHARE until the write commits. */
   private async checkFence(tx: TransactionSql, f: Fence | undefined): Promise<void> {
     if (!f) return;
+    if (f.region) await checkRegionFence(tx, f.region);
+    if (f.lease === '') return;
     const [r] = await tx`SELECT holder, epoch, expires_at FROM leases WHERE name = ${f.lease} FOR SHARE`;
     // The time is read after the lock is granted, never before a wait for it.
     const [t] = await tx.unsafe(`SELECT ${DB_NOW} AS now`);

@@ -155,6 +155,8 @@ export class SqliteStore implements Store {
   /** Throws 'fenced' unless the fence still holds; call inside the write's transaction. */
   private checkFence(f: Fence | undefined): void {
     if (!f) return;
+    if (f.region) throw new RampartError('notWritable', 'regions need PostgreSQL: an SQLite store cannot check a region fence');
+    if (f.lease === '') return;
     const r = this.prep('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(f.lease) as Row | undefined;
     const ok = r && r.holder === f.holder && BigInt(r.epoch as number) === f.epoch && r.expires_at !== null && Number(r.expires_at) > Date.now();
     if (!ok) throw new RampartError('fenced', `lease "${f.lease}" epoch ${f.epoch} is no longer held by ${f.holder}`);

@@ -1,0 +1,356 @@
+/**
+ * Server-side PostgreSQL control for regional failover and failback: status,
+ * start, stop and promote of a local data directory (pg_ctl), and rebuilding
+ * a former primary as a streaming standby of the new primary — pg_rewind
+ * when the histories can be reconciled, else (when allowed) a fresh
+ * pg_basebackup with the old directory kept aside as <dataDir>.old-<stamp>.
+ *
+ * - Commands run as the OS owner of the data directory (`runuser -u`) when
+ *   we are root: PostgreSQL refuses to run as root.
+ * - The binaries are those of the data directory's major version
+ *   (/usr/lib/postgresql/<PG_VERSION>/bin), else the newest installed, else
+ *   PATH; `binDir` overrides.
+ * - A rebuilt node keeps its own identity: its postgresql.conf, pg_hba.conf,
+ *   pg_ident.conf and postgresql.auto.conf (port, cluster_name, ...) are read
+ *   before the copy and put back after it (pg_rewind and pg_basebackup both
+ *   bring the source's). Only primary_conninfo / primary_slot_name change.
+ * - A password goes to the tools through PGPASSWORD, never on a command line;
+ *   the standby's primary_conninfo carries it (as pg_basebackup -R does) in
+ *   the owner-only postgresql.auto.conf.
+ * - Every child process has a timeout; errors name the command and its stderr.
+ */
+import { execFile } from 'node:child_process';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+export interface PgControlOptions {
+  /** Directory of pg_ctl, pg_rewind, ... (default: see pgBinDir). */
+  binDir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** The server to copy from / stream from. */
+export interface PgSource {
+  host: string;
+  port: number;
+  user: string;
+  /** Database for pg_rewind and checks (default 'postgres'). */
+  database?: string;
+  password?: string;
+}
+
+export type PgStopMode = 'smart' | 'fast' | 'immediate';
+
+export interface RebuildStep { step: string; ms: number; detail?: string }
+
+export interface RebuildOptions extends PgControlOptions {
+  /** application_name the standby streams as (what synchronous_standby_names names). */
+  appName: string;
+  /** When pg_rewind fails, replace the data directory with a pg_basebackup (old one kept aside). */
+  allowBaseBackup?: boolean;
+  /** Physical replication slot on the source to stream from (created there when missing). */
+  slot?: string;
+  /** Server log (default <dataDir>.log). */
+  logFile?: string;
+  /** Bound on pg_rewind / pg_basebackup each (default 3600 s). */
+  copyTimeoutSeconds?: number;
+  /** Bound on waiting for the started standby to stream (default 120 s). */
+  streamTimeoutSeconds?: number;
+}
+
+const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
+const PG_LIB = '/usr/lib/postgresql';
+
+/**
+ * The PostgreSQL server binaries: /usr/lib/postgresql/<major>/bin for the
+ * data directory's PG_VERSION when given and installed, else the newest
+ * /usr/lib/postgresql/<major>/bin, else a PATH entry holding pg_ctl.
+ */
+export function pgBinDir(dataDir?: string): string {
+  const has = (d: string) => existsSync(join(d, 'pg_ctl'));
+  if (dataDir) {
+    try {
+      const d = join(PG_LIB, readFileSync(join(dataDir, 'PG_VERSION'), 'utf8').trim(), 'bin');
+      if (has(d)) return d;
+    } catch { /* no PG_VERSION: fall through */ }
+  }
+  if (existsSync(PG_LIB)) {
+    const v = readdirSync(PG_LIB).filter((x) => has(join(PG_LIB, x, 'bin'))).sort((a, b) => Number(b) - Number(a))[0];
+    if (v) return join(PG_LIB, v, 'bin');
+  }
+  for (const d of (process.env.PATH ?? '').split(':')) if (d && has(d)) return d;
+  throw new Error('PostgreSQL server binaries (pg_ctl) not found: install postgresql or pass binDir');
+}
+
+interface Owner { uid: number; gid: number; user?: string }
+interface RunOpts { as?: Owner; env?: Record<string, string>; timeoutMs: number; okCodes?: number[] }
+
+/** Runs a command (as the data directory's owner when `as.user` is set); rejects with the command line and stderr. */
+function run(cmd: string, args: string[], o: RunOpts): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [file, argv] = o.as?.user ? ['runuser', ['-u', o.as.user, '--', cmd, ...args]] : [cmd, args];
+  return new Promise((resolve, reject) => {
+    execFile(file, argv, { encoding: 'utf8', timeout: o.timeoutMs, cwd: '/', maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...o.env } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      if (!err || (!err.killed && (o.okCodes ?? []).includes(code))) return resolve({ code, stdout, stderr });
+      const why = err.killed ? `timed out after ${Math.round(o.timeoutMs / 1000)} s` : `exit ${String(err.code)}`;
+      reject(new Error(`${basename(cmd)} ${args.join(' ')} failed (${why}): ${(stderr || stdout || err.message).trim()}`));
+    });
+  });
+}
+
+const ownerCache = new Map<number, string>();
+async function ownerOf(dataDir: string): Promise<Owner> {
+  const st = statSync(dataDir);
+  if (!isRoot()) return { uid: st.uid, gid: st.gid };
+  if (st.uid === 0) throw new Error(`${dataDir} is owned by root: PostgreSQL will not run as root`);
+  let user = ownerCache.get(st.uid);
+  if (!user) {
+    user = (await run('id', ['-nu', String(st.uid)], { timeoutMs: 10_000 })).stdout.trim();
+    ownerCache.set(st.uid, user);
+  }
+  return { uid: st.uid, gid: st.gid, user };
+}
+
+/** Writes a file the server must own (mode 0600). */
+function writeOwned(path: string, content: string, owner: Owner): void {
+  writeFileSync(path, content, { mode: 0o600 });
+  if (isRoot()) chownSync(path, owner.uid, owner.gid);
+}
+
+/** Quotes a libpq conninfo value. */
+const connValue = (v: string): string => (/^[^\s'\\]+$/.test(v) ? v : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
+/** Quotes a string for a PostgreSQL configuration file (as ALTER SYSTEM writes it). */
+const confString = (v: string): string => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+const conninfo = (kv: Record<string, string | number | undefined>): string =>
+  Object.entries(kv).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${connValue(String(v))}`).join(' ');
+
+/** The last value of `key` in postgresql.conf then postgresql.auto.conf (read last, so it wins). */
+export function pgConfValue(dataDir: string, key: string): string | undefined {
+  let value: string | undefined;
+  for (const f of ['postgresql.conf', 'postgresql.auto.conf']) {
+    const p = join(dataDir, f);
+    if (!existsSync(p)) continue;
+    for (const line of readFileSync(p, 'utf8').split('\n')) {
+      const m = /^\s*([A-Za-z_.]+)\s*=?\s*('(?:[^'\\]|''|\\.)*'|[^\s#]+)/.exec(line);
+      if (m && m[1]!.toLowerCase() === key.toLowerCase()) {
+        value = m[2]!.startsWith("'") ? m[2]!.slice(1, -1).replace(/''/g, "'").replace(/\\(.)/g, '$1') : m[2]!;
+      }
+    }
+  }
+  return value;
+}
+
+/** The port the data directory's server listens on (default 5432). */
+export function pgPort(dataDir: string): number {
+  const p = Number(pgConfValue(dataDir, 'port') ?? 5432);
+  if (!Number.isInteger(p) || p <= 0) throw new Error(`${dataDir}: bad port setting`);
+  return p;
+}
+
+/** Where to reach the running server of a data directory: its postmaster.pid's listen address, or its socket directory. */
+function localHost(dataDir: string): string {
+  const lines = existsSync(join(dataDir, 'postmaster.pid')) ? readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n') : [];
+  const listen = (lines[5] ?? '').trim();
+  if (listen === '' && lines[4]?.trim()) return lines[4].trim();
+  return listen === '::' ? '::1' : ['', '*', '0.0.0.0'].includes(listen) ? '127.0.0.1' : listen;
+}
+
+function tail(file: string | undefined, n = 30): string {
+  if (!file || !existsSync(file)) return '';
+  return `\n--- last lines of ${file} ---\n${readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n')}`;
+}
+
+const ctx = async (dataDir: string, o: PgControlOptions = {}) =>
+  ({ bin: (b: string) => join(o.binDir ?? pgBinDir(dataDir), b), owner: await ownerOf(dataDir), log: o.log ?? (() => undefined) });
+
+async function psql(bin: string, to: PgSource, sql: string, as?: Owner, timeoutMs = 15_000): Promise<string> {
+  const args = ['-X', '-q', '-A', '-t', '-w', '-v', 'ON_ERROR_STOP=1', '-h', to.host, '-p', String(to.port), '-U', to.user, '-d', to.database ?? 'postgres', '-c', sql];
+  return (await run(bin, args, { as, timeoutMs, env: to.password ? { PGPASSWORD: to.password } : {} })).stdout.trim();
+}
+
+/** pg_ctl status: 'running' or 'stopped' (a stale postmaster.pid counts as stopped). */
+export async function pgStatus(dataDir: string, o: PgControlOptions = {}): Promise<'running' | 'stopped'> {
+  const c = await ctx(dataDir, o);
+  const r = await run(c.bin('pg_ctl'), ['status', '-D', dataDir], { as: c.owner, timeoutMs: 30_000, okCodes: [3] });
+  return r.code === 0 ? 'running' : 'stopped';
+}
+
+/** pg_ctl start -w; a no-op when it is running already. The log defaults to <dataDir>.log. */
+export async function pgStart(dataDir: string, o: PgControlOptions & { logFile?: string; timeoutSeconds?: number } = {}): Promise<void> {
+  const c = await ctx(dataDir, o);
+  if ((await pgStatus(dataDir, o)) === 'running') return c.log(`${dataDir}: already running`);
+  const logFile = o.logFile ?? `${dataDir}.log`;
+  appendFileSync(logFile, '');
+  if (isRoot()) chownSync(logFile, c.owner.uid, c.owner.gid);
+  const t = o.timeoutSeconds ?? 60;
+  c.log(`${dataDir}: starting`);
+  try {
+    await run(c.bin('pg_ctl'), ['start', '-w', '-t', String(t), '-D', dataDir, '-l', logFile], { as: c.owner, timeoutMs: (t + 15) * 1000 });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}${tail(logFile)}`);
+  }
+}
+
+/** pg_ctl stop -w (default mode fast); a no-op when it is stopped. */
+export async function pgStop(dataDir: string, o: PgControlOptions & { mode?: PgStopMode; timeoutSeconds?: number } = {}): Promise<void> {
+  const c = await ctx(dataDir, o);
+  if ((await pgStatus(dataDir, o)) === 'stopped') return c.log(`${dataDir}: already stopped`);
+  const t = o.timeoutSeconds ?? 60;
+  c.log(`${dataDir}: stopping (${o.mode ?? 'fast'})`);
+  await run(c.bin('pg_ctl'), ['stop', '-w', '-t', String(t), '-m', o.mode ?? 'fast', '-D', dataDir], { as: c.owner, timeoutMs: (t + 15) * 1000 });
+}
+
+/** pg_ctl promote -w: the standby leaves recovery and becomes a primary. */
+export async function pgPromote(dataDir: string, o: PgControlOptions & { timeoutSeconds?: number } = {}): Promise<void> {
+  const c = await ctx(dataDir, o);
+  const t = o.timeoutSeconds ?? 60;
+  c.log(`${dataDir}: promoting`);
+  await run(c.bin('pg_ctl'), ['promote', '-w', '-t', String(t), '-D', dataDir], { as: c.owner, timeoutMs: (t + 15) * 1000 });
+}
+
+const REPLICATION_KEYS = /^\s*(primary_conninfo|primary_slot_name)\s*=/i;
+
+/** postgresql.auto.conf text without primary_conninfo/primary_slot_name, plus new ones pointing at `source`. */
+function withPrimary(autoConf: string, source: PgSource, appName: string, slot?: string): string {
+  const kept = autoConf.split('\n').filter((l) => !REPLICATION_KEYS.test(l)).join('\n').trimEnd();
+  const info = conninfo({ host: source.host, port: source.port, user: source.user, password: source.password, application_name: appName });
+  return `${kept}\nprimary_conninfo = ${confString(info)}\n${slot ? `primary_slot_name = ${confString(slot)}\n` : ''}`;
+}
+
+/** Makes the data directory a standby of `source`: standby.signal, primary_conninfo (and slot). */
+function configureStandby(dataDir: string, autoConf: string, source: PgSource, o: { appName: string; slot?: string }, owner: Owner): void {
+  writeOwned(join(dataDir, 'postgresql.auto.conf'), withPrimary(autoConf, source, o.appName, o.slot), owner);
+  writeOwned(join(dataDir, 'standby.signal'), '', owner);
+  rmSync(join(dataDir, 'recovery.signal'), { force: true });
+}
+
+/** Waits until the local server is in recovery and its walreceiver streams from `source`. */
+async function waitStreaming(dataDir: string, source: PgSource, c: { bin: (b: string) => string; owner: Owner }, timeoutS: number, logFile?: string): Promise<void> {
+  const me: PgSource = { ...source, host: localHost(dataDir), port: pgPort(dataDir) };
+  const sql = `SELECT pg_is_in_recovery()::text || ',' || coalesce((SELECT status || ',' || sender_port FROM pg_stat_wal_receiver), 'none')`;
+  const deadline = Date.now() + timeoutS * 1000;
+  let last = '';
+  for (;;) {
+    try {
+      last = await psql(c.bin('psql'), me, sql, c.owner);
+      if (last === `true,streaming,${source.port}`) return;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`${dataDir} is not streaming from ${source.host}:${source.port} after ${timeoutS} s (last: ${last})${tail(logFile)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The configuration files a node keeps across a rewind or base backup (those that live in the data directory). */
+const OWN_CONFIG = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'];
+
+/**
+ * Rebuilds `dataDir` (a former primary) as a streaming standby of `source`:
+ * stops it (fast), runs pg_rewind (which first runs crash recovery in
+ * single-user mode when the server was killed), removes its now stale
+ * replication slots, restores its own configuration, writes standby.signal
+ * and primary_conninfo (application_name = appName) and starts it; waits
+ * until it streams. When pg_rewind fails and allowBaseBackup is set, the
+ * directory is moved to <dataDir>.old-<stamp> and replaced with
+ * pg_basebackup -R -X stream (moved back if that fails too).
+ */
+export async function rebuildAsStandby(dataDir: string, source: PgSource, o: RebuildOptions): Promise<{ method: 'rewind' | 'basebackup'; steps: RebuildStep[] }> {
+  const c = await ctx(dataDir, o);
+  const steps: RebuildStep[] = [];
+  const step = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> => {
+    const t0 = Date.now();
+    c.log(`${name}…`);
+    const r = await fn();
+    steps.push({ step: name, ms: Date.now() - t0, ...(detail?.(r) ? { detail: detail(r) } : {}) });
+    return r;
+  };
+  const copyMs = (o.copyTimeoutSeconds ?? 3600) * 1000;
+  const env = source.password ? { PGPASSWORD: source.password } : undefined;
+  const logFile = o.logFile ?? `${dataDir}.log`;
+  const src = { ...source, database: source.database ?? 'postgres' };
+  if (o.slot !== undefined && !/^[a-z0-9_]{1,63}$/.test(o.slot)) throw new Error(`bad replication slot name ${JSON.stringify(o.slot)}`);
+  if (['127.0.0.1', 'localhost', '::1'].includes(source.host) && source.port === pgPort(dataDir)) {
+    throw new Error(`the source ${source.host}:${source.port} is ${dataDir} itself`);
+  }
+
+  // Before touching anything: the source answers (and keeps WAL for our slot).
+  await step('check-source', async () => {
+    const recovery = await psql(c.bin('psql'), src, 'SELECT pg_is_in_recovery()');
+    if (o.slot && (await psql(c.bin('psql'), src, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${o.slot}'`)) === '0') {
+      await psql(c.bin('psql'), src, `SELECT pg_create_physical_replication_slot('${o.slot}', true)`);
+      return `created slot ${o.slot}`;
+    }
+    return recovery === 't' ? 'source is itself a standby (cascading)' : undefined;
+  }, (r) => r);
+  await step('stop', async () => pgStop(dataDir, { ...o, mode: 'fast' }));
+
+  const saved = new Map<string, string>();
+  for (const f of [...OWN_CONFIG, 'postgresql.auto.conf']) if (existsSync(join(dataDir, f))) saved.set(f, readFileSync(join(dataDir, f), 'utf8'));
+  const restoreConfig = (): void => {
+    for (const f of OWN_CONFIG) if (saved.has(f)) writeOwned(join(dataDir, f), saved.get(f)!, c.owner);
+    configureStandby(dataDir, saved.get('postgresql.auto.conf') ?? '', source, o, c.owner);
+  };
+
+  let method: 'rewind' | 'basebackup' = 'rewind';
+  const rewindStart = Date.now();
+  try {
+    const info = conninfo({ host: source.host, port: source.port, user: source.user, dbname: src.database });
+    const r = await run(c.bin('pg_rewind'), ['-D', dataDir, `--source-server=${info}`], { as: c.owner, env, timeoutMs: copyMs });
+    const out = r.stdout + r.stderr;
+    const slotDir = join(dataDir, 'pg_replslot');
+    const stale = existsSync(slotDir) ? readdirSync(slotDir) : [];
+    for (const s of stale) rmSync(join(slotDir, s), { recursive: true, force: true });
+    const what = /no rewind required/i.test(out) ? 'no rewind required' : 'rewound';
+    steps.push({ step: 'rewind', ms: Date.now() - rewindStart, detail: stale.length ? `${what}; removed stale slots ${stale.join(', ')}` : what });
+  } catch (e) {
+    const why = (e as Error).message;
+    steps.push({ step: 'rewind', ms: Date.now() - rewindStart, detail: `failed: ${why}` });
+    if (!o.allowBaseBackup) throw new Error(`pg_rewind failed and a base backup is not allowed; ${dataDir} is left stopped: ${why}`);
+    c.log(`pg_rewind failed, taking a base backup instead: ${why}`);
+    method = 'basebackup';
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const aside = `${dataDir}.old-${stamp}`;
+    await step('move-aside', async () => {
+      renameSync(dataDir, aside);
+      mkdirSync(dataDir, { mode: 0o700 });
+      if (isRoot()) chownSync(dataDir, c.owner.uid, c.owner.gid);
+    }, () => aside);
+    try {
+      await step('basebackup', async () => {
+        await run(c.bin('pg_basebackup'), ['-h', source.host, '-p', String(source.port), '-U', source.user, '-w', '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast',
+          ...(o.slot ? ['-S', o.slot] : [])], { as: c.owner, env, timeoutMs: copyMs });
+      });
+    } catch (e2) {
+      rmSync(dataDir, { recursive: true, force: true });
+      renameSync(aside, dataDir);
+      throw new Error(`pg_basebackup failed; the old data directory is back in ${dataDir} (stopped): ${(e2 as Error).message}`);
+    }
+  }
+  await step('configure', async () => restoreConfig(), () => `standby of ${source.host}:${source.port} as ${o.appName}${o.slot ? ` (slot ${o.slot})` : ''}`);
+  await step('start', async () => pgStart(dataDir, { ...o, logFile }));
+  await step('wait-streaming', async () => waitStreaming(dataDir, source, c, o.streamTimeoutSeconds ?? 120, logFile));
+  return { method, steps };
+}
+
+/**
+ * Points an existing standby at another primary: rewrites primary_conninfo
+ * (and primary_slot_name) in postgresql.auto.conf, then reloads it when it
+ * runs (PG13+ reconnects its walreceiver) or starts it; waits until it
+ * streams from `source`. The new primary must be on this standby's history
+ * (e.g. a promoted sibling; recovery_target_timeline 'latest' follows it).
+ */
+export async function retargetStandby(dataDir: string, source: PgSource, o: PgControlOptions & { appName: string; slot?: string; logFile?: string; timeoutSeconds?: number }): Promise<void> {
+  const c = await ctx(dataDir, o);
+  if (!existsSync(join(dataDir, 'standby.signal'))) throw new Error(`${dataDir} is not a standby (no standby.signal)`);
+  const autoPath = join(dataDir, 'postgresql.auto.conf');
+  configureStandby(dataDir, existsSync(autoPath) ? readFileSync(autoPath, 'utf8') : '', source, o, c.owner);
+  if ((await pgStatus(dataDir, o)) === 'running') {
+    c.log(`${dataDir}: reloading with primary ${source.host}:${source.port}`);
+    await run(c.bin('pg_ctl'), ['reload', '-D', dataDir], { as: c.owner, timeoutMs: 30_000 });
+  } else {
+    await pgStart(dataDir, o);
+  }
+  await waitStreaming(dataDir, source, c, o.timeoutSeconds ?? 120, o.logFile ?? `${dataDir}.log`);
+}
