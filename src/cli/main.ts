@@ -17,6 +17,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerTiers } from './commands/tiers.js';
 import { registerDrill } from './commands/drill.js';
 import { registerPitr } from './commands/pitr.js';
+import { registerRegion } from './commands/region.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -49,6 +50,7 @@ registerBackup(program, g);
 registerTiers(program, g);
 registerDrill(program, g);
 registerPitr(program, g);
+registerRegion(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

@@ -169,11 +169,30 @@ async function psql(bin: string, to: PgSource, sql: string, as?: Owner, timeoutM
   return (await run(bin, args, { as, timeoutMs, env: to.password ? { PGPASSWORD: to.password } : {} })).stdout.trim();
 }
 
-/** pg_ctl status: 'running' or 'stopped' (a stale postmaster.pid counts as stopped). */
+/** True when the postmaster.pid's process has died but is not reaped yet (pg_ctl and postgres still see it). */
+function postmasterZombie(dataDir: string): boolean {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * pg_ctl status: 'running' or 'stopped' (a stale postmaster.pid counts as
+ * stopped). A killed postmaster not yet reaped by its parent is waited for
+ * (up to 10 s): until then no server can start on the directory.
+ */
 export async function pgStatus(dataDir: string, o: PgControlOptions = {}): Promise<'running' | 'stopped'> {
   const c = await ctx(dataDir, o);
-  const r = await run(c.bin('pg_ctl'), ['status', '-D', dataDir], { as: c.owner, timeoutMs: 30_000, okCodes: [3] });
-  return r.code === 0 ? 'running' : 'stopped';
+  for (let i = 0; ; i++) {
+    const r = await run(c.bin('pg_ctl'), ['status', '-D', dataDir], { as: c.owner, timeoutMs: 30_000, okCodes: [3] });
+    if (r.code !== 0) return 'stopped';
+    if (!postmasterZombie(dataDir)) return 'running';
+    if (i >= 50) return 'stopped';
+    await new Promise((res) => setTimeout(res, 200));
+  }
 }
 
 /** pg_ctl start -w; a no-op when it is running already. The log defaults to <dataDir>.log. */
@@ -225,16 +244,26 @@ function configureStandby(dataDir: string, autoConf: string, source: PgSource, o
   rmSync(join(dataDir, 'recovery.signal'), { force: true });
 }
 
-/** Waits until the local server is in recovery and its walreceiver streams from `source`. */
+/** The timeline `source` writes (a primary) or receives (a standby). */
+const sourceTimeline = (bin: string, source: PgSource): Promise<string> => psql(bin, source, `SELECT CASE WHEN pg_is_in_recovery()
+  THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END`);
+
+/**
+ * Waits until the local server is in recovery and its walreceiver streams
+ * from `source` on the source's timeline (a standby that forked off before
+ * its own recovery point streams the old timeline for a moment, again and again).
+ */
 async function waitStreaming(dataDir: string, source: PgSource, c: { bin: (b: string) => string; owner: Owner }, timeoutS: number, logFile?: string): Promise<void> {
   const me: PgSource = { ...source, host: localHost(dataDir), port: pgPort(dataDir) };
-  const sql = `SELECT pg_is_in_recovery()::text || ',' || coalesce((SELECT status || ',' || sender_port FROM pg_stat_wal_receiver), 'none')`;
+  const want = `true,streaming,${source.port},${await sourceTimeline(c.bin('psql'), source)}`;
+  const sql = `SELECT pg_is_in_recovery()::text || ',' || coalesce((SELECT concat_ws(',', status, sender_port, received_tli) FROM pg_stat_wal_receiver), 'none')`;
   const deadline = Date.now() + timeoutS * 1000;
   let last = '';
   for (;;) {
     try {
       last = await psql(c.bin('psql'), me, sql, c.owner);
-      if (last === `true,streaming,${source.port}`) return;
+      if (last === want) return;
     } catch (e) {
       last = (e as Error).message;
     }
@@ -275,14 +304,17 @@ export async function rebuildAsStandby(dataDir: string, source: PgSource, o: Reb
     throw new Error(`the source ${source.host}:${source.port} is ${dataDir} itself`);
   }
 
-  // Before touching anything: the source answers (and keeps WAL for our slot).
+  // Before touching anything: the source answers (and keeps WAL for our slot). A just
+  // promoted primary's pg_control shows its new timeline only after a checkpoint:
+  // before, pg_rewind would find "the same timeline" and nothing to rewind.
   await step('check-source', async () => {
-    const recovery = await psql(c.bin('psql'), src, 'SELECT pg_is_in_recovery()');
-    if (o.slot && (await psql(c.bin('psql'), src, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${o.slot}'`)) === '0') {
-      await psql(c.bin('psql'), src, `SELECT pg_create_physical_replication_slot('${o.slot}', true)`);
-      return `created slot ${o.slot}`;
+    const q = (sql: string) => psql(c.bin('psql'), src, sql, undefined, copyMs);
+    const notes = [(await q('SELECT pg_is_in_recovery()')) === 't' ? 'source is a standby (cascading)' : (await q('CHECKPOINT'), 'checkpoint')];
+    if (o.slot && (await q(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${o.slot}'`)) === '0') {
+      await q(`SELECT pg_create_physical_replication_slot('${o.slot}', true)`);
+      notes.push(`created slot ${o.slot}`);
     }
-    return recovery === 't' ? 'source is itself a standby (cascading)' : undefined;
+    return notes.join('; ');
   }, (r) => r);
   await step('stop', async () => pgStop(dataDir, { ...o, mode: 'fast' }));
 

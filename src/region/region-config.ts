@@ -15,11 +15,18 @@ export const siteSchema = z.strictObject({
   database: z.strictObject({
     hosts: z.array(hostPort).min(1).max(16).describe("This region's PostgreSQL servers (host:port): the primary and its in-region standbys, or the replica."),
     database: z.string().min(1).max(63).optional().describe('Database name (default: database.database).'),
-    user: z.string().min(1).max(63).optional().describe('Role (default: database.user). Failover needs it to be allowed pg_promote().'),
+    user: z.string().min(1).max(63).optional().describe('Role the nodes log in as (default: database.user).'),
     passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(128).optional().describe('Environment variable with its password (default: database.passwordEnv).'),
+    adminUser: z.string().min(1).max(63).default('postgres')
+      .describe('Role the failover and failback commands use for pg_promote(), pg_rewind and base backups (a superuser, or one granted those rights).'),
+    adminPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(128).default('RAMPART_DATABASE_ADMIN_PASSWORD')
+      .describe('Environment variable with the admin role\'s password; unset means none (trust, peer or certificate authentication).'),
   }).describe("How nodes of other regions and the failover command reach this region's database."),
-  nodes: z.array(z.url({ protocol: /^https?$/ })).max(64).default([])
-    .describe('Base URLs of this region\'s Rampart nodes (https listener), for failover preflight, switching and verification.'),
+  nodes: z.array(z.strictObject({
+    http: z.url({ protocol: /^https?$/ }).describe('Base URL of the node\'s http listener (OCSP, CRLs, /readyz).'),
+    https: z.url({ protocol: /^https$/ }).describe('Base URL of the node\'s https listener (REST API).'),
+  })).max(64).default([])
+    .describe('This region\'s Rampart nodes, for failover preflight, switching and verification.'),
   dnsTargets: z.array(z.string().min(1).max(253)).max(16).default([])
     .describe('What the service name points at while this region is active (addresses of its load balancer).'),
   promoteCommand: z.array(z.string().min(1).max(4096)).min(1).max(64).optional()
