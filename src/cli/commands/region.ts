@@ -34,7 +34,7 @@ export function registerRegion(program: Command, g: () => GlobalOptions): void {
     .action(async () => {
       const config = loadCliConfig(g());
       if (!config.regions) throw new Error('no regions configured (regions.sites)');
-      const rows = [];
+      const rows: Array<Record<string, any>> = [];
       for (const [name, site] of Object.entries(config.regions.sites)) {
         const pool = sitePool(config, name, process.env);
         try {
