@@ -37,12 +37,24 @@ export interface AuditVerification {
 export interface AuditLogOptions {
   store: AuditStore;
   clock: Clock;
+  /**
+   * True while the database cannot take writes (a replica region's node).
+   * Entries (refused requests, mostly) then go to `offChain` (the node's
+   * log) instead, unchained: seq 0, empty hashes.
+   */
+  readOnly?: () => boolean;
+  offChain?: (entry: AuditEntry) => void;
 }
 
 export class AuditLog {
   constructor(private readonly opts: AuditLogOptions) {}
 
   async record(input: AuditEntryInput): Promise<AuditEntry> {
+    if (this.opts.readOnly?.()) {
+      const e: AuditEntry = { ...input, details: input.details ?? {}, seq: 0, time: this.opts.clock.now(), prevHash: '', hash: '' };
+      this.opts.offChain?.(e);
+      return e;
+    }
     return this.opts.store.appendAudit(this.builder(input));
   }
 

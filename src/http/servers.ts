@@ -175,7 +175,15 @@ export async function startServers(node: RampartNode): Promise<RunningServers> {
   const tls = await ensureTlsIdentity({
     dir: join(node.paths.dataDir, 'tls'), secret: node.secret, ca: node.ca, clock: node.clock,
     hostnames: node.config.https.hostnames, ips: node.config.https.ips,
-    record: async (rec) => { await node.store.insertCertificate(rec); node.events.emit('issued', rec); },
+    record: async (rec) => {
+      if (node.region?.isReplica()) {
+        // A replica region cannot write: the node's TLS certificate goes into the inventory once the region is promoted.
+        node.recordWhenWritable(rec);
+        return;
+      }
+      await node.store.insertCertificate(rec);
+      node.events.emit('issued', rec);
+    },
   });
   const urls = nodeUrls(node);
   const http = await buildValidationApp(node);

@@ -35,6 +35,7 @@ import type { ProfilePolicy } from '../ra/policy.js';
 import { createStore } from '../storage/create-store.js';
 
 import type { Store } from '../storage/store.js';
+import type { CertificateRecord } from '../core/types.js';
 import { SYSTEM_ACTOR, type Actor } from '../ra/actor.js';
 import { loadKeySecret } from './key-secret.js';
 import { Cluster, defaultNodeId } from '../cluster/cluster.js';
@@ -124,7 +125,10 @@ export class RampartNode {
     });
     this.gate = region ? new RegionGate(this.cluster, region) : this.cluster;
     const faultPause = Number(env.RAMPART_FAULT_PAUSE_BEFORE_LEADER_WRITE_MS ?? 0);
-    this.audit = new AuditLog({ store, clock });
+    this.audit = new AuditLog({
+      store, clock, readOnly: () => region?.isReplica() ?? false,
+      offChain: (e) => log.warn({ audit: { ...e, time: e.time.toISOString() } }, `audit (not chained: this region's database is a read-only replica): ${e.action} ${e.outcome}`),
+    });
     this.tokens = new TokenService({ store, clock });
     this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls });
     this.issuance = new IssuanceService({
@@ -156,6 +160,7 @@ export class RampartNode {
       health: this.health, store, keys, ca: this.ca, clock, dataDir: this.paths.dataDir,
       diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes,
       caExpiryWarnDays: config.health.caExpiryWarnDays, caExpiryCriticalDays: config.health.caExpiryCriticalDays,
+      readOnlyReplica: () => region?.isReplica() ?? false,
     });
     registerBackupCheck({ health: this.health, store, clock, scheduleMinutes: config.backup.scheduleMinutes, ageWarnMarginMinutes: config.backup.ageWarnMarginMinutes });
     registerDrillCheck({ health: this.health, store, clock, metrics: this.metrics, config });
@@ -371,6 +376,7 @@ export class RampartNode {
     });
     every(5_000, async () => { this.lastHealth = (await this.health.run(this.clock.now())).status; });
     every(1_000, () => this.pollRevocations());
+    if (this.region) every(1_000, () => this.flushPendingRecords());
     every(60_000, () => this.ocsp.refreshExpiring());
     every(60_000, async () => this.updateExpiryMetrics());
     // Backups: the leader (or a single node) writes one when due, then prunes (src/backup/backup-schedule.ts).
@@ -389,6 +395,27 @@ export class RampartNode {
       every(600_000, async () => { if (this.cluster.mode === 'single' || this.cluster.isLeader()) await acme.prune(); });
     }
     this.updateExpiryMetrics();
+  }
+
+  private readonly pendingRecords: CertificateRecord[] = [];
+
+  /**
+   * A certificate this node signed for itself (its TLS identity) while its
+   * region was a read-only replica: stored in the inventory as soon as the
+   * region takes writes (checked with the background jobs).
+   */
+  recordWhenWritable(rec: CertificateRecord): void {
+    this.pendingRecords.push(rec);
+    this.log.warn({ serial: rec.serial }, 'region is a replica: this certificate is recorded in the inventory when the region is promoted');
+  }
+
+  private async flushPendingRecords(): Promise<void> {
+    while (this.pendingRecords.length && this.gate.canWrite()) {
+      const rec = this.pendingRecords[0]!;
+      await this.store.insertCertificate(rec);
+      this.pendingRecords.shift();
+      this.events.emit('issued', rec);
+    }
   }
 
   /** Skips revocation events recorded before this node started. */

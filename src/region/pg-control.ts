@@ -17,6 +17,9 @@
  * - A password goes to the tools through PGPASSWORD, never on a command line;
  *   the standby's primary_conninfo carries it (as pg_basebackup -R does) in
  *   the owner-only postgresql.auto.conf.
+ * - pg_rewind reads the target's WAL back to the last checkpoint before the
+ *   histories diverged: keep it (wal_keep_size) or pass restoreTargetWal to
+ *   fetch it with the target's restore_command.
  * - Every child process has a timeout; errors name the command and its stderr.
  */
 import { execFile } from 'node:child_process';
@@ -24,24 +27,14 @@ import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFile
 import { basename, join } from 'node:path';
 
 export interface PgControlOptions {
-  /** Directory of pg_ctl, pg_rewind, ... (default: see pgBinDir). */
-  binDir?: string;
-  /** Progress lines. */
-  log?: (line: string) => void;
+  binDir?: string; // directory of pg_ctl, pg_rewind, ... (default: pgBinDir(dataDir))
+  log?: (line: string) => void; // progress lines
 }
 
-/** The server to copy from / stream from. */
-export interface PgSource {
-  host: string;
-  port: number;
-  user: string;
-  /** Database for pg_rewind and checks (default 'postgres'). */
-  database?: string;
-  password?: string;
-}
+/** The server to copy from / stream from; `database` (default 'postgres') is for pg_rewind and checks. */
+export interface PgSource { host: string; port: number; user: string; database?: string; password?: string }
 
 export type PgStopMode = 'smart' | 'fast' | 'immediate';
-
 export interface RebuildStep { step: string; ms: number; detail?: string }
 
 export interface RebuildOptions extends PgControlOptions {
@@ -53,14 +46,16 @@ export interface RebuildOptions extends PgControlOptions {
   slot?: string;
   /** Server log (default <dataDir>.log). */
   logFile?: string;
-  /** Bound on pg_rewind / pg_basebackup each (default 3600 s). */
+  /** Bounds on pg_rewind / pg_basebackup each (default 3600 s) and on waiting for the standby to stream (120 s). */
   copyTimeoutSeconds?: number;
-  /** Bound on waiting for the started standby to stream (default 120 s). */
   streamTimeoutSeconds?: number;
+  /** pg_rewind --restore-target-wal: fetch target WAL that is no longer in pg_wal with its restore_command. */
+  restoreTargetWal?: boolean;
 }
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
 const PG_LIB = '/usr/lib/postgresql';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The PostgreSQL server binaries: /usr/lib/postgresql/<major>/bin for the
@@ -69,16 +64,10 @@ const PG_LIB = '/usr/lib/postgresql';
  */
 export function pgBinDir(dataDir?: string): string {
   const has = (d: string) => existsSync(join(d, 'pg_ctl'));
-  if (dataDir) {
-    try {
-      const d = join(PG_LIB, readFileSync(join(dataDir, 'PG_VERSION'), 'utf8').trim(), 'bin');
-      if (has(d)) return d;
-    } catch { /* no PG_VERSION: fall through */ }
-  }
-  if (existsSync(PG_LIB)) {
-    const v = readdirSync(PG_LIB).filter((x) => has(join(PG_LIB, x, 'bin'))).sort((a, b) => Number(b) - Number(a))[0];
-    if (v) return join(PG_LIB, v, 'bin');
-  }
+  const version = dataDir && existsSync(join(dataDir, 'PG_VERSION')) ? readFileSync(join(dataDir, 'PG_VERSION'), 'utf8').trim() : undefined;
+  if (version && has(join(PG_LIB, version, 'bin'))) return join(PG_LIB, version, 'bin');
+  const newest = existsSync(PG_LIB) ? readdirSync(PG_LIB).filter((x) => has(join(PG_LIB, x, 'bin'))).sort((a, b) => Number(b) - Number(a))[0] : undefined;
+  if (newest) return join(PG_LIB, newest, 'bin');
   for (const d of (process.env.PATH ?? '').split(':')) if (d && has(d)) return d;
   throw new Error('PostgreSQL server binaries (pg_ctl) not found: install postgresql or pass binDir');
 }
@@ -104,11 +93,8 @@ async function ownerOf(dataDir: string): Promise<Owner> {
   const st = statSync(dataDir);
   if (!isRoot()) return { uid: st.uid, gid: st.gid };
   if (st.uid === 0) throw new Error(`${dataDir} is owned by root: PostgreSQL will not run as root`);
-  let user = ownerCache.get(st.uid);
-  if (!user) {
-    user = (await run('id', ['-nu', String(st.uid)], { timeoutMs: 10_000 })).stdout.trim();
-    ownerCache.set(st.uid, user);
-  }
+  const user = ownerCache.get(st.uid) ?? (await run('id', ['-nu', String(st.uid)], { timeoutMs: 10_000 })).stdout.trim();
+  ownerCache.set(st.uid, user);
   return { uid: st.uid, gid: st.gid, user };
 }
 
@@ -118,9 +104,8 @@ function writeOwned(path: string, content: string, owner: Owner): void {
   if (isRoot()) chownSync(path, owner.uid, owner.gid);
 }
 
-/** Quotes a libpq conninfo value. */
+/** Quoting of a libpq conninfo value, and of a string in a configuration file (as ALTER SYSTEM writes it). */
 const connValue = (v: string): string => (/^[^\s'\\]+$/.test(v) ? v : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
-/** Quotes a string for a PostgreSQL configuration file (as ALTER SYSTEM writes it). */
 const confString = (v: string): string => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 const conninfo = (kv: Record<string, string | number | undefined>): string =>
   Object.entries(kv).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${connValue(String(v))}`).join(' ');
@@ -128,14 +113,10 @@ const conninfo = (kv: Record<string, string | number | undefined>): string =>
 /** The last value of `key` in postgresql.conf then postgresql.auto.conf (read last, so it wins). */
 export function pgConfValue(dataDir: string, key: string): string | undefined {
   let value: string | undefined;
-  for (const f of ['postgresql.conf', 'postgresql.auto.conf']) {
-    const p = join(dataDir, f);
-    if (!existsSync(p)) continue;
+  for (const p of ['postgresql.conf', 'postgresql.auto.conf'].map((f) => join(dataDir, f)).filter(existsSync)) {
     for (const line of readFileSync(p, 'utf8').split('\n')) {
       const m = /^\s*([A-Za-z_.]+)\s*=?\s*('(?:[^'\\]|''|\\.)*'|[^\s#]+)/.exec(line);
-      if (m && m[1]!.toLowerCase() === key.toLowerCase()) {
-        value = m[2]!.startsWith("'") ? m[2]!.slice(1, -1).replace(/''/g, "'").replace(/\\(.)/g, '$1') : m[2]!;
-      }
+      if (m && m[1]!.toLowerCase() === key.toLowerCase()) value = m[2]!.startsWith("'") ? m[2]!.slice(1, -1).replace(/''/g, "'").replace(/\\(.)/g, '$1') : m[2]!;
     }
   }
   return value;
@@ -144,8 +125,8 @@ export function pgConfValue(dataDir: string, key: string): string | undefined {
 /** The port the data directory's server listens on (default 5432). */
 export function pgPort(dataDir: string): number {
   const p = Number(pgConfValue(dataDir, 'port') ?? 5432);
-  if (!Number.isInteger(p) || p <= 0) throw new Error(`${dataDir}: bad port setting`);
-  return p;
+  if (Number.isInteger(p) && p > 0) return p;
+  throw new Error(`${dataDir}: bad port setting`);
 }
 
 /** Where to reach the running server of a data directory: its postmaster.pid's listen address, or its socket directory. */
@@ -156,10 +137,8 @@ function localHost(dataDir: string): string {
   return listen === '::' ? '::1' : ['', '*', '0.0.0.0'].includes(listen) ? '127.0.0.1' : listen;
 }
 
-function tail(file: string | undefined, n = 30): string {
-  if (!file || !existsSync(file)) return '';
-  return `\n--- last lines of ${file} ---\n${readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n')}`;
-}
+const tail = (file: string, n = 30): string =>
+  existsSync(file) ? `\n--- last lines of ${file} ---\n${readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n')}` : '';
 
 const ctx = async (dataDir: string, o: PgControlOptions = {}) =>
   ({ bin: (b: string) => join(o.binDir ?? pgBinDir(dataDir), b), owner: await ownerOf(dataDir), log: o.log ?? (() => undefined) });
@@ -171,12 +150,8 @@ async function psql(bin: string, to: PgSource, sql: string, as?: Owner, timeoutM
 
 /** True when the postmaster.pid's process has died but is not reaped yet (pg_ctl and postgres still see it). */
 function postmasterZombie(dataDir: string): boolean {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
+  const pid = existsSync(join(dataDir, 'postmaster.pid')) ? Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) : 0;
+  return pid > 0 && existsSync(`/proc/${pid}/stat`) && /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 }
 
 /**
@@ -188,10 +163,11 @@ export async function pgStatus(dataDir: string, o: PgControlOptions = {}): Promi
   const c = await ctx(dataDir, o);
   for (let i = 0; ; i++) {
     const r = await run(c.bin('pg_ctl'), ['status', '-D', dataDir], { as: c.owner, timeoutMs: 30_000, okCodes: [3] });
+    console.error('DBG status', r.code, r.stdout, postmasterZombie(dataDir));
     if (r.code !== 0) return 'stopped';
     if (!postmasterZombie(dataDir)) return 'running';
     if (i >= 50) return 'stopped';
-    await new Promise((res) => setTimeout(res, 200));
+    await sleep(200);
   }
 }
 
@@ -202,44 +178,41 @@ export async function pgStart(dataDir: string, o: PgControlOptions & { logFile?:
   const logFile = o.logFile ?? `${dataDir}.log`;
   appendFileSync(logFile, '');
   if (isRoot()) chownSync(logFile, c.owner.uid, c.owner.gid);
-  const t = o.timeoutSeconds ?? 60;
-  c.log(`${dataDir}: starting`);
   try {
-    await run(c.bin('pg_ctl'), ['start', '-w', '-t', String(t), '-D', dataDir, '-l', logFile], { as: c.owner, timeoutMs: (t + 15) * 1000 });
+    await pgCtlWait('start', dataDir, o, ['-l', logFile]);
   } catch (e) {
     throw new Error(`${(e as Error).message}${tail(logFile)}`);
   }
 }
 
+/** pg_ctl <action> -w -t <timeoutSeconds, default 60> -D dataDir ... as the owner. */
+async function pgCtlWait(action: string, dataDir: string, o: PgControlOptions & { timeoutSeconds?: number }, extra: string[] = []): Promise<void> {
+  const c = await ctx(dataDir, o);
+  const t = o.timeoutSeconds ?? 60;
+  c.log(`${dataDir}: ${action} ${extra.join(' ')}`.trimEnd());
+  await run(c.bin('pg_ctl'), [action, '-w', '-t', String(t), '-D', dataDir, ...extra], { as: c.owner, timeoutMs: (t + 15) * 1000 });
+}
+
 /** pg_ctl stop -w (default mode fast); a no-op when it is stopped. */
 export async function pgStop(dataDir: string, o: PgControlOptions & { mode?: PgStopMode; timeoutSeconds?: number } = {}): Promise<void> {
-  const c = await ctx(dataDir, o);
-  if ((await pgStatus(dataDir, o)) === 'stopped') return c.log(`${dataDir}: already stopped`);
-  const t = o.timeoutSeconds ?? 60;
-  c.log(`${dataDir}: stopping (${o.mode ?? 'fast'})`);
-  await run(c.bin('pg_ctl'), ['stop', '-w', '-t', String(t), '-m', o.mode ?? 'fast', '-D', dataDir], { as: c.owner, timeoutMs: (t + 15) * 1000 });
+  if ((await pgStatus(dataDir, o)) === 'stopped') return o.log?.(`${dataDir}: already stopped`);
+  await pgCtlWait('stop', dataDir, o, ['-m', o.mode ?? 'fast']);
 }
 
 /** pg_ctl promote -w: the standby leaves recovery and becomes a primary. */
 export async function pgPromote(dataDir: string, o: PgControlOptions & { timeoutSeconds?: number } = {}): Promise<void> {
-  const c = await ctx(dataDir, o);
-  const t = o.timeoutSeconds ?? 60;
-  c.log(`${dataDir}: promoting`);
-  await run(c.bin('pg_ctl'), ['promote', '-w', '-t', String(t), '-D', dataDir], { as: c.owner, timeoutMs: (t + 15) * 1000 });
+  await pgCtlWait('promote', dataDir, o);
 }
 
-const REPLICATION_KEYS = /^\s*(primary_conninfo|primary_slot_name)\s*=/i;
-
-/** postgresql.auto.conf text without primary_conninfo/primary_slot_name, plus new ones pointing at `source`. */
-function withPrimary(autoConf: string, source: PgSource, appName: string, slot?: string): string {
-  const kept = autoConf.split('\n').filter((l) => !REPLICATION_KEYS.test(l)).join('\n').trimEnd();
-  const info = conninfo({ host: source.host, port: source.port, user: source.user, password: source.password, application_name: appName });
-  return `${kept}\nprimary_conninfo = ${confString(info)}\n${slot ? `primary_slot_name = ${confString(slot)}\n` : ''}`;
-}
-
-/** Makes the data directory a standby of `source`: standby.signal, primary_conninfo (and slot). */
+/**
+ * Makes the data directory a standby of `source`: `autoConf` (its postgresql.auto.conf)
+ * with new primary_conninfo and primary_slot_name lines, standby.signal.
+ */
 function configureStandby(dataDir: string, autoConf: string, source: PgSource, o: { appName: string; slot?: string }, owner: Owner): void {
-  writeOwned(join(dataDir, 'postgresql.auto.conf'), withPrimary(autoConf, source, o.appName, o.slot), owner);
+  const kept = autoConf.split('\n').filter((l) => !/^\s*(primary_conninfo|primary_slot_name)\s*=/i.test(l)).join('\n').trimEnd();
+  const info = conninfo({ host: source.host, port: source.port, user: source.user, password: source.password, application_name: o.appName });
+  const text = `${kept}\nprimary_conninfo = ${confString(info)}\n${o.slot ? `primary_slot_name = ${confString(o.slot)}\n` : ''}`;
+  writeOwned(join(dataDir, 'postgresql.auto.conf'), text, owner);
   writeOwned(join(dataDir, 'standby.signal'), '', owner);
   rmSync(join(dataDir, 'recovery.signal'), { force: true });
 }
@@ -254,21 +227,17 @@ const sourceTimeline = (bin: string, source: PgSource): Promise<string> => psql(
  * from `source` on the source's timeline (a standby that forked off before
  * its own recovery point streams the old timeline for a moment, again and again).
  */
-async function waitStreaming(dataDir: string, source: PgSource, c: { bin: (b: string) => string; owner: Owner }, timeoutS: number, logFile?: string): Promise<void> {
+async function waitStreaming(dataDir: string, source: PgSource, c: { bin: (b: string) => string; owner: Owner }, timeoutS: number, logFile: string): Promise<void> {
   const me: PgSource = { ...source, host: localHost(dataDir), port: pgPort(dataDir) };
   const want = `true,streaming,${source.port},${await sourceTimeline(c.bin('psql'), source)}`;
   const sql = `SELECT pg_is_in_recovery()::text || ',' || coalesce((SELECT concat_ws(',', status, sender_port, received_tli) FROM pg_stat_wal_receiver), 'none')`;
   const deadline = Date.now() + timeoutS * 1000;
   let last = '';
   for (;;) {
-    try {
-      last = await psql(c.bin('psql'), me, sql, c.owner);
-      if (last === want) return;
-    } catch (e) {
-      last = (e as Error).message;
-    }
+    last = await psql(c.bin('psql'), me, sql, c.owner).catch((e: Error) => e.message);
+    if (last === want) return;
     if (Date.now() > deadline) throw new Error(`${dataDir} is not streaming from ${source.host}:${source.port} after ${timeoutS} s (last: ${last})${tail(logFile)}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
 }
 
@@ -288,21 +257,18 @@ const OWN_CONFIG = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'];
 export async function rebuildAsStandby(dataDir: string, source: PgSource, o: RebuildOptions): Promise<{ method: 'rewind' | 'basebackup'; steps: RebuildStep[] }> {
   const c = await ctx(dataDir, o);
   const steps: RebuildStep[] = [];
-  const step = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> => {
+  const step = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<void> => {
     const t0 = Date.now();
     c.log(`${name}…`);
-    const r = await fn();
-    steps.push({ step: name, ms: Date.now() - t0, ...(detail?.(r) ? { detail: detail(r) } : {}) });
-    return r;
+    const d = detail?.(await fn());
+    steps.push({ step: name, ms: Date.now() - t0, ...(d ? { detail: d } : {}) });
   };
   const copyMs = (o.copyTimeoutSeconds ?? 3600) * 1000;
   const env = source.password ? { PGPASSWORD: source.password } : undefined;
   const logFile = o.logFile ?? `${dataDir}.log`;
   const src = { ...source, database: source.database ?? 'postgres' };
   if (o.slot !== undefined && !/^[a-z0-9_]{1,63}$/.test(o.slot)) throw new Error(`bad replication slot name ${JSON.stringify(o.slot)}`);
-  if (['127.0.0.1', 'localhost', '::1'].includes(source.host) && source.port === pgPort(dataDir)) {
-    throw new Error(`the source ${source.host}:${source.port} is ${dataDir} itself`);
-  }
+  if (['127.0.0.1', 'localhost', '::1'].includes(source.host) && source.port === pgPort(dataDir)) throw new Error(`the source ${source.host}:${source.port} is ${dataDir} itself`);
 
   // Before touching anything: the source answers (and keeps WAL for our slot). A just
   // promoted primary's pg_control shows its new timeline only after a checkpoint:
@@ -320,21 +286,17 @@ export async function rebuildAsStandby(dataDir: string, source: PgSource, o: Reb
 
   const saved = new Map<string, string>();
   for (const f of [...OWN_CONFIG, 'postgresql.auto.conf']) if (existsSync(join(dataDir, f))) saved.set(f, readFileSync(join(dataDir, f), 'utf8'));
-  const restoreConfig = (): void => {
-    for (const f of OWN_CONFIG) if (saved.has(f)) writeOwned(join(dataDir, f), saved.get(f)!, c.owner);
-    configureStandby(dataDir, saved.get('postgresql.auto.conf') ?? '', source, o, c.owner);
-  };
 
   let method: 'rewind' | 'basebackup' = 'rewind';
   const rewindStart = Date.now();
   try {
     const info = conninfo({ host: source.host, port: source.port, user: source.user, dbname: src.database });
-    const r = await run(c.bin('pg_rewind'), ['-D', dataDir, `--source-server=${info}`], { as: c.owner, env, timeoutMs: copyMs });
-    const out = r.stdout + r.stderr;
+    const args = ['-D', dataDir, `--source-server=${info}`, ...(o.restoreTargetWal ? ['--restore-target-wal'] : [])];
+    const r = await run(c.bin('pg_rewind'), args, { as: c.owner, env, timeoutMs: copyMs });
     const slotDir = join(dataDir, 'pg_replslot');
     const stale = existsSync(slotDir) ? readdirSync(slotDir) : [];
     for (const s of stale) rmSync(join(slotDir, s), { recursive: true, force: true });
-    const what = /no rewind required/i.test(out) ? 'no rewind required' : 'rewound';
+    const what = /no rewind required/i.test(r.stdout + r.stderr) ? 'no rewind required' : 'rewound';
     steps.push({ step: 'rewind', ms: Date.now() - rewindStart, detail: stale.length ? `${what}; removed stale slots ${stale.join(', ')}` : what });
   } catch (e) {
     const why = (e as Error).message;
@@ -342,25 +304,25 @@ export async function rebuildAsStandby(dataDir: string, source: PgSource, o: Reb
     if (!o.allowBaseBackup) throw new Error(`pg_rewind failed and a base backup is not allowed; ${dataDir} is left stopped: ${why}`);
     c.log(`pg_rewind failed, taking a base backup instead: ${why}`);
     method = 'basebackup';
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const aside = `${dataDir}.old-${stamp}`;
+    const aside = `${dataDir}.old-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
     await step('move-aside', async () => {
       renameSync(dataDir, aside);
       mkdirSync(dataDir, { mode: 0o700 });
       if (isRoot()) chownSync(dataDir, c.owner.uid, c.owner.gid);
     }, () => aside);
     try {
-      await step('basebackup', async () => {
-        await run(c.bin('pg_basebackup'), ['-h', source.host, '-p', String(source.port), '-U', source.user, '-w', '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast',
-          ...(o.slot ? ['-S', o.slot] : [])], { as: c.owner, env, timeoutMs: copyMs });
-      });
+      await step('basebackup', () => run(c.bin('pg_basebackup'), ['-h', source.host, '-p', String(source.port), '-U', source.user, '-w', '-D', dataDir,
+        '-R', '-X', 'stream', '-c', 'fast', ...(o.slot ? ['-S', o.slot] : [])], { as: c.owner, env, timeoutMs: copyMs }));
     } catch (e2) {
       rmSync(dataDir, { recursive: true, force: true });
       renameSync(aside, dataDir);
       throw new Error(`pg_basebackup failed; the old data directory is back in ${dataDir} (stopped): ${(e2 as Error).message}`);
     }
   }
-  await step('configure', async () => restoreConfig(), () => `standby of ${source.host}:${source.port} as ${o.appName}${o.slot ? ` (slot ${o.slot})` : ''}`);
+  await step('configure', async () => {
+    for (const f of OWN_CONFIG) if (saved.has(f)) writeOwned(join(dataDir, f), saved.get(f)!, c.owner);
+    configureStandby(dataDir, saved.get('postgresql.auto.conf') ?? '', source, o, c.owner);
+  }, () => `standby of ${source.host}:${source.port} as ${o.appName}${o.slot ? ` (slot ${o.slot})` : ''}`);
   await step('start', async () => pgStart(dataDir, { ...o, logFile }));
   await step('wait-streaming', async () => waitStreaming(dataDir, source, c, o.streamTimeoutSeconds ?? 120, logFile));
   return { method, steps };
@@ -378,11 +340,8 @@ export async function retargetStandby(dataDir: string, source: PgSource, o: PgCo
   if (!existsSync(join(dataDir, 'standby.signal'))) throw new Error(`${dataDir} is not a standby (no standby.signal)`);
   const autoPath = join(dataDir, 'postgresql.auto.conf');
   configureStandby(dataDir, existsSync(autoPath) ? readFileSync(autoPath, 'utf8') : '', source, o, c.owner);
-  if ((await pgStatus(dataDir, o)) === 'running') {
-    c.log(`${dataDir}: reloading with primary ${source.host}:${source.port}`);
-    await run(c.bin('pg_ctl'), ['reload', '-D', dataDir], { as: c.owner, timeoutMs: 30_000 });
-  } else {
-    await pgStart(dataDir, o);
-  }
+  c.log(`${dataDir}: following ${source.host}:${source.port}`);
+  if ((await pgStatus(dataDir, o)) === 'running') await run(c.bin('pg_ctl'), ['reload', '-D', dataDir], { as: c.owner, timeoutMs: 30_000 });
+  else await pgStart(dataDir, o);
   await waitStreaming(dataDir, source, c, o.timeoutSeconds ?? 120, o.logFile ?? `${dataDir}.log`);
 }
