@@ -90,4 +90,111 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     assert.deepEqual(rows.map((r) => [r.region, r.role, r.activeRegion]), [['A', 'primary', 'A'], ['B', 'replica', 'A']]);
     assert.equal(typeof rows[1]!.lagSeconds, 'number');
   });
+
+  /** OCSP requests in a loop against one validation URL until stopped (bounded). */
+  function ocspLoad(url: string, serials: () => string[]) {
+    const stats = { ok: 0, fail: 0, errors: [] as string[], stop: false };
+    const done = (async () => {
+      for (let i = 0; !stats.stop && i < 100_000; i++) {
+        const list = serials();
+        try {
+          await ocspStatus(`${url}/ocsp`, issuerDer, list[i % list.length]!);
+          stats.ok++;
+        } catch (e) {
+          stats.fail++;
+          if (stats.errors.length < 5) stats.errors.push((e as Error).message);
+        }
+        await sleep(10);
+      }
+    })();
+    return { stats, stop: async () => { stats.stop = true; await done; } };
+  }
+
+  const divergent: Issued[] = [];
+  let divergentRevocation = '';
+
+  it('region-failover drill: A lost under load, OCSP from B throughout, failover to B, issuance resumes', async (t) => {
+    const a = lab.sites.A;
+    const b = lab.sites.B;
+    const received = ackedOnA.map((x) => x.serial);
+    const onB = ocspLoad(b.validationUrl, () => received);
+    const onA = ocspLoad(a.validationUrl, () => received);
+    // Issuance load on A through its HAProxy; every fourth certificate revoked.
+    const t0 = Date.now();
+    for (let i = 0; Date.now() - t0 < 3000 && i < 200; i++) {
+      const r = await issue(a.apiUrl, `load-${i}.example.test`);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const rec = { serial: r.serial!, revoked: false };
+      if (i % 4 === 3) {
+        assert.equal((await revoke(a.apiUrl, rec.serial)).status, 200);
+        rec.revoked = true;
+      }
+      ackedOnA.push(rec);
+    }
+    // B has everything so far; then a partition cuts its replication while A keeps going.
+    const aLsn = await lab.pg.psql('SELECT pg_current_wal_lsn()', lab.db.aPrimary.port);
+    await waitFor('B to replay A', async () => (await lab.pg.psql(`SELECT pg_last_wal_replay_lsn() >= '${aLsn}'::pg_lsn`, lab.db.bReplica.port)) === 't', 30_000);
+    received.splice(0, received.length, ...ackedOnA.map((x) => x.serial));
+    const expectedOnB = new Map(ackedOnA.map((x) => [x.serial, x.revoked]));
+    await lab.pg.psql("ALTER SYSTEM SET primary_conninfo = ''", lab.db.bReplica.port);
+    await lab.pg.psql('SELECT pg_reload_conf()', lab.db.bReplica.port);
+    await waitFor('B\'s WAL receiver to stop', async () => (await lab.pg.psql('SELECT count(*) FROM pg_stat_wal_receiver', lab.db.bReplica.port)) === '0', 30_000);
+    for (let i = 0; i < 3; i++) {
+      const r = await issue(a.apiUrl, `partition-${i}.example.test`);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      divergent.push({ serial: r.serial!, revoked: false });
+    }
+    divergentRevocation = ackedOnA.find((x) => !x.revoked)!.serial;
+    assert.equal((await revoke(a.apiUrl, divergentRevocation)).status, 200);
+
+    // All of region A is lost.
+    const tKill = Date.now();
+    for (let i = 0; i < a.nodes.length; i++) await lab.killNode('A', i);
+    await a.haproxy?.stop();
+    await lab.pg.kill(lab.db.aPrimary);
+    await lab.pg.kill(lab.db.aStandby);
+    await sleep(1000);
+
+    const fo = await lab.cli(['failover', 'region', '--to', 'B', '--token', lab.token, '--json']);
+    assert.equal(fo.code, 0, `${fo.stderr}\n${fo.stdout}`);
+    const report = JSON.parse(fo.stdout);
+    t.diagnostic(fo.stderr.trim());
+    assert.equal(report.from, 'A');
+    assert.equal(report.to, 'B');
+    assert.equal(report.fencedSource, false, 'A was unreachable: not fenced, and said so');
+    assert.match(report.fenceNote, /NOT fenced/);
+    assert.equal(report.epoch, '2');
+    assert.ok(report.timeline >= 2, `B's database is on a new timeline (${report.timeline})`);
+    assert.equal(typeof report.rtoSeconds, 'number');
+    assert.ok(report.verifiedSerial, 'issuance was verified on B');
+    assert.deepEqual(JSON.parse(readFileSync(lab.dnsFile, 'utf8')).records['ca.rampart.test'].targets, [b.dnsTarget]);
+
+    // Issuance resumes through B's HAProxy.
+    let resumed: { status: number; serial?: string } = { status: 0 };
+    await waitFor('issuance through B\'s HAProxy', async () => (resumed = await issue(b.apiUrl, 'after-failover.example.test')).status === 201, 30_000);
+    const rto = (Date.now() - tKill) / 1000;
+    ackedOnB.push({ serial: resumed.serial!, revoked: false });
+    t.diagnostic(`RTO: ${rto.toFixed(1)} s from killing region A to the first issuance through region B's HAProxy (failover report: ${report.rtoSeconds.toFixed(1)} s from A's last replayed heartbeat; command ${report.commandSeconds.toFixed(1)} s)`);
+
+    await onA.stop();
+    await onB.stop();
+    t.diagnostic(`OCSP on B: ${onB.stats.ok} answers, ${onB.stats.fail} failures; on A: ${onA.stats.ok} answers, ${onA.stats.fail} failures (A was killed)`);
+    assert.equal(onB.stats.fail, 0, `OCSP from B never failed: ${onB.stats.errors.join('; ')}`);
+    assert.ok(onB.stats.ok > 50, `OCSP from B answered throughout (${onB.stats.ok})`);
+    assert.ok(onA.stats.fail > 0, 'the OCSP load on A did see A go away');
+
+    // Everything B had received: valid, and every revocation still revoked.
+    for (const [serial, revoked] of expectedOnB) {
+      assert.equal(await ocspStatus(`${b.validationUrl}/ocsp`, issuerDer, serial), revoked ? 'revoked' : 'good', serial);
+    }
+    // What A acknowledged after the partition never reached B (the RPO of this drill).
+    for (const d of divergent) assert.equal((await inventory(b.nodes[0]!.httpsUrl, d.serial)).status, 404);
+    assert.equal(await ocspStatus(`${b.validationUrl}/ocsp`, issuerDer, divergentRevocation), 'good');
+    t.diagnostic(`RPO: ${divergent.length} issuances and 1 revocation acknowledged by A during the partition are not in B`);
+    assert.equal(await lab.pg.psql("SELECT count(*) FROM audit_log WHERE action = 'region.failover'", lab.db.bReplica.port, 'rampart'), '1');
+    // Region B's nodes now report it active.
+    const ready = await call(`${b.nodes[1]!.httpUrl}/readyz?write=1`);
+    assert.equal(ready.status, 200);
+    assert.match(ready.body.checks.region.detail, /active region \(epoch 2/);
+  });
 });
