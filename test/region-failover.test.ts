@@ -170,8 +170,13 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     assert.deepEqual(JSON.parse(readFileSync(lab.dnsFile, 'utf8')).records['ca.rampart.test'].targets, [b.dnsTarget]);
 
     // Issuance resumes through B's HAProxy.
-    let resumed: { status: number; serial?: string } = { status: 0 };
-    await waitFor('issuance through B\'s HAProxy', async () => (resumed = await issue(b.apiUrl, 'after-failover.example.test')).status === 201, 30_000);
+    let resumed: { status: number; serial?: string; body?: unknown } = { status: 0 };
+    try {
+      await waitFor('issuance through B\'s HAProxy', async () => (resumed = await issue(b.apiUrl, 'after-failover.example.test')).status === 201, 30_000);
+    } catch (e) {
+      const states = await Promise.all(b.nodes.map(async (n) => (await call(`${n!.httpUrl}/readyz?write=1`)).body));
+      throw new Error(`${(e as Error).message}; last answer ${resumed.status} ${JSON.stringify(resumed.body)}; B nodes: ${JSON.stringify(states.map((x: any) => [x.writable, x.checks?.region?.detail]))}`);
+    }
     const rto = (Date.now() - tKill) / 1000;
     ackedOnB.push({ serial: resumed.serial!, revoked: false });
     t.diagnostic(`RTO: ${rto.toFixed(1)} s from killing region A to the first issuance through region B's HAProxy (failover report: ${report.rtoSeconds.toFixed(1)} s from A's last replayed heartbeat; command ${report.commandSeconds.toFixed(1)} s)`);
@@ -196,5 +201,95 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     const ready = await call(`${b.nodes[1]!.httpUrl}/readyz?write=1`);
     assert.equal(ready.status, 200);
     assert.match(ready.body.checks.region.detail, /active region \(epoch 2/);
+  });
+
+  it('a returning A is fenced: B is active at a higher epoch on a later timeline; A refuses issuance, also inside the transaction', async (t) => {
+    const a = lab.sites.A;
+    await lab.pg.start(lab.db.aPrimary);
+    await lab.pg.start(lab.db.aStandby);
+    // The old primary comes back as a primary, on its old timeline, still naming itself active.
+    assert.equal(await lab.pg.psql('SELECT pg_is_in_recovery()', lab.db.aPrimary.port), 'f');
+    for (let i = 0; i < a.nodes.length; i++) await lab.startNode('A', i);
+    const a1 = a.nodes[0]!;
+    const refused = await issue(a1.httpsUrl, 'split-brain.example.test');
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.match(String(refused.body.detail), /region A does not accept issuance.*region B is active at epoch 2/);
+    assert.equal((await revoke(a1.httpsUrl, ackedOnA[1]!.serial)).status, 503, 'nor revocation');
+    // The fence is in A's own database, so every node of A sees it.
+    assert.equal(await lab.pg.psql('SELECT active_region || \' \' || epoch FROM region_state', lab.db.aPrimary.port, 'rampart'), 'B 2');
+    assert.equal(await lab.pg.psql("SELECT count(*) > 0 FROM audit_log WHERE action = 'region.fenced'", lab.db.aPrimary.port, 'rampart'), 't');
+    const ready = await call(`${a.nodes[1]!.httpUrl}/readyz?write=1`);
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.writable, false);
+    assert.match(ready.body.checks.region.detail, /timeline 1\)/);
+    const metrics = String((await call(`${a1.httpUrl}/metrics`)).body);
+    assert.match(metrics, /rampart_region_fenced\{region="A"\} 1/);
+    // A write carrying A's old region fence (a node that had not re-checked) is refused in its transaction,
+    // for the epoch and for the timeline.
+    const { PostgresStore } = await import('../src/storage/postgres/postgres-store.js');
+    const store = new PostgresStore({ hosts: [lab.db.aPrimary.host], database: 'rampart', user: 'rampart', retryForMs: 0 });
+    try {
+      const good = ackedOnA.find((x) => !x.revoked && x.serial !== divergentRevocation)!;
+      const rec = (await store.getCertificate(good.serial))!;
+      const dummy = { ...rec, serial: 'aa'.repeat(16) };
+      await assert.rejects(store.insertCertificate(dummy, undefined, { lease: '', holder: '', epoch: 0n, region: { name: 'A', epoch: 1n, timeline: 1 } }), /region A \(epoch 1\) is no longer the active region/);
+      await assert.rejects(store.revokeCertificate(rec.serial, 1, new Date(), undefined, { lease: '', holder: '', epoch: 0n, region: { name: 'B', epoch: 2n, timeline: 2 } }), /timeline 1, not 2/);
+      assert.equal(await store.getCertificate(dummy.serial), null);
+      assert.equal((await store.getCertificate(rec.serial))!.status, 'good');
+    } finally {
+      await store.close();
+    }
+    t.diagnostic(ready.body.checks.region.detail);
+  });
+
+  it('planned failback to A: divergent writes recovered, A rewound as replica, switchover with zero loss, B back as replica', async (t) => {
+    const a = lab.sites.A;
+    const b = lab.sites.B;
+    // More issuance on B while it is active.
+    for (let i = 0; i < 3; i++) {
+      const r = await issue(b.apiUrl, `on-b-${i}.example.test`);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      ackedOnB.push({ serial: r.serial!, revoked: false });
+    }
+    assert.equal((await revoke(b.apiUrl, ackedOnB[0]!.serial)).status, 200);
+    ackedOnB[0]!.revoked = true;
+    // A's in-region (synchronous) standby followed A's old timeline: it is rebuilt too, before A takes writes.
+    const fb = await lab.cli(['failback', '--to', 'A', '--token', lab.token, '--rebuild-pgdata', lab.db.aPrimary.dataDir,
+      '--rebuild-standby-pgdata', lab.db.aStandby.dataDir, '--demote-pgdata', lab.db.bReplica.dataDir, '--json'], 300_000);
+    t.diagnostic(fb.stderr.trim());
+    assert.equal(fb.code, 0, `${fb.stderr}\n${fb.stdout}`);
+    const report = JSON.parse(fb.stdout);
+    assert.equal(report.from, 'B');
+    assert.equal(report.to, 'A');
+    assert.equal(report.epoch, '3');
+    assert.equal(report.lostBytes, 0, 'switchover lost nothing');
+    assert.deepEqual([...report.reconcile.recoveredCertificates].sort(), divergent.map((d) => d.serial).sort());
+    assert.deepEqual(report.reconcile.recoveredRevocations, [divergentRevocation]);
+    assert.ok(['rewind', 'basebackup'].includes(report.rebuildMethod));
+    assert.ok(['rewind', 'basebackup'].includes(report.demoteMethod));
+    assert.ok(report.verifiedSerial);
+    t.diagnostic(`failback: switchover ${report.switchoverSeconds.toFixed(1)} s, A rebuilt by ${report.rebuildMethod}, B by ${report.demoteMethod}`);
+    assert.deepEqual(JSON.parse(readFileSync(lab.dnsFile, 'utf8')).records['ca.rampart.test'].targets, [a.dnsTarget]);
+    lab.pg.setPrimary(lab.db.aPrimary);
+    assert.equal(await lab.pg.psql('SELECT pg_is_in_recovery()', lab.db.aPrimary.port), 'f');
+    assert.equal(await lab.pg.psql('SELECT pg_is_in_recovery()', lab.db.bReplica.port), 't');
+    assert.equal(await lab.pg.psql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'", lab.db.aPrimary.port), 'sync', 'A\'s in-region standby is synchronous again');
+    assert.equal(await lab.pg.psql('SELECT active_region || \' \' || epoch FROM region_state', lab.db.aPrimary.port, 'rampart'), 'A 3');
+
+    // Every acknowledged issuance and revocation (A before the loss, A during the partition, B after): in A's inventory.
+    await lab.startHaproxy('A');
+    const all = [...ackedOnA, ...divergent.map((d) => ({ ...d })), ...ackedOnB];
+    const revokedSet = new Set([...all.filter((x) => x.revoked).map((x) => x.serial), divergentRevocation]);
+    for (const x of all) {
+      assert.equal((await inventory(a.nodes[0]!.httpsUrl, x.serial)).status, 200, `${x.serial} in A's inventory`);
+      assert.equal(await ocspStatus(`${a.validationUrl}/ocsp`, issuerDer, x.serial), revokedSet.has(x.serial) ? 'revoked' : 'good', x.serial);
+    }
+    // A issues again through its HAProxy; B is a replica again: validation only.
+    let again: { status: number; serial?: string } = { status: 0 };
+    await waitFor('issuance through A\'s HAProxy', async () => (again = await issue(a.apiUrl, 'after-failback.example.test')).status === 201, 30_000);
+    await waitFor('B to replay A\'s new certificate', async () => (await ocspStatus(`${b.validationUrl}/ocsp`, issuerDer, again.serial!)) === 'good', 30_000);
+    await waitFor('B\'s nodes to be read-only again', async () => (await issue(b.nodes[0]!.httpsUrl, 'b-again.example.test')).status === 503, 20_000);
+    assert.equal(await lab.pg.psql("SELECT count(*) FROM audit_log WHERE action IN ('region.failover', 'region.failback')", lab.db.aPrimary.port, 'rampart'), '2');
+    assert.equal(await lab.pg.psql("SELECT count(*) FROM audit_log WHERE action = 'certificate.recover'", lab.db.aPrimary.port, 'rampart'), String(divergent.length));
   });
 });

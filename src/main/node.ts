@@ -191,7 +191,9 @@ export class RampartNode {
     const store = createStore(o.config, paths, { env: o.env ?? process.env, applicationName: `rampart ${o.config.cluster.nodeId ?? ''}`.trim(), onRetry: (e) => log.warn({ retry: e }, 'database retry') });
     let region: RegionMonitor | null = null;
     let leader: () => boolean = () => false;
-    let fenced: (by: PeerStatus, s: RegionStatus) => void = () => undefined;
+    // Fences seen before the node (and its audit log) exist are recorded once it does.
+    const early: Array<[PeerStatus, RegionStatus]> = [];
+    let fenced: (by: PeerStatus, s: RegionStatus) => void = (by, s) => { early.push([by, s]); };
     if (o.config.regions) {
       if (!(store instanceof PostgresStore) || o.config.cluster.mode === 'single') {
         await store.close();
@@ -235,6 +237,7 @@ export class RampartNode {
         details: { activeRegion: by.region, epoch: by.epoch, peerTimeline: by.timeline, ownTimeline: s.timeline, reason: s.reason },
       }).catch((e) => log.error({ err: e }, 'could not audit the fence of this region'));
     };
+    for (const [by, s] of early.splice(0)) fenced(by, s);
     await node.ca.load();
     node.ocsp.reloadIssuers();
     await node.catchUpRevocations();

@@ -25,7 +25,8 @@ import { firstWritable, waitWritable } from './region-nodes.js';
 import { lifecycleCheck } from '../dr/lifecycle-check.js';
 import { createDnsProvider } from './dns/create-dns-provider.js';
 import type { DnsUpdateResult } from './dns/dns-provider.js';
-import { rebuildAsStandby } from './pg-control.js';
+import { basename } from 'node:path';
+import { pgConfValue, pgPort, rebuildAsStandby } from './pg-control.js';
 import { reconcileDivergence, type ReconcileReport } from './reconcile.js';
 import { lsnDiff, setActiveRegion, writeRegionHeartbeat } from './region-sql.js';
 import { adminSource, findPrimaryHost, promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
@@ -40,6 +41,8 @@ export interface FailbackOptions {
   skipVerify?: boolean;
   /** Data directory of `to`'s old primary (local), rebuilt as a replica of the active region. */
   rebuildPgdata?: string;
+  /** Data directories of `to`'s in-region standbys (local), rebuilt to stream from its rebuilt primary before the switchover (a synchronous standby must be back before the primary takes writes). */
+  rebuildStandbyPgdata?: string[];
   /** Data directory of the active region's primary (local), rebuilt as a replica of `to` after the switchover. */
   demotePgdata?: string;
   /** Base backup when pg_rewind cannot (default true). */
@@ -118,6 +121,16 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
         appName: `rampart-region-${o.to}`, allowBaseBackup: o.allowBaseBackup ?? true, log: (l) => o.log?.(`    ${l}`),
       }), (x) => `${x.method}: ${x.steps.map((s) => `${s.step} ${(s.ms / 1000).toFixed(1)} s`).join(', ')}`);
       rebuildMethod = r.method;
+    }
+    for (const dir of o.rebuildStandbyPgdata ?? []) {
+      // They cascade from the rebuilt primary now and follow it across its promotion.
+      const port = pgPort(o.rebuildPgdata ?? dir);
+      const host = regions.sites[o.to]!.database.hosts.find((h) => h.endsWith(`:${port}`));
+      if (!o.rebuildPgdata || !host) throw new Error(`--rebuild-standby-pgdata needs --rebuild-pgdata with a port listed in regions.sites.${o.to}.database.hosts`);
+      const appName = pgConfValue(dir, 'cluster_name') ?? basename(dir);
+      await t.step(`rebuild ${o.to}'s standby ${appName} from its rebuilt primary`, () => rebuildAsStandby(dir, adminSource(o.config, o.to, host, env), {
+        appName, allowBaseBackup: o.allowBaseBackup ?? true, log: (l) => o.log?.(`    ${l}`),
+      }), (x) => x.method);
     }
     const replica = pool(o.to);
 

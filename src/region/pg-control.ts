@@ -163,7 +163,6 @@ export async function pgStatus(dataDir: string, o: PgControlOptions = {}): Promi
   const c = await ctx(dataDir, o);
   for (let i = 0; ; i++) {
     const r = await run(c.bin('pg_ctl'), ['status', '-D', dataDir], { as: c.owner, timeoutMs: 30_000, okCodes: [3] });
-    console.error('DBG status', r.code, r.stdout, postmasterZombie(dataDir));
     if (r.code !== 0) return 'stopped';
     if (!postmasterZombie(dataDir)) return 'running';
     if (i >= 50) return 'stopped';
@@ -260,7 +259,8 @@ export async function rebuildAsStandby(dataDir: string, source: PgSource, o: Reb
   const step = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<void> => {
     const t0 = Date.now();
     c.log(`${name}…`);
-    const d = detail?.(await fn());
+    const r = await fn(); // (not inside detail?.(…): that would skip fn when there is no detail)
+    const d = detail?.(r);
     steps.push({ step: name, ms: Date.now() - t0, ...(d ? { detail: d } : {}) });
   };
   const copyMs = (o.copyTimeoutSeconds ?? 3600) * 1000;
@@ -275,7 +275,8 @@ export async function rebuildAsStandby(dataDir: string, source: PgSource, o: Reb
   // before, pg_rewind would find "the same timeline" and nothing to rewind.
   await step('check-source', async () => {
     const q = (sql: string) => psql(c.bin('psql'), src, sql, undefined, copyMs);
-    const notes = [(await q('SELECT pg_is_in_recovery()')) === 't' ? 'source is a standby (cascading)' : (await q('CHECKPOINT'), 'checkpoint')];
+    const checkpoint = () => q('CHECKPOINT').catch((e: Error) => { throw new Error(`CHECKPOINT on the source (pg_rewind needs its pg_control current; the user needs pg_checkpoint): ${e.message}`); });
+    const notes = [(await q('SELECT pg_is_in_recovery()')) === 't' ? 'source is a standby (cascading)' : (await checkpoint(), 'checkpoint')];
     if (o.slot && (await q(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${o.slot}'`)) === '0') {
       await q(`SELECT pg_create_physical_replication_slot('${o.slot}', true)`);
       notes.push(`created slot ${o.slot}`);

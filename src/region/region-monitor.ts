@@ -91,6 +91,7 @@ export class RegionMonitor {
   private running = false;
   private ticking: Promise<void> | null = null;
   private lastHeartbeat = 0;
+  private lastGoodCheck = 0;
 
   constructor(private readonly o: RegionMonitorOptions) {
     this.s = INITIAL(o.config.self);
@@ -184,7 +185,10 @@ export class RegionMonitor {
     const self = own.heartbeats.find((h) => h.region === this.region);
     const aliveAllAlong = self !== undefined && own.now.getTime() - self.at.getTime() <= this.o.config.resumeWithoutPeerSeconds * 1000;
     const confirmed = next.peers.some((p) => p.reachable);
-    if (this.peers.size === 0 || confirmed || aliveAllAlong) {
+    // This node has been writable without a gap (its database answered within the resume window), at this epoch.
+    const continuous = prev.writable && prev.epoch === state.epoch.toString() && Date.now() - this.lastGoodCheck <= this.o.config.resumeWithoutPeerSeconds * 1000;
+    this.lastGoodCheck = Date.now();
+    if (this.peers.size === 0 || confirmed || aliveAllAlong || continuous) {
       this.fenceValue = { name: this.region, epoch: state.epoch, timeline: own.timeline };
       next.writable = true;
       next.reason = `active region (epoch ${state.epoch}, timeline ${own.timeline})`;

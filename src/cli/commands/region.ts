@@ -111,14 +111,15 @@ export function registerRegion(program: Command, g: () => GlobalOptions): void {
     .requiredOption('--to <region>', 'the region to bring back')
     .option('--token <token>', 'API token for the verification issuance (default $RAMPART_TOKEN)')
     .option('--rebuild-pgdata <dir>', "the returning region's old primary data directory on this host (pg_rewind, else a base backup)")
+    .option('--rebuild-standby-pgdata <dir>', "an in-region standby of the returning region on this host, rebuilt to stream from its rebuilt primary (repeatable; its cluster_name is its application_name)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--demote-pgdata <dir>', "the currently active region's primary data directory on this host, rebuilt as a replica after the switchover")
     .option('--no-base-backup', 'fail instead of taking a base backup when pg_rewind cannot')
     .option('--catch-up <seconds>', 'wait this long for replication to catch up', seconds, 120)
     .option('--skip-verify', 'do not issue a test certificate')
-    .action(async (opts: { to: string; token?: string; rebuildPgdata?: string; demotePgdata?: string; baseBackup: boolean; catchUp: number; skipVerify?: boolean }) => {
+    .action(async (opts: { to: string; token?: string; rebuildPgdata?: string; rebuildStandbyPgdata: string[]; demotePgdata?: string; baseBackup: boolean; catchUp: number; skipVerify?: boolean }) => {
       const config = loadCliConfig(g());
       const r = await failback({
-        config, to: opts.to, token: opts.token ?? process.env.RAMPART_TOKEN, skipVerify: opts.skipVerify, rebuildPgdata: opts.rebuildPgdata,
+        config, to: opts.to, token: opts.token ?? process.env.RAMPART_TOKEN, skipVerify: opts.skipVerify, rebuildPgdata: opts.rebuildPgdata, rebuildStandbyPgdata: opts.rebuildStandbyPgdata,
         demotePgdata: opts.demotePgdata, allowBaseBackup: opts.baseBackup, catchUpSeconds: opts.catchUp, actor: cliActor().id, log: progress(g()),
         baseDir: g().config ? dirname(resolve(g().config!)) : process.cwd(),
       });
