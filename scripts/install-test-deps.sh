@@ -11,6 +11,7 @@ command -v pg_autoctl >/dev/null || need+=(postgresql-15-auto-failover)
 command -v lego >/dev/null || need+=(lego)
 command -v certbot >/dev/null || need+=(certbot)
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2

@@ -7,6 +7,13 @@
  * 127.0.0.1 only. Server processes run as the `postgres` OS user when we are
  * root (PostgreSQL refuses to run as root). stop() kills everything
  * (`pg_ctl stop -m immediate`, then SIGKILL) and removes the directories.
+ *
+ * With `synchronousNames`, every node is named (cluster_name and the
+ * application_name its walreceiver reports = the node's name) and the
+ * primary waits for the first of those names (FIRST 1 (...)), so e.g.
+ * standby1 is synchronous and standby2 an asynchronous cross-region replica.
+ * Single nodes can be killed, stopped and started again (kill, stopNode,
+ * start), and setPrimary() follows a promotion done outside the harness.
  */
 import { execFile } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,6 +51,14 @@ export interface PgCluster {
   killPrimary(signal?: NodeJS.Signals): Promise<void>;
   /** Promotes standby `standbyIndex` (pg_ctl promote -w); it becomes `primary`. */
   promote(standbyIndex: number): Promise<void>;
+  /** Sends `signal` (default SIGKILL) to `node`'s postmaster and waits for it to die. */
+  kill(node: PgNode, signal?: NodeJS.Signals): Promise<void>;
+  /** pg_ctl start on the node's existing data directory (again); stop() stops it too. */
+  start(node: PgNode): Promise<void>;
+  /** pg_ctl stop -m `mode` (default fast) on one node; a no-op when it is not running. */
+  stopNode(node: PgNode, mode?: 'fast' | 'immediate'): Promise<void>;
+  /** Records that `node` is the primary now (promoted outside the harness). */
+  setPrimary(node: PgNode): void;
   /** Stops every server immediately and removes the directories. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -55,6 +70,13 @@ export interface StartPostgresOptions {
   synchronous?: boolean;
   /** Extra postgresql.conf lines for every node. */
   settings?: Record<string, string | number>;
+  /**
+   * Name every node (cluster_name and walreceiver application_name = node
+   * name) and make the primary wait for the first of these names
+   * (synchronous_standby_names = 'FIRST 1 (...)'); waits until that standby
+   * is 'sync'. Not together with `synchronous`.
+   */
+  synchronousNames?: string[];
 }
 
 const PG_DIRS = ['/usr/lib/postgresql/*/bin'];
@@ -132,9 +154,31 @@ async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 60_
   }
 }
 
+/**
+ * A standby made by pg_basebackup -R reports its node name as application_name:
+ * cluster_name = name (the walreceiver's default application_name), and
+ * application_name = name appended to primary_conninfo too, in case -R put
+ * one there (libpq takes the last of a repeated keyword).
+ */
+function nameStandby(s: PgNode): void {
+  const auto = join(s.dataDir, 'postgresql.auto.conf');
+  const text = readFileSync(auto, 'utf8')
+    .replace(/^cluster_name = .*\n/gm, '') // the primary's, copied by pg_basebackup
+    .replace(/^(primary_conninfo = '.*)'$/m, `$1 application_name=${s.name}'`);
+  if (!/^primary_conninfo = .*application_name=/m.test(text)) throw new Error(`${s.name}: no primary_conninfo in ${auto}`);
+  writeFileSync(auto, `${text.trimEnd()}\ncluster_name = '${s.name}'\n`);
+}
+
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PgCluster> {
   const nStandbys = opts.standbys ?? 0;
   if (opts.synchronous && nStandbys < 1) throw new Error('synchronous replication needs at least one standby');
+  const syncNames = opts.synchronousNames;
+  if (syncNames) {
+    if (opts.synchronous) throw new Error('synchronous and synchronousNames are exclusive');
+    const known = Array.from({ length: nStandbys }, (_, i) => `standby${i + 1}`);
+    const bad = syncNames.filter((n) => !known.includes(n));
+    if (syncNames.length === 0 || bad.length) throw new Error(`synchronousNames must name standbys (${known.join(', ') || 'none'}): ${bad.join(', ') || 'empty'}`);
+  }
   const bin = postgresBinDir();
   const pg = (name: string) => join(bin, name);
   const root = mkdtempSync(join(tmpdir(), 'rampart-pg-'));
@@ -154,7 +198,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
   const psql = async (sql: string, port = current.port, database = 'postgres'): Promise<string> =>
     (await exec(pg('psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-c', sql])).trim();
   const startNode = async (n: PgNode) => {
-    started.push(n);
+    if (!started.includes(n)) started.push(n);
     try {
       await exec(pg('pg_ctl'), ['start', '-w', '-t', '60', '-D', n.dataDir, '-l', n.logFile], { asPostgres: true });
     } catch (e) {
@@ -162,7 +206,17 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       throw new Error(`${String(e)}\n--- ${n.name} log ---\n${log}`);
     }
   };
-  const stopNode = async (n: PgNode) => {
+  const killNode = async (n: PgNode, signal: NodeJS.Signals) => {
+    const pid = postmasterPid(n.dataDir);
+    if (pid === null) throw new Error(`${n.name} has no postmaster.pid`);
+    process.kill(pid, signal);
+    await waitFor(`${n.name} postmaster ${pid} to exit`, async () => !alive(pid), 30_000);
+  };
+  const owned = (n: PgNode) => {
+    if (!nodes.includes(n)) throw new Error(`${n.name} (${n.dataDir}) is not a node of this cluster`);
+    return n;
+  };
+  const stopImmediate = async (n: PgNode) => {
     const pid = postmasterPid(n.dataDir);
     if (pid === null || !alive(pid)) return;
     const ok = await exec(pg('pg_ctl'), ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', n.dataDir], { asPostgres: true }).then(() => true, () => false);
@@ -183,10 +237,22 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       await psql(`CREATE DATABASE "${name.replace(/"/g, '""')}" OWNER rampart`);
     },
     async killPrimary(signal: NodeJS.Signals = 'SIGKILL') {
-      const pid = postmasterPid(current.dataDir);
-      if (pid === null) throw new Error(`${current.name} has no postmaster.pid`);
-      process.kill(pid, signal);
-      await waitFor(`${current.name} postmaster ${pid} to exit`, async () => !alive(pid), 30_000);
+      await killNode(current, signal);
+    },
+    async kill(node: PgNode, signal: NodeJS.Signals = 'SIGKILL') {
+      await killNode(owned(node), signal);
+    },
+    async start(node: PgNode) {
+      if (stopped) throw new Error('the cluster is stopped');
+      await startNode(owned(node));
+    },
+    async stopNode(node: PgNode, mode: 'fast' | 'immediate' = 'fast') {
+      const pid = postmasterPid(owned(node).dataDir);
+      if (pid === null || !alive(pid)) return;
+      await exec(pg('pg_ctl'), ['stop', '-m', mode, '-w', '-t', '60', '-D', node.dataDir], { asPostgres: true });
+    },
+    setPrimary(node: PgNode) {
+      current = owned(node);
     },
     async promote(standbyIndex: number) {
       const s = cluster.standbys[standbyIndex];
@@ -198,7 +264,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
     async stop() {
       if (stopped) return;
       stopped = true;
-      for (const n of [...started].reverse()) await stopNode(n);
+      for (const n of [...started].reverse()) await stopImmediate(n);
       rmSync(root, { recursive: true, force: true });
       liveRoots.delete(root);
     },
@@ -236,7 +302,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       `\n# rampart test cluster\n${Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
     // Each node's port lives in its own postgresql.auto.conf (read last), so
     // the copies pg_basebackup makes can carry a different one.
-    appendFileSync(join(primary.dataDir, 'postgresql.auto.conf'), `port = ${primary.port}\n`);
+    appendFileSync(join(primary.dataDir, 'postgresql.auto.conf'), `port = ${primary.port}\n${syncNames ? "cluster_name = 'primary'\n" : ''}`);
     await startNode(primary);
     await psql('CREATE ROLE rampart LOGIN');
     await psql('CREATE DATABASE rampart OWNER rampart');
@@ -245,6 +311,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       const s = await newNode(`standby${i}`);
       await exec(pg('pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', s.dataDir,
         '-R', '-X', 'stream', '-C', '-S', `standby${i}`, '-c', 'fast'], { asPostgres: true });
+      if (syncNames) nameStandby(s);
       appendFileSync(join(s.dataDir, 'postgresql.auto.conf'), `port = ${s.port}\n`);
       await startNode(s);
     }
@@ -257,6 +324,13 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       await psql('SELECT pg_reload_conf()');
       await waitFor('a synchronous standby', async () =>
         Number(await psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")) >= 1);
+    }
+    if (syncNames) {
+      await psql(`ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (${syncNames.map((n) => `"${n}"`).join(', ')})'`);
+      await psql('SELECT pg_reload_conf()');
+      const list = syncNames.map((n) => `'${n}'`).join(', ');
+      await waitFor(`${syncNames[0]} to be synchronous`, async () =>
+        Number(await psql(`SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync' AND application_name IN (${list})`)) === 1);
     }
     return cluster;
   } catch (e) {

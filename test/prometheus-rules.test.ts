@@ -1,0 +1,64 @@
+/**
+ * The Prometheus alerting rules in deploy/prometheus/ are valid (`promtool
+ * check rules`) and behave as their unit tests say (`promtool test rules`):
+ * each alert fires when it should and not at its threshold or before its
+ * `for` duration. A mutated copy of the rules (one threshold changed) must
+ * make the unit tests fail, which shows they really check the thresholds.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireCommand } from './helpers/debian.js';
+
+const RULES_DIR = fileURLToPath(new URL('../deploy/prometheus/', import.meta.url));
+const RULES = join(RULES_DIR, 'rampart-rules.yml');
+const RULES_TEST = join(RULES_DIR, 'rampart-rules.test.yml');
+
+function promtool(args: string[]): { code: number | null; output: string } {
+  const bin = requireCommand('promtool', 'prometheus');
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 120_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, output: `$ promtool ${args.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+describe('Prometheus alerting rules (promtool)', () => {
+  const tmp: string[] = [];
+  after(() => {
+    for (const dir of tmp) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('promtool check rules accepts the rules file', () => {
+    const r = promtool(['check', 'rules', RULES]);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /SUCCESS: 6 rules found/, r.output);
+  });
+
+  it('promtool test rules passes the unit tests', () => {
+    const r = promtool(['test', 'rules', RULES_TEST]);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /SUCCESS/, r.output);
+  });
+
+  it('the unit tests fail when a threshold is changed (30 s → 3000 s)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-promrules-'));
+    tmp.push(dir);
+    const original = readFileSync(RULES, 'utf8');
+    const mutated = original.replace('max by (region) (rampart_replication_lag_seconds) > 30\n', 'max by (region) (rampart_replication_lag_seconds) > 3000\n');
+    assert.notEqual(mutated, original, 'the warning threshold was not found in the rules file');
+    writeFileSync(join(dir, 'rampart-rules.yml'), mutated);
+    copyFileSync(RULES_TEST, join(dir, 'rampart-rules.test.yml'));
+
+    // Still a valid rules file: the failure below comes from the unit tests.
+    const check = promtool(['check', 'rules', join(dir, 'rampart-rules.yml')]);
+    assert.equal(check.code, 0, check.output);
+
+    const r = promtool(['test', 'rules', join(dir, 'rampart-rules.test.yml')]);
+    assert.notEqual(r.code, 0, `promtool test rules passed with a broken threshold:\n${r.output}`);
+    assert.match(r.output, /FAILED/, r.output);
+    assert.match(r.output, /alertname: RampartReplicationLagWarning/, r.output);
+  });
+});
