@@ -22,6 +22,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { X509Crl } from '@peculiar/x509';
 import { call } from './helpers/api-client.js';
 import { waitFor } from './helpers/cluster.js';
 import { startRegionLab, type RegionLab } from './helpers/region-lab.js';
@@ -67,8 +68,15 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     assert.equal(await ocspStatus(`${b.validationUrl}/ocsp`, issuerDer, ackedOnA[1]!.serial), 'good');
     const inv = await inventory(b1.httpsUrl, ackedOnA[2]!.serial);
     assert.equal(inv.status, 200, 'the inventory is served from the replica');
-    const crlList = await call(`${b1.httpUrl}/ca/bundle.pem`);
-    assert.equal(crlList.status, 200);
+    // CRLs from the replica: the intermediate's, with the revocation in it.
+    const crlLine = /CRL\s+(http:\/\/\S+\/crl\/int-\S+\.crl)/.exec(b1.output());
+    assert.ok(crlLine, 'b1 printed its intermediate CRL URL');
+    await waitFor('the CRL with the revocation replicated to B', async () => {
+      const crl = await call(crlLine![1]!);
+      if (crl.status !== 200) return false;
+      const norm = (x: string) => x.toLowerCase().replace(/^0+/, '');
+      return new X509Crl(new Uint8Array(crl.raw)).entries.some((e) => norm(e.serialNumber) === norm(ackedOnA[0]!.serial));
+    }, 20_000);
     // Issuance on B: a clear 503 from the node itself.
     const refused = await issue(b1.httpsUrl, 'refused.example.test');
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
@@ -89,6 +97,11 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     const rows = JSON.parse(status.stdout).regions as Array<Record<string, any>>;
     assert.deepEqual(rows.map((r) => [r.region, r.role, r.activeRegion]), [['A', 'primary', 'A'], ['B', 'replica', 'A']]);
     assert.equal(typeof rows[1]!.lagSeconds, 'number');
+    // `rampart cluster status` on region B's side shows the replica and its lag.
+    const cs = await lab.cli(['cluster', 'status'], 60_000, 'B');
+    assert.equal(cs.code, 0, cs.stderr);
+    assert.match(cs.stdout, /region: B\s+database: replica\s+active region: A \(epoch 1, timeline 1\)\s+read-only\s+lag: [\d.]+ s, \d+ bytes/);
+    assert.match(cs.stdout, /peer region A: primary, active A epoch 1/);
   });
 
   /** OCSP requests in a loop against one validation URL until stopped (bounded). */

@@ -122,3 +122,46 @@ describe('region monitor (real primary and replica)', { timeout: 180_000 }, () =
     assert.match(again.reason, /fenced: region B is active/);
   });
 });
+
+describe('planned regional failover with the old region reachable (no nodes; database side)', { timeout: 180_000 }, () => {
+  let pg: PgCluster;
+  before(async () => {
+    pg = await startPostgres({ standbys: 1 });
+    const s = new PostgresStore({ hosts: [pg.nodes[0]!.host], database: 'rampart', user: 'rampart', retryForMs: 0 });
+    try {
+      await s.migrate();
+      await s.pool.run('claim', (sql) => setActiveRegion(sql, 'A', 1n, 'test'));
+    } finally {
+      await s.close();
+    }
+  });
+  after(async () => { await pg?.stop(); });
+
+  it('fences A in its database, waits until B replayed A up to the fence, promotes B: RPO 0', async () => {
+    const { rampartConfigSchema } = await import('../src/config/schema.js');
+    const { failoverRegion } = await import('../src/region/failover.js');
+    const [p, r] = [pg.nodes[0]!.host, pg.standbys[0]!.host];
+    const config = rampartConfigSchema.parse({
+      database: { type: 'postgres', hosts: [p] }, cluster: { mode: 'active-active' },
+      regions: { self: 'A', sites: { A: { database: { hosts: [p] } }, B: { database: { hosts: [r] } } }, resumeWithoutPeerSeconds: 3 },
+    });
+    // Writes on A right before the failover: B must have them all when promoted.
+    await pg.psql("INSERT INTO meta (key, value) SELECT 'k' || g, 'v' FROM generate_series(1, 2000) g", pg.nodes[0]!.port, 'rampart');
+    const lines: string[] = [];
+    const report = await failoverRegion({ config, to: 'B', skipVerify: true, maxLagSeconds: 300, env: {}, log: (l) => lines.push(l) });
+    assert.equal(report.from, 'A');
+    assert.equal(report.fencedSource, true);
+    assert.equal(report.rpoBytes, 0, report.text);
+    assert.equal(report.rpoSeconds, 0);
+    assert.equal(report.epoch, '2');
+    assert.match(report.text, /RPO: 0 — the old region was fenced/);
+    assert.match(report.text, /verify issuance.*SKIPPED/);
+    assert.equal(await pg.psql('SELECT active_region || \' \' || epoch FROM region_state', pg.nodes[0]!.port, 'rampart'), 'B 2', 'A is fenced in its own database');
+    assert.equal(await pg.psql('SELECT pg_is_in_recovery()', pg.standbys[0]!.port), 'f');
+    assert.equal(await pg.psql("SELECT count(*) FROM meta WHERE key LIKE 'k%'", pg.standbys[0]!.port, 'rampart'), '2000');
+    assert.equal(await pg.psql("SELECT active_region || ' ' || epoch FROM region_state", pg.standbys[0]!.port, 'rampart'), 'B 2');
+    assert.equal(await pg.psql("SELECT count(*) FROM audit_log WHERE action = 'region.failover'", pg.standbys[0]!.port, 'rampart'), '1');
+    // A second failover to B is refused: it is already active.
+    await assert.rejects(failoverRegion({ config, to: 'B', skipVerify: true, maxLagSeconds: 300, env: {} }), /region B .*not a replica|already the active region/);
+  });
+});

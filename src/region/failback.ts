@@ -129,7 +129,8 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
       if (!o.rebuildPgdata || !host) throw new Error(`--rebuild-standby-pgdata needs --rebuild-pgdata with a port listed in regions.sites.${o.to}.database.hosts`);
       const appName = pgConfValue(dir, 'cluster_name') ?? basename(dir);
       await t.step(`rebuild ${o.to}'s standby ${appName} from its rebuilt primary`, () => rebuildAsStandby(dir, adminSource(o.config, o.to, host, env), {
-        appName, allowBaseBackup: o.allowBaseBackup ?? true, log: (l) => o.log?.(`    ${l}`),
+        // A fresh copy: its upstream is a standby, from which pg_rewind misjudges the timelines.
+        appName, method: 'basebackup', log: (l) => o.log?.(`    ${l}`),
       }), (x) => x.method);
     }
     const replica = pool(o.to);

@@ -51,6 +51,13 @@ export interface RebuildOptions extends PgControlOptions {
   streamTimeoutSeconds?: number;
   /** pg_rewind --restore-target-wal: fetch target WAL that is no longer in pg_wal with its restore_command. */
   restoreTargetWal?: boolean;
+  /**
+   * 'basebackup' skips pg_rewind (e.g. for a standby whose upstream is itself
+   * a standby: pg_rewind judges timelines from the source's control file,
+   * which on a standby may still name the old timeline, and wrongly finds
+   * "no rewind required"). Default: rewind, base backup as the fallback.
+   */
+  method?: 'rewind' | 'basebackup';
 }
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
@@ -291,6 +298,7 @@ export async function rebuildAsStandby(dataDir: string, source: PgSource, o: Reb
   let method: 'rewind' | 'basebackup' = 'rewind';
   const rewindStart = Date.now();
   try {
+    if (o.method === 'basebackup') throw new BaseBackupRequested();
     const info = conninfo({ host: source.host, port: source.port, user: source.user, dbname: src.database });
     const args = ['-D', dataDir, `--source-server=${info}`, ...(o.restoreTargetWal ? ['--restore-target-wal'] : [])];
     const r = await run(c.bin('pg_rewind'), args, { as: c.owner, env, timeoutMs: copyMs });
@@ -301,9 +309,10 @@ export async function rebuildAsStandby(dataDir: string, source: PgSource, o: Reb
     steps.push({ step: 'rewind', ms: Date.now() - rewindStart, detail: stale.length ? `${what}; removed stale slots ${stale.join(', ')}` : what });
   } catch (e) {
     const why = (e as Error).message;
-    steps.push({ step: 'rewind', ms: Date.now() - rewindStart, detail: `failed: ${why}` });
-    if (!o.allowBaseBackup) throw new Error(`pg_rewind failed and a base backup is not allowed; ${dataDir} is left stopped: ${why}`);
-    c.log(`pg_rewind failed, taking a base backup instead: ${why}`);
+    const requested = e instanceof BaseBackupRequested;
+    steps.push({ step: 'rewind', ms: Date.now() - rewindStart, detail: requested ? 'skipped: base backup requested' : `failed: ${why}` });
+    if (!o.allowBaseBackup && !requested) throw new Error(`pg_rewind failed and a base backup is not allowed; ${dataDir} is left stopped: ${why}`);
+    if (!requested) c.log(`pg_rewind failed, taking a base backup instead: ${why}`);
     method = 'basebackup';
     const aside = `${dataDir}.old-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
     await step('move-aside', async () => {
@@ -345,4 +354,8 @@ export async function retargetStandby(dataDir: string, source: PgSource, o: PgCo
   if ((await pgStatus(dataDir, o)) === 'running') await run(c.bin('pg_ctl'), ['reload', '-D', dataDir], { as: c.owner, timeoutMs: 30_000 });
   else await pgStart(dataDir, o);
   await waitStreaming(dataDir, source, c, o.timeoutSeconds ?? 120, o.logFile ?? `${dataDir}.log`);
+}
+
+class BaseBackupRequested extends Error {
+  constructor() { super('base backup requested'); }
 }

@@ -48,8 +48,8 @@ export interface RegionLab {
   startNode(region: RegionName, i: number): Promise<NodeProcess>;
   killNode(region: RegionName, i: number): Promise<void>;
   startHaproxy(region: RegionName): Promise<void>;
-  /** Runs the rampart CLI as the operator (config of region A's operator host). */
-  cli(args: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** Runs the rampart CLI as an operator in `region` (default A). */
+  cli(args: string[], timeoutMs?: number, region?: RegionName): Promise<{ code: number | null; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 }
 
@@ -126,11 +126,11 @@ export async function startRegionLab(o: RegionLabOptions = {}): Promise<RegionLa
       mkdirSync(hdir, { recursive: true });
       s.haproxy = await startHaproxy(cfg, hdir);
     },
-    async cli(args, timeoutMs = 180_000) {
-      const cliDir = join(dir, 'cli-data');
+    async cli(args, timeoutMs = 180_000, region: RegionName = 'A') {
+      const cliDir = join(dir, `cli-data-${region}`);
       return new Promise((resolve) => {
         const child = spawn(process.execPath, [RAMPART_BIN, '--data-dir', cliDir, ...args], {
-          env: { ...process.env, ...env('A', 'cli'), RAMPART_LOG__LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, ...env(region, 'cli'), RAMPART_LOG__LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
         });
         let stdout = '';
         let stderr = '';

@@ -25,7 +25,7 @@ function isoTime(v: string): Date {
   return d;
 }
 
-const progress = (g: GlobalOptions) => (line: string) => { if (!g.json) process.stderr.write(`${line}\n`); };
+const progress = (_g: GlobalOptions) => (line: string) => { process.stderr.write(`${line}\n`); };
 
 export function registerRegion(program: Command, g: () => GlobalOptions): void {
   const region = program.command('region').description('cross-region disaster recovery: state of every region');
