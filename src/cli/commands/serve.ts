@@ -38,6 +38,7 @@ export function registerServe(program: Command, g: () => GlobalOptions): void {
         ...Object.entries(u.crl).map(([id, url]) => `  CRL           ${url}   (${id})`),
         `  CA bundle     ${u.caBundle}`,
         `  health        ${u.health}  ${u.ready}  ${u.metrics}`,
+        node.region ? `  region        ${node.region.region}: ${node.region.status().reason}` : '',
         root ? `  root CA       ${root.subject}\n  fingerprint   SHA256 ${fingerprint(root.certDer)}` : '',
         adminToken ? `\n  Admin API token (shown once, stored hashed):\n    ${adminToken}\n` : '',
         `  Try: curl -s --cacert <(curl -s ${u.caBundle}) ${u.api}/status`,
