@@ -211,6 +211,8 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     assert.equal(await ocspStatus(`${b.validationUrl}/ocsp`, issuerDer, divergentRevocation), 'good');
     t.diagnostic(`RPO: ${divergent.length} issuances and 1 revocation acknowledged by A during the partition are not in B`);
     assert.equal(await lab.pg.psql("SELECT count(*) FROM audit_log WHERE action = 'region.failover'", lab.db.bReplica.port, 'rampart'), '1');
+    // A was not fenced, so it may have published CRLs B never saw: B's CRL numbers jumped ahead.
+    assert.ok(Number(await lab.pg.psql('SELECT min(last_number) FROM crl_counters', lab.db.bReplica.port, 'rampart')) > 1_000_000);
     // Region B's nodes now report it active.
     const ready = await call(`${b.nodes[1]!.httpUrl}/readyz?write=1`);
     assert.equal(ready.status, 200);

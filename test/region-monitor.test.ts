@@ -75,6 +75,12 @@ describe('region monitor (real primary and replica)', { timeout: 180_000 }, () =
     assert.equal(sb.lagBytes, 0);
     let h = await health.run();
     assert.equal(h.checks.region!.status, 'pass', h.checks.region!.detail);
+    // A write on the replica fails at once as notWritable (503): a pool allowed to use a standby has no primary to look for.
+    const retries: unknown[] = [];
+    const ro = new PostgresStore({ hosts: [r], database: 'rampart', user: 'rampart', targetSessionAttrs: 'any', retryForMs: 30_000, onRetry: (e) => retries.push(e) });
+    stores.push(ro);
+    await assert.rejects(ro.setMeta('probe', 'x'), (e: Error & { code?: string }) => e.code === 'notWritable' && /read-only replica/.test(e.message));
+    assert.deepEqual(retries, []);
     // The active region's leader stops stamping (its nodes died): the replica's lag grows.
     leaderA = false;
     await waitFor('lag past the warning threshold', async () => (await b.tick()).lagSeconds! > 2, 10_000);

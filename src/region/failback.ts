@@ -76,6 +76,9 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
   const env = o.env ?? process.env;
   const regions = o.config.regions;
   if (!regions?.sites[o.to]) throw new Error(`unknown region "${o.to}"`);
+  if (!o.skipVerify && regions.sites[o.to]!.nodes.length && !o.token) {
+    throw new Error('an API token is needed to verify issuance after the failback (--token or RAMPART_TOKEN), or --skip-verify');
+  }
   const t = new Timeline(o.log);
   const pools: Array<{ close(): Promise<void> }> = [];
   const pool = (region: string, primary = false) => { const p = sitePool(o.config, region, env, { primary }); pools.push(p); return p; };
@@ -85,7 +88,13 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
       for (const r of Object.keys(regions.sites)) {
         if (r === o.to) continue;
         const { view } = await tryView(pool(r, true), 4000);
-        if (view && !view.inRecovery && view.state?.activeRegion === r) return { region: r, view };
+        if (view && !view.inRecovery && view.state?.activeRegion === r) return { region: r, view, resumed: false };
+      }
+      // A failback that stopped after fencing the active region: it is a primary that names `to` already.
+      for (const r of Object.keys(regions.sites)) {
+        if (r === o.to) continue;
+        const { view } = await tryView(pool(r, true), 4000);
+        if (view && !view.inRecovery && view.state?.activeRegion === o.to) return { region: r, view, resumed: true };
       }
       throw new Error(`no other region's database is an active primary: nothing to fail back from (is ${o.to} already active?)`);
     }, (a) => `region ${a.region} (epoch ${a.view.state!.epoch}, timeline ${a.view.timeline}) at ${a.view.lsn}`);
@@ -150,7 +159,7 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
 
     // 5. switchover without loss
     const sw0 = performance.now();
-    const epoch = active.view.state!.epoch + 1n;
+    const epoch = active.resumed ? active.view.state!.epoch : active.view.state!.epoch + 1n;
     const fenceLsn = await t.step(`fence ${from}`, async () => {
       const p = pool(from, true);
       await p.once('fence', (sql) => setActiveRegion(sql, o.to, epoch, `switchover back to ${o.to}`), 5000);
@@ -180,9 +189,8 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
     }
     let verifiedSerial: string | null = null;
     if (!o.skipVerify && site.nodes.length) {
-      if (!o.token) throw new Error('an API token is needed to verify issuance (--token or RAMPART_TOKEN), or --skip-verify');
       const n = await firstWritable(site.nodes);
-      verifiedSerial = (await lifecycleCheck({ httpUrl: n.http, httpsUrl: n.https, token: o.token }, (name, fn) => t.step(`verify: ${name}`, fn),
+      verifiedSerial = (await lifecycleCheck({ httpUrl: n.http, httpsUrl: n.https, token: o.token! }, (name, fn) => t.step(`verify: ${name}`, fn),
         `failback-check-${Date.now()}.${o.to.toLowerCase()}.rampart.invalid`)).serial;
     }
 

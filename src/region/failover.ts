@@ -29,7 +29,7 @@ import { countReady, firstWritable, waitWritable } from './region-nodes.js';
 import { lifecycleCheck } from '../dr/lifecycle-check.js';
 import type { DnsUpdateResult } from './dns/dns-provider.js';
 import { createDnsProvider } from './dns/create-dns-provider.js';
-import { lsnDiff, setActiveRegion, writeRegionHeartbeat, type DbRegionView } from './region-sql.js';
+import { lsnDiff, setActiveRegion, skipCrlNumbers, writeRegionHeartbeat, type DbRegionView } from './region-sql.js';
 import { promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
 import { Timeline, type TimelineStep } from './timeline.js';
 
@@ -76,12 +76,17 @@ export interface FailoverReport {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How far CRL numbers jump after an unfenced failover (far more CRLs than a region publishes in any outage). */
+export const CRL_NUMBER_GAP = 1_000_000;
 
 export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport> {
   const env = o.env ?? process.env;
   const regions = o.config.regions;
   if (!regions) throw new Error('no regions are configured (regions.sites)');
   if (!regions.sites[o.to]) throw new Error(`unknown region "${o.to}" (regions.sites: ${Object.keys(regions.sites).join(', ')})`);
+  if (!o.skipVerify && regions.sites[o.to]!.nodes.length && !o.token) {
+    throw new Error('an API token is needed to verify issuance after the failover (--token or RAMPART_TOKEN), or --skip-verify');
+  }
   const t = new Timeline(o.log);
   const target = sitePool(o.config, o.to, env);
   const sources = new Map(Object.keys(regions.sites).filter((r) => r !== o.to).map((r) => [r, sitePool(o.config, r, env, { timeoutSeconds: regions.peerTimeoutSeconds, primary: true })]));
@@ -94,7 +99,10 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
         throw new Error(view.state?.activeRegion === o.to ? `region ${o.to} is already the active region (epoch ${view.state.epoch})` : `region ${o.to}'s database is not a replica: refusing to promote it`);
       }
       if (!view.state) throw new Error(`region ${o.to}'s replica has no region_state yet (has the active region's database been migrated and claimed?)`);
-      const from = view.state.activeRegion;
+      // A failover that stopped after fencing the old region: the fence has replicated, naming the target already.
+      const from = view.state.activeRegion !== o.to ? view.state.activeRegion
+        : view.heartbeats.filter((h) => h.region !== o.to).sort((a, b) => b.at.getTime() - a.at.getTime())[0]?.region
+          ?? Object.keys(regions.sites).find((r) => r !== o.to)!;
       const hb = view.heartbeats.find((h) => h.region === from) ?? null;
       const lag = hb ? (view.now.getTime() - hb.at.getTime()) / 1000 : null;
       const nodes = regions.sites[o.to]!.nodes;
@@ -108,10 +116,13 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     const src = await t.step(`preflight: region ${from}`, () => tryView(source, regions.peerTimeoutSeconds * 1000),
       (s) => (s.view ? `reachable, ${s.view.inRecovery ? 'replica' : 'primary'}, active ${s.view.state?.activeRegion ?? '-'} epoch ${s.view.state?.epoch ?? '-'}, at ${s.view.lsn}` : `unreachable: ${s.error}`));
     const sourceUp = src.view !== null && !src.view.inRecovery;
+    const alreadyFenced = sourceUp && src.view!.state?.activeRegion === o.to;
     if (!sourceUp && pre.lag !== null && pre.lag > o.maxLagSeconds && !o.force) {
       throw new Error(`region ${o.to} is ${pre.lag.toFixed(0)} s behind (last heartbeat of ${from}), more than --max-lag ${o.maxLagSeconds} s: use --force to promote anyway and lose that much`);
     }
-    const epoch = [pre.view.state!.epoch, src.view?.state?.epoch ?? 0n].reduce((a, b) => (a > b ? a : b)) + 1n;
+    const highest = [pre.view.state!.epoch, src.view?.state?.epoch ?? 0n].reduce((a, b) => (a > b ? a : b));
+    // A re-run after the fence was written keeps its epoch.
+    const epoch = alreadyFenced || pre.view.state!.activeRegion === o.to ? highest : highest + 1n;
 
     // 2. fence the old region
     let fencedSource = false;
@@ -119,7 +130,7 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     let fenceLsn: string | null = null;
     if (sourceUp) {
       const fenced = await t.step(`fence ${from}`, async () => {
-        await source.once('fence', (sql) => setActiveRegion(sql, o.to, epoch, `fenced by failover to ${o.to}`), 5000);
+        if (!alreadyFenced) await source.once('fence', (sql) => setActiveRegion(sql, o.to, epoch, `fenced by failover to ${o.to}`), 5000);
         const v = await source.once('fence-lsn', (sql) => sql`SELECT pg_current_wal_lsn()::text AS lsn`, 5000);
         return String(v[0]!.lsn);
       }, (lsn) => `region_state in ${from} names ${o.to} at epoch ${epoch}: ${from}'s nodes refuse writes; its WAL ends at ${lsn}`);
@@ -147,8 +158,10 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     const activated = await t.step(`activate region ${o.to}`, async () => {
       const row = await target.once('activate', (sql) => setActiveRegion(sql, o.to, epoch, `failover from ${from}${fencedSource ? '' : ` (${from} not fenced)`}`), 10_000);
       await target.once('heartbeat', (sql) => writeRegionHeartbeat(sql, o.to, 'failover'), 10_000);
-      return row;
-    }, (r) => `region_state: ${r.activeRegion} at epoch ${r.epoch}, timeline ${r.timeline}`);
+      const skipped = fencedSource ? 0 : await target.once('crl-numbers', (sql) => skipCrlNumbers(sql, CRL_NUMBER_GAP), 10_000);
+      return { row, skipped };
+    }, ({ row: r, skipped }) => `region_state: ${r.activeRegion} at epoch ${r.epoch}, timeline ${r.timeline}${skipped ? `; ${skipped} CRL counter(s) moved ${CRL_NUMBER_GAP} ahead (${from} may have published CRLs this region never received)` : ''}`)
+      .then((x) => x.row);
 
     // 4. switch nodes
     const site = regions.sites[o.to]!;
@@ -171,9 +184,8 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     if (o.skipVerify || !site.nodes.length) {
       t.note('verify issuance', o.skipVerify ? 'SKIPPED (--skip-verify)' : 'no nodes listed for this region', false);
     } else {
-      if (!o.token) throw new Error('an API token is needed to verify issuance (--token or RAMPART_TOKEN), or --skip-verify');
       const writable = await firstWritable(site.nodes);
-      const outcome = await lifecycleCheck({ httpUrl: writable.http, httpsUrl: writable.https, token: o.token },
+      const outcome = await lifecycleCheck({ httpUrl: writable.http, httpsUrl: writable.https, token: o.token! },
         (name, fn) => t.step(`verify: ${name}`, fn), `failover-check-${Date.now()}.${o.to.toLowerCase()}.rampart.invalid`);
       verifiedSerial = outcome.serial;
     }

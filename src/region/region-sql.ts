@@ -161,3 +161,14 @@ export async function writeRegionHeartbeat(sql: Q, region: string, node: string)
     VALUES ($1, (extract(epoch from clock_timestamp())*1000)::bigint, $2, pg_current_wal_lsn()::text)
     ON CONFLICT (region) DO UPDATE SET at = excluded.at, node = excluded.node, lsn = excluded.lsn`, [region, node]);
 }
+
+/**
+ * After promoting a region that could not fence the old one: the old region
+ * may have published CRLs the new one never received, numbered past what it
+ * replayed. CRL numbers must never repeat (RFC 5280 5.2.3), so every counter
+ * jumps ahead by `gap`; skipping numbers is allowed.
+ */
+export async function skipCrlNumbers(sql: Q, gap: number): Promise<number> {
+  const r = await sql.unsafe('UPDATE crl_counters SET last_number = last_number + $1::bigint', [String(gap)]);
+  return r.count;
+}
