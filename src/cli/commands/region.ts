@@ -95,7 +95,7 @@ export function registerRegion(program: Command, g: () => GlobalOptions): void {
     .option('--catch-up <seconds>', 'wait this long for the target to replay a fenced region\'s last writes', seconds, 30)
     .option('--since <time>', 'when the incident began, for the RTO (default: the last heartbeat of the old region the target replayed)', isoTime)
     .option('--skip-verify', 'do not issue a test certificate (recorded as skipped)')
-    .option('--force', 'promote even when the target lags more than --max-lag, or did not catch up with a fenced region')
+    .option('--force', 'promote even when the target lags more than --max-lag or did not catch up with a fenced region, and without waiting out resumeWithoutPeerSeconds after an unfenced region\'s last heartbeat')
     .action(async (opts: { to: string; token?: string; maxLag?: number; catchUp: number; since?: Date; skipVerify?: boolean; force?: boolean }) => {
       const config = loadCliConfig(g());
       const r = await failoverRegion({
