@@ -5,6 +5,7 @@
  * for operators; keep the two in step.
  */
 import { regionsSchema } from '../region/region-config.js';
+import { auditSchema } from '../audit/forward/forward-config.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../keys/key-backend.js';
@@ -451,6 +452,7 @@ export const rampartConfigObject = z.strictObject({
   backup: backupSchema.prefault({}),
   tiers: tiersSchema,
   drills: drillsSchema.prefault({}),
+  audit: auditSchema.prefault({}),
   regions: regionsSchema.optional(),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),

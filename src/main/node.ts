@@ -24,6 +24,8 @@ import { registerBackupCheck } from '../health/backup-check.js';
 import { BackupScheduler } from '../backup/backup-schedule.js';
 import { backupServiceFor } from '../backup/for-node.js';
 import { registerDrillCheck } from '../health/drill-check.js';
+import { setUpAuditMonitoring } from '../audit/audit-monitoring.js';
+import type { AuditForwarder } from '../audit/forward/audit-forwarder.js';
 import type { KeyBackend } from '../keys/key-backend.js';
 import { SoftwareKeyBackend } from '../keys/software/software-backend.js';
 import { openPkcs11Backend } from '../keys/pkcs11/from-config.js';
@@ -87,6 +89,8 @@ export class RampartNode {
   /** The ACME server (null when acme.enabled is false). */
   readonly acme: AcmeServer | null;
   readonly eab: EabKeys;
+  /** Follows the audit table to the `audit.forward` destinations (ticked on the leader). */
+  readonly auditForwarder: AuditForwarder;
   private lastHealth: HealthStatus | 'starting' = 'starting';
   private timers: NodeJS.Timeout[] = [];
   private revocationSeq = 0;
@@ -164,6 +168,10 @@ export class RampartNode {
     });
     registerBackupCheck({ health: this.health, store, clock, scheduleMinutes: config.backup.scheduleMinutes, ageWarnMarginMinutes: config.backup.ageWarnMarginMinutes });
     registerDrillCheck({ health: this.health, store, clock, metrics: this.metrics, config });
+    this.auditForwarder = setUpAuditMonitoring({
+      config: config.audit, dataDir: this.paths.dataDir, store, clock, log, health: this.health, registry: this.metrics.registry,
+      context: () => ({ node: this.cluster.nodeId, ca: this.ca.cas().find((c) => c.kind === 'intermediate' && c.active)?.subject ?? null }),
+    });
     if (region && config.regions) {
       registerRegionCheck({ health: this.health, region, lagWarnSeconds: config.regions.lagWarnSeconds, lagCriticalSeconds: config.regions.lagCriticalSeconds });
       registerRegionMetrics(this.metrics.registry, region);
@@ -381,6 +389,8 @@ export class RampartNode {
     every(1_000, () => this.pollRevocations());
     if (this.region) every(1_000, () => this.flushPendingRecords());
     every(60_000, () => this.ocsp.refreshExpiring());
+    // Audit forwarding follows the audit table on the leader (or the single node) only.
+    every(this.config.audit.forwardEverySeconds * 1000, () => (this.cluster.mode === 'single' || this.cluster.isLeader() ? this.auditForwarder.tick() : this.auditForwarder.standBy()));
     every(60_000, async () => this.updateExpiryMetrics());
     // Backups: the leader (or a single node) writes one when due, then prunes (src/backup/backup-schedule.ts).
     let backups: ReturnType<typeof backupServiceFor> | undefined;
@@ -456,6 +466,7 @@ export class RampartNode {
     await this.region?.stop();
     await this.cluster.stop();
     await this.crl.stop();
+    await this.auditForwarder.close();
     await this.store.close();
     const closable = this.keys as KeyBackend & { close?: () => void | Promise<void> };
     if (typeof closable.close === 'function') await closable.close();
