@@ -5,6 +5,7 @@
  * for operators; keep the two in step.
  */
 import { regionsSchema } from '../region/region-config.js';
+import { limitsSchema } from '../http/limits/limits-config.js';
 import { auditSchema } from '../audit/forward/forward-config.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -454,6 +455,7 @@ export const rampartConfigObject = z.strictObject({
   drills: drillsSchema.prefault({}),
   audit: auditSchema.prefault({}),
   regions: regionsSchema.optional(),
+  limits: limitsSchema.prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),

@@ -2,6 +2,9 @@
  * The node's two listeners: plain HTTP for what must be plain (OCSP, CRLs,
  * CA certificates, health, metrics) and HTTPS for the REST API (and later
  * ACME and the dashboard), with a certificate the node issued itself.
+ * Both are guarded by the node's limits (src/http/limits/: timeouts and
+ * connection caps on the servers, rate limits and overload shedding in
+ * onRequest hooks), shared by the two listeners.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -15,13 +18,16 @@ import { installProblemHandler } from './problem.js';
 import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
 import { validationRoutes } from './validation-routes.js';
 import { join } from 'node:path';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createOcspHandler } from './ocsp-handler.js';
 import { createHash } from 'node:crypto';
 import { isRampartError } from '../errors/codes.js';
 import { acmeRoutes } from '../acme/routes.js';
 import { acmeAdminRoutes } from '../api/acme-admin-routes.js';
 import { ACME_PREFIX } from '../acme/urls.js';
+import { createNodeLimits, type NodeLimits } from './limits/node-limits.js';
+import { guardOcsp, installApiGuard, installValidationGuard } from './limits/request-guard.js';
+import { createListenerServer } from './limits/server-limits.js';
 
 function common(app: FastifyInstance, node: RampartNode, listener: string): void {
   installProblemHandler(app);
@@ -39,41 +45,37 @@ function common(app: FastifyInstance, node: RampartNode, listener: string): void
 /** Unknown members are refused, not silently dropped (fastify's default strips them). */
 const AJV = { customOptions: { removeAdditional: false as const, coerceTypes: 'array' as const, allErrors: false } };
 
-const SERVER_LIMITS = {
-  // X-Forwarded-For is believed only from a load balancer on this host (HAProxy on loopback).
-  trustProxy: ['127.0.0.1', '::1'],
-  connectionTimeout: 30_000,
-  requestTimeout: 30_000,
-  keepAliveTimeout: 5_000,
-  maxRequestsPerSocket: 10_000,
-};
+// X-Forwarded-For is believed only from a load balancer on this host (HAProxy on loopback).
+const TRUST_PROXY = ['127.0.0.1', '::1'];
 
-export async function buildValidationApp(node: RampartNode): Promise<FastifyInstance> {
-  const ocsp = createOcspHandler({
+export async function buildValidationApp(node: RampartNode, limits: NodeLimits): Promise<FastifyInstance> {
+  const ocsp = guardOcsp(limits, createOcspHandler({
     responder: node.ocsp, clock: node.clock, log: node.log,
     maxAgeSeconds: node.config.ocsp.maxAgeSeconds, maxRequestBytes: node.config.ocsp.maxRequestBytes,
-  });
+  }));
   // OCSP is answered before the router (see ocsp-handler.ts); everything else goes to fastify.
-  const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
-    const server = createServer({ requestTimeout: SERVER_LIMITS.requestTimeout, keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout }, (req, res) => {
+  const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+    createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics, tls: null }, (req, res) => {
       if (!ocsp(req, res)) handler(req, res);
     });
-    server.maxRequestsPerSocket = SERVER_LIMITS.maxRequestsPerSocket;
-    return server;
-  };
-  const app = Fastify({ logger: false, ...SERVER_LIMITS, serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
+  const app = Fastify({ logger: false, trustProxy: TRUST_PROXY, serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
   common(app, node, 'http');
+  installValidationGuard(app, limits);
   await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.noteHealth(r.status) });
   await app.register(validationRoutes, { crl: node.crl, ca: node.ca, clock: node.clock });
   return app;
 }
 
-export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, urls: NodeUrls): Promise<FastifyInstance> {
+export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, urls: NodeUrls, limits: NodeLimits): Promise<FastifyInstance> {
+  const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+    createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls }, handler);
   const app = Fastify({
-    logger: false, ...SERVER_LIMITS, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
+    logger: false, trustProxy: TRUST_PROXY, serverFactory, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
+    // With serverFactory the server above is used; the option only makes fastify name its addresses https://.
     ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
   }) as unknown as FastifyInstance;
   common(app, node, 'https');
+  installApiGuard(app, limits, { acmePrefix: node.acme ? ACME_PREFIX : null });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Rampart certificate authority API', version: '1' },
@@ -186,19 +188,28 @@ export async function startServers(node: RampartNode): Promise<RunningServers> {
     },
   });
   const urls = nodeUrls(node);
-  const http = await buildValidationApp(node);
-  const https = await buildApiApp(node, tls, urls);
+  const limits = createNodeLimits(node.config.limits, node.metrics.registry);
+  const http = await buildValidationApp(node, limits);
+  const https = await buildApiApp(node, tls, urls, limits);
   const h = parseListen(node.config.http.listen)!;
   const s = parseListen(node.config.https.listen)!;
-  await http.listen({ host: h.host, port: h.port });
   try {
-    await https.listen({ host: s.host, port: s.port });
+    await http.listen({ host: h.host, port: h.port });
+    try {
+      await https.listen({ host: s.host, port: s.port });
+    } catch (e) {
+      await http.close();
+      throw e;
+    }
   } catch (e) {
-    await http.close();
+    limits.close();
     throw e;
   }
   return {
     http, https, urls, tls,
-    async close() { await Promise.allSettled([http.close(), https.close()]); },
+    async close() {
+      await Promise.allSettled([http.close(), https.close()]);
+      limits.close();
+    },
   };
 }
