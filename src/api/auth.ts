@@ -11,11 +11,60 @@ import type { AuditLog } from '../audit/audit-log.js';
 
 export type Permission = 'cert.issue' | 'cert.revoke' | 'cert.read' | 'token.manage' | 'audit.read' | 'crl.generate' | 'status.read' | 'acme.manage';
 
+/** What each role may do. With ROUTE_ACCESS below, the whole permission matrix. */
 export const PERMISSIONS: Record<TokenRole, readonly Permission[]> = {
   admin: ['cert.issue', 'cert.revoke', 'cert.read', 'token.manage', 'audit.read', 'crl.generate', 'status.read', 'acme.manage'],
   operator: ['cert.issue', 'cert.revoke', 'cert.read', 'crl.generate', 'status.read'],
   issuer: ['cert.issue', 'cert.read', 'status.read'],
   auditor: ['cert.read', 'audit.read', 'status.read'],
+  'acme-admin': ['acme.manage', 'status.read'],
+};
+
+/**
+ * Every route of the HTTPS listener and what it takes: a permission (bearer
+ * token of a role that has it), 'public', or 'acme-jws' (RFC 8555: the
+ * request is authenticated by its JWS, not by a token). test/permission-
+ * matrix.test.ts checks that this list matches the routes the node serves
+ * exactly, and walks every route with every role.
+ */
+export const ROUTE_ACCESS: Readonly<Record<string, Permission | 'public' | 'acme-jws'>> = {
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  'GET /metrics': 'public',
+  'GET /api/v1/status': 'public',
+  'POST /api/v1/certificates': 'cert.issue',
+  'GET /api/v1/certificates': 'cert.read',
+  'GET /api/v1/certificates/{serial}': 'cert.read',
+  'POST /api/v1/certificates/{serial}/revoke': 'cert.revoke',
+  'POST /api/v1/tokens': 'token.manage',
+  'GET /api/v1/issuers': 'status.read',
+  'GET /api/v1/audit/verify': 'audit.read',
+  'POST /api/v1/crl/generate': 'crl.generate',
+  'GET /api/v1/cluster': 'status.read',
+  'POST /api/v1/acme/eab': 'acme.manage',
+  'GET /api/v1/acme/eab': 'acme.manage',
+  'DELETE /api/v1/acme/eab/{kid}': 'acme.manage',
+  'GET /acme/directory': 'public',
+  'GET /acme/new-nonce': 'public',
+  'GET /acme/renewal-info/{certId}': 'public',
+  'POST /acme/new-account': 'acme-jws',
+  'POST /acme/account/{id}': 'acme-jws',
+  'GET /acme/account/{id}': 'acme-jws',
+  'POST /acme/account/{id}/orders': 'acme-jws',
+  'GET /acme/account/{id}/orders': 'acme-jws',
+  'POST /acme/key-change': 'acme-jws',
+  'POST /acme/new-order': 'acme-jws',
+  'POST /acme/order/{id}': 'acme-jws',
+  'GET /acme/order/{id}': 'acme-jws',
+  'POST /acme/order/{id}/finalize': 'acme-jws',
+  'GET /acme/order/{id}/finalize': 'acme-jws',
+  'POST /acme/authz/{id}': 'acme-jws',
+  'GET /acme/authz/{id}': 'acme-jws',
+  'POST /acme/chall/{authzId}/{challId}': 'acme-jws',
+  'GET /acme/chall/{authzId}/{challId}': 'acme-jws',
+  'POST /acme/cert/{serial}': 'acme-jws',
+  'GET /acme/cert/{serial}': 'acme-jws',
+  'POST /acme/revoke-cert': 'acme-jws',
 };
 
 export interface Authenticator {

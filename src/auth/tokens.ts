@@ -8,7 +8,7 @@ import type { Clock } from '../core/clock.js';
 import type { ApiTokenRecord, TokenRole } from '../core/types.js';
 import type { TokenStore } from '../storage/store.js';
 
-export const TOKEN_ROLES: readonly TokenRole[] = ['admin', 'operator', 'auditor', 'issuer'];
+export const TOKEN_ROLES: readonly TokenRole[] = ['admin', 'operator', 'auditor', 'issuer', 'acme-admin'];
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');

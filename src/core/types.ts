@@ -61,7 +61,7 @@ export interface Page<T> {
   total: number;
 }
 
-export type TokenRole = 'admin' | 'operator' | 'auditor' | 'issuer';
+export type TokenRole = 'admin' | 'operator' | 'auditor' | 'issuer' | 'acme-admin';
 
 export interface ApiTokenRecord {
   id: string;

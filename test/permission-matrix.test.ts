@@ -1,0 +1,113 @@
+/**
+ * The permission matrix (src/api/auth.ts: PERMISSIONS and ROUTE_ACCESS),
+ * walked against a real node: the routes the node serves (its OpenAPI
+ * document) are exactly the routes in the table; every token-protected route
+ * is called with no token, a made-up token, and a token of every role, and
+ * answers 401, 401, and allow or 403 as the table says; every denied
+ * attempt is in the audit log with actor, source, channel and outcome.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { PERMISSIONS, ROUTE_ACCESS } from '../src/api/auth.js';
+import { TOKEN_ROLES } from '../src/auth/tokens.js';
+import type { TokenRole } from '../src/core/types.js';
+import { call } from './helpers/api-client.js';
+import { removeDir, startNode, type NodeProcess } from './helpers/node-process.js';
+
+/** A request per route that passes schema validation, so that only authorization decides. */
+const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number }> = {
+  'POST /api/v1/certificates': { json: { csr: 'not a CSR', profile: 'server' }, allowed: 400 },
+  'GET /api/v1/certificates': { allowed: 200 },
+  'GET /api/v1/certificates/{serial}': { path: '/api/v1/certificates/abababababababab', allowed: 404 },
+  'POST /api/v1/certificates/{serial}/revoke': { path: '/api/v1/certificates/abababababababab/revoke', json: { reason: 'keyCompromise' }, allowed: 404 },
+  'POST /api/v1/tokens': { json: { name: 'matrix', role: 'auditor' }, allowed: 201 },
+  'GET /api/v1/issuers': { allowed: 200 },
+  'GET /api/v1/audit/verify': { allowed: 200 },
+  'POST /api/v1/crl/generate': { allowed: 200 },
+  'GET /api/v1/cluster': { allowed: 200 },
+  'POST /api/v1/acme/eab': { json: { description: 'matrix' }, allowed: 201 },
+  'GET /api/v1/acme/eab': { allowed: 200 },
+  'DELETE /api/v1/acme/eab/{kid}': { path: '/api/v1/acme/eab/no-such-kid', allowed: 404 },
+};
+
+describe('permission matrix: every route with every role', { timeout: 180_000 }, () => {
+  let node: NodeProcess;
+  let ca: string;
+  const tokens = new Map<TokenRole, string>();
+
+  before(async () => {
+    node = await startNode();
+    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    for (const role of TOKEN_ROLES) {
+      const r = await call(`${node.httpsUrl}/api/v1/tokens`, { token: node.adminToken!, ca, json: { name: `matrix-${role}`, role } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      tokens.set(role, r.body.token);
+    }
+  });
+  after(async () => {
+    await node?.stop();
+    if (node) removeDir(node.dataDir);
+  });
+
+  it('the table lists exactly the routes the node serves', async () => {
+    const doc = (await call(`${node.httpsUrl}/openapi.json`, { ca })).body as { paths: Record<string, Record<string, unknown>> };
+    const served = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+    assert.deepEqual(served, Object.keys(ROUTE_ACCESS).sort());
+    for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
+      if (access !== 'public' && access !== 'acme-jws') assert.ok(REQUESTS[route], `a request for ${route} in this test`);
+    }
+  });
+
+  it('token routes: 401 without or with a made-up token, else allow or 403 exactly as the matrix says; denials audited', async () => {
+    let denied = 0;
+    for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
+      if (access === 'public' || access === 'acme-jws') continue;
+      const [method, template] = route.split(' ') as [string, string];
+      const rq = REQUESTS[route]!;
+      const url = `${node.httpsUrl}${rq.path ?? template}`;
+      const opts = { ca, method, ...(rq.json !== undefined ? { json: rq.json } : {}) };
+      assert.equal((await call(url, opts)).status, 401, `${route} without a token`);
+      assert.equal((await call(url, { ...opts, token: `rmp_000000000000_${'A'.repeat(32)}` })).status, 401, `${route} with a made-up token`);
+      for (const role of TOKEN_ROLES) {
+        const r = await call(url, { ...opts, token: tokens.get(role)! });
+        if (PERMISSIONS[role].includes(access)) {
+          assert.equal(r.status, rq.allowed, `${role} on ${route}: ${JSON.stringify(r.body)}`);
+        } else {
+          assert.equal(r.status, 403, `${role} on ${route} must be refused: ${JSON.stringify(r.body)}`);
+          assert.equal(r.body.type, 'urn:rampart:error:forbidden');
+          denied++;
+        }
+      }
+    }
+    assert.ok(denied > 20, `the walk saw denials (${denied})`);
+    const db = new Database(join(node.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.prepare("SELECT actor, source, channel, target, outcome FROM audit_log WHERE action = 'auth.permission'").all() as Array<Record<string, string>>;
+      assert.equal(rows.length, denied, 'every denied attempt is audited');
+      for (const r of rows) {
+        assert.match(r.actor!, /^token:[0-9a-f]{12}$/);
+        assert.equal(r.source, '127.0.0.1');
+        assert.equal(r.channel, 'api');
+        assert.equal(r.outcome, 'denied');
+      }
+      const anon = db.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'auth.token' AND outcome = 'denied'").get() as { n: number };
+      assert.ok(anon.n >= Object.keys(REQUESTS).length, 'made-up tokens are audited too');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('public and ACME routes never ask for a token', async () => {
+    for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
+      if (access !== 'public' && access !== 'acme-jws') continue;
+      const [method, template] = route.split(' ') as [string, string];
+      const path = template.replace(/\{[^}]+\}/g, 'x');
+      const r = await call(`${node.httpsUrl}${path}`, { ca, method, ...(method === 'POST' ? { body: Buffer.from('{}'), headers: { 'content-type': 'application/jose+json' } } : {}) });
+      assert.ok(r.status < 500, `${route}: ${r.status}`);
+      if (access === 'public') assert.ok(r.status < 400 || route.includes('renewal-info'), `${route} is public: ${r.status}`);
+      else assert.notEqual(r.status, 401, `${route} is authenticated by JWS, not by a bearer token`);
+    }
+  });
+});
