@@ -23,6 +23,11 @@ const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number 
   'GET /api/v1/certificates/{serial}': { path: '/api/v1/certificates/abababababababab', allowed: 404 },
   'POST /api/v1/certificates/{serial}/revoke': { path: '/api/v1/certificates/abababababababab/revoke', json: { reason: 'keyCompromise' }, allowed: 404 },
   'POST /api/v1/tokens': { json: { name: 'matrix', role: 'auditor' }, allowed: 201 },
+  'POST /api/v1/tokens/{id}/rotate': { path: '/api/v1/tokens/000000000000/rotate', json: { graceSeconds: 0 }, allowed: 404 },
+  'POST /api/v1/operators': { json: { name: 'taken', role: 'auditor' }, allowed: 409 },
+  'GET /api/v1/operators': { allowed: 200 },
+  'DELETE /api/v1/operators/{name}': { path: '/api/v1/operators/nobody', allowed: 404 },
+  'POST /api/v1/operators/{name}/tokens': { path: '/api/v1/operators/nobody/tokens', json: {}, allowed: 404 },
   'GET /api/v1/issuers': { allowed: 200 },
   'GET /api/v1/audit/verify': { allowed: 200 },
   'POST /api/v1/crl/generate': { allowed: 200 },
@@ -38,8 +43,11 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
   const tokens = new Map<TokenRole, string>();
 
   before(async () => {
-    node = await startNode();
+    // The walk makes dozens of deliberately failed logins from one address: the failed-login limit
+    // (src/http/limits/, tested in test/overload.test.ts) would answer them 429 before authorization.
+    node = await startNode({ env: { RAMPART_LIMITS__API__AUTH_FAILURES_PER_IP__BURST: '1000' } });
     ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    assert.equal((await call(`${node.httpsUrl}/api/v1/operators`, { token: node.adminToken!, ca, json: { name: 'taken', role: 'auditor' } })).status, 201);
     for (const role of TOKEN_ROLES) {
       const r = await call(`${node.httpsUrl}/api/v1/tokens`, { token: node.adminToken!, ca, json: { name: `matrix-${role}`, role } });
       assert.equal(r.status, 201, JSON.stringify(r.body));

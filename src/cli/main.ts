@@ -18,6 +18,7 @@ import { registerTiers } from './commands/tiers.js';
 import { registerDrill } from './commands/drill.js';
 import { registerPitr } from './commands/pitr.js';
 import { registerRegion } from './commands/region.js';
+import { registerOperator } from './commands/operator.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -51,6 +52,7 @@ registerTiers(program, g);
 registerDrill(program, g);
 registerPitr(program, g);
 registerRegion(program, g);
+registerOperator(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

@@ -72,6 +72,17 @@ export interface ApiTokenRecord {
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  /** The operator the token belongs to (null: a standalone token); a disabled operator's tokens stop working. */
+  operatorId?: string | null;
+}
+
+/** A person or system with a role, owning API tokens; deprovisioning disables it and revokes its tokens. */
+export interface OperatorRecord {
+  id: string;
+  name: string;
+  role: TokenRole;
+  createdAt: Date;
+  disabledAt: Date | null;
 }
 
 export interface AuditEntryInput {

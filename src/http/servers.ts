@@ -9,6 +9,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { adminRoutes } from '../api/admin-routes.js';
+import { operatorRoutes } from '../api/operator-routes.js';
 import { createAuthenticator } from '../api/auth.js';
 import { certificateRoutes } from '../api/certificate-routes.js';
 import { parseListen } from '../config/schema.js';
@@ -95,6 +96,7 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     cluster: async () => clusterView(node),
   });
   await app.register(acmeAdminRoutes, { auth, eab: node.eab, audit: node.audit });
+  await app.register(operatorRoutes, { auth, operators: node.operators, tokens: node.tokens, audit: node.audit, clock: node.clock });
   if (node.acme) await app.register(acmeRoutes, { prefix: ACME_PREFIX, acme: node.acme, metrics: node.metrics });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -6,6 +6,7 @@
 import pino, { type Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import { TokenService } from '../auth/tokens.js';
+import { OperatorService } from '../auth/operators.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { createHierarchy, type HierarchySpec } from '../ca/hierarchy.js';
 import type { CaBundle } from '../ca/ca-bundle.js';
@@ -76,6 +77,7 @@ export class RampartNode {
   readonly urls: CaUrls;
   readonly audit: AuditLog;
   readonly tokens: TokenService;
+  readonly operators: OperatorService;
   readonly ca: CertificateAuthority;
   readonly issuance: IssuanceService;
   readonly revocation: RevocationService;
@@ -134,6 +136,7 @@ export class RampartNode {
       offChain: (e) => log.warn({ audit: { ...e, time: e.time.toISOString() } }, `audit (not chained: this region's database is a read-only replica): ${e.action} ${e.outcome}`),
     });
     this.tokens = new TokenService({ store, clock });
+    this.operators = new OperatorService({ store, tokens: this.tokens, clock });
     this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls });
     this.issuance = new IssuanceService({
       ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>, gate: this.gate,

@@ -2,7 +2,7 @@
  * Row mapping shared by the SQLite and PostgreSQL stores: both keep the same
  * columns (times as epoch milliseconds, DER as blobs).
  */
-import type { ApiTokenRecord, AuditEntry, CertificateRecord, CrlRecord, IssuerRecord, TokenRole } from '../core/types.js';
+import type { ApiTokenRecord, OperatorRecord, AuditEntry, CertificateRecord, CrlRecord, IssuerRecord, TokenRole } from '../core/types.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeOrder, EabKey } from '../acme/types.js';
 
 export type Row = Record<string, unknown>;
@@ -35,7 +35,12 @@ export function toToken(r: Row): ApiTokenRecord {
   return {
     id: String(r.id), name: String(r.name), role: r.role as TokenRole, hash: String(r.hash),
     createdAt: d(r.created_at), expiresAt: dn(r.expires_at), revokedAt: dn(r.revoked_at),
+    operatorId: r.operator_id === undefined || r.operator_id === null ? null : String(r.operator_id),
   };
+}
+
+export function toOperator(r: Row): OperatorRecord {
+  return { id: String(r.id), name: String(r.name), role: r.role as TokenRole, createdAt: d(r.created_at), disabledAt: dn(r.disabled_at) };
 }
 
 export function toAudit(r: Row): AuditEntry {

@@ -7,7 +7,7 @@
  */
 import type {
   Fence, LeaseState, NodeInfo,
-  ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
+  ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
 } from '../core/types.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme/types.js';
 
@@ -82,6 +82,16 @@ export interface TokenStore {
   findTokenByHash(hash: string): Promise<ApiTokenRecord | null>;
   listTokens(): Promise<ApiTokenRecord[]>;
   revokeToken(id: string, at: Date): Promise<boolean>;
+}
+
+export interface OperatorStore {
+  /** Throws RampartError 'conflict' when the name is taken. */
+  insertOperator(op: OperatorRecord): Promise<void>;
+  getOperator(id: string): Promise<OperatorRecord | null>;
+  getOperatorByName(name: string): Promise<OperatorRecord | null>;
+  listOperators(): Promise<OperatorRecord[]>;
+  /** Deprovisioning: disables the operator and revokes every token of it in one transaction; false when it was not enabled. */
+  disableOperator(id: string, at: Date): Promise<boolean>;
 }
 
 export interface AuditStore {
@@ -171,7 +181,7 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TOKEN_ROLES } from '../../auth/tokens.js';
+import { registerTokenRotate } from './operator.js';
 import type { TokenRole } from '../../core/types.js';
 import { nodeStatus, nodeUrls } from '../../http/servers.js';
 import { toPem } from '../../pki/certificate-builder.js';
@@ -35,6 +36,7 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
     });
 
   const token = program.command('token').description('API tokens');
+  registerTokenRotate(token, g);
   token.command('create')
     .requiredOption('--role <role>', `one of ${TOKEN_ROLES.join(', ')}`)
     .option('--name <name>', 'a label for the token', 'cli')

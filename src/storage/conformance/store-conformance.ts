@@ -169,6 +169,24 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.ok((await s.findTokenByHash('ab'.repeat(32)))?.revokedAt);
     }));
 
+    it('operators: unique names; disabling one revokes all its tokens in the same transaction', () => withStore(async (s) => {
+      await s.insertOperator({ id: 'op1', name: 'alice', role: 'operator', createdAt: new Date(T0), disabledAt: null });
+      await assert.rejects(s.insertOperator({ id: 'op2', name: 'alice', role: 'admin', createdAt: new Date(T0), disabledAt: null }), /already exists/);
+      await s.insertOperator({ id: 'op3', name: 'bob', role: 'auditor', createdAt: new Date(T0), disabledAt: null });
+      await s.insertToken({ id: 'ta', name: 'a1', role: 'operator', hash: 'a1'.repeat(32), createdAt: new Date(T0), expiresAt: null, revokedAt: null, operatorId: 'op1' });
+      await s.insertToken({ id: 'tb', name: 'a2', role: 'operator', hash: 'a2'.repeat(32), createdAt: new Date(T0), expiresAt: null, revokedAt: new Date(T0 + 3_600_000), operatorId: 'op1' });
+      await s.insertToken({ id: 'tc', name: 'b1', role: 'auditor', hash: 'b1'.repeat(32), createdAt: new Date(T0), expiresAt: null, revokedAt: null, operatorId: 'op3' });
+      assert.equal((await s.findTokenByHash('a1'.repeat(32)))?.operatorId, 'op1');
+      assert.deepEqual((await s.listOperators()).map((o) => o.name), ['alice', 'bob']);
+      assert.equal((await s.getOperatorByName('alice'))?.id, 'op1');
+      assert.equal(await s.disableOperator('op1', new Date(T0 + 1000)), true);
+      assert.equal(await s.disableOperator('op1', new Date(T0 + 2000)), false);
+      assert.equal((await s.getOperator('op1'))?.disabledAt?.getTime(), T0 + 1000);
+      assert.equal((await s.findTokenByHash('a1'.repeat(32)))?.revokedAt?.getTime(), T0 + 1000);
+      assert.equal((await s.findTokenByHash('a2'.repeat(32)))?.revokedAt?.getTime(), T0 + 1000, 'a later scheduled revocation (rotation grace) is brought forward');
+      assert.equal((await s.findTokenByHash('b1'.repeat(32)))?.revokedAt, null, 'other operators keep their tokens');
+    }));
+
     it('audit entries append in a linear chain', () => withStore(async (s) => {
       const writes = [];
       for (let i = 0; i < 20; i++) {

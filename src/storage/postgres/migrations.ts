@@ -204,6 +204,18 @@ export const POSTGRES_MIGRATIONS: string[] = [
     lsn TEXT NOT NULL
   );
   `,
+  // 4: operators (issue 8): tokens may belong to an operator; disabling it revokes them.
+  `
+  CREATE TABLE operators (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    disabled_at BIGINT
+  );
+  ALTER TABLE api_tokens ADD COLUMN operator_id TEXT REFERENCES operators(id);
+  CREATE INDEX api_tokens_operator ON api_tokens (operator_id);
+  `,
 ];
 
 /**

@@ -28,13 +28,14 @@
 import type { ISql, TransactionSql } from 'postgres';
 import type {
   Fence, LeaseState, NodeInfo,
-  ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
+  ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../errors/codes.js';
 import type { AuditBuilder, IdempotencyClaim, InsertResult, Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../../region/region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
+import { PostgresOperators } from './postgres-operators.js';
 import { PgPool, transaction, type PgPoolOptions } from './pg-pool.js';
 
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
@@ -345,10 +346,19 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
         const [mine] = await sql`SELECT hash FROM api_tokens WHERE id = ${t.id}`;
         if (mine && mine.hash === t.hash) return;
       }
-      await sql`INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at)
-        VALUES (${t.id}, ${t.name}, ${t.role}, ${t.hash}, ${t.createdAt.getTime()}, ${t.expiresAt?.getTime() ?? null}, ${t.revokedAt?.getTime() ?? null})`;
+      await sql`INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at, operator_id)
+        VALUES (${t.id}, ${t.name}, ${t.role}, ${t.hash}, ${t.createdAt.getTime()}, ${t.expiresAt?.getTime() ?? null}, ${t.revokedAt?.getTime() ?? null}, ${t.operatorId ?? null})`;
     });
   }
+
+  // ---- operators (postgres-operators.ts)
+  private ops?: PostgresOperators;
+  private get operators(): PostgresOperators { return (this.ops ??= new PostgresOperators(this.pool)); }
+  insertOperator(op: OperatorRecord): Promise<void> { return this.operators.insert(op); }
+  getOperator(id: string): Promise<OperatorRecord | null> { return this.operators.get(id); }
+  getOperatorByName(name: string): Promise<OperatorRecord | null> { return this.operators.byName(name); }
+  listOperators(): Promise<OperatorRecord[]> { return this.operators.list(); }
+  disableOperator(id: string, at: Date): Promise<boolean> { return this.operators.disable(id, at); }
 
   async findTokenByHash(hash: string): Promise<ApiTokenRecord | null> {
     const [r] = await this.pool.run('findTokenByHash', (sql) => sql`SELECT * FROM api_tokens WHERE hash = ${hash}`);

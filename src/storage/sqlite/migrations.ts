@@ -167,4 +167,16 @@ export const SQLITE_MIGRATIONS: string[] = [
   CREATE INDEX acme_rate_events_bucket ON acme_rate_events (bucket, at);
   CREATE INDEX acme_rate_events_at ON acme_rate_events (at);
   `,
+  // operators (issue 8): tokens may belong to an operator; disabling it revokes them.
+  `
+  CREATE TABLE operators (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER
+  );
+  ALTER TABLE api_tokens ADD COLUMN operator_id TEXT REFERENCES operators(id);
+  CREATE INDEX api_tokens_operator ON api_tokens (operator_id);
+  `,
 ];

@@ -7,8 +7,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
   Fence, LeaseState, NodeInfo,
-  ApiTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
+  ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
+import { SqliteOperators } from './sqlite-operators.js';
 import { RampartError } from '../../errors/codes.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../../acme/types.js';
 import type { AuditBuilder, IdempotencyClaim, InsertResult, Store } from '../store.js';
@@ -288,9 +289,18 @@ export class SqliteStore implements Store {
 
   // ---- tokens
   async insertToken(t: ApiTokenRecord): Promise<void> {
-    this.prep('INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(t.id, t.name, t.role, t.hash, t.createdAt.getTime(), t.expiresAt?.getTime() ?? null, t.revokedAt?.getTime() ?? null);
+    this.prep('INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at, operator_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(t.id, t.name, t.role, t.hash, t.createdAt.getTime(), t.expiresAt?.getTime() ?? null, t.revokedAt?.getTime() ?? null, t.operatorId ?? null);
   }
+
+  // ---- operators (sqlite-operators.ts)
+  private ops?: SqliteOperators;
+  private get operators(): SqliteOperators { return (this.ops ??= new SqliteOperators(this.db)); }
+  async insertOperator(op: OperatorRecord): Promise<void> { this.operators.insert(op); }
+  async getOperator(id: string): Promise<OperatorRecord | null> { return this.operators.get(id); }
+  async getOperatorByName(name: string): Promise<OperatorRecord | null> { return this.operators.byName(name); }
+  async listOperators(): Promise<OperatorRecord[]> { return this.operators.list(); }
+  async disableOperator(id: string, at: Date): Promise<boolean> { return this.operators.disable(id, at); }
 
   async findTokenByHash(hash: string): Promise<ApiTokenRecord | null> {
     const r = this.prep('SELECT * FROM api_tokens WHERE hash = ?').get(hash) as Row | undefined;
