@@ -169,6 +169,9 @@ export async function writeRegionHeartbeat(sql: Q, region: string, node: string)
  * jumps ahead by `gap`; skipping numbers is allowed.
  */
 export async function skipCrlNumbers(sql: Q, gap: number): Promise<number> {
-  const r = await sql.unsafe('UPDATE crl_counters SET last_number = last_number + $1::bigint', [String(gap)]);
+  // Every CA, also one with no CRL counter yet: the old region may have started its numbering meanwhile.
+  const r = await sql.unsafe(`INSERT INTO crl_counters (issuer_id, last_number)
+    SELECT id, $1::bigint FROM issuers WHERE kind IN ('root', 'intermediate')
+    ON CONFLICT (issuer_id) DO UPDATE SET last_number = crl_counters.last_number + $1::bigint`, [String(gap)]);
   return r.count;
 }
