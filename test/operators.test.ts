@@ -9,12 +9,26 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { newCsr } from '../src/dr/lifecycle-check.js';
 import { call } from './helpers/api-client.js';
 import { RAMPART_BIN, removeDir, startNode, type NodeProcess } from './helpers/node-process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A client certificate from no CA of ours (openssl, self-signed, clientAuth). */
+function selfSigned(): { cert: string; key: string } {
+  const dir = join(process.env.TMPDIR ?? '/tmp', `rampart-selfsigned-${process.pid}`);
+  execFileSync('mkdir', ['-p', dir]);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`,
+    '-days', '1', '-subj', '/CN=operator:carol', '-addext', 'extendedKeyUsage=clientAuth'], { stdio: 'ignore' });
+  const r = { cert: readFileSync(`${dir}/c.pem`, 'utf8'), key: readFileSync(`${dir}/k.pem`, 'utf8') };
+  execFileSync('rm', ['-rf', dir]);
+  return r;
+}
 
 describe('operators: roles, rotation, deprovisioning', { timeout: 180_000 }, () => {
   let node: NodeProcess;
@@ -97,5 +111,48 @@ describe('operators: roles, rotation, deprovisioning', { timeout: 180_000 }, () 
     const r = cli('operator', 'remove', 'bob');
     assert.equal(r.revokedTokens, 1);
     assert.equal((await call(`${node.httpsUrl}/api/v1/audit/verify`, { token: rotated.token, ca })).status, 401);
+  });
+
+  it('mutual TLS: a short-lived client certificate logs the operator in with its role; revoking it or removing the operator stops it', async () => {
+    cli('operator', 'add', 'carol', '--role', 'operator');
+    const prefix = join(node.dataDir, 'carol-client');
+    const c = cli('operator', 'cert', 'carol', '--hours', '2', '--out', prefix);
+    assert.ok(Math.abs(new Date(c.notAfter).getTime() - Date.now() - 2 * 3_600_000) < 120_000);
+    assert.equal(statSync(`${prefix}.key`).mode & 0o777, 0o600);
+    const cert = readFileSync(`${prefix}.pem`, 'utf8');
+    const key = readFileSync(`${prefix}.key`, 'utf8');
+    const mtls = (path: string, json?: unknown, creds = { cert, key }) => new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const payload = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
+      const req = httpsRequest(`${node.httpsUrl}${path}`, {
+        method: payload ? 'POST' : 'GET', ca, ...creds, agent: false,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {},
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => { const t = Buffer.concat(chunks).toString(); resolve({ status: res.statusCode ?? 0, body: t ? JSON.parse(t) : null }); });
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    const issued = await mtls('/api/v1/certificates', { csr: await newCsr('mtls.example.test'), profile: 'server' });
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    assert.equal((await mtls('/api/v1/operators', { name: 'eve', role: 'admin' })).status, 403, 'the operator role applies');
+    assert.equal((await mtls('/api/v1/certificates')).status, 200);
+    // A client certificate from another CA is refused (the handshake does not verify it).
+    const self = selfSigned();
+    assert.equal((await mtls('/api/v1/certificates', undefined, self)).status, 401);
+    // Revoked: refused at the next request.
+    assert.equal((await call(`${node.httpsUrl}/api/v1/certificates/${c.serial}/revoke`, { ...admin(), json: { reason: 'superseded' } })).status, 200);
+    const revoked = await mtls('/api/v1/certificates');
+    assert.equal(revoked.status, 401);
+    assert.match(revoked.body.detail, /revoked/);
+    // A fresh certificate works until the operator is removed.
+    const c2 = cli('operator', 'cert', 'carol', '--out', `${prefix}2`);
+    const creds2 = { cert: readFileSync(`${prefix}2.pem`, 'utf8'), key: readFileSync(`${prefix}2.key`, 'utf8') };
+    assert.equal((await mtls('/api/v1/certificates', undefined, creds2)).status, 200, c2.serial);
+    cli('operator', 'remove', 'carol');
+    assert.equal((await mtls('/api/v1/certificates', undefined, creds2)).status, 401);
+    assert.ok(audit('operator.client-cert') >= 2);
+    assert.ok(audit('auth.client-cert') >= 3, 'refused client certificates are audited');
   });
 });

@@ -8,6 +8,9 @@ import type { TokenRole } from '../core/types.js';
 import { RampartError } from '../errors/codes.js';
 import type { Actor } from '../ra/actor.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { operatorFromClientCert } from '../auth/operator-certs.js';
+import type { Clock } from '../core/clock.js';
+import type { CertificateStore, OperatorStore } from '../storage/store.js';
 
 export type Permission = 'cert.issue' | 'cert.revoke' | 'cert.read' | 'token.manage' | 'audit.read' | 'crl.generate' | 'status.read' | 'acme.manage';
 
@@ -76,12 +79,30 @@ export interface Authenticator {
   require(req: FastifyRequest, perm: Permission): Promise<Actor>;
 }
 
-export function createAuthenticator(o: { tokens: TokenService; audit: AuditLog }): Authenticator {
+export function createAuthenticator(o: { tokens: TokenService; audit: AuditLog; clientCerts?: { store: CertificateStore & OperatorStore; clock: Clock } }): Authenticator {
   return {
     async require(req, perm) {
       const h = req.headers.authorization;
       const source = req.ip;
       const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+      if (!m && o.clientCerts) {
+        // Mutual TLS: an operator's short-lived client certificate instead of a bearer token.
+        let op;
+        try {
+          op = await operatorFromClientCert(req.raw.socket, o.clientCerts.store, o.clientCerts.clock.now());
+        } catch (e) {
+          await o.audit.record({ actor: 'anonymous', source, channel: 'api-mtls', action: 'auth.client-cert', target: perm, outcome: 'denied', details: { reason: (e as Error).message } });
+          throw e;
+        }
+        if (op) {
+          const actor: Actor = { id: `operator:${op.name}`, role: op.role, source, channel: 'api-mtls' };
+          if (!PERMISSIONS[op.role].includes(perm)) {
+            await o.audit.record({ actor: actor.id, source, channel: 'api-mtls', action: 'auth.permission', target: perm, outcome: 'denied', details: { role: op.role } });
+            throw new RampartError('forbidden', `role "${op.role}" may not ${perm}`);
+          }
+          return actor;
+        }
+      }
       if (!m) {
         throw new RampartError('unauthorized', 'a bearer API token is required (Authorization: Bearer <token>)');
       }

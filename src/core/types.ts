@@ -88,7 +88,7 @@ export interface OperatorRecord {
 export interface AuditEntryInput {
   actor: string;
   source: string;
-  channel: 'api' | 'cli' | 'system' | 'ocsp' | 'acme';
+  channel: 'api' | 'api-mtls' | 'cli' | 'system' | 'ocsp' | 'acme';
   action: string;
   target: string;
   outcome: 'success' | 'failure' | 'denied';

@@ -1,6 +1,8 @@
 /** `rampart operator add|list|remove|token` and `rampart token rotate` (src/auth/operators.ts). */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { issueOperatorClientCert, MAX_CLIENT_CERT_HOURS } from '../../auth/operator-certs.js';
 import { TOKEN_ROLES } from '../../auth/tokens.js';
 import type { TokenRole } from '../../core/types.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
@@ -39,6 +41,7 @@ export function registerOperator(program: Command, g: () => GlobalOptions): void
         out(g(), { name, revokedTokens: r.revokedTokens }, () => `operator ${name} deprovisioned; ${r.revokedTokens} token(s) revoked`);
       });
     });
+  registerOperatorCert(op, g);
   op.command('token <name>').description("a token for the operator, with the operator's role (shown once, stored hashed)")
     .option('--days <n>', 'expires after this many days', intIn(1, 3650))
     .action(async (name: string, o: { days?: number }) => {
@@ -48,6 +51,22 @@ export function registerOperator(program: Command, g: () => GlobalOptions): void
         const a = cliActor();
         await node.audit.record({ actor: a.id, source: a.source, channel: a.channel, action: 'token.create', target: `token:${record.id}`, outcome: 'success', details: { operator: name, role: record.role } });
         out(g(), { id: record.id, role: record.role, token, expiresAt: exp?.toISOString() ?? null }, () => `Token ${record.id} for ${name} (${record.role}), shown once:\n${token}`);
+      });
+    });
+}
+
+export function registerOperatorCert(op: Command, g: () => GlobalOptions): void {
+  op.command('cert <name>').description('a short-lived client certificate for mutual-TLS login to the REST API as this operator (with its role)')
+    .option('--hours <n>', `lifetime in hours (1..${MAX_CLIENT_CERT_HOURS})`, intIn(1, MAX_CLIENT_CERT_HOURS), 24)
+    .requiredOption('--out <prefix>', 'writes <prefix>.pem (certificate and chain) and <prefix>.key (private key, mode 0600)')
+    .action(async (name: string, o: { hours: number; out: string }) => {
+      await withNode(g(), async (node) => {
+        const operator = await node.operators.get(name);
+        const c = await issueOperatorClientCert({ operator, hours: o.hours, ca: node.ca, store: node.store, clock: node.clock, audit: node.audit, actor: cliActor() });
+        writeFileSync(`${o.out}.pem`, c.certPem);
+        writeFileSync(`${o.out}.key`, c.keyPem, { mode: 0o600 });
+        out(g(), { serial: c.serial, notAfter: c.notAfter.toISOString(), cert: `${o.out}.pem`, key: `${o.out}.key` },
+          () => `client certificate ${c.serial} for ${name}, valid until ${c.notAfter.toISOString()}: ${o.out}.pem, ${o.out}.key`);
       });
     });
 }

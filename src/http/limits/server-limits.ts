@@ -32,7 +32,7 @@ export interface ListenerServerOptions {
   config: LimitsConfig;
   metrics: LimitMetrics;
   /** TLS key and certificate: an HTTPS server; null: plain HTTP. */
-  tls: { keyPem: string; certPem: string } | null;
+  tls: { keyPem: string; certPem: string; caPem?: string } | null;
 }
 
 export function createListenerServer(
@@ -46,7 +46,12 @@ export function createListenerServer(
     connectionsCheckingInterval: o.config.timeoutCheckIntervalMs,
   };
   const server: Server = o.tls
-    ? createHttpsServer({ ...httpOptions, key: o.tls.keyPem, cert: o.tls.certPem, handshakeTimeout: l.handshakeTimeoutMs }, handler)
+    ? createHttpsServer({
+      ...httpOptions, key: o.tls.keyPem, cert: o.tls.certPem, handshakeTimeout: l.handshakeTimeoutMs,
+      // Operators may log in with a client certificate of this CA (src/auth/operator-certs.ts); it is
+      // asked for, never required, and judged per request: clients without one use bearer tokens.
+      ...(o.tls.caPem ? { requestCert: true, rejectUnauthorized: false, ca: o.tls.caPem } : {}),
+    }, handler)
     : createServer(httpOptions, handler);
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.maxRequestsPerSocket = l.maxRequestsPerSocket;
