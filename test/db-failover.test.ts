@@ -117,8 +117,12 @@ describe('database HA: pg_auto_failover primary + synchronous standby under thre
   let newPrimary: { name: string; port: number } | undefined;
   const t0 = Date.now();
   const log = (m: string) => console.log(`[db-failover ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-  const serials = async (port: number): Promise<Set<string>> =>
-    new Set((await lab.db.psql(port, 'select serial from certificates', { user: lab.db.user, database: lab.db.database })).split('\n').filter(Boolean));
+  // Read as the superuser: it has reserved connection slots, so the check works whatever the nodes hold.
+  // The nodes' connections on that server are logged (see the closing note of stop 11 on pool recycling).
+  const serials = async (port: number): Promise<Set<string>> => {
+    log(`connections on :${port}: ${(await lab.db.psql(port, "select coalesce(nullif(application_name, ''), usename) || ' ' || coalesce(state, '-') || ' ' || count(*) from pg_stat_activity where backend_type = 'client backend' group by application_name, usename, state order by count(*) desc", {})).split('\n').join('; ')}`);
+    return new Set((await lab.db.psql(port, 'select serial from certificates', { database: lab.db.database })).split('\n').filter(Boolean));
+  };
 
   before(async () => {
     dir = tempDir('rampart-db-failover-');

@@ -170,10 +170,16 @@ export class PgPool {
     // However little retry time is left, an attempt may take one connect
     // timeout: a query that is merely slow is not cut off at once.
     this.minAttemptMs = (opts.connectTimeoutSeconds ?? 5) * 1000;
-    this.current = { sql: this.open(), gen: 0 };
+    this.current = { sql: this.open(0), gen: 0 };
   }
 
-  private open(): Sql {
+  /** application_name of a pool generation: the base name, and the generation after a recycle. */
+  private appName(gen: number): string {
+    const base = this.opts.applicationName ?? 'rampart';
+    return gen === 0 ? base : `${base.slice(0, 50)} #${gen}`;
+  }
+
+  private open(gen: number): Sql {
     const tsa = this.opts.targetSessionAttrs ?? 'read-write';
     return postgres({
       // Arrays of hosts and ports are supported at run time (BaseOptions),
@@ -190,7 +196,7 @@ export class PgPool {
       // fetch_types stays on (default): with it off, postgres.js 3.4.9 never
       // resolves a reserve() that has to open a new connection.
       onnotice: () => undefined,
-      connection: { application_name: this.opts.applicationName ?? 'rampart' },
+      connection: { application_name: this.appName(gen) },
     });
   }
 
@@ -210,8 +216,46 @@ export class PgPool {
   private recycle(gen: number, graceSeconds: number): void {
     if (this.closed || this.current.gen !== gen) return;
     const old = this.current.sql;
-    this.current = { sql: this.open(), gen: gen + 1 };
+    this.current = { sql: this.open(gen + 1), gen: gen + 1 };
     this.endLater(old, graceSeconds);
+    this.retired.push({ name: this.appName(gen), until: Date.now() + 300_000 });
+    this.scheduleSweep(graceSeconds);
+  }
+
+  /**
+   * Connections of an ended pool that were still connecting when it ended
+   * can come back: postgres.js 3.4.9 reconnects a connection that closes
+   * during its start-up (a host that is not the primary, with several hosts
+   * listed) even after end(), and the connection then stays open, idle, in
+   * a pool nobody uses. A failover with many recycles leaked enough of them
+   * to use up max_connections (test/db-failover.test.ts). So every pool
+   * generation has its own application_name, and for five minutes after a
+   * recycle the current pool terminates this role's backends that carry a
+   * retired generation's name (allowed for one's own role).
+   */
+  private readonly retired: Array<{ name: string; until: number }> = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  private scheduleSweep(afterSeconds: number): void {
+    if (this.sweepTimer || this.closed) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      void this.sweep().finally(() => {
+        const now = Date.now();
+        this.retired.splice(0, this.retired.length, ...this.retired.filter((r) => r.until > now));
+        if (this.retired.length) this.scheduleSweep(10);
+      });
+    }, Math.max(2, afterSeconds + 1) * 1000);
+    this.sweepTimer.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.closed || !this.retired.length) return;
+    const names = this.retired.map((r) => r.name);
+    const work = this.current.sql`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+      WHERE usename = current_user AND pid <> pg_backend_pid() AND application_name = ANY(${names})`;
+    await Promise.race([work, new Promise((r) => setTimeout(r, 5000).unref())]).catch(() => undefined);
+    work.catch(() => undefined);
   }
 
   private endLater(sql: Sql, graceSeconds: number): void {
@@ -283,6 +327,7 @@ export class PgPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.endLater(this.current.sql, 5);
     while (this.ending.size) await Promise.all([...this.ending]);
   }
