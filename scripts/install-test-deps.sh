@@ -12,6 +12,7 @@ command -v lego >/dev/null || need+=(lego)
 command -v certbot >/dev/null || need+=(certbot)
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
 command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

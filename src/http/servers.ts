@@ -25,6 +25,8 @@ import { createHash } from 'node:crypto';
 import { isRampartError } from '../errors/codes.js';
 import { acmeRoutes } from '../acme/routes.js';
 import { acmeAdminRoutes } from '../api/acme-admin-routes.js';
+import { dashboardDataRoutes } from '../api/dashboard-data-routes.js';
+import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { ACME_PREFIX } from '../acme/urls.js';
 import { createNodeLimits, type NodeLimits } from './limits/node-limits.js';
 import { guardOcsp, installApiGuard, installValidationGuard } from './limits/request-guard.js';
@@ -96,6 +98,8 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     cluster: async () => clusterView(node),
   });
   await app.register(acmeAdminRoutes, { auth, eab: node.eab, audit: node.audit });
+  await app.register(dashboardDataRoutes, { auth, store: node.store, clock: node.clock, config: node.config, dataDir: node.paths.dataDir });
+  await app.register(dashboardRoutes);
   await app.register(operatorRoutes, { auth, operators: node.operators, tokens: node.tokens, audit: node.audit, clock: node.clock });
   if (node.acme) await app.register(acmeRoutes, { prefix: ACME_PREFIX, acme: node.acme, metrics: node.metrics });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,0 +1,34 @@
+/**
+ * The web dashboard: three static files (src/dashboard/assets/, read once at
+ * start-up) served by every node on the HTTPS listener. They hold no data;
+ * the page logs in with an operator token and calls the REST API, which
+ * applies the role limits. Nothing is loaded from outside the node: the
+ * Content-Security-Policy allows only this origin.
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+export const DASHBOARD_CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
+
+const asset = (name: string): string => readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8');
+
+export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
+  const files = {
+    html: asset('index.html'),
+    js: asset('app.js'),
+    css: asset('app.css'),
+  };
+  const send = (reply: FastifyReply, type: string, body: string) => reply
+    .header('content-type', type)
+    .header('content-security-policy', DASHBOARD_CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('cache-control', 'no-store')
+    .header('referrer-policy', 'no-referrer')
+    .header('x-frame-options', 'DENY')
+    .send(body);
+  const schema = (summary: string) => ({ summary, tags: ['dashboard'] });
+  app.get('/dashboard', { schema: schema('The web dashboard (redirects to /dashboard/)') }, async (_req, reply) => reply.redirect('/dashboard/', 302));
+  app.get('/dashboard/', { schema: schema('The web dashboard page') }, async (_req, reply) => send(reply, 'text/html; charset=utf-8', files.html));
+  app.get('/dashboard/app.js', { schema: schema('The web dashboard script') }, async (_req, reply) => send(reply, 'text/javascript; charset=utf-8', files.js));
+  app.get('/dashboard/app.css', { schema: schema('The web dashboard style sheet') }, async (_req, reply) => send(reply, 'text/css; charset=utf-8', files.css));
+}
