@@ -141,6 +141,14 @@ export async function startRegionLab(o: RegionLabOptions = {}): Promise<RegionLa
       });
     },
     async stop() {
+      // A node that died on its own is a bug: show how it ended.
+      for (const s of Object.values(sites)) {
+        for (const n of s.nodes) {
+          if (n && (n.child.exitCode !== null || n.child.signalCode !== null) && n.child.signalCode !== 'SIGKILL') {
+            console.log(`# node ${n.httpsUrl} exited on its own (${n.child.exitCode ?? n.child.signalCode}):\n${n.output().split('\n').slice(-40).map((l) => `#   ${l}`).join('\n')}`);
+          }
+        }
+      }
       for (const s of Object.values(sites)) {
         await s.haproxy?.stop().catch(() => undefined);
         for (const n of s.nodes) await n?.stop('SIGKILL').catch(() => undefined);
