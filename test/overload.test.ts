@@ -17,6 +17,8 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { call } from './helpers/api-client.js';
 import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
@@ -191,6 +193,38 @@ describe('abuse and overload protection', { timeout: 240_000 }, () => {
     const body = await req(`${limited.httpsUrl}/acme/directory`, { ca, xff: '192.0.2.77' });
     assert.equal(body.status, 429);
     assert.equal(body.body.type, 'urn:ietf:params:acme:error:rateLimited');
+  });
+
+  it('rate-limit refusals are audited: once per limit and key a minute, with source, channel and target', async () => {
+    // The refusals of the three tests above. Audit writes follow the 429 asynchronously.
+    type Row = { actor: string; source: string; channel: string; target: string; outcome: string; limit: string; n: number };
+    let rows: Row[] = [];
+    for (let i = 0; i < 50; i++) {
+      const db = new Database(join(limited.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
+      try {
+        rows = db.prepare(`SELECT actor, source, channel, target, outcome, json_extract(details, '$.limit') AS "limit", count(*) AS n
+          FROM audit_log WHERE action = 'ratelimit.denied' GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY source, target`).all() as Row[];
+      } finally {
+        db.close();
+      }
+      if (rows.some((r) => r.source === '192.0.2.77')) break;
+      await sleep(100);
+    }
+    const find = (source: string, limit: string): Row[] => rows.filter((r) => r.source === source && r.limit === limit);
+    const perIp = find('203.0.113.10', 'perIp');
+    assert.equal(perIp.length, 1, JSON.stringify(rows));
+    assert.deepEqual({ ...perIp[0] }, { actor: 'anonymous', source: '203.0.113.10', channel: 'api', target: 'GET /api/v1/issuers', outcome: 'denied', limit: 'perIp', n: 1 });
+    // Several refusals of the failed-authentication limit from one address: one entry in the minute.
+    const auth = find('192.0.2.50', 'authFailuresPerIp');
+    assert.equal(auth.reduce((a, r) => a + r.n, 0), 1, JSON.stringify(rows));
+    assert.equal(auth[0]!.target, 'POST /api/v1/certificates');
+    const acme = find('192.0.2.77', 'acmePerIp');
+    assert.equal(acme.reduce((a, r) => a + r.n, 0), 1, JSON.stringify(rows));
+    assert.equal(acme[0]!.channel, 'acme');
+    // The per-token limit is keyed by a digest of the token, whatever the address.
+    assert.ok(rows.some((r) => r.limit === 'perToken' && r.actor === 'anonymous' && r.source.startsWith('198.51.100.')), JSON.stringify(rows));
+    // Every refusal is still counted.
+    assert.ok(await metric(limited, /rampart_http_rate_limited_total\{listener="https",key="auth_failures"\} (\d+)/) >= 2);
   });
 
   it('an issuance flood is shed with 503 + Retry-After while OCSP and health answer every request', async () => {

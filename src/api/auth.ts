@@ -112,6 +112,7 @@ export function createAuthenticator(o: { tokens: TokenService; audit: AuditLog; 
         }
       }
       if (!m) {
+        await o.audit.record({ actor: 'anonymous', source, channel: 'api', action: 'auth.token', target: perm, outcome: 'denied', details: { reason: typeof h === 'string' ? 'malformed Authorization header' : 'no credentials' } });
         throw new RampartError('unauthorized', 'a bearer API token is required (Authorization: Bearer <token>)');
       }
       const rec = await o.tokens.authenticate(m[1]!);

@@ -30,6 +30,7 @@ import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { ACME_PREFIX } from '../acme/urls.js';
 import { createNodeLimits, type NodeLimits } from './limits/node-limits.js';
 import { guardOcsp, installApiGuard, installValidationGuard } from './limits/request-guard.js';
+import { LimitDenialAudit } from './limits/limit-denial-audit.js';
 import { createListenerServer } from './limits/server-limits.js';
 
 function common(app: FastifyInstance, node: RampartNode, listener: string): void {
@@ -78,7 +79,8 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
   }) as unknown as FastifyInstance;
   common(app, node, 'https');
-  installApiGuard(app, limits, { acmePrefix: node.acme ? ACME_PREFIX : null });
+  const denials = new LimitDenialAudit({ record: (e) => node.audit.record(e), onError: (e) => node.log.warn({ err: e }, 'could not audit a rate-limit refusal') });
+  installApiGuard(app, limits, { acmePrefix: node.acme ? ACME_PREFIX : null, onLimited: (d) => { denials.note(d); } });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Rampart certificate authority API', version: '1' },

@@ -15,7 +15,8 @@
  *    per-account limits stay in the ACME code).
  * ACME requests get ACME problem documents (rateLimited; serverInternal with
  * status 503), through the ACME error handler, which adds Retry-After and
- * the Replay-Nonce every ACME response carries.
+ * the Replay-Nonce every ACME response carries. Refusals go to `onLimited`
+ * (the node audits them, throttled: limit-denial-audit.ts).
  *
  * HTTP listener: only the governor's 'validation' class (high in-flight cap,
  * high event-loop bound), no rate limits: OCSP and CRLs are cheap, cached,
@@ -32,6 +33,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AcmeError } from '../../acme/problems.js';
 import { ocspErrorResponse } from '../../pki/ocsp-codec.js';
 import { problemFor, sendProblem } from '../problem.js';
+import type { LimitDenial } from './limit-denial-audit.js';
 import type { NodeLimits } from './node-limits.js';
 import type { RequestClass, ShedReason } from './overload-governor.js';
 import { addressKey, tokenKey, type TakeResult } from './token-bucket.js';
@@ -57,7 +59,7 @@ const LIMITED_DETAIL: Record<LimitName, string> = {
 };
 
 /** Hooks for the HTTPS listener (REST API under /api, ACME under acmePrefix when ACME is served). */
-export function installApiGuard(app: FastifyInstance, limits: NodeLimits, o: { acmePrefix: string | null }): void {
+export function installApiGuard(app: FastifyInstance, limits: NodeLimits, o: { acmePrefix: string | null; onLimited?: (d: LimitDenial) => void }): void {
   const { governor, metrics, perIp, perToken, authFailures, acmePerIp } = limits;
   const isAcme = (path: string): boolean => o.acmePrefix !== null && (path === o.acmePrefix || path.startsWith(`${o.acmePrefix}/`));
 
@@ -100,6 +102,10 @@ export function installApiGuard(app: FastifyInstance, limits: NodeLimits, o: { a
     if (!r.ok && limit) {
       governor.release[cls]();
       metrics.rateLimited.inc({ listener: 'https', key: METRIC_KEY[limit] });
+      o.onLimited?.({
+        limit, key: limit === 'perToken' ? `token-digest:${tokenKey(req.headers.authorization)}` : ip, source: req.ip,
+        channel: acme ? 'acme' : 'api', path, method: req.method, retryAfterSeconds: r.retryAfterSeconds,
+      });
       refuse(req, reply, done, acme, 429, `${LIMITED_DETAIL[limit]}; retry after ${r.retryAfterSeconds} s`, r.retryAfterSeconds, limit);
       return;
     }
