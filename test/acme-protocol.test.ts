@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { startNode, tempDir, removeDir, type NodeProcess } from './helpers/node-process.js';
 import { call, type ApiResponse } from './helpers/api-client.js';
 import { freePort } from './helpers/ports.js';
@@ -336,6 +337,38 @@ describe('ACME bad input: the right problem, no 5xx, nothing changed', () => {
     const key = await newKey();
     problem(await acme.signed(acme.dir.newOrder, key, { identifiers: [{ type: 'dns', value: 'a.example.test' }] }, { kid: acme.dir.newAccount.replace('new-account', 'account/doesnotexist') }), 'accountDoesNotExist');
     problem(await acme.signed(acme.dir.newOrder, key, { identifiers: [{ type: 'dns', value: 'a.example.test' }] }, { kid: 'https://elsewhere.test/acme/account/1' }), 'accountDoesNotExist');
+  });
+  it('audits failed request authentication: once per problem type and address a minute, with the count of the rest', async () => {
+    // The tests above sent replayed and forged nonces, a wrong url, bad algorithms and signatures, unknown accounts.
+    const rows = async (): Promise<Array<{ actor: string; source: string; channel: string; target: string; outcome: string; type: string; suppressed: number | null }>> => {
+      const db = new Database(join(node.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare(`SELECT actor, source, channel, target, outcome, json_extract(details, '$.type') AS type, json_extract(details, '$.suppressedBefore') AS suppressed
+          FROM audit_log WHERE action = 'acme.auth' ORDER BY seq`).all() as never;
+      } finally {
+        db.close();
+      }
+    };
+    let got = await rows();
+    for (let i = 0; i < 30 && !['badNonce', 'unauthorized', 'badSignatureAlgorithm', 'malformed', 'accountDoesNotExist'].every((t) => got.some((r) => r.type === t)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      got = await rows();
+    }
+    for (const t of ['badNonce', 'unauthorized', 'badSignatureAlgorithm', 'malformed', 'accountDoesNotExist']) {
+      const of = got.filter((r) => r.type === t);
+      // One entry per type: every test here runs from 127.0.0.1 within the minute.
+      assert.equal(of.length, 1, `${t}: ${JSON.stringify(got)}`);
+      assert.equal(of[0]!.actor, 'anonymous');
+      assert.equal(of[0]!.source, '127.0.0.1');
+      assert.equal(of[0]!.channel, 'acme');
+      assert.equal(of[0]!.outcome, 'denied');
+      assert.match(of[0]!.target, /^POST \/acme\//);
+    }
+    // Two badNonce refusals and several accountDoesNotExist were sent: the others are counted, not written.
+    const before = got.length;
+    problem(await acme.signed(acme.dir.newOrder, await newKey(), {}, { kid: acme.dir.newAccount.replace('new-account', 'account/nobody') }), 'accountDoesNotExist');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await rows()).length, before, 'a repeated refusal within the minute writes no entry');
   });
   it('refuses an oversize payload', async () => {
     const a = await account();

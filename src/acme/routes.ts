@@ -7,6 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isRampartError, type ErrorCode } from '../errors/codes.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
 import type { AcmeServer } from './acme-server.js';
+import { ThrottledDenialAudit } from '../audit/throttled-denial-audit.js';
+import { addressKey } from '../http/limits/token-bucket.js';
 import { verifyJws, type VerifiedRequest } from './jws.js';
 import { AcmeError, isAcmeError, ACME_URN, type AcmeErrorType } from './problems.js';
 import { accountView, authzView, challengeView, orderView } from './views.js';
@@ -41,6 +43,12 @@ type Handler = (ctx: { req: FastifyRequest; reply: FastifyReply; v: VerifiedRequ
 export async function acmeRoutes(app: FastifyInstance, o: AcmeRoutesOptions): Promise<void> {
   const { acme } = o;
   const settings = acme.deps.settings;
+  // Failed request authentication (bad JWS, unknown account, bad nonce) is a denied attempt:
+  // audited once per problem type and address a minute (a client can repeat it at will).
+  const denials = new ThrottledDenialAudit({
+    record: (e) => acme.deps.audit.record(e),
+    onError: (e) => acme.deps.log.warn({ err: e }, 'could not audit a refused ACME request'),
+  });
 
   const urlsFor = (req: FastifyRequest): AcmeUrls => acmeUrls(settings.baseUrl ?? `${req.protocol}://${req.host}`);
   const origin = (req: FastifyRequest): string => (settings.baseUrl ?? `${req.protocol}://${req.host}`).replace(/\/+$/, '');
@@ -109,8 +117,19 @@ export async function acmeRoutes(app: FastifyInstance, o: AcmeRoutesOptions): Pr
       if (ct !== 'application/jose+json') throw new AcmeError('malformed', 'ACME requests must have Content-Type application/jose+json', { status: 415 });
       const urls = urlsFor(req);
       const url = `${origin(req)}${req.url}`;
-      const v = await verifyJws(req.body, { url, keyMode, lookupAccount: lookupAccount(urls) });
-      await acme.nonces.consume(v.header.nonce);
+      let v: VerifiedRequest;
+      try {
+        v = await verifyJws(req.body, { url, keyMode, lookupAccount: lookupAccount(urls) });
+        await acme.nonces.consume(v.header.nonce);
+      } catch (e) {
+        if (isAcmeError(e)) {
+          denials.note({
+            action: 'acme.auth', key: `${e.type} ${addressKey(req.ip)}`, source: req.ip, channel: 'acme', target: `POST ${req.url.split('?')[0]}`,
+            details: { type: e.type, detail: e.message },
+          });
+        }
+        throw e;
+      }
       return handler({ req, reply, v, r: { urls, ip: req.ip }, params: req.params as Record<string, string> });
     });
     // Resources are fetched with POST-as-GET; a plain GET gets a clear answer instead of a 404.

@@ -30,7 +30,7 @@ import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { ACME_PREFIX } from '../acme/urls.js';
 import { createNodeLimits, type NodeLimits } from './limits/node-limits.js';
 import { guardOcsp, installApiGuard, installValidationGuard } from './limits/request-guard.js';
-import { LimitDenialAudit } from './limits/limit-denial-audit.js';
+import { ThrottledDenialAudit } from '../audit/throttled-denial-audit.js';
 import { createListenerServer } from './limits/server-limits.js';
 
 function common(app: FastifyInstance, node: RampartNode, listener: string): void {
@@ -79,8 +79,16 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
   }) as unknown as FastifyInstance;
   common(app, node, 'https');
-  const denials = new LimitDenialAudit({ record: (e) => node.audit.record(e), onError: (e) => node.log.warn({ err: e }, 'could not audit a rate-limit refusal') });
-  installApiGuard(app, limits, { acmePrefix: node.acme ? ACME_PREFIX : null, onLimited: (d) => { denials.note(d); } });
+  const denials = new ThrottledDenialAudit({ record: (e) => node.audit.record(e), onError: (e) => node.log.warn({ err: e }, 'could not audit a rate-limit refusal') });
+  installApiGuard(app, limits, {
+    acmePrefix: node.acme ? ACME_PREFIX : null,
+    onLimited: (d) => {
+      denials.note({
+        action: 'ratelimit.denied', key: `${d.limit} ${d.key}`, source: d.source, channel: d.channel, target: `${d.method} ${d.path}`,
+        details: { limit: d.limit, retryAfterSeconds: d.retryAfterSeconds },
+      });
+    },
+  });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Rampart certificate authority API', version: '1' },

@@ -16,7 +16,7 @@
  * ACME requests get ACME problem documents (rateLimited; serverInternal with
  * status 503), through the ACME error handler, which adds Retry-After and
  * the Replay-Nonce every ACME response carries. Refusals go to `onLimited`
- * (the node audits them, throttled: limit-denial-audit.ts).
+ * (the node audits them, throttled: src/audit/throttled-denial-audit.ts).
  *
  * HTTP listener: only the governor's 'validation' class (high in-flight cap,
  * high event-loop bound), no rate limits: OCSP and CRLs are cheap, cached,
@@ -33,7 +33,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AcmeError } from '../../acme/problems.js';
 import { ocspErrorResponse } from '../../pki/ocsp-codec.js';
 import { problemFor, sendProblem } from '../problem.js';
-import type { LimitDenial } from './limit-denial-audit.js';
 import type { NodeLimits } from './node-limits.js';
 import type { RequestClass, ShedReason } from './overload-governor.js';
 import { addressKey, tokenKey, type TakeResult } from './token-bucket.js';
@@ -50,6 +49,18 @@ const shedDetail = (cls: RequestClass, reason: ShedReason, retryAfter: number): 
   `this node is overloaded (${reason === 'in_flight' ? `too many ${cls} requests in progress` : 'event loop delayed'}) and sheds ${cls} requests; retry after ${retryAfter} s`;
 
 type LimitName = 'perIp' | 'perToken' | 'authFailuresPerIp' | 'acmePerIp';
+
+/** A request refused by a rate limit (429). */
+export interface LimitDenial {
+  limit: LimitName;
+  /** What the limit counted: an address (or /64) or a token digest. */
+  key: string;
+  source: string;
+  channel: 'api' | 'acme';
+  path: string;
+  method: string;
+  retryAfterSeconds: number;
+}
 const METRIC_KEY: Record<LimitName, string> = { perIp: 'ip', perToken: 'token', authFailuresPerIp: 'auth_failures', acmePerIp: 'acme_ip' };
 const LIMITED_DETAIL: Record<LimitName, string> = {
   perIp: 'too many requests from this address',
