@@ -212,7 +212,10 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     t.diagnostic(`RPO: ${divergent.length} issuances and 1 revocation acknowledged by A during the partition are not in B`);
     assert.equal(await lab.pg.psql("SELECT count(*) FROM audit_log WHERE action = 'region.failover'", lab.db.bReplica.port, 'rampart'), '1');
     // A was not fenced, so it may have published CRLs B never saw: B's CRL numbers jumped ahead.
-    assert.ok(Number(await lab.pg.psql('SELECT min(last_number) FROM crl_counters', lab.db.bReplica.port, 'rampart')) > 1_000_000);
+    // (A CA whose first CRL B had not replayed starts at exactly 1,000,000: its next CRL is 1,000,001.)
+    const counters = await lab.pg.psql("SELECT string_agg(issuer_id || '=' || last_number, ', ') FROM crl_counters", lab.db.bReplica.port, 'rampart');
+    assert.ok(Number(await lab.pg.psql('SELECT min(last_number) FROM crl_counters', lab.db.bReplica.port, 'rampart')) >= 1_000_000, `CRL counters on B: ${counters}`);
+    assert.equal(await lab.pg.psql("SELECT count(*) FROM issuers i WHERE kind IN ('root', 'intermediate') AND NOT EXISTS (SELECT 1 FROM crl_counters c WHERE c.issuer_id = i.id)", lab.db.bReplica.port, 'rampart'), '0', 'every CA has a counter');
     // Region B's nodes now report it active.
     const ready = await call(`${b.nodes[1]!.httpUrl}/readyz?write=1`);
     assert.equal(ready.status, 200);

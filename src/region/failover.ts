@@ -29,6 +29,7 @@ import { countReady, firstWritable, waitWritable } from './region-nodes.js';
 import { lifecycleCheck } from '../dr/lifecycle-check.js';
 import type { DnsUpdateResult } from './dns/dns-provider.js';
 import { createDnsProvider } from './dns/create-dns-provider.js';
+import { transaction } from '../storage/postgres/pg-pool.js';
 import { lsnDiff, setActiveRegion, skipCrlNumbers, writeRegionHeartbeat, type DbRegionView } from './region-sql.js';
 import { promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
 import { Timeline, type TimelineStep } from './timeline.js';
@@ -156,10 +157,14 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     const promotedFrom: DbRegionView | null = before.view;
     await t.step(`promote ${o.to}'s database`, () => promoteSite(o.config, o.to, target, env));
     const activated = await t.step(`activate region ${o.to}`, async () => {
-      const row = await target.once('activate', (sql) => setActiveRegion(sql, o.to, epoch, `failover from ${from}${fencedSource ? '' : ` (${from} not fenced)`}`), 10_000);
-      await target.once('heartbeat', (sql) => writeRegionHeartbeat(sql, o.to, 'failover'), 10_000);
-      const skipped = fencedSource ? 0 : await target.once('crl-numbers', (sql) => skipCrlNumbers(sql, CRL_NUMBER_GAP), 10_000);
-      return { row, skipped };
+      // One transaction: the CRL counters have moved before any node of this region sees it active,
+      // so none can publish a CRL numbered like one the unfenced old region may have published.
+      return target.once('activate', (sql) => transaction(sql, async (tx) => {
+        const skipped = fencedSource ? 0 : await skipCrlNumbers(tx, CRL_NUMBER_GAP);
+        const row = await setActiveRegion(tx, o.to, epoch, `failover from ${from}${fencedSource ? '' : ` (${from} not fenced)`}`);
+        await writeRegionHeartbeat(tx, o.to, 'failover');
+        return { row, skipped };
+      }), 10_000);
     }, ({ row: r, skipped }) => `region_state: ${r.activeRegion} at epoch ${r.epoch}, timeline ${r.timeline}${skipped ? `; ${skipped} CRL counter(s) moved ${CRL_NUMBER_GAP} ahead (${from} may have published CRLs this region never received)` : ''}`)
       .then((x) => x.row);
 
