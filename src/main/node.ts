@@ -150,7 +150,9 @@ export class RampartNode {
       validityHours: config.crl.validityHours, regenerateEveryMinutes: config.crl.regenerateEveryMinutes,
       onError: (e) => {
         if (e instanceof RampartError && e.code === 'fenced') this.metrics.fencedWrites.inc();
-        this.log.error({ err: e }, 'CRL generation failed');
+        // A region that is not the active one publishes no CRLs: expected, not an error.
+        if (e instanceof RampartError && e.code === 'notWritable') this.log.info({ reason: e.message }, 'CRL not published: this node does not write now');
+        else this.log.error({ err: e }, 'CRL generation failed');
       },
       gate: this.gate, faultPauseBeforeSaveMs: Number.isFinite(faultPause) && faultPause > 0 ? faultPause : undefined,
     });

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { RampartMetrics } from '../metrics/metrics.js';
-import { installProcessGuard, type ProcessLike } from './process-guard.js';
+import { installProcessGuard, isPostgresJsConnectionDefect, type ProcessLike } from './process-guard.js';
 
 function setup() {
   const proc = new EventEmitter();
@@ -49,5 +49,43 @@ describe('process guard', () => {
     g.remove();
     assert.equal(g.proc.listenerCount('unhandledRejection'), 0);
     assert.equal(g.proc.listenerCount('uncaughtException'), 0);
+  });
+});
+
+describe('process guard: the postgres.js connection defect', () => {
+  const defect = (): TypeError => {
+    const e = new TypeError("Cannot read properties of null (reading 'write')");
+    e.stack = `${e.message}\n    at Immediate.nextWrite (file:///srv/rampart/node_modules/postgres/src/connection.js:255:22)\n    at process.processImmediate (node:internal/timers:483:21)`;
+    return e;
+  };
+
+  it('recognises a TypeError thrown inside postgres.js connection code only', () => {
+    assert.equal(isPostgresJsConnectionDefect(defect()), true);
+    const ours = new TypeError('x is null');
+    ours.stack = `TypeError: x is null\n    at Foo.bar (file:///srv/rampart/src/main/node.ts:10:5)\n    at Immediate.nextWrite (file:///srv/rampart/node_modules/postgres/src/connection.js:255:22)`;
+    assert.equal(isPostgresJsConnectionDefect(ours), false, 'our frame on top');
+    const through = defect();
+    through.stack += '\n    at Thing.run (file:///srv/rampart/src/storage/postgres/pg-pool.ts:1:1)';
+    assert.equal(isPostgresJsConnectionDefect(through), false, 'one of our frames below');
+    const other = new RangeError('x');
+    other.stack = defect().stack!;
+    assert.equal(isPostgresJsConnectionDefect(other), false, 'not a TypeError');
+  });
+
+  it('logs and counts it, replaces the pools and keeps running', async () => {
+    const proc = new EventEmitter();
+    const logged: Array<{ level: string; msg: string }> = [];
+    const exits: number[] = [];
+    let replaced = 0;
+    const metrics = new RampartMetrics({ defaultMetrics: false });
+    installProcessGuard({
+      proc: proc as unknown as ProcessLike, counter: metrics.unhandledErrors, exit: (c) => exits.push(c), onLibraryDefect: () => { replaced++; },
+      log: { error: (_o, msg) => logged.push({ level: 'error', msg }), fatal: (_o, msg) => logged.push({ level: 'fatal', msg }) },
+    });
+    proc.emit('uncaughtException', defect(), 'uncaughtException');
+    assert.deepEqual(exits, []);
+    assert.equal(replaced, 1);
+    assert.equal(logged[0]!.level, 'error');
+    assert.equal((await metrics.unhandledErrors.get()).values.find((v) => v.labels.kind === 'postgres-js')?.value, 1);
   });
 });

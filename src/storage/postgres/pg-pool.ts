@@ -156,6 +156,24 @@ export function parseHost(s: string): { host: string; port: number } {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class PgPool {
+  /** Every pool not closed yet in this process (see recycleAll). */
+  private static readonly live = new Set<PgPool>();
+
+  /**
+   * Replaces the postgres.js pool of every open PgPool in this process
+   * (queries in flight get `graceSeconds` to finish). After postgres.js threw
+   * from inside one of its connections (process-guard.ts), that connection
+   * object may keep a half-written message: fresh pools leave it behind.
+   * Returns how many pools were recycled.
+   */
+  static recycleAll(graceSeconds = 5): number {
+    let n = 0;
+    for (const p of PgPool.live) {
+      if (!p.closed) { p.recycle(p.current.gen, graceSeconds); n++; }
+    }
+    return n;
+  }
+
   private current: { sql: Sql; gen: number };
   private readonly ending = new Set<Promise<void>>();
   private closed = false;
@@ -171,6 +189,12 @@ export class PgPool {
     // timeout: a query that is merely slow is not cut off at once.
     this.minAttemptMs = (opts.connectTimeoutSeconds ?? 5) * 1000;
     this.current = { sql: this.open(0), gen: 0 };
+    PgPool.live.add(this);
+  }
+
+  /** Generation of the current postgres.js pool: 0 at first, +1 at every recycle. */
+  get generation(): number {
+    return this.current.gen;
   }
 
   /** application_name of a pool generation: the base name, and the generation after a recycle. */
@@ -327,6 +351,7 @@ export class PgPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    PgPool.live.delete(this);
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.endLater(this.current.sql, 5);
     while (this.ending.size) await Promise.all([...this.ending]);
