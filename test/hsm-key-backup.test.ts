@@ -29,24 +29,17 @@ describe('key backup and restore ceremony with a PKCS#11 HSM (SoftHSM2)', () => 
   let dir: string;
   const timings: string[] = [];
 
-  /** CLI runs ended by a signal (a crash at exit fails the test: see sign-threads.ts on loading threads). */
+  /** CLI runs ended by a signal: a crash at exit fails the test (see sign-threads.ts and Pkcs11Module.release). */
   const teardownCrashes: string[] = [];
-  const knownCrashes: string[] = [];
   const rampart = (args: string[]) => {
     const r = spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', dataDir, ...args], {
       encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, ...hsm.env, RAMPART_PKCS11_PIN: TEST_PIN, RAMPART_LOG__LEVEL: 'warn' },
     });
     // A process that printed its result but never exited is a different failure from one that failed.
     const hung = r.signal === 'SIGKILL' ? `\n(rampart ${args.join(' ')} did not exit within 60 s${r.stdout ? ' after printing its result' : ''})` : '';
-    let code = r.status ?? -1;
-    // KNOWN ISSUE (see the closing note of stop 10): after the token was deleted, a CLI process can
-    // still crash while exiting (SIGSEGV in pkcs11js teardown) once its work and output are complete.
-    // Such an exit is counted and printed; any other abnormal exit fails the test.
-    if (r.signal === 'SIGSEGV' && (r.stdout.trim() !== '' || r.stderr.includes('rampart:'))) {
-      knownCrashes.push(args.filter((a) => !a.startsWith('--')).slice(0, 2).join(' '));
-      code = r.stderr.includes('rampart:') ? 1 : 0;
-    } else if (r.signal) teardownCrashes.push(`${args.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')} (${r.signal})`);
-    return { code, stdout: r.stdout, stderr: r.stderr + hung + (r.signal && code !== 0 ? `\n(exit by signal ${r.signal})` : '') };
+    if (r.signal) teardownCrashes.push(`${args.filter((a) => !a.startsWith('--')).slice(0, 2).join(' ')} (${r.signal})`);
+    const code = r.status ?? -1;
+    return { code, stdout: r.stdout, stderr: r.stderr + hung + (r.signal ? `\n(exit by signal ${r.signal})` : '') };
   };
   const json = (args: string[], what = args.slice(0, 2).join(' ')) => {
     const t0 = Date.now();
@@ -72,7 +65,6 @@ describe('key backup and restore ceremony with a PKCS#11 HSM (SoftHSM2)', () => 
     hsm?.cleanup();
     removeDir(dir);
     console.log(`# timings: ${timings.join('; ')}`);
-    if (knownCrashes.length) console.log(`# KNOWN ISSUE (pkcs11 backend): ${knownCrashes.length} CLI process(es) segfaulted at exit after completing: ${knownCrashes.join(', ')}`);
     assert.deepEqual(teardownCrashes, [], 'CLI processes ended by a signal');
   });
 

@@ -251,9 +251,16 @@ export class RampartNode {
       }).catch((e) => log.error({ err: e }, 'could not audit the fence of this region'));
     };
     for (const [by, s] of early.splice(0)) fenced(by, s);
-    await node.ca.load();
-    node.ocsp.reloadIssuers();
-    await node.catchUpRevocations();
+    try {
+      await node.ca.load();
+      node.ocsp.reloadIssuers();
+      await node.catchUpRevocations();
+    } catch (e) {
+      // Close what was opened (PKCS#11 signing threads still loading the module crashed the
+      // process at exit when it left with them running, e.g. after "key not found").
+      await node.close().catch((c) => log.warn({ err: c }, 'could not close the node after a failed start'));
+      throw e;
+    }
     return node;
   }
 

@@ -51,8 +51,8 @@ describe('PKCS#11 key backend on SoftHSM2', () => {
     gamma = hsm.initToken('gamma');
     hsm.useInProcess();
   });
-  after(() => {
-    for (const b of opened) b.close();
+  after(async () => {
+    for (const b of opened) await b.close();
     hsm?.cleanup();
   });
 

@@ -122,7 +122,7 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
       }
       backend.module.threads.prestart(Math.min(16, o.sessionsPerToken * up.length));
     } catch (e) {
-      backend.close();
+      await backend.close();
       throw e;
     }
     return backend;
@@ -409,11 +409,11 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
     for (const k of this.signers.values()) if (this.tokenMatches(t, k.ref)) await this.replicate(k);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.pool.close();
     this.signers.clear();
-    this.module.release();
+    await this.module.release();
   }
 }

@@ -61,11 +61,16 @@ export class Pkcs11Module {
     return this.signThreads;
   }
 
-  /** Drops a reference; the last one stops the signing threads, finalizes and unloads (nothing may be in flight). */
-  release(): void {
+  /**
+   * Drops a reference; the last one stops the signing threads, then
+   * finalizes and unloads (nothing may be in flight). The threads are
+   * stopped first and waited for: finalizing while one was still loading the
+   * module made the process crash (SIGSEGV) as it exited.
+   */
+  async release(): Promise<void> {
     if (--this.refs > 0) return;
     for (const [k, v] of loaded) if (v === this) loaded.delete(k);
-    void this.signThreads?.close();
+    await this.signThreads?.close();
     try { if (this.ownsInit) this.p.C_Finalize(); } catch { /* already finalized */ }
     try { this.p.close(); } catch { /* unloaded */ }
   }
