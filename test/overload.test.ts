@@ -72,12 +72,13 @@ describe('abuse and overload protection', { timeout: 240_000 }, () => {
   let limited: NodeProcess; // low rate limits
   let flooded: NodeProcess; // low issuance in-flight cap
   let guarded: NodeProcess; // low transport limits
+  let untrusting: NodeProcess; // low per-address limit, loopback not a trusted proxy
   let ca: string;
   let csr: string;
 
   before(async () => {
     dir = tempDir('rampart-overload-');
-    [limited, flooded, guarded] = await Promise.all([
+    [limited, flooded, guarded, untrusting] = await Promise.all([
       startNode({ env: {
         RAMPART_LIMITS__API__PER_IP__RATE_PER_SECOND: '2', RAMPART_LIMITS__API__PER_IP__BURST: '6',
         RAMPART_LIMITS__API__PER_TOKEN__RATE_PER_SECOND: '1', RAMPART_LIMITS__API__PER_TOKEN__BURST: '20',
@@ -96,13 +97,17 @@ describe('abuse and overload protection', { timeout: 240_000 }, () => {
         RAMPART_LIMITS__TIMEOUT_CHECK_INTERVAL_MS: '200',
         RAMPART_API__BODY_LIMIT_BYTES: '2048',
       } }),
+      startNode({ env: {
+        RAMPART_HTTP__TRUSTED_PROXIES: '10.9.0.0/16',
+        RAMPART_LIMITS__API__PER_IP__RATE_PER_SECOND: '0.5', RAMPART_LIMITS__API__PER_IP__BURST: '4',
+      } }),
     ]);
     ca = String((await call(`${limited.httpUrl}/ca/bundle.pem`)).body);
     csr = readFileSync(makeCsr(dir, 'load', { subj: '/CN=load.example.test', san: 'DNS:load.example.test' }).csrPath, 'utf8');
   });
   after(async () => {
-    await Promise.all([limited, flooded, guarded].map((n) => n?.stop()));
-    for (const n of [limited, flooded, guarded]) if (n) removeDir(n.dataDir);
+    await Promise.all([limited, flooded, guarded, untrusting].map((n) => n?.stop()));
+    for (const n of [limited, flooded, guarded, untrusting]) if (n) removeDir(n.dataDir);
     if (dir) removeDir(dir);
   });
 
@@ -225,6 +230,30 @@ describe('abuse and overload protection', { timeout: 240_000 }, () => {
     assert.ok(rows.some((r) => r.limit === 'perToken' && r.actor === 'anonymous' && r.source.startsWith('198.51.100.')), JSON.stringify(rows));
     // Every refusal is still counted.
     assert.ok(await metric(limited, /rampart_http_rate_limited_total\{listener="https",key="auth_failures"\} (\d+)/) >= 2);
+  });
+
+  it('X-Forwarded-For only from http.trustedProxies: from anyone else a forged header changes nothing', async () => {
+    // The per-address test above showed XFF believed from loopback (the default). This node trusts only
+    // 10.9.0.0/16, so the client is 127.0.0.1 whatever the header says, and forging addresses does not
+    // get around the per-address limit.
+    const uca = String((await call(`${untrusting.httpUrl}/ca/bundle.pem`)).body);
+    const url = `${untrusting.httpsUrl}/api/v1/issuers`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await req(url, { token: untrusting.adminToken!, ca: uca, xff: `203.0.113.${100 + i}` })).status);
+    assert.ok(statuses.slice(0, 3).every((s) => s === 200), statuses.join(','));
+    assert.ok(statuses.includes(429), `forged addresses shared one bucket: ${statuses.join(',')}`);
+    // Denials are audited with the real source.
+    let sources: string[] = [];
+    for (let i = 0; i < 30 && !sources.length; i++) {
+      const db = new Database(join(untrusting.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
+      try {
+        sources = (db.prepare("SELECT source FROM audit_log WHERE action = 'ratelimit.denied'").all() as Array<{ source: string }>).map((r) => r.source);
+      } finally {
+        db.close();
+      }
+      if (!sources.length) await sleep(100);
+    }
+    assert.deepEqual(sources, ['127.0.0.1']);
   });
 
   it('an issuance flood is shed with 503 + Retry-After while OCSP and health answer every request', async () => {

@@ -319,3 +319,14 @@ test('rampart.example.yaml is valid and matches the defaults', () => {
   const defaults = loadConfig({ env: {}, cwd: '/srv' });
   assert.deepEqual({ ...fromExample, dataDir: '' }, { ...defaults, dataDir: '' });
 });
+
+test('http.trustedProxies: addresses and CIDR ranges, loopback by default, from env as a list', () => {
+  assert.deepEqual(loadConfig({ env: {} }).http.trustedProxies, ['127.0.0.1', '::1']);
+  const c = loadConfig({ env: { RAMPART_HTTP__TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,2001:db8::/32' } });
+  assert.deepEqual(c.http.trustedProxies, ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32']);
+  assert.deepEqual(loadConfig({ env: { RAMPART_HTTP__TRUSTED_PROXIES: '[]' } }).http.trustedProxies, []);
+  for (const bad of ['10.0.0.0/33', 'example.com', '2001:db8::/129', '10.0.0.1/', '1.2.3']) {
+    const e = configError(() => loadConfig({ env: { RAMPART_HTTP__TRUSTED_PROXIES: bad } }));
+    assert.match(e.message, /http\.trustedProxies\[0\]: must be an IPv4 or IPv6 address or a CIDR range/, bad);
+  }
+});

@@ -66,8 +66,20 @@ const keyAlgorithm = z.enum(KEY_ALGORITHMS);
 
 // ---------------------------------------------------------------- sections
 
+/** An IPv4 or IPv6 address, or a CIDR range of either (10.0.0.0/8, 2001:db8::/32). */
+export function isAddressOrCidr(s: string): boolean {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(s.trim());
+  if (!m) return false;
+  const v = isIP(m[1]!);
+  if (v === 0) return false;
+  return m[2] === undefined || Number(m[2]) <= (v === 4 ? 32 : 128);
+}
+
 const httpSchema = z.strictObject({
   listen: listen('127.0.0.1:8080').describe('Plain-HTTP listener (OCSP, CRL, CA certificates) as host:port.'),
+  trustedProxies: z.array(z.string().refine(isAddressOrCidr, { message: 'must be an IPv4 or IPv6 address or a CIDR range such as 10.0.0.0/8' }))
+    .max(100).default(['127.0.0.1', '::1'])
+    .describe('Addresses and ranges of the load balancers in front of the node: X-Forwarded-For is believed only from them (client address for rate limits and the audit log), on both listeners. Empty: never believed.'),
 }).describe('Plain HTTP listener: serves OCSP, CRLs and CA certificates (AIA/CDP targets).');
 
 const httpsSchema = z.strictObject({

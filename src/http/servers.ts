@@ -49,8 +49,15 @@ function common(app: FastifyInstance, node: RampartNode, listener: string): void
 /** Unknown members are refused, not silently dropped (fastify's default strips them). */
 const AJV = { customOptions: { removeAdditional: false as const, coerceTypes: 'array' as const, allErrors: false } };
 
-// X-Forwarded-For is believed only from a load balancer on this host (HAProxy on loopback).
-const TRUST_PROXY = ['127.0.0.1', '::1'];
+/**
+ * X-Forwarded-For is believed only from the configured load balancers
+ * (`http.trustedProxies`, default loopback: HAProxy on this host); the client
+ * address is then the rightmost address not in that list. `false` when empty.
+ */
+function trustProxyOf(node: RampartNode): string[] | false {
+  const list = node.config.http.trustedProxies;
+  return list.length ? [...list] : false;
+}
 
 export async function buildValidationApp(node: RampartNode, limits: NodeLimits): Promise<FastifyInstance> {
   const ocsp = guardOcsp(limits, createOcspHandler({
@@ -62,7 +69,7 @@ export async function buildValidationApp(node: RampartNode, limits: NodeLimits):
     createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics, tls: null }, (req, res) => {
       if (!ocsp(req, res)) handler(req, res);
     });
-  const app = Fastify({ logger: false, trustProxy: TRUST_PROXY, serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
+  const app = Fastify({ logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
   common(app, node, 'http');
   installValidationGuard(app, limits);
   await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.noteHealth(r.status) });
@@ -74,7 +81,7 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls }, handler);
   const app = Fastify({
-    logger: false, trustProxy: TRUST_PROXY, serverFactory, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
+    logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
     // With serverFactory the server above is used; the option only makes fastify name its addresses https://.
     ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
   }) as unknown as FastifyInstance;

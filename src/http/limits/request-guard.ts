@@ -26,7 +26,7 @@
  * an OCSP `tryLater` response as the body (RFC 6960 §2.3), never cached.
  *
  * The client address is fastify's request.ip: X-Forwarded-For is believed
- * only from loopback (HAProxy on the same host; see servers.ts).
+ * only from `http.trustedProxies` (default loopback; see servers.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
