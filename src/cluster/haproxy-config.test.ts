@@ -34,7 +34,7 @@ const section = (cfg: string, header: string): string => {
 describe('renderHaproxyConfig', () => {
   it('renders health checks with the defaults: 2 s interval, 1 s timeout, fall 3, rise 2', () => {
     const cfg = renderHaproxyConfig(base());
-    const checks = 'check inter 2s fastinter 500ms downinter 1s fall 3 rise 2 slowstart 10s maxconn 200 observe layer7 error-limit 10 on-error mark-down';
+    const checks = 'check inter 2s fastinter 500ms downinter 1s fall 3 rise 2 slowstart 10s maxconn 200 observe layer4 error-limit 10 on-error mark-down';
     assert.match(cfg, /^defaults\n    mode http$/m);
     assert.match(cfg, /^ {4}timeout check 1s$/m);
     for (const l of ['retries 3', 'option redispatch 1', 'retry-on all-retryable-errors', 'option http-buffer-request', 'timeout server 15s']) {

@@ -186,7 +186,7 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
   // Worst case: the death happens just after a check, then `fall` checks that each time out.
   const detectMs = c.intervalMs + c.fall * c.timeoutMs + (c.fall - 1) * c.fastinterMs;
   const checkLine = `check inter ${dur(c.intervalMs)} fastinter ${dur(c.fastinterMs)} downinter ${dur(c.downinterMs)} fall ${c.fall} rise ${c.rise}`;
-  const common = `${checkLine} slowstart 10s maxconn ${r.maxconn} observe layer7 error-limit 10 on-error mark-down init-addr last,libc,none`;
+  const common = `${checkLine} slowstart 10s maxconn ${r.maxconn} observe layer4 error-limit 10 on-error mark-down init-addr last,libc,none`;
   const L: string[] = [];
   const p = (...lines: string[]): void => { L.push(...lines); };
 
@@ -228,7 +228,7 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     '    option forwardfor',
     '    timeout connect 2s',
     '    timeout client 30s',
-    '    # A node that takes longer than this to answer counts as failed (504, retried, observed).',
+    '    # A node that takes longer than this to answer counts as failed (504, retried).',
     '    timeout server 15s',
     '    timeout http-request 10s',
     '    timeout http-keep-alive 5s',
@@ -257,8 +257,10 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     '    http-check expect status 200',
     '    # Which node answered, for debugging.',
     '    http-response set-header X-Rampart-Node %[srv_name]',
-    '    # observe layer7: 10 consecutive bad answers (5xx, timeouts) mark a slow or failing',
-    '    # node down until its health checks pass again; slowstart ramps it back up over 10 s.',
+    '    # observe layer4: 10 consecutive failed connections to a node mark it down until its',
+    '    # health checks pass again; slowstart ramps it back up over 10 s. Not layer7: that',
+    '    # counts every 5xx answer, and a node shedding load (503 + Retry-After) would be',
+    '    # taken out for protecting itself. A node that accepts but hangs fails its checks.',
     `    default-server ${common}`,
   );
   for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);
