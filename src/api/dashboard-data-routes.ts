@@ -47,16 +47,7 @@ export async function dashboardDataRoutes(app: FastifyInstance, o: DashboardData
     },
   }, async (req) => {
     await o.auth.require(req, 'audit.read');
-    const limit = req.query.limit ?? 50;
-    const before = req.query.before ?? Number.POSITIVE_INFINITY;
-    // The store iterates oldest first; keep the newest `limit` below `before`.
-    const ring: AuditEntry[] = [];
-    for await (const e of o.store.iterateAudit()) {
-      if (e.seq >= before) break;
-      ring.push(e);
-      if (ring.length > limit) ring.shift();
-    }
-    const items = ring.reverse().map(auditView);
+    const items = (await o.store.latestAudit(req.query.limit ?? 50, req.query.before)).map(auditView);
     const oldest = items.at(-1);
     return { items, nextBefore: oldest && oldest.seq > 1 ? oldest.seq : null };
   });
@@ -106,11 +97,17 @@ export async function dashboardDataRoutes(app: FastifyInstance, o: DashboardData
     await o.auth.require(req, 'status.read');
     const now = o.clock.now().getTime();
     const last = await readLastBackup(o.store);
+    // The newest of each, reading the log backwards a page at a time.
     let verify: AuditEntry | null = null;
     let created: AuditEntry | null = null;
-    for await (const e of o.store.iterateAudit()) {
-      if (e.action === 'backup.verify') verify = e;
-      else if (e.action === 'backup.create') created = e;
+    for (let before: number | undefined; !(verify && created);) {
+      const page = await o.store.latestAudit(500, before);
+      for (const e of page) {
+        if (!verify && e.action === 'backup.verify') verify = e;
+        else if (!created && e.action === 'backup.create') created = e;
+      }
+      if (page.length < 500) break;
+      before = page.at(-1)!.seq;
     }
     return {
       last: last ? { ...last, ageSeconds: Math.max(0, Math.round((now - Date.parse(last.time)) / 1000)) } : null,

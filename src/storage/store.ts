@@ -94,6 +94,11 @@ export interface OperatorStore {
   disableOperator(id: string, at: Date): Promise<boolean>;
 }
 
+/** The page size latestAudit() accepts: 1..1000, whole numbers. */
+export function clampAuditLimit(limit: number): number {
+  return Math.min(1000, Math.max(1, Math.floor(Number.isFinite(limit) ? limit : 1)));
+}
+
 export interface AuditStore {
   /**
    * Appends one entry. `build` receives the previous entry's seq and hash and
@@ -101,7 +106,10 @@ export interface AuditStore {
    * chain stays linear with concurrent writers.
    */
   appendAudit(build: (prev: { seq: number; hash: string } | null) => AuditEntry): Promise<AuditEntry>;
-  iterateAudit(): AsyncIterable<AuditEntry>;
+  /** Entries with seq > afterSeq (default: all), in seq order, read in pages. */
+  iterateAudit(afterSeq?: number): AsyncIterable<AuditEntry>;
+  /** The newest entries (seq < beforeSeq when given), newest first; limit 1..1000. */
+  latestAudit(limit: number, beforeSeq?: number): Promise<AuditEntry[]>;
   lastAudit(): Promise<AuditEntry | null>;
 }
 

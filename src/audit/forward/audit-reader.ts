@@ -5,17 +5,13 @@
  * see entries written by any node or CLI process, including the ones
  * appended inside other transactions (issuance, revocation).
  *
- * Known cost: `Store.iterateAudit()` takes no start position today, so the
- * stores scan from the first entry (in chunks, keyset-paginated) and the
- * entries up to `afterSeq` are skipped here. `afterSeq` is passed on anyway:
- * once the stores accept `iterateAudit(afterSeq?: number)` (both page with
- * `WHERE seq > $after` internally already) the scan starts at the cursor with
- * no change here. Skipping stays correct either way.
+ * The stores start their keyset-paginated scan after `afterSeq`
+ * (`Store.iterateAudit(afterSeq)`), so following the log costs what is new.
  */
 import type { AuditEntry } from '../../core/types.js';
 
 export interface AuditFollowStore {
-  /** Entries in seq order; a store may start after `afterSeq` (this module filters anyway). */
+  /** Entries with seq > afterSeq, in seq order. */
   iterateAudit(afterSeq?: number): AsyncIterable<AuditEntry>;
   lastAudit(): Promise<AuditEntry | null>;
 }

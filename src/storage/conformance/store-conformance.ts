@@ -204,6 +204,26 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       }
       assert.equal(expect, 21);
       assert.equal((await s.lastAudit())?.seq, 20);
+
+      // From a position, and the newest first.
+      const seqs = async (after?: number): Promise<number[]> => {
+        const out: number[] = [];
+        for await (const e of s.iterateAudit(after)) out.push(e.seq);
+        return out;
+      };
+      assert.deepEqual(await seqs(0), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(await seqs(13), [14, 15, 16, 17, 18, 19, 20]);
+      assert.deepEqual(await seqs(20), []);
+      assert.deepEqual(await seqs(99), []);
+      assert.deepEqual((await s.latestAudit(3)).map((e) => e.seq), [20, 19, 18]);
+      assert.deepEqual((await s.latestAudit(3, 18)).map((e) => e.seq), [17, 16, 15]);
+      assert.deepEqual((await s.latestAudit(5, 3)).map((e) => e.seq), [2, 1]);
+      assert.deepEqual(await s.latestAudit(5, 1), []);
+      assert.equal((await s.latestAudit(0)).length, 1, 'the limit is at least 1');
+      assert.equal((await s.latestAudit(5000)).length, 20);
+      const newest = (await s.latestAudit(1))[0]!;
+      assert.equal(newest.hash, 'h20');
+      assert.equal(newest.prevHash, 'h19');
     }));
 
     it('registers nodes by heartbeat with the database time', () => withStore(async (s) => {

@@ -31,7 +31,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../errors/codes.js';
-import type { AuditBuilder, IdempotencyClaim, InsertResult, Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../../region/region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
@@ -410,14 +410,22 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     return e;
   }
 
-  async *iterateAudit(): AsyncIterable<AuditEntry> {
-    let after = -1;
+  async *iterateAudit(afterSeq = -1): AsyncIterable<AuditEntry> {
+    let after = afterSeq;
     for (;;) {
       const rows = await this.pool.run('iterateAudit', (sql) => sql`SELECT * FROM audit_log WHERE seq > ${after} ORDER BY seq LIMIT ${CHUNK}`);
       for (const r of rows) yield toAudit(r);
       if (rows.length < CHUNK) return;
       after = n(rows[rows.length - 1]!.seq);
     }
+  }
+
+  async latestAudit(limit: number, beforeSeq?: number): Promise<AuditEntry[]> {
+    const lim = clampAuditLimit(limit);
+    const rows = await this.pool.run('latestAudit', (sql) => (beforeSeq === undefined
+      ? sql`SELECT * FROM audit_log ORDER BY seq DESC LIMIT ${lim}`
+      : sql`SELECT * FROM audit_log WHERE seq < ${beforeSeq} ORDER BY seq DESC LIMIT ${lim}`));
+    return rows.map(toAudit);
   }
 
   async lastAudit(): Promise<AuditEntry | null> {

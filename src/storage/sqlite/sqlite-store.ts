@@ -12,7 +12,7 @@ import type {
 import { SqliteOperators } from './sqlite-operators.js';
 import { RampartError } from '../../errors/codes.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../../acme/types.js';
-import type { AuditBuilder, IdempotencyClaim, InsertResult, Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 import { d, dn, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
@@ -330,15 +330,23 @@ export class SqliteStore implements Store {
     return e;
   }
 
-  async *iterateAudit(): AsyncIterable<AuditEntry> {
+  async *iterateAudit(afterSeq = -1): AsyncIterable<AuditEntry> {
     const stmt = this.prep(`SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`);
-    let after = -1;
+    let after = afterSeq;
     for (;;) {
       const rows = stmt.all(after) as Row[];
       for (const r of rows) yield toAudit(r);
       if (rows.length < CHUNK) return;
       after = Number(rows[rows.length - 1]!.seq);
     }
+  }
+
+  async latestAudit(limit: number, beforeSeq?: number): Promise<AuditEntry[]> {
+    const lim = clampAuditLimit(limit);
+    const rows = (beforeSeq === undefined
+      ? this.prep('SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?').all(lim)
+      : this.prep('SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(beforeSeq, lim)) as Row[];
+    return rows.map(toAudit);
   }
 
   async lastAudit(): Promise<AuditEntry | null> {
