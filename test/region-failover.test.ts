@@ -82,6 +82,11 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     const refused = await issue(b1.httpsUrl, 'refused.example.test');
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.match(String(refused.body.detail), /region B .*replica of region A/);
+    // Through B's HAProxy: the inventory (reads go to every ready node), but no issuance (no node takes writes).
+    let viaLb = { status: 0, headers: {} as Record<string, unknown> };
+    await waitFor('the inventory through B\'s HAProxy', async () => (viaLb = await inventory(b.apiUrl, ackedOnA[2]!.serial)).status === 200, 20_000);
+    assert.match(String(viaLb.headers['x-rampart-node']), /^b[12]$/);
+    assert.equal((await issue(b.apiUrl, 'refused-lb.example.test')).status, 503);
     const ready = await call(`${b1.httpUrl}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal(ready.body.writable, false);

@@ -3,8 +3,9 @@
  * frontend for validation traffic (OCSP, CRLs, CA certificates) balanced over
  * every ready node, and a TLS frontend for the REST API and ACME (/acme)
  * re-encrypting to the nodes that accept writes (`/readyz?write=1`), every
- * HTTP request balanced on its own. Pure: no I/O, throws HaproxyConfigError
- * with a message naming the bad option.
+ * HTTP request balanced on its own; GETs of the REST API and the dashboard go
+ * to every ready node, writable or not. Pure: no I/O, throws
+ * HaproxyConfigError with a message naming the bad option.
  */
 import { isIP } from 'node:net';
 
@@ -196,12 +197,14 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     '#',
     '#   validation frontend (plain HTTP)  -> backend validation: OCSP, CRLs, CA certificates,',
     '#                                        every node that answers GET /readyz with 200',
-    '#   api frontend (TLS, HAProxy cert)   -> backend issuance: REST API and ACME (/acme), re-encrypted',
+    '#   api frontend (TLS, HAProxy cert)   -> backend issuance: REST API writes and ACME (/acme), re-encrypted',
     '#                                        to the nodes\' HTTPS port, only nodes answering',
     '#                                        GET /readyz?write=1 with 200, each request balanced on its own',
     passive
       ? '#                                        (in active-passive mode: the active node alone)'
       : '#                                        (in active-active mode: every healthy node)',
+    '#                                     -> backend reads: GETs of /api/ and /dashboard, every node',
+    '#                                        answering GET /readyz with 200, writable or not',
     '#',
     `# A node that dies is taken out within ${dur(detectMs)} (${c.fall} failed checks, the first within`,
     `# ${dur(c.intervalMs)}, then every ${dur(c.fastinterMs)}); requests caught in between are retried on another node.`,
@@ -272,6 +275,12 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     '    # The client\'s Host header is passed on unchanged; ACME URLs come from acme.baseUrl',
     '    # (set it to this frontend\'s URL), else from Host and the protocol (https).',
     '    http-request set-header X-Forwarded-Proto https',
+    '    # Reads of the REST API and the dashboard go to every ready node, also one that takes',
+    '    # no writes (a passive node, or a node of a replica region before its failover). ACME',
+    '    # stays on the issuance backend: even its GETs use nonces and account state.',
+    '    acl read_method method GET HEAD',
+    '    acl read_path path_beg /api/ /dashboard',
+    '    use_backend reads if read_method read_path',
     '    default_backend issuance',
     '',
     'backend issuance',
@@ -301,15 +310,29 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     '    # Checks go in plain HTTP to the node\'s HTTP port (`port`, and no-check-ssl).',
     `    default-server ssl verify required ca-file ${opts.caFile} alpn http/1.1 no-check-ssl ${common}${passive ? ' on-marked-down shutdown-sessions' : ''}`,
   );
-  for (const n of r.nodes) {
-    const extra = [
-      `port ${n.httpPort}`,
-      n.httpHost !== n.httpsHost ? `addr ${addr(n.httpHost)}` : '',
-      // verifyhost only matches DNS names; nodes addressed by IP get chain verification only.
-      isIP(n.httpsHost) === 0 ? `verifyhost ${n.httpsHost}` : '',
-    ].filter(Boolean).join(' ');
-    p(`    server ${n.name} ${hostPort(n.httpsHost, n.httpsPort)} ${extra}`);
-  }
+  const apiServers = (): void => {
+    for (const n of r.nodes) {
+      const extra = [
+        `port ${n.httpPort}`,
+        n.httpHost !== n.httpsHost ? `addr ${addr(n.httpHost)}` : '',
+        // verifyhost only matches DNS names; nodes addressed by IP get chain verification only.
+        isIP(n.httpsHost) === 0 ? `verifyhost ${n.httpsHost}` : '',
+      ].filter(Boolean).join(' ');
+      p(`    server ${n.name} ${hostPort(n.httpsHost, n.httpsPort)} ${extra}`);
+    }
+  };
+  apiServers();
+  p(
+    '',
+    'backend reads',
+    '    balance leastconn',
+    '    # Every node that answers GET /readyz with 200, writable or not (as for validation).',
+    '    option httpchk GET /readyz',
+    '    http-check expect status 200',
+    '    http-response set-header X-Rampart-Node %[srv_name]',
+    `    default-server ssl verify required ca-file ${opts.caFile} alpn http/1.1 no-check-ssl ${common}`,
+  );
+  apiServers();
   if (r.stats) {
     p(
       '',
