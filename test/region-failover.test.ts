@@ -239,6 +239,12 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.match(String(refused.body.detail), /region A does not accept issuance.*region B is active at epoch 2/);
     assert.equal((await revoke(a1.httpsUrl, ackedOnA[1]!.serial)).status, 503, 'nor revocation');
+    // Nor administrative writes: a token created here would vanish when A is rewound at failback.
+    const tok = await call(`${a1.httpsUrl}/api/v1/tokens`, { token: lab.token, ca: lab.caPem, json: { name: 'split-brain-token', role: 'issuer' } });
+    assert.equal(tok.status, 503, JSON.stringify(tok.body));
+    assert.match(String(tok.body.detail), /region A does not accept writes now: .*region B is active at epoch 2/);
+    assert.equal((await call(`${a1.httpsUrl}/api/v1/operators`, { token: lab.token, ca: lab.caPem })).status, 200, 'reads still work');
+    assert.equal(await lab.pg.psql("SELECT count(*) FROM api_tokens WHERE name = 'split-brain-token'", lab.db.aPrimary.port, 'rampart'), '0');
     // The fence is in A's own database, so every node of A sees it.
     assert.equal(await lab.pg.psql('SELECT active_region || \' \' || epoch FROM region_state', lab.db.aPrimary.port, 'rampart'), 'B 2');
     assert.equal(await lab.pg.psql("SELECT count(*) > 0 FROM audit_log WHERE action = 'region.fenced'", lab.db.aPrimary.port, 'rampart'), 't');

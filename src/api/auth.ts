@@ -87,7 +87,39 @@ export interface Authenticator {
   require(req: FastifyRequest, perm: Permission): Promise<Actor>;
 }
 
-export function createAuthenticator(o: { tokens: TokenService; audit: AuditLog; clientCerts?: { store: CertificateStore & OperatorStore; clock: Clock } }): Authenticator {
+/**
+ * Administrative writes refused while the node's region does not take writes
+ * (a replica region, or a fenced one): a token, operator or EAB key created
+ * in a fenced region would vanish when its database is rewound at failback.
+ * Issuance and revocation are refused by their own region fence.
+ */
+const REGION_FENCED_WRITES: ReadonlySet<Permission> = new Set(['token.manage', 'acme.manage', 'crl.generate']);
+
+export interface AuthenticatorOptions {
+  tokens: TokenService;
+  audit: AuditLog;
+  clientCerts?: { store: CertificateStore & OperatorStore; clock: Clock };
+  /** Why this node's region refuses writes now, or null when it takes them (no regions: omit). */
+  regionRefusal?: () => string | null;
+}
+
+export function createAuthenticator(o: AuthenticatorOptions): Authenticator {
+  const checkRegion = (req: FastifyRequest, perm: Permission): void => {
+    if (!o.regionRefusal || req.method === 'GET' || req.method === 'HEAD' || !REGION_FENCED_WRITES.has(perm)) return;
+    const why = o.regionRefusal();
+    if (why) throw new RampartError('notWritable', why);
+  };
+  const inner = createTokenAuthenticator(o);
+  return {
+    async require(req, perm) {
+      const actor = await inner.require(req, perm);
+      checkRegion(req, perm);
+      return actor;
+    },
+  };
+}
+
+function createTokenAuthenticator(o: AuthenticatorOptions): Authenticator {
   return {
     async require(req, perm) {
       const h = req.headers.authorization;

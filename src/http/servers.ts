@@ -102,7 +102,11 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  const auth = createAuthenticator({ tokens: node.tokens, audit: node.audit, clientCerts: { store: node.store, clock: node.clock } });
+  const region = node.region;
+  const auth = createAuthenticator({
+    tokens: node.tokens, audit: node.audit, clientCerts: { store: node.store, clock: node.clock },
+    ...(region ? { regionRefusal: () => (region.writable() ? null : `region ${region.region} does not accept writes now: ${region.status().reason}`) } : {}),
+  });
   await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.noteHealth(r.status) });
   await app.register(certificateRoutes, {
     auth, issuance: node.issuance, revocation: node.revocation, store: node.store, ca: node.ca, clock: node.clock,
