@@ -74,6 +74,14 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
 
   it('token routes: 401 without or with a made-up token, else allow or 403 exactly as the matrix says; denials audited', async () => {
     let denied = 0;
+    let mutationsAudited = 0;
+    const withDb = <T>(fn: (db: Database.Database) => T): T => {
+      const db = new Database(join(node.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
+      try { return fn(db); } finally { db.close(); }
+    };
+    const lastSeq = (): number => withDb((db) => (db.prepare('SELECT coalesce(max(seq), 0) AS s FROM audit_log').get() as { s: number }).s);
+    const auditedSince = (seq: number, actor: string): number => withDb((db) =>
+      (db.prepare("SELECT count(*) AS n FROM audit_log WHERE seq > ? AND actor = ? AND outcome = 'success'").get(seq, actor) as { n: number }).n);
     for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
       if (access === 'public' || access === 'acme-jws') continue;
       const [method, template] = route.split(' ') as [string, string];
@@ -83,9 +91,17 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
       assert.equal((await call(url, opts)).status, 401, `${route} without a token`);
       assert.equal((await call(url, { ...opts, token: `rmp_000000000000_${'A'.repeat(32)}` })).status, 401, `${route} with a made-up token`);
       for (const role of TOKEN_ROLES) {
+        const seqBefore = method === 'GET' ? 0 : lastSeq();
         const r = await call(url, { ...opts, token: tokens.get(role)! });
         if (PERMISSIONS[role].includes(access)) {
           assert.equal(r.status, rq.allowed, `${role} on ${route}: ${JSON.stringify(r.body)}`);
+          if (method !== 'GET' && r.status < 300) {
+            // Every mutating action that succeeded is in the audit log, with its actor.
+            const actor = `token:${tokens.get(role)!.split('_')[1]}`;
+            const n = auditedSince(seqBefore, actor);
+            assert.ok(n > 0, `${role} on ${route} (${r.status}) left no audit entry by ${actor}`);
+            mutationsAudited++;
+          }
         } else {
           assert.equal(r.status, 403, `${role} on ${route} must be refused: ${JSON.stringify(r.body)}`);
           assert.equal(r.body.type, 'urn:rampart:error:forbidden');
@@ -94,6 +110,7 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
       }
     }
     assert.ok(denied > 20, `the walk saw denials (${denied})`);
+    assert.ok(mutationsAudited >= 3, `successful mutations were checked for audit entries (${mutationsAudited})`);
     const tokenRoutes = Object.values(ROUTE_ACCESS).filter((a) => a !== 'public' && a !== 'acme-jws').length;
     const db = new Database(join(node.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
     try {
