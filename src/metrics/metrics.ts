@@ -24,7 +24,7 @@ export class RampartMetrics {
   readonly backupSize = new Gauge({ name: 'rampart_backup_size_bytes', help: 'Encrypted size of the last successful backup (one target)', registers: [this.registry] });
   readonly drillLastSuccess = new Gauge({ name: 'rampart_drill_last_success_timestamp_seconds', help: 'When each DR drill scenario last passed (from the database; see rampart drill history)', labelNames: ['scenario'], registers: [this.registry] });
   readonly drillRto = new Gauge({ name: 'rampart_drill_rto_seconds', help: 'Recovery time measured by the last run of each DR drill scenario', labelNames: ['scenario'], registers: [this.registry] });
-  readonly unhandledErrors = new Counter({ name: 'rampart_unhandled_errors_total', help: 'Promise rejections no code handled (logged, the node keeps running) and uncaught exceptions (the node stops)', labelNames: ['kind'], registers: [this.registry] });
+  readonly unhandledErrors = new Counter({ name: 'rampart_unhandled_errors_total', help: 'Errors no code handled: kind rejection (logged, the node keeps running), postgres-js (postgres.js wrote to a closed connection: pools replaced, the node keeps running), exception (the node stops)', labelNames: ['kind'], registers: [this.registry] });
   readonly httpDuration = new Histogram({
     name: 'rampart_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['listener', 'route', 'method', 'code'],
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],
