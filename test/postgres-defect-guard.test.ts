@@ -4,8 +4,10 @@
  * (porsager/postgres#1208). Reproduced here for real (a reserved connection,
  * its backend terminated): without the node's process guard the process
  * dies; with it, the defect is logged and counted, the database pools are
- * replaced, and queries go on. Runs in a child process so that the uncaught
- * exception never reaches the test runner.
+ * replaced, and queries go on. And transaction() never gets there: a
+ * connection lost while its callback waits on something else gets no
+ * further statement, COMMIT or ROLLBACK. Runs in child processes so that an
+ * uncaught exception never reaches the test runner.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,4 +37,15 @@ describe('postgres.js connection defect (porsager/postgres#1208) under the proce
     assert.equal(out.generationAfter, out.generationBefore + 1);
     assert.equal(out.after, 42, 'queries go on through the new pool');
   });
+
+  for (const mode of ['query', 'commit', 'throw']) {
+    it(`transaction(): a connection lost while the callback waits elsewhere sends nothing more (${mode})`, () => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, String(pg.primary.port), mode], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, `child exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      assert.match(out.outcome, /^rejected: /, JSON.stringify(out));
+      assert.deepEqual(out.counts, {}, `no defect, no unhandled error: ${JSON.stringify(out)}`);
+      assert.equal(out.after, 42);
+    });
+  }
 });

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
 import { PostgresStore } from '../storage/postgres/postgres-store.js';
+import { transaction } from '../storage/postgres/pg-pool.js';
 import type { Store } from '../storage/store.js';
 import { conninfo, findPgBinary, runPgTool, type PgConnection } from './pg-tools.js';
 
@@ -69,7 +70,9 @@ export async function snapshotSqlite(store: SqliteStore, tmpFile: string): Promi
 
 export async function snapshotPostgres(store: PostgresStore, conn: PgConnection, tmpFile: string): Promise<DatabaseSnapshot> {
   const pgDump = findPgBinary('pg_dump');
-  const facts = await store.pool.once('backup', (sql) => sql.begin('isolation level repeatable read read only', async (tx) => {
+  // transaction(): pg_dump runs while this transaction holds the snapshot open; if the connection
+  // is lost meanwhile, nothing more may be sent on it (see pg-pool.ts).
+  const facts = await store.pool.once('backup', (sql) => transaction(sql, async (tx) => {
     const [s] = await tx`SELECT pg_export_snapshot() AS snap, pg_current_wal_lsn()::text AS lsn`;
     const [c] = await tx`SELECT count(*)::int AS total, (count(*) FILTER (WHERE status = 'revoked'))::int AS revoked FROM certificates`;
     const [a] = await tx`SELECT count(*)::int AS n, COALESCE(max(seq), 0)::int AS seq FROM audit_log`;
@@ -83,6 +86,6 @@ export async function snapshotPostgres(store: PostgresStore, conn: PgConnection,
       crlNumbers: Object.fromEntries(counters.map((r) => [String(r.issuer_id), String(r.n)])),
     };
     return f;
-  }), 6 * 3_600_000);
+  }, 'isolation level repeatable read read only'), 6 * 3_600_000);
   return { partName: 'database.pgdump', data: readFileSync(tmpFile), facts: facts as SnapshotFacts };
 }

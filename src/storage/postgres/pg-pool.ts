@@ -121,29 +121,56 @@ export function isConnectionLoss(e: unknown): boolean {
 /**
  * sql.begin, made safe against a connection that dies mid-transaction.
  *
- * postgres.js 3.4.9 answers an error inside begin() with a ROLLBACK on the
- * same connection. When the error was the connection closing, that ROLLBACK
- * is written to a socket that is already gone, which throws a TypeError from
- * a setImmediate callback ("Cannot read properties of null (reading
- * 'write')", porsager/postgres#1154 and #1208, unfixed): an uncaught
- * exception that kills the node, exactly during a database failover. So when
- * a statement fails because the connection was lost, the callback never
- * settles: begin() sends nothing more on that connection (neither ROLLBACK
- * nor COMMIT), and rejects by itself with CONNECTION_CLOSED when the socket
- * closes (which these errors always come with), and the server rolls the
- * transaction back as the session ends. Statements inside `fn` must follow
- * each other without waiting on anything but the database (no timers, no
- * other I/O), so that the close cannot slip in between two of them.
+ * postgres.js 3.4.9 writes to a connection whose socket is already gone when
+ * anything is sent on it after it closed, and that throws a TypeError from a
+ * setImmediate callback ("Cannot read properties of null (reading 'write')",
+ * porsager/postgres#1154 and #1208, unfixed): an uncaught exception that
+ * kills the node, exactly during a database failover. Inside begin() three
+ * things can send after the close: the ROLLBACK it answers an error with,
+ * the COMMIT after `fn` returns, and a statement of `fn` itself when `fn` was
+ * waiting on something else (a timer, a child process) when the connection
+ * closed. So once the connection is lost (a statement failed with a
+ * connection error, or begin() itself rejected because the socket closed),
+ * nothing more is sent: later statements of `fn` never settle, and neither
+ * does `fn`, so begin() sends neither ROLLBACK nor COMMIT; it rejects by
+ * itself with CONNECTION_CLOSED, and the server rolls the transaction back
+ * as the session ends. `options` is begin()'s mode ('isolation level ...').
  */
-export function transaction<T>(sql: Sql, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
-  return sql.begin(async (tx) => {
+export function transaction<T>(sql: Sql, fn: (tx: TransactionSql) => Promise<T>, options = ''): Promise<T> {
+  let lost = false;
+  const never = (): Promise<never> => new Promise<never>(() => undefined);
+  const p = sql.begin(options, async (tx) => {
+    let result: T;
     try {
-      return await fn(tx);
+      result = await fn(guardTx(tx, () => lost));
     } catch (e) {
-      if (isConnectionLoss(e)) return new Promise<never>(() => undefined);
+      if (lost || isConnectionLoss(e)) { lost = true; return never(); }
       throw e;
     }
+    if (lost) return never();
+    return result;
   }) as Promise<T>;
+  p.catch(() => { lost = true; });
+  return p;
+}
+
+/** `tx` whose statements (tagged templates and unsafe()) never go out once `isLost()`. */
+function guardTx(tx: TransactionSql, isLost: () => boolean): TransactionSql {
+  const never = (): Promise<never> => new Promise<never>(() => undefined);
+  return new Proxy(tx, {
+    apply(target, thisArg, args: unknown[]) {
+      const first = args[0];
+      if (isLost() && Array.isArray(first) && 'raw' in first) return never();
+      return Reflect.apply(target as unknown as (...a: unknown[]) => unknown, thisArg, args);
+    },
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (prop === 'unsafe' && typeof v === 'function') {
+        return (...a: unknown[]) => (isLost() ? never() : (v as (...x: unknown[]) => unknown).apply(target, a));
+      }
+      return v;
+    },
+  });
 }
 
 export function parseHost(s: string): { host: string; port: number } {
