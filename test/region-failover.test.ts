@@ -244,6 +244,9 @@ describe('cross-region DR: two regions on loopback', { timeout: 600_000 }, () =>
     assert.equal(tok.status, 503, JSON.stringify(tok.body));
     assert.match(String(tok.body.detail), /region A does not accept writes now: .*region B is active at epoch 2/);
     assert.equal((await call(`${a1.httpsUrl}/api/v1/operators`, { token: lab.token, ca: lab.caPem })).status, 200, 'reads still work');
+    const cliTok = await lab.cli(['token', 'create', '--role', 'issuer', '--name', 'split-brain-token'], 60_000, 'A');
+    assert.equal(cliTok.code, 1, `${cliTok.stdout}\n${cliTok.stderr}`);
+    assert.match(cliTok.stderr, /region A does not accept writes now: .*region B is active at epoch 2/);
     assert.equal(await lab.pg.psql("SELECT count(*) FROM api_tokens WHERE name = 'split-brain-token'", lab.db.aPrimary.port, 'rampart'), '0');
     // The fence is in A's own database, so every node of A sees it.
     assert.equal(await lab.pg.psql('SELECT active_region || \' \' || epoch FROM region_state', lab.db.aPrimary.port, 'rampart'), 'B 2');

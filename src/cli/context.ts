@@ -2,6 +2,7 @@
 import pino from 'pino';
 import { loadConfigDetailed } from '../config/load.js';
 import type { RampartConfig } from '../config/schema.js';
+import { RampartError } from '../errors/codes.js';
 import { RampartNode } from '../main/node.js';
 import type { Actor } from '../ra/actor.js';
 import { userInfo } from 'node:os';
@@ -30,6 +31,21 @@ export function cliActor(): Actor {
 
 export function out(g: GlobalOptions, data: unknown, human: () => string): void {
   process.stdout.write(g.json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
+}
+
+/**
+ * As withNode, for administrative writes (tokens, operators, EAB keys): refused
+ * when the node's region does not take writes (a replica region, or one
+ * fenced after a failover), where the write would be discarded at failback.
+ */
+export async function withWritableNode<T>(g: GlobalOptions, fn: (node: RampartNode) => Promise<T>, opts: Parameters<typeof openNode>[1] = {}): Promise<T> {
+  return withNode(g, async (node) => {
+    const region = node.region;
+    if (region && !region.writable()) {
+      throw new RampartError('notWritable', `region ${region.region} does not accept writes now: ${region.status().reason}`);
+    }
+    return fn(node);
+  }, opts);
 }
 
 /** Runs a command body with the node open, closing it afterwards. */

@@ -1,6 +1,6 @@
 /** `rampart acme eab create|list|revoke`: external account binding keys for ACME clients. */
 import type { Command } from 'commander';
-import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+import { cliActor, out, withNode, withWritableNode, type GlobalOptions } from '../context.js';
 
 export function registerAcme(program: Command, g: () => GlobalOptions): void {
   const acme = program.command('acme').description('ACME server administration');
@@ -10,7 +10,7 @@ export function registerAcme(program: Command, g: () => GlobalOptions): void {
     .option('--description <text>', 'who or what the key is for', '')
     .action(async (o: { description: string }) => {
       if (o.description.length > 200) throw new Error('--description is at most 200 characters');
-      await withNode(g(), async (node) => {
+      await withWritableNode(g(), async (node) => {
         const k = await node.eab.create(o.description);
         await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'acme.eab.create', target: `eab:${k.kid}`, outcome: 'success', details: { description: o.description } });
         out(g(), { kid: k.kid, hmacKey: k.hmacKey, description: o.description },
@@ -24,7 +24,7 @@ export function registerAcme(program: Command, g: () => GlobalOptions): void {
     });
   });
   eab.command('revoke <kid>').description('revoke an unused key (a bound account stays valid)').action(async (kid: string) => {
-    await withNode(g(), async (node) => {
+    await withWritableNode(g(), async (node) => {
       const ok = await node.eab.revoke(kid);
       await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'acme.eab.revoke', target: `eab:${kid}`, outcome: ok ? 'success' : 'failure' });
       if (!ok) throw new Error(`no unrevoked EAB key ${kid}`);

@@ -6,7 +6,7 @@ import { registerTokenRotate } from './operator.js';
 import type { TokenRole } from '../../core/types.js';
 import { nodeStatus, nodeUrls } from '../../http/servers.js';
 import { toPem } from '../../pki/certificate-builder.js';
-import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+import { cliActor, out, withNode, withWritableNode, type GlobalOptions } from '../context.js';
 
 export function registerAdmin(program: Command, g: () => GlobalOptions): void {
   program.command('crl')
@@ -44,7 +44,7 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
     .action(async (o: { role: string; name: string; expiresDays?: number }) => {
       if (!TOKEN_ROLES.includes(o.role as TokenRole)) throw new Error(`--role must be one of ${TOKEN_ROLES.join(', ')}`);
       if (o.expiresDays !== undefined && !(Number.isInteger(o.expiresDays) && o.expiresDays > 0 && o.expiresDays <= 3650)) throw new Error('--expires-days must be 1..3650');
-      await withNode(g(), async (node) => {
+      await withWritableNode(g(), async (node) => {
         const exp = o.expiresDays ? new Date(node.clock.now().getTime() + o.expiresDays * 86_400_000) : null;
         const { token: t, record } = await node.tokens.create(o.name, o.role as TokenRole, exp);
         await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'token.create', target: `token:${record.id}`, outcome: 'success', details: { name: o.name, role: o.role } });
@@ -58,7 +58,7 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
     });
   });
   token.command('revoke <id>').action(async (id: string) => {
-    await withNode(g(), async (node) => {
+    await withWritableNode(g(), async (node) => {
       const ok = await node.store.revokeToken(id, node.clock.now());
       await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'token.revoke', target: `token:${id}`, outcome: ok ? 'success' : 'failure' });
       if (!ok) throw new Error(`no active token ${id}`);

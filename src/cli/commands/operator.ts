@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { issueOperatorClientCert, MAX_CLIENT_CERT_HOURS } from '../../auth/operator-certs.js';
 import { TOKEN_ROLES } from '../../auth/tokens.js';
 import type { TokenRole } from '../../core/types.js';
-import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+import { cliActor, out, withNode, withWritableNode, type GlobalOptions } from '../context.js';
 
 const intIn = (min: number, max: number) => (v: string): number => {
   const n = Number(v);
@@ -19,7 +19,7 @@ export function registerOperator(program: Command, g: () => GlobalOptions): void
     .requiredOption('--role <role>', TOKEN_ROLES.join(' | '))
     .action(async (name: string, o: { role: string }) => {
       if (!TOKEN_ROLES.includes(o.role as TokenRole)) throw new Error(`--role must be one of ${TOKEN_ROLES.join(', ')}`);
-      await withNode(g(), async (node) => {
+      await withWritableNode(g(), async (node) => {
         const rec = await node.operators.add(name, o.role as TokenRole);
         const a = cliActor();
         await node.audit.record({ actor: a.id, source: a.source, channel: a.channel, action: 'operator.create', target: `operator:${rec.name}`, outcome: 'success', details: { role: rec.role } });
@@ -34,7 +34,7 @@ export function registerOperator(program: Command, g: () => GlobalOptions): void
   });
   op.command('remove <name>').description("deprovision an operator: every token it holds stops working at once, on every node")
     .action(async (name: string) => {
-      await withNode(g(), async (node) => {
+      await withWritableNode(g(), async (node) => {
         const r = await node.operators.remove(name);
         const a = cliActor();
         await node.audit.record({ actor: a.id, source: a.source, channel: a.channel, action: 'operator.deprovision', target: `operator:${name}`, outcome: 'success', details: { revokedTokens: r.revokedTokens } });
@@ -45,7 +45,7 @@ export function registerOperator(program: Command, g: () => GlobalOptions): void
   op.command('token <name>').description("a token for the operator, with the operator's role (shown once, stored hashed)")
     .option('--days <n>', 'expires after this many days', intIn(1, 3650))
     .action(async (name: string, o: { days?: number }) => {
-      await withNode(g(), async (node) => {
+      await withWritableNode(g(), async (node) => {
         const exp = o.days ? new Date(node.clock.now().getTime() + o.days * 86_400_000) : null;
         const { token, record } = await node.operators.issueToken(name, exp);
         const a = cliActor();
@@ -60,7 +60,7 @@ export function registerOperatorCert(op: Command, g: () => GlobalOptions): void 
     .option('--hours <n>', `lifetime in hours (1..${MAX_CLIENT_CERT_HOURS})`, intIn(1, MAX_CLIENT_CERT_HOURS), 24)
     .requiredOption('--out <prefix>', 'writes <prefix>.pem (certificate and chain) and <prefix>.key (private key, mode 0600)')
     .action(async (name: string, o: { hours: number; out: string }) => {
-      await withNode(g(), async (node) => {
+      await withWritableNode(g(), async (node) => {
         const operator = await node.operators.get(name);
         const c = await issueOperatorClientCert({ operator, hours: o.hours, ca: node.ca, store: node.store, clock: node.clock, audit: node.audit, actor: cliActor() });
         writeFileSync(`${o.out}.pem`, c.certPem);
@@ -75,7 +75,7 @@ export function registerTokenRotate(token: Command, g: () => GlobalOptions): voi
   token.command('rotate <id>').description('a new token with the same name, role, operator and lifetime; the old one stops after the grace period')
     .option('--grace-seconds <n>', 'how long the old token keeps working', intIn(0, 604_800), 0)
     .action(async (id: string, o: { graceSeconds: number }) => {
-      await withNode(g(), async (node) => {
+      await withWritableNode(g(), async (node) => {
         const r = await node.tokens.rotate(id, o.graceSeconds);
         const a = cliActor();
         await node.audit.record({ actor: a.id, source: a.source, channel: a.channel, action: 'token.rotate', target: `token:${id}`, outcome: 'success', details: { newToken: r.record.id, oldRevokedAt: r.oldRevokedAt.toISOString() } });
