@@ -27,7 +27,7 @@ import { systemClock } from '../src/core/clock.js';
 import { CaEvents } from '../src/core/events.js';
 import { randomSerial, serialHex } from '../src/core/serial.js';
 import type { RevokedEntry } from '../src/core/types.js';
-import { CrlService } from '../src/crl/crl-service.js';
+import { CrlService } from '../src/validation/crl/crl-service.js';
 import { SoftwareKeyBackend } from '../src/keys/software/software-backend.js';
 import { toPem } from '../src/pki/certificate-builder.js';
 import { encodeRevokedEntry } from '../src/pki/crl-builder.js';

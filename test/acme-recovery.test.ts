@@ -16,7 +16,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { loadConfig } from '../src/config/load.js';
 import { RampartNode } from '../src/main/node.js';
 import { acmeUrls } from '../src/acme/urls.js';
-import type { AcmeAccount } from '../src/acme/types.js';
+import type { AcmeAccount } from '../src/storage/acme-records.js';
 import { freePort } from './helpers/ports.js';
 import { removeDir, tempDir } from './helpers/node-process.js';
 import { mustOpenssl } from './helpers/openssl.js';

@@ -1,5 +1,5 @@
 /**
- * The permission matrix (src/api/auth.ts: PERMISSIONS and ROUTE_ACCESS),
+ * The permission matrix (src/http/api/auth.ts: PERMISSIONS and ROUTE_ACCESS),
  * walked against a real node: the routes the node serves (its OpenAPI
  * document) are exactly the routes in the table; every token-protected route
  * is called with no token, a made-up token, and a token of every role, and
@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { PERMISSIONS, ROUTE_ACCESS } from '../src/api/auth.js';
+import { PERMISSIONS, ROUTE_ACCESS } from '../src/http/api/auth.js';
 import { TOKEN_ROLES } from '../src/auth/tokens.js';
 import type { TokenRole } from '../src/core/types.js';
 import { call } from './helpers/api-client.js';

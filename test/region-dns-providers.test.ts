@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createDnsProvider } from '../src/region/dns/create-dns-provider.js';
-import { dnsSchema } from '../src/region/dns/dns-config.js';
+import { dnsSchema } from '../src/config/dns-config.js';
 import type { DnsChange } from '../src/region/dns/dns-provider.js';
 import { ExecDnsProvider } from '../src/region/dns/exec-provider.js';
 import { FileDnsProvider } from '../src/region/dns/file-provider.js';

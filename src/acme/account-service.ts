@@ -1,10 +1,10 @@
 /** ACME accounts (RFC 8555 §7.3): creation, lookup, update, deactivation, key rollover. */
 import type { JWK } from 'jose';
-import { isRampartError } from '../errors/codes.js';
+import { isRampartError } from '../core/errors.js';
 import { acmeActor, newId, type AcmeDeps, type AcmeRequest } from './context.js';
 import { jwkThumbprint, verifyJws } from './jws.js';
 import { AcmeError } from './problems.js';
-import type { AcmeAccount } from './types.js';
+import type { AcmeAccount } from '../storage/acme-records.js';
 import { accountIdFromUrl } from './urls.js';
 
 export interface AccountResult { account: AcmeAccount; created: boolean }

@@ -4,12 +4,12 @@ import * as x509 from '@peculiar/x509';
 import type { JWK } from 'jose';
 import type { CertificateRecord } from '../core/types.js';
 import { normalizeSerial } from '../core/serial.js';
-import { isRampartError } from '../errors/codes.js';
+import { isRampartError } from '../core/errors.js';
 import { acmeActor, type AcmeDeps, type AcmeRequest } from './context.js';
 import { authorityKeyIdOf, parseCertId, renewalWindow } from './ari.js';
 import { authzTarget } from './identifiers.js';
 import { AcmeError } from './problems.js';
-import type { AcmeAccount, AcmeIdentifier } from './types.js';
+import type { AcmeAccount, AcmeIdentifier } from '../storage/acme-records.js';
 import { canonicalIp } from '../ra/policy.js';
 
 function pem(der: Uint8Array): string {

@@ -9,12 +9,12 @@ import type { IssuanceService } from '../ra/issuance.js';
 import type { RevocationService } from '../ra/revocation.js';
 import type { ProfilePolicy } from '../ra/policy.js';
 import type { Store } from '../storage/store.js';
-import type { Actor } from '../ra/actor.js';
+import type { Actor } from '../core/actor.js';
 import type { EabKeys } from './eab.js';
 import type { RateLimiter } from './rate-limits.js';
 import type { AcmeUrls } from './urls.js';
 import type { ChallengeValidator } from './validation/validator.js';
-import type { AcmeAccount } from './types.js';
+import type { AcmeAccount } from '../storage/acme-records.js';
 
 export type AcmeSettings = RampartConfig['acme'];
 

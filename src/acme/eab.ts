@@ -11,7 +11,7 @@ import type { Clock } from '../core/clock.js';
 import type { AcmeStore } from '../storage/store.js';
 import { AcmeError } from './problems.js';
 import { jwkThumbprint } from './jws.js';
-import type { EabKey } from './types.js';
+import type { EabKey } from '../storage/acme-records.js';
 
 const AAD = (kid: string) => `rampart-acme-eab:${kid}`;
 

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import { canonicalIp, dnsNameProblem } from '../ra/policy.js';
 import { AcmeError, type AcmeErrorType } from './problems.js';
-import type { AcmeIdentifier } from './types.js';
+import type { AcmeIdentifier } from '../storage/acme-records.js';
 
 export interface IdentifierProblem { type: AcmeErrorType; detail: string; identifier: AcmeIdentifier }
 

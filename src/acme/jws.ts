@@ -4,7 +4,7 @@
  * either the account key (jwk) or the account URL (kid). Verified with jose.
  */
 import { calculateJwkThumbprint, decodeProtectedHeader, flattenedVerify, importJWK, type JWK } from 'jose';
-import type { AcmeAccount } from './types.js';
+import type { AcmeAccount } from '../storage/acme-records.js';
 import { AcmeError } from './problems.js';
 
 export const ACCOUNT_KEY_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'EdDSA'] as const;

@@ -7,7 +7,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import type { JWK } from 'jose';
-import { isRampartError, type RampartError } from '../errors/codes.js';
+import { isRampartError, type RampartError } from '../core/errors.js';
 import { checkIdentifier, canonicalIp } from '../ra/policy.js';
 import { parseCsr, type ParsedCsr } from '../pki/csr.js';
 import { acmeActor, newId, newToken, type AcmeDeps, type AcmeRequest } from './context.js';
@@ -15,7 +15,7 @@ import { authzTarget, parseOrderIdentifiers } from './identifiers.js';
 import { AcmeError, isAcmeError, ACME_URN } from './problems.js';
 import { registeredDomain, type LimitName } from './rate-limits.js';
 import { parseCertId } from './ari.js';
-import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeIdentifier, AcmeOrder, ChallengeType } from './types.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeIdentifier, AcmeOrder, ChallengeType } from '../storage/acme-records.js';
 
 const HOUR = 3_600_000;
 /** How long a challenge POST waits for its validation before answering "processing". */

@@ -3,7 +3,7 @@
  * the ACME code throws. The ACME front end turns an AcmeError into an
  * application/problem+json reply with the error's HTTP status.
  */
-import type { AcmeIdentifier, AcmeProblem } from './types.js';
+import type { AcmeIdentifier, AcmeProblem } from '../storage/acme-records.js';
 
 export const ACME_ERRORS = {
   accountDoesNotExist: 400,

@@ -1,5 +1,5 @@
 /** The JSON documents ACME clients see (RFC 8555 §7.1). */
-import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder } from './types.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder } from '../storage/acme-records.js';
 import type { AcmeUrls } from './urls.js';
 
 export function accountView(a: AcmeAccount, urls: AcmeUrls): Record<string, unknown> {

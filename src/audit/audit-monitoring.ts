@@ -16,7 +16,7 @@ import { AuditForwarder, type ForwardMetaStore } from './forward/audit-forwarder
 import type { AuditFollowStore } from './forward/audit-reader.js';
 import type { ForwardContext } from './forward/audit-sink.js';
 import { createAuditSinks } from './forward/create-sinks.js';
-import type { AuditConfig } from './forward/forward-config.js';
+import type { AuditConfig } from '../config/audit-forward-config.js';
 
 export interface AuditMonitoringOptions {
   config: AuditConfig;

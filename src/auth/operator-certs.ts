@@ -10,11 +10,11 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { Actor } from '../ra/actor.js';
+import type { Actor } from '../core/actor.js';
 import type { CertificateAuthority } from '../ca/certificate-authority.js';
 import type { Clock } from '../core/clock.js';
 import type { CertificateRecord, OperatorRecord } from '../core/types.js';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 import { generateKeyObject } from '../keys/software/software-backend.js';
 import { toPem } from '../pki/certificate-builder.js';
 import { parseDn } from '../pki/names.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import type { ApiTokenRecord, OperatorRecord, TokenRole } from '../core/types.js';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 import type { OperatorStore, TokenStore } from '../storage/store.js';
 import { TOKEN_ROLES, type TokenService } from './tokens.js';
 

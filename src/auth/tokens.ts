@@ -7,7 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import type { ApiTokenRecord, TokenRole } from '../core/types.js';
 import type { OperatorStore, TokenStore } from '../storage/store.js';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 
 export const TOKEN_ROLES: readonly TokenRole[] = ['admin', 'operator', 'auditor', 'issuer', 'acme-admin'];
 

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
-import { SYSTEM_ACTOR } from '../ra/actor.js';
+import { SYSTEM_ACTOR } from '../core/actor.js';
 import type { MetaStore, AuditStore } from '../storage/store.js';
 import { LAST_BACKUP_META, type BackupService, type LastBackup } from './backup-service.js';
 

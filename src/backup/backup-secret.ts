@@ -5,7 +5,7 @@
  */
 import type { RampartConfig } from '../config/schema.js';
 import { resolvedPaths } from '../config/load.js';
-import { loadKeySecret } from '../main/key-secret.js';
+import { loadKeySecret } from '../keys/node-secret.js';
 
 export interface BackupSecret { secret: Uint8Array; source: string }
 

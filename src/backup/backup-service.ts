@@ -10,7 +10,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { RampartConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
-import type { Actor } from '../ra/actor.js';
+import type { Actor } from '../core/actor.js';
 import { PostgresStore } from '../storage/postgres/postgres-store.js';
 import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
 import type { Store } from '../storage/store.js';

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
-import type { Actor } from '../ra/actor.js';
+import type { Actor } from '../core/actor.js';
 import { PostgresStore } from '../storage/postgres/postgres-store.js';
 import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
 import type { Store } from '../storage/store.js';

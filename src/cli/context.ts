@@ -2,9 +2,9 @@
 import pino from 'pino';
 import { loadConfigDetailed } from '../config/load.js';
 import type { RampartConfig } from '../config/schema.js';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 import { RampartNode } from '../main/node.js';
-import type { Actor } from '../ra/actor.js';
+import type { Actor } from '../core/actor.js';
 import { userInfo } from 'node:os';
 
 export interface GlobalOptions {

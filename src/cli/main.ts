@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
-import { isRampartError } from '../errors/codes.js';
+import { isRampartError } from '../core/errors.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerCa } from './commands/ca.js';
 import { registerRoot } from './commands/root.js';

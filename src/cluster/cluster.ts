@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import type { ClusterMode, Fence, LeaseState, NodeInfo } from '../core/types.js';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 import type { ClusterStore } from '../storage/store.js';
 import { LeaseManager } from './lease-manager.js';
 import { NodeRegistry, isNodeUp } from './node-registry.js';

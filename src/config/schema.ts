@@ -4,12 +4,12 @@
  * working development configuration. docs/config.md documents the same fields
  * for operators; keep the two in step.
  */
-import { regionsSchema } from '../region/region-config.js';
-import { limitsSchema } from '../http/limits/limits-config.js';
-import { auditSchema } from '../audit/forward/forward-config.js';
+import { regionsSchema } from './region-config.js';
+import { limitsSchema } from './limits-config.js';
+import { auditSchema } from './audit-forward-config.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { KEY_ALGORITHMS } from '../keys/key-backend.js';
+import { KEY_ALGORITHMS } from '../core/signing.js';
 
 const MiB = 1024 * 1024;
 

@@ -56,5 +56,5 @@ export interface DrillSummary {
 }
 
 export const DRILL_META_PREFIX = 'drill.last.';
-/** When the drill schedule started counting on this node (first health check), see src/health/drill-check.ts. */
+/** When the drill schedule started counting on this node (first health check), see src/dr/drill-check.ts. */
 export const DRILL_SCHEDULE_START_META = 'drill.schedule-start';

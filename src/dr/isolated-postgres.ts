@@ -12,8 +12,8 @@ import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync, write
 import { join } from 'node:path';
 import type { DrillEnvironment } from './drill-environment.js';
 import { postmasterPid } from './drill-environment.js';
-import { freeLoopbackPort } from './free-port.js';
-import { sleep } from './wait.js';
+import { freeLoopbackPort } from '../core/free-port.js';
+import { sleep } from '../core/wait.js';
 
 export interface IsolatedPostgres {
   host: string;

@@ -6,9 +6,9 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { buildCsr } from '../pki/csr-builder.js';
 import { fromPem } from '../pki/certificate-builder.js';
-import { httpCall } from './http-client.js';
+import { httpCall } from '../core/http-client.js';
 import { ocspStatus } from './ocsp-probe.js';
-import { waitUntil } from './wait.js';
+import { waitUntil } from '../core/wait.js';
 
 export interface NodeEndpoints { httpUrl: string; httpsUrl: string; token: string }
 

@@ -2,14 +2,14 @@
  * Asks an OCSP responder over HTTP (POST, RFC 6960 appendix A) for the status
  * of one certificate: the request is built from the issuer certificate and
  * the serial with @peculiar/asn1-ocsp, the answer read with the project's
- * codec (src/pki/ocsp-codec.ts).
+ * codec (src/validation/ocsp/ocsp-codec.ts).
  */
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as ocsp from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { OID } from '../pki/algorithms.js';
-import { issuerHashes, readOcspResponse } from '../pki/ocsp-codec.js';
-import { httpCall } from './http-client.js';
+import { issuerHashes, readOcspResponse } from '../validation/ocsp/ocsp-codec.js';
+import { httpCall } from '../core/http-client.js';
 
 export function ocspRequestDer(issuerCertDer: Uint8Array, serialHex: string): Uint8Array {
   const { nameHash, keyHash } = issuerHashes(issuerCertDer, 'sha1');

@@ -12,9 +12,9 @@ import { accessSync, appendFileSync, chmodSync, closeSync, constants, existsSync
 import { dirname, join } from 'node:path';
 import type { DrillEnvironment } from './drill-environment.js';
 import { DrillUnavailableError } from './drill-scenario.js';
-import { freeLoopbackPort } from './free-port.js';
+import { freeLoopbackPort } from '../core/free-port.js';
 import { postgresOwner } from './isolated-postgres.js';
-import { waitUntil } from './wait.js';
+import { waitUntil } from '../core/wait.js';
 
 const FAST_MONITOR_GUCS: Record<string, string> = {
   'pgautofailover.health_check_period': '1000',

@@ -8,9 +8,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { DrillEnvironment } from './drill-environment.js';
-import { freeLoopbackPort } from './free-port.js';
-import { httpCall } from './http-client.js';
-import { sleep } from './wait.js';
+import { freeLoopbackPort } from '../core/free-port.js';
+import { httpCall } from '../core/http-client.js';
+import { sleep } from '../core/wait.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 export const RAMPART_BIN = join(ROOT, 'bin', 'rampart.mjs');

@@ -4,7 +4,7 @@
  * always a 4xx.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERRORS, isRampartError, type ErrorCode } from '../errors/codes.js';
+import { ERRORS, isRampartError, type ErrorCode } from '../core/errors.js';
 
 export interface Problem {
   type: string;

@@ -4,26 +4,8 @@
  * backend implements the same interface later, so nothing above this layer
  * ever touches private key material.
  */
-export const KEY_ALGORITHMS = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
-export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
-
-export function isKeyAlgorithm(v: unknown): v is KeyAlgorithm {
-  return typeof v === 'string' && (KEY_ALGORITHMS as readonly string[]).includes(v);
-}
-
-/** A private key that can sign, identified by a backend-specific reference. */
-export interface Signer {
-  readonly keyRef: string;
-  readonly algorithm: KeyAlgorithm;
-  /** DER SubjectPublicKeyInfo of the key. */
-  readonly spki: Uint8Array;
-  /**
-   * Signs `data` with the hash that belongs to the key algorithm (SHA-256 for
-   * P-256 and RSA, SHA-384 for P-384) and returns the signature in the form
-   * X.509 expects (DER ECDSA-Sig-Value, or PKCS#1 v1.5 bytes).
-   */
-  sign(data: Uint8Array): Promise<Uint8Array>;
-}
+export { KEY_ALGORITHMS, isKeyAlgorithm, hashFor, type KeyAlgorithm, type Signer } from '../core/signing.js';
+import type { KeyAlgorithm, Signer } from '../core/signing.js';
 
 export interface KeyBackendHealth {
   ok: boolean;
@@ -65,8 +47,4 @@ export function isKeyWrapper(b: unknown): b is KeyWrapper {
 /** Optional capability: backends that can import an existing private key (restore, migration). */
 export interface KeyImporter {
   importPkcs8(label: string, algorithm: KeyAlgorithm, pkcs8: Uint8Array): Promise<Signer>;
-}
-
-export function hashFor(algorithm: KeyAlgorithm): 'sha256' | 'sha384' {
-  return algorithm === 'ecdsa-p384' ? 'sha384' : 'sha256';
 }

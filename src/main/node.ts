@@ -18,20 +18,24 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { CaEvents } from '../core/events.js';
 import type { RampartConfig } from '../config/schema.js';
 import { resolvedPaths } from '../config/load.js';
-import { CrlService } from '../crl/crl-service.js';
+import { CrlService } from '../validation/crl/crl-service.js';
 import { HealthRegistry } from '../health/health.js';
-import { registerNodeChecks } from '../health/node-checks.js';
-import { registerBackupCheck } from '../health/backup-check.js';
+import { registerDiskCheck } from '../health/disk-check.js';
+import { registerDatabaseCheck } from '../storage/database-check.js';
+import { registerKeyBackendCheck } from '../keys/key-backend-check.js';
+import { registerCaExpiryCheck } from '../ca/ca-expiry-check.js';
+import { registerAuditWriteCheck } from '../audit/audit-write-check.js';
+import { registerBackupCheck } from '../backup/backup-check.js';
 import { BackupScheduler } from '../backup/backup-schedule.js';
-import { backupServiceFor } from '../backup/for-node.js';
-import { registerDrillCheck } from '../health/drill-check.js';
+import { backupServiceFor } from './backup-wiring.js';
+import { registerDrillCheck } from '../dr/drill-check.js';
 import { setUpAuditMonitoring } from '../audit/audit-monitoring.js';
 import type { AuditForwarder } from '../audit/forward/audit-forwarder.js';
 import type { KeyBackend } from '../keys/key-backend.js';
 import { SoftwareKeyBackend } from '../keys/software/software-backend.js';
 import { openPkcs11Backend } from '../keys/pkcs11/from-config.js';
 import { RampartMetrics } from '../metrics/metrics.js';
-import { OcspResponder } from '../ocsp/responder.js';
+import { OcspResponder } from '../validation/ocsp/ocsp-responder.js';
 import { IssuanceService } from '../ra/issuance.js';
 import { RevocationService } from '../ra/revocation.js';
 import type { ProfilePolicy } from '../ra/policy.js';
@@ -39,13 +43,13 @@ import { createStore } from '../storage/create-store.js';
 
 import type { Store } from '../storage/store.js';
 import type { CertificateRecord } from '../core/types.js';
-import { SYSTEM_ACTOR, type Actor } from '../ra/actor.js';
-import { loadKeySecret } from './key-secret.js';
+import { SYSTEM_ACTOR, type Actor } from '../core/actor.js';
+import { loadKeySecret } from '../keys/node-secret.js';
 import { Cluster, defaultNodeId } from '../cluster/cluster.js';
 import { DatabaseKeyStore } from '../keys/software/database-key-store.js';
 import { parseListen } from '../config/schema.js';
 import type { HealthStatus } from '../health/health.js';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 import { AcmeServer } from '../acme/acme-server.js';
 import { EabKeys } from '../acme/eab.js';
 import { RateLimiter } from '../acme/rate-limits.js';
@@ -165,12 +169,11 @@ export class RampartNode {
       eab: this.eab, log, canWrite: () => this.canWrite(),
       onValidation: (type, outcome) => this.metrics.acmeValidations.inc({ type, outcome }),
     }, secret) : null;
-    registerNodeChecks({
-      health: this.health, store, keys, ca: this.ca, clock, dataDir: this.paths.dataDir,
-      diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes,
-      caExpiryWarnDays: config.health.caExpiryWarnDays, caExpiryCriticalDays: config.health.caExpiryCriticalDays,
-      readOnlyReplica: () => region?.isReplica() ?? false,
-    });
+    registerDatabaseCheck({ health: this.health, store });
+    registerKeyBackendCheck({ health: this.health, keys });
+    registerDiskCheck({ health: this.health, dataDir: this.paths.dataDir, diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes });
+    registerCaExpiryCheck({ health: this.health, store, ca: this.ca, clock, caExpiryWarnDays: config.health.caExpiryWarnDays, caExpiryCriticalDays: config.health.caExpiryCriticalDays });
+    registerAuditWriteCheck({ health: this.health, store, readOnlyReplica: () => region?.isReplica() ?? false });
     registerBackupCheck({ health: this.health, store, clock, scheduleMinutes: config.backup.scheduleMinutes, ageWarnMarginMinutes: config.backup.ageWarnMarginMinutes });
     registerDrillCheck({ health: this.health, store, clock, metrics: this.metrics, config });
     this.auditForwarder = setUpAuditMonitoring({

@@ -1,7 +1,7 @@
 /** Signature algorithm identifiers for each key algorithm (RFC 5758, RFC 4055). */
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import type { KeyAlgorithm } from '../keys/key-backend.js';
+import type { KeyAlgorithm } from '../core/signing.js';
 
 export const OID = {
   ecdsaWithSha256: '1.2.840.10045.4.3.2',

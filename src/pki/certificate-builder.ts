@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import type { Signer } from '../keys/key-backend.js';
+import type { Signer } from '../core/signing.js';
 import { signatureAlgorithm, OID } from './algorithms.js';
 
 export type KeyUsageName = 'digitalSignature' | 'nonRepudiation' | 'keyEncipherment' | 'dataEncipherment' | 'keyAgreement' | 'keyCertSign' | 'cRLSign';

@@ -12,7 +12,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as asn1js from 'asn1js';
 import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString, type IAsnConvertible } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import type { Signer } from '../keys/key-backend.js';
+import type { Signer } from '../core/signing.js';
 import { signatureAlgorithm } from './algorithms.js';
 import { keyIdentifier, toArrayBuffer } from './certificate-builder.js';
 import { REVOCATION_REASONS, isRevocationReasonCode, reasonName } from './revocation-reasons.js';

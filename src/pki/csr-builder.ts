@@ -7,7 +7,7 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import { Attribute } from '@peculiar/asn1-x509';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
-import { hashFor, type KeyAlgorithm } from '../keys/key-backend.js';
+import { hashFor, type KeyAlgorithm } from '../core/signing.js';
 import { signatureAlgorithm } from './algorithms.js';
 import { generalNames, toPem } from './certificate-builder.js';
 import { parseDn } from './names.js';

@@ -17,7 +17,7 @@ import { CertificationRequest } from '@peculiar/asn1-csr';
 import { ECParameters } from '@peculiar/asn1-ecc';
 import { RSAPublicKey } from '@peculiar/asn1-rsa';
 import { Pkcs10CertificateRequest } from '@peculiar/x509';
-import { RampartError, isRampartError } from '../errors/codes.js';
+import { RampartError, isRampartError } from '../core/errors.js';
 import { dnToString } from './names.js';
 
 /** Largest accepted CSR input (PEM text or DER), in bytes. */

@@ -7,12 +7,12 @@ import type { CertificateAuthority } from '../ca/certificate-authority.js';
 import type { Clock } from '../core/clock.js';
 import type { CaEvents } from '../core/events.js';
 import type { CertificateRecord } from '../core/types.js';
-import { RampartError, isRampartError } from '../errors/codes.js';
+import { RampartError, isRampartError } from '../core/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { EKU_OIDS, type KeyUsageName } from '../pki/certificate-builder.js';
 import { parseCsr, type ParsedCsr } from '../pki/csr.js';
 import type { CertificateStore } from '../storage/store.js';
-import type { Actor } from './actor.js';
+import type { Actor } from '../core/actor.js';
 import { checkRequest, type ProfilePolicy } from './policy.js';
 import type { WriteGate } from '../cluster/cluster.js';
 

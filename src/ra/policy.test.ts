@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isRampartError } from '../errors/codes.js';
+import { isRampartError } from '../core/errors.js';
 import { parseCsr, type CsrKey, type ParsedCsr } from '../pki/csr.js';
 import { parseDn } from '../pki/names.js';
 import { Name } from '@peculiar/asn1-x509';

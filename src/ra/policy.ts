@@ -16,7 +16,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { domainToUnicode } from 'node:url';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 import type { ParsedCsr } from '../pki/csr.js';
 
 export interface ProfilePolicy {

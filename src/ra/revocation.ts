@@ -3,12 +3,12 @@ import type { Clock } from '../core/clock.js';
 import type { CaEvents } from '../core/events.js';
 import type { CertificateRecord } from '../core/types.js';
 import { normalizeSerial } from '../core/serial.js';
-import { RampartError, isRampartError } from '../errors/codes.js';
+import { RampartError, isRampartError } from '../core/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { reasonFromName, reasonName } from '../pki/revocation-reasons.js';
 import { encodeRevokedEntry } from '../pki/crl-builder.js';
 import type { CertificateStore } from '../storage/store.js';
-import type { Actor } from './actor.js';
+import type { Actor } from '../core/actor.js';
 import type { WriteGate } from '../cluster/cluster.js';
 
 export interface RevocationServiceOptions {

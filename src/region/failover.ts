@@ -30,7 +30,7 @@ import { lifecycleCheck } from '../dr/lifecycle-check.js';
 import type { DnsUpdateResult } from './dns/dns-provider.js';
 import { createDnsProvider } from './dns/create-dns-provider.js';
 import { transaction } from '../storage/postgres/pg-pool.js';
-import { lsnDiff, setActiveRegion, skipCrlNumbers, writeRegionHeartbeat, type DbRegionView } from './region-sql.js';
+import { lsnDiff, setActiveRegion, skipCrlNumbers, writeRegionHeartbeat, type DbRegionView } from '../storage/postgres/region-sql.js';
 import { promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
 import { Timeline, type TimelineStep } from './timeline.js';
 

@@ -11,7 +11,7 @@ import type { Sql } from 'postgres';
 import { AuditLog } from '../audit/audit-log.js';
 import type { CertificateRecord } from '../core/types.js';
 import { systemClock } from '../core/clock.js';
-import { isRampartError } from '../errors/codes.js';
+import { isRampartError } from '../core/errors.js';
 import { encodeRevokedEntry } from '../pki/crl-builder.js';
 import { toCert } from '../storage/row-mapping.js';
 import type { PostgresStore } from '../storage/postgres/postgres-store.js';

@@ -6,7 +6,7 @@
  */
 import type { Fence } from '../core/types.js';
 import { regionOnlyFence } from '../core/types.js';
-import { RampartError } from '../errors/codes.js';
+import { RampartError } from '../core/errors.js';
 import type { WriteGate } from '../cluster/cluster.js';
 import type { RegionMonitor } from './region-monitor.js';
 

@@ -17,7 +17,7 @@
  *   no peer in sight waits: it may have been failed over meanwhile.
  *
  * The decision is cached; every write also carries a RegionFence that the
- * store checks inside the write's transaction (src/region/region-sql.ts),
+ * store checks inside the write's transaction (src/storage/postgres/region-sql.ts),
  * so a decision that went stale between two checks cannot commit.
  */
 import type { Logger } from 'pino';
@@ -25,8 +25,8 @@ import type { RegionFence } from '../core/types.js';
 import { PgPool } from '../storage/postgres/pg-pool.js';
 import {
   adoptTimeline, claimRegionIfUnset, lsnDiff, readRegionView, setActiveRegion, writeRegionHeartbeat, type DbRegionView,
-} from './region-sql.js';
-import type { RegionsConfig } from './region-config.js';
+} from '../storage/postgres/region-sql.js';
+import type { RegionsConfig } from '../config/region-config.js';
 
 export type DbRole = 'primary' | 'replica' | 'unknown';
 

@@ -1,5 +1,5 @@
 /** A region's Rampart nodes as the failover commands see them: over HTTP, by /readyz. */
-import { httpCall } from '../dr/http-client.js';
+import { httpCall } from '../core/http-client.js';
 
 export interface SiteNode { http: string; https: string }
 

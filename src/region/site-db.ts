@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import type { RampartConfig } from '../config/schema.js';
 import { PgPool } from '../storage/postgres/pg-pool.js';
 import { PostgresStore } from '../storage/postgres/postgres-store.js';
-import type { SiteConfig } from './region-config.js';
-import { readRegionView, type DbRegionView } from './region-sql.js';
+import type { SiteConfig } from '../config/region-config.js';
+import { readRegionView, type DbRegionView } from '../storage/postgres/region-sql.js';
 
 export interface SiteConnection { host: string; port: number; user: string; database: string; password?: string }
 

@@ -3,7 +3,7 @@
  * columns (times as epoch milliseconds, DER as blobs).
  */
 import type { ApiTokenRecord, OperatorRecord, AuditEntry, CertificateRecord, CrlRecord, IssuerRecord, TokenRole } from '../core/types.js';
-import type { AcmeAccount, AcmeAuthorization, AcmeOrder, EabKey } from '../acme/types.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeOrder, EabKey } from './acme-records.js';
 
 export type Row = Record<string, unknown>;
 

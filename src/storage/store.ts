@@ -9,7 +9,7 @@ import type {
   Fence, LeaseState, NodeInfo,
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
 } from '../core/types.js';
-import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme/types.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from './acme-records.js';
 
 export interface IdempotencyClaim {
   key: string;

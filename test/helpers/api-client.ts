@@ -1,5 +1,5 @@
 /** A small HTTPS JSON client that trusts the node's own root CA (the drills' client, with the tests' defaults). */
-import { httpCall } from '../../src/dr/http-client.js';
+import { httpCall } from '../../src/core/http-client.js';
 
 export interface ApiResponse<T = any> { status: number; headers: Record<string, string | string[] | undefined>; body: T; raw: Buffer }
 

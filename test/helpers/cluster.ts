@@ -52,4 +52,4 @@ export async function clusterState(node: NodeProcess, token: string, ca: string)
 }
 
 /** Polls until fn returns a truthy value (the drills' waitUntil). */
-export { waitUntil as waitFor } from '../../src/dr/wait.js';
+export { waitUntil as waitFor } from '../../src/core/wait.js';

@@ -5,7 +5,7 @@
  * tls, unauthorized or malformed.
  */
 import { AcmeError } from '../problems.js';
-import type { ChallengeType } from '../types.js';
+import type { ChallengeType } from '../../storage/acme-records.js';
 import type { ChallengeValidator, ValidationInput, ValidationSettings } from './validator.js';
 import { validateHttp01 } from './http-01.js';
 import { validateDns01 } from './dns-01.js';

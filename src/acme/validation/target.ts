@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { AcmeError } from '../problems.js';
-import type { AcmeIdentifier } from '../types.js';
+import type { AcmeIdentifier } from '../../storage/acme-records.js';
 
 /** Removes the brackets around an IPv6 literal ("[::1]" → "::1"). */
 export function stripBrackets(host: string): string {

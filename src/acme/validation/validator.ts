@@ -4,7 +4,7 @@
  * an AcmeError whose type is one of connection, dns, incorrectResponse, tls,
  * unauthorized or malformed (invalid, with a detail for the client).
  */
-import type { AcmeIdentifier, ChallengeType } from '../types.js';
+import type { AcmeIdentifier, ChallengeType } from '../../storage/acme-records.js';
 
 export interface ValidationInput {
   /** The identifier as authorized (no "*." prefix). */

@@ -20,7 +20,7 @@ import * as asn1js from 'asn1js';
 import * as x509 from '@peculiar/x509';
 import dnsPacket from 'dns-packet';
 import { AcmeError, type AcmeErrorType } from '../problems.js';
-import type { AcmeIdentifier } from '../types.js';
+import type { AcmeIdentifier } from '../../storage/acme-records.js';
 import type { ValidationInput, ValidationSettings } from './validator.js';
 import { createValidator } from './create-validator.js';
 import { keyAuthorizationDigest, keyAuthorizationSha256 } from './key-authorization.js';

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { AuditSink, ForwardContext } from './audit-sink.js';
-import type { AuditSinkConfig } from './forward-config.js';
+import type { AuditSinkConfig } from '../../config/audit-forward-config.js';
 import { JsonLinesSink } from './jsonl-sink.js';
 import { SyslogSink } from './syslog-sink.js';
 

@@ -6,7 +6,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { AuditEntry } from '../../core/types.js';
 import type { AuditSink, ForwardContext } from './audit-sink.js';
-import { SYSLOG_FACILITIES, type SyslogSinkConfig } from './forward-config.js';
+import { SYSLOG_FACILITIES, type SyslogSinkConfig } from '../../config/audit-forward-config.js';
 import { formatSyslog, octetCounted } from './syslog-format.js';
 import { SyslogTcpSender } from './syslog-tcp.js';
 import { SyslogUdpSender } from './syslog-udp.js';

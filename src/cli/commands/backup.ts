@@ -8,7 +8,7 @@ import { systemClock } from '../../core/clock.js';
 import { backupSecret } from '../../backup/backup-secret.js';
 import { BackupService } from '../../backup/backup-service.js';
 import { DirectoryTarget } from '../../backup/directory-target.js';
-import { backupServiceFor } from '../../backup/for-node.js';
+import { backupServiceFor } from '../../main/backup-wiring.js';
 import { parseDatabaseUrl, type PgConnection } from '../../backup/pg-tools.js';
 import { restorePostgres, restoreSqlite } from '../../backup/restore.js';
 import { closeTargets, createTargets } from '../../backup/targets.js';

@@ -8,8 +8,8 @@ import { isKeyAlgorithm } from '../../keys/key-backend.js';
 import { toPem } from '../../pki/certificate-builder.js';
 import { buildCsr } from '../../pki/csr-builder.js';
 import { normalizeSerial } from '../../core/serial.js';
-import { certificateView } from '../../api/certificate-view.js';
-import { RampartError } from '../../errors/codes.js';
+import { certificateView } from '../../http/api/certificate-view.js';
+import { RampartError } from '../../core/errors.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];

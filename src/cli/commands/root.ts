@@ -13,7 +13,7 @@ import { OFFLINE_ROOT_FILES, OfflineRoot } from '../../ca/offline-root.js';
 import { fingerprint } from '../../http/servers.js';
 import { alg } from '../option-parsers.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../../keys/key-backend.js';
-import { loadKeySecret } from '../../main/key-secret.js';
+import { loadKeySecret } from '../../keys/node-secret.js';
 import { toPem } from '../../pki/certificate-builder.js';
 import { reasonFromName, reasonName } from '../../pki/revocation-reasons.js';
 import { out, type GlobalOptions } from '../context.js';

@@ -11,7 +11,7 @@
 import { startFormation, autoFailoverTools } from '../pg-auto-failover.js';
 import { caBundle, hasCertificate, issueOnce, lifecycleCheck, newCsr, type IssuedCertificate, type NodeEndpoints } from '../lifecycle-check.js';
 import { startServe } from '../rampart-process.js';
-import { waitUntil } from '../wait.js';
+import { waitUntil } from '../../core/wait.js';
 import { randomBytes } from 'node:crypto';
 import type { DrillScenario } from '../drill-scenario.js';
 

@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { startIsolatedPostgres } from '../isolated-postgres.js';
 import { caBundle, hasCertificate, issueOnce, lifecycleCheck, newCsr, type NodeEndpoints } from '../lifecycle-check.js';
 import { startServe, type ServeProcess } from '../rampart-process.js';
-import { httpCall } from '../http-client.js';
-import { waitUntil } from '../wait.js';
+import { httpCall } from '../../core/http-client.js';
+import { waitUntil } from '../../core/wait.js';
 import type { DrillScenario } from '../drill-scenario.js';
 
 export const nodeLoss: DrillScenario = {

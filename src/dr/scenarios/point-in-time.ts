@@ -19,11 +19,11 @@ import { chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { archiveCommand } from '../../backup/pitr/pitr-invocation.js';
 import type { RestoreReport } from '../../backup/pitr/pitr-restore.js';
-import { freeLoopbackPort } from '../free-port.js';
+import { freeLoopbackPort } from '../../core/free-port.js';
 import { adoptPostgres, postgresOwner, startIsolatedPostgres, type IsolatedPostgres } from '../isolated-postgres.js';
 import { caBundle, hasCertificate, issueOnce, lifecycleCheck, newCsr, type IssuedCertificate, type NodeEndpoints } from '../lifecycle-check.js';
 import { rampartJson, startServe, type ServeProcess } from '../rampart-process.js';
-import { sleep, waitUntil } from '../wait.js';
+import { sleep, waitUntil } from '../../core/wait.js';
 import type { DrillScenario } from '../drill-scenario.js';
 
 const BATCH = 3;

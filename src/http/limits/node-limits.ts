@@ -5,7 +5,7 @@
  * closed by startServers (src/http/servers.ts).
  */
 import type { Registry } from 'prom-client';
-import type { LimitsConfig } from './limits-config.js';
+import type { LimitsConfig } from '../../config/limits-config.js';
 import { registerLimitMetrics, type LimitMetrics } from './limit-metrics.js';
 import { OverloadGovernor } from './overload-governor.js';
 import { TokenBuckets } from './token-bucket.js';

@@ -31,7 +31,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AcmeError } from '../../acme/problems.js';
-import { ocspErrorResponse } from '../../pki/ocsp-codec.js';
+import { ocspErrorResponse } from '../../validation/ocsp/ocsp-codec.js';
 import { problemFor, sendProblem } from '../problem.js';
 import type { NodeLimits } from './node-limits.js';
 import type { RequestClass, ShedReason } from './overload-governor.js';

@@ -22,7 +22,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { LimitsConfig } from './limits-config.js';
+import type { LimitsConfig } from '../../config/limits-config.js';
 import type { LimitMetrics } from './limit-metrics.js';
 
 export type Listener = 'http' | 'https';

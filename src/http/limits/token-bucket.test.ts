@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressKey, tokenKey, TokenBuckets } from './token-bucket.js';
-import { limitsSchema } from './limits-config.js';
+import { limitsSchema } from '../../config/limits-config.js';
 
 test('a bucket allows its burst, then refuses with the time to the next token, and refills', () => {
   let now = 0;

@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { BucketLimit } from './limits-config.js';
+import type { BucketLimit } from '../../config/limits-config.js';
 
 export type TakeResult = { ok: true } | { ok: false; retryAfterSeconds: number };
 

@@ -6,7 +6,7 @@
  */
 import type { AuditEntry, AuditEntryInput } from '../../core/types.js';
 import type { Clock } from '../../core/clock.js';
-import type { Actor } from '../../ra/actor.js';
+import type { Actor } from '../../core/actor.js';
 
 export interface CeremonyAudit {
   record(input: AuditEntryInput): Promise<AuditEntry>;

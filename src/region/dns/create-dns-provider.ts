@@ -5,7 +5,7 @@
  * against `baseDir` (the data directory), else the working directory.
  */
 import { isAbsolute, resolve } from 'node:path';
-import type { DnsConfig } from './dns-config.js';
+import type { DnsConfig } from '../../config/dns-config.js';
 import type { DnsProvider } from './dns-provider.js';
 import { ExecDnsProvider } from './exec-provider.js';
 import { FileDnsProvider } from './file-provider.js';

@@ -9,8 +9,9 @@
  */
 import { isIP } from 'node:net';
 
-export const DNS_RECORD_TYPES = ['A', 'AAAA', 'CNAME'] as const;
-export type DnsRecordType = (typeof DNS_RECORD_TYPES)[number];
+import { DNS_RECORD_TYPES, DNS_TTL_MAX, DNS_TTL_MIN, isDnsName, type DnsRecordType } from '../../config/dns-config.js';
+
+export { DNS_RECORD_TYPES, DNS_TTL_MAX, DNS_TTL_MIN, isDnsName, type DnsRecordType };
 
 /** One record set to put in place: `name` `type` → `targets`, with the region and why. */
 export interface DnsChange {
@@ -43,20 +44,9 @@ export interface DnsProvider {
   update(change: DnsChange): Promise<DnsUpdateResult>;
 }
 
-export const DNS_TTL_MIN = 1;
-export const DNS_TTL_MAX = 86_400;
 const MAX_REGION = 64;
 const MAX_REASON = 1024;
 
-const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-
-/** True for a DNS host name (letters, digits, hyphens; labels 1..63; 253 at most), trailing dot optional. */
-export function isDnsName(name: string): boolean {
-  if (typeof name !== 'string') return false;
-  const n = name.endsWith('.') ? name.slice(0, -1) : name;
-  if (n.length === 0 || n.length > 253) return false;
-  return n.split('.').every((l) => LABEL_RE.test(l));
-}
 
 /** Lower case, without the trailing dot: the form names are compared (and stored by the file provider) in. */
 export function normalizeDnsName(name: string): string {

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AcmeAccount, AcmeAuthorization, AcmeOrder, EabKey } from '../../acme/types.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeOrder, EabKey } from '../acme-records.js';
 import type { Store } from '../store.js';
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -38,7 +38,7 @@
  * look for the primary again.
  */
 import postgres, { type Sql, type TransactionSql } from 'postgres';
-import { RampartError } from '../../errors/codes.js';
+import { RampartError } from '../../core/errors.js';
 
 export type TargetSessionAttrs = 'read-write' | 'any' | 'primary' | 'standby' | 'prefer-standby';
 

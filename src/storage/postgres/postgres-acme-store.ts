@@ -4,8 +4,8 @@
  * extends it; it only needs the pool.
  */
 import type { Sql, TransactionSql } from 'postgres';
-import { RampartError } from '../../errors/codes.js';
-import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../../acme/types.js';
+import { RampartError } from '../../core/errors.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
 import type { AcmeStore } from '../store.js';
 import { errorCode, transaction, type PgPool } from './pg-pool.js';
 import { n } from '../row-mapping.js';

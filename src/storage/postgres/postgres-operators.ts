@@ -1,6 +1,6 @@
 /** Operators in PostgreSQL (the OperatorStore part of PostgresStore); every write safe to repeat after an unknown commit. */
 import type { OperatorRecord } from '../../core/types.js';
-import { RampartError } from '../../errors/codes.js';
+import { RampartError } from '../../core/errors.js';
 import { toOperator } from '../row-mapping.js';
 import { errorCode, transaction, type PgPool } from './pg-pool.js';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PgCluster } from '../../../test/helpers/postgres.js';
-import type { AcmeAccount, AcmeAuthorization, AcmeOrder } from '../../acme/types.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeOrder } from '../acme-records.js';
 import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
 import { rampartConfigSchema } from '../../config/schema.js';
 import { acmeConformance } from '../conformance/acme-conformance.js';

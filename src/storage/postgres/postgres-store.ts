@@ -30,10 +30,10 @@ import type {
   Fence, LeaseState, NodeInfo,
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
-import { RampartError } from '../../errors/codes.js';
+import { RampartError } from '../../core/errors.js';
 import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
-import { checkRegionFence } from '../../region/region-sql.js';
+import { checkRegionFence } from './region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
 import { PostgresOperators } from './postgres-operators.js';
 import { PgPool, transaction, type PgPoolOptions } from './pg-pool.js';

@@ -1,7 +1,7 @@
 /** Operators in SQLite (the OperatorStore part of SqliteStore). */
 import type Database from 'better-sqlite3';
 import type { OperatorRecord } from '../../core/types.js';
-import { RampartError } from '../../errors/codes.js';
+import { RampartError } from '../../core/errors.js';
 import { toOperator, type Row } from '../row-mapping.js';
 
 export class SqliteOperators {

@@ -10,8 +10,8 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { SqliteOperators } from './sqlite-operators.js';
-import { RampartError } from '../../errors/codes.js';
-import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../../acme/types.js';
+import { RampartError } from '../../core/errors.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
 import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 

@@ -1,0 +1,28 @@
+/** Health: the audit log's database takes writes (a probe at most every 10 s); a read-only replica reports where it has replayed to. */
+import type { HealthRegistry } from '../health/health.js';
+import type { Store } from '../storage/store.js';
+
+export interface AuditWriteCheckOptions {
+  health: HealthRegistry;
+  store: Store;
+  /** True while the database is a read-only replica (a region not promoted): the check does not write. */
+  readOnlyReplica?: () => boolean;
+}
+
+export function registerAuditWriteCheck(o: AuditWriteCheckOptions): void {
+  let lastProbe = 0;
+  o.health.add('auditLog', async () => {
+    // A write probe on the database that holds the audit log, at most every 10 s.
+    const now = Date.now();
+    if (o.readOnlyReplica?.()) {
+      const last = await o.store.lastAudit();
+      return { status: 'pass', detail: `read-only replica: audit entries are written in the active region; replayed up to entry ${last?.seq ?? 0}` };
+    }
+    if (now - lastProbe > 10_000) {
+      await o.store.setMeta('health.audit-probe', new Date(now).toISOString());
+      lastProbe = now;
+    }
+    const last = await o.store.lastAudit();
+    return { status: 'pass', detail: `writable; ${last ? `head entry ${last.seq}` : 'empty'}` };
+  }, { critical: true });
+}

@@ -1,0 +1,261 @@
+/**
+ * The OCSP responder (RFC 6960, RFC 5019 profile). Responses for single
+ * certificates without a nonce are pre-signed and cached; a revocation
+ * invalidates the cached entry synchronously, so the very next request sees
+ * it. Requests with a nonce (RFC 8954) get a freshly signed response.
+ * Malformed input yields malformedRequest and an unknown issuer
+ * unauthorized: never an exception to the HTTP layer.
+ */
+import { createHash } from 'node:crypto';
+import { Certificate } from '@peculiar/asn1-x509';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import type { CertificateAuthority } from '../../ca/certificate-authority.js';
+import type { Clock } from '../../core/clock.js';
+import type { IssuerRecord } from '../../core/types.js';
+import { keyIdentifier } from '../../pki/certificate-builder.js';
+import { OID } from '../../pki/algorithms.js';
+import {
+  buildOcspResponse, issuerHashes, ocspErrorResponse, OcspMalformedError, parseOcspRequest,
+} from './ocsp-codec.js';
+import type { CertificateStore } from '../../storage/store.js';
+import type { RampartMetrics } from '../../metrics/metrics.js';
+
+export type OcspCertStatus = 'good' | 'revoked' | 'unknown';
+
+export interface OcspAnswer {
+  body: Uint8Array;
+  /** 'successful' or the OCSP error status. */
+  responseStatus: 'successful' | 'malformedRequest' | 'unauthorized' | 'internalError';
+  certStatus?: OcspCertStatus;
+  /** Set for cacheable answers (single certificate, no nonce). */
+  cache?: { thisUpdate: Date; nextUpdate: Date; etag: string };
+  source: 'cache' | 'signed' | 'error';
+  /** The cache entry behind a cacheable answer, for indexing by raw request bytes. */
+  entry?: CacheEntry;
+}
+
+export interface CacheEntry {
+  der: Uint8Array;
+  status: OcspCertStatus;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  etag: string;
+  /** Pre-rendered HTTP header values (RFC 5019 caching). */
+  lastModified: string;
+  expires: string;
+  /** Set when the entry is invalidated, replaced or evicted: raw-request lookups must miss. */
+  dead: boolean;
+}
+
+interface IssuerKeyInfo {
+  issuer: IssuerRecord;
+}
+
+export interface OcspResponderOptions {
+  ca: CertificateAuthority;
+  store: CertificateStore;
+  clock: Clock;
+  metrics?: RampartMetrics;
+  validitySeconds: number;
+  refreshBeforeSeconds: number;
+  maxCacheEntries?: number;
+}
+
+export class OcspResponder {
+  private readonly cache = new Map<string, CacheEntry>();
+  /** Raw request (GET path or POST body) -> cache entry: cache hits without parsing ASN.1. */
+  private readonly raw = new Map<string, CacheEntry>();
+  private byHash = new Map<string, IssuerKeyInfo>();
+  private readonly maxEntries: number;
+
+  constructor(private readonly o: OcspResponderOptions) {
+    this.maxEntries = o.maxCacheEntries ?? 200_000;
+  }
+
+  /** Rebuilds the CertID -> issuer index (after load or a change of issuers). */
+  reloadIssuers(): void {
+    const m = new Map<string, IssuerKeyInfo>();
+    for (const issuer of this.o.ca.cas()) {
+      for (const [alg, oid] of [['sha1', OID.sha1], ['sha256', OID.sha256]] as const) {
+        const h = issuerHashes(issuer.certDer, alg);
+        m.set(`${oid}:${h.nameHash.toString('hex')}:${h.keyHash.toString('hex')}`, { issuer });
+      }
+    }
+    this.byHash = m;
+    this.clearCache();
+  }
+
+  /** Drops the cached response of one certificate (called synchronously on revocation). */
+  invalidate(issuerId: string, serial: string): void {
+    this.drop(`${issuerId}:${serial}:${OID.sha1}`);
+    this.drop(`${issuerId}:${serial}:${OID.sha256}`);
+  }
+
+  private drop(key: string): void {
+    const e = this.cache.get(key);
+    if (e) e.dead = true;
+    this.cache.delete(key);
+  }
+
+  private clearCache(): void {
+    for (const e of this.cache.values()) e.dead = true;
+    this.cache.clear();
+    this.raw.clear();
+  }
+
+  /**
+   * The fast path: a cached, still fresh answer for exactly these request
+   * bytes, without parsing them. Misses after any invalidation.
+   */
+  lookupRaw(rawKey: string): CacheEntry | undefined {
+    const e = this.raw.get(rawKey);
+    if (!e) return undefined;
+    if (e.dead || e.nextUpdate.getTime() - this.o.clock.now().getTime() <= this.o.refreshBeforeSeconds * 1000) {
+      this.raw.delete(rawKey);
+      return undefined;
+    }
+    this.o.metrics?.ocspResponses.inc({ status: e.status, source: 'cache' });
+    return e;
+  }
+
+  /** Indexes a cacheable answer by the raw request that produced it. */
+  rememberRaw(rawKey: string, entry: CacheEntry): void {
+    if (entry.dead) return;
+    if (this.raw.size >= this.maxEntries) this.raw.delete(this.raw.keys().next().value!);
+    this.raw.set(rawKey, entry);
+  }
+
+  cacheSize(): number { return this.cache.size; }
+
+  /** Signs and caches the response for one certificate ahead of any request. */
+  async presign(issuerId: string, serial: string): Promise<void> {
+    const issuer = this.o.ca.get(issuerId);
+    if (!issuer) return;
+    const h = issuerHashes(issuer.certDer, 'sha1');
+    await this.signSingle(issuer, { hashAlgorithm: OID.sha1, issuerNameHash: h.nameHash, issuerKeyHash: h.keyHash, serialHex: serial }, true);
+  }
+
+  /** Re-signs cached entries that are within refreshBeforeSeconds of their nextUpdate. */
+  async refreshExpiring(limit = 10_000): Promise<number> {
+    const edge = this.o.clock.now().getTime() + this.o.refreshBeforeSeconds * 1000;
+    let n = 0;
+    for (const [key, e] of [...this.cache]) {
+      if (n >= limit) break;
+      if (e.nextUpdate.getTime() > edge) continue;
+      const [issuerId, serial] = key.split(':') as [string, string, string];
+      this.drop(key);
+      await this.presign(issuerId, serial);
+      n++;
+    }
+    return n;
+  }
+
+  async respond(der: Uint8Array): Promise<OcspAnswer> {
+    let req: ReturnType<typeof parseOcspRequest>;
+    try {
+      req = parseOcspRequest(der);
+    } catch (e) {
+      if (e instanceof OcspMalformedError) return this.error('malformedRequest');
+      throw e;
+    }
+    try {
+      const targets = req.requests.map((r) => ({ r, info: this.byHash.get(`${r.hashAlgorithm}:${r.issuerNameHash.toString('hex')}:${r.issuerKeyHash.toString('hex')}`) }));
+      if (targets.some((t) => !t.info)) return this.error('unauthorized');
+      const issuers = new Set(targets.map((t) => t.info!.issuer.id));
+      if (issuers.size !== 1) return this.error('unauthorized'); // one responder certificate per response
+      const issuer = targets[0]!.info!.issuer;
+      if (targets.length === 1 && !req.nonce) {
+        const entry = await this.signSingle(issuer, targets[0]!.r, false);
+        if (!entry) return this.error('unauthorized');
+        const a = this.answer(entry.body, entry.status, entry.fromCache ? 'cache' : 'signed', entry.cache);
+        if (entry.entry) a.entry = entry.entry;
+        return a;
+      }
+      // Several certificates or a nonce: a fresh response.
+      const now = this.o.clock.now();
+      const responses = [];
+      for (const t of targets) responses.push(await this.statusOf(issuer, t.r.serialHex, now, t.r));
+      const signed = await this.sign(issuer, responses, now, req.nonce);
+      if (!signed) return this.error('unauthorized');
+      return this.answer(signed, targets.length === 1 ? responses[0]!.statusName : undefined, 'signed');
+    } catch (e) {
+      if (e instanceof OcspMalformedError) return this.error('malformedRequest');
+      throw e;
+    }
+  }
+
+  private answer(body: Uint8Array, certStatus: OcspCertStatus | undefined, source: OcspAnswer['source'], cache?: OcspAnswer['cache']): OcspAnswer {
+    this.o.metrics?.ocspResponses.inc({ status: certStatus ?? 'multiple', source });
+    return { body, responseStatus: 'successful', certStatus, cache, source };
+  }
+
+  private error(status: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer {
+    this.o.metrics?.ocspResponses.inc({ status, source: 'error' });
+    return { body: ocspErrorResponse(status), responseStatus: status, source: 'error' };
+  }
+
+  private async statusOf(issuer: IssuerRecord, serialHex: string, now: Date, certId: CertIdLike) {
+    const rec = await this.o.store.getCertificate(serialHex);
+    // Also answer for CA certificates this issuer signed (an intermediate's status from the root).
+    const caChild = rec ? undefined : this.o.ca.all().find((i) => i.parentId === issuer.id && i.kind !== 'ocsp-signer' && serialOf(i) === serialHex);
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + this.o.validitySeconds * 1000);
+    let status: { type: 'good' } | { type: 'revoked'; revokedAt: Date; reason?: number } | { type: 'unknown' };
+    if (rec && rec.issuerId === issuer.id) {
+      status = rec.status === 'revoked' ? { type: 'revoked', revokedAt: rec.revokedAt!, reason: rec.revocationReason ?? undefined } : { type: 'good' };
+    } else if (caChild) {
+      status = { type: 'good' };
+    } else {
+      status = { type: 'unknown' };
+    }
+    return { certId, status, thisUpdate, nextUpdate, statusName: status.type as OcspCertStatus, known: Boolean((rec && rec.issuerId === issuer.id) || caChild) };
+  }
+
+  private async sign(issuer: IssuerRecord, responses: Array<Awaited<ReturnType<OcspResponder['statusOf']>>>, now: Date, nonce?: Buffer): Promise<Uint8Array | null> {
+    const responder = this.o.ca.ocspSignerOf(issuer.id);
+    if (!responder) return null;
+    const signer = await this.o.ca.signerFor(responder);
+    return buildOcspResponse({
+      signer, responderCertDer: responder.certDer, responderKeyHash: keyIdentifier(signer.spki), producedAt: now,
+      responses: responses.map((r) => ({ certId: r.certId, status: r.status, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate })),
+      nonce,
+    });
+  }
+
+  private async signSingle(issuer: IssuerRecord, certId: CertIdLike, force: boolean) {
+    const key = `${issuer.id}:${certId.serialHex}:${certId.hashAlgorithm}`;
+    const now = this.o.clock.now();
+    const hit = this.cache.get(key);
+    if (!force && hit && hit.nextUpdate.getTime() - now.getTime() > this.o.refreshBeforeSeconds * 1000) {
+      return { body: hit.der, status: hit.status, fromCache: true, cache: { thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, etag: hit.etag }, entry: hit };
+    }
+    const r = await this.statusOf(issuer, certId.serialHex, now, certId);
+    const der = await this.sign(issuer, [r], now);
+    if (!der) return null;
+    const etag = `"${createHash('sha1').update(der).digest('hex')}"`;
+    const entry: CacheEntry = {
+      der, status: r.statusName, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag,
+      lastModified: r.thisUpdate.toUTCString(), expires: r.nextUpdate.toUTCString(), dead: false,
+    };
+    // Only certificates we know are cached: made-up serials must not fill the cache.
+    if (r.known) {
+      if (this.cache.size >= this.maxEntries) this.drop(this.cache.keys().next().value!);
+      this.drop(key);
+      this.cache.set(key, entry);
+    }
+    return { body: der, status: r.statusName, fromCache: false, cache: { thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag }, entry: r.known ? entry : undefined };
+  }
+}
+
+interface CertIdLike { hashAlgorithm: string; issuerNameHash: Buffer; issuerKeyHash: Buffer; serialHex: string }
+
+
+const serialCache = new WeakMap<IssuerRecord, string>();
+function serialOf(i: IssuerRecord): string {
+  let s = serialCache.get(i);
+  if (!s) {
+    s = Buffer.from(AsnConvert.parse(i.certDer, Certificate).tbsCertificate.serialNumber).toString('hex').replace(/^(00)+(?=..)/, '');
+    serialCache.set(i, s);
+  }
+  return s;
+}
