@@ -8,25 +8,22 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { call } from './helpers/api-client.js';
-import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl } from './helpers/openssl.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 describe('bad input never changes state and never gets a 5xx', () => {
-  let node: NodeProcess;
+  let node: TestNode;
   let dir: string;
   let ca: string;
   let token: string;
 
   before(async () => {
-    dir = tempDir('rampart-bad-');
-    node = await startNode();
+    node = await startTestNode({ prefix: 'rampart-bad-' });
+    ({ dir, ca } = node);
     token = node.adminToken!;
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
   });
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
-    if (dir) removeDir(dir);
+    await node?.close();
   });
 
   async function count(): Promise<{ total: number; audit: number }> {

@@ -17,9 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { renderHaproxyConfig } from '../src/cluster/haproxy-config.js';
 import { call } from './helpers/api-client.js';
 import { haproxyServerStates, makeHaproxyTlsCert, startHaproxy, waitForServerStates, type HaproxyProcess } from './helpers/haproxy.js';
-import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr } from './helpers/openssl.js';
 import { freePort } from './helpers/ports.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 interface Res { status: number; retryAfter: string | undefined; body: string }
 
@@ -43,7 +43,7 @@ function post(url: string, o: { token: string; agent: Agent; json: unknown }): P
 
 describe('HAProxy in front of a node that sheds load', { timeout: 180_000 }, () => {
   let dir: string;
-  let node: NodeProcess;
+  let node: TestNode;
   let haproxy: HaproxyProcess | undefined;
   let apiUrl: string;
   let validationUrl: string;
@@ -52,13 +52,12 @@ describe('HAProxy in front of a node that sheds load', { timeout: 180_000 }, () 
   let csr: string;
 
   before(async () => {
-    dir = tempDir('rampart-haproxy-overload-');
-    node = await startNode({ env: {
+    node = await startTestNode({ prefix: 'rampart-haproxy-overload-', env: {
       RAMPART_LIMITS__OVERLOAD__MAX_IN_FLIGHT__ISSUANCE: '2',
       RAMPART_LIMITS__API__PER_IP__RATE_PER_SECOND: '100000', RAMPART_LIMITS__API__PER_IP__BURST: '100000',
       RAMPART_LIMITS__API__PER_TOKEN__RATE_PER_SECOND: '100000', RAMPART_LIMITS__API__PER_TOKEN__BURST: '100000',
     } });
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    ({ dir, ca } = node);
     const caFile = join(dir, 'root.pem');
     writeFileSync(caFile, ca);
     const tls = makeHaproxyTlsCert(node.dataDir, dir);
@@ -79,9 +78,7 @@ describe('HAProxy in front of a node that sheds load', { timeout: 180_000 }, () 
   });
   after(async () => {
     await haproxy?.stop();
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
-    if (dir) removeDir(dir);
+    await node?.close();
   });
 
   it('sheds 503 + Retry-After through HAProxy, stays UP in both backends, validation answers, issuance resumes', async () => {

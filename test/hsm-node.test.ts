@@ -12,14 +12,14 @@ import { join } from 'node:path';
 import { keyRefFor, Pkcs11KeyBackend } from '../src/keys/pkcs11/pkcs11-backend.js';
 import { keyIdFor } from '../src/keys/pkcs11/public-key.js';
 import { call } from './helpers/api-client.js';
-import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl, openssl } from './helpers/openssl.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 import { createSoftHsm, TEST_PIN, type SoftHsm, type SoftHsmToken } from './helpers/softhsm.js';
 
 describe('a node whose CA keys live in a PKCS#11 token (SoftHSM2)', () => {
   let hsm: SoftHsm;
   let token: SoftHsmToken;
-  let node: NodeProcess;
+  let node: TestNode;
   let dir: string;
   let ca = '';
   let intId = '';
@@ -29,16 +29,12 @@ describe('a node whose CA keys live in a PKCS#11 token (SoftHSM2)', () => {
   before(async () => {
     hsm = createSoftHsm();
     token = hsm.initToken('rampart-ca');
-    dir = tempDir('rampart-hsm-node-');
-    node = await startNode({
-      env: {
-        ...hsm.env, RAMPART_KEYS__BACKEND: 'pkcs11', RAMPART_KEYS__PKCS11__MODULE: hsm.module,
-        RAMPART_KEYS__PKCS11__TOKENS: JSON.stringify([token.uri]), RAMPART_PKCS11_PIN: TEST_PIN,
-        RAMPART_HIERARCHY__INTERMEDIATE__ALGORITHM: 'rsa-2048',
-      },
+    node = await startTestNode({
+      prefix: 'rampart-hsm-node-', pkcs11: { hsm, tokens: [token] },
+      env: { RAMPART_HIERARCHY__INTERMEDIATE__ALGORITHM: 'rsa-2048' },
     });
+    ({ dir, ca } = node);
     assert.ok(node.adminToken);
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
     const r = await call(`${node.httpsUrl}/api/v1/issuers`, { token: node.adminToken!, ca });
     assert.equal(r.status, 200);
     issuers.push(...r.body.items);
@@ -50,9 +46,7 @@ describe('a node whose CA keys live in a PKCS#11 token (SoftHSM2)', () => {
   });
 
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
-    if (dir) removeDir(dir);
+    await node?.close();
     hsm?.cleanup();
   });
 

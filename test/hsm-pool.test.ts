@@ -11,15 +11,15 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call } from './helpers/api-client.js';
-import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl } from './helpers/openssl.js';
-import { createSoftHsm, TEST_PIN, type SoftHsm } from './helpers/softhsm.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
+import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 
 interface Ready { status: number; health: string; key: { status: string; detail: string } }
 
 describe('an HSM pool of two tokens behind a running node', () => {
   let hsm: SoftHsm;
-  let node: NodeProcess;
+  let node: TestNode;
   let dir: string;
   let ca = '';
   let csr = '';
@@ -58,15 +58,11 @@ describe('an HSM pool of two tokens behind a running node', () => {
     hsm = createSoftHsm();
     const a = hsm.initToken('pool-a');
     const b = hsm.initToken('pool-b');
-    dir = tempDir('rampart-hsm-pool-');
-    node = await startNode({
-      env: {
-        ...hsm.env, RAMPART_KEYS__BACKEND: 'pkcs11', RAMPART_KEYS__PKCS11__MODULE: hsm.module,
-        RAMPART_KEYS__PKCS11__TOKENS: JSON.stringify([a.uri, b.uri]), RAMPART_KEYS__PKCS11__EXTRACTABLE: 'true',
-        RAMPART_KEYS__PKCS11__RETRY_SECONDS: '1', RAMPART_KEYS__PKCS11__SESSIONS_PER_TOKEN: '2', RAMPART_PKCS11_PIN: TEST_PIN,
-      },
+    node = await startTestNode({
+      prefix: 'rampart-hsm-pool-', pkcs11: { hsm, tokens: [a, b] },
+      env: { RAMPART_KEYS__PKCS11__EXTRACTABLE: 'true', RAMPART_KEYS__PKCS11__RETRY_SECONDS: '1', RAMPART_KEYS__PKCS11__SESSIONS_PER_TOKEN: '2' },
     });
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    ({ dir, ca } = node);
     const items = (await call(`${node.httpsUrl}/api/v1/issuers`, { token: node.adminToken!, ca })).body.items as Array<{ kind: string; active: boolean; certificatePem: string }>;
     writeFileSync(files('root.pem'), items.find((i) => i.kind === 'root')!.certificatePem);
     writeFileSync(files('int.pem'), items.find((i) => i.kind === 'intermediate' && i.active)!.certificatePem);
@@ -74,9 +70,7 @@ describe('an HSM pool of two tokens behind a running node', () => {
   });
 
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
-    if (dir) removeDir(dir);
+    await node?.close();
     hsm?.cleanup();
   });
 

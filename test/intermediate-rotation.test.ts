@@ -12,14 +12,11 @@ import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
 import { call } from './helpers/api-client.js';
-import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
+import { RAMPART_BIN } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl, openssl } from './helpers/openssl.js';
-import { freePort } from './helpers/ports.js';
-import { loadConfigDetailed } from '../src/config/load.js';
+import { startInProcessNode, startTestNode, type InProcessTestNode, type RampartNode, type TestNode } from './helpers/running-node.js';
 import { ManualClock } from '../src/core/clock.js';
-import { RampartNode } from '../src/main/node.js';
 import { signRotatedIntermediate } from '../src/ca/rotation.js';
 import { IssuerRetirement } from '../src/ca/retirement.js';
 import { parseDn } from '../src/pki/names.js';
@@ -38,40 +35,34 @@ function json(dataDir: string, args: string[]) {
 const DAY = 86_400_000;
 
 describe('intermediate rotation (online root)', () => {
-  const dir = tempDir('rampart-rotation-');
-  const dataDir = tempDir('rampart-rotation-node-');
+  let node: TestNode;
+  let dir: string;
+  let dataDir: string;
   const f = (n: string) => join(dir, n);
-  let httpPort: number;
-  let httpsPort: number;
   let base: string;
-  let node: NodeProcess | undefined;
   let token: string;
   let ca: string;
 
   before(async () => {
-    httpPort = await freePort();
-    httpsPort = await freePort();
-    base = `http://127.0.0.1:${httpPort}`;
-    writeFileSync(join(dataDir, 'rampart.yaml'), `publicBaseUrl: ${base}\n`);
-    node = await startNode({ dataDir, httpPort, httpsPort });
+    node = await startTestNode({ prefix: 'rampart-rotation-', publicBaseUrl: true });
+    ({ dir, dataDir } = node);
+    base = node.httpUrl;
     token = node.adminToken!;
-    const issuers = (await call(`${node.httpsUrl}/api/v1/issuers`, { token, ca: String((await call(`${base}/ca/bundle.pem`)).body) })).body.items;
+    const issuers = (await call(`${node.httpsUrl}/api/v1/issuers`, { token, ca: node.ca })).body.items;
     ca = issuers.find((i: { kind: string }) => i.kind === 'root').certificatePem;
     writeFileSync(f('root.pem'), ca);
   });
   after(async () => {
-    await node?.stop();
-    removeDir(dataDir);
-    removeDir(dir);
+    await node?.close();
   });
 
   async function issuersNow(): Promise<Array<{ id: string; kind: string; active: boolean; subject: string; certificatePem: string; parentId: string | null }>> {
-    return (await call(`${node!.httpsUrl}/api/v1/issuers`, { token, ca })).body.items;
+    return (await call(`${node.httpsUrl}/api/v1/issuers`, { token, ca })).body.items;
   }
 
   async function issue(name: string): Promise<{ serial: string; leaf: string; issuerId: string }> {
     const { csrPath } = makeCsr(dir, name, { subj: `/CN=${name}`, san: `DNS:${name}` });
-    const r = await call(`${node!.httpsUrl}/api/v1/certificates`, { token, ca, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
+    const r = await call(`${node.httpsUrl}/api/v1/certificates`, { token, ca, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     writeFileSync(f(`${name}.pem`), r.body.certificatePem);
     return { serial: r.body.serial, leaf: f(`${name}.pem`), issuerId: r.body.issuerId };
@@ -89,7 +80,7 @@ describe('intermediate rotation (online root)', () => {
     const other = await issue('other.rotation.test');
     assert.equal(old.issuerId, int1.id);
 
-    await node!.stop();
+    await node.stop();
     const rotated = json(dataDir, ['ca', 'rotate']);
     assert.equal(rotated.previous.id, int1.id);
     assert.equal(rotated.intermediate.subject, 'CN=Rampart Dev Issuing CA 2, O=Rampart');
@@ -98,7 +89,7 @@ describe('intermediate rotation (online root)', () => {
     const again = rampart(dataDir, ['ca', 'rotate', '--subject', 'CN=Rampart Dev Issuing CA 2, O=Rampart']);
     assert.notEqual(again.code, 0, 'two intermediates never share a name');
     assert.match(again.stderr, /exists or is requested/);
-    node = await startNode({ dataDir, httpPort, httpsPort });
+    await node.start();
 
     const after = await issuersNow();
     const int2 = after.find((i) => i.id === int2Id)!;
@@ -123,7 +114,7 @@ describe('intermediate rotation (online root)', () => {
     }
 
     // Revoke the old certificate: OCSP from intermediate 1 says revoked, and intermediate 1's CRL lists it.
-    const rv = await call(`${node!.httpsUrl}/api/v1/certificates/${old.serial}/revoke`, { token, ca, json: { reason: 'superseded' } });
+    const rv = await call(`${node.httpsUrl}/api/v1/certificates/${old.serial}/revoke`, { token, ca, json: { reason: 'superseded' } });
     assert.equal(rv.status, 200, JSON.stringify(rv.body));
     const revoked = ocsp(f('int1.pem'), old.leaf);
     assert.match(revoked, /Response verify OK/);
@@ -149,13 +140,13 @@ describe('intermediate rotation (online root)', () => {
     assert.equal((await issue('later.rotation.test')).issuerId, int2Id);
 
     // Health and metrics show both CAs' expiry.
-    const ready = await call(`${node!.httpUrl}/readyz`);
+    const ready = await call(`${node.httpUrl}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal(ready.body.status, 'healthy', JSON.stringify(ready.body.checks));
     assert.equal(ready.body.checks.caExpiry.status, 'pass');
     assert.match(ready.body.checks.caExpiry.detail, new RegExp(`earliest CA expiry in \\d+ days \\(${int2Id}\\)`));
     assert.match(ready.body.checks.caExpiry.detail, new RegExp(`${int1.id} \\(inactive, serving OCSP/CRL\\) expires in \\d+ days`));
-    const metrics = String((await call(`${node!.httpUrl}/metrics`)).raw);
+    const metrics = String((await call(`${node.httpUrl}/metrics`)).raw);
     for (const id of [int1.id, int2Id]) {
       assert.match(metrics, new RegExp(`rampart_ca_certificate_expiry_timestamp_seconds\\{issuer="${id}",kind="intermediate"\\} \\d`));
     }
@@ -166,18 +157,17 @@ describe('intermediate rotation (online root)', () => {
 });
 
 describe('intermediate retirement (manual clock)', () => {
-  const dataDir = tempDir('rampart-retire-');
   const clock = new ManualClock(Date.UTC(2027, 0, 10));
+  let running: InProcessTestNode;
   let node: RampartNode;
 
   before(async () => {
-    const { config } = loadConfigDetailed({ overrides: { dataDir }, env: {} });
-    node = await RampartNode.open({ config, clock, createSecret: true, env: {}, logger: pino({ level: 'silent' }) });
+    running = await startInProcessNode({ prefix: 'rampart-retire-', clock, bootstrap: false });
+    node = running.node;
     await node.createHierarchy(node.config.hierarchy, { id: 'test', role: 'admin', source: 'local', channel: 'cli' });
   });
   after(async () => {
-    await node?.close();
-    removeDir(dataDir);
+    await running?.close();
   });
 
   async function leaf(validDays: number): Promise<string> {

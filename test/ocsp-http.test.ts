@@ -8,19 +8,18 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { call } from './helpers/api-client.js';
-import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl } from './helpers/openssl.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 describe('OCSP over HTTP', () => {
-  let node: NodeProcess;
+  let node: TestNode;
   let dir: string;
   let ca: string;
   let serial: string;
 
   before(async () => {
-    dir = tempDir('rampart-ocsp-http-');
-    node = await startNode();
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    node = await startTestNode({ prefix: 'rampart-ocsp-http-' });
+    ({ dir, ca } = node);
     const issuers = (await call(`${node.httpsUrl}/api/v1/issuers`, { token: node.adminToken!, ca })).body.items as Array<{ kind: string; active: boolean; certificatePem: string }>;
     writeFileSync(`${dir}/int.pem`, issuers.find((i) => i.kind === 'intermediate' && i.active)!.certificatePem);
     writeFileSync(`${dir}/root.pem`, issuers.find((i) => i.kind === 'root')!.certificatePem);
@@ -31,9 +30,7 @@ describe('OCSP over HTTP', () => {
     writeFileSync(`${dir}/leaf.pem`, r.body.certificatePem);
   });
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
-    if (dir) removeDir(dir);
+    await node?.close();
   });
 
   function request(args: string[]): Buffer {

@@ -14,9 +14,9 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call } from './helpers/api-client.js';
-import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
+import { RAMPART_BIN } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl, openssl } from './helpers/openssl.js';
-import { freePort } from './helpers/ports.js';
+import { prepareTestNode, type TestNode } from './helpers/running-node.js';
 
 function rampart(args: string[], dataDir?: string) {
   const r = spawnSync(process.execPath, [RAMPART_BIN, ...(dataDir ? ['--data-dir', dataDir] : []), ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -37,35 +37,31 @@ function walk(dir: string): string[] {
 const spkiOf = (pem: string): string => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 
 describe('offline root', () => {
-  const dir = tempDir('rampart-offline-');
-  const offline = join(dir, 'offline-root');
-  const dataDir = tempDir('rampart-offline-node-');
+  let node: TestNode;
+  let dir: string;
+  let offline: string;
+  let dataDir: string;
   const f = (n: string) => join(dir, n);
-  let httpPort: number;
-  let httpsPort: number;
   let base: string;
-  let node: NodeProcess | undefined;
   let token: string;
   let rootId: string;
   let int1Id: string;
   let tlsCa: string;
 
   before(async () => {
-    httpPort = await freePort();
-    httpsPort = await freePort();
-    base = `http://127.0.0.1:${httpPort}`;
-    // The node's CLI and server agree on where relying parties reach it.
-    writeFileSync(join(dataDir, 'rampart.yaml'), `publicBaseUrl: ${base}\n`);
+    // Not started yet; the node's CLI and server agree on where relying parties reach it (publicBaseUrl).
+    node = await prepareTestNode({ prefix: 'rampart-offline-', publicBaseUrl: true });
+    ({ dir, dataDir } = node);
+    offline = join(dir, 'offline-root');
+    base = node.httpUrl;
   });
   after(async () => {
-    await node?.stop();
-    removeDir(dataDir);
-    removeDir(dir);
+    await node?.close();
   });
 
   async function issue(name: string): Promise<{ serial: string; leaf: string; issuerId: string }> {
     const { csrPath } = makeCsr(dir, name, { subj: `/CN=${name}`, san: `DNS:${name}` });
-    const r = await call(`${node!.httpsUrl}/api/v1/certificates`, { token, ca: tlsCa, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
+    const r = await call(`${node.httpsUrl}/api/v1/certificates`, { token, ca: tlsCa, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     writeFileSync(f(`${name}.pem`), r.body.certificatePem);
     return { serial: r.body.serial, leaf: f(`${name}.pem`), issuerId: r.body.issuerId };
@@ -101,7 +97,7 @@ describe('offline root', () => {
     assert.match(text, /CA:TRUE/);
     const listed = json(['ca'], dataDir);
     assert.equal(listed.pending.length, 1);
-    await assert.rejects(startNode({ dataDir, httpPort, httpsPort }), /waiting for its intermediate CA/);
+    await assert.rejects(node.start(), /waiting for its intermediate CA/);
   });
 
   it('root sign refuses CSRs that are not for a CA or are tampered with', () => {
@@ -155,7 +151,7 @@ describe('offline root', () => {
   });
 
   it('the node issues over the REST API; openssl verifies to the offline root; OCSP says good; the root CRL is published', async () => {
-    node = await startNode({ dataDir, httpPort, httpsPort });
+    await node.start();
     tlsCa = readFileSync(f('root.pem'), 'utf8');
     const leaf = await issue('leaf.offline.test');
     assert.equal(leaf.issuerId, int1Id);
@@ -221,8 +217,7 @@ describe('offline root', () => {
     assert.equal(imported.root.created, false);
     assert.ok(!imported.adminToken);
     writeFileSync(f('int2.pem'), mustOpenssl(['x509', '-in', f('bundle2.pem')]));
-    await node!.stop();
-    node = await startNode({ dataDir, httpPort, httpsPort });
+    await node.restart();
     const fresh = await issue('new.offline.test');
     assert.equal(fresh.issuerId, imported.intermediate.id);
     assert.match(mustOpenssl(['verify', '-CAfile', f('root.pem'), '-untrusted', f('int2.pem'), fresh.leaf]), /: OK/);

@@ -14,7 +14,7 @@ import { HealthRegistry } from '../src/health/health.js';
 import { registerRegionCheck } from '../src/region/region-check.js';
 import { regionsSchema, type RegionsConfig } from '../src/config/region-config.js';
 import { RegionMonitor } from '../src/region/region-monitor.js';
-import { setActiveRegion, writeRegionHeartbeat } from '../src/storage/postgres/region-sql.js';
+import { setActiveRegion, writeRegionHeartbeat } from '../src/storage/region-sql.js';
 import { PostgresStore } from '../src/storage/postgres/postgres-store.js';
 import { waitFor } from './helpers/cluster.js';
 import { freePort } from './helpers/ports.js';

@@ -6,26 +6,23 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { call } from './helpers/api-client.js';
-import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl } from './helpers/openssl.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 describe('REST API', () => {
-  let node: NodeProcess;
+  let node: TestNode;
   let dir: string;
   let ca: string;
   let token: string;
   const post = (json: unknown, headers: Record<string, string> = {}) => call(`${node.httpsUrl}/api/v1/certificates`, { token, ca, json, headers });
 
   before(async () => {
-    dir = tempDir('rampart-rest-');
-    node = await startNode();
+    node = await startTestNode({ prefix: 'rampart-rest-' });
+    ({ dir, ca } = node);
     token = node.adminToken!;
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
   });
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
-    if (dir) removeDir(dir);
+    await node?.close();
   });
 
   it('an Idempotency-Key makes a retried issuance return the first certificate', async () => {

@@ -11,11 +11,9 @@ import type { RampartConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
 import type { Actor } from '../core/actor.js';
-import { PostgresStore } from '../storage/postgres/postgres-store.js';
-import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
 import type { Store } from '../storage/store.js';
 import { collectParts } from './backup-parts.js';
-import { snapshotPostgres, snapshotSqlite, type DatabaseSnapshot } from './database-snapshot.js';
+import type { DatabaseSnapshot } from '../storage/store.js';
 import { decryptObject, encryptObject, newKek } from './envelope.js';
 import {
   MANIFEST_FORMAT, backupIdTime, checkManifest, isBackupId, manifestKey, newBackupId, partKey, sha256, signManifest,
@@ -125,14 +123,7 @@ export class BackupService {
   }
 
   private async snapshotDatabase(tmpFile: string): Promise<DatabaseSnapshot> {
-    const s = this.store;
-    if (s instanceof SqliteStore) return snapshotSqlite(s, tmpFile);
-    if (s instanceof PostgresStore) {
-      const db = this.o.config.database;
-      const password = (this.o.env ?? process.env)[db.passwordEnv];
-      return snapshotPostgres(s, { hosts: db.hosts ?? [], database: db.database, user: db.user, targetSessionAttrs: db.targetSessionAttrs, ...(password ? { password } : {}) }, tmpFile);
-    }
-    throw new Error(`backups do not support the ${s.kind} store`);
+    return this.store.backupSnapshot(tmpFile);
   }
 
   // ------------------------------------------------------------ list

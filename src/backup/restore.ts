@@ -17,13 +17,12 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import type { Actor } from '../core/actor.js';
-import { PostgresStore } from '../storage/postgres/postgres-store.js';
-import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
+import { openPostgresRestoreTarget, openSqliteRestoreTarget } from '../storage/restore-targets.js';
 import type { Store } from '../storage/store.js';
 import type { BackupService, FetchedBackup } from './backup-service.js';
-import { storeFacts } from './database-snapshot.js';
+import { storeFacts } from '../storage/database-snapshot.js';
 import type { BackupManifest } from './manifest.js';
-import { findPgBinary, conninfo, runPgTool, type PgConnection } from './pg-tools.js';
+import { findPgBinary, conninfo, runPgTool, type PgConnection } from '../storage/pg-tools.js';
 
 export class RestoreCheckError extends Error {
   override name = 'RestoreCheckError';
@@ -103,13 +102,13 @@ export async function restoreSqlite(o: {
         writeFileSync(join(tmp, 'keys', name), Buffer.from(b64, 'base64'), { mode: 0o600 });
       }
     }
-    const store = new SqliteStore({ path: tmpDb });
+    const store = openSqliteRestoreTarget(tmpDb);
     let checks: string[];
     try {
       checks = await checkRestoredStore(store, f.manifest, o.clock);
       if (keys) checks.push(`${Object.keys(JSON.parse(keys.toString('utf8')).sealedKeyFiles).length} sealed key files restored`);
       await recordRestore(store, o.clock, o.actor, f);
-      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      store.checkpoint();
     } finally {
       await store.close();
     }
@@ -137,11 +136,11 @@ export async function restorePostgres(o: {
   const dump = f.parts.get('database.pgdump');
   if (!dump) throw new Error(`backup ${loc.id} has no database.pgdump part`);
   const where = conninfo(o.conn);
-  const store = new PostgresStore({ ...o.conn, retryForMs: 5000, max: 2 });
+  const store = openPostgresRestoreTarget(o.conn);
   const tmp = mkdtempSync(join(tmpdir(), 'rampart-restore-'));
   try {
-    const [t] = await store.pool.run('restoreEmpty', (sql) => sql`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
-    if (Number(t!.n) > 0) throw new Error(`refusing to restore into ${where}: the database is not empty (${t!.n} tables); restore into a new database`);
+    const tables = await store.countTables();
+    if (tables > 0) throw new Error(`refusing to restore into ${where}: the database is not empty (${tables} tables); restore into a new database`);
     const file = join(tmp, 'db.pgdump');
     writeFileSync(file, dump, { mode: 0o600 });
     await runPgTool(findPgBinary('pg_restore'), ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${where}`, file], o.conn.password);
@@ -151,7 +150,7 @@ export async function restorePostgres(o: {
       return { id: loc.id, target: loc.target.name, manifest: f.manifest, checks, location: where };
     } catch (e) {
       // Leave the database as empty as it was.
-      await store.pool.run('restoreUndo', (sql) => sql.unsafe('DROP SCHEMA public CASCADE; CREATE SCHEMA public'));
+      await store.dropEverything();
       throw e;
     }
   } finally {

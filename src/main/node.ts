@@ -59,7 +59,7 @@ import { RegionMonitor, type PeerStatus, type RegionStatus } from '../region/reg
 import { RegionGate } from '../region/region-gate.js';
 import { registerRegionCheck } from '../region/region-check.js';
 import { registerRegionMetrics } from '../region/region-metrics.js';
-import { PostgresStore } from '../storage/postgres/postgres-store.js';
+import { sqlDatabaseOf } from '../storage/sql-database.js';
 
 export const RAMPART_VERSION = '0.1.0';
 
@@ -211,13 +211,14 @@ export class RampartNode {
     const early: Array<[PeerStatus, RegionStatus]> = [];
     let fenced: (by: PeerStatus, s: RegionStatus) => void = (by, s) => { early.push([by, s]); };
     if (o.config.regions) {
-      if (!(store instanceof PostgresStore) || o.config.cluster.mode === 'single') {
+      const pool = sqlDatabaseOf(store);
+      if (!pool || o.config.cluster.mode === 'single') {
         await store.close();
         throw new Error('regions need database.type postgres and cluster.mode active-active or active-passive');
       }
       const db = o.config.database;
       region = new RegionMonitor({
-        config: o.config.regions, pool: store.pool, peerDefaults: { database: db.database, user: db.user, passwordEnv: db.passwordEnv },
+        config: o.config.regions, pool, peerDefaults: { database: db.database, user: db.user, passwordEnv: db.passwordEnv },
         env: o.env ?? process.env, nodeId: o.config.cluster.nodeId ?? defaultNodeId(o.config.http.listen), isLeader: () => leader(), log,
         onFenced: (by, s) => fenced(by, s),
         onChange: (s, p) => log.warn({ region: s.region, dbRole: s.dbRole, writable: s.writable, fenced: s.fenced, active: s.activeRegion, epoch: s.epoch, was: { dbRole: p.dbRole, writable: p.writable } }, `region: ${s.reason}`),

@@ -28,7 +28,7 @@ import type { DnsUpdateResult } from './dns/dns-provider.js';
 import { basename } from 'node:path';
 import { pgConfValue, pgPort, rebuildAsStandby } from './pg-control.js';
 import { reconcileDivergence, type ReconcileReport } from './reconcile.js';
-import { lsnDiff, setActiveRegion, writeRegionHeartbeat } from '../storage/postgres/region-sql.js';
+import { lsnDiff, setActiveRegion, writeRegionHeartbeat } from '../storage/region-sql.js';
 import { adminSource, findPrimaryHost, promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
 import { Timeline, type TimelineStep } from './timeline.js';
 

@@ -29,8 +29,8 @@ import { countReady, firstWritable, waitWritable } from './region-nodes.js';
 import { lifecycleCheck } from '../dr/lifecycle-check.js';
 import type { DnsUpdateResult } from './dns/dns-provider.js';
 import { createDnsProvider } from './dns/create-dns-provider.js';
-import { transaction } from '../storage/postgres/pg-pool.js';
-import { lsnDiff, setActiveRegion, skipCrlNumbers, writeRegionHeartbeat, type DbRegionView } from '../storage/postgres/region-sql.js';
+import { transaction } from '../storage/sql-database.js';
+import { lsnDiff, setActiveRegion, skipCrlNumbers, writeRegionHeartbeat, type DbRegionView } from '../storage/region-sql.js';
 import { promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
 import { Timeline, type TimelineStep } from './timeline.js';
 

@@ -14,7 +14,7 @@ import { systemClock } from '../core/clock.js';
 import { isRampartError } from '../core/errors.js';
 import { encodeRevokedEntry } from '../pki/crl-builder.js';
 import { toCert } from '../storage/row-mapping.js';
-import type { PostgresStore } from '../storage/postgres/postgres-store.js';
+import type { Store } from '../storage/store.js';
 
 export interface ReconcileReport {
   /** Certificates the old region issued that the active region did not have (now recovered into it). */
@@ -31,7 +31,7 @@ export interface ReconcileReport {
  * with the active region's store, and recovers what is missing there.
  * `dryRun` only lists.
  */
-export async function reconcileDivergence(old: Sql, active: PostgresStore, since: Date, o: { actor: string; fromRegion: string; dryRun?: boolean }): Promise<ReconcileReport> {
+export async function reconcileDivergence(old: Sql, active: Store, since: Date, o: { actor: string; fromRegion: string; dryRun?: boolean }): Promise<ReconcileReport> {
   const rows = await old`SELECT * FROM certificates WHERE created_at >= ${since.getTime()} OR revoked_at >= ${since.getTime()} ORDER BY seq`;
   const audit = new AuditLog({ store: active, clock: systemClock });
   const report: ReconcileReport = { recoveredCertificates: [], recoveredRevocations: [], since: since.toISOString(), scanned: rows.length };

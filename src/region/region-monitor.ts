@@ -17,15 +17,15 @@
  *   no peer in sight waits: it may have been failed over meanwhile.
  *
  * The decision is cached; every write also carries a RegionFence that the
- * store checks inside the write's transaction (src/storage/postgres/region-sql.ts),
+ * store checks inside the write's transaction (src/storage/region-sql.ts),
  * so a decision that went stale between two checks cannot commit.
  */
 import type { Logger } from 'pino';
 import type { RegionFence } from '../core/types.js';
-import { PgPool } from '../storage/postgres/pg-pool.js';
+import { openSqlDatabase, type SqlDatabase } from '../storage/sql-database.js';
 import {
   adoptTimeline, claimRegionIfUnset, lsnDiff, readRegionView, setActiveRegion, writeRegionHeartbeat, type DbRegionView,
-} from '../storage/postgres/region-sql.js';
+} from '../storage/region-sql.js';
 import type { RegionsConfig } from '../config/region-config.js';
 
 export type DbRole = 'primary' | 'replica' | 'unknown';
@@ -64,7 +64,7 @@ export interface RegionStatus {
 export interface RegionMonitorOptions {
   config: RegionsConfig;
   /** The node's own store pool. */
-  pool: PgPool;
+  pool: SqlDatabase;
   /** Connection defaults for peer regions' databases. */
   peerDefaults: { database: string; user: string; passwordEnv: string };
   env: NodeJS.ProcessEnv;
@@ -86,7 +86,7 @@ const INITIAL = (region: string): RegionStatus => ({
 export class RegionMonitor {
   private s: RegionStatus;
   private fenceValue: RegionFence | undefined;
-  private readonly peers = new Map<string, PgPool>();
+  private readonly peers = new Map<string, SqlDatabase>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private ticking: Promise<void> | null = null;
@@ -98,7 +98,7 @@ export class RegionMonitor {
     for (const [name, site] of Object.entries(o.config.sites)) {
       if (name === o.config.self) continue;
       const password = o.env[site.database.passwordEnv ?? o.peerDefaults.passwordEnv];
-      this.peers.set(name, new PgPool({
+      this.peers.set(name, openSqlDatabase({
         hosts: site.database.hosts, database: site.database.database ?? o.peerDefaults.database, user: site.database.user ?? o.peerDefaults.user,
         ...(password ? { password } : {}), targetSessionAttrs: 'any', max: 1, retryForMs: 0,
         connectTimeoutSeconds: o.config.peerTimeoutSeconds, applicationName: `rampart ${o.nodeId} peer-check`,

@@ -5,10 +5,10 @@
  */
 import { execFile } from 'node:child_process';
 import type { RampartConfig } from '../config/schema.js';
-import { PgPool } from '../storage/postgres/pg-pool.js';
-import { PostgresStore } from '../storage/postgres/postgres-store.js';
+import { openPostgresStore, openSqlDatabase, type SqlDatabase } from '../storage/sql-database.js';
+import type { Store } from '../storage/store.js';
 import type { SiteConfig } from '../config/region-config.js';
-import { readRegionView, type DbRegionView } from '../storage/postgres/region-sql.js';
+import { readRegionView, type DbRegionView } from '../storage/region-sql.js';
 
 export interface SiteConnection { host: string; port: number; user: string; database: string; password?: string }
 
@@ -29,9 +29,9 @@ function settings(config: RampartConfig, region: string, env: NodeJS.ProcessEnv,
 }
 
 /** A one-attempt pool on any server of the region (primary or replica), as the admin role (promotion). */
-export function sitePool(config: RampartConfig, region: string, env: NodeJS.ProcessEnv, o: { timeoutSeconds?: number; host?: string; primary?: boolean } = {}): PgPool {
+export function sitePool(config: RampartConfig, region: string, env: NodeJS.ProcessEnv, o: { timeoutSeconds?: number; host?: string; primary?: boolean } = {}): SqlDatabase {
   const st = settings(config, region, env, true);
-  return new PgPool({
+  return openSqlDatabase({
     ...st, ...(o.host ? { hosts: [o.host] } : {}), targetSessionAttrs: o.primary ? 'primary' : 'any', max: 2, retryForMs: 0,
     connectTimeoutSeconds: o.timeoutSeconds ?? 3, applicationName: 'rampart failover',
   });
@@ -60,12 +60,12 @@ export async function findPrimaryHost(config: RampartConfig, region: string, env
 }
 
 /** A store on the region's database (the promoted side: audit entries, reconciliation). */
-export function siteStore(config: RampartConfig, region: string, env: NodeJS.ProcessEnv): PostgresStore {
-  return new PostgresStore({ ...settings(config, region, env), targetSessionAttrs: 'any', max: 4, retryForMs: 5000, connectTimeoutSeconds: 3, applicationName: 'rampart failover' });
+export function siteStore(config: RampartConfig, region: string, env: NodeJS.ProcessEnv): Store {
+  return openPostgresStore({ ...settings(config, region, env), targetSessionAttrs: 'any', max: 4, retryForMs: 5000, connectTimeoutSeconds: 3, applicationName: 'rampart failover' });
 }
 
 /** The region's database view, or the reason it could not be read. */
-export async function tryView(pool: PgPool, timeoutMs: number): Promise<{ view: DbRegionView | null; error: string | null }> {
+export async function tryView(pool: SqlDatabase, timeoutMs: number): Promise<{ view: DbRegionView | null; error: string | null }> {
   try {
     return { view: await pool.once('region-view', (sql) => readRegionView(sql), timeoutMs), error: null };
   } catch (e) {
@@ -74,7 +74,7 @@ export async function tryView(pool: PgPool, timeoutMs: number): Promise<{ view: 
 }
 
 /** Promotes the region's replica: its promoteCommand, or SELECT pg_promote(). Resolves once it left recovery. */
-export async function promoteSite(config: RampartConfig, region: string, pool: PgPool, env: NodeJS.ProcessEnv): Promise<string> {
+export async function promoteSite(config: RampartConfig, region: string, pool: SqlDatabase, env: NodeJS.ProcessEnv): Promise<string> {
   const cmd = site(config, region).promoteCommand;
   if (cmd) {
     await new Promise<void>((resolve, reject) => {
@@ -97,7 +97,7 @@ export async function promoteSite(config: RampartConfig, region: string, pool: P
 }
 
 /** Waits until the region's database has replayed up to `lsn`; returns the replayed position. */
-export async function waitReplayed(pool: PgPool, lsn: string, timeoutMs: number, lsnDiff: (a: string | null, b: string | null) => number | null): Promise<{ caughtUp: boolean; replayLsn: string | null; behindBytes: number | null }> {
+export async function waitReplayed(pool: SqlDatabase, lsn: string, timeoutMs: number, lsnDiff: (a: string | null, b: string | null) => number | null): Promise<{ caughtUp: boolean; replayLsn: string | null; behindBytes: number | null }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { view } = await tryView(pool, 3000);

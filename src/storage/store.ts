@@ -189,10 +189,30 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends SnapshotCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SnapshotFacts {
+  position: { auditSeq: number; auditHead: string; certificates: number; walLsn?: string };
+  counts: { certificates: number; revoked: number; auditEntries: number; issuers: number };
+  crlNumbers: Record<string, string>;
+}
+
+/** Capability of every Store: the database part of a backup, and the CRL counters restore checks. */
+export interface SnapshotCapable {
+  /** A consistent copy of the whole database (written through `tmpFile`), with the facts the manifest records. */
+  backupSnapshot(tmpFile: string): Promise<DatabaseSnapshot>;
+  /** Last CRL number allocated per issuer (the counters, not the saved CRLs). */
+  crlCounters(): Promise<Record<string, bigint>>;
+}
+
+export interface DatabaseSnapshot {
+  partName: 'database.sqlite' | 'database.pgdump';
+  data: Buffer;
+  facts: SnapshotFacts;
 }

@@ -9,7 +9,7 @@ import { backupSecret } from '../../backup/backup-secret.js';
 import { BackupService } from '../../backup/backup-service.js';
 import { DirectoryTarget } from '../../backup/directory-target.js';
 import { backupServiceFor } from '../../main/backup-wiring.js';
-import { parseDatabaseUrl, type PgConnection } from '../../backup/pg-tools.js';
+import { parseDatabaseUrl, type PgConnection } from '../../storage/pg-tools.js';
 import { restorePostgres, restoreSqlite } from '../../backup/restore.js';
 import { closeTargets, createTargets } from '../../backup/targets.js';
 import { RAMPART_VERSION } from '../../main/node.js';

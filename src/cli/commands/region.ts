@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { failoverRegion } from '../../region/failover.js';
 import { failback } from '../../region/failback.js';
-import { writeRegionHeartbeat, lsnDiff } from '../../storage/postgres/region-sql.js';
+import { writeRegionHeartbeat, lsnDiff } from '../../storage/region-sql.js';
 import { findPrimaryHost, sitePool, siteStore, tryView } from '../../region/site-db.js';
 import { AuditLog } from '../../audit/audit-log.js';
 import { systemClock } from '../../core/clock.js';

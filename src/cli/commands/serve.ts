@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { fingerprint, startServers } from '../../http/servers.js';
 import { installProcessGuard } from '../../main/process-guard.js';
-import { PgPool } from '../../storage/postgres/pg-pool.js';
+import { recycleDatabaseConnections } from '../../storage/sql-database.js';
 import { openNode, type GlobalOptions } from '../context.js';
 
 export function registerServe(program: Command, g: () => GlobalOptions): void {
@@ -19,7 +19,7 @@ export function registerServe(program: Command, g: () => GlobalOptions): void {
       if (o.http) overrides.http = { listen: o.http };
       if (o.https) overrides.https = { listen: o.https };
       const node = await openNode(g(), { createSecret: true, overrides, logLevel: 'info' });
-      installProcessGuard({ log: node.log, counter: node.metrics.unhandledErrors, onLibraryDefect: () => PgPool.recycleAll() });
+      installProcessGuard({ log: node.log, counter: node.metrics.unhandledErrors, onLibraryDefect: () => recycleDatabaseConnections() });
       const adminToken = await node.bootstrap();
       if (node.cluster.mode === 'single') {
         await node.ensureOcspSigners();

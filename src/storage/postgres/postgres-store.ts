@@ -33,10 +33,12 @@ import type {
 import { RampartError } from '../../core/errors.js';
 import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
-import { checkRegionFence } from './region-sql.js';
+import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
 import { PostgresOperators } from './postgres-operators.js';
 import { PgPool, transaction, type PgPoolOptions } from './pg-pool.js';
+import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
+import type { DatabaseSnapshot } from '../store.js';
 
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
 export type PostgresStoreOptions = PgPoolOptions;
@@ -87,6 +89,18 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     this.pool = new PgPool(options);
     this.checkTimeoutMs = Math.max(2000, (options.connectTimeoutSeconds ?? 5) * 1000);
   }
+  /** Backups: pg_dump of one exported snapshot, with the counts read in that snapshot. */
+  backupSnapshot(tmpFile: string): Promise<DatabaseSnapshot> {
+    const o = this.options;
+    return snapshotPostgres(this.pool, {
+      hosts: o.hosts, database: o.database, user: o.user, ...(o.targetSessionAttrs ? { targetSessionAttrs: o.targetSessionAttrs } : {}), ...(o.password ? { password: o.password } : {}),
+    }, tmpFile);
+  }
+
+  crlCounters(): Promise<Record<string, bigint>> {
+    return postgresCrlCounters(this.pool);
+  }
+
 
   /** Applies missing migrations; on a hot standby (a replica region) only checks that the schema is this build's. */
   async migrate(): Promise<void> {

@@ -3,7 +3,9 @@
  * synchronous=FULL, so a write is on disk when its promise resolves.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { storeFacts } from '../database-snapshot.js';
+import type { DatabaseSnapshot, SnapshotFacts } from '../store.js';
 import { dirname } from 'node:path';
 import type {
   Fence, LeaseState, NodeInfo,
@@ -72,6 +74,26 @@ export class SqliteStore implements Store {
   /** A consistent copy of the database in `toFile` (SQLite online backup; writers keep going). */
   async snapshot(toFile: string): Promise<void> {
     await this.db.backup(toFile);
+  }
+
+  /** Backups: an online copy in `tmpFile`, and the counts read from that copy (so they describe exactly what was copied). */
+  async backupSnapshot(tmpFile: string): Promise<DatabaseSnapshot> {
+    await this.snapshot(tmpFile);
+    const copy = new SqliteStore({ path: tmpFile });
+    let facts: SnapshotFacts;
+    try {
+      facts = await storeFacts(copy);
+      copy.db.pragma('journal_mode = DELETE');
+    } finally {
+      await copy.close();
+    }
+    return { partName: 'database.sqlite', data: readFileSync(tmpFile), facts };
+  }
+
+  async crlCounters(): Promise<Record<string, bigint>> {
+    const out: Record<string, bigint> = {};
+    for (const r of this.prep('SELECT issuer_id, last_number FROM crl_counters').all() as Array<{ issuer_id: string; last_number: number }>) out[r.issuer_id] = BigInt(r.last_number);
+    return out;
   }
 
   async close(): Promise<void> {

@@ -10,8 +10,8 @@
  * replica region reads the same row its primary has.
  */
 import type { Sql, TransactionSql } from 'postgres';
-import type { RegionFence } from '../../core/types.js';
-import { RampartError } from '../../core/errors.js';
+import type { RegionFence } from '../core/types.js';
+import { RampartError } from '../core/errors.js';
 
 type Q = Sql | TransactionSql;
 
