@@ -15,6 +15,7 @@ import pino from 'pino';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { loadConfig } from '../src/config/load.js';
 import { RampartNode } from '../src/main/node.js';
+import { bootstrapNode } from '../src/main/first-run.js';
 import { acmeUrls } from '../src/acme/urls.js';
 import type { AcmeAccount } from '../src/storage/acme-records.js';
 import { freePort } from './helpers/ports.js';
@@ -50,7 +51,7 @@ before(async () => {
   await new Promise<void>((r) => http01.listen(port, '127.0.0.1', r));
   const config = loadConfig({ overrides: { dataDir: dir, acme: { validation: { connectAddress: '127.0.0.1', httpPort: port, timeoutSeconds: 3 } } }, env: {} });
   node = await RampartNode.open({ config, createSecret: true, logger: pino({ level: 'silent' }), env: {} });
-  await node.bootstrap();
+  await bootstrapNode(node);
 });
 
 after(async () => {

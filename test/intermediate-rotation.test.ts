@@ -164,7 +164,7 @@ describe('intermediate retirement (manual clock)', () => {
   before(async () => {
     running = await startInProcessNode({ prefix: 'rampart-retire-', clock, bootstrap: false });
     node = running.node;
-    await node.createHierarchy(node.config.hierarchy, { id: 'test', role: 'admin', source: 'local', channel: 'cli' });
+    await node.issuers.createHierarchy(node.config.hierarchy, { id: 'test', role: 'admin', source: 'local', channel: 'cli' });
   });
   after(async () => {
     await running?.close();
@@ -192,7 +192,7 @@ describe('intermediate retirement (manual clock)', () => {
     const bundle = await signRotatedIntermediate({
       ca: node.ca, keys: node.keys, store: node.store, clock, urls: node.urls, subject: 'CN=Retire Test Issuing CA 2, O=Rampart', algorithm: 'ecdsa-p256', validityDays: 365,
     });
-    const plan = await node.importIntermediate(bundle, { id: 'test', role: 'admin', source: 'local', channel: 'cli' }, 'ca.rotate');
+    const plan = await node.issuers.importIntermediate(bundle, { id: 'test', role: 'admin', source: 'local', channel: 'cli' }, 'ca.rotate');
     const int2 = plan.intermediate;
     assert.equal(node.ca.active().id, int2.id);
     assert.equal(plan.previous!.id, int1.id);
@@ -223,7 +223,7 @@ describe('intermediate retirement (manual clock)', () => {
     const signer1 = node.ca.ocspSignerOf(int1.id)!.id;
     const signer2 = node.ca.ocspSignerOf(int2.id)!.id;
     clock.advance(15 * DAY);
-    await node.ensureOcspSigners();
+    await node.issuers.ensureOcspSigners();
     assert.notEqual(node.ca.ocspSignerOf(int2.id)!.id, signer2, 'renewed for the active intermediate');
     assert.equal(node.ca.ocspSignerOf(int1.id)!.id, signer1, 'not renewed for the retired intermediate');
   });

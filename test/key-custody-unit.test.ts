@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../src/config/load.js';
 import { RampartNode } from '../src/main/node.js';
+import { bootstrapNode } from '../src/main/first-run.js';
 import type { IssuerRecord } from '../src/core/types.js';
 import { hashFor, type KeyBackend } from '../src/keys/key-backend.js';
 import { SoftwareKeyBackend } from '../src/keys/software/software-backend.js';
@@ -73,7 +74,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'rampart-custody-'));
   const config = loadConfig({ overrides: { dataDir: dir }, env: {} });
   node = await RampartNode.open({ config, createSecret: true, logger: pino({ level: 'silent' }), env: {} });
-  await node.bootstrap();
+  await bootstrapNode(node);
   issuer = node.ca.active();
   backup = await makeBackup();
 });

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
+import { Periodic } from '../core/periodic.js';
 import type { HealthRegistry } from '../health/health.js';
 import { registerAuditChainCheck, registerAuditForwardCheck } from './audit-health.js';
 import { registerAuditMetrics } from './audit-metrics.js';
@@ -39,4 +40,14 @@ export function setUpAuditMonitoring(o: AuditMonitoringOptions): AuditForwarder 
   if (forwarder.sinkCount) registerAuditForwardCheck(o.health, forwarder);
   registerAuditMetrics(o.registry, { verifier, forwarder });
   return forwarder;
+}
+
+/**
+ * Audit forwarding follows the audit table on the leader (or the single
+ * node) only; the others stand by (and close their connections).
+ */
+export function scheduleAuditForwarding(forwarder: AuditForwarder, o: { everySeconds: number; isLeader: () => boolean; log: Logger }): Periodic {
+  const jobs = new Periodic((e) => o.log.error({ err: e }, 'background job failed'));
+  jobs.every(o.everySeconds * 1000, () => (o.isLeader() ? forwarder.tick() : forwarder.standBy()));
+  return jobs;
 }

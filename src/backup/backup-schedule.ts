@@ -6,6 +6,7 @@
  * start-up, and a node restarted often still backs up on time. Only the
  * leader (or a single node) runs it; each run is followed by a prune.
  */
+import { Periodic } from '../core/periodic.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
@@ -51,7 +52,20 @@ export interface BackupSchedulerOptions {
 export class BackupScheduler {
   private running = false;
 
-  constructor(private readonly o: BackupSchedulerOptions) {}
+  private readonly jobs: Periodic;
+
+  constructor(private readonly o: BackupSchedulerOptions) {
+    this.jobs = new Periodic((e) => o.log.error({ err: e }, 'background job failed'));
+  }
+
+  /** Checks every minute whether a backup is due (the leader, or a single node, writes it). */
+  start(): void {
+    this.jobs.every(60_000, () => this.tick());
+  }
+
+  stop(): void {
+    this.jobs.stop();
+  }
 
   /** Runs a backup (and prune) when one is due; returns whether it ran. */
   async tick(): Promise<boolean> {

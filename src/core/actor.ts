@@ -7,3 +7,8 @@ export interface Actor {
 }
 
 export const SYSTEM_ACTOR: Actor = { id: 'system', role: 'system', source: 'local', channel: 'system' };
+
+/** The actor columns of an audit entry. */
+export function actorFields(a: Actor): { actor: string; source: string; channel: Actor['channel'] } {
+  return { actor: a.id, source: a.source, channel: a.channel };
+}

@@ -37,7 +37,8 @@ export function postgresBinDir(): string {
   throw new Error('PostgreSQL server binaries (initdb, pg_ctl) not found: install postgresql or set RAMPART_DRILL_PG_BIN');
 }
 
-function exec(cmd: string, args: string[], opts: { asPostgres?: boolean; timeoutMs?: number } = {}): Promise<string> {
+/** Runs a command (as the `postgres` OS user with asPostgres when we are root); resolves with its stdout, rejects with the start of its stderr. */
+export function exec(cmd: string, args: string[], opts: { asPostgres?: boolean; timeoutMs?: number } = {}): Promise<string> {
   const [file, argv] = opts.asPostgres && isRoot() ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   return new Promise((resolve, reject) => {
     execFile(file, argv, { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, cwd: '/', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {

@@ -16,7 +16,8 @@ import { freeLoopbackPort } from '../core/free-port.js';
 import { postgresOwner } from './isolated-postgres.js';
 import { waitUntil } from '../core/wait.js';
 
-const FAST_MONITOR_GUCS: Record<string, string> = {
+/** Monitor GUCs for a failover in seconds: a dead primary seen in ~2 s, promotion after primary_demote_timeout. */
+export const FAST_MONITOR_GUCS: Record<string, string> = {
   'pgautofailover.health_check_period': '1000',
   'pgautofailover.health_check_timeout': '2000',
   'pgautofailover.health_check_max_retries': '1',
@@ -27,7 +28,7 @@ const FAST_MONITOR_GUCS: Record<string, string> = {
   'pgautofailover.primary_demote_timeout': '5000',
 };
 const SMALL_INSTANCE = "shared_buffers = '64MB'\nmax_connections = 100\n";
-const PRIMARY_STATES = ['primary', 'wait_primary', 'single'];
+export const PRIMARY_STATES = ['primary', 'wait_primary', 'single'];
 
 export interface AfState { name: string; port: number; reported: string; assigned: string }
 
@@ -64,9 +65,10 @@ export function autoFailoverTools(): { autoctl: string; pgBin: string } {
   return { autoctl, pgBin };
 }
 
-interface RunResult { code: number | null; stdout: string; stderr: string }
+export interface RunResult { code: number | null; stdout: string; stderr: string }
 
-function run(cmd: string, args: string[], o: { env: NodeJS.ProcessEnv; ids?: { uid: number; gid: number }; timeoutMs?: number }): Promise<RunResult> {
+/** Runs a command to completion (as `ids` when given, from /), collecting its output; SIGKILLed after timeoutMs. */
+export function run(cmd: string, args: string[], o: { env: NodeJS.ProcessEnv; ids?: { uid: number; gid: number }; timeoutMs?: number }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: o.env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', ...(o.ids ?? {}) });
     let stdout = '';
@@ -91,7 +93,8 @@ function parentMap(): Map<number, number> {
   return m;
 }
 
-function alive(pid: number): boolean {
+/** True while the process exists and is not a zombie. */
+export function alive(pid: number): boolean {
   try { return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
 }
 
@@ -113,7 +116,8 @@ export function killTree(roots: number[]): number[] {
   return [...seen];
 }
 
-function livePostmaster(dataDir: string): number | null {
+/** The running postmaster of dataDir (postmaster.pid may be stale after kill -9, its pid reused). */
+export function livePostmaster(dataDir: string): number | null {
   try {
     const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');

@@ -13,11 +13,13 @@ import { operatorRoutes } from './api/operator-routes.js';
 import { createAuthenticator } from './api/auth.js';
 import { certificateRoutes } from './api/certificate-routes.js';
 import { parseListen } from '../config/schema.js';
-import type { RampartNode } from '../main/node.js';
+import { RAMPART_VERSION } from '../core/version.js';
+import type { ServedNode } from './served-node.js';
 import { healthRoutes } from './health-routes.js';
 import { installProblemHandler } from './problem.js';
 import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
-import { validationRoutes } from './validation/publication-routes.js';
+import { publicationRoutes } from './validation/publication-routes.js';
+import { ValidationPublication } from '../validation/publication.js';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createOcspHandler } from './validation/ocsp-route.js';
@@ -33,7 +35,7 @@ import { guardOcsp, installApiGuard, installValidationGuard } from './limits/req
 import { ThrottledDenialAudit } from '../audit/throttled-denial-audit.js';
 import { createListenerServer } from './limits/server-limits.js';
 
-function common(app: FastifyInstance, node: RampartNode, listener: string): void {
+function common(app: FastifyInstance, node: ServedNode, listener: string): void {
   installProblemHandler(app);
   app.addHook('onError', async (_req, _reply, err) => {
     if (isRampartError(err) && err.code === 'fenced') node.metrics.fencedWrites.inc();
@@ -54,17 +56,17 @@ const AJV = { customOptions: { removeAdditional: false as const, coerceTypes: 'a
  * (`http.trustedProxies`, default loopback: HAProxy on this host); the client
  * address is then the rightmost address not in that list. `false` when empty.
  */
-function trustProxyOf(node: RampartNode): string[] | false {
+function trustProxyOf(node: ServedNode): string[] | false {
   const list = node.config.http.trustedProxies;
   return list.length ? [...list] : false;
 }
 
-export async function buildValidationApp(node: RampartNode, limits: NodeLimits): Promise<FastifyInstance> {
+export async function buildValidationApp(node: ServedNode, limits: NodeLimits): Promise<FastifyInstance> {
   const ocsp = guardOcsp(limits, createOcspHandler({
     responder: node.ocsp, clock: node.clock, log: node.log,
     maxAgeSeconds: node.config.ocsp.maxAgeSeconds, maxRequestBytes: node.config.ocsp.maxRequestBytes,
   }));
-  // OCSP is answered before the router (see ocsp-handler.ts); everything else goes to fastify.
+  // OCSP is answered before the router (see validation/ocsp-route.ts); everything else goes to fastify.
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics, tls: null }, (req, res) => {
       if (!ocsp(req, res)) handler(req, res);
@@ -72,12 +74,12 @@ export async function buildValidationApp(node: RampartNode, limits: NodeLimits):
   const app = Fastify({ logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
   common(app, node, 'http');
   installValidationGuard(app, limits);
-  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.noteHealth(r.status) });
-  await app.register(validationRoutes, { crl: node.crl, ca: node.ca, clock: node.clock });
+  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.healthMonitor.note(r.status) });
+  await app.register(publicationRoutes, { publication: new ValidationPublication({ crl: node.crl, ca: node.ca, clock: node.clock }) });
   return app;
 }
 
-export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, urls: NodeUrls, limits: NodeLimits): Promise<FastifyInstance> {
+export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, urls: NodeUrls, limits: NodeLimits): Promise<FastifyInstance> {
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls }, handler);
   const app = Fastify({
@@ -107,7 +109,7 @@ export async function buildApiApp(node: RampartNode, tls: TlsIdentity | null, ur
     tokens: node.tokens, audit: node.audit, clientCerts: { store: node.store, clock: node.clock },
     ...(region ? { regionRefusal: () => (region.writable() ? null : `region ${region.region} does not accept writes now: ${region.status().reason}`) } : {}),
   });
-  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.noteHealth(r.status) });
+  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.healthMonitor.note(r.status) });
   await app.register(certificateRoutes, {
     auth, issuance: node.issuance, revocation: node.revocation, store: node.store, ca: node.ca, clock: node.clock,
     pageSizeMax: node.config.api.pageSizeMax,
@@ -142,7 +144,7 @@ export interface NodeUrls {
   metrics: string;
 }
 
-export function nodeUrls(node: RampartNode): NodeUrls {
+export function nodeUrls(node: ServedNode): NodeUrls {
   const h = parseListen(node.config.http.listen)!;
   const s = parseListen(node.config.https.listen)!;
   const host = (x: string) => (x.includes(':') ? `[${x}]` : x);
@@ -159,7 +161,7 @@ export function nodeUrls(node: RampartNode): NodeUrls {
   };
 }
 
-export async function clusterView(node: RampartNode): Promise<Record<string, unknown>> {
+export async function clusterView(node: ServedNode): Promise<Record<string, unknown>> {
   const st = await node.cluster.status(node.clock.now());
   return {
     mode: st.mode, self: st.self,
@@ -169,12 +171,12 @@ export async function clusterView(node: RampartNode): Promise<Record<string, unk
   };
 }
 
-export async function nodeStatus(node: RampartNode, urls = nodeUrls(node)): Promise<Record<string, unknown>> {
+export async function nodeStatus(node: ServedNode, urls = nodeUrls(node)): Promise<Record<string, unknown>> {
   const health = await node.health.run(node.clock.now());
   const counts = await node.store.countCertificates();
   const root = node.ca.root();
   return {
-    version: '0.1.0',
+    version: RAMPART_VERSION,
     dataDir: node.paths.dataDir,
     database: node.store.kind,
     keyBackend: node.keys.type,
@@ -200,14 +202,14 @@ export interface RunningServers {
   close(): Promise<void>;
 }
 
-export async function startServers(node: RampartNode): Promise<RunningServers> {
+export async function startServers(node: ServedNode): Promise<RunningServers> {
   const tls = await ensureTlsIdentity({
     dir: join(node.paths.dataDir, 'tls'), secret: node.secret, ca: node.ca, clock: node.clock,
     hostnames: node.config.https.hostnames, ips: node.config.https.ips,
     record: async (rec) => {
       if (node.region?.isReplica()) {
         // A replica region cannot write: the node's TLS certificate goes into the inventory once the region is promoted.
-        node.recordWhenWritable(rec);
+        node.pendingInventory.add(rec);
         return;
       }
       await node.store.insertCertificate(rec);

@@ -1,11 +1,27 @@
 /** A BackupService for an open node: its store, audit log, metrics, configured targets and backup secret. */
-import type { RampartNode } from './node.js';
-import { RAMPART_VERSION } from './node.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { RampartConfig } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import { RAMPART_VERSION } from '../core/version.js';
+import type { RampartMetrics } from '../metrics/metrics.js';
+import type { Store } from '../storage/store.js';
 import { backupSecret } from '../backup/backup-secret.js';
 import { BackupService } from '../backup/backup-service.js';
 import { createTargets } from '../backup/targets.js';
 
-export function backupServiceFor(node: RampartNode, env: NodeJS.ProcessEnv = process.env): BackupService {
+/** The parts of an open node a backup service is made of. */
+export interface BackupSources {
+  config: RampartConfig;
+  store: Store;
+  secret: Uint8Array;
+  cluster: { nodeId: string };
+  clock: Clock;
+  paths: { dataDir: string; keysDir: string };
+  audit: AuditLog;
+  metrics: RampartMetrics;
+}
+
+export function backupServiceFor(node: BackupSources, env: NodeJS.ProcessEnv = process.env): BackupService {
   const { config } = node;
   return new BackupService({
     config, store: node.store, targets: createTargets(config, env), secret: backupSecret(config, env, node.secret).secret,

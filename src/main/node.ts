@@ -1,18 +1,16 @@
 /**
  * Wires one Rampart node together from its configuration: storage, keys, CA,
- * RA, OCSP, CRL, audit, health, metrics. With src/cli the only place that
- * picks implementations and reads the environment.
+ * RA, OCSP, CRL, audit, health, metrics, cluster, region. Only construction
+ * and the start and stop order live here; the work (and its timers) belongs
+ * to the roles. With src/cli the only place that picks implementations and
+ * reads the environment.
  */
 import pino, { type Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import { TokenService } from '../auth/tokens.js';
 import { OperatorService } from '../auth/operators.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
-import { createHierarchy, type HierarchySpec } from '../ca/hierarchy.js';
-import type { CaBundle } from '../ca/ca-bundle.js';
-import { applyIntermediateImport, planIntermediateImport, type IntermediateImportPlan } from '../ca/intermediate-import.js';
-import { listPendingIntermediates } from '../ca/pending-intermediates.js';
-import { IssuerRetirement } from '../ca/retirement.js';
+import { IssuerLifecycle } from '../ca/issuer-lifecycle.js';
 import { caUrls, type CaUrls } from '../ca/urls.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { CaEvents } from '../core/events.js';
@@ -29,7 +27,7 @@ import { registerBackupCheck } from '../backup/backup-check.js';
 import { BackupScheduler } from '../backup/backup-schedule.js';
 import { backupServiceFor } from './backup-wiring.js';
 import { registerDrillCheck } from '../dr/drill-check.js';
-import { setUpAuditMonitoring } from '../audit/audit-monitoring.js';
+import { scheduleAuditForwarding, setUpAuditMonitoring } from '../audit/audit-monitoring.js';
 import type { AuditForwarder } from '../audit/forward/audit-forwarder.js';
 import type { KeyBackend } from '../keys/key-backend.js';
 import { SoftwareKeyBackend } from '../keys/software/software-backend.js';
@@ -42,13 +40,15 @@ import type { ProfilePolicy } from '../ra/policy.js';
 import { createStore } from '../storage/create-store.js';
 
 import type { Store } from '../storage/store.js';
-import type { CertificateRecord } from '../core/types.js';
-import { SYSTEM_ACTOR, type Actor } from '../core/actor.js';
+import type { Periodic } from '../core/periodic.js';
+import { RAMPART_VERSION } from '../core/version.js';
+import { HealthMonitor } from '../health/health-monitor.js';
+import { PendingInventory } from '../ra/pending-inventory.js';
+import { RevocationFollower } from '../validation/revocation-follower.js';
 import { loadKeySecret } from '../keys/node-secret.js';
 import { Cluster, defaultNodeId } from '../cluster/cluster.js';
 import { DatabaseKeyStore } from '../keys/software/database-key-store.js';
 import { parseListen } from '../config/schema.js';
-import type { HealthStatus } from '../health/health.js';
 import { RampartError } from '../core/errors.js';
 import { AcmeServer } from '../acme/acme-server.js';
 import { EabKeys } from '../acme/eab.js';
@@ -61,7 +61,7 @@ import { registerRegionCheck } from '../region/region-check.js';
 import { registerRegionMetrics } from '../region/region-metrics.js';
 import { sqlDatabaseOf } from '../storage/sql-database.js';
 
-export const RAMPART_VERSION = '0.1.0';
+export { RAMPART_VERSION };
 
 export interface NodeOpenOptions {
   config: RampartConfig;
@@ -97,10 +97,16 @@ export class RampartNode {
   readonly eab: EabKeys;
   /** Follows the audit table to the `audit.forward` destinations (ticked on the leader). */
   readonly auditForwarder: AuditForwarder;
-  private lastHealth: HealthStatus | 'starting' = 'starting';
-  private timers: NodeJS.Timeout[] = [];
-  private revocationSeq = 0;
-  private readonly handledLocally = new Set<string>();
+  /** Hierarchy, OCSP signers, intermediate import and rotation, issuers changed elsewhere. */
+  readonly issuers: IssuerLifecycle;
+  /** Keeps OCSP and CRLs in step with revocations made here and elsewhere. */
+  readonly revocationFollower: RevocationFollower;
+  /** The node's last known health (advertised in the cluster registry). */
+  readonly healthMonitor: HealthMonitor;
+  /** The node's own certificates signed while its region could not write. */
+  readonly pendingInventory: PendingInventory;
+  readonly backups: BackupScheduler;
+  private auditForwarding: Periodic | null = null;
 
   private constructor(
     readonly config: RampartConfig,
@@ -123,7 +129,7 @@ export class RampartNode {
       takeoverSeconds: config.cluster.takeoverSeconds, heartbeatSeconds: config.cluster.heartbeatSeconds,
       version: RAMPART_VERSION, roles: ['api', 'ra', 'ca', 'ocsp', 'crl'],
       urls: () => ({ httpUrl: `http://${host(h.host)}:${h.port}`, httpsUrl: `https://${host(t.host)}:${t.port}` }),
-      health: () => this.lastHealth,
+      health: () => this.healthMonitor.last(),
       onLeadership: (lease, held, st) => {
         this.log.info({ lease, held, epoch: st?.epoch?.toString(), holder: st?.holder }, held ? 'lease acquired' : 'lease lost');
         this.metrics.leader.set(held ? 1 : 0);
@@ -184,16 +190,20 @@ export class RampartNode {
       registerRegionCheck({ health: this.health, region, lagWarnSeconds: config.regions.lagWarnSeconds, lagCriticalSeconds: config.regions.lagCriticalSeconds });
       registerRegionMetrics(this.metrics.registry, region);
     }
-    // Revocation: drop the cached OCSP answer synchronously, then re-sign it.
-    this.events.on('revoked', (rec) => {
-      this.ocsp.invalidate(rec.issuerId, rec.serial);
-      this.handledLocally.add(rec.serial);
-      this.metrics.revoked.inc({ reason: String(rec.revocationReason ?? 0) });
-      void this.ocsp.presign(rec.issuerId, rec.serial).catch((e) => this.log.warn({ err: e }, 'OCSP pre-sign failed'));
+    this.revocationFollower = new RevocationFollower({ store, ocsp: this.ocsp, crl: this.crl, events: this.events, metrics: this.metrics, log });
+    const leaderWork = (): boolean => this.cluster.mode === 'single' || this.cluster.isLeader();
+    this.issuers = new IssuerLifecycle({
+      ca: this.ca, keys, store, audit: this.audit, clock, urls: this.urls, events: this.events, metrics: this.metrics,
+      ocspSigner: config.hierarchy.ocspSigner, publishCrl: (id) => this.crl.generate(id), isLeader: () => this.cluster.isLeader(),
+      onError: (e) => log.error({ err: e }, 'background job failed'),
     });
-    this.events.on('issued', (rec) => {
-      this.metrics.issued.inc({ profile: rec.profile });
-      void this.ocsp.presign(rec.issuerId, rec.serial).catch((e) => this.log.warn({ err: e }, 'OCSP pre-sign failed'));
+    this.healthMonitor = new HealthMonitor(this.health, clock, (e) => log.error({ err: e }, 'background job failed'));
+    this.pendingInventory = new PendingInventory({ store, gate: this.gate, events: this.events, log });
+    // Backups: the leader (or a single node) writes one when due, then prunes (src/backup/backup-schedule.ts).
+    let backups: ReturnType<typeof backupServiceFor> | undefined;
+    this.backups = new BackupScheduler({
+      store, clock, scheduleMinutes: config.backup.scheduleMinutes, metrics: this.metrics, log,
+      service: () => (backups ??= backupServiceFor(this)), isLeader: leaderWork,
     });
   }
 
@@ -258,7 +268,7 @@ export class RampartNode {
     try {
       await node.ca.load();
       node.ocsp.reloadIssuers();
-      await node.catchUpRevocations();
+      await node.revocationFollower.catchUp();
     } catch (e) {
       // Close what was opened (PKCS#11 signing threads still loading the module crashed the
       // process at exit when it left with them running, e.g. after "key not found").
@@ -269,216 +279,44 @@ export class RampartNode {
   }
 
   hasHierarchy(): boolean {
-    return this.ca.cas().some((c) => c.kind === 'intermediate' && c.active);
+    return this.issuers.hasHierarchy();
   }
-
-  noteHealth(s: HealthStatus): void { this.lastHealth = s; }
 
   /** Whether this node accepts issuance and revocation now (standbys in active-passive mode do not). */
   canWrite(): boolean { return this.gate.canWrite(); }
 
-  /** Creates the hierarchy (root, intermediate) and the OCSP signers. */
-  async createHierarchy(spec: HierarchySpec, actor: Actor): Promise<void> {
-    if (this.hasHierarchy()) throw new Error('a CA hierarchy already exists in this data directory');
-    const { root, intermediate } = await createHierarchy({ spec, keys: this.keys, store: this.store, clock: this.clock, urls: this.urls });
-    await this.audit.record({
-      actor: actor.id, source: actor.source, channel: actor.channel, action: 'hierarchy.create', target: `issuer:${intermediate.id}`,
-      outcome: 'success', details: { root: root.id, rootSubject: root.subject, intermediate: intermediate.id, intermediateSubject: intermediate.subject },
-    });
-    await this.ca.load();
-    await this.ensureOcspSigners();
-  }
-
-  async ensureOcspSigners(): Promise<void> {
-    const s = this.config.hierarchy.ocspSigner;
-    // Retired intermediates (inactive, nothing unexpired left) get no new OCSP signer.
-    const retirement = new IssuerRetirement({ store: this.store, clock: this.clock });
-    const renewed = await this.ca.ensureOcspSigners({ algorithm: s.algorithm, validityDays: s.validityDays, renewBeforeDays: s.renewBeforeDays }, (ca) => retirement.inService(ca));
-    if (renewed.length) {
-      for (const id of renewed) {
-        await this.audit.record({ ...actorFields(SYSTEM_ACTOR), action: 'ocsp-signer.issue', target: `issuer:${id}`, outcome: 'success' });
-      }
-      this.ocsp.reloadIssuers();
-      this.events.emit('issuersChanged');
-    }
-  }
-
-  /**
-   * Takes an intermediate CA certificate into service (`rampart ca import`,
-   * `rampart ca rotate`): checked by src/ca/intermediate-import.ts, stored as
-   * the active issuer, then its OCSP signer is issued and its first CRL
-   * published. The previous intermediate stays, inactive, and keeps serving
-   * OCSP and CRLs for what it issued. A running single node picks the change
-   * up when it restarts; cluster nodes reload issuers every 30 s.
-   */
-  async importIntermediate(bundle: CaBundle, actor: Actor, action: 'ca.import' | 'ca.rotate' = 'ca.import'): Promise<IntermediateImportPlan> {
-    let plan: IntermediateImportPlan;
-    try {
-      plan = await planIntermediateImport({
-        bundle, ca: this.ca, keys: this.keys, pending: await listPendingIntermediates(this.store), latestCrl: (id) => this.store.latestCrl(id), urls: this.urls, now: this.clock.now(),
-      });
-      await applyIntermediateImport(plan, this.store);
-    } catch (e) {
-      await this.audit.record({ ...actorFields(actor), action, target: 'issuer:intermediate', outcome: 'failure', details: { error: (e as Error).message } });
-      throw e;
-    }
-    const i = plan.intermediate;
-    await this.audit.record({
-      ...actorFields(actor), action, target: `issuer:${i.id}`, outcome: 'success',
-      details: {
-        subject: i.subject, notBefore: i.notBefore.toISOString(), notAfter: i.notAfter.toISOString(), keyRef: i.keyRef, root: plan.root.id,
-        rootKey: plan.root.keyBackend, rootCreated: plan.rootIsNew, previous: plan.previous?.id ?? null, rootCrl: plan.rootCrl?.number.toString() ?? null,
-      },
-    });
-    await this.ca.load();
-    this.ocsp.reloadIssuers();
-    await this.ensureOcspSigners();
-    try {
-      await this.crl.generate(i.id);
-    } catch (e) {
-      plan.notes.push(`the first CRL of ${i.id} was not published now (${(e as Error).message}); the CRL schedule publishes it`);
-    }
-    this.events.emit('issuersChanged');
-    return plan;
-  }
-
-  /** Background jobs: CRL schedule, OCSP signer renewal, OCSP cache refresh, CA expiry metrics. */
-  /** Work the leader does when it gains the lease: renew OCSP signers, publish stale CRLs. */
-  private async onLeader(): Promise<void> {
-    if (!this.hasHierarchy()) return;
-    await this.ensureOcspSigners();
-    await this.crl.refreshStale();
-  }
-
-  /**
-   * First run: creates the dev hierarchy and an admin token. In a cluster only
-   * the lease holder does it; the others wait for it to appear. Returns the
-   * one-time admin token when this node created it.
-   */
-  async bootstrap(): Promise<string | null> {
-    if (this.hasHierarchy()) return null;
-    if (this.region?.isReplica()) {
-      throw new Error(`region ${this.region.region}'s database is a replica with no CA hierarchy yet: start the primary region's nodes first (they create it), then this one`);
-    }
-    const pending = await listPendingIntermediates(this.store);
-    if (pending.length) {
-      throw new Error(`this data directory is waiting for its intermediate CA (${pending.map((p) => `"${p.subject}" requested ${p.createdAt}`).join(', ')}): `
-        + 'sign the request with `rampart root sign` and run `rampart ca import --bundle FILE`; no dev hierarchy is created meanwhile');
-    }
-    if (this.cluster.mode !== 'single') {
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        await this.cluster.tick();
-        await this.ca.load();
-        if (this.hasHierarchy()) { this.ocsp.reloadIssuers(); return null; }
-        if (this.cluster.isLeader()) break;
-        if (Date.now() > deadline) throw new Error('no CA hierarchy appeared in the shared database: is another node bootstrapping it, or run `rampart init`');
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-    await this.createHierarchy(this.config.hierarchy, SYSTEM_ACTOR);
-    const t = await this.tokens.create('initial-admin', 'admin');
-    await this.audit.record({ actor: 'system', source: 'local', channel: 'system', action: 'token.create', target: `token:${t.record.id}`, outcome: 'success', details: { role: 'admin', reason: 'first run' } });
-    await this.store.setMeta('bootstrap.done', new Date().toISOString());
-    return t.token;
-  }
-
+  /** Starts every role's background work (`rampart serve`; CLI commands do not). */
   startJobs(): void {
+    const leaderWork = (): boolean => this.cluster.mode === 'single' || this.cluster.isLeader();
     this.region?.start();
     this.cluster.start();
     this.crl.start();
-    const every = (ms: number, fn: () => Promise<unknown>): void => {
-      const t = setInterval(() => { void fn().catch((e) => this.log.error({ err: e }, 'background job failed')); }, ms);
-      t.unref();
-      this.timers.push(t);
-    };
-    every(3_600_000, async () => { if (this.cluster.isLeader()) await this.ensureOcspSigners(); });
-    // Issuers changed by another process (`rampart ca import|rotate`, another node: new OCSP
-    // signers, rotated CAs) are picked up from the database, on a single node too.
-    every(30_000, async () => {
-      const sig = (): string => this.ca.all().map((i) => `${i.id}:${i.active ? 1 : 0}:${i.keyRef}`).join(',');
-      const before = sig();
-      await this.ca.load();
-      if (sig() !== before) { this.ocsp.reloadIssuers(); this.events.emit('issuersChanged'); }
-    });
-    every(5_000, async () => { this.lastHealth = (await this.health.run(this.clock.now())).status; });
-    every(1_000, () => this.pollRevocations());
-    if (this.region) every(1_000, () => this.flushPendingRecords());
-    every(60_000, () => this.ocsp.refreshExpiring());
-    // Audit forwarding follows the audit table on the leader (or the single node) only.
-    every(this.config.audit.forwardEverySeconds * 1000, () => (this.cluster.mode === 'single' || this.cluster.isLeader() ? this.auditForwarder.tick() : this.auditForwarder.standBy()));
-    every(60_000, async () => this.updateExpiryMetrics());
-    // Backups: the leader (or a single node) writes one when due, then prunes (src/backup/backup-schedule.ts).
-    let backups: ReturnType<typeof backupServiceFor> | undefined;
-    const backupScheduler = new BackupScheduler({
-      store: this.store, clock: this.clock, scheduleMinutes: this.config.backup.scheduleMinutes, metrics: this.metrics, log: this.log,
-      service: () => (backups ??= backupServiceFor(this)), isLeader: () => this.cluster.mode === 'single' || this.cluster.isLeader(),
-    });
-    every(60_000, () => backupScheduler.tick());
-    if (this.acme) {
-      const acme = this.acme;
-      every(10_000, async () => {
-        const r = await acme.sweep();
-        if (r.validations || r.orders) this.log.info(r, 'ACME sweeper finished work left by another node');
-      });
-      every(600_000, async () => { if (this.cluster.mode === 'single' || this.cluster.isLeader()) await acme.prune(); });
-    }
-    this.updateExpiryMetrics();
+    this.issuers.start();
+    this.healthMonitor.start();
+    this.revocationFollower.start();
+    if (this.region) this.pendingInventory.start();
+    this.ocsp.start((e) => this.log.error({ err: e }, 'background job failed'));
+    this.auditForwarding = scheduleAuditForwarding(this.auditForwarder, { everySeconds: this.config.audit.forwardEverySeconds, isLeader: leaderWork, log: this.log });
+    this.backups.start();
+    this.acme?.start(leaderWork);
   }
 
-  private readonly pendingRecords: CertificateRecord[] = [];
-
-  /**
-   * A certificate this node signed for itself (its TLS identity) while its
-   * region was a read-only replica: stored in the inventory as soon as the
-   * region takes writes (checked with the background jobs).
-   */
-  recordWhenWritable(rec: CertificateRecord): void {
-    this.pendingRecords.push(rec);
-    this.log.warn({ serial: rec.serial }, 'region is a replica: this certificate is recorded in the inventory when the region is promoted');
-  }
-
-  private async flushPendingRecords(): Promise<void> {
-    while (this.pendingRecords.length && this.gate.canWrite()) {
-      const rec = this.pendingRecords[0]!;
-      await this.store.insertCertificate(rec);
-      this.pendingRecords.shift();
-      this.events.emit('issued', rec);
-    }
-  }
-
-  /** Skips revocation events recorded before this node started. */
-  async catchUpRevocations(): Promise<void> {
-    for (;;) {
-      const batch = await this.store.revocationsSince(this.revocationSeq, 10_000);
-      if (!batch.length) return;
-      this.revocationSeq = batch[batch.length - 1]!.seq;
-    }
-  }
-
-  /**
-   * Picks up revocations made by other processes (the CLI, other nodes):
-   * drops their cached OCSP answers and refreshes the CRL.
-   */
-  async pollRevocations(): Promise<number> {
-    const batch = await this.store.revocationsSince(this.revocationSeq, 1000);
-    const issuers = new Set<string>();
-    for (const ev of batch) {
-      this.revocationSeq = ev.seq;
-      if (this.handledLocally.delete(ev.serial)) continue;
-      this.ocsp.invalidate(ev.issuerId, ev.serial);
-      issuers.add(ev.issuerId);
-    }
-    for (const id of issuers) void this.crl.trigger(id);
-    return batch.length;
-  }
-
-  updateExpiryMetrics(): void {
-    for (const i of this.ca.all()) this.metrics.caExpiry.set({ issuer: i.id, kind: i.kind }, i.notAfter.getTime() / 1000);
+  /** Work the leader does when it gains the lease: renew OCSP signers, publish stale CRLs. */
+  private async onLeader(): Promise<void> {
+    if (!this.hasHierarchy()) return;
+    await this.issuers.ensureOcspSigners();
+    await this.crl.refreshStale();
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
+    this.acme?.stop();
+    this.backups.stop();
+    this.auditForwarding?.stop();
+    this.ocsp.stop();
+    this.pendingInventory.stop();
+    this.revocationFollower.stop();
+    this.healthMonitor.stop();
+    this.issuers.stop();
     await this.region?.stop();
     await this.cluster.stop();
     await this.crl.stop();
@@ -487,8 +325,4 @@ export class RampartNode {
     const closable = this.keys as KeyBackend & { close?: () => void | Promise<void> };
     if (typeof closable.close === 'function') await closable.close();
   }
-}
-
-export function actorFields(a: Actor) {
-  return { actor: a.id, source: a.source, channel: a.channel };
 }

@@ -12,7 +12,7 @@ import { backupServiceFor } from '../../main/backup-wiring.js';
 import { parseDatabaseUrl, type PgConnection } from '../../storage/pg-tools.js';
 import { restorePostgres, restoreSqlite } from '../../backup/restore.js';
 import { closeTargets, createTargets } from '../../backup/targets.js';
-import { RAMPART_VERSION } from '../../main/node.js';
+import { RAMPART_VERSION } from '../../core/version.js';
 import { cliActor, loadCliConfig, out, withNode, type GlobalOptions } from '../context.js';
 
 const mib = (n: number): string => `${(n / 1048576).toFixed(2)} MiB`;

@@ -139,7 +139,7 @@ export function registerCa(program: Command, g: () => GlobalOptions): void {
     .action(async (o: { bundle: string }) => {
       await withNode(g(), async (node) => {
         const bundle = await audited(node, 'ca.import', 'issuer:intermediate', async () => parseCaBundle(readFileSync(o.bundle, 'utf8')));
-        const plan = await node.importIntermediate(bundle, cliActor(), 'ca.import');
+        const plan = await node.issuers.importIntermediate(bundle, cliActor(), 'ca.import');
         let adminToken: string | null = null;
         if (plan.rootIsNew && !(await node.store.getMeta('bootstrap.done'))) {
           // First hierarchy on this data directory, as `rampart init` would: the first admin token.
@@ -172,7 +172,7 @@ export function registerCa(program: Command, g: () => GlobalOptions): void {
             validityDays: o.days ?? node.config.hierarchy.intermediate.validityDays,
           });
         });
-        const plan = await node.importIntermediate(bundle, cliActor(), 'ca.rotate');
+        const plan = await node.issuers.importIntermediate(bundle, cliActor(), 'ca.rotate');
         const view = importView(node, plan, null);
         out(g(), view, () => importHuman(view));
       });

@@ -25,7 +25,7 @@ export function registerInit(program: Command, g: () => GlobalOptions): void {
             validityDays: Number(o.intermediateDays ?? h.intermediate.validityDays),
           },
         };
-        await node.createHierarchy(spec, cliActor());
+        await node.issuers.createHierarchy(spec, cliActor());
         await node.crl.generateAll();
         const { token, record } = await node.tokens.create('initial-admin', 'admin');
         await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'token.create', target: `token:${record.id}`, outcome: 'success', details: { role: 'admin' } });

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { fingerprint, startServers } from '../../http/servers.js';
+import { bootstrapNode } from '../../main/first-run.js';
 import { installProcessGuard } from '../../main/process-guard.js';
 import { recycleDatabaseConnections } from '../../storage/sql-database.js';
 import { openNode, type GlobalOptions } from '../context.js';
@@ -20,9 +21,9 @@ export function registerServe(program: Command, g: () => GlobalOptions): void {
       if (o.https) overrides.https = { listen: o.https };
       const node = await openNode(g(), { createSecret: true, overrides, logLevel: 'info' });
       installProcessGuard({ log: node.log, counter: node.metrics.unhandledErrors, onLibraryDefect: () => recycleDatabaseConnections() });
-      const adminToken = await node.bootstrap();
+      const adminToken = await bootstrapNode(node);
       if (node.cluster.mode === 'single') {
-        await node.ensureOcspSigners();
+        await node.issuers.ensureOcspSigners();
         await node.crl.refreshStale();
       } else {
         // Gaining the lease runs the leader's start-up work (OCSP signers, stale CRLs) by itself.

@@ -1,16 +1,17 @@
 /**
  * OCSP over HTTP (RFC 6960 appendix A, RFC 5019), on plain node:http ahead of
- * the router: validation is the hottest path, so a request whose exact bytes
- * were answered before is served from the responder's cache without parsing
- * any ASN.1. Everything else goes through OcspResponder.respond.
+ * the router: validation is the hottest path. This route only reads the
+ * request (GET path or bounded POST body), makes one call to the responder
+ * (src/validation/ocsp/), and writes the answer with its caching headers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import type { CacheEntry, OcspAnswer, OcspResponder } from '../../validation/ocsp/ocsp-responder.js';
 import { ocspErrorResponse } from '../../validation/ocsp/ocsp-codec.js';
+import { getRequest, postRequest, type OcspHttpRequest } from '../../validation/ocsp/ocsp-request.js';
 
-export interface OcspHandlerOptions {
+export interface OcspRouteOptions {
   responder: OcspResponder;
   clock: Clock;
   maxAgeSeconds: number;
@@ -20,35 +21,17 @@ export interface OcspHandlerOptions {
 
 const CT = 'application/ocsp-response';
 
-/** Decodes the GET form: base64 (URL-encoded or not, '/' and '//' allowed inside) after /ocsp/. */
-export function decodeOcspGetPath(rawUrl: string): Uint8Array | null {
-  const path = rawUrl.split('?')[0]!;
-  const i = path.indexOf('/ocsp/');
-  if (i < 0) return null;
-  let b64 = path.slice(i + '/ocsp/'.length);
-  try {
-    b64 = decodeURIComponent(b64);
-  } catch {
-    return null;
-  }
-  b64 = b64.replace(/\s/g, '+'); // a '+' turned into a space by a form decoder
-  if (!b64 || !/^[A-Za-z0-9+/=_-]+$/.test(b64)) return null;
-  const der = Buffer.from(b64.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  return der.length ? new Uint8Array(der) : null;
-}
-
 /**
  * Returns a request listener that takes /ocsp requests (returns true) and
  * leaves the rest to the caller (returns false).
  */
-export function createOcspHandler(o: OcspHandlerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const malformed = Buffer.from(ocspErrorResponse('malformedRequest'));
+export function createOcspHandler(o: OcspRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const internal = Buffer.from(ocspErrorResponse('internalError'));
 
   const maxAge = (nextUpdate: Date): number =>
     Math.max(0, Math.min(o.maxAgeSeconds, Math.floor((nextUpdate.getTime() - o.clock.now().getTime()) / 1000)));
 
-  function sendEntry(res: ServerResponse, e: CacheEntry, ifNoneMatch: string | undefined): void {
+  function sendCacheable(res: ServerResponse, e: CacheEntry, ifNoneMatch: string | undefined): void {
     const headers = {
       'content-type': CT,
       'cache-control': `max-age=${maxAge(e.nextUpdate)}, public, no-transform, must-revalidate`,
@@ -63,18 +46,9 @@ export function createOcspHandler(o: OcspHandlerOptions): (req: IncomingMessage,
     res.writeHead(200, { ...headers, 'content-length': e.der.length }).end(e.der);
   }
 
-  function sendUncached(res: ServerResponse, body: Uint8Array): void {
-    res.writeHead(200, { 'content-type': CT, 'content-length': body.length, 'cache-control': 'no-cache, no-store' }).end(body);
-  }
-
-  async function answer(res: ServerResponse, key: string, der: Uint8Array | null, ifNoneMatch: string | undefined): Promise<void> {
-    if (!der) return sendUncached(res, malformed);
-    const a: OcspAnswer = await o.responder.respond(der);
-    if (a.entry) {
-      o.responder.rememberRaw(key, a.entry);
-      return sendEntry(res, a.entry, ifNoneMatch);
-    }
-    return sendUncached(res, a.body);
+  function send(res: ServerResponse, a: OcspAnswer, ifNoneMatch: string | undefined): void {
+    if (a.cache) return sendCacheable(res, a.cache, ifNoneMatch);
+    res.writeHead(200, { 'content-type': CT, 'content-length': a.body.length, 'cache-control': 'no-cache, no-store' }).end(a.body);
   }
 
   function fail(res: ServerResponse, e: unknown): void {
@@ -83,16 +57,24 @@ export function createOcspHandler(o: OcspHandlerOptions): (req: IncomingMessage,
     else res.destroy();
   }
 
+  function answer(res: ServerResponse, req: OcspHttpRequest, ifNoneMatch: string | undefined): void {
+    let a: OcspAnswer | Promise<OcspAnswer>;
+    try {
+      a = o.responder.answer(req);
+    } catch (e) {
+      fail(res, e);
+      return;
+    }
+    if (a instanceof Promise) a.then((x) => send(res, x, ifNoneMatch), (e) => fail(res, e));
+    else send(res, a, ifNoneMatch);
+  }
+
   return (req, res) => {
     const url = req.url ?? '';
     if (!(url === '/ocsp' || url.startsWith('/ocsp/') || url.startsWith('/ocsp?'))) return false;
     const inm = typeof req.headers['if-none-match'] === 'string' ? req.headers['if-none-match'] : undefined;
     if (req.method === 'GET' || req.method === 'HEAD') {
-      const key = `G${url}`;
-      const hit = o.responder.lookupRaw(key);
-      if (hit) { sendEntry(res, hit, inm); return true; }
-      const der = url.length > o.maxRequestBytes * 2 ? null : decodeOcspGetPath(url);
-      answer(res, key, der, inm).catch((e) => fail(res, e));
+      answer(res, getRequest(url, o.maxRequestBytes), inm);
       return true;
     }
     if (req.method !== 'POST') {
@@ -120,11 +102,7 @@ export function createOcspHandler(o: OcspHandlerOptions): (req: IncomingMessage,
     req.on('error', () => res.destroy());
     req.on('end', () => {
       if (tooBig) return;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      const key = `P${body.toString('latin1')}`;
-      const hit = body.length ? o.responder.lookupRaw(key) : undefined;
-      if (hit) { sendEntry(res, hit, inm); return; }
-      answer(res, key, body.length ? new Uint8Array(body.buffer, body.byteOffset, body.length) : null, inm).catch((e) => fail(res, e));
+      answer(res, postRequest(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)), inm);
     });
     return true;
   };

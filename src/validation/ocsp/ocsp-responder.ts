@@ -1,22 +1,28 @@
 /**
- * The OCSP responder (RFC 6960, RFC 5019 profile). Responses for single
- * certificates without a nonce are pre-signed and cached; a revocation
- * invalidates the cached entry synchronously, so the very next request sees
- * it. Requests with a nonce (RFC 8954) get a freshly signed response.
+ * The OCSP responder (RFC 6960, RFC 5019 profile), one home for OCSP:
+ * requests are parsed by ocsp-request.ts (memoized by their bytes), the
+ * status is looked up in the store, and responses are signed and cached by
+ * CertID (hash algorithm, issuer, serial). Responses for single certificates
+ * without a nonce are pre-signed and cached; a revocation drops the cached
+ * entry synchronously, so the very next request sees it. Requests with a
+ * nonce (RFC 8954) or several CertIDs get a freshly signed response.
  * Malformed input yields malformedRequest and an unknown issuer
- * unauthorized: never an exception to the HTTP layer.
+ * unauthorized: never an exception to the HTTP layer. `answer` is the one
+ * call the HTTP route makes; a cache hit returns synchronously.
  */
 import { createHash } from 'node:crypto';
 import { Certificate } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
 import type { Clock } from '../../core/clock.js';
+import { Periodic } from '../../core/periodic.js';
 import type { IssuerRecord } from '../../core/types.js';
 import { keyIdentifier } from '../../pki/certificate-builder.js';
 import { OID } from '../../pki/algorithms.js';
 import {
-  buildOcspResponse, issuerHashes, ocspErrorResponse, OcspMalformedError, parseOcspRequest,
+  buildOcspResponse, issuerHashes, ocspErrorResponse, OcspMalformedError, type ParsedOcspRequest,
 } from './ocsp-codec.js';
+import { OcspRequestParser, type OcspHttpRequest } from './ocsp-request.js';
 import type { CertificateStore } from '../../storage/store.js';
 import type { RampartMetrics } from '../../metrics/metrics.js';
 
@@ -27,24 +33,21 @@ export interface OcspAnswer {
   /** 'successful' or the OCSP error status. */
   responseStatus: 'successful' | 'malformedRequest' | 'unauthorized' | 'internalError';
   certStatus?: OcspCertStatus;
-  /** Set for cacheable answers (single certificate, no nonce). */
-  cache?: { thisUpdate: Date; nextUpdate: Date; etag: string };
   source: 'cache' | 'signed' | 'error';
-  /** The cache entry behind a cacheable answer, for indexing by raw request bytes. */
-  entry?: CacheEntry;
+  /** Set for cacheable answers (single certificate, no nonce): RFC 5019 HTTP caching. */
+  cache?: CacheEntry;
 }
 
+/** A signed response for one CertID, with its RFC 5019 caching values. */
 export interface CacheEntry {
   der: Uint8Array;
   status: OcspCertStatus;
   thisUpdate: Date;
   nextUpdate: Date;
   etag: string;
-  /** Pre-rendered HTTP header values (RFC 5019 caching). */
+  /** Pre-rendered HTTP header values. */
   lastModified: string;
   expires: string;
-  /** Set when the entry is invalidated, replaced or evicted: raw-request lookups must miss. */
-  dead: boolean;
 }
 
 interface IssuerKeyInfo {
@@ -62,14 +65,15 @@ export interface OcspResponderOptions {
 }
 
 export class OcspResponder {
+  /** Signed responses by CertID: `${issuerId}:${serial}:${hashAlgorithm}`. */
   private readonly cache = new Map<string, CacheEntry>();
-  /** Raw request (GET path or POST body) -> cache entry: cache hits without parsing ASN.1. */
-  private readonly raw = new Map<string, CacheEntry>();
   private byHash = new Map<string, IssuerKeyInfo>();
   private readonly maxEntries: number;
+  private readonly parser: OcspRequestParser;
 
   constructor(private readonly o: OcspResponderOptions) {
     this.maxEntries = o.maxCacheEntries ?? 200_000;
+    this.parser = new OcspRequestParser(this.maxEntries);
   }
 
   /** Rebuilds the CertID -> issuer index (after load or a change of issuers). */
@@ -92,40 +96,25 @@ export class OcspResponder {
   }
 
   private drop(key: string): void {
-    const e = this.cache.get(key);
-    if (e) e.dead = true;
     this.cache.delete(key);
   }
 
   private clearCache(): void {
-    for (const e of this.cache.values()) e.dead = true;
     this.cache.clear();
-    this.raw.clear();
-  }
-
-  /**
-   * The fast path: a cached, still fresh answer for exactly these request
-   * bytes, without parsing them. Misses after any invalidation.
-   */
-  lookupRaw(rawKey: string): CacheEntry | undefined {
-    const e = this.raw.get(rawKey);
-    if (!e) return undefined;
-    if (e.dead || e.nextUpdate.getTime() - this.o.clock.now().getTime() <= this.o.refreshBeforeSeconds * 1000) {
-      this.raw.delete(rawKey);
-      return undefined;
-    }
-    this.o.metrics?.ocspResponses.inc({ status: e.status, source: 'cache' });
-    return e;
-  }
-
-  /** Indexes a cacheable answer by the raw request that produced it. */
-  rememberRaw(rawKey: string, entry: CacheEntry): void {
-    if (entry.dead) return;
-    if (this.raw.size >= this.maxEntries) this.raw.delete(this.raw.keys().next().value!);
-    this.raw.set(rawKey, entry);
   }
 
   cacheSize(): number { return this.cache.size; }
+
+  private jobs: Periodic | null = null;
+
+  /** Re-signs cached answers close to their nextUpdate, every minute. */
+  start(onError: (e: unknown) => void): void {
+    (this.jobs ??= new Periodic(onError)).every(60_000, () => this.refreshExpiring());
+  }
+
+  stop(): void {
+    this.jobs?.stop();
+  }
 
   /** Signs and caches the response for one certificate ahead of any request. */
   async presign(issuerId: string, serial: string): Promise<void> {
@@ -150,43 +139,56 @@ export class OcspResponder {
     return n;
   }
 
-  async respond(der: Uint8Array): Promise<OcspAnswer> {
-    let req: ReturnType<typeof parseOcspRequest>;
-    try {
-      req = parseOcspRequest(der);
-    } catch (e) {
+  /**
+   * Answers one request. A fresh cached response for a single CertID without
+   * a nonce is returned synchronously (no parsing after the first time these
+   * bytes were seen, no store query, no signature); everything else resolves
+   * after the status lookup and signing.
+   */
+  answer(req: OcspHttpRequest): OcspAnswer | Promise<OcspAnswer> {
+    const parsed = this.parser.parse(req);
+    if (!parsed.ok) return this.error('malformedRequest');
+    const r = parsed.request;
+    if (r.requests.length === 1 && !r.nonce) {
+      const id = r.requests[0]!;
+      const info = this.byHash.get(`${id.hashAlgorithm}:${id.issuerNameHash.toString('hex')}:${id.issuerKeyHash.toString('hex')}`);
+      if (!info) return this.error('unauthorized');
+      const hit = this.fresh(this.cache.get(cacheKey(info.issuer.id, id)));
+      if (hit) return this.answered(hit.der, hit.status, 'cache', hit);
+    }
+    return this.respondParsed(r).catch((e) => {
       if (e instanceof OcspMalformedError) return this.error('malformedRequest');
       throw e;
-    }
-    try {
-      const targets = req.requests.map((r) => ({ r, info: this.byHash.get(`${r.hashAlgorithm}:${r.issuerNameHash.toString('hex')}:${r.issuerKeyHash.toString('hex')}`) }));
-      if (targets.some((t) => !t.info)) return this.error('unauthorized');
-      const issuers = new Set(targets.map((t) => t.info!.issuer.id));
-      if (issuers.size !== 1) return this.error('unauthorized'); // one responder certificate per response
-      const issuer = targets[0]!.info!.issuer;
-      if (targets.length === 1 && !req.nonce) {
-        const entry = await this.signSingle(issuer, targets[0]!.r, false);
-        if (!entry) return this.error('unauthorized');
-        const a = this.answer(entry.body, entry.status, entry.fromCache ? 'cache' : 'signed', entry.cache);
-        if (entry.entry) a.entry = entry.entry;
-        return a;
-      }
-      // Several certificates or a nonce: a fresh response.
-      const now = this.o.clock.now();
-      const responses = [];
-      for (const t of targets) responses.push(await this.statusOf(issuer, t.r.serialHex, now, t.r));
-      const signed = await this.sign(issuer, responses, now, req.nonce);
-      if (!signed) return this.error('unauthorized');
-      return this.answer(signed, targets.length === 1 ? responses[0]!.statusName : undefined, 'signed');
-    } catch (e) {
-      if (e instanceof OcspMalformedError) return this.error('malformedRequest');
-      throw e;
-    }
+    });
   }
 
-  private answer(body: Uint8Array, certStatus: OcspCertStatus | undefined, source: OcspAnswer['source'], cache?: OcspAnswer['cache']): OcspAnswer {
+  private fresh(e: CacheEntry | undefined): CacheEntry | undefined {
+    return e && e.nextUpdate.getTime() - this.o.clock.now().getTime() > this.o.refreshBeforeSeconds * 1000 ? e : undefined;
+  }
+
+  private async respondParsed(req: ParsedOcspRequest): Promise<OcspAnswer> {
+    const targets = req.requests.map((r) => ({ r, info: this.byHash.get(`${r.hashAlgorithm}:${r.issuerNameHash.toString('hex')}:${r.issuerKeyHash.toString('hex')}`) }));
+    if (targets.some((t) => !t.info)) return this.error('unauthorized');
+    const issuers = new Set(targets.map((t) => t.info!.issuer.id));
+    if (issuers.size !== 1) return this.error('unauthorized'); // one responder certificate per response
+    const issuer = targets[0]!.info!.issuer;
+    if (targets.length === 1 && !req.nonce) {
+      const entry = await this.signSingle(issuer, targets[0]!.r, false);
+      if (!entry) return this.error('unauthorized');
+      return this.answered(entry.der, entry.status, entry.fromCache ? 'cache' : 'signed', entry.cacheable ? entry : undefined);
+    }
+    // Several certificates or a nonce: a fresh response.
+    const now = this.o.clock.now();
+    const responses = [];
+    for (const t of targets) responses.push(await this.statusOf(issuer, t.r.serialHex, now, t.r));
+    const signed = await this.sign(issuer, responses, now, req.nonce);
+    if (!signed) return this.error('unauthorized');
+    return this.answered(signed, targets.length === 1 ? responses[0]!.statusName : undefined, 'signed');
+  }
+
+  private answered(body: Uint8Array, certStatus: OcspCertStatus | undefined, source: OcspAnswer['source'], cache?: CacheEntry): OcspAnswer {
     this.o.metrics?.ocspResponses.inc({ status: certStatus ?? 'multiple', source });
-    return { body, responseStatus: 'successful', certStatus, cache, source };
+    return cache ? { body, responseStatus: 'successful', certStatus, cache, source } : { body, responseStatus: 'successful', certStatus, source };
   }
 
   private error(status: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer {
@@ -222,30 +224,29 @@ export class OcspResponder {
     });
   }
 
-  private async signSingle(issuer: IssuerRecord, certId: CertIdLike, force: boolean) {
-    const key = `${issuer.id}:${certId.serialHex}:${certId.hashAlgorithm}`;
+  private async signSingle(issuer: IssuerRecord, certId: CertIdLike, force: boolean): Promise<(CacheEntry & { fromCache: boolean; cacheable: boolean }) | null> {
+    const key = cacheKey(issuer.id, certId);
     const now = this.o.clock.now();
-    const hit = this.cache.get(key);
-    if (!force && hit && hit.nextUpdate.getTime() - now.getTime() > this.o.refreshBeforeSeconds * 1000) {
-      return { body: hit.der, status: hit.status, fromCache: true, cache: { thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, etag: hit.etag }, entry: hit };
-    }
+    const hit = force ? undefined : this.fresh(this.cache.get(key));
+    if (hit) return { ...hit, fromCache: true, cacheable: true };
     const r = await this.statusOf(issuer, certId.serialHex, now, certId);
     const der = await this.sign(issuer, [r], now);
     if (!der) return null;
-    const etag = `"${createHash('sha1').update(der).digest('hex')}"`;
     const entry: CacheEntry = {
-      der, status: r.statusName, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag,
-      lastModified: r.thisUpdate.toUTCString(), expires: r.nextUpdate.toUTCString(), dead: false,
+      der, status: r.statusName, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag: `"${createHash('sha1').update(der).digest('hex')}"`,
+      lastModified: r.thisUpdate.toUTCString(), expires: r.nextUpdate.toUTCString(),
     };
     // Only certificates we know are cached: made-up serials must not fill the cache.
     if (r.known) {
       if (this.cache.size >= this.maxEntries) this.drop(this.cache.keys().next().value!);
-      this.drop(key);
+      this.cache.delete(key);
       this.cache.set(key, entry);
     }
-    return { body: der, status: r.statusName, fromCache: false, cache: { thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, etag }, entry: r.known ? entry : undefined };
+    return { ...entry, fromCache: false, cacheable: r.known };
   }
 }
+
+const cacheKey = (issuerId: string, id: { serialHex: string; hashAlgorithm: string }): string => `${issuerId}:${id.serialHex}:${id.hashAlgorithm}`;
 
 interface CertIdLike { hashAlgorithm: string; issuerNameHash: Buffer; issuerKeyHash: Buffer; serialHex: string }
 

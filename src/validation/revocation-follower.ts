@@ -1,0 +1,76 @@
+/**
+ * Keeps validation in step with issuance and revocation: a revocation on
+ * this node drops the cached OCSP answer synchronously, then re-signs it; a
+ * new certificate gets its OCSP answer signed ahead of any request; and
+ * revocations made by other processes (the CLI, other nodes) are picked up
+ * from the database every second: their cached answers are dropped and the
+ * CRL refreshed. Issuer changes rebuild the responder's CertID index.
+ */
+import type { Logger } from 'pino';
+import type { CaEvents } from '../core/events.js';
+import { Periodic } from '../core/periodic.js';
+import type { RampartMetrics } from '../metrics/metrics.js';
+import type { Store } from '../storage/store.js';
+import type { CrlService } from './crl/crl-service.js';
+import type { OcspResponder } from './ocsp/ocsp-responder.js';
+
+export interface RevocationFollowerOptions {
+  store: Store;
+  ocsp: OcspResponder;
+  crl: CrlService;
+  events: CaEvents;
+  metrics: RampartMetrics;
+  log: Logger;
+}
+
+export class RevocationFollower {
+  private seq = 0;
+  private readonly handledLocally = new Set<string>();
+  private readonly jobs: Periodic;
+
+  constructor(private readonly o: RevocationFollowerOptions) {
+    this.jobs = new Periodic((e) => o.log.error({ err: e }, 'background job failed'));
+    o.events.on('revoked', (rec) => {
+      o.ocsp.invalidate(rec.issuerId, rec.serial);
+      this.handledLocally.add(rec.serial);
+      o.metrics.revoked.inc({ reason: String(rec.revocationReason ?? 0) });
+      void o.ocsp.presign(rec.issuerId, rec.serial).catch((e) => o.log.warn({ err: e }, 'OCSP pre-sign failed'));
+    });
+    o.events.on('issued', (rec) => {
+      o.metrics.issued.inc({ profile: rec.profile });
+      void o.ocsp.presign(rec.issuerId, rec.serial).catch((e) => o.log.warn({ err: e }, 'OCSP pre-sign failed'));
+    });
+    o.events.on('issuersChanged', () => o.ocsp.reloadIssuers());
+  }
+
+  /** Skips revocation events recorded before this node started. */
+  async catchUp(): Promise<void> {
+    for (;;) {
+      const batch = await this.o.store.revocationsSince(this.seq, 10_000);
+      if (!batch.length) return;
+      this.seq = batch[batch.length - 1]!.seq;
+    }
+  }
+
+  /** Revocations made by other processes since the last poll: drops their cached OCSP answers and refreshes the CRL. */
+  async poll(): Promise<number> {
+    const batch = await this.o.store.revocationsSince(this.seq, 1000);
+    const issuers = new Set<string>();
+    for (const ev of batch) {
+      this.seq = ev.seq;
+      if (this.handledLocally.delete(ev.serial)) continue;
+      this.o.ocsp.invalidate(ev.issuerId, ev.serial);
+      issuers.add(ev.issuerId);
+    }
+    for (const id of issuers) void this.o.crl.trigger(id);
+    return batch.length;
+  }
+
+  start(): void {
+    this.jobs.every(1_000, () => this.poll());
+  }
+
+  stop(): void {
+    this.jobs.stop();
+  }
+}
