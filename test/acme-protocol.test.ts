@@ -52,11 +52,11 @@ async function account(alg: 'ES256' | 'ES384' | 'RS256' | 'EdDSA' = 'ES256'): Pr
   return { key, kid: String(r.headers.location) };
 }
 
-function csrFor(names: string[], name: string): { der: Buffer; keyPath: string } {
+function csrFor(names: string[], name: string, subj = '/'): { der: Buffer; keyPath: string } {
   const keyPath = join(work, `${name}.key`);
   const san = names.map((n) => (/^[0-9.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   const derPath = join(work, `${name}.csr.der`);
-  mustOpenssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-subj', '/', '-addext', `subjectAltName=${san}`, '-outform', 'DER', '-out', derPath]);
+  mustOpenssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-subj', subj, '-addext', `subjectAltName=${san}`, '-outform', 'DER', '-out', derPath]);
   return { der: readFileSync(derPath), keyPath };
 }
 
@@ -65,7 +65,7 @@ async function keyAuth(a: Account, token: string): Promise<string> {
 }
 
 /** Runs an order to a certificate: http-01 for dns/ip names, dns-01 for wildcards. */
-async function obtain(a: Account, names: string[], tag: string): Promise<{ order: any; orderUrl: string; certPem: string; certDer: Buffer; keyPath: string }> {
+async function obtain(a: Account, names: string[], tag: string, subj?: string): Promise<{ order: any; orderUrl: string; certPem: string; certDer: Buffer; keyPath: string }> {
   const identifiers = names.map((n) => ({ type: /^[0-9.]+$/.test(n) ? 'ip' : 'dns', value: n }));
   const r = await acme.signed(acme.dir.newOrder, a.key, { identifiers }, { kid: a.kid });
   assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -89,7 +89,7 @@ async function obtain(a: Account, names: string[], tag: string): Promise<{ order
       await new Promise((res) => setTimeout(res, 100));
     }
   }
-  const { der, keyPath } = csrFor(names, tag);
+  const { der, keyPath } = csrFor(names, tag, subj);
   const fin = await acme.signed(r.body.finalize, a.key, { csr: b64u(der) }, { kid: a.kid });
   assert.equal(fin.status, 200, JSON.stringify(fin.body));
   assert.equal(fin.body.status, 'valid');
@@ -206,6 +206,14 @@ describe('ACME orders', () => {
     const list = await acme.signed(acc.orders, a.key, '', { kid: a.kid });
     assert.equal(list.body.orders.length, 1);
   });
+  it('puts only the validated name in the subject, whatever else the CSR asks for (O, OU, C, ...)', async () => {
+    const a = await account();
+    const name = 'subject.order.example.test';
+    const { certPem } = await obtain(a, [name], 'subject', `/C=US/ST=California/L=Mountain View/O=Google LLC/OU=Ops/CN=${name}/emailAddress=x@y.example`);
+    const subject = mustOpenssl(['x509', '-noout', '-subject', '-nameopt', 'RFC2253'], certPem.split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\n').trim();
+    assert.equal(subject, `subject=CN=${name}`);
+  });
+
   it('issues a wildcard through dns-01 only, and an IP address through http-01', async () => {
     const a = await account('EdDSA');
     const r = await acme.signed(acme.dir.newOrder, a.key, { identifiers: [{ type: 'dns', value: '*.wild.example.test' }] }, { kid: a.kid });

@@ -314,7 +314,7 @@ export class OrderService {
     let serial: string;
     try {
       const r = await this.d.issuance.issue(
-        { csr: o.csrDer!, profile: this.d.settings.profile, sans: { dns, ip: ipSans }, idempotencyKey: `acme-order:${o.id}`, ...(parsedCsr ? { parsedCsr } : {}) },
+        { csr: o.csrDer!, profile: this.d.settings.profile, sans: { dns, ip: ipSans }, idempotencyKey: `acme-order:${o.id}`, validatedNamesOnly: true, ...(parsedCsr ? { parsedCsr } : {}) },
         acmeActor(account, ip),
       );
       serial = r.record.serial;

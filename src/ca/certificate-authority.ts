@@ -2,18 +2,21 @@
  * The CA role: holds the issuers and their signers and signs what the RA has
  * already approved. No HTTP and no policy here.
  */
+import { OCSP_SIGNER_PROFILE } from './ca-profiles.js';
 import { randomSerial, serialHex } from '../core/serial.js';
 import type { Clock } from '../core/clock.js';
 import type { IssuerRecord } from '../core/types.js';
 import type { KeyBackend, Signer } from '../keys/key-backend.js';
 import { buildCertificate, type KeyUsageName, type SubjectAltNames } from '../pki/certificate-builder.js';
 import { parseDn } from '../pki/names.js';
-import { Certificate, type Name } from '@peculiar/asn1-x509';
+import { Certificate, ExtendedKeyUsage, id_ce_extKeyUsage, type Name } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import type { IssuerStore } from '../storage/store.js';
 import { issuerId } from './issuer-id.js';
 import { isOfflineIssuer, offlineKeyError } from './offline-issuer.js';
 import type { CaUrls } from './urls.js';
+
+const ekuCache = new WeakMap<IssuerRecord, string[] | null>();
 
 export interface LeafRequest {
   subjectName: Name;
@@ -23,6 +26,8 @@ export interface LeafRequest {
   extKeyUsage: string[];
   notBefore: Date;
   notAfter: Date;
+  /** certificatePolicies OIDs. */
+  policies?: string[];
 }
 
 export interface SignedLeaf {
@@ -96,10 +101,22 @@ export class CertificateAuthority {
     const serial = randomSerial();
     const der = await buildCertificate({
       serial, subject: req.subjectName, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
-      issuer: { name: issuerCert, spki: signer.spki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san,
+      issuer: { name: issuerCert, spki: signer.spki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san, policies: req.policies,
       ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)], crlUrls: [this.o.urls.crl(issuer.id)],
     }, signer);
     return { serial: serialHex(serial), der, issuer };
+  }
+
+  /** The extended key usages (OIDs) the active issuing CA's certificate allows, or null when it does not restrict them. */
+  issuingEkus(): string[] | null {
+    const issuer = this.active();
+    let ekus = ekuCache.get(issuer);
+    if (ekus === undefined) {
+      const ext = AsnConvert.parse(issuer.certDer, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_extKeyUsage);
+      ekus = ext ? [...AsnConvert.parse(ext.extnValue, ExtendedKeyUsage)] : null;
+      ekuCache.set(issuer, ekus);
+    }
+    return ekus;
   }
 
   /** The current delegated OCSP signing certificate of a CA, if any. */
@@ -132,8 +149,8 @@ export class CertificateAuthority {
       const subject = `CN=OCSP Responder for ${ca.subject.replace(/^.*?CN=([^,]+).*$/, '$1')}, O=Rampart`;
       const der = await buildCertificate({
         serial: randomSerial(), subject: parseDn(subject.replace(/[+;<>"\\]/g, ' ')), subjectSpki: key.spki, notBefore, notAfter,
-        issuer: { name: parseIssuerName(ca), spki: caSigner.spki }, keyUsage: ['digitalSignature'],
-        extKeyUsage: ['1.3.6.1.5.5.7.3.9'], ocspNoCheck: true,
+        issuer: { name: parseIssuerName(ca), spki: caSigner.spki }, keyUsage: OCSP_SIGNER_PROFILE.keyUsage,
+        extKeyUsage: OCSP_SIGNER_PROFILE.extKeyUsage, ocspNoCheck: OCSP_SIGNER_PROFILE.ocspNoCheck,
       }, caSigner);
       const rec: IssuerRecord = {
         id: issuerId('ocsp', key.spki, notBefore), kind: 'ocsp-signer', subject, parentId: ca.id, certDer: der,

@@ -10,6 +10,7 @@ import type { KeyAlgorithm, KeyBackend } from '../keys/key-backend.js';
 import { buildCertificate } from '../pki/certificate-builder.js';
 import { parseDn } from '../pki/names.js';
 import type { IssuerStore } from '../storage/store.js';
+import { ROOT_PROFILE, subordinateCaProfile } from './ca-profiles.js';
 import { issuerId } from './issuer-id.js';
 import type { CaUrls } from './urls.js';
 
@@ -21,7 +22,8 @@ export interface CaSpec {
 
 export interface HierarchySpec {
   root: CaSpec;
-  intermediate: CaSpec;
+  /** ekus: what the issuing CA may issue for (names such as serverAuth, or OIDs); policies: its certificatePolicies. */
+  intermediate: CaSpec & { ekus?: readonly string[]; policies?: readonly string[] };
 }
 
 export interface CreateHierarchyOptions {
@@ -47,7 +49,7 @@ export async function createHierarchy(o: CreateHierarchyOptions): Promise<{ root
   const rootAfter = new Date(now.getTime() + spec.root.validityDays * DAY);
   const rootDer = await buildCertificate({
     serial: randomSerial(), subject: rootName, subjectSpki: rootKey.spki, notBefore: now, notAfter: rootAfter,
-    ca: {}, keyUsage: ['keyCertSign', 'cRLSign', 'digitalSignature'],
+    ca: {}, keyUsage: ROOT_PROFILE.keyUsage,
   }, rootKey);
   const root: IssuerRecord = {
     id: issuerId('root', rootKey.spki, now), kind: 'root', subject: spec.root.subject, parentId: null, certDer: rootDer,
@@ -55,9 +57,10 @@ export async function createHierarchy(o: CreateHierarchyOptions): Promise<{ root
   };
   const intKey = await keys.generate('intermediate', spec.intermediate.algorithm);
   const intAfter = new Date(now.getTime() + spec.intermediate.validityDays * DAY);
+  const p = subordinateCaProfile({ ekus: [...(spec.intermediate.ekus ?? [])], policies: [...(spec.intermediate.policies ?? [])] });
   const intDer = await buildCertificate({
     serial: randomSerial(), subject: intName, subjectSpki: intKey.spki, notBefore: now, notAfter: intAfter,
-    issuer: { name: rootName, spki: rootKey.spki }, ca: { pathLen: 0 }, keyUsage: ['keyCertSign', 'cRLSign', 'digitalSignature'],
+    issuer: { name: rootName, spki: rootKey.spki }, ca: { pathLen: p.pathLen }, keyUsage: p.keyUsage, extKeyUsage: p.extKeyUsage, policies: p.policies,
     ocspUrls: [urls.ocsp()], caIssuersUrls: [urls.caCert(root.id)], crlUrls: [urls.crl(root.id)],
   }, rootKey);
   const intermediate: IssuerRecord = {

@@ -5,6 +5,7 @@
  * bundle. The new CA's validity starts now, so it overlaps the old one, which
  * stays (inactive) to answer OCSP and publish CRLs for what it issued.
  */
+import { ANY_POLICY, DEFAULT_ISSUING_EKUS, subordinateCaProfile } from './ca-profiles.js';
 import type { Clock } from '../core/clock.js';
 import type { KeyAlgorithm, KeyBackend } from '../keys/key-backend.js';
 import { parseDn } from '../pki/names.js';
@@ -26,6 +27,9 @@ export interface RotateOptions {
   subject: string;
   algorithm: KeyAlgorithm;
   validityDays: number;
+  /** EKUs and certificatePolicies of the new issuing CA (hierarchy.intermediate). */
+  ekus?: readonly string[];
+  policies?: readonly string[];
 }
 
 export async function signRotatedIntermediate(o: RotateOptions): Promise<CaBundle> {
@@ -48,6 +52,7 @@ export async function signRotatedIntermediate(o: RotateOptions): Promise<CaBundl
     spki: new Uint8Array(Buffer.from(pending.spki, 'base64')), notBefore, notAfter, pathLen: 0,
     // The same URLs and key usage as the intermediate `rampart init` creates.
     keyUsage: ['keyCertSign', 'cRLSign', 'digitalSignature'],
+    profile: subordinateCaProfile({ ekus: [...(o.ekus ?? DEFAULT_ISSUING_EKUS)], policies: [...(o.policies ?? [ANY_POLICY])] }),
     urls: { ocsp: o.urls.ocsp(), caIssuers: o.urls.caCert(root.id), crl: o.urls.crl(root.id) },
   });
   return { intermediateDer: signed.der, rootDer: root.certDer };

@@ -10,6 +10,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { randomSerial, serialHex } from '../core/serial.js';
 import type { Signer } from '../keys/key-backend.js';
 import { buildCertificate, type KeyUsageName } from '../pki/certificate-builder.js';
+import type { CaCertificateProfile } from './ca-profiles.js';
 
 export interface SubordinateCaRequest {
   /** The signing CA's own certificate (its subject becomes the issuer name, byte for byte). */
@@ -21,6 +22,8 @@ export interface SubordinateCaRequest {
   notAfter: Date;
   pathLen?: number;
   keyUsage?: KeyUsageName[];
+  /** EKUs and certificatePolicies of the issuing CA (ca-profiles.ts subordinateCaProfile). */
+  profile?: Pick<CaCertificateProfile, 'extKeyUsage' | 'policies'>;
   urls?: { ocsp?: string; caIssuers?: string; crl?: string };
 }
 
@@ -44,6 +47,7 @@ export async function signSubordinateCa(r: SubordinateCaRequest): Promise<Signed
     serial, subject: r.subject, subjectSpki: r.spki, notBefore: r.notBefore, notAfter: r.notAfter,
     issuer: { name: issuer.subject, spki: r.issuerSigner.spki }, ca: { pathLen },
     keyUsage: r.keyUsage ?? ['keyCertSign', 'cRLSign'],
+    extKeyUsage: r.profile?.extKeyUsage, policies: r.profile?.policies,
     ocspUrls: r.urls?.ocsp ? [r.urls.ocsp] : undefined,
     caIssuersUrls: r.urls?.caIssuers ? [r.urls.caIssuers] : undefined,
     crlUrls: r.urls?.crl ? [r.urls.crl] : undefined,

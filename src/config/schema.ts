@@ -17,6 +17,12 @@ const MiB = 1024 * 1024;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const EKUS = ['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping'] as const;
 export const ECDSA_CURVES = ['P-256', 'P-384'] as const;
+/** Subject attributes a profile may let through from a REST CSR (commonName has its own rule). */
+export const SUBJECT_ATTRIBUTES = ['C', 'ST', 'L', 'O', 'OU', 'street', 'postalCode', 'serialNumber', 'emailAddress', 'GN', 'SN', 'title', 'DC', 'UID'] as const;
+export const LEAF_KEY_USAGES = ['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement'] as const;
+/** CA/Browser Forum Baseline Requirements 7.1.6.1: domain-validated. */
+export const BR_DOMAIN_VALIDATED = '2.23.140.1.2.1';
+const policyOid = z.string().regex(/^[0-2](\.(0|[1-9]\d{0,9}))+$/, { message: 'must be a policy OID such as 2.23.140.1.2.1' });
 export const KEY_BACKENDS = ['software', 'pkcs11'] as const;
 export const DATABASE_TYPES = ['sqlite', 'postgres'] as const;
 export const TARGET_SESSION_ATTRS = ['read-write', 'any', 'primary', 'standby', 'prefer-standby'] as const;
@@ -154,6 +160,12 @@ const caLevel = (subject: string, algorithm: (typeof KEY_ALGORITHMS)[number], ma
     validityDays: int(1, maxDays).default(days).describe(`Certificate lifetime in days (1..${maxDays}).`),
   });
 
+const issuingCaLevel = caLevel('CN=Rampart Dev Issuing CA 1, O=Rampart, C=XX', 'ecdsa-p256', 3650, 1825).extend({
+  ekus: z.array(z.enum(EKUS)).max(EKUS.length).default(['serverAuth', 'clientAuth'])
+    .describe('Extended key usages of the issuing CA: what it may issue for (CA/B BR 7.1.2.10.6); every profile\'s ekus must be among them. Empty: unrestricted.'),
+  policies: z.array(policyOid).max(20).default(['2.5.29.32.0']).describe('certificatePolicies of the issuing CA (default anyPolicy).'),
+});
+
 const ocspSignerSchema = z.strictObject({
   algorithm: keyAlgorithm.default('ecdsa-p256').describe('Key algorithm of the delegated OCSP responder certificate.'),
   validityDays: int(1, 365).default(30).describe('Lifetime of the OCSP responder certificate in days.'),
@@ -168,9 +180,9 @@ const ocspSignerSchema = z.strictObject({
 });
 
 const hierarchySchema = z.strictObject({
-  root: caLevel('CN=Rampart Dev Root CA, O=Rampart', 'ecdsa-p384', 9125, 3650).prefault({})
+  root: caLevel('CN=Rampart Dev Root CA, O=Rampart, C=XX', 'ecdsa-p384', 9125, 3650).prefault({})
     .describe('Self-signed root CA created by init / first run.'),
-  intermediate: caLevel('CN=Rampart Dev Issuing CA 1, O=Rampart', 'ecdsa-p256', 3650, 1825).prefault({})
+  intermediate: issuingCaLevel.prefault({})
     .describe('Issuing (intermediate) CA signed by the root; it signs end-entity certificates.'),
   ocspSigner: ocspSignerSchema.prefault({}).describe('Delegated OCSP responder certificate, signed by the issuing CA.'),
 }).superRefine((v, ctx) => {
@@ -224,7 +236,7 @@ export const profileSchema = z.strictObject({
   allowedIpRanges: z.array(z.string().refine(isCidr, { message: "must be a CIDR range such as '10.0.0.0/8' or '::1/128'" }))
     .max(1000).default(['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '::1/128'])
     .describe('CIDR ranges IP SANs must fall into (when allowIpSans).'),
-  maxValidityDays: int(1, 825).default(90).describe('Longest certificate lifetime a request may ask for, in days.'),
+  maxValidityDays: int(1, 825).default(90).describe('Longest certificate lifetime a request may ask for, in days (at most 398 for profiles with serverAuth, CA/B BR 6.3.2).'),
   defaultValidityDays: int(1, 825).optional()
     .describe('Lifetime when the request names none; default min(90, maxValidityDays); must be <= maxValidityDays.'),
   keyTypes: z.strictObject({
@@ -241,7 +253,24 @@ export const profileSchema = z.strictObject({
     .describe('Extended key usages put in issued certificates.'),
   requireSan: z.boolean().default(true).describe('Whether a request must carry at least one subjectAltName.'),
   maxSans: int(1, 1000).default(100).describe('Most subjectAltNames one certificate may carry.'),
+  allowEmailSans: z.boolean().default(false).describe('Whether email (rfc822Name) SANs may be requested; their domain must match allowedNames.'),
+  keyUsages: z.array(z.enum(LEAF_KEY_USAGES)).min(1).max(LEAF_KEY_USAGES.length).optional()
+    .describe('Key usages put in issued certificates; default digitalSignature, plus keyEncipherment for RSA keys.'),
+  policies: z.array(policyOid).max(20).default([]).describe('certificatePolicies OIDs put in issued certificates.'),
+  subject: z.strictObject({
+    allowedAttributes: z.array(z.enum(SUBJECT_ATTRIBUTES)).max(SUBJECT_ATTRIBUTES.length).default([])
+      .describe('Subject attributes besides commonName copied from a REST CSR. ACME orders prove DNS names and IPs only: their subject never carries more than the commonName.'),
+    otherAttributes: z.enum(['drop', 'refuse']).default('drop')
+      .describe('What happens to any other subject attribute in the CSR: dropped from the certificate, or the request refused (400 naming the attribute).'),
+    commonName: z.enum(['san', 'keep', 'drop']).default('san')
+      .describe("'san': the commonName must be one of the certificate's subjectAltNames (CA/B BR 7.1.4.3); 'keep': copied as given (client and code-signing identities); 'drop': never in the certificate."),
+    commonNameNotInSans: z.enum(['refuse', 'add']).default('refuse')
+      .describe("With commonName 'san': a commonName that is not among the subjectAltNames is refused (400), or added to them ('add')."),
+  }).prefault({}).describe('What of the CSR subject reaches the certificate.'),
 }).superRefine((v, ctx) => {
+  if (v.ekus.includes('serverAuth') && v.maxValidityDays > 398) {
+    ctx.addIssue({ code: 'custom', path: ['maxValidityDays'], input: v.maxValidityDays, message: 'must be at most 398 for a profile with serverAuth (CA/B BR 6.3.2)' });
+  }
   if (v.defaultValidityDays !== undefined && v.defaultValidityDays > v.maxValidityDays) {
     ctx.addIssue({ code: 'custom', path: ['defaultValidityDays'], input: v.defaultValidityDays,
       message: `must be at most maxValidityDays (${v.maxValidityDays})` });
@@ -260,8 +289,31 @@ export const profileSchema = z.strictObject({
  * the generic profile defaults); `client: null` removes a built-in profile.
  */
 export const BUILTIN_PROFILES: Record<string, Record<string, unknown>> = {
-  server: { description: 'TLS server certificates', ekus: ['serverAuth'], requireSan: true },
-  client: { description: 'TLS client certificates', ekus: ['clientAuth'], requireSan: false },
+  server: {
+    description: 'TLS server certificates', ekus: ['serverAuth'], requireSan: true, policies: [BR_DOMAIN_VALIDATED],
+    subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'san', commonNameNotInSans: 'refuse' },
+  },
+  client: {
+    description: 'TLS client certificates', ekus: ['clientAuth'], requireSan: false,
+    subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'keep', commonNameNotInSans: 'refuse' },
+  },
+};
+
+/**
+ * Profile templates: a profile of one of these names in the file starts from
+ * the template (its fields override it). Not enabled unless named, because
+ * the issuing CA's extendedKeyUsage must cover them (hierarchy.intermediateEkus).
+ */
+export const PROFILE_TEMPLATES: Record<string, Record<string, unknown>> = {
+  'code-signing': {
+    description: 'Code signing certificates', ekus: ['codeSigning'], requireSan: false, maxValidityDays: 398,
+    subject: { allowedAttributes: ['O', 'C', 'ST', 'L'], otherAttributes: 'refuse', commonName: 'keep', commonNameNotInSans: 'refuse' },
+  },
+  email: {
+    description: 'S/MIME certificates (email SANs)', ekus: ['emailProtection'], requireSan: true, allowEmailSans: true,
+    keyUsages: ['digitalSignature', 'keyEncipherment'],
+    subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'keep', commonNameNotInSans: 'refuse' },
+  },
 };
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
@@ -277,7 +329,9 @@ function mergeBuiltinProfiles(input: unknown): unknown {
     out[name] = given === undefined ? { ...base } : isPlainObject(given) ? { ...base, ...given } : given;
   }
   for (const [name, given] of Object.entries(input)) {
-    if (!(name in BUILTIN_PROFILES) && given !== null) out[name] = given;
+    if (name in BUILTIN_PROFILES || given === null) continue;
+    const template = PROFILE_TEMPLATES[name];
+    out[name] = template && isPlainObject(given) ? { ...template, ...given } : given;
   }
   return out;
 }
@@ -474,7 +528,18 @@ export const rampartConfigObject = z.strictObject({
 });
 
 /** Full schema: validates and fills derived defaults (publicBaseUrl). */
-export const rampartConfigSchema = rampartConfigObject.transform((c) => ({
+export const rampartConfigSchema = rampartConfigObject.superRefine((c, ctx) => {
+  // A certificate whose EKU its issuing CA does not carry fails in strict verifiers (NSS, OpenSSL purposes, Windows).
+  const caEkus = c.hierarchy.intermediate.ekus as string[];
+  if (caEkus.length === 0) return;
+  for (const [name, p] of Object.entries(c.profiles)) {
+    const missing = p.ekus.filter((e) => !caEkus.includes(e));
+    if (missing.length) {
+      ctx.addIssue({ code: 'custom', path: ['profiles', name, 'ekus'], input: p.ekus,
+        message: `${missing.join(', ')} is not among hierarchy.intermediate.ekus (${caEkus.join(', ')}): add it there (a new issuing CA carries it) or remove it from the profile` });
+    }
+  }
+}).transform((c) => ({
   ...c,
   publicBaseUrl: (c.publicBaseUrl ?? `http://${c.http.listen}`).replace(/\/+$/, ''),
 }));

@@ -17,6 +17,7 @@ import { RAMPART_VERSION } from '../core/version.js';
 import type { ServedNode } from './served-node.js';
 import { healthRoutes } from './health-routes.js';
 import { installProblemHandler } from './problem.js';
+import { installStrictBodyTypes } from './strict-body-types.js';
 import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
 import { publicationRoutes } from './validation/publication-routes.js';
 import { ValidationPublication } from '../validation/publication.js';
@@ -37,6 +38,7 @@ import { createListenerServer } from './limits/server-limits.js';
 
 function common(app: FastifyInstance, node: ServedNode, listener: string): void {
   installProblemHandler(app);
+  installStrictBodyTypes(app);
   app.addHook('onError', async (_req, _reply, err) => {
     if (isRampartError(err) && err.code === 'fenced') node.metrics.fencedWrites.inc();
   });

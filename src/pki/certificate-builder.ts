@@ -43,6 +43,8 @@ export interface CertificateTemplate {
   caIssuersUrls?: string[];
   crlUrls?: string[];
   ocspNoCheck?: boolean;
+  /** certificatePolicies policy OIDs (non-critical, RFC 5280 4.2.1.4), e.g. 2.23.140.1.2.1 or anyPolicy 2.5.29.32.0. */
+  policies?: string[];
 }
 
 /** RFC 5280 method 1 key identifier: SHA-1 of the subjectPublicKey BIT STRING contents. */
@@ -104,6 +106,10 @@ export function buildExtensions(t: CertificateTemplate): asn.Extension[] {
       distributionPoint: new asn.DistributionPointName({ fullName: [new asn.GeneralName({ uniformResourceIdentifier: u })] }),
     }));
     exts.push(ext(asn.id_ce_cRLDistributionPoints, false, new asn.CRLDistributionPoints(dps)));
+  }
+  if (t.policies?.length) {
+    for (const p of t.policies) if (!/^[0-2](\.\d+)+$/.test(p)) throw new Error(`certificate policy must be an OID, got "${p}"`);
+    exts.push(ext(asn.id_ce_certificatePolicies, false, new asn.CertificatePolicies(t.policies.map((p) => new asn.PolicyInformation({ policyIdentifier: p })))));
   }
   if (t.ocspNoCheck) {
     // id-pkix-ocsp-nocheck: extension value is NULL (RFC 6960 4.2.2.2.1).

@@ -198,7 +198,18 @@ function nodeVerify(der: Uint8Array, req: CertificationRequest): boolean | undef
   return cryptoVerify(NODE_VERIFY[alg] ?? null, parts.tbs, isEc ? { key, dsaEncoding: 'der' } : key, parts.sig);
 }
 
+/** Signature algorithms a CSR may not use: SHA-1 (and MD5) signatures prove nothing (RFC 9155, CA/B BR 7.1.3.2). */
+const WEAK_CSR_SIGNATURES: Record<string, string> = {
+  '1.2.840.113549.1.1.4': 'md5WithRSAEncryption',
+  '1.2.840.113549.1.1.5': 'sha1WithRSAEncryption',
+  '1.2.840.10045.4.1': 'ecdsa-with-SHA1',
+  '1.2.840.10040.4.3': 'dsa-with-sha1',
+  '1.3.14.3.2.29': 'sha1WithRSASignature (OIW)',
+};
+
 async function verifySignature(der: Uint8Array<ArrayBuffer>, key: CsrKey, req: CertificationRequest): Promise<void> {
+  const weak = WEAK_CSR_SIGNATURES[req.signatureAlgorithm.algorithm];
+  if (weak) throw bad(`CSR is signed with ${weak}: SHA-1 and MD5 signatures are not accepted; sign the CSR with SHA-256 or stronger`);
   let ok: boolean;
   try {
     ok = nodeVerify(der, req) ?? await new Pkcs10CertificateRequest(der).verify();

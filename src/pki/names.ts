@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 /** Distinguished names: parse "CN=x, O=y" strings into ASN.1 Names (through @peculiar/x509). */
 import { Name as X509Name } from '@peculiar/x509';
-import { Name } from '@peculiar/asn1-x509';
+import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 
 export function parseDn(dn: string): Name {
@@ -21,4 +21,32 @@ export function dnToString(name: Name): string {
 
 export function nameDer(name: Name): Uint8Array {
   return new Uint8Array(AsnConvert.serialize(name));
+}
+
+const CN_OID = '2.5.4.3';
+
+/**
+ * The subject of a certificate made from a CSR's subject: the attributes
+ * whose type is in `keep` (in the CSR's order, CSR encoding kept), and the
+ * commonName `commonName` (the CSR's own attribute when it has that value,
+ * else a new UTF8String one at the end). Everything else is left out.
+ */
+export function filteredName(csrName: Name, keep: readonly string[], commonName?: string): Name {
+  const out = new Name();
+  let cnDone = commonName === undefined;
+  for (const rdn of csrName) {
+    const atvs = rdn.filter((atv) => {
+      if (atv.type === CN_OID) {
+        if (cnDone || atv.value.toString() !== commonName) return false;
+        cnDone = true;
+        return true;
+      }
+      return keep.includes(atv.type);
+    });
+    if (atvs.length) out.push(new RelativeDistinguishedName(atvs));
+  }
+  if (!cnDone) {
+    out.push(new RelativeDistinguishedName([new AttributeTypeAndValue({ type: CN_OID, value: new AttributeValue({ utf8String: commonName! }) })]));
+  }
+  return out;
 }

@@ -11,6 +11,7 @@ import { RampartError, isRampartError } from '../core/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { EKU_OIDS, type KeyUsageName } from '../pki/certificate-builder.js';
 import { parseCsr, type ParsedCsr } from '../pki/csr.js';
+import { dnToString, filteredName } from '../pki/names.js';
 import type { CertificateStore } from '../storage/store.js';
 import type { Actor } from '../core/actor.js';
 import { checkRequest, type ProfilePolicy } from './policy.js';
@@ -24,6 +25,8 @@ export interface IssueRequest {
   idempotencyKey?: string;
   /** The CSR already parsed (and its signature checked) by the caller, to skip doing it twice. */
   parsedCsr?: ParsedCsr;
+  /** The names were validated (ACME): the subject carries the commonName at most. */
+  validatedNamesOnly?: boolean;
 }
 
 export interface IssueResult {
@@ -57,7 +60,7 @@ export class IssuanceService {
       if (isRampartError(e)) {
         await this.o.audit.record({
           actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `profile:${req.profile}`,
-          outcome: e.code === 'policyViolation' || e.code === 'forbidden' ? 'denied' : 'failure',
+          outcome: e.code === 'policyViolation' || e.code === 'forbidden' || e.extra.rule !== undefined ? 'denied' : 'failure',
           details: { error: e.code, message: e.message, ...e.extra },
         });
       }
@@ -77,27 +80,45 @@ export class IssuanceService {
       const earlier = await this.o.store.findIdempotent(claim);
       if (earlier) return { record: earlier, chain: this.o.ca.chain(earlier.issuerId), replayed: true };
     }
-    const decided = checkRequest(req.profile, policy, { csr, sans: req.sans, validityDays: req.validityDays });
+    const decided = checkRequest(req.profile, policy, { csr, sans: req.sans, validityDays: req.validityDays, validatedNamesOnly: req.validatedNamesOnly });
+    const extKeyUsage = decided.ekus.map((e) => EKU_OIDS[e] ?? e);
+    this.checkIssuerEkus(req.profile, extKeyUsage);
     const fence = this.o.gate?.writeFence();
     const now = this.o.clock.now();
-    const notBefore = new Date(now.getTime() - 60_000);
-    const notAfter = new Date(now.getTime() + decided.validityDays * DAY);
-    const keyUsage: KeyUsageName[] = csr.key.type === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+    // Back-dated a minute for clocks that lag; the lifetime is exactly the days decided (shifted, not extended).
+    const notBefore = new Date(Math.floor((now.getTime() - 60_000) / 1000) * 1000);
+    const notAfter = new Date(notBefore.getTime() + decided.validityDays * DAY);
+    const keyUsage = (policy.keyUsages as KeyUsageName[] | undefined)
+      ?? (csr.key.type === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature']);
+    const subjectName = filteredName(csr.subjectName, decided.subject.keep, decided.subject.commonName);
     const signed = await this.o.ca.signLeaf({
-      subjectName: csr.subjectName, spki: csr.spki, san: { dns: decided.dns, ip: decided.ip, email: decided.email },
-      keyUsage, extKeyUsage: decided.ekus.map((e) => EKU_OIDS[e] ?? e), notBefore, notAfter,
+      subjectName, spki: csr.spki, san: { dns: decided.dns, ip: decided.ip, email: decided.email },
+      keyUsage, extKeyUsage, notBefore, notAfter, policies: policy.policies ?? [],
     });
     const record: CertificateRecord = {
-      serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: csr.subject,
+      serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: dnToString(subjectName),
       sans: [...decided.dns, ...decided.ip, ...decided.email], notBefore, notAfter: notAfter > signed.issuer.notAfter ? signed.issuer.notAfter : notAfter,
       der: signed.der, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actor.id,
     };
     // The audit entry is appended in the certificate's own transaction: one commit, never one without the other.
     const result = await this.o.store.insertCertificate(record, claim, fence, this.o.audit.builder({
       actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `serial:${record.serial}`,
-      outcome: 'success', details: { profile: req.profile, subject: record.subject, sans: record.sans, notAfter: record.notAfter.toISOString() },
+      outcome: 'success', details: {
+        profile: req.profile, subject: record.subject, sans: record.sans, notAfter: record.notAfter.toISOString(),
+        ...(decided.dropped.length ? { droppedSubjectAttributes: decided.dropped } : {}),
+      },
     }));
     if (!result.replayed) this.o.events.emit('issued', result.record);
     return { record: result.record, chain: this.o.ca.chain(result.record.issuerId), replayed: result.replayed };
+  }
+
+  /** A leaf whose EKU its issuing CA does not carry fails in strict verifiers: refuse before signing. */
+  private checkIssuerEkus(profile: string, ekus: string[]): void {
+    const allowed = this.o.ca.issuingEkus();
+    if (!allowed) return;
+    const missing = ekus.filter((e) => !allowed.includes(e));
+    if (missing.length) {
+      throw new RampartError('policyViolation', `profile "${profile}" asks for extended key usage ${missing.join(', ')}, which the issuing CA's certificate does not allow (it allows ${allowed.join(', ')}); rotate to an issuing CA with hierarchy.intermediate.ekus covering it`, { rule: 'issuerEku', profile });
+    }
   }
 }

@@ -48,6 +48,18 @@ function check(p: ProfilePolicy, req: Partial<PolicyRequest> & FakeCsr) {
   return checkRequest('server', p, { csr: req.csr ?? csr(req), sans: req.sans, validityDays: req.validityDays });
 }
 
+function subjectRefused(fn: () => unknown, rule: PolicyRule, name: string): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(isRampartError(e), `expected a RampartError, got ${String(e)}`);
+    assert.equal(e.code, 'badCsr');
+    assert.equal(e.http, 400);
+    assert.equal(e.extra.rule, rule, e.message);
+    assert.equal(e.extra.name, name);
+    assert.match(e.message, new RegExp(name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    return true;
+  });
+}
+
 function refused(fn: () => unknown, rule: PolicyRule, name?: string): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(isRampartError(e), `expected a RampartError, got ${String(e)}`);
@@ -67,28 +79,55 @@ test('a good request returns lower-case, de-duplicated names, canonical IPs, def
     cn: 'a.example.com', dns: ['A.Example.com', 'b.example.com'], ip: ['127.0.0.1'],
     sans: { dns: ['B.EXAMPLE.COM', 'c.example.com'], ip: ['0:0:0:0:0:0:0:1', '::1', '127.0.0.1'] },
   });
-  assert.deepEqual(r, { dns: ['a.example.com', 'b.example.com', 'c.example.com'], ip: ['127.0.0.1', '::1'], email: [], validityDays: 30, ekus: ['serverAuth'] });
+  assert.deepEqual(r, {
+    dns: ['a.example.com', 'b.example.com', 'c.example.com'], ip: ['127.0.0.1', '::1'], email: [], validityDays: 30, ekus: ['serverAuth'],
+    subject: { keep: [], commonName: 'a.example.com' }, dropped: [],
+  });
   r.ekus.push('clientAuth');
   assert.deepEqual(p.ekus, ['serverAuth'], 'the decision does not alias the profile');
   assert.deepEqual(check(p, { ip: ['FD00:0:0::AB'] }).ip, ['fd00::ab']);
 });
 
-test('a hostname CN becomes a DNS SAN; other CNs do not', () => {
+test('commonName: with the default rule it must be one of the SANs (CA/B BR 7.1.4.3), else the request is refused with 400 naming it', () => {
   const p = policy();
-  assert.deepEqual(check(p, { cn: 'c.example.com', dns: ['a.example.com'] }).dns, ['a.example.com', 'c.example.com']);
-  assert.deepEqual(check(p, { cn: 'A.example.com', dns: ['a.example.com'] }).dns, ['a.example.com']);
-  assert.deepEqual(check(p, { cn: 'c.example.com' }).dns, ['c.example.com'], 'CN alone satisfies requireSan');
-  assert.deepEqual(check(p, { cn: 'localhost' }).dns, ['localhost']);
-  assert.deepEqual(check(p, { cn: '10.1.2.3' }), { dns: [], ip: ['10.1.2.3'], email: [], validityDays: 30, ekus: ['serverAuth'] });
-  // a hostname-looking CN is checked like any other name
-  refused(() => check(p, { cn: 'evil.example.net', dns: ['a.example.com'] }), 'allowedNames', 'evil.example.net');
-  refused(() => check(p, { cn: 'a.example.com.', dns: ['a.example.com'] }), 'dnsSyntax', 'a.example.com.');
-  // "Alice" is not a hostname: fine with SANs, or when SANs are not required
-  assert.deepEqual(check(p, { cn: 'Alice', dns: ['a.example.com'] }).dns, ['a.example.com']);
-  assert.deepEqual(check(p, { cn: 'Alice Smith', ip: ['10.0.0.1'] }).dns, []);
-  refused(() => check(p, { cn: 'Alice' }), 'requireSan');
-  assert.deepEqual(check(policy({ requireSan: false }), { cn: 'Alice' }).dns, []);
-  assert.deepEqual(check(policy({ requireSan: false }), { subject: 'O=Example' }).dns, []);
+  assert.deepEqual(check(p, { cn: 'A.example.com', dns: ['a.example.com'] }).subject, { keep: [], commonName: 'A.example.com' });
+  assert.deepEqual(check(p, { cn: '10.1.2.3', ip: ['10.1.2.3'] }).subject, { keep: [], commonName: '10.1.2.3' });
+  subjectRefused(() => check(p, { cn: 'c.example.com', dns: ['a.example.com'] }), 'commonName', 'c.example.com');
+  subjectRefused(() => check(p, { cn: 'c.example.com' }), 'commonName', 'c.example.com');
+  subjectRefused(() => check(p, { cn: 'Alice', dns: ['a.example.com'] }), 'commonName', 'Alice');
+  // 'add': the old behaviour, explicitly: a hostname or IP CN joins the SANs and is checked like any other name
+  const add = policy({ subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'san', commonNameNotInSans: 'add' } });
+  assert.deepEqual(check(add, { cn: 'c.example.com', dns: ['a.example.com'] }).dns, ['a.example.com', 'c.example.com']);
+  assert.deepEqual(check(add, { cn: 'c.example.com' }).dns, ['c.example.com'], 'CN alone satisfies requireSan');
+  assert.deepEqual(check(add, { cn: '10.1.2.3' }).ip, ['10.1.2.3']);
+  refused(() => check(add, { cn: 'evil.example.net', dns: ['a.example.com'] }), 'allowedNames', 'evil.example.net');
+  refused(() => check(add, { cn: 'a.example.com.', dns: ['a.example.com'] }), 'dnsSyntax', 'a.example.com.');
+  subjectRefused(() => check(add, { cn: 'Alice', dns: ['a.example.com'] }), 'commonName', 'Alice');
+  // 'keep': client identities such as "Alice Smith" stay as given and are not SANs; 'drop' leaves the CN out
+  const keep = policy({ requireSan: false, subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'keep', commonNameNotInSans: 'refuse' } });
+  assert.deepEqual(check(keep, { cn: 'Alice Smith' }), { dns: [], ip: [], email: [], validityDays: 30, ekus: ['serverAuth'], subject: { keep: [], commonName: 'Alice Smith' }, dropped: [] });
+  assert.deepEqual(check(keep, { cn: 'svc.example.com' }).dns, []);
+  const drop = policy({ subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'drop', commonNameNotInSans: 'refuse' } });
+  assert.deepEqual(check(drop, { cn: 'Alice', dns: ['a.example.com'] }).subject, { keep: [] });
+  assert.deepEqual(check(drop, { cn: 'Alice', dns: ['a.example.com'] }).dropped, ['CN']);
+  // over ACME (validated names only), 'keep' still means: one of the SANs
+  subjectRefused(() => checkRequest('server', keep, { csr: csr({ cn: 'Alice', dns: ['a.example.com'] }), validatedNamesOnly: true }), 'commonName', 'Alice');
+});
+
+test('subject attributes: only what the profile allows reaches the certificate; the rest is dropped or refused with 400 naming it', () => {
+  const subject = 'C=US, ST=California, L=Mountain View, O=Google LLC, OU=Ops, CN=ok.example.com, E=x@y';
+  const dropAll = check(policy(), { subject, cn: 'ok.example.com', dns: ['ok.example.com'] });
+  assert.deepEqual(dropAll.subject, { keep: [], commonName: 'ok.example.com' });
+  assert.deepEqual(dropAll.dropped, ['C', 'ST', 'L', 'O', 'OU', 'emailAddress']);
+  const some = policy({ subject: { allowedAttributes: ['O', 'C'], otherAttributes: 'drop', commonName: 'san', commonNameNotInSans: 'refuse' } });
+  assert.deepEqual(check(some, { subject, cn: 'ok.example.com', dns: ['ok.example.com'] }).subject, { keep: ['2.5.4.6', '2.5.4.10'], commonName: 'ok.example.com' });
+  // ACME proves names only: nothing but the CN, whatever the profile allows over REST, and never a refusal for the rest
+  const acme = checkRequest('server', some, { csr: csr({ subject, cn: 'ok.example.com', dns: ['ok.example.com'] }), validatedNamesOnly: true });
+  assert.deepEqual(acme.subject, { keep: [], commonName: 'ok.example.com' });
+  const strict = policy({ subject: { allowedAttributes: ['C'], otherAttributes: 'refuse', commonName: 'san', commonNameNotInSans: 'refuse' } });
+  subjectRefused(() => check(strict, { subject, cn: 'ok.example.com', dns: ['ok.example.com'] }), 'subjectAttribute', 'ST');
+  subjectRefused(() => check(strict, { subject: 'O=Google LLC, CN=ok.example.com', cn: 'ok.example.com', dns: ['ok.example.com'] }), 'subjectAttribute', 'O');
+  assert.deepEqual(check(strict, { subject: 'C=DE, CN=ok.example.com', cn: 'ok.example.com', dns: ['ok.example.com'] }).subject.keep, ['2.5.4.6']);
 });
 
 test('requireSan: a request must name at least one DNS or IP SAN; an empty request is always refused', () => {
@@ -149,7 +188,7 @@ test('deniedNames win over allowedNames, including names a wildcard would cover'
   refused(() => check(p, { dns: ['a.b.corp.example.com'] }), 'deniedNames');
   refused(() => check(p, { dns: ['*.corp.example.com'] }), 'deniedNames');
   refused(() => check(p, { dns: ['*.x.corp.example.com'] }), 'deniedNames');
-  refused(() => check(p, { cn: 'secret.example.com', dns: ['ok.example.com'] }), 'deniedNames', 'secret.example.com');
+  refused(() => check(p, { dns: ['secret.example.com', 'ok.example.com'] }), 'deniedNames', 'secret.example.com');
   assert.deepEqual(check(p, { dns: ['other.example.com', 'corp.example.com', '*.other.example.com'] }).dns,
     ['other.example.com', 'corp.example.com', '*.other.example.com']);
   // denied even when also allowed by an exact allowed pattern
@@ -185,7 +224,7 @@ test('dnsSyntax: only LDH hostnames with an optional leading wildcard label', ()
 test('ipSans: IP SANs need allowIpSans and must be valid addresses', () => {
   refused(() => check(policy({ allowIpSans: false }), { dns: ['a.example.com'], ip: ['127.0.0.1'] }), 'ipSans', '127.0.0.1');
   refused(() => check(policy({ allowIpSans: false }), { sans: { ip: ['10.0.0.1'] } }), 'ipSans');
-  refused(() => check(policy({ allowIpSans: false }), { cn: '10.0.0.1' }), 'ipSans');
+  refused(() => check(policy({ allowIpSans: false }), { cn: '10.0.0.1', ip: ['10.0.0.1'] }), 'ipSans');
   for (const bad of ['1.2.3', '010.0.0.1', '256.0.0.1', 'fe80::1%eth0', 'localhost', '10.0.0.0/8', '']) {
     refused(() => check(policy(), { sans: { ip: [bad] } }), 'ipSans', bad);
   }
@@ -261,11 +300,14 @@ test('maxSans counts distinct final names, including API-body names and the CN',
   const p = policy({ maxSans: 3 });
   assert.equal(check(p, { dns: ['a.example.com', 'A.example.com', 'b.example.com'], ip: ['10.0.0.1', '10.0.0.1'] }).dns.length, 2);
   refused(() => check(p, { dns: ['a.example.com', 'b.example.com'], ip: ['10.0.0.1'], sans: { dns: ['c.example.com'] } }), 'maxSans');
-  refused(() => check(p, { cn: 'd.example.com', dns: ['a.example.com', 'b.example.com', 'c.example.com'] }), 'maxSans');
+  refused(() => check(policy({ maxSans: 3, subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'san', commonNameNotInSans: 'add' } }), { cn: 'd.example.com', dns: ['a.example.com', 'b.example.com', 'c.example.com'] }), 'maxSans');
   refused(() => check(policy({ maxSans: 1 }), { dns: ['a.example.com'], ip: ['10.0.0.1'] }), 'maxSans');
 });
 
-test('sanType: email and URI SANs are refused', () => {
+test('sanType: email SANs need allowEmailSans (domain checked against allowedNames); URI SANs are refused', () => {
   refused(() => check(policy(), { dns: ['a.example.com'], email: ['a@example.com'] }), 'sanType', 'a@example.com');
+  assert.deepEqual(check(policy({ allowEmailSans: true }), { email: ['Alice@A.Example.com'] }).email, ['Alice@a.example.com']);
+  refused(() => check(policy({ allowEmailSans: true }), { email: ['a@evil.example.net'] }), 'allowedNames', 'evil.example.net');
+  refused(() => check(policy({ allowEmailSans: true }), { email: ['no-at-sign'] }), 'emailSyntax', 'no-at-sign');
   refused(() => check(policy({ requireSan: false }), { cn: 'Alice', uri: ['spiffe://example.com/a'] }), 'sanType', 'spiffe://example.com/a');
 });

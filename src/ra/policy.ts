@@ -36,17 +36,48 @@ export interface ProfilePolicy {
   ekus: string[];
   requireSan: boolean;
   maxSans: number;
+  /** Whether email (rfc822Name) SANs may be requested (their domain must match allowedNames). */
+  allowEmailSans?: boolean;
+  /** Key usage names; default digitalSignature (+ keyEncipherment for RSA keys). */
+  keyUsages?: string[];
+  /** certificatePolicies OIDs. */
+  policies?: string[];
+  /** What of the CSR subject reaches the certificate (see config/schema.ts profileSchema.subject). */
+  subject?: SubjectPolicy;
 }
+
+export interface SubjectPolicy {
+  allowedAttributes: string[];
+  otherAttributes: 'drop' | 'refuse';
+  commonName: 'san' | 'keep' | 'drop';
+  commonNameNotInSans: 'refuse' | 'add';
+}
+
+/** Subject policy of a profile that does not state one: the TLS server rules. */
+export const DEFAULT_SUBJECT_POLICY: SubjectPolicy = { allowedAttributes: [], otherAttributes: 'drop', commonName: 'san', commonNameNotInSans: 'refuse' };
+
+/** Short names of subject attribute OIDs (the names profiles use). */
+export const SUBJECT_ATTRIBUTE_OIDS: Record<string, string> = {
+  CN: '2.5.4.3', C: '2.5.4.6', L: '2.5.4.7', ST: '2.5.4.8', street: '2.5.4.9', O: '2.5.4.10', OU: '2.5.4.11', title: '2.5.4.12',
+  postalCode: '2.5.4.17', serialNumber: '2.5.4.5', SN: '2.5.4.4', GN: '2.5.4.42', emailAddress: '1.2.840.113549.1.9.1',
+  DC: '0.9.2342.19200300.100.1.25', UID: '0.9.2342.19200300.100.1.1',
+};
+const NAME_OF_OID = new Map(Object.entries(SUBJECT_ATTRIBUTE_OIDS).map(([k, v]) => [v, k]));
 
 export type PolicyRule =
   | 'allowedNames' | 'deniedNames' | 'ipSans' | 'allowedIpRanges' | 'maxValidityDays' | 'keyType'
-  | 'rsaMinBits' | 'ecdsaCurve' | 'requireSan' | 'maxSans' | 'dnsSyntax' | 'sanType';
+  | 'rsaMinBits' | 'ecdsaCurve' | 'requireSan' | 'maxSans' | 'dnsSyntax' | 'sanType' | 'subjectAttribute' | 'commonName' | 'emailSyntax';
 
 export interface PolicyRequest {
   csr: ParsedCsr;
   /** Names requested in the API body, in addition to the CSR's. */
   sans?: { dns?: string[]; ip?: string[] };
   validityDays?: number;
+  /**
+   * The names were validated (ACME): the subject carries the commonName at
+   * most, whatever the profile lets through over REST.
+   */
+  validatedNamesOnly?: boolean;
 }
 
 export interface PolicyDecision {
@@ -56,12 +87,21 @@ export interface PolicyDecision {
   validityDays: number;
   /** EKU names from the profile. */
   ekus: string[];
+  /** The subject: OIDs of the CSR attributes kept (in CSR order), and the commonName (if any). */
+  subject: { keep: string[]; commonName?: string };
+  /** Subject attributes dropped from the CSR (their short names or OIDs), for the audit entry. */
+  dropped: string[];
 }
 
 function violation(rule: PolicyRule, profile: string, message: string, name?: string): RampartError {
   const extra: Record<string, unknown> = { rule, profile };
   if (name !== undefined) extra.name = name;
   return new RampartError('policyViolation', `profile "${profile}": ${message}`, extra);
+}
+
+/** What the CSR's subject asks for is not acceptable: a 400 naming the attribute (the requester can fix the CSR). */
+function subjectViolation(rule: PolicyRule, profile: string, message: string, name: string): RampartError {
+  return new RampartError('badCsr', `profile "${profile}": ${message}`, { rule, profile, name });
 }
 
 // ---------------------------------------------------------------- DNS names
@@ -237,8 +277,9 @@ export function checkIdentifier(profileName: string, policy: ProfilePolicy, id: 
 
 /**
  * Applies a profile to a request. Returns the final subjectAltNames
- * (lower-case, de-duplicated DNS names including a hostname-like CN;
- * canonical IPs), the lifetime and the EKU names, or throws
+ * (lower-case, de-duplicated DNS names; canonical IPs; email addresses), the
+ * subject (what of the CSR's subject is kept, per the profile's subject
+ * policy), the lifetime and the EKU names, or throws
  * RampartError('policyViolation', ..., { rule, profile, name? }).
  * Requested EKUs in the CSR are ignored: the profile decides.
  */
@@ -246,9 +287,10 @@ export function checkRequest(profileName: string, policy: ProfilePolicy, req: Po
   const { csr } = req;
   checkKey(profileName, policy, csr.key);
   const validityDays = checkValidity(profileName, policy, req.validityDays);
+  const sp = policy.subject ?? DEFAULT_SUBJECT_POLICY;
 
-  if (csr.san.email.length) {
-    throw violation('sanType', profileName, 'email (rfc822Name) subjectAltNames are not supported', csr.san.email[0]);
+  if (csr.san.email.length && !policy.allowEmailSans) {
+    throw violation('sanType', profileName, 'email (rfc822Name) subjectAltNames are not allowed by this profile', csr.san.email[0]);
   }
   if (csr.san.uri.length) {
     throw violation('sanType', profileName, 'URI subjectAltNames are not supported', csr.san.uri[0]);
@@ -256,11 +298,6 @@ export function checkRequest(profileName: string, policy: ProfilePolicy, req: Po
 
   const dnsIn = [...csr.san.dns, ...(req.sans?.dns ?? [])];
   const ipIn = [...csr.san.ip, ...(req.sans?.ip ?? [])];
-  const cn = csr.commonName;
-  if (cn !== undefined) {
-    if (canonicalIp(cn)) ipIn.push(cn);
-    else if (looksLikeHostname(cn)) dnsIn.push(cn);
-  }
 
   const dns: string[] = [];
   for (const name of dnsIn) {
@@ -274,9 +311,58 @@ export function checkRequest(profileName: string, policy: ProfilePolicy, req: Po
     if (!canonical) throw violation('ipSans', profileName, `"${String(addr)}" is not a valid IP address`, String(addr));
     addUnique(ip, canonical);
   }
+  const email: string[] = [];
+  for (const addr of csr.san.email) {
+    const problem = emailProblem(addr);
+    if (problem) throw violation('emailSyntax', profileName, `email address "${String(addr)}" ${problem}`, String(addr));
+    addUnique(email, addr.replace(/@.*$/, (d) => d.toLowerCase()));
+  }
 
-  const total = dns.length + ip.length;
-  if (total === 0 && (policy.requireSan || csr.subjectName.length === 0)) {
+  // The commonName (CA/B BR 7.1.4.3: when present, one of the SANs).
+  let commonName: string | undefined;
+  const cn = csr.commonName;
+  if (cn !== undefined && sp.commonName === 'keep' && !req.validatedNamesOnly) {
+    commonName = cn;
+  } else if (cn !== undefined && sp.commonName !== 'drop') {
+    const asIp = canonicalIp(cn);
+    const asDns = asIp ? undefined : cn.toLowerCase();
+    const inSans = asIp ? ip.includes(asIp) : dns.includes(asDns!);
+    if (inSans) {
+      commonName = cn;
+    } else if (sp.commonNameNotInSans === 'add' && (asIp || looksLikeHostname(cn))) {
+      if (asIp) ip.push(asIp);
+      else {
+        const problem = dnsNameProblem(cn);
+        if (problem) throw violation('dnsSyntax', profileName, `DNS name "${cn}" ${problem}`, cn);
+        dns.push(asDns!);
+      }
+      commonName = cn;
+    } else {
+      throw subjectViolation('commonName', profileName,
+        `commonName "${cn}" is not one of the certificate's subjectAltNames (${[...dns, ...ip].join(', ') || 'none'}): put it in the subjectAltName too, or leave the commonName out`, cn);
+    }
+  }
+
+  // Other subject attributes: only what the profile lets through, and never over ACME.
+  const allowed = new Set((req.validatedNamesOnly ? [] : sp.allowedAttributes).map((n) => SUBJECT_ATTRIBUTE_OIDS[n] ?? n));
+  const keep: string[] = [];
+  const dropped: string[] = [];
+  for (const rdn of csr.subjectName) {
+    for (const atv of rdn) {
+      if (atv.type === SUBJECT_ATTRIBUTE_OIDS.CN) continue;
+      const label = NAME_OF_OID.get(atv.type) ?? atv.type;
+      if (allowed.has(atv.type)) { addUnique(keep, atv.type); continue; }
+      if (sp.otherAttributes === 'refuse' && !req.validatedNamesOnly) {
+        throw subjectViolation('subjectAttribute', profileName,
+          `subject attribute ${label} is not allowed (allowed: ${sp.allowedAttributes.join(', ') || 'none besides commonName'})`, label);
+      }
+      addUnique(dropped, label);
+    }
+  }
+  if (cn !== undefined && commonName === undefined) addUnique(dropped, 'CN');
+
+  const total = dns.length + ip.length + email.length;
+  if (total === 0 && (policy.requireSan || (keep.length === 0 && commonName === undefined))) {
     throw violation('requireSan', profileName, policy.requireSan
       ? 'at least one DNS or IP subjectAltName is required (a commonName that is not a hostname does not count)'
       : 'the request names nothing: empty subject and no subjectAltName');
@@ -286,6 +372,7 @@ export function checkRequest(profileName: string, policy: ProfilePolicy, req: Po
   }
 
   for (const name of dns) checkDnsName(profileName, policy, name);
+  for (const addr of email) checkDnsName(profileName, policy, addr.slice(addr.lastIndexOf('@') + 1).toLowerCase());
 
   if (ip.length) {
     if (!policy.allowIpSans) throw violation('ipSans', profileName, 'IP address subjectAltNames are not allowed', ip[0]);
@@ -299,5 +386,20 @@ export function checkRequest(profileName: string, policy: ProfilePolicy, req: Po
     }
   }
 
-  return { dns, ip, email: [], validityDays, ekus: [...policy.ekus] };
+  return {
+    dns, ip, email, validityDays, ekus: [...policy.ekus],
+    subject: commonName === undefined ? { keep } : { keep, commonName },
+    dropped,
+  };
+}
+
+/** Why `addr` is not an acceptable email SAN (local@domain, ASCII, the domain a DNS name), or undefined. */
+function emailProblem(addr: string): string | undefined {
+  if (typeof addr !== 'string' || addr.length === 0) return 'is empty';
+  if (addr.length > 254) return 'is longer than 254 characters';
+  const at = addr.lastIndexOf('@');
+  if (at < 1 || at === addr.length - 1) return 'is not local@domain';
+  if (/[^\x21-\x7e]/.test(addr)) return 'contains non-ASCII or whitespace characters';
+  const d = dnsNameProblem(addr.slice(at + 1));
+  return d ? `has a domain that ${d}` : undefined;
 }

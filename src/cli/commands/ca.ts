@@ -170,6 +170,7 @@ export function registerCa(program: Command, g: () => GlobalOptions): void {
           return signRotatedIntermediate({
             ca: node.ca, keys: node.keys, store: node.store, clock: node.clock, urls: node.urls, subject, algorithm,
             validityDays: o.days ?? node.config.hierarchy.intermediate.validityDays,
+            ekus: node.config.hierarchy.intermediate.ekus, policies: node.config.hierarchy.intermediate.policies,
           });
         });
         const plan = await node.issuers.importIntermediate(bundle, cliActor(), 'ca.rotate');
