@@ -9,21 +9,22 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call } from './helpers/api-client.js';
-import { startNode, removeDir, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl, openssl } from './helpers/openssl.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 describe('real openssl clients against a running node', () => {
-  let node: NodeProcess;
+  let node: TestNode;
   let dir: string;
   let ca = '';
   let intId = '';
   const files = (n: string) => join(dir, n);
 
   before(async () => {
-    dir = tempDir('rampart-openssl-');
-    node = await startNode();
+    node = await startTestNode({ prefix: 'rampart-openssl-' });
+    dir = node.dir;
     assert.ok(node.adminToken, 'first run prints a one-time admin token');
-    const issuers = await call(`${node.httpsUrl}/api/v1/issuers`, { token: node.adminToken!, ca: await rootPem(node) });
+    // node.ca: the bundle served over plain HTTP; the first certificate in it is the root.
+    const issuers = await call(`${node.httpsUrl}/api/v1/issuers`, { token: node.adminToken!, ca: node.ca });
     assert.equal(issuers.status, 200);
     const items = issuers.body.items as Array<{ id: string; kind: string; active: boolean; certificatePem: string; parentId: string | null }>;
     const root = items.find((i) => i.kind === 'root')!;
@@ -37,9 +38,7 @@ describe('real openssl clients against a running node', () => {
   });
 
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
-    if (dir) removeDir(dir);
+    await node?.close();
   });
 
   async function issue(name: string, san: string): Promise<{ serial: string; leaf: string }> {
@@ -117,10 +116,3 @@ describe('real openssl clients against a running node', () => {
     assert.equal(ok.code, 0, ok.out);
   });
 });
-
-async function rootPem(node: NodeProcess): Promise<string> {
-  // The bundle is served over plain HTTP; the first certificate in it is the root.
-  const r = await call(`${node.httpUrl}/ca/bundle.pem`);
-  assert.equal(r.status, 200);
-  return String(r.body);
-}

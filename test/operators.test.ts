@@ -15,7 +15,8 @@ import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { newCsr } from '../src/dr/lifecycle-check.js';
 import { call } from './helpers/api-client.js';
-import { RAMPART_BIN, removeDir, startNode, type NodeProcess } from './helpers/node-process.js';
+import { RAMPART_BIN } from './helpers/node-process.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,7 +32,7 @@ function selfSigned(): { cert: string; key: string } {
 }
 
 describe('operators: roles, rotation, deprovisioning', { timeout: 180_000 }, () => {
-  let node: NodeProcess;
+  let node: TestNode;
   let ca: string;
   const admin = () => ({ token: node.adminToken!, ca });
   const cli = (...args: string[]) => {
@@ -50,12 +51,11 @@ describe('operators: roles, rotation, deprovisioning', { timeout: 180_000 }, () 
   };
 
   before(async () => {
-    node = await startNode();
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    node = await startTestNode({ prefix: 'rampart-operators-' });
+    ca = node.ca;
   });
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
+    await node?.close();
   });
 
   it('API: an operator token carries the role; rotation with a grace period; deprovisioning stops every token at once', async () => {

@@ -14,7 +14,7 @@ import { PERMISSIONS, ROUTE_ACCESS } from '../src/http/api/auth.js';
 import { TOKEN_ROLES } from '../src/auth/tokens.js';
 import type { TokenRole } from '../src/core/types.js';
 import { call } from './helpers/api-client.js';
-import { removeDir, startNode, type NodeProcess } from './helpers/node-process.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 /** A request per route that passes schema validation, so that only authorization decides. */
 const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number }> = {
@@ -42,15 +42,15 @@ const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number 
 };
 
 describe('permission matrix: every route with every role', { timeout: 180_000 }, () => {
-  let node: NodeProcess;
+  let node: TestNode;
   let ca: string;
   const tokens = new Map<TokenRole, string>();
 
   before(async () => {
     // The walk makes dozens of deliberately failed logins from one address: the failed-login limit
     // (src/http/limits/, tested in test/overload.test.ts) would answer them 429 before authorization.
-    node = await startNode({ env: { RAMPART_LIMITS__API__AUTH_FAILURES_PER_IP__BURST: '1000' } });
-    ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    node = await startTestNode({ prefix: 'rampart-matrix-', env: { RAMPART_LIMITS__API__AUTH_FAILURES_PER_IP__BURST: '1000' } });
+    ca = node.ca;
     assert.equal((await call(`${node.httpsUrl}/api/v1/operators`, { token: node.adminToken!, ca, json: { name: 'taken', role: 'auditor' } })).status, 201);
     for (const role of TOKEN_ROLES) {
       const r = await call(`${node.httpsUrl}/api/v1/tokens`, { token: node.adminToken!, ca, json: { name: `matrix-${role}`, role } });
@@ -59,8 +59,7 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
     }
   });
   after(async () => {
-    await node?.stop();
-    if (node) removeDir(node.dataDir);
+    await node?.close();
   });
 
   it('the table lists exactly the routes the node serves', async () => {

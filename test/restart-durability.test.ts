@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { call } from './helpers/api-client.js';
-import { freePort } from './helpers/ports.js';
-import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
+import { RAMPART_BIN } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl } from './helpers/openssl.js';
+import { startTestNode, type TestNode } from './helpers/running-node.js';
 
 function crlNumber(der: Buffer, dir: string): bigint {
   writeFileSync(`${dir}/n.crl`, der);
@@ -21,55 +21,49 @@ function crlNumber(der: Buffer, dir: string): bigint {
 }
 
 describe('restart durability after kill -9', () => {
-  const nodes: NodeProcess[] = [];
-  const dir = tempDir('rampart-durable-');
-  const dataDir = tempDir('rampart-durable-data-');
+  let started: TestNode | undefined;
   after(async () => {
-    for (const n of nodes) await n.stop('SIGKILL');
-    removeDir(dir);
-    removeDir(dataDir);
+    await started?.stop('SIGKILL');
+    await started?.close();
   });
 
   it('keeps every acknowledged issuance and revocation, CRL numbers and the audit chain', async () => {
-    const httpPort = await freePort();
-    const httpsPort = await freePort();
-    const first = await startNode({ dataDir, httpPort, httpsPort });
-    nodes.push(first);
-    const token = first.adminToken!;
-    const ca = String((await call(`${first.httpUrl}/ca/bundle.pem`)).body);
+    const node = started = await startTestNode({ prefix: 'rampart-durable-' });
+    const { dir, dataDir } = node;
+    const token = node.adminToken!;
+    const ca = node.ca;
     const issued: string[] = [];
     for (let i = 0; i < 5; i++) {
       const { csrPath } = makeCsr(dir, `d${i}`, { subj: `/CN=d${i}.example.test`, san: `DNS:d${i}.example.test` });
-      const r = await call(`${first.httpsUrl}/api/v1/certificates`, { token, ca, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
+      const r = await call(`${node.httpsUrl}/api/v1/certificates`, { token, ca, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
       assert.equal(r.status, 201);
       issued.push(r.body.serial);
       if (i === 4) writeFileSync(`${dir}/last.pem`, r.body.certificatePem);
     }
-    const rv = await call(`${first.httpsUrl}/api/v1/certificates/${issued[4]}/revoke`, { token, ca, json: { reason: 'cessationOfOperation' } });
+    const rv = await call(`${node.httpsUrl}/api/v1/certificates/${issued[4]}/revoke`, { token, ca, json: { reason: 'cessationOfOperation' } });
     assert.equal(rv.status, 200);
-    const gen = await call(`${first.httpsUrl}/api/v1/crl/generate`, { token, ca, method: 'POST' });
+    const gen = await call(`${node.httpsUrl}/api/v1/crl/generate`, { token, ca, method: 'POST' });
     assert.equal(gen.status, 200, JSON.stringify(gen.body));
-    const issuers = (await call(`${first.httpsUrl}/api/v1/issuers`, { token, ca })).body.items as Array<{ id: string; kind: string; active: boolean; certificatePem: string }>;
+    const issuers = (await call(`${node.httpsUrl}/api/v1/issuers`, { token, ca })).body.items as Array<{ id: string; kind: string; active: boolean; certificatePem: string }>;
     const int = issuers.find((i) => i.kind === 'intermediate' && i.active)!;
     writeFileSync(`${dir}/int.pem`, int.certificatePem);
     writeFileSync(`${dir}/root.pem`, issuers.find((i) => i.kind === 'root')!.certificatePem);
-    const before = crlNumber((await call(`${first.httpUrl}/crl/${int.id}.crl`)).raw, dir);
+    const before = crlNumber((await call(`${node.httpUrl}/crl/${int.id}.crl`)).raw, dir);
 
-    await first.stop('SIGKILL');
+    await node.stop('SIGKILL');
 
-    const second = await startNode({ dataDir, httpPort, httpsPort });
-    nodes.push(second);
-    assert.equal(second.adminToken, null, 'no new admin token on a restart');
+    await node.start(); // the same data directory and ports
+    assert.equal(node.process.adminToken, null, 'no new admin token on a restart');
     for (const serial of issued) {
-      const r = await call(`${second.httpsUrl}/api/v1/certificates/${serial}`, { token, ca });
+      const r = await call(`${node.httpsUrl}/api/v1/certificates/${serial}`, { token, ca });
       assert.equal(r.status, 200, `certificate ${serial} survived`);
       assert.equal(r.body.status, serial === issued[4] ? 'revoked' : 'good');
     }
-    const ocsp = mustOpenssl(['ocsp', '-issuer', `${dir}/int.pem`, '-CAfile', `${dir}/root.pem`, '-cert', `${dir}/last.pem`, '-url', `${second.httpUrl}/ocsp`]);
+    const ocsp = mustOpenssl(['ocsp', '-issuer', `${dir}/int.pem`, '-CAfile', `${dir}/root.pem`, '-cert', `${dir}/last.pem`, '-url', `${node.httpUrl}/ocsp`]);
     assert.match(ocsp, /: revoked/);
-    const gen2 = await call(`${second.httpsUrl}/api/v1/crl/generate`, { token, ca, method: 'POST' });
+    const gen2 = await call(`${node.httpsUrl}/api/v1/crl/generate`, { token, ca, method: 'POST' });
     assert.equal(gen2.status, 200);
-    const afterN = crlNumber((await call(`${second.httpUrl}/crl/${int.id}.crl`)).raw, dir);
+    const afterN = crlNumber((await call(`${node.httpUrl}/crl/${int.id}.crl`)).raw, dir);
     assert.ok(afterN > before, `CRL number ${afterN} > ${before}`);
 
     const v = spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', dataDir, '--json', 'audit', 'verify'], { encoding: 'utf8' });

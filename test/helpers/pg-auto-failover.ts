@@ -6,13 +6,19 @@
  * are the monitor's; nothing here promotes or demotes anything. The helper
  * only starts, kills (-9, like a crashed machine) and restarts keepers.
  *
- * Used by test/db-failover.test.ts and scripts/ha-lab.ts.
+ * Used by test/db-failover.test.ts and scripts/ha-lab.ts. The process
+ * handling (commands as the postgres user, killing process trees, finding a
+ * live postmaster) and the fast-failover monitor settings are the
+ * database-failover drill's (src/dr/pg-auto-failover.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, realpathSync, appendFileSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, appendFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect } from 'node:net';
+import { waitUntil } from '../../src/core/wait.js';
+import { postgresOwner } from '../../src/dr/isolated-postgres.js';
+import { alive, FAST_MONITOR_GUCS, killTree, livePostmaster, PRIMARY_STATES, run } from '../../src/dr/pg-auto-failover.js';
 import { requireCommand } from './debian.js';
 import { freePort } from './ports.js';
 
@@ -66,93 +72,14 @@ export interface AutoFailover {
   stop(): Promise<void>;
 }
 
-/** Monitor GUCs: detect a dead primary in ~2 s, then wait primary_demote_timeout before promoting. */
-const FAST_MONITOR_GUCS: Record<string, string> = {
-  'pgautofailover.health_check_period': '1000',
-  'pgautofailover.health_check_timeout': '2000',
-  'pgautofailover.health_check_max_retries': '1',
-  'pgautofailover.health_check_retry_delay': '500',
-  'pgautofailover.node_considered_unhealthy_timeout': '3000',
-  'pgautofailover.startup_grace_period': '2000',
-  // Must stay above the keepers' network_partition_timeout (below): an isolated
-  // primary demotes itself before the monitor promotes the standby.
-  'pgautofailover.primary_demote_timeout': '5000',
-};
-const FAST_NETWORK_PARTITION_TIMEOUT_S = '3';
 /** pg_autoctl sizes shared_buffers to the machine (GBs); three small test instances need far less. */
 const SMALL_INSTANCE = "shared_buffers = '128MB'\nmax_connections = 200\n";
-const PRIMARY_STATES = ['primary', 'wait_primary', 'single'];
+/** Keepers' network_partition_timeout: below the monitor's primary_demote_timeout (FAST_MONITOR_GUCS), so an isolated primary demotes itself before the standby is promoted. */
+const FAST_NETWORK_PARTITION_TIMEOUT_S = '3';
 
 /** PostgreSQL server binaries matching pg_autoctl's build (15), else the newest installed. */
 export function pgBinDir(): string {
   return dirname(realpathSync(requireCommand('pg_ctl', 'postgresql-15', { dirs: ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/*/bin'] })));
-}
-
-function postgresIds(): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null; // not root: run as ourselves
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
-  if (!line) throw new Error('no postgres OS user (it comes with the postgresql-15 package)');
-  const [, , uid, gid] = line.split(':');
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface RunResult { code: number | null; stdout: string; stderr: string }
-
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ids?: { uid: number; gid: number } | null; timeoutMs?: number } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], ...(opts.ids ?? {}) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
-    const t = setTimeout(() => { child.kill('SIGKILL'); stderr += `\n[killed after ${opts.timeoutMs} ms]`; }, opts.timeoutMs ?? 120_000);
-    child.on('error', (e) => { clearTimeout(t); reject(e); });
-    child.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
-  });
-}
-
-// ------------------------------------------------------------ process trees
-
-function parentMap(): Map<number, number> {
-  const m = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      m.set(Number(e), ppid);
-    } catch { /* exited meanwhile */ }
-  }
-  return m;
-}
-
-function treeOf(roots: number[]): Set<number> {
-  const parents = parentMap();
-  const out = new Set(roots.filter((p) => parents.has(p)));
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [pid, ppid] of parents) if (out.has(ppid) && !out.has(pid)) { out.add(pid); grew = true; }
-  }
-  return out;
-}
-
-function alive(pid: number): boolean {
-  try { return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
-}
-
-/** SIGSTOPs the tree until no new process appears (nothing can fork any more), then SIGKILLs all of it. */
-function killTree(roots: number[]): number[] {
-  const seen = new Set<number>();
-  for (let i = 0; i < 20; i++) {
-    const now = treeOf([...roots, ...seen]);
-    let added = false;
-    for (const p of now) if (!seen.has(p)) { seen.add(p); added = true; try { process.kill(p, 'SIGSTOP'); } catch { /* gone */ } }
-    if (!added) break;
-  }
-  for (const p of seen) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-  return [...seen];
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -164,15 +91,6 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/** The running postmaster of `dataDir` (postmaster.pid may be stale after kill -9, its pid reused). */
-function postmasterPid(dataDir: string): number | null {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return alive(pid) && cmd.includes(dataDir) ? pid : null;
-  } catch { return null; }
-}
-
 const running = (k: ChildProcess | undefined): k is ChildProcess => !!k && k.exitCode === null && k.signalCode === null;
 
 // ------------------------------------------------------------ the formation
@@ -181,7 +99,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
   requireCommand('pg_autoctl', 'postgresql-15-auto-failover');
   const bin = pgBinDir();
   requireCommand(join(bin, 'psql'), 'postgresql-client-15');
-  const ids = postgresIds();
+  const ids = await postgresOwner();
   const log = opts.log ?? (() => {});
   const fast = opts.fastFailover ?? true;
   const database = opts.database ?? 'rampart';
@@ -251,15 +169,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
     return { name: p[0]!.name, port: p[0]!.port };
   }
 
-  async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    for (;;) {
-      try { const v = await probe(); if (v !== null) return v; } catch (e) { last = (e as Error).message; }
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
-      await sleep(250);
-    }
-  }
+  const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> => waitUntil(what, probe, timeoutMs, 250);
 
   const waitForState = (name: string, states: string[], timeoutMs = 90_000) => waitFor(`${name} in ${states.join('/')}`, timeoutMs, async () => {
     const s = (await state()).find((x) => x.name === name);
@@ -268,7 +178,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
 
   async function killNode(name: string): Promise<number> {
     const k = keepers.get(name);
-    const pm = postmasterPid(dataDirOf(name)!);
+    const pm = livePostmaster(dataDirOf(name)!);
     const roots = [running(k) ? k.pid : undefined, pm ?? undefined].filter((p): p is number => p !== undefined);
     const killedAt = Date.now();
     const killed = killTree(roots);
@@ -288,7 +198,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
       await done;
       clearTimeout(t);
     }
-    const pm = postmasterPid(dataDirOf(name)!);
+    const pm = livePostmaster(dataDirOf(name)!);
     if (pm !== null) { // keeper gone but postgres left behind
       killTree([pm]);
       await waitFor(`postgres of ${name} to die`, 10_000, async () => (alive(pm) ? null : true)).catch(() => {});

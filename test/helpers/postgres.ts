@@ -14,11 +14,17 @@
  * standby1 is synchronous and standby2 an asynchronous cross-region replica.
  * Single nodes can be killed, stopped and started again (kill, stopNode,
  * start), and setPrimary() follows a promotion done outside the harness.
+ *
+ * Running commands as the postgres user, finding and killing postmasters
+ * and waiting are the DR drills' (src/dr/isolated-postgres.ts and friends).
  */
-import { execFile } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { waitUntil } from '../../src/core/wait.js';
+import { postmasterPid } from '../../src/dr/drill-environment.js';
+import { exec, postgresOwner } from '../../src/dr/isolated-postgres.js';
+import { alive } from '../../src/dr/pg-auto-failover.js';
 import { requireCommand } from './debian.js';
 import { freePort } from './ports.js';
 
@@ -96,8 +102,6 @@ process.once('exit', () => {
     try { rmSync(root, { recursive: true, force: true }); } catch { /* best effort */ }
   }
 });
-const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
-
 /** Directory of the PostgreSQL server binaries (installs Debian's postgresql when root and missing). */
 export function postgresBinDir(): string {
   // realpath: initdb may be a symlink in /usr/local/bin while psql,
@@ -105,54 +109,7 @@ export function postgresBinDir(): string {
   return dirname(realpathSync(requireCommand('initdb', 'postgresql', { dirs: PG_DIRS })));
 }
 
-function exec(cmd: string, args: string[], opts: { asPostgres?: boolean; timeoutMs?: number } = {}): Promise<string> {
-  const [file, argv] = opts.asPostgres && isRoot() ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, cwd: '/', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.trim()));
-      else resolve(stdout);
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function postmasterPid(dataDir: string): number | null {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-/** True while the process runs (a zombie waiting to be reaped counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await fn()) return;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(100);
-  }
-}
+const waitFor = (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<boolean> => waitUntil(what, fn, timeoutMs, 100);
 
 /**
  * A standby made by pg_basebackup -R reports its node name as application_name:
@@ -182,7 +139,8 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
   const bin = postgresBinDir();
   const pg = (name: string) => join(bin, name);
   const root = mkdtempSync(join(tmpdir(), 'rampart-pg-'));
-  if (isRoot()) chownSync(root, Number(await exec('id', ['-u', 'postgres'])), Number(await exec('id', ['-g', 'postgres'])));
+  const owner = await postgresOwner();
+  if (owner) chownSync(root, owner.uid, owner.gid);
 
   const nodes: PgNode[] = [];
   const started: PgNode[] = [];

@@ -26,6 +26,7 @@ import pino from 'pino';
 import { loadConfig, type LoadConfigOptions } from '../../src/config/load.js';
 import type { Clock } from '../../src/core/clock.js';
 import { RampartNode } from '../../src/main/node.js';
+import { bootstrapNode } from '../../src/main/first-run.js';
 import { call } from './api-client.js';
 import { removeDir, startNode, tempDir, type NodeProcess } from './node-process.js';
 import { freePort } from './ports.js';
@@ -121,7 +122,9 @@ export async function prepareTestNode(opts: TestNodeOptions = {}): Promise<TestN
       if (proc && proc.child.exitCode === null && proc.child.signalCode === null) throw new Error('the test node is running');
       proc = await startNode({ dataDir, httpPort, httpsPort, env });
       adminToken ??= proc.adminToken;
-      ca = String((await call(`${httpUrl}/ca/bundle.pem`)).body);
+      const bundle = await call(`${httpUrl}/ca/bundle.pem`);
+      if (bundle.status !== 200) throw new Error(`GET /ca/bundle.pem answered ${bundle.status}`);
+      ca = String(bundle.body);
     },
     async stop(signal) {
       await proc?.stop(signal);
@@ -188,7 +191,7 @@ export async function startInProcessNode(opts: InProcessNodeOptions = {}): Promi
   try {
     const config = loadConfig({ overrides: { ...opts.overrides, dataDir }, env: {} });
     node = await RampartNode.open({ config, clock: opts.clock, createSecret: true, env: {}, logger: pino({ level: 'silent' }) });
-    if (opts.bootstrap ?? true) await node.bootstrap();
+    if (opts.bootstrap ?? true) await bootstrapNode(node);
   } catch (e) {
     await close();
     throw e;
