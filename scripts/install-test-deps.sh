@@ -14,6 +14,8 @@ command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
+command -v certtool >/dev/null && command -v ocsptool >/dev/null || need+=(gnutls-bin)
+command -v crlutil >/dev/null && command -v vfychain >/dev/null && command -v certutil >/dev/null || need+=(libnss3-tools)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2

@@ -1,13 +1,15 @@
 /**
  * The operator CLI on a data directory: init with a custom hierarchy, issue
  * with a generated key, list, revoke, CRL, tokens, status --json, audit verify.
+ * `serve --http ADDR` fixes the URLs put in certificates for the data
+ * directory: a later `rampart issue` points AIA and CDP at ADDR.
  * Results are checked with the real openssl client.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { RAMPART_BIN, removeDir, tempDir } from './helpers/node-process.js';
+import { RAMPART_BIN, removeDir, startNode, tempDir } from './helpers/node-process.js';
 import { mustOpenssl, openssl } from './helpers/openssl.js';
 
 function rampart(dataDir: string, args: string[], env: Record<string, string> = {}) {
@@ -113,3 +115,45 @@ describe('rampart CLI', () => {
     }
   });
 });
+
+describe('rampart CLI: URLs in certificates follow the address the node was served on', () => {
+  const dataDir = tempDir('rampart-cli-urls-data-');
+  const dir = tempDir('rampart-cli-urls-');
+  after(() => { removeDir(dataDir); removeDir(dir); });
+
+  const urlsOf = (certFile: string) => {
+    const text = mustOpenssl(['x509', '-in', certFile, '-noout', '-text']);
+    return {
+      ocsp: /OCSP - URI:(\S+)/.exec(text)?.[1], caIssuers: /CA Issuers - URI:(\S+)/.exec(text)?.[1],
+      crl: /X509v3 CRL Distribution Points:[\s\S]*?URI:(\S+)/.exec(text)?.[1],
+    };
+  };
+
+  it('serve --http 127.0.0.1:PORT, stop, then issue: AIA and CDP point at PORT', async () => {
+    const node = await startNode({ dataDir });
+    const port = new URL(node.httpUrl).port;
+    assert.notEqual(port, '8080');
+    await node.stop();
+    const recorded = JSON.parse(readFileSync(`${dataDir}/recorded-defaults.json`, 'utf8'));
+    assert.equal(recorded.publicBaseUrl, node.httpUrl);
+    assert.match(recorded.recordedBy, new RegExp(`^serve --http 127\\.0\\.0\\.1:${port} `));
+
+    const issued = rampart(dataDir, ['--json', 'issue', '--cn', 'urls.example.test', '--san', 'urls.example.test', '--out', `${dir}/urls`]);
+    assert.equal(issued.code, 0, issued.stderr);
+    assert.doesNotMatch(issued.stderr, /warning/);
+    const urls = urlsOf(`${dir}/urls.crt`);
+    const intId = /\/ca\/([^/]+)\.crt$/.exec(urls.caIssuers ?? '')?.[1];
+    assert.ok(intId, JSON.stringify(urls));
+    assert.deepEqual(urls, { ocsp: `${node.httpUrl}/ocsp`, caIssuers: `${node.httpUrl}/ca/${intId}.crt`, crl: `${node.httpUrl}/crl/${intId}.crl` });
+    const status = JSON.parse(rampart(dataDir, ['--json', 'status']).stdout);
+    assert.equal(status.urls.ocsp, `${node.httpUrl}/ocsp`, 'status agrees');
+
+    // An explicit publicBaseUrl wins, with a warning: certificates issued so far point elsewhere.
+    const other = rampart(dataDir, ['--json', 'issue', '--cn', 'other.example.test', '--san', 'other.example.test', '--out', `${dir}/other`], { RAMPART_PUBLIC_BASE_URL: 'http://pki.example.test' });
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stderr, new RegExp(`warning: publicBaseUrl http://pki\\.example\\.test .*differs from ${node.httpUrl.replace(/\./g, '\\.')}`));
+    assert.equal(urlsOf(`${dir}/other.crt`).ocsp, 'http://pki.example.test/ocsp');
+    assert.equal(JSON.parse(readFileSync(`${dataDir}/recorded-defaults.json`, 'utf8')).publicBaseUrl, node.httpUrl, 'issue does not move the record');
+  });
+});
+

@@ -176,7 +176,7 @@ describe('intermediate retirement (manual clock)', () => {
     const s = await node.ca.signLeaf({
       subjectName: parseDn('CN=retire.example.test'), spki: new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' })),
       san: { dns: ['retire.example.test'] }, keyUsage: ['digitalSignature'], extKeyUsage: ['1.3.6.1.5.5.7.3.1'],
-      notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + validDays * DAY),
+      notBefore: new Date(now.getTime() - 60_000), policies: ['2.23.140.1.2.1'], notAfter: new Date(now.getTime() + validDays * DAY),
     });
     await node.store.insertCertificate({
       serial: s.serial, issuerId: s.issuer.id, profile: 'server', subject: 'CN=retire.example.test', sans: ['retire.example.test'],

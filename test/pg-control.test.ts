@@ -20,12 +20,17 @@
  *   asynchronous; after the primary dies and standby1 is promoted, standby2
  *   is pointed at it and streams from it.
  * - pgStatus / pgStop on a stopped server (a no-op).
+ * - A stale postmaster.pid (what a crash leaves): its PID gone, or taken by
+ *   an unrelated process, and no server answering: pgStatus says stopped,
+ *   pgStop removes it instead of failing ("could not send stop signal ... No
+ *   such process"), pgStart starts the server on the directory.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { pgConfValue, pgPort, pgPromote, pgStatus, pgStop, rebuildAsStandby, retargetStandby, type PgSource } from '../src/region/pg-control.js';
+import { pgConfValue, pgPort, pgPromote, pgStart, pgStatus, pgStop, rebuildAsStandby, retargetStandby, type PgSource } from '../src/region/pg-control.js';
 import { startPostgres, type PgCluster, type PgNode } from './helpers/postgres.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -191,5 +196,61 @@ describe('pg-control: synchronous names and retargetStandby', () => {
     await pg.psql("INSERT INTO t VALUES (2, 'after')");
     await eventually('the new primary\'s row on standby2', async () => (await rows(pg, s2)) === '1:before,2:after');
     assert.equal(pgPort(s2.dataDir), s2.port);
+  });
+});
+
+describe('pg-control: a stale postmaster.pid counts as stopped', () => {
+  let pg: PgCluster;
+  before(async () => { pg = await startPostgres(); });
+  after(async () => { await pg?.stop(); });
+
+  /** A PID that existed a moment ago and exists no more. */
+  const deadPid = (): number => {
+    const r = spawnSync('sh', ['-c', 'echo $$']);
+    const pid = Number(String(r.stdout).trim());
+    assert.ok(pid > 0);
+    assert.throws(() => process.kill(pid, 0), /ESRCH/);
+    return pid;
+  };
+
+  it('pgStatus and pgStop treat it as stopped, pgStart starts the directory again', async () => {
+    const n = pg.primary;
+    const pidFile = join(n.dataDir, 'postmaster.pid');
+    await pg.psql('CREATE TABLE t (id int PRIMARY KEY)');
+    await pg.psql('INSERT INTO t VALUES (1)');
+    const live = readFileSync(pidFile, 'utf8').split('\n');
+    await pgStop(n.dataDir);
+    assert.equal(existsSync(pidFile), false);
+    const { uid, gid } = statSync(n.dataDir);
+    const writeStale = (pid: number) => {
+      writeFileSync(pidFile, [String(pid), ...live.slice(1)].join('\n'), { mode: 0o600 });
+      chownSync(pidFile, uid, gid);
+    };
+
+    // The postmaster's PID is gone (a crash, a SIGKILL, a reboot).
+    writeStale(deadPid());
+    assert.equal(await pgStatus(n.dataDir), 'stopped');
+    const lines: string[] = [];
+    await pgStop(n.dataDir, { log: (l) => lines.push(l) });
+    assert.equal(existsSync(pidFile), false, 'the stale postmaster.pid is removed');
+    assert.ok(lines.some((l) => /removed a stale postmaster\.pid/.test(l)), lines.join('\n'));
+    assert.equal(await pgStatus(n.dataDir), 'stopped');
+
+    // The PID now belongs to an unrelated process (this test): pg_ctl status would call that running,
+    // and postgres would refuse to start ("lock file already exists").
+    writeStale(process.pid);
+    assert.equal(await pgStatus(n.dataDir), 'stopped');
+    await pgStop(n.dataDir, { mode: 'immediate' });
+    assert.equal(existsSync(pidFile), false);
+
+    // pgStart on a directory whose stale PID is another process's: the file goes, the server starts.
+    writeStale(process.pid);
+    await pgStart(n.dataDir, { logFile: n.logFile });
+    assert.equal(await pgStatus(n.dataDir), 'running');
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    assert.notEqual(pid, process.pid);
+    process.kill(pid, 0);
+    assert.equal(await pg.psql('SELECT count(*) FROM t'), '1', 'the server runs on the directory again');
+    assert.equal(await pgStatus(n.dataDir), 'running');
   });
 });

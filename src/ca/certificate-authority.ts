@@ -3,6 +3,8 @@
  * already approved. No HTTP and no policy here.
  */
 import { OCSP_SIGNER_PROFILE } from './ca-profiles.js';
+import { certificatePreflight, lintProfileOf } from './lint-gate.js';
+import type { ProfileKind } from '../pki/lint/index.js';
 import { randomSerial, serialHex } from '../core/serial.js';
 import type { Clock } from '../core/clock.js';
 import type { IssuerRecord } from '../core/types.js';
@@ -28,6 +30,8 @@ export interface LeafRequest {
   notAfter: Date;
   /** certificatePolicies OIDs. */
   policies?: string[];
+  /** The rules the certificate is linted against before it is signed (lint-gate.ts); default: from its extended key usages. */
+  lintProfile?: ProfileKind;
 }
 
 export interface SignedLeaf {
@@ -103,7 +107,7 @@ export class CertificateAuthority {
       serial, subject: req.subjectName, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
       issuer: { name: issuerCert, spki: signer.spki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san, policies: req.policies,
       ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)], crlUrls: [this.o.urls.crl(issuer.id)],
-    }, signer);
+    }, signer, certificatePreflight(req.lintProfile ?? lintProfileOf(req.extKeyUsage)));
     return { serial: serialHex(serial), der, issuer };
   }
 
@@ -151,7 +155,7 @@ export class CertificateAuthority {
         serial: randomSerial(), subject: parseDn(subject.replace(/[+;<>"\\]/g, ' ')), subjectSpki: key.spki, notBefore, notAfter,
         issuer: { name: parseIssuerName(ca), spki: caSigner.spki }, keyUsage: OCSP_SIGNER_PROFILE.keyUsage,
         extKeyUsage: OCSP_SIGNER_PROFILE.extKeyUsage, ocspNoCheck: OCSP_SIGNER_PROFILE.ocspNoCheck,
-      }, caSigner);
+      }, caSigner, certificatePreflight('ocsp-signer'));
       const rec: IssuerRecord = {
         id: issuerId('ocsp', key.spki, notBefore), kind: 'ocsp-signer', subject, parentId: ca.id, certDer: der,
         keyRef: key.keyRef, keyBackend: this.o.keys.type, notBefore, notAfter, active: false, createdAt: now,

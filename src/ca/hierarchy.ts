@@ -12,6 +12,7 @@ import { parseDn } from '../pki/names.js';
 import type { IssuerStore } from '../storage/store.js';
 import { ROOT_PROFILE, subordinateCaProfile } from './ca-profiles.js';
 import { issuerId } from './issuer-id.js';
+import { certificatePreflight } from './lint-gate.js';
 import type { CaUrls } from './urls.js';
 
 export interface CaSpec {
@@ -50,7 +51,7 @@ export async function createHierarchy(o: CreateHierarchyOptions): Promise<{ root
   const rootDer = await buildCertificate({
     serial: randomSerial(), subject: rootName, subjectSpki: rootKey.spki, notBefore: now, notAfter: rootAfter,
     ca: {}, keyUsage: ROOT_PROFILE.keyUsage,
-  }, rootKey);
+  }, rootKey, certificatePreflight('root-ca'));
   const root: IssuerRecord = {
     id: issuerId('root', rootKey.spki, now), kind: 'root', subject: spec.root.subject, parentId: null, certDer: rootDer,
     keyRef: rootKey.keyRef, keyBackend: keys.type, notBefore: now, notAfter: rootAfter, active: false, createdAt: clock.now(),
@@ -62,7 +63,7 @@ export async function createHierarchy(o: CreateHierarchyOptions): Promise<{ root
     serial: randomSerial(), subject: intName, subjectSpki: intKey.spki, notBefore: now, notAfter: intAfter,
     issuer: { name: rootName, spki: rootKey.spki }, ca: { pathLen: p.pathLen }, keyUsage: p.keyUsage, extKeyUsage: p.extKeyUsage, policies: p.policies,
     ocspUrls: [urls.ocsp()], caIssuersUrls: [urls.caCert(root.id)], crlUrls: [urls.crl(root.id)],
-  }, rootKey);
+  }, rootKey, certificatePreflight('subordinate-ca'));
   const intermediate: IssuerRecord = {
     id: issuerId('int', intKey.spki, now), kind: 'intermediate', subject: spec.intermediate.subject, parentId: root.id,
     certDer: intDer, keyRef: intKey.keyRef, keyBackend: keys.type, notBefore: now, notAfter: intAfter, active: true, createdAt: clock.now(),

@@ -10,6 +10,8 @@
  *   issued/<serial>.pem every intermediate signed
  *   root-secret.key     sealing secret, only when RAMPART_KEY_PASSPHRASE is not used
  */
+import { ANY_POLICY, DEFAULT_ISSUING_EKUS, subordinateCaProfile } from './ca-profiles.js';
+import { crlPreflight } from './lint-gate.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -198,7 +200,7 @@ export class OfflineRoot {
    * and CRL; it carries no OCSP URL, as no online responder can speak for an
    * offline root.
    */
-  async signIntermediate(o: { csr: string | Uint8Array; validityDays: number; pathLen: number; publicBaseUrl?: string; actor: string }): Promise<SignedIntermediate> {
+  async signIntermediate(o: { csr: string | Uint8Array; validityDays: number; pathLen: number; publicBaseUrl?: string; actor: string; ekus?: string[]; policies?: string[] }): Promise<SignedIntermediate> {
     this.checkLog();
     const csr = await parseCsr(o.csr);
     if (csr.subjectName.length === 0) throw new Error('the CSR has an empty subject: an intermediate CA needs a name');
@@ -222,6 +224,7 @@ export class OfflineRoot {
     const signed = await signSubordinateCa({
       issuerCertDer: this.certDer, issuerSigner: await this.keys.open(this.state.keyRef), subject: csr.subjectName, spki: csr.spki,
       notBefore, notAfter, pathLen: o.pathLen,
+      profile: subordinateCaProfile({ ekus: o.ekus ?? DEFAULT_ISSUING_EKUS, policies: o.policies ?? [ANY_POLICY] }),
       urls: base ? { caIssuers: `${base}/ca/${this.state.rootId}.crt`, crl: `${base}/crl/${this.state.rootId}.crl` } : undefined,
     });
     mkdirSync(join(this.dir, OFFLINE_ROOT_FILES.issued), { recursive: true, mode: 0o700 });
@@ -253,7 +256,8 @@ export class OfflineRoot {
    * number is never reused). A complete CRL without an Issuing Distribution
    * Point: with one, relying parties that check the whole chain (openssl
    * -crl_check_all) find the root itself, which has no CRL distribution
-   * point, outside the CRL's scope.
+   * point, outside the CRL's scope, and NSS refuses to import it (a critical
+   * extension it does not process). The node's CRLs are the same.
    */
   async crl(o: { validityDays: number; actor: string }): Promise<OfflineCrl> {
     if (!Number.isInteger(o.validityDays) || o.validityDays < 1 || o.validityDays > 366) throw new Error(`CRL validity must be 1 to 366 days (got ${o.validityDays})`);
@@ -267,6 +271,7 @@ export class OfflineRoot {
     const { der, count } = await buildCrl({
       signer, issuerName: AsnConvert.parse(this.certDer, Certificate).tbsCertificate.subject, issuerSpki: signer.spki, crlNumber: number,
       thisUpdate, nextUpdate, revoked: this.state.revoked.map((r) => ({ serialHex: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason })),
+      preflight: crlPreflight(this.certDer),
     });
     this.log.append(o.actor, 'root.crl', {
       number: number.toString(), entries: count, thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(), crlSha256: sha256(der),

@@ -11,6 +11,7 @@ import { randomSerial, serialHex } from '../core/serial.js';
 import type { Signer } from '../keys/key-backend.js';
 import { buildCertificate, type KeyUsageName } from '../pki/certificate-builder.js';
 import type { CaCertificateProfile } from './ca-profiles.js';
+import { certificatePreflight } from './lint-gate.js';
 
 export interface SubordinateCaRequest {
   /** The signing CA's own certificate (its subject becomes the issuer name, byte for byte). */
@@ -51,6 +52,6 @@ export async function signSubordinateCa(r: SubordinateCaRequest): Promise<Signed
     ocspUrls: r.urls?.ocsp ? [r.urls.ocsp] : undefined,
     caIssuersUrls: r.urls?.caIssuers ? [r.urls.caIssuers] : undefined,
     crlUrls: r.urls?.crl ? [r.urls.crl] : undefined,
-  }, r.issuerSigner);
+  }, r.issuerSigner, certificatePreflight('subordinate-ca'));
   return { der, serial: serialHex(serial) };
 }

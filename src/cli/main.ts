@@ -19,6 +19,7 @@ import { registerDrill } from './commands/drill.js';
 import { registerPitr } from './commands/pitr.js';
 import { registerRegion } from './commands/region.js';
 import { registerOperator } from './commands/operator.js';
+import { registerLint } from './commands/lint.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -53,6 +54,7 @@ registerDrill(program, g);
 registerPitr(program, g);
 registerRegion(program, g);
 registerOperator(program, g);
+registerLint(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

@@ -5,7 +5,7 @@
  * ConfigError naming the field path and, where known, the file or variable it
  * came from. See docs/config.md.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -51,6 +51,82 @@ export interface LoadedConfig {
   file: string | null;
   /** Names of the environment variables that were applied. */
   envVars: string[];
+  /**
+   * Where config.publicBaseUrl came from: 'config' (file, environment or
+   * overrides), 'recorded' (the data directory's record, see
+   * RECORDED_DEFAULTS_FILE) or 'derived' (http://<http.listen>, nothing recorded yet).
+   */
+  publicBaseUrlSource: 'config' | 'recorded' | 'derived';
+  /** The data directory's recorded defaults, when there are any. */
+  recorded: RecordedDefaults | null;
+}
+
+/**
+ * Derived defaults that end up inside certificates (AIA and CDP URLs), fixed
+ * for a data directory by the first `rampart init` or `rampart serve` and
+ * used by every later command whose configuration does not set them, so that
+ * `serve --http ADDR` and a later `rampart issue` agree on where relying
+ * parties find OCSP, CRLs and CA certificates. Kept as a file beside
+ * rampart.yaml, read before the node opens its database.
+ */
+export const RECORDED_DEFAULTS_FILE = 'recorded-defaults.json';
+
+export interface RecordedDefaults {
+  /** The effective publicBaseUrl (no trailing slash). */
+  publicBaseUrl: string;
+  recordedAt: string;
+  /** The command that recorded it, e.g. "serve --http 127.0.0.1:9000". */
+  recordedBy: string;
+}
+
+/** The data directory's recorded defaults, or null; a damaged file is a ConfigError (never silently ignored). */
+export function readRecordedDefaults(dataDir: string): RecordedDefaults | null {
+  const file = join(dataDir, RECORDED_DEFAULTS_FILE);
+  if (!existsSync(file)) return null;
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<RecordedDefaults>;
+    if (typeof v.publicBaseUrl !== 'string' || !/^https?:\/\/[^/]/.test(v.publicBaseUrl)) throw new Error('publicBaseUrl is missing or not an http(s) URL');
+    return { publicBaseUrl: v.publicBaseUrl.replace(/\/+$/, ''), recordedAt: String(v.recordedAt ?? ''), recordedBy: String(v.recordedBy ?? '') };
+  } catch (e) {
+    throw new ConfigError([{ path: 'publicBaseUrl', message: `${file} is damaged (${(e as Error).message}): fix it, or delete it and set publicBaseUrl` , source: `file ${file}` }]);
+  }
+}
+
+/**
+ * Records the configuration's effective publicBaseUrl for its data directory
+ * (written atomically). Without `replace` an existing record is kept.
+ * Returns the record now in force.
+ */
+export function recordDefaults(config: Pick<RampartConfig, 'dataDir' | 'publicBaseUrl'>, recordedBy: string, o: { replace?: boolean; now?: Date } = {}): RecordedDefaults {
+  const existing = readRecordedDefaults(config.dataDir);
+  if (existing && (!o.replace || existing.publicBaseUrl === config.publicBaseUrl)) return existing;
+  const rec: RecordedDefaults = { publicBaseUrl: config.publicBaseUrl, recordedAt: (o.now ?? new Date()).toISOString(), recordedBy };
+  const file = join(config.dataDir, RECORDED_DEFAULTS_FILE);
+  // A node on PostgreSQL (with its key passphrase from the environment) may not have created its data directory yet.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o644 });
+  renameSync(`${file}.tmp`, file);
+  return rec;
+}
+
+/**
+ * What an operator should hear about publicBaseUrl before certificates are
+ * issued: an explicit value that differs from the recorded one (certificates
+ * issued so far point elsewhere), or no record at all (URLs derived from
+ * http.listen, which may not be where the node is served).
+ */
+export function publicBaseUrlWarnings(loaded: LoadedConfig): string[] {
+  const { config, recorded, publicBaseUrlSource: source } = loaded;
+  const file = join(config.dataDir, RECORDED_DEFAULTS_FILE);
+  if (source === 'config' && recorded && recorded.publicBaseUrl !== config.publicBaseUrl) {
+    return [`publicBaseUrl ${config.publicBaseUrl} (from the configuration) differs from ${recorded.publicBaseUrl}, recorded in ${file} by \`${recorded.recordedBy}\`: `
+      + `certificates issued so far point at ${recorded.publicBaseUrl}; using ${config.publicBaseUrl}`];
+  }
+  if (source === 'derived') {
+    return [`no publicBaseUrl is recorded for ${config.dataDir} (no \`rampart serve\` or \`rampart init\` has recorded one): `
+      + `certificates point at ${config.publicBaseUrl}, derived from http.listen; set publicBaseUrl (rampart.yaml or RAMPART_PUBLIC_BASE_URL) if the node is served elsewhere`];
+  }
+  return [];
 }
 
 export const ENV_PREFIX = 'RAMPART_';
@@ -109,9 +185,18 @@ export function loadConfigDetailed(opts: LoadConfigOptions = {}): LoadedConfig {
     merged.dataDir = resolve(cwd, './data');
   }
 
+  // publicBaseUrl not set: the one recorded for the data directory, else derived from http.listen (schema).
+  let publicBaseUrlSource: LoadedConfig['publicBaseUrlSource'] = merged.publicBaseUrl === undefined ? 'derived' : 'config';
+  const recorded = typeof merged.dataDir === 'string' ? readRecordedDefaults(merged.dataDir) : null;
+  if (publicBaseUrlSource === 'derived' && recorded) {
+    merged.publicBaseUrl = recorded.publicBaseUrl;
+    sources.set('publicBaseUrl', `file ${join(String(merged.dataDir), RECORDED_DEFAULTS_FILE)}`);
+    publicBaseUrlSource = 'recorded';
+  }
+
   const result = rampartConfigSchema.safeParse(merged, { reportInput: true, error: errorMap });
   if (!result.success) throw new ConfigError(toProblems(result.error.issues, sources));
-  return { config: result.data, file, envVars: envLayer.names };
+  return { config: result.data, file, envVars: envLayer.names, publicBaseUrlSource, recorded };
 }
 
 /** Absolute locations derived from the configuration. */

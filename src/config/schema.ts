@@ -22,6 +22,8 @@ export const SUBJECT_ATTRIBUTES = ['C', 'ST', 'L', 'O', 'OU', 'street', 'postalC
 export const LEAF_KEY_USAGES = ['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement'] as const;
 /** CA/Browser Forum Baseline Requirements 7.1.6.1: domain-validated. */
 export const BR_DOMAIN_VALIDATED = '2.23.140.1.2.1';
+/** CA/Browser Forum Baseline Requirements 7.1.6.1: organization-validated. */
+export const BR_ORGANIZATION_VALIDATED = '2.23.140.1.2.2';
 const policyOid = z.string().regex(/^[0-2](\.(0|[1-9]\d{0,9}))+$/, { message: 'must be a policy OID such as 2.23.140.1.2.1' });
 export const KEY_BACKENDS = ['software', 'pkcs11'] as const;
 export const DATABASE_TYPES = ['sqlite', 'postgres'] as const;
@@ -256,7 +258,8 @@ export const profileSchema = z.strictObject({
   allowEmailSans: z.boolean().default(false).describe('Whether email (rfc822Name) SANs may be requested; their domain must match allowedNames.'),
   keyUsages: z.array(z.enum(LEAF_KEY_USAGES)).min(1).max(LEAF_KEY_USAGES.length).optional()
     .describe('Key usages put in issued certificates; default digitalSignature, plus keyEncipherment for RSA keys.'),
-  policies: z.array(policyOid).max(20).default([]).describe('certificatePolicies OIDs put in issued certificates.'),
+  policies: z.array(policyOid).max(20).optional()
+    .describe('certificatePolicies OIDs put in issued certificates. Default with serverAuth: CA/B organization-validated 2.23.140.1.2.2 when the subject may carry O, else domain-validated 2.23.140.1.2.1 (BR 7.1.2.7.9); none otherwise.'),
   subject: z.strictObject({
     allowedAttributes: z.array(z.enum(SUBJECT_ATTRIBUTES)).max(SUBJECT_ATTRIBUTES.length).default([])
       .describe('Subject attributes besides commonName copied from a REST CSR. ACME orders prove DNS names and IPs only: their subject never carries more than the commonName.'),
@@ -281,7 +284,11 @@ export const profileSchema = z.strictObject({
   if (v.keyTypes.ecdsa.allowed && v.keyTypes.ecdsa.curves.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['keyTypes', 'ecdsa', 'curves'], message: 'must list at least one curve while ecdsa.allowed is true' });
   }
-}).transform((v) => ({ ...v, defaultValidityDays: v.defaultValidityDays ?? Math.min(90, v.maxValidityDays) }));
+}).transform((v) => ({
+  ...v,
+  defaultValidityDays: v.defaultValidityDays ?? Math.min(90, v.maxValidityDays),
+  policies: v.policies ?? (v.ekus.includes('serverAuth') ? [v.subject.allowedAttributes.includes('O') ? BR_ORGANIZATION_VALIDATED : BR_DOMAIN_VALIDATED] : []),
+}));
 
 /**
  * Built-in profiles. A `profiles` section in the file is merged over these:
@@ -290,7 +297,7 @@ export const profileSchema = z.strictObject({
  */
 export const BUILTIN_PROFILES: Record<string, Record<string, unknown>> = {
   server: {
-    description: 'TLS server certificates', ekus: ['serverAuth'], requireSan: true, policies: [BR_DOMAIN_VALIDATED],
+    description: 'TLS server certificates', ekus: ['serverAuth'], requireSan: true,
     subject: { allowedAttributes: [], otherAttributes: 'drop', commonName: 'san', commonNameNotInSans: 'refuse' },
   },
   client: {

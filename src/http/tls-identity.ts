@@ -3,6 +3,7 @@
  * from its active CA, renewed when it nears expiry or its names change. The
  * private key is kept sealed (AES-256-GCM, scrypt) like every other key.
  */
+import { BR_DOMAIN_VALIDATED } from '../config/schema.js';
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,10 +58,13 @@ export async function ensureTlsIdentity(o: TlsIdentityOptions): Promise<TlsIdent
   const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
   const days = o.validityDays ?? 30;
   const notBefore = new Date(now.getTime() - 60_000);
+  // The commonName is one of the SANs (CA/B BR 7.1.4.3); the certificate is a DV TLS server certificate like the server profile's.
+  const cn = o.hostnames[0] ?? o.ips[0];
+  if (!cn) throw new Error('https.hostnames and https.ips are both empty: the node\'s TLS certificate needs at least one name');
   const signed = await o.ca.signLeaf({
-    subjectName: parseDn(`CN=${o.hostnames[0] ?? o.ips[0] ?? 'rampart-node'}`), spki,
+    subjectName: parseDn(`CN=${cn}`), spki,
     san: { dns: o.hostnames, ip: o.ips }, keyUsage: ['digitalSignature'], extKeyUsage: ['1.3.6.1.5.5.7.3.1'],
-    notBefore, notAfter: new Date(now.getTime() + days * 86_400_000),
+    notBefore, notAfter: new Date(notBefore.getTime() + days * 86_400_000), policies: [BR_DOMAIN_VALIDATED],
   });
   const certPem = toPem(signed.der) + o.ca.chain(signed.issuer.id).map((c) => toPem(c)).join('');
   const leafX = new X509Certificate(signed.der);

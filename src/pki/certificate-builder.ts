@@ -3,6 +3,7 @@
  * ASN.1 structures come from @peculiar/asn1-x509; the signature comes from a
  * Signer, so the same code signs with software keys or an HSM.
  */
+import { lintSigner, type Preflight } from './lint/lint-signer.js';
 import { createHash } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
@@ -118,7 +119,12 @@ export function buildExtensions(t: CertificateTemplate): asn.Extension[] {
   return exts;
 }
 
-export async function buildCertificate(t: CertificateTemplate, signer: Signer): Promise<Uint8Array> {
+/**
+ * Builds and signs a certificate. With `preflight`, the same TBS is first
+ * signed by a throwaway key (lint-signer.ts) and handed to it: it throws to
+ * refuse, before the real key signs anything.
+ */
+export async function buildCertificate(t: CertificateTemplate, signer: Signer, preflight?: Preflight): Promise<Uint8Array> {
   if (t.notAfter <= t.notBefore) throw new Error('notAfter must be after notBefore');
   const sigAlg = signatureAlgorithm(signer.algorithm);
   const tbs = new asn.TBSCertificate({
@@ -132,9 +138,10 @@ export async function buildCertificate(t: CertificateTemplate, signer: Signer): 
     extensions: new asn.Extensions(buildExtensions(t)),
   });
   const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
-  const signature = await signer.sign(tbsDer);
-  const cert = new asn.Certificate({ tbsCertificate: tbs, signatureAlgorithm: sigAlg, signatureValue: toArrayBuffer(signature) });
-  return new Uint8Array(AsnConvert.serialize(cert));
+  const assemble = (signature: Uint8Array): Uint8Array =>
+    new Uint8Array(AsnConvert.serialize(new asn.Certificate({ tbsCertificate: tbs, signatureAlgorithm: sigAlg, signatureValue: toArrayBuffer(signature) })));
+  if (preflight) preflight(assemble(await lintSigner(signer.algorithm).sign(tbsDer)));
+  return assemble(await signer.sign(tbsDer));
 }
 
 export function toArrayBuffer(u: Uint8Array): ArrayBuffer {

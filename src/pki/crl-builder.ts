@@ -8,6 +8,7 @@
  * TBSCertList and the CertificateList are still encoded by the library
  * (asn1-schema / asn1js): no tag or length bytes are written by hand here.
  */
+import { lintSigner, type Preflight } from './lint/lint-signer.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as asn1js from 'asn1js';
 import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString, type IAsnConvertible } from '@peculiar/asn1-schema';
@@ -42,8 +43,19 @@ export interface BuildCrlOptions {
   thisUpdate: Date;
   nextUpdate: Date;
   revoked: Iterable<RevokedEntry> | AsyncIterable<RevokedEntry>;
-  /** Issuing Distribution Point fullName URI; must equal the URI in the certificates' CDP. */
+  /**
+   * Issuing Distribution Point fullName URI (critical, as RFC 5280 5.2.5
+   * requires); must equal the URI in the certificates' CDP. Only for a CRL
+   * whose scope is narrower than everything the issuer signed (a partition):
+   * NSS refuses to import any CRL with a critical IDP
+   * (SEC_ERROR_CRL_UNKNOWN_CRITICAL_EXTENSION), and OpenSSL's
+   * -crl_check_all finds certificates without that CDP (the root itself)
+   * outside its scope. The node and the offline root publish complete CRLs
+   * without one (docs/DESIGN.md, "Revocation, OCSP and CRLs").
+   */
   idpUrl?: string;
+  /** Called with a throwaway-signed preview before the real signature (lint); throws to refuse. */
+  preflight?: Preflight;
 }
 
 export interface BuiltCrl {
@@ -262,9 +274,11 @@ export async function buildCrl(opts: BuildCrlOptions): Promise<BuiltCrl> {
     crlExtensions,
   });
   const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
-  const signature = await opts.signer.sign(tbsDer);
-  const crl = new StreamedCertificateList({ tbsCertList: tbs, signatureAlgorithm: sigAlg, signature: toArrayBuffer(signature) });
-  return { der: new Uint8Array(AsnConvert.serialize(crl)), count };
+  const assemble = (signature: Uint8Array): Uint8Array =>
+    new Uint8Array(AsnConvert.serialize(new StreamedCertificateList({ tbsCertList: tbs, signatureAlgorithm: sigAlg, signature: toArrayBuffer(signature) })));
+  // Lint before the real signature (lint-signer.ts): the preflight throws to refuse.
+  if (opts.preflight) opts.preflight(assemble(await lintSigner(opts.signer.algorithm).sign(tbsDer)));
+  return { der: assemble(await opts.signer.sign(tbsDer)), count };
 }
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import type { CertificateStore } from '../storage/store.js';
 import type { Actor } from '../core/actor.js';
 import { checkRequest, type ProfilePolicy } from './policy.js';
 import type { WriteGate } from '../cluster/cluster.js';
+import { lintProfileOf } from '../ca/lint-gate.js';
 
 export interface IssueRequest {
   csr: string | Uint8Array;
@@ -93,7 +94,7 @@ export class IssuanceService {
     const subjectName = filteredName(csr.subjectName, decided.subject.keep, decided.subject.commonName);
     const signed = await this.o.ca.signLeaf({
       subjectName, spki: csr.spki, san: { dns: decided.dns, ip: decided.ip, email: decided.email },
-      keyUsage, extKeyUsage, notBefore, notAfter, policies: policy.policies ?? [],
+      keyUsage, extKeyUsage, notBefore, notAfter, policies: policy.policies ?? [], lintProfile: lintProfileOf(decided.ekus),
     });
     const record: CertificateRecord = {
       serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: dnToString(subjectName),

@@ -23,7 +23,7 @@
  * - Every child process has a timeout; errors name the command and its stderr.
  */
 import { execFile } from 'node:child_process';
-import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 export interface PgControlOptions {
@@ -155,10 +155,91 @@ async function psql(bin: string, to: PgSource, sql: string, as?: Owner, timeoutM
   return (await run(bin, args, { as, timeoutMs, env: to.password ? { PGPASSWORD: to.password } : {} })).stdout.trim();
 }
 
+/** The PID on the first line of the data directory's postmaster.pid, or 0 when there is none (or it is unreadable). */
+function postmasterPid(dataDir: string): number {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** True when the postmaster.pid's process has died but is not reaped yet (pg_ctl and postgres still see it). */
 function postmasterZombie(dataDir: string): boolean {
-  const pid = existsSync(join(dataDir, 'postmaster.pid')) ? Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) : 0;
-  return pid > 0 && existsSync(`/proc/${pid}/stat`) && /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  const pid = postmasterPid(dataDir);
+  try {
+    return pid > 0 && /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false; // gone meanwhile
+  }
+}
+
+/** Whether a process with this PID exists (EPERM: it exists, owned by someone else). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether a server answers for the data directory: pg_isready on the socket
+ * directory / listen address and port its postmaster.pid names (a server
+ * starting up or shutting down answers too, with exit 1). Unknown (no
+ * pg_isready) counts as answering, so nothing is removed on a guess.
+ */
+async function serverAnswers(dataDir: string, c: { bin: (b: string) => string; owner: Owner }): Promise<boolean> {
+  let lines: string[];
+  try { lines = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n'); } catch { return false; }
+  const port = Number(lines[3]?.trim()) || pgPort(dataDir);
+  const hosts = [...new Set([lines[4]?.trim(), localHost(dataDir)].filter((h): h is string => !!h))];
+  for (const host of hosts) {
+    try {
+      const r = await run(c.bin('pg_isready'), ['-q', '-t', '3', '-h', host, '-p', String(port)], { as: c.owner, timeoutMs: 15_000, okCodes: [1, 2, 3] });
+      if (r.code === 0 || r.code === 1) return true;
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * A postmaster.pid left behind by a server that is gone (the normal case
+ * after a crash or a SIGKILL): its PID no longer exists, or is a zombie, or
+ * now belongs to another process than a postmaster of this directory, and no
+ * server answers on its socket or port. Only then is it stale.
+ */
+async function stalePostmasterPid(dataDir: string, c: { bin: (b: string) => string; owner: Owner }): Promise<number> {
+  const pid = postmasterPid(dataDir);
+  if (pid === 0) return 0;
+  if (processExists(pid) && !postmasterZombie(dataDir) && isPostmasterOf(pid, dataDir)) return 0;
+  return (await serverAnswers(dataDir, c)) ? 0 : pid;
+}
+
+/**
+ * Whether `pid` is a postmaster of this data directory: its working
+ * directory (a postmaster chdirs into its data directory) is the directory.
+ * When that cannot be read it is assumed to be one (never call a live server stale).
+ */
+function isPostmasterOf(pid: number, dataDir: string): boolean {
+  try {
+    return realpathSync(readlinkSync(`/proc/${pid}/cwd`)) === realpathSync(dataDir);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(`/proc/${pid}`);
+  }
+}
+
+/** Removes a stale postmaster.pid (see stalePostmasterPid); true when it did. */
+async function removeStalePid(dataDir: string, c: { bin: (b: string) => string; owner: Owner; log: (l: string) => void }): Promise<boolean> {
+  const pid = await stalePostmasterPid(dataDir, c);
+  if (!pid || postmasterPid(dataDir) !== pid) return false;
+  rmSync(join(dataDir, 'postmaster.pid'), { force: true });
+  c.log(`${dataDir}: removed a stale postmaster.pid (PID ${pid} is not a running server of it)`);
+  return true;
 }
 
 /**
@@ -171,7 +252,11 @@ export async function pgStatus(dataDir: string, o: PgControlOptions = {}): Promi
   for (let i = 0; ; i++) {
     const r = await run(c.bin('pg_ctl'), ['status', '-D', dataDir], { as: c.owner, timeoutMs: 30_000, okCodes: [3] });
     if (r.code !== 0) return 'stopped';
-    if (!postmasterZombie(dataDir)) return 'running';
+    if (!postmasterZombie(dataDir)) {
+      // pg_ctl only asks whether the PID exists: after a crash it may belong to another process by now.
+      if (postmasterPid(dataDir) && (await stalePostmasterPid(dataDir, c))) return 'stopped';
+      return 'running';
+    }
     if (i >= 50) return 'stopped';
     await sleep(200);
   }
@@ -181,6 +266,8 @@ export async function pgStatus(dataDir: string, o: PgControlOptions = {}): Promi
 export async function pgStart(dataDir: string, o: PgControlOptions & { logFile?: string; timeoutSeconds?: number } = {}): Promise<void> {
   const c = await ctx(dataDir, o);
   if ((await pgStatus(dataDir, o)) === 'running') return c.log(`${dataDir}: already running`);
+  // postgres itself overwrites a lock file whose PID is gone, but not one whose PID now belongs to another process.
+  await removeStalePid(dataDir, c);
   const logFile = o.logFile ?? `${dataDir}.log`;
   appendFileSync(logFile, '');
   if (isRoot()) chownSync(logFile, c.owner.uid, c.owner.gid);
@@ -199,10 +286,26 @@ async function pgCtlWait(action: string, dataDir: string, o: PgControlOptions & 
   await run(c.bin('pg_ctl'), [action, '-w', '-t', String(t), '-D', dataDir, ...extra], { as: c.owner, timeoutMs: (t + 15) * 1000 });
 }
 
-/** pg_ctl stop -w (default mode fast); a no-op when it is stopped. */
+/**
+ * pg_ctl stop -w (default mode fast); a no-op when it is stopped. A stale
+ * postmaster.pid (the server crashed or was killed: its PID is gone, or is
+ * another process now, and no server answers) counts as stopped and is
+ * removed, also when the server dies between the status check and the stop
+ * signal ("could not send stop signal ... No such process").
+ */
 export async function pgStop(dataDir: string, o: PgControlOptions & { mode?: PgStopMode; timeoutSeconds?: number } = {}): Promise<void> {
-  if ((await pgStatus(dataDir, o)) === 'stopped') return o.log?.(`${dataDir}: already stopped`);
-  await pgCtlWait('stop', dataDir, o, ['-m', o.mode ?? 'fast']);
+  const c = await ctx(dataDir, o);
+  if ((await pgStatus(dataDir, o)) === 'stopped') {
+    await removeStalePid(dataDir, c);
+    return c.log(`${dataDir}: already stopped`);
+  }
+  try {
+    await pgCtlWait('stop', dataDir, o, ['-m', o.mode ?? 'fast']);
+  } catch (e) {
+    // The postmaster went away by itself meanwhile (pg_ctl: "could not send stop signal", "No such process").
+    if (!existsSync(join(dataDir, 'postmaster.pid')) || (await removeStalePid(dataDir, c))) return c.log(`${dataDir}: stopped (the server was already gone)`);
+    throw e;
+  }
 }
 
 /** pg_ctl promote -w: the standby leaves recovery and becomes a primary. */

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
+import { lintDataDirErrors } from './lint-data-dir.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 export const RAMPART_BIN = join(ROOT, 'bin', 'rampart.mjs');
@@ -61,6 +62,17 @@ export async function startNode(opts: { dataDir?: string; httpPort?: number; htt
   };
 }
 
+/**
+ * Removes a test's directory; a data directory's certificates, CA
+ * certificates and CRLs are linted first (lint-data-dir.ts), and lint errors
+ * fail the caller after the directory is gone.
+ */
 export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  let problems: string[] = [];
+  try {
+    problems = lintDataDirErrors(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (problems.length) throw new Error(`what the node in ${dir} signed fails lint (src/pki/lint, \`rampart lint\`):\n${problems.join('\n')}`);
 }

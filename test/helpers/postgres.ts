@@ -18,6 +18,7 @@
  * Running commands as the postgres user, finding and killing postmasters
  * and waiting are the DR drills' (src/dr/isolated-postgres.ts and friends).
  */
+import { lintPostgresErrors } from './lint-data-dir.js';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -221,10 +222,16 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
     },
     async stop() {
       if (stopped) return;
+      // What the test's nodes stored is linted first (lint-data-dir.ts), when the primary still answers.
+      let problems: string[] = [];
+      try {
+        problems = await lintPostgresErrors((sql, database) => psql(sql, current.port, database));
+      } catch { /* the primary is down or gone: nothing to read */ }
       stopped = true;
       for (const n of [...started].reverse()) await stopImmediate(n);
       rmSync(root, { recursive: true, force: true });
       liveRoots.delete(root);
+      if (problems.length) throw new Error(`what the nodes on this PostgreSQL cluster signed fails lint (src/pki/lint):\n${problems.join('\n')}`);
     },
   };
 

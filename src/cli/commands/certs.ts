@@ -11,6 +11,7 @@ import { normalizeSerial } from '../../core/serial.js';
 import { certificateView } from '../../http/api/certificate-view.js';
 import { RampartError } from '../../core/errors.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+import { warnAboutPublicBaseUrl } from './serve.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -34,9 +35,11 @@ export function registerCerts(program: Command, g: () => GlobalOptions): void {
         if (!isKeyAlgorithm(o.keyAlgorithm)) throw new Error(`unknown key algorithm ${o.keyAlgorithm}`);
         const key = generateKeyObject(o.keyAlgorithm);
         keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
-        csr = await buildCsr({ key, publicKey: createPublicKey(key), algorithm: o.keyAlgorithm, cn: o.cn ?? o.san[0]!, sans: o.san });
+        csr = await buildCsr({ key, publicKey: createPublicKey(key), algorithm: o.keyAlgorithm, cn: o.cn ?? o.san[0]!, sans: o.san.length ? o.san : [o.cn!] });
       }
       const sans = { dns: o.san.filter((s) => !isIP(s)), ip: o.san.filter((s) => isIP(s)) };
+      // AIA and CDP come from publicBaseUrl: the configured one, else the one the first serve/init recorded.
+      warnAboutPublicBaseUrl(g());
       await withNode(g(), async (node) => {
         const r = await node.issuance.issue({ csr, profile: o.profile, sans, validityDays: o.days }, cliActor());
         const certPem = toPem(r.record.der);

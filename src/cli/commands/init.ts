@@ -4,6 +4,7 @@ import { alg, days } from '../option-parsers.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../../keys/key-backend.js';
 import { fingerprint } from '../../http/servers.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+import { loadCliConfigDetailed, recordPublicBaseUrl } from './serve.js';
 
 
 export function registerInit(program: Command, g: () => GlobalOptions): void {
@@ -26,6 +27,8 @@ export function registerInit(program: Command, g: () => GlobalOptions): void {
           },
         };
         await node.issuers.createHierarchy(spec, cliActor());
+        // The intermediate carries the root's CRL and CA certificate URLs: fix publicBaseUrl for this data directory now.
+        recordPublicBaseUrl(loadCliConfigDetailed(g()), 'init', { replaceWithExplicit: true });
         await node.crl.generateAll();
         const { token, record } = await node.tokens.create('initial-admin', 'admin');
         await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'token.create', target: `token:${record.id}`, outcome: 'success', details: { role: 'admin' } });

@@ -4,7 +4,8 @@
  * memory only. Private key bytes never reach the disk in clear. For backups
  * (src/keys/custody/) a key leaves only wrapped under a one-time key (KeyWrapper).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign as cryptoSign, KeyObject } from 'node:crypto';
+import { generateKeyObject } from '../../core/signing.js';
+import { createPrivateKey, createPublicKey, randomUUID, sign as cryptoSign, KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFor, isKeyAlgorithm, type KeyAlgorithm, type KeyBackend, type KeyBackendHealth, type KeyImporter, type KeyWrapper, type Signer } from '../key-backend.js';
@@ -56,15 +57,7 @@ export interface SoftwareKeyBackendOptions {
   secret: Uint8Array;
 }
 
-export function generateKeyObject(algorithm: KeyAlgorithm): KeyObject {
-  switch (algorithm) {
-    case 'ecdsa-p256': return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    case 'ecdsa-p384': return generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
-    case 'rsa-2048': return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-    case 'rsa-3072': return generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey;
-    case 'rsa-4096': return generateKeyPairSync('rsa', { modulusLength: 4096 }).privateKey;
-  }
-}
+export { generateKeyObject };
 
 /** The KeyAlgorithm of a private key object, or null when it is none of ours. */
 export function algorithmOf(key: KeyObject): KeyAlgorithm | null {

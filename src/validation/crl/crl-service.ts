@@ -10,6 +10,7 @@
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
 import { parseIssuerName } from '../../ca/certificate-authority.js';
 import { IssuerRetirement } from '../../ca/retirement.js';
+import { crlPreflight } from '../../ca/lint-gate.js';
 import type { Clock } from '../../core/clock.js';
 import type { CaEvents } from '../../core/events.js';
 import type { CrlRecord, IssuerRecord } from '../../core/types.js';
@@ -24,6 +25,7 @@ export interface CrlServiceOptions {
   store: CertificateStore & CrlStore;
   clock: Clock;
   events: CaEvents;
+  /** Where the CRLs are published (not written into them: they carry no Issuing Distribution Point). */
   urls: CaUrls;
   metrics?: RampartMetrics;
   validityHours: number;
@@ -65,7 +67,11 @@ export class CrlService {
     const nextUpdate = new Date(thisUpdate.getTime() + this.o.validityHours * 3_600_000);
     const { der, count } = await buildCrl({
       signer, issuerName: parseIssuerName(issuer), issuerSpki: signer.spki, crlNumber: number, thisUpdate, nextUpdate,
-      revoked: this.o.store.iterateRevoked(issuer.id, now), idpUrl: this.o.urls.crl(issuer.id),
+      // A complete CRL without an Issuing Distribution Point (its scope: every
+      // certificate of this issuer, the issuer itself for a root): the one
+      // encoding OpenSSL, GnuTLS and NSS all accept (docs/DESIGN.md, "Revocation, OCSP and CRLs").
+      revoked: this.o.store.iterateRevoked(issuer.id, now),
+      preflight: crlPreflight(issuer.certDer),
     });
     const rec: CrlRecord = { issuerId: issuer.id, number, thisUpdate, nextUpdate, der, entries: count };
     if (this.o.faultPauseBeforeSaveMs) await new Promise((r) => setTimeout(r, this.o.faultPauseBeforeSaveMs));

@@ -5,6 +5,7 @@
  * give back the exact input bytes, which also rejects trailing data and any
  * element the schema parser would otherwise skip silently.
  */
+import { lintSigner, type Preflight } from '../../pki/lint/lint-signer.js';
 import { createHash } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as ocsp from '@peculiar/asn1-ocsp';
@@ -69,6 +70,8 @@ export interface BuildOcspResponseOptions {
   responses: OcspSingleResponse[];
   /** Echoed as the id-pkix-ocsp-nonce response extension (RFC 8954). */
   nonce?: Uint8Array;
+  /** Called with a throwaway-signed preview before the real signature (lint); throws to refuse. */
+  preflight?: Preflight;
 }
 
 export type OcspErrorStatus = 'malformedRequest' | 'internalError' | 'tryLater' | 'sigRequired' | 'unauthorized';
@@ -267,18 +270,17 @@ export async function buildOcspResponse(opts: BuildOcspResponseOptions): Promise
     responseExtensions: opts.nonce ? [nonceExtension(opts.nonce)] : undefined,
   });
   const sigAlg = signatureAlgorithm(opts.signer.algorithm);
-  const signature = await opts.signer.sign(new Uint8Array(AsnConvert.serialize(tbs)));
-  const basic = new ocsp.BasicOCSPResponse({
-    tbsResponseData: tbs,
-    signatureAlgorithm: sigAlg,
-    signature: toArrayBuffer(signature),
-    certs: [responderCert],
-  });
-  const resp = new ocsp.OCSPResponse({
-    responseStatus: ocsp.OCSPResponseStatus.successful,
-    responseBytes: new ocsp.ResponseBytes({ responseType: ocsp.id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
-  });
-  return new Uint8Array(AsnConvert.serialize(resp));
+  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const assemble = (signature: Uint8Array): Uint8Array => {
+    const basic = new ocsp.BasicOCSPResponse({ tbsResponseData: tbs, signatureAlgorithm: sigAlg, signature: toArrayBuffer(signature), certs: [responderCert] });
+    return new Uint8Array(AsnConvert.serialize(new ocsp.OCSPResponse({
+      responseStatus: ocsp.OCSPResponseStatus.successful,
+      responseBytes: new ocsp.ResponseBytes({ responseType: ocsp.id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
+    })));
+  };
+  // Lint before the real signature (src/pki/lint/lint-signer.ts): the preflight throws to refuse.
+  if (opts.preflight) opts.preflight(assemble(await lintSigner(opts.signer.algorithm).sign(tbsDer)));
+  return assemble(await opts.signer.sign(tbsDer));
 }
 
 const ERROR_RESPONSES: Record<OcspErrorStatus, Uint8Array> = Object.fromEntries(

@@ -23,6 +23,9 @@ import {
   buildOcspResponse, issuerHashes, ocspErrorResponse, OcspMalformedError, type ParsedOcspRequest,
 } from './ocsp-codec.js';
 import { OcspRequestParser, type OcspHttpRequest } from './ocsp-request.js';
+import { ocspPreflight } from '../../ca/lint-gate.js';
+
+const OCSP_PREFLIGHT = ocspPreflight();
 import type { CertificateStore } from '../../storage/store.js';
 import type { RampartMetrics } from '../../metrics/metrics.js';
 
@@ -220,7 +223,7 @@ export class OcspResponder {
     return buildOcspResponse({
       signer, responderCertDer: responder.certDer, responderKeyHash: keyIdentifier(signer.spki), producedAt: now,
       responses: responses.map((r) => ({ certId: r.certId, status: r.status, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate })),
-      nonce,
+      nonce, preflight: OCSP_PREFLIGHT,
     });
   }
 
