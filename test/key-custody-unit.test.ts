@@ -16,6 +16,7 @@ import pino from 'pino';
 import { loadConfig } from '../src/config/load.js';
 import { RampartNode } from '../src/main/node.js';
 import { bootstrapNode } from '../src/main/first-run.js';
+import { removeDir } from './helpers/node-process.js';
 import type { IssuerRecord } from '../src/core/types.js';
 import { hashFor, type KeyBackend } from '../src/keys/key-backend.js';
 import { SoftwareKeyBackend } from '../src/keys/software/software-backend.js';
@@ -81,7 +82,7 @@ before(async () => {
 
 after(async () => {
   await node?.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 });
 
 describe('software backend as KeyWrapper (RFC 5649 AES-256-KWP of PKCS#8)', () => {

@@ -60,6 +60,29 @@ describe('OCSP over HTTP', () => {
     }
   });
 
+  it('caches by CertID: GET (plain and URL-encoded) and POST of one certificate get the same signed response, and a revocation reaches all of them', async () => {
+    const der = request(['-cert', `${dir}/leaf.pem`]);
+    const b64 = der.toString('base64');
+    const post = () => call(`${node.httpUrl}/ocsp`, { body: der, headers: { 'content-type': 'application/ocsp-request' } });
+    const answers = [await call(`${node.httpUrl}/ocsp/${b64}`), await call(`${node.httpUrl}/ocsp/${encodeURIComponent(b64)}`), await post()];
+    for (const a of answers) assert.ok(a.raw.equals(answers[0]!.raw), 'one cached response per CertID, whatever the request encoding');
+    assert.match(status(answers[0]!.raw), /Cert Status: good/);
+    // A second certificate, revoked: every encoding of its request sees it at once.
+    const { csrPath } = makeCsr(dir, 'gone', { subj: '/CN=gone.example.test', san: 'DNS:gone.example.test' });
+    const r = await call(`${node.httpsUrl}/api/v1/certificates`, { token: node.adminToken!, ca, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
+    assert.equal(r.status, 201);
+    writeFileSync(`${dir}/gone.pem`, r.body.certificatePem);
+    const goneDer = request(['-cert', `${dir}/gone.pem`]);
+    const goneB64 = goneDer.toString('base64');
+    assert.match(status((await call(`${node.httpUrl}/ocsp/${goneB64}`)).raw), /Cert Status: good/);
+    const rev = await call(`${node.httpsUrl}/api/v1/certificates/${r.body.serial}/revoke`, { method: 'POST', token: node.adminToken!, ca, json: { reason: 'keyCompromise' } });
+    assert.equal(rev.status, 200, JSON.stringify(rev.body));
+    for (const a of [await call(`${node.httpUrl}/ocsp/${goneB64}`), await call(`${node.httpUrl}/ocsp/${encodeURIComponent(goneB64)}`),
+      await call(`${node.httpUrl}/ocsp`, { body: goneDer, headers: { 'content-type': 'application/ocsp-request' } })]) {
+      assert.match(status(a.raw), /Cert Status: revoked/);
+    }
+  });
+
   it("GET works when the base64 holds '/' and '//' (kept in the path, not collapsed)", async () => {
     let found: Buffer | null = null;
     for (let i = 0; i < 3000 && !found; i++) {

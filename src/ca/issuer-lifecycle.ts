@@ -115,7 +115,9 @@ export class IssuerLifecycle {
 
   /** Reloads the issuers from the database; emits issuersChanged when another process changed them. */
   async reload(): Promise<void> {
-    const sig = (): string => this.o.ca.all().map((i) => `${i.id}:${i.active ? 1 : 0}:${i.keyRef}`).join(',');
+    // Order-free: the list in memory (signers appended as issued) and the one loaded from the database may
+    // differ in order only, which is no change (and must not flush the OCSP cache).
+    const sig = (): string => this.o.ca.all().map((i) => `${i.id}:${i.active ? 1 : 0}:${i.keyRef}`).sort().join(',');
     const before = sig();
     await this.o.ca.load();
     if (sig() !== before) this.o.events.emit('issuersChanged');

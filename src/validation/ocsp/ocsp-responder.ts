@@ -73,6 +73,8 @@ export class OcspResponder {
   private byHash = new Map<string, IssuerKeyInfo>();
   private readonly maxEntries: number;
   private readonly parser: OcspRequestParser;
+  /** Request bytes -> the cache key (CertID resolved to its issuer) they name; rebuilt with the issuer index. */
+  private readonly certIdOf = new Map<string, string>();
 
   constructor(private readonly o: OcspResponderOptions) {
     this.maxEntries = o.maxCacheEntries ?? 200_000;
@@ -89,6 +91,7 @@ export class OcspResponder {
       }
     }
     this.byHash = m;
+    this.certIdOf.clear();
     this.clearCache();
   }
 
@@ -149,6 +152,12 @@ export class OcspResponder {
    * after the status lookup and signing.
    */
   answer(req: OcspHttpRequest): OcspAnswer | Promise<OcspAnswer> {
+    // Hot path: these request bytes were seen and name one CertID of a known issuer.
+    const known = this.certIdOf.get(req.key);
+    if (known) {
+      const hit = this.fresh(this.cache.get(known));
+      if (hit) return this.answered(hit.der, hit.status, 'cache', hit);
+    }
     const parsed = this.parser.parse(req);
     if (!parsed.ok) return this.error('malformedRequest');
     const r = parsed.request;
@@ -156,7 +165,10 @@ export class OcspResponder {
       const id = r.requests[0]!;
       const info = this.byHash.get(`${id.hashAlgorithm}:${id.issuerNameHash.toString('hex')}:${id.issuerKeyHash.toString('hex')}`);
       if (!info) return this.error('unauthorized');
-      const hit = this.fresh(this.cache.get(cacheKey(info.issuer.id, id)));
+      const key = cacheKey(info.issuer.id, id);
+      if (this.certIdOf.size >= this.maxEntries) this.certIdOf.delete(this.certIdOf.keys().next().value!);
+      this.certIdOf.set(req.key, key);
+      const hit = this.fresh(this.cache.get(key));
       if (hit) return this.answered(hit.der, hit.status, 'cache', hit);
     }
     return this.respondParsed(r).catch((e) => {
