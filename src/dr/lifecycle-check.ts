@@ -31,6 +31,31 @@ export async function issueOnce(n: NodeEndpoints, ca: string, csr: string, timeo
   const r = await httpCall<{ serial: string; chainPem: string; detail?: string; title?: string }>(`${n.httpsUrl}/api/v1/certificates`, {
     token: n.token, ca, json: { csr, profile: 'server' }, headers: { 'idempotency-key': randomUUID() }, timeoutMs,
   });
+  return issued(r);
+}
+
+/**
+ * As a client does: a 503 with Retry-After (a node taking over, or between
+ * lease renewals under load) is tried again after the time it names, for at
+ * most `budgetMs`, with the same Idempotency-Key. Returns the retries made.
+ */
+export async function issueRetrying(n: NodeEndpoints, ca: string, csr: string, budgetMs = 15_000): Promise<IssuedCertificate & { retries: number }> {
+  const key = randomUUID();
+  const deadline = Date.now() + budgetMs;
+  for (let retries = 0; ; retries++) {
+    const r = await httpCall<{ serial: string; chainPem: string; detail?: string; title?: string }>(`${n.httpsUrl}/api/v1/certificates`, {
+      token: n.token, ca, json: { csr, profile: 'server' }, headers: { 'idempotency-key': key }, timeoutMs: 10_000,
+    });
+    const after = Number(r.headers['retry-after']);
+    if (r.status === 503 && after >= 0 && Date.now() + after * 1000 < deadline) {
+      await new Promise((res) => setTimeout(res, Math.min(after, 5) * 1000));
+      continue;
+    }
+    return { ...issued(r), retries };
+  }
+}
+
+function issued(r: { status: number; body: { serial: string; chainPem: string; detail?: string; title?: string } }): IssuedCertificate {
   if (r.status !== 201 && r.status !== 200) throw new Error(`issuance: HTTP ${r.status} ${r.body.detail ?? r.body.title ?? ''}`.trim());
   const issuerDer = fromPem(r.body.chainPem)[0];
   if (!issuerDer) throw new Error('issuance: no issuer certificate in the chain');
@@ -47,22 +72,33 @@ export async function hasCertificate(n: NodeEndpoints, ca: string, serial: strin
 
 export interface LifecycleOutcome { serial: string; ocspBefore: string; ocspAfter: string }
 
-type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+type Step = <T>(name: string, fn: () => Promise<T>, detail?: (v: T) => string | undefined) => Promise<T>;
 
 /** Issue → OCSP good → revoke → OCSP revoked, each a timed step of the drill. */
 export async function lifecycleCheck(n: NodeEndpoints, step: Step, cn = `drill-${Date.now()}.rampart.invalid`): Promise<LifecycleOutcome> {
   const ca = await caBundle(n.httpUrl);
   const csr = await newCsr(cn);
-  const cert = await step('issue a certificate (REST API)', () => issueOnce(n, ca, csr));
+  // Retried like a client would (503 + Retry-After); the retries show in the step's detail, a blip worth seeing.
+  const cert = await step('issue a certificate (REST API)', () => issueRetrying(n, ca, csr),
+    (c) => (c.retries ? `after ${c.retries} 503 answer(s) with Retry-After` : undefined));
   const ocspUrl = `${n.httpUrl}/ocsp`;
   const ocspBefore = await step('OCSP says good (HTTP)', async () => {
     const s = await waitUntil('OCSP status good', async () => ((await ocspStatus(ocspUrl, cert.issuerDer, cert.serial)) === 'good' ? 'good' : null), 10_000, 200);
     return s;
   });
   await step('revoke it (REST API)', async () => {
-    const r = await httpCall<{ detail?: string }>(`${n.httpsUrl}/api/v1/certificates/${cert.serial}/revoke`, { token: n.token, ca, json: { reason: 'superseded' } });
-    if (r.status !== 200) throw new Error(`revocation: HTTP ${r.status} ${r.body.detail ?? ''}`.trim());
-  });
+    const deadline = Date.now() + 15_000;
+    for (let retries = 0; ; retries++) {
+      const r = await httpCall<{ detail?: string }>(`${n.httpsUrl}/api/v1/certificates/${cert.serial}/revoke`, { token: n.token, ca, json: { reason: 'superseded' } });
+      const after = Number(r.headers['retry-after']);
+      if (r.status === 503 && after >= 0 && Date.now() + after * 1000 < deadline) {
+        await new Promise((res) => setTimeout(res, Math.min(after, 5) * 1000));
+        continue;
+      }
+      if (r.status !== 200) throw new Error(`revocation: HTTP ${r.status} ${r.body.detail ?? ''}`.trim());
+      return retries;
+    }
+  }, (retries) => (retries ? `after ${retries} 503 answer(s) with Retry-After` : undefined));
   const ocspAfter = await step('OCSP says revoked (HTTP)', () =>
     waitUntil('OCSP status revoked', async () => ((await ocspStatus(ocspUrl, cert.issuerDer, cert.serial)) === 'revoked' ? 'revoked' : null), 15_000, 200));
   return { serial: cert.serial, ocspBefore, ocspAfter };

@@ -44,7 +44,9 @@ export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<str
 export function installProblemHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     if (isRampartError(err)) {
-      return sendProblem(reply, { ...problemFor(err.code, err.message, err.extra), instance: req.url.split('?')[0] });
+      // A node that does not write now (standby, fenced, no lease yet, replica region) may in a moment: say when to try again.
+      const headers: Record<string, string> = err.code === 'notWritable' || err.code === 'fenced' || err.code === 'unavailable' ? { 'retry-after': '1' } : {};
+      return sendProblem(reply, { ...problemFor(err.code, err.message, err.extra), instance: req.url.split('?')[0] }, headers);
     }
     const c = classify(err);
     if (c) return sendProblem(reply, { ...problemFor(c.code, c.detail), instance: req.url.split('?')[0] });
