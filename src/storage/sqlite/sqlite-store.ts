@@ -12,6 +12,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { SqliteOperators } from './sqlite-operators.js';
+import { SqliteCluster } from './sqlite-cluster.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
 import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
@@ -52,6 +53,7 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    this.cluster = new SqliteCluster(this.db, (sql) => this.prep(sql));
   }
 
   async migrate(): Promise<void> {
@@ -376,52 +378,14 @@ export class SqliteStore implements Store {
     return r ? toAudit(r) : null;
   }
 
-  // ---- cluster
-  async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> {
-    this.prep('INSERT INTO cluster_nodes (id, info, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen')
-      .run(node.id, JSON.stringify({ ...node, startedAt: node.startedAt.toISOString() }), Date.now());
-  }
-
-  async listNodes(): Promise<NodeInfo[]> {
-    return (this.prep('SELECT info, last_seen FROM cluster_nodes ORDER BY id').all() as Row[]).map((r) => {
-      const i = JSON.parse(String(r.info)) as NodeInfo & { startedAt: string };
-      return { ...i, startedAt: new Date(i.startedAt), lastSeen: d(r.last_seen) };
-    });
-  }
-
-  async removeNode(id: string): Promise<void> {
-    this.prep('DELETE FROM cluster_nodes WHERE id = ?').run(id);
-  }
-
-  private leaseRow(name: string, now: number): LeaseState | null {
-    const r = this.prep('SELECT holder, epoch, expires_at FROM leases WHERE name = ?').get(name) as Row | undefined;
-    if (!r) return null;
-    return { name, holder: r.holder === null ? null : String(r.holder), epoch: BigInt(r.epoch as number), expiresAt: dn(r.expires_at), now: new Date(now) };
-  }
-
-  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> {
-    const tx = this.db.transaction((): LeaseState => {
-      const now = Date.now();
-      this.prep('INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, NULL, 0, NULL) ON CONFLICT (name) DO NOTHING').run(name);
-      const cur = this.leaseRow(name, now)!;
-      const live = cur.expiresAt !== null && cur.expiresAt.getTime() > now;
-      if (cur.holder === holder && live) {
-        this.prep('UPDATE leases SET expires_at = ? WHERE name = ?').run(now + ttlMs, name);
-      } else if (!live) {
-        this.prep('UPDATE leases SET holder = ?, epoch = epoch + 1, expires_at = ? WHERE name = ?').run(holder, now + ttlMs, name);
-      }
-      return this.leaseRow(name, now)!;
-    });
-    return tx.immediate();
-  }
-
-  async releaseLease(name: string, holder: string): Promise<void> {
-    this.prep('UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?').run(Date.now(), name, holder);
-  }
-
-  async getLease(name: string): Promise<LeaseState | null> {
-    return this.leaseRow(name, Date.now());
-  }
+  // ---- cluster (sqlite-cluster.ts)
+  private readonly cluster: SqliteCluster;
+  async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> { this.cluster.heartbeat(node); }
+  async listNodes(): Promise<NodeInfo[]> { return this.cluster.listNodes(); }
+  async removeNode(id: string): Promise<void> { this.cluster.removeNode(id); }
+  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> { return this.cluster.tryAcquireLease(name, holder, ttlMs); }
+  async releaseLease(name: string, holder: string): Promise<void> { this.cluster.releaseLease(name, holder); }
+  async getLease(name: string): Promise<LeaseState | null> { return this.cluster.leaseRow(name, Date.now()); }
 
   // ---- ACME
   async insertAcmeAccount(a: AcmeAccount): Promise<void> {
