@@ -6,7 +6,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { buildCsr } from '../pki/csr-builder.js';
 import { fromPem } from '../pki/certificate-builder.js';
-import { httpCall } from '../core/http-client.js';
+import { httpCall, type HttpResponse } from '../core/http-client.js';
 import { ocspStatus } from './ocsp-probe.js';
 import { waitUntil } from '../core/wait.js';
 
@@ -36,23 +36,27 @@ export async function issueOnce(n: NodeEndpoints, ca: string, csr: string, timeo
 
 /**
  * As a client does: a 503 with Retry-After (a node taking over, or between
- * lease renewals under load) is tried again after the time it names, for at
- * most `budgetMs`, with the same Idempotency-Key. Returns the retries made.
+ * lease renewals under load) is sent again after the time it names, for at
+ * most `budgetMs` (the caller keeps the request idempotent). Returns the last
+ * answer and the retries made.
  */
-export async function issueRetrying(n: NodeEndpoints, ca: string, csr: string, budgetMs = 15_000): Promise<IssuedCertificate & { retries: number }> {
-  const key = randomUUID();
+async function retryingAfter503<T>(send: () => Promise<HttpResponse<T>>, budgetMs = 15_000): Promise<{ r: HttpResponse<T>; retries: number }> {
   const deadline = Date.now() + budgetMs;
   for (let retries = 0; ; retries++) {
-    const r = await httpCall<{ serial: string; chainPem: string; detail?: string; title?: string }>(`${n.httpsUrl}/api/v1/certificates`, {
-      token: n.token, ca, json: { csr, profile: 'server' }, headers: { 'idempotency-key': key }, timeoutMs: 10_000,
-    });
+    const r = await send();
     const after = Number(r.headers['retry-after']);
-    if (r.status === 503 && after >= 0 && Date.now() + after * 1000 < deadline) {
-      await new Promise((res) => setTimeout(res, Math.min(after, 5) * 1000));
-      continue;
-    }
-    return { ...issued(r), retries };
+    if (!(r.status === 503 && after >= 0 && Date.now() + after * 1000 < deadline)) return { r, retries };
+    await new Promise((res) => setTimeout(res, Math.min(after, 5) * 1000));
   }
+}
+
+/** issueOnce, retried like a client (same Idempotency-Key) while the node answers 503 with Retry-After. */
+export async function issueRetrying(n: NodeEndpoints, ca: string, csr: string): Promise<IssuedCertificate & { retries: number }> {
+  const key = randomUUID();
+  const { r, retries } = await retryingAfter503(() => httpCall<{ serial: string; chainPem: string; detail?: string; title?: string }>(`${n.httpsUrl}/api/v1/certificates`, {
+    token: n.token, ca, json: { csr, profile: 'server' }, headers: { 'idempotency-key': key }, timeoutMs: 10_000,
+  }));
+  return { ...issued(r), retries };
 }
 
 function issued(r: { status: number; body: { serial: string; chainPem: string; detail?: string; title?: string } }): IssuedCertificate {
@@ -87,17 +91,9 @@ export async function lifecycleCheck(n: NodeEndpoints, step: Step, cn = `drill-$
     return s;
   });
   await step('revoke it (REST API)', async () => {
-    const deadline = Date.now() + 15_000;
-    for (let retries = 0; ; retries++) {
-      const r = await httpCall<{ detail?: string }>(`${n.httpsUrl}/api/v1/certificates/${cert.serial}/revoke`, { token: n.token, ca, json: { reason: 'superseded' } });
-      const after = Number(r.headers['retry-after']);
-      if (r.status === 503 && after >= 0 && Date.now() + after * 1000 < deadline) {
-        await new Promise((res) => setTimeout(res, Math.min(after, 5) * 1000));
-        continue;
-      }
-      if (r.status !== 200) throw new Error(`revocation: HTTP ${r.status} ${r.body.detail ?? ''}`.trim());
-      return retries;
-    }
+    const { r, retries } = await retryingAfter503(() => httpCall<{ detail?: string }>(`${n.httpsUrl}/api/v1/certificates/${cert.serial}/revoke`, { token: n.token, ca, json: { reason: 'superseded' } }));
+    if (r.status !== 200) throw new Error(`revocation: HTTP ${r.status} ${r.body.detail ?? ''}`.trim());
+    return retries;
   }, (retries) => (retries ? `after ${retries} 503 answer(s) with Retry-After` : undefined));
   const ocspAfter = await step('OCSP says revoked (HTTP)', () =>
     waitUntil('OCSP status revoked', async () => ((await ocspStatus(ocspUrl, cert.issuerDer, cert.serial)) === 'revoked' ? 'revoked' : null), 15_000, 200));

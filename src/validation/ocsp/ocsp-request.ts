@@ -1,9 +1,8 @@
 /**
  * OCSP requests as they arrive over HTTP (RFC 6960 appendix A, RFC 5019):
  * the GET form (base64 of the DER after /ocsp/) and the POST body, decoded
- * to DER and parsed into CertIDs. Parsing is memoized by the exact request
- * bytes (bounded), so the hot path of a repeated GET does no ASN.1 work; the
- * memo holds parsed CertIDs only, never answers, so it needs no invalidation.
+ * to DER and parsed into CertIDs. The responder remembers which cache key
+ * (CertID) a request's bytes name, so a repeated request is not parsed again.
  */
 import { OcspMalformedError, parseOcspRequest, type ParsedOcspRequest } from './ocsp-codec.js';
 
@@ -41,29 +40,14 @@ export function decodeOcspGetPath(rawUrl: string): Uint8Array | null {
 
 export type ParseOutcome = { ok: true; request: ParsedOcspRequest } | { ok: false };
 
-/** Parses requests, remembering the outcome of the last `maxEntries` distinct request byte strings. */
-export class OcspRequestParser {
-  private readonly memo = new Map<string, ParseOutcome>();
-
-  constructor(private readonly maxEntries = 50_000) {}
-
-  parse(req: OcspHttpRequest): ParseOutcome {
-    const hit = this.memo.get(req.key);
-    if (hit) return hit;
-    const der = req.der();
-    let out: ParseOutcome;
-    if (!der) {
-      out = { ok: false };
-    } else {
-      try {
-        out = { ok: true, request: parseOcspRequest(der) };
-      } catch (e) {
-        if (!(e instanceof OcspMalformedError)) throw e;
-        out = { ok: false };
-      }
-    }
-    if (this.memo.size >= this.maxEntries) this.memo.delete(this.memo.keys().next().value!);
-    this.memo.set(req.key, out);
-    return out;
+/** Parses a request: its CertIDs and nonce, or not ok when it is malformed. */
+export function parseHttpRequest(req: OcspHttpRequest): ParseOutcome {
+  const der = req.der();
+  if (!der) return { ok: false };
+  try {
+    return { ok: true, request: parseOcspRequest(der) };
+  } catch (e) {
+    if (!(e instanceof OcspMalformedError)) throw e;
+    return { ok: false };
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The OCSP responder (RFC 6960, RFC 5019 profile), one home for OCSP:
- * requests are parsed by ocsp-request.ts (memoized by their bytes), the
+ * requests are parsed by ocsp-request.ts (their bytes remembered with the
+ * CertID they name), the
  * status is looked up in the store, and responses are signed and cached by
  * CertID (hash algorithm, issuer, serial). Responses for single certificates
  * without a nonce are pre-signed and cached; a revocation drops the cached
@@ -22,7 +23,7 @@ import { OID } from '../../pki/algorithms.js';
 import {
   buildOcspResponse, issuerHashes, ocspErrorResponse, OcspMalformedError, type ParsedOcspRequest,
 } from './ocsp-codec.js';
-import { OcspRequestParser, type OcspHttpRequest } from './ocsp-request.js';
+import { parseHttpRequest, type OcspHttpRequest } from './ocsp-request.js';
 import { ocspPreflight } from '../../ca/lint-gate.js';
 
 const OCSP_PREFLIGHT = ocspPreflight();
@@ -72,13 +73,11 @@ export class OcspResponder {
   private readonly cache = new Map<string, CacheEntry>();
   private byHash = new Map<string, IssuerKeyInfo>();
   private readonly maxEntries: number;
-  private readonly parser: OcspRequestParser;
   /** Request bytes -> the cache key (CertID resolved to its issuer) they name; rebuilt with the issuer index. */
   private readonly certIdOf = new Map<string, string>();
 
   constructor(private readonly o: OcspResponderOptions) {
     this.maxEntries = o.maxCacheEntries ?? 200_000;
-    this.parser = new OcspRequestParser(this.maxEntries);
   }
 
   /** Rebuilds the CertID -> issuer index (after load or a change of issuers). */
@@ -158,7 +157,7 @@ export class OcspResponder {
       const hit = this.fresh(this.cache.get(known));
       if (hit) return this.answered(hit.der, hit.status, 'cache', hit);
     }
-    const parsed = this.parser.parse(req);
+    const parsed = parseHttpRequest(req);
     if (!parsed.ok) return this.error('malformedRequest');
     const r = parsed.request;
     if (r.requests.length === 1 && !r.nonce) {
