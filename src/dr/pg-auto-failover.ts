@@ -28,7 +28,12 @@ export const FAST_MONITOR_GUCS: Record<string, string> = {
   'pgautofailover.primary_demote_timeout': '5000',
 };
 const SMALL_INSTANCE = "shared_buffers = '64MB'\nmax_connections = 100\n";
-export const PRIMARY_STATES = ['primary', 'wait_primary', 'single'];
+const PRIMARY_STATES = ['primary', 'wait_primary', 'single'];
+
+/** The node is the primary, settled or moving between primary states (wait_primary -> primary when its standby is back, primary -> wait_primary when it is gone). */
+export function isPrimaryState(s: { reported: string; assigned: string }): boolean {
+  return PRIMARY_STATES.includes(s.reported) && PRIMARY_STATES.includes(s.assigned);
+}
 
 export interface AfState { name: string; port: number; reported: string; assigned: string }
 
@@ -189,7 +194,7 @@ export async function startFormation(env: DrillEnvironment, o: { database: strin
     return s && s.reported === s.assigned && states.includes(s.reported) ? s : null;
   }, timeoutMs, 250);
   const primary = async (): Promise<{ name: string; port: number }> => {
-    const p = (await state()).filter((s) => s.reported === s.assigned && PRIMARY_STATES.includes(s.reported));
+    const p = (await state()).filter(isPrimaryState);
     if (p.length !== 1) throw new Error(`no single primary (${p.length})`);
     if ((await psql(p[0]!.port, 'select pg_is_in_recovery()')) !== 'f') throw new Error(`${p[0]!.name} is still in recovery`);
     return { name: p[0]!.name, port: p[0]!.port };

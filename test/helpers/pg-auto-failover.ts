@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { connect } from 'node:net';
 import { waitUntil } from '../../src/core/wait.js';
 import { postgresOwner } from '../../src/dr/isolated-postgres.js';
-import { alive, FAST_MONITOR_GUCS, killTree, livePostmaster, PRIMARY_STATES, run } from '../../src/dr/pg-auto-failover.js';
+import { alive, FAST_MONITOR_GUCS, killTree, livePostmaster, isPrimaryState, run } from '../../src/dr/pg-auto-failover.js';
 import { requireCommand } from './debian.js';
 import { freePort } from './ports.js';
 
@@ -163,7 +163,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
 
   async function primary(): Promise<{ name: string; port: number }> {
     const st = await state();
-    const p = st.filter((s) => s.reported === s.assigned && PRIMARY_STATES.includes(s.reported));
+    const p = st.filter(isPrimaryState);
     if (p.length !== 1) throw new Error(`no single primary: ${JSON.stringify(st)}`);
     if (await psql(p[0]!.port, 'select pg_is_in_recovery()') !== 'f') throw new Error(`${p[0]!.name} is still in recovery`);
     return { name: p[0]!.name, port: p[0]!.port };
