@@ -2,6 +2,7 @@
  * Brings up a real Rampart node (a child process, via test/helpers) and
  * prepares what the load phases need: the CA certificates, one certificate
  * issued over REST, an OCSP request made by openssl, and the warmed OCSP cache.
+ * The node runs with the API rate limits off (BENCH_NODE_CONFIG).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,13 +29,28 @@ export interface NodeContext {
 /** Headers node:http adds by itself; everything else is mirrored by the ceiling server. */
 const TRANSPORT_HEADERS = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'content-type']);
 
+/**
+ * The node's rampart.yaml (read from its data directory): the per-address and
+ * per-token REST API rate limits off, so one load generator on 127.0.0.1 with
+ * one token measures the node's capacity, not a fairness limit. Overload
+ * shedding (in-flight caps, event-loop delay: 503) stays at its defaults.
+ */
+export const BENCH_NODE_CONFIG = `# Written by bench/node-setup.ts: API rate limits off for the benchmarks.
+limits:
+  api:
+    perIp: { ratePerSecond: 0 }
+    perToken: { ratePerSecond: 0 }
+`;
+
 /** Starts the node; on any setup failure it is stopped again before the error propagates. */
 export async function setUpNode(): Promise<NodeContext> {
   const workDir = tempDir('rampart-bench-');
+  const dataDir = tempDir('rampart-bench-node-');
   let node: NodeProcess | undefined;
   let untrack = (): void => undefined;
   try {
-    node = await startNode();
+    writeFileSync(join(dataDir, 'rampart.yaml'), BENCH_NODE_CONFIG);
+    node = await startNode({ dataDir });
     const started = node;
     untrack = onAbort(() => started.stop());
     if (!node.adminToken) throw new Error('the node printed no admin token');
@@ -79,7 +95,7 @@ export async function setUpNode(): Promise<NodeContext> {
   } catch (e) {
     await node?.stop();
     untrack();
-    if (node) removeDir(node.dataDir);
+    removeDir(dataDir);
     removeDir(workDir);
     throw e;
   }

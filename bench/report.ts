@@ -1,6 +1,7 @@
 /** Writes bench/results/README.md: the side-by-side table of one `npm run bench` run. */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { wrkReportSection } from './issuance-wrk-bench.js';
 import { CONNECTIONS, PIPELINING, RECONNECT_EVERY } from './ocsp-bench.js';
 import { clusterSeconds } from './pg-bench.js';
 import { RESULTS_DIR, durationSeconds, fmtInt, fmtMiB, fmtMs, machine, warmupSeconds, type BenchResult } from './bench-util.js';
@@ -103,7 +104,8 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
     '',
     `Load settings: OCSP with autocannon, ${CONNECTIONS} connections, pipelining ${PIPELINING}, reconnect every ${fmtInt(RECONNECT_EVERY)} requests per connection, the same for Rampart and the ceiling: ${warmupSeconds()} s warm-up each, `
       + `then ${durationSeconds()} s legs in ABBA order (Rampart, ceiling, ceiling, Rampart), both legs combined; REST issuance ${warmupSeconds()} s warm-up + ${durationSeconds()} s (or the count limit) per concurrency level on SQLite, `
-      + `${warmupSeconds()} s warm-up + ${clusterSeconds()} s on PostgreSQL (one node direct, three nodes through HAProxy); each recovery scenario once.`,
+      + `${warmupSeconds()} s warm-up + ${clusterSeconds()} s on PostgreSQL (one node direct, three nodes through HAProxy); `
+      + `REST issuance under wrk (2 threads, 8 and 32 connections) ${warmupSeconds()} s warm-up + ${durationSeconds()} s per side and level, Rampart then cfssl serve; each recovery scenario once.`,
     '',
     '## Summary',
     '',
@@ -117,7 +119,8 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
   ];
 
   lines.push(...storeTopologyTable(results));
-  const issuance = results.filter((r) => r.name.startsWith('issuance-') && !r.error);
+  // The autocannon-style REST runs (issuance-driver.ts); the wrk records have their own section.
+  const issuance = results.filter((r) => r.name.startsWith('issuance-rest-') && !r.error);
   const sqlite = issuance.find((r) => r.name.startsWith('issuance-rest-sqlite-'));
   if (sqlite) {
     const ref = sqlite.measurements.reference;
@@ -137,6 +140,7 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
     }
     lines.push('');
   }
+  lines.push(...wrkReportSection(results));
 
   const crl = results.find((r) => r.name.startsWith('crl-') && !r.error);
   if (crl) {
@@ -168,9 +172,10 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
       + '`rampart haproxy-config` writes (health checks every 1 s, 500 ms timeout, fall 3, rise 2). All of them share the same 2 CPUs with the load '
       + 'generator: three nodes can spread Node\'s single-threaded request work over both cores, but they compete with PostgreSQL, HAProxy (TLS in and out) '
       + 'and the client for them, so the three-node row is no forecast for three machines.',
-    '- Every issuance request carries a fresh Idempotency-Key (stored with the certificate in the same transaction).',
+    '- Every issuance request of the REST driver (issuance-driver.ts) carries a fresh Idempotency-Key (stored with the certificate in the same transaction); the wrk runs send none.',
+    '- The bench node (bench/node-setup.ts) runs with its per-address and per-token API rate limits off (rampart.yaml in its data directory); overload shedding (503) stays at its defaults.',
     '- Environment knobs: BENCH_DURATION, BENCH_WARMUP, BENCH_CLUSTER_DURATION, BENCH_NODE_LOSS_BEFORE, BENCH_NODE_LOSS_AFTER (seconds), '
-      + 'BENCH_ISSUE_MAX, BENCH_CRL_ENTRIES, BENCH_CRL_RUNS.', '');
+      + 'BENCH_ISSUE_MAX, BENCH_CRL_ENTRIES, BENCH_CRL_RUNS, BENCH_CFSSL_SQLITE_SYNC (cfssl certdb synchronous mode; default: cfssl\'s own).', '');
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const path = join(RESULTS_DIR, 'README.md');

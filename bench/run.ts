@@ -3,7 +3,9 @@
  *
  * 1. OCSP cached GET/POST against a real Rampart node vs a plain node:http ceiling;
  * 2. REST issuance on SQLite at concurrency 1 and 8, with in-process reference
- *    ceilings (raw P-256 signatures/s, durable SQLite inserts/s);
+ *    ceilings (raw P-256 signatures/s, durable SQLite inserts/s); then the same
+ *    node under wrk at 8 and 32 connections side by side with cfssl serve
+ *    (issuance-wrk-bench.ts);
  * 3. CRL generation for 100,000 revoked entries (time and peak memory);
  * 4. REST issuance on PostgreSQL: one node direct, three nodes behind HAProxy
  *    (pg-bench.ts), then the recovery times of node loss and active-passive
@@ -29,13 +31,14 @@ import { CRL_TARGET, runCrlBench } from './crl-runner.js';
 import { runDbFailover } from './db-failover-bench.js';
 import { runHsmBench } from './hsm-bench.js';
 import { ISSUANCE_TARGET, runIssuanceBench } from './issuance-bench.js';
+import { runIssuanceWrkBench, wrkFailedRows } from './issuance-wrk-bench.js';
 import { setUpNode, tearDownNode, type NodeContext } from './node-setup.js';
 import { OCSP_TARGET, runOcspBench } from './ocsp-bench.js';
 import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
-/** Table order: OCSP, issuance (SQLite, then PostgreSQL), ACME, PKCS#11, CRL, recovery. */
-const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'drill-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+/** Table order: OCSP, issuance (SQLite, wrk vs cfssl on SQLite, then PostgreSQL), ACME, PKCS#11, CRL, recovery. */
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-wrk-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'drill-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
 const rank = (r: BenchResult): number => {
   const i = ORDER.findIndex((p) => r.name.startsWith(p));
   return i < 0 ? ORDER.length : i;
@@ -68,12 +71,20 @@ async function main(): Promise<number> {
       console.error('[issuance] failed:', e);
       for (const c of [1, 8]) results.push(failed(`issuance-rest-sqlite-c${c}`, `REST issuance on SQLite, concurrency ${c}`, ISSUANCE_TARGET, e));
     }
+    // wrk against the same node, side by side with cfssl serve (started and stopped inside); leaves the node running.
+    try {
+      results.push(...await runIssuanceWrkBench(ctx));
+    } catch (e) {
+      console.error('[issuance-wrk] failed:', e);
+      results.push(...wrkFailedRows(e));
+    }
   } catch (e) {
     console.error('[bench] node setup failed:', e);
     results.push(
       failed('ocsp-get-cached', 'OCSP GET, cached response', OCSP_TARGET, e), failed('ocsp-post-cached', 'OCSP POST, cached response', OCSP_TARGET, e),
       failed('issuance-rest-sqlite-c1', 'REST issuance on SQLite, concurrency 1', ISSUANCE_TARGET, e),
       failed('issuance-rest-sqlite-c8', 'REST issuance on SQLite, concurrency 8', ISSUANCE_TARGET, e),
+      ...wrkFailedRows(e),
     );
   } finally {
     if (ctx) {

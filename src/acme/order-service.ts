@@ -9,7 +9,7 @@ import { createPublicKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import { isRampartError, type RampartError } from '../core/errors.js';
 import { checkIdentifier, canonicalIp } from '../ra/policy.js';
-import { parseCsr, type ParsedCsr } from '../pki/csr.js';
+import type { ParsedCsr } from '../pki/csr.js';
 import { acmeActor, newId, newToken, type AcmeDeps, type AcmeRequest } from './context.js';
 import { authzTarget, parseOrderIdentifiers } from './identifiers.js';
 import { AcmeError, isAcmeError, ACME_URN } from './problems.js';
@@ -266,7 +266,7 @@ export class OrderService {
     const der = Buffer.from(payload.csr, 'base64url');
     let csr: ParsedCsr;
     try {
-      csr = await parseCsr(new Uint8Array(der));
+      csr = await this.d.issuance.parseCsr(new Uint8Array(der));
     } catch (e) {
       throw new AcmeError('badCSR', isRampartError(e) ? e.message : 'the CSR cannot be parsed');
     }

@@ -21,14 +21,16 @@ function describe(found: Finding[]): string {
 }
 
 export function certificatePreflight(profile: ProfileKind): Preflight {
-  return (der) => {
-    const found = errors(lintCertificate(der, { profile }));
-    if (found.length) {
-      throw new RampartError('policyViolation', `the certificate was not signed: it would break ${describe(found)}`, {
-        rule: 'lint', lint: found.map((f) => ({ id: f.id, citation: f.citation, message: f.message })),
-      });
-    }
-  };
+  return (der) => refuseCertificate(errors(lintCertificate(der, { profile })));
+}
+
+/** Throws the policyViolation for a certificate whose preview has these error-level findings (none: returns). */
+export function refuseCertificate(found: Finding[]): void {
+  if (found.length) {
+    throw new RampartError('policyViolation', `the certificate was not signed: it would break ${describe(found)}`, {
+      rule: 'lint', lint: found.map((f) => ({ id: f.id, citation: f.citation, message: f.message })),
+    });
+  }
 }
 
 export function crlPreflight(issuerCertDer?: Uint8Array): Preflight {

@@ -484,6 +484,8 @@ const clusterSchema = z.strictObject({
 const apiSchema = z.strictObject({
   bodyLimitBytes: int(1024, 1048576).default(65536).describe('Largest accepted REST request body.'),
   pageSizeMax: int(1, 1000).default(500).describe('Largest page size list endpoints return.'),
+  workerThreads: int(0, 64).optional()
+    .describe('Worker threads that parse CSRs and encode and lint certificates, so the thread answering OCSP, CRL and API requests is not held by that work (keys stay on that thread). Default: one per CPU, at most 4; 0: on that thread.'),
 }).describe('REST API limits.');
 
 const healthSchema = z.strictObject({

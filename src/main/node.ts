@@ -5,6 +5,7 @@
  * to the roles. With src/cli the only place that picks implementations and
  * reads the environment.
  */
+import { PkiPool, defaultWorkerCount } from '../pki/pool/pki-pool.js';
 import pino, { type Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import { TokenService } from '../auth/tokens.js';
@@ -83,6 +84,8 @@ export class RampartNode {
   readonly tokens: TokenService;
   readonly operators: OperatorService;
   readonly ca: CertificateAuthority;
+  /** Worker threads for CSR parsing and certificate encoding and linting. */
+  readonly pkiPool: PkiPool;
   readonly issuance: IssuanceService;
   readonly revocation: RevocationService;
   readonly ocsp: OcspResponder;
@@ -147,9 +150,11 @@ export class RampartNode {
     });
     this.tokens = new TokenService({ store, clock });
     this.operators = new OperatorService({ store, tokens: this.tokens, clock });
-    this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls });
+    this.pkiPool = new PkiPool(config.api.workerThreads ?? defaultWorkerCount(), (e) => log.error({ err: e }, 'a PKI worker thread failed; replaced'));
+    this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls, pool: this.pkiPool });
     this.issuance = new IssuanceService({
       ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>, gate: this.gate,
+      pool: this.pkiPool, observe: (stage, ms) => this.metrics.issuanceStage.observe({ stage }, ms / 1000),
     });
     this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.gate });
     this.ocsp = new OcspResponder({
@@ -321,6 +326,7 @@ export class RampartNode {
     await this.cluster.stop();
     await this.crl.stop();
     await this.auditForwarder.close();
+    await this.pkiPool.close();
     await this.store.close();
     const closable = this.keys as KeyBackend & { close?: () => void | Promise<void> };
     if (typeof closable.close === 'function') await closable.close();

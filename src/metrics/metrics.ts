@@ -25,6 +25,10 @@ export class RampartMetrics {
   readonly drillLastSuccess = new Gauge({ name: 'rampart_drill_last_success_timestamp_seconds', help: 'When each DR drill scenario last passed (from the database; see rampart drill history)', labelNames: ['scenario'], registers: [this.registry] });
   readonly drillRto = new Gauge({ name: 'rampart_drill_rto_seconds', help: 'Recovery time measured by the last run of each DR drill scenario', labelNames: ['scenario'], registers: [this.registry] });
   readonly unhandledErrors = new Counter({ name: 'rampart_unhandled_errors_total', help: 'Errors no code handled: kind rejection (logged, the node keeps running), postgres-js (postgres.js wrote to a closed connection: pools replaced, the node keeps running), exception (the node stops)', labelNames: ['kind'], registers: [this.registry] });
+  readonly issuanceStage = new Histogram({
+    name: 'rampart_issuance_stage_seconds', help: 'Time of each step of an issuance: parse (CSR, signature check), policy, encode (TBS), lint (preview), sign, commit (durable)',
+    labelNames: ['stage'], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5], registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'rampart_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['listener', 'route', 'method', 'code'],
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],

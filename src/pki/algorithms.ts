@@ -30,6 +30,12 @@ export function signatureAlgorithm(alg: KeyAlgorithm): AlgorithmIdentifier {
 }
 
 /** Re-encodes an AlgorithmIdentifier so that its parameters serialize as NULL where set to null. */
+const algorithmDers = new Map<KeyAlgorithm, Uint8Array>();
 export function algorithmDer(alg: KeyAlgorithm): Uint8Array {
-  return new Uint8Array(AsnConvert.serialize(signatureAlgorithm(alg)));
+  let d = algorithmDers.get(alg);
+  if (!d) {
+    d = new Uint8Array(AsnConvert.serialize(signatureAlgorithm(alg)));
+    algorithmDers.set(alg, d);
+  }
+  return d;
 }

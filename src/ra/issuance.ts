@@ -17,6 +17,7 @@ import type { Actor } from '../core/actor.js';
 import { checkRequest, type ProfilePolicy } from './policy.js';
 import type { WriteGate } from '../cluster/cluster.js';
 import { lintProfileOf } from '../ca/lint-gate.js';
+import type { PkiPool } from '../pki/pool/pki-pool.js';
 
 export interface IssueRequest {
   csr: string | Uint8Array;
@@ -45,7 +46,13 @@ export interface IssuanceServiceOptions {
   profiles: Record<string, ProfilePolicy>;
   /** Cluster write gate: refuses on a standby, fences writes in active-passive mode. */
   gate?: WriteGate;
+  /** Worker threads that parse CSRs (default: on this thread). */
+  pool?: PkiPool;
+  /** Receives the time (ms) of each step of every issuance: parse, policy, encode, lint, sign, commit. */
+  observe?: (stage: IssuanceStage, ms: number) => void;
 }
+
+export type IssuanceStage = 'parse' | 'policy' | 'encode' | 'lint' | 'sign' | 'commit';
 
 const DAY = 86_400_000;
 
@@ -53,6 +60,11 @@ export class IssuanceService {
   constructor(private readonly o: IssuanceServiceOptions) {}
 
   profileNames(): string[] { return Object.keys(this.o.profiles); }
+
+  /** Parses and verifies a CSR (PEM or DER) in the PKI worker threads when there are any. */
+  parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
+    return this.o.pool ? this.o.pool.parseCsr(input) : parseCsr(input);
+  }
 
   async issue(req: IssueRequest, actor: Actor): Promise<IssueResult> {
     try {
@@ -72,7 +84,15 @@ export class IssuanceService {
   private async issueInner(req: IssueRequest, actor: Actor): Promise<IssueResult> {
     const policy = Object.prototype.hasOwnProperty.call(this.o.profiles, req.profile) ? this.o.profiles[req.profile] : undefined;
     if (!policy) throw new RampartError('unknownProfile', `unknown profile "${req.profile}"; known: ${this.profileNames().join(', ')}`);
-    const csr = req.parsedCsr ?? await parseCsr(req.csr);
+    const observe = this.o.observe;
+    let at = performance.now();
+    const lap = (stage: IssuanceStage): void => {
+      const now = performance.now();
+      observe?.(stage, now - at);
+      at = now;
+    };
+    const csr = req.parsedCsr ?? await this.parseCsr(req.csr);
+    lap('parse');
     const claim = req.idempotencyKey ? {
       key: req.idempotencyKey, requester: actor.id,
       requestHash: createHash('sha256').update(JSON.stringify([Buffer.from(csr.der).toString('base64'), req.profile, req.sans ?? null, req.validityDays ?? null])).digest('hex'),
@@ -92,10 +112,12 @@ export class IssuanceService {
     const keyUsage = (policy.keyUsages as KeyUsageName[] | undefined)
       ?? (csr.key.type === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature']);
     const subjectName = filteredName(csr.subjectName, decided.subject.keep, decided.subject.commonName);
+    lap('policy');
     const signed = await this.o.ca.signLeaf({
       subjectName, spki: csr.spki, san: { dns: decided.dns, ip: decided.ip, email: decided.email },
-      keyUsage, extKeyUsage, notBefore, notAfter, policies: policy.policies ?? [], lintProfile: lintProfileOf(decided.ekus),
+      keyUsage, extKeyUsage, notBefore, notAfter, policies: policy.policies ?? [], lintProfile: lintProfileOf(decided.ekus), observe,
     });
+    at = performance.now();
     const record: CertificateRecord = {
       serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: dnToString(subjectName),
       sans: [...decided.dns, ...decided.ip, ...decided.email], notBefore, notAfter: notAfter > signed.issuer.notAfter ? signed.issuer.notAfter : notAfter,
@@ -109,6 +131,7 @@ export class IssuanceService {
         ...(decided.dropped.length ? { droppedSubjectAttributes: decided.dropped } : {}),
       },
     }));
+    lap('commit');
     if (!result.replayed) this.o.events.emit('issued', result.record);
     return { record: result.record, chain: this.o.ca.chain(result.record.issuerId), replayed: result.replayed };
   }

@@ -13,6 +13,7 @@ import type { RampartMetrics } from '../metrics/metrics.js';
 import type { Store } from '../storage/store.js';
 import type { CrlService } from './crl/crl-service.js';
 import type { OcspResponder } from './ocsp/ocsp-responder.js';
+import { PresignQueue } from './ocsp/presign-queue.js';
 
 export interface RevocationFollowerOptions {
   store: Store;
@@ -27,6 +28,8 @@ export class RevocationFollower {
   private seq = 0;
   private readonly handledLocally = new Set<string>();
   private readonly jobs: Periodic;
+  /** First OCSP answers of new certificates, signed after the issuance was answered. */
+  readonly presigns: PresignQueue;
 
   constructor(private readonly o: RevocationFollowerOptions) {
     this.jobs = new Periodic((e) => o.log.error({ err: e }, 'background job failed'));
@@ -36,9 +39,13 @@ export class RevocationFollower {
       o.metrics.revoked.inc({ reason: String(rec.revocationReason ?? 0) });
       void o.ocsp.presign(rec.issuerId, rec.serial).catch((e) => o.log.warn({ err: e }, 'OCSP pre-sign failed'));
     });
+    this.presigns = new PresignQueue({
+      presign: (issuerId, serial) => o.ocsp.presign(issuerId, serial),
+      onError: (e) => o.log.warn({ err: e }, 'OCSP pre-sign failed'),
+    });
     o.events.on('issued', (rec) => {
       o.metrics.issued.inc({ profile: rec.profile });
-      void o.ocsp.presign(rec.issuerId, rec.serial).catch((e) => o.log.warn({ err: e }, 'OCSP pre-sign failed'));
+      this.presigns.add(rec.issuerId, rec.serial);
     });
     o.events.on('issuersChanged', () => o.ocsp.reloadIssuers());
   }
@@ -72,5 +79,6 @@ export class RevocationFollower {
 
   stop(): void {
     this.jobs.stop();
+    this.presigns.stop();
   }
 }

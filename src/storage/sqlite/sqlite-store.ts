@@ -12,6 +12,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { SqliteOperators } from './sqlite-operators.js';
+import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
@@ -54,7 +55,11 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.cluster = new SqliteCluster(this.db, (sql) => this.prep(sql));
+    this.group = new GroupCommit(this.db);
   }
+
+  /** Issuances, revocations and audit entries asked for at once share one durable commit. */
+  readonly group: GroupCommit;
 
   async migrate(): Promise<void> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
@@ -99,6 +104,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.db.open) this.group.flush();
     if (this.relaxedDb?.open) this.relaxedDb.close();
     if (this.db.open) this.db.close();
   }
@@ -188,7 +194,7 @@ export class SqliteStore implements Store {
   }
 
   async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult> {
-    const tx = this.db.transaction((): InsertResult => {
+    return this.group.run((): InsertResult => {
       this.checkFence(fence);
       if (claim) {
         const earlier = this.findIdempotentSync(claim);
@@ -207,7 +213,6 @@ export class SqliteStore implements Store {
       }
       return { record: rec, replayed: false, ...(audit ? { audit: this.appendAuditInTx(audit) } : {}) };
     });
-    return tx.immediate();
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
@@ -243,7 +248,7 @@ export class SqliteStore implements Store {
   }
 
   async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {
-    const tx = this.db.transaction((): CertificateRecord => {
+    return this.group.run((): CertificateRecord => {
       this.checkFence(fence);
       const r = this.prep('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
       if (!r) throw new RampartError('notFound', `no certificate with serial ${serial}`);
@@ -253,7 +258,6 @@ export class SqliteStore implements Store {
       this.prep('INSERT INTO revocation_events (serial, issuer_id, at) VALUES (?, ?, ?)').run(serial, r.issuer_id, at.getTime());
       return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
     });
-    return tx.immediate();
   }
 
   async revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>> {
@@ -341,7 +345,7 @@ export class SqliteStore implements Store {
 
   // ---- audit
   async appendAudit(build: AuditBuilder): Promise<AuditEntry> {
-    return this.db.transaction((): AuditEntry => this.appendAuditInTx(build)).immediate();
+    return this.group.run((): AuditEntry => this.appendAuditInTx(build));
   }
 
   /** Appends one audit entry; call inside a write transaction. */

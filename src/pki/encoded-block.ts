@@ -1,0 +1,26 @@
+/**
+ * A block of DER that asn1js itself produced earlier, placed as is inside a
+ * structure asn1js is encoding (a TBSCertificate inside its Certificate, the
+ * fixed extensions of a profile inside a new TBSCertificate). The bytes are
+ * never written by hand: they come from AsnConvert.serialize; this only
+ * spares encoding the same value twice.
+ */
+import * as asn1js from 'asn1js';
+
+export class EncodedBlock extends asn1js.BaseBlock {
+  constructor(private readonly der: Uint8Array) {
+    super();
+  }
+
+  override toBER(sizeOnly?: boolean, writer?: asn1js.ViewWriter): ArrayBuffer {
+    const out = sizeOnly ? new ArrayBuffer(this.der.byteLength) : this.der.slice().buffer;
+    if (writer) writer.write(out);
+    return out;
+  }
+}
+
+/** asn1js blocks for a SEQUENCE of already-encoded elements. */
+export function sequenceOf(parts: Array<Uint8Array | asn1js.BaseBlock>): Uint8Array {
+  const value = parts.map((p) => (p instanceof Uint8Array ? new EncodedBlock(p) : p));
+  return new Uint8Array(new asn1js.Sequence({ value }).toBER());
+}

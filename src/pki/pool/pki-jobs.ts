@@ -1,0 +1,108 @@
+/**
+ * The CPU work of an issuance that needs no key and no database, as plain
+ * functions over plain data, so that it can run in a worker thread
+ * (pki-pool.ts) or, without workers, on the caller's thread: parsing and
+ * verifying a CSR, and encoding a TBSCertificate and linting the
+ * certificate it makes (signed by the process's throwaway key, lint-signer.ts).
+ * Names travel as DER; errors travel as { code, message, extra }.
+ */
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn from '@peculiar/asn1-x509';
+import * as asn1js from 'asn1js';
+import { isRampartError } from '../../core/errors.js';
+import type { KeyAlgorithm } from '../../core/signing.js';
+import { algorithmDer } from '../algorithms.js';
+import type { CertificateTemplate } from '../certificate-template.js';
+import { parseCsr, type ParsedCsr } from '../csr.js';
+import { sequenceOf } from '../encoded-block.js';
+import { lintCertificate, type Finding, type ProfileKind } from '../lint/index.js';
+import { lintSigner } from '../lint/lint-signer.js';
+import { encodeTbs, nameDer } from '../tbs-encoder.js';
+
+/** A ParsedCsr without class instances: the subject Name as DER. */
+export type PlainCsr = Omit<ParsedCsr, 'subjectName'> & { subjectDer: Uint8Array };
+
+/** A certificate template without class instances: names as DER. */
+export type PlainTemplate = Omit<CertificateTemplate, 'subject' | 'issuer'> & {
+  subjectDer: Uint8Array;
+  issuer?: { nameDer: Uint8Array; spki: Uint8Array };
+};
+
+export interface TbsJob {
+  template: PlainTemplate;
+  algorithm: KeyAlgorithm;
+  lintProfile: ProfileKind;
+}
+
+export interface TbsResult {
+  tbsDer: Uint8Array;
+  /** Error-level lint findings of the certificate these bytes make: non-empty means it must not be signed. */
+  errors: Finding[];
+  /** Time spent (ms) encoding and linting. */
+  encodeMs: number;
+  lintMs: number;
+}
+
+export interface JobError { code?: string; message: string; extra?: Record<string, unknown> }
+
+export type Job = { kind: 'csr'; input: string | Uint8Array } | { kind: 'tbs'; job: TbsJob };
+
+const names = new Map<string, asn.Name>();
+/** Issuer names repeat: parsed once per process, so the encoder's per-issuer caches hold. */
+function nameOf(der: Uint8Array, cache: boolean): asn.Name {
+  if (!cache) return AsnConvert.parse(der, asn.Name);
+  const key = Buffer.from(der).toString('base64');
+  let n = names.get(key);
+  if (!n) {
+    n = AsnConvert.parse(der, asn.Name);
+    if (names.size >= 256) names.delete(names.keys().next().value!);
+    names.set(key, n);
+  }
+  return n;
+}
+
+export function toTemplate(p: PlainTemplate): CertificateTemplate {
+  const { subjectDer, issuer, ...rest } = p;
+  return { ...rest, subject: nameOf(subjectDer, false), ...(issuer ? { issuer: { name: nameOf(issuer.nameDer, true), spki: issuer.spki } } : {}) };
+}
+
+export function toPlainTemplate(t: CertificateTemplate): PlainTemplate {
+  const { subject, issuer, ...rest } = t;
+  return {
+    ...rest, subjectDer: new Uint8Array(AsnConvert.serialize(subject)),
+    ...(issuer ? { issuer: { nameDer: nameDer(issuer.name), spki: issuer.spki } } : {}),
+  };
+}
+
+export async function csrJob(input: string | Uint8Array): Promise<PlainCsr> {
+  const { subjectName, ...rest } = await parseCsr(input);
+  return { ...rest, subjectDer: new Uint8Array(AsnConvert.serialize(subjectName)) };
+}
+
+export function fromPlainCsr(p: PlainCsr): ParsedCsr {
+  const { subjectDer, ...rest } = p;
+  return { ...rest, subjectName: AsnConvert.parse(subjectDer, asn.Name) };
+}
+
+/** The signed certificate: the TBS bytes as they are, the algorithm, the signature. */
+export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array): Uint8Array {
+  return sequenceOf([tbsDer, algorithmDer(algorithm), new asn1js.BitString({ valueHex: signature })]);
+}
+
+export async function tbsJob(j: TbsJob): Promise<TbsResult> {
+  const t0 = performance.now();
+  const tbsDer = encodeTbs(toTemplate(j.template), algorithmDer(j.algorithm));
+  const t1 = performance.now();
+  const preview = assembleCertificate(tbsDer, j.algorithm, await lintSigner(j.algorithm).sign(tbsDer));
+  const errors = lintCertificate(preview, { profile: j.lintProfile }).filter((f) => f.severity === 'error');
+  return { tbsDer, errors, encodeMs: t1 - t0, lintMs: performance.now() - t1 };
+}
+
+export async function runJob(job: Job): Promise<unknown> {
+  return job.kind === 'csr' ? csrJob(job.input) : tbsJob(job.job);
+}
+
+export function toJobError(e: unknown): JobError {
+  if (isRampartError(e)) return { code: e.code, message: e.message, extra: e.extra };
+  return { message: e instanceof Error ? e.message : String(e) };
+}

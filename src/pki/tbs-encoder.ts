@@ -1,0 +1,90 @@
+/**
+ * Encodes a TBSCertificate (RFC 5280 4.1) from a certificate template with
+ * asn1js and @peculiar/asn1-x509. What every certificate of one profile and
+ * issuer shares — the issuer name, the signature algorithm, basicConstraints,
+ * keyUsage, extKeyUsage, the authority key identifier, AIA, CRL distribution
+ * points and policies — is encoded once and kept (bounded); per certificate
+ * only the serial, the validity, the subject, its public key, its key
+ * identifier and its subjectAltName are encoded. The output is byte-for-byte
+ * what encoding the whole structure each time gives (tbs-encoder.test.ts).
+ */
+import { createHash } from 'node:crypto';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import * as asn from '@peculiar/asn1-x509';
+import * as asn1js from 'asn1js';
+import type { CertificateTemplate } from './certificate-template.js';
+import { EncodedBlock } from './encoded-block.js';
+import { authorityKeyId, leadingExtensions, subjectAltName, trailingExtensions } from './extensions.js';
+
+interface SharedParts {
+  leading: Uint8Array[];
+  authorityKeyId: Uint8Array;
+  trailing: Uint8Array[];
+}
+
+const MAX_SHARED = 256;
+const shared = new Map<string, SharedParts>();
+const names = new WeakMap<asn.Name, Uint8Array>();
+
+const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
+
+function sharedParts(t: CertificateTemplate): SharedParts {
+  const key = JSON.stringify([
+    t.ca ?? null, t.keyUsage, t.extKeyUsage ?? [], t.issuer ? Buffer.from(t.issuer.spki).toString('base64') : null,
+    t.ocspUrls ?? [], t.caIssuersUrls ?? [], t.crlUrls ?? [], t.policies ?? [], t.ocspNoCheck ?? false,
+  ]);
+  let parts = shared.get(key);
+  if (!parts) {
+    parts = {
+      leading: leadingExtensions(t).map(der),
+      // Self-signed: the key identifier is the subject's own, so it is not shared.
+      authorityKeyId: t.issuer ? der(authorityKeyId(t)) : new Uint8Array(0),
+      trailing: trailingExtensions(t).map(der),
+    };
+    if (shared.size >= MAX_SHARED) shared.delete(shared.keys().next().value!);
+    shared.set(key, parts);
+  }
+  return parts;
+}
+
+/** The DER of a Name object, kept per object (issuer names are the same objects for every certificate). */
+export function nameDer(n: asn.Name): Uint8Array {
+  let d = names.get(n);
+  if (!d) {
+    d = der(n);
+    names.set(n, d);
+  }
+  return d;
+}
+
+const explicit = (tagNumber: number, value: asn1js.BaseBlock): asn1js.Constructed =>
+  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value: [value] });
+
+/** The DER TBSCertificate of `t`, with `signatureAlgorithm` (DER AlgorithmIdentifier) as its signature field. */
+export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array): Uint8Array {
+  const parts = sharedParts(t);
+  // One parse of the public key: it is re-encoded in DER and gives the key identifier.
+  const spki = AsnConvert.parse(t.subjectSpki, asn.SubjectPublicKeyInfo);
+  const ski = new asn.Extension({
+    extnID: asn.id_ce_subjectKeyIdentifier, critical: false,
+    extnValue: new OctetString(der(new asn.SubjectKeyIdentifier(createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest()))),
+  });
+  const extensions: Uint8Array[] = [
+    ...parts.leading, der(ski),
+    t.issuer ? parts.authorityKeyId : der(authorityKeyId(t)),
+    ...subjectAltName(t).map(der), ...parts.trailing,
+  ];
+  const tbs = new asn1js.Sequence({
+    value: [
+      explicit(0, new asn1js.Integer({ value: asn.Version.v3 })),
+      new asn1js.Integer({ valueHex: t.serial }),
+      new EncodedBlock(signatureAlgorithm),
+      new EncodedBlock(t.issuer ? nameDer(t.issuer.name) : der(t.subject)),
+      new EncodedBlock(der(new asn.Validity({ notBefore: t.notBefore, notAfter: t.notAfter }))),
+      new EncodedBlock(der(t.subject)),
+      new EncodedBlock(der(spki)),
+      explicit(3, new asn1js.Sequence({ value: extensions.map((e) => new EncodedBlock(e)) })),
+    ],
+  });
+  return new Uint8Array(tbs.toBER());
+}

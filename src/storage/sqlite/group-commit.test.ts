@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { GroupCommit } from './group-commit.js';
+
+function openDb(t: { after: (f: () => void) => void }): Database.Database {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-group-'));
+  const db = new Database(join(dir, 'g.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+  t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
+  return db;
+}
+
+test('work asked for at once shares one transaction; a unit that throws is rolled back alone', async (t) => {
+  const db = openDb(t);
+  const g = new GroupCommit(db);
+  const ins = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+  const results = await Promise.allSettled([
+    g.run(() => ins.run('a', 1).changes),
+    g.run(() => { ins.run('b', 2); throw new Error('refused after a write'); }),
+    g.run(() => ins.run('a', 3).changes), // unique violation
+    g.run(() => ins.run('c', 4).changes),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+  assert.match(String((results[1] as PromiseRejectedResult).reason), /refused after a write/);
+  assert.match(String((results[2] as PromiseRejectedResult).reason), /UNIQUE/);
+  assert.deepEqual(db.prepare('SELECT k, v FROM t ORDER BY k').all(), [{ k: 'a', v: 1 }, { k: 'c', v: 4 }]);
+  assert.equal(g.stats.batches, 1);
+  assert.equal(g.stats.largest, 4);
+});
+
+test('nothing resolves before its commit; a failed commit rejects the whole batch and keeps nothing', async (t) => {
+  const db = openDb(t);
+  const g = new GroupCommit(db);
+  let resolved = false;
+  const p = g.run(() => db.prepare("INSERT INTO t (k, v) VALUES ('x', 1)").run()).then(() => { resolved = true; });
+  assert.equal(resolved, false);
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n, 0, 'queued work has not run yet');
+  await p;
+  assert.equal(resolved, true);
+  // A reader holding a write lock from another connection makes BEGIN IMMEDIATE fail: every unit of the batch rejects.
+  const other = new Database(db.name);
+  other.pragma('busy_timeout = 0');
+  db.pragma('busy_timeout = 0');
+  other.exec('BEGIN IMMEDIATE');
+  const both = await Promise.allSettled([g.run(() => db.prepare("INSERT INTO t (k, v) VALUES ('y', 1)").run()), g.run(() => db.prepare("INSERT INTO t (k, v) VALUES ('z', 1)").run())]);
+  other.exec('ROLLBACK');
+  other.close();
+  assert.deepEqual(both.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(db.prepare('SELECT k FROM t ORDER BY k').all(), [{ k: 'x' }]);
+});
+
+test('batches are capped; flush() commits what is queued at once', async (t) => {
+  const db = openDb(t);
+  const g = new GroupCommit(db, 10);
+  const ins = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+  const all = Array.from({ length: 25 }, (_, i) => g.run(() => ins.run(`k${i}`, i)));
+  g.flush();
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n, 25);
+  await Promise.all(all);
+  assert.equal(g.stats.batches, 3);
+  assert.equal(g.stats.largest, 10);
+});

@@ -1,0 +1,75 @@
+/**
+ * Group commit for SQLite: the write transactions asked for while the event
+ * loop runs one batch of requests are applied together in one IMMEDIATE
+ * transaction and made durable by one commit (one WAL fsync under
+ * synchronous=FULL), then each caller's promise settles. Every unit of work
+ * runs in its own savepoint (better-sqlite3 nests transactions that way), so
+ * one that throws (a fence, a unique constraint, an idempotency conflict) is
+ * rolled back alone and rejects alone; if the commit itself fails, every
+ * caller of the batch gets the error and nothing of it is kept. No promise
+ * resolves before the commit that holds its work has returned.
+ */
+import type Database from 'better-sqlite3';
+
+interface Pending {
+  work: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export class GroupCommit {
+  private queue: Pending[] = [];
+  private scheduled = false;
+  /** Batches committed and units of work in them (for tests and metrics). */
+  readonly stats = { batches: 0, units: 0, largest: 0 };
+
+  constructor(private readonly db: Database.Database, private readonly maxBatch = 512) {}
+
+  /** Runs `work` inside the next group transaction; resolves after that transaction is durable. */
+  run<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits whatever is queued now (also called before the database is closed). */
+  flush(): void {
+    this.scheduled = false;
+    while (this.queue.length) {
+      const items = this.queue.splice(0, this.maxBatch);
+      this.commit(items);
+    }
+  }
+
+  private commit(items: Pending[]): void {
+    const outcomes: Outcome[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const it of items) {
+          try {
+            outcomes.push({ ok: true, value: this.db.transaction(it.work)() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      }).immediate();
+    } catch (e) {
+      for (const it of items) it.reject(e);
+      return;
+    }
+    this.stats.batches++;
+    this.stats.units += items.length;
+    if (items.length > this.stats.largest) this.stats.largest = items.length;
+    items.forEach((it, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) it.resolve(o.value);
+      else it.reject(o.error);
+    });
+  }
+}
