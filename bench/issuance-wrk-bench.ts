@@ -428,7 +428,7 @@ export function wrkReportSection(results: BenchResult[]): string[] {
   if (db) {
     lines.push(`cfssl's certdb durability, as found: ${db.journalMode}, file header bytes 18/19 = ${db.headerBytes18and19.join('/')}; synchronous ${db.synchronous}: ${db.synchronousSource}. `
       + `Sync calls: ${db.syncCallsNote}. `
-      + 'Rampart\'s SQLite store: WAL, synchronous=FULL, two durable transactions per issuance (certificate row, audit entry). '
+      + 'Rampart\'s SQLite store: WAL, synchronous=FULL, certificate row, idempotency key and audit entry in one transaction, concurrent issuances sharing one commit (group commit). '
       + 'Both acknowledge a certificate only after it reached the disk (fdatasync).', '');
   }
   for (const r of ok) {
