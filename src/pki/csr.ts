@@ -9,7 +9,7 @@ import 'reflect-metadata';
  * failure is a RampartError('badCsr').
  */
 import { fromBER } from 'asn1js';
-import { AsnConvert } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnParser } from '@peculiar/asn1-schema';
 import * as asn1js from 'asn1js';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import * as asn from '@peculiar/asn1-x509';
@@ -117,18 +117,27 @@ function toDer(input: string | Uint8Array): Uint8Array {
   return input;
 }
 
-function parseStructure(der: Uint8Array): CertificationRequest {
+/** The request parsed once: the typed structure, the asn1js tree it came from (for the signed bytes), the public key's DER. */
+interface Structure {
+  req: CertificationRequest;
+  tree: asn1js.AsnType;
+  spki: Uint8Array;
+}
+
+function parseStructure(der: Uint8Array): Structure {
   if (der[0] !== 0x30) throw bad('CSR is neither PEM nor DER (expected an ASN.1 SEQUENCE)');
   const ber = fromBER(der, { maxDepth: 32, maxNodes: 4096 });
   if (ber.offset === -1) throw bad(`CSR is not valid DER: ${ber.result.error || 'decoding failed'}`);
   if (ber.offset !== der.byteLength) {
     throw bad(`CSR has ${der.byteLength - ber.offset} bytes of trailing data after the request`);
   }
+  let req: CertificationRequest;
   try {
-    return AsnConvert.parse(der, CertificationRequest);
+    req = AsnParser.fromASN(ber.result, CertificationRequest);
   } catch (e) {
     throw bad(`CSR is not a PKCS#10 certification request: ${(e as Error).message}`);
   }
+  return { req, tree: ber.result, spki: new Uint8Array(AsnConvert.serialize(req.certificationRequestInfo.subjectPKInfo)) };
 }
 
 function bitLength(bytes: Uint8Array): number {
@@ -180,20 +189,19 @@ const NODE_VERIFY: Record<string, string | null> = {
 };
 
 /** The exact signed bytes (certificationRequestInfo as received) and the signature, via asn1js. */
-function signedParts(der: Uint8Array): { tbs: Uint8Array; sig: Uint8Array } | null {
-  const parsed = asn1js.fromBER(der);
-  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Sequence)) return null;
-  const [info, , sig] = parsed.result.valueBlock.value;
+function signedParts(tree: asn1js.AsnType): { tbs: Uint8Array; sig: Uint8Array } | null {
+  if (!(tree instanceof asn1js.Sequence)) return null;
+  const [info, , sig] = tree.valueBlock.value;
   if (!info || !(sig instanceof asn1js.BitString)) return null;
   return { tbs: new Uint8Array(info.valueBeforeDecodeView), sig: new Uint8Array(sig.valueBlock.valueHexView) };
 }
 
-function nodeVerify(der: Uint8Array, req: CertificationRequest): boolean | undefined {
-  const alg = req.signatureAlgorithm.algorithm;
+function nodeVerify(s: Structure): boolean | undefined {
+  const alg = s.req.signatureAlgorithm.algorithm;
   if (!(alg in NODE_VERIFY)) return undefined;
-  const parts = signedParts(der);
+  const parts = signedParts(s.tree);
   if (!parts) return false;
-  const key = createPublicKey({ key: Buffer.from(AsnConvert.serialize(req.certificationRequestInfo.subjectPKInfo)), format: 'der', type: 'spki' });
+  const key = createPublicKey({ key: Buffer.from(s.spki), format: 'der', type: 'spki' });
   const isEc = key.asymmetricKeyType === 'ec';
   return cryptoVerify(NODE_VERIFY[alg] ?? null, parts.tbs, isEc ? { key, dsaEncoding: 'der' } : key, parts.sig);
 }
@@ -207,12 +215,12 @@ const WEAK_CSR_SIGNATURES: Record<string, string> = {
   '1.3.14.3.2.29': 'sha1WithRSASignature (OIW)',
 };
 
-async function verifySignature(der: Uint8Array<ArrayBuffer>, key: CsrKey, req: CertificationRequest): Promise<void> {
-  const weak = WEAK_CSR_SIGNATURES[req.signatureAlgorithm.algorithm];
+async function verifySignature(der: Uint8Array<ArrayBuffer>, key: CsrKey, s: Structure): Promise<void> {
+  const weak = WEAK_CSR_SIGNATURES[s.req.signatureAlgorithm.algorithm];
   if (weak) throw bad(`CSR is signed with ${weak}: SHA-1 and MD5 signatures are not accepted; sign the CSR with SHA-256 or stronger`);
   let ok: boolean;
   try {
-    ok = nodeVerify(der, req) ?? await new Pkcs10CertificateRequest(der).verify();
+    ok = nodeVerify(s) ?? await new Pkcs10CertificateRequest(der).verify();
   } catch (e) {
     throw bad(`CSR signature does not verify: ${keyLabel(key)} key with this signature algorithm is unsupported or malformed (${(e as Error).message})`);
   }
@@ -274,12 +282,13 @@ function commonNameOf(name: asn.Name): string | undefined {
  */
 export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   const der = new Uint8Array(toDer(input));
-  const req = parseStructure(der);
+  const structure = parseStructure(der);
+  const req = structure.req;
   const info = req.certificationRequestInfo;
   if (info.version !== 0) throw bad(`CSR version ${info.version} is not supported (expected v1 = 0)`);
   try {
     const key = describeKey(info.subjectPKInfo);
-    await verifySignature(der, key, req);
+    await verifySignature(der, key, structure);
     const exts = requestedExtensions(info);
     const sanExt = exts.get(asn.id_ce_subjectAltName);
     const san = sanExt
@@ -290,7 +299,7 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
       der,
       subject: dnToString(info.subject),
       subjectName: info.subject,
-      spki: new Uint8Array(AsnConvert.serialize(info.subjectPKInfo)),
+      spki: structure.spki,
       key,
       san,
     };

@@ -5,7 +5,8 @@
  */
 import { AsnConvert, AsnParser } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import { bytesEqual, certificateDerView, type CertificateDerView } from './der-views.js';
+import type * as asn1js from 'asn1js';
+import { bytesEqual, certificateDerViewOf, parse, type CertificateDerView } from './der-views.js';
 import { LintDecodeError, type LintContext, type ProfileKind } from './types.js';
 
 export interface Decoded<T> {
@@ -77,20 +78,24 @@ export function decodeExtensions(extensions: asn.Extension[]): CertificateExtens
 }
 
 export function parseCertificate(der: Uint8Array): asn.Certificate {
+  return parseCertificateTree(der).cert;
+}
+
+/** The typed structure and the asn1js tree it was read from (one BER parse for both). */
+function parseCertificateTree(der: Uint8Array): { cert: asn.Certificate; tree: asn1js.AsnType } {
   try {
-    return AsnParser.parse(der, asn.Certificate);
+    const tree = parse(der);
+    return { cert: AsnParser.fromASN(tree, asn.Certificate), tree };
   } catch (e) {
     throw new LintDecodeError(`not a DER X.509 certificate: ${(e as Error).message}`);
   }
 }
 
-const nameDer = (n: asn.Name) => new Uint8Array(AsnConvert.serialize(n));
-
 export function certificateInput(der: Uint8Array, context: LintContext): CertificateInput {
-  const cert = parseCertificate(der);
+  const { cert, tree } = parseCertificateTree(der);
   let raw: CertificateDerView;
   try {
-    raw = certificateDerView(der);
+    raw = certificateDerViewOf(tree);
   } catch (e) {
     throw new LintDecodeError(`not a DER X.509 certificate: ${(e as Error).message}`);
   }
@@ -101,7 +106,7 @@ export function certificateInput(der: Uint8Array, context: LintContext): Certifi
   const isCa = profile === 'root-ca' || profile === 'subordinate-ca' || (profile === 'unknown' && ext.basicConstraints?.value.cA === true);
   const akiId = ext.authorityKeyIdentifier?.value.keyIdentifier;
   const skiId = ext.subjectKeyIdentifier?.value;
-  const selfIssued = bytesEqual(nameDer(tbs.issuer), nameDer(tbs.subject));
+  const selfIssued = bytesEqual(raw.issuerName, raw.subjectName);
   const selfSigned = selfIssued && (!akiId || !skiId || bytesEqual(new Uint8Array(akiId.buffer), new Uint8Array(skiId.buffer)));
   return {
     der, cert, tbs, raw, extensions, ext, profile,

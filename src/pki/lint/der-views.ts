@@ -12,7 +12,7 @@ export interface RawTime {
   date: Date;
 }
 
-function parse(der: ArrayBuffer | Uint8Array): asn1js.AsnType {
+export function parse(der: ArrayBuffer | Uint8Array): asn1js.AsnType {
   const bytes = der instanceof Uint8Array ? der : new Uint8Array(der);
   const r = asn1js.fromBER(bytes, { maxNodes: 64 + bytes.length, maxContentLength: bytes.length });
   if (r.offset === -1) throw new Error(`not BER: ${r.result.error}`);
@@ -52,10 +52,18 @@ export interface CertificateDerView {
   signatureAlgorithm: Uint8Array;
   /** Raw contents of the serialNumber INTEGER. */
   serial: Uint8Array;
+  /** The issuer and subject Names as encoded. */
+  issuerName: Uint8Array;
+  subjectName: Uint8Array;
 }
 
 export function certificateDerView(der: Uint8Array): CertificateDerView {
-  const [tbs, sigAlg] = children(parse(der));
+  return certificateDerViewOf(parse(der));
+}
+
+/** The same, from the asn1js tree of the certificate (parsed once for the typed structure too). */
+export function certificateDerViewOf(tree: asn1js.AsnType): CertificateDerView {
+  const [tbs, sigAlg] = children(tree);
   const items = children(tbs);
   const start = items[0]?.idBlock.tagClass === 3 ? 1 : 0; // [0] EXPLICIT version
   const serial = items[start];
@@ -67,6 +75,8 @@ export function certificateDerView(der: Uint8Array): CertificateDerView {
     tbsSignatureAlgorithm: bytesOf(items[start + 1]!),
     signatureAlgorithm: bytesOf(sigAlg),
     serial: new Uint8Array(serial.valueBlock.valueHexView),
+    issuerName: items[start + 2] ? bytesOf(items[start + 2]!) : new Uint8Array(0),
+    subjectName: items[start + 4] ? bytesOf(items[start + 4]!) : new Uint8Array(0),
   };
 }
 
