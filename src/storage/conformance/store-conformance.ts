@@ -287,6 +287,32 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       await s.insertCertificate(cert('f4', 'int-a'), undefined, { lease: 'leader', holder: 'b', epoch: b.epoch });
     }));
 
+    it('issuances submitted together (group commit): a refused one fails alone, idempotency keys dedupe, each audit entry chains', () => withStore(async (s) => {
+      const audit = (target: string) => (prev: { seq: number; hash: string } | null) => ({
+        seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'g', hash: `h${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
+        actor: 'a', source: 's', channel: 'api' as const, action: 'certificate.issue', target, outcome: 'success' as const, details: {},
+      });
+      const claim = (key: string, _serial: string) => ({ key, requester: 'token:a', requestHash: `hash-${key}` });
+      const results = await Promise.allSettled([
+        s.insertCertificate(cert('g1', 'int-a'), claim('k1', 'g1'), undefined, audit('serial:g1')),
+        s.insertCertificate(cert('g2', 'int-a'), claim('k1', 'g2'), undefined, audit('serial:g2')), // same key: the first one's certificate
+        s.insertCertificate(cert('g1', 'int-a'), undefined, undefined, audit('serial:g1-dup')), // duplicate serial: refused alone
+        s.insertCertificate(cert('g3', 'int-a'), claim('k3', 'g3'), undefined, audit('serial:g3')),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      const [a, b, , c] = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
+      assert.equal(a!.record.serial, 'g1');
+      assert.equal(a!.replayed, false);
+      assert.equal(b!.record.serial, 'g1', 'the second request with key k1 gets the first one\'s certificate');
+      assert.equal(b!.replayed, true);
+      assert.equal(c!.record.serial, 'g3');
+      assert.equal(await s.getCertificate('g2'), null);
+      const targets: string[] = [];
+      let prev = 'g';
+      for await (const e of s.iterateAudit()) { assert.equal(e.prevHash, prev); prev = e.hash; targets.push(e.target); }
+      assert.deepEqual(targets, ['serial:g1', 'serial:g3'], 'one audit entry per certificate stored, none for the replay or the refused one');
+    }));
+
     it('concurrent writers: unique serials, linear audit chain, strictly increasing CRL numbers', () => withStore(async (s) => {
       const work = [];
       for (let i = 0; i < 40; i++) {

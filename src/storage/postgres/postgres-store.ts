@@ -36,7 +36,8 @@ import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
 import { PostgresOperators } from './postgres-operators.js';
-import { PgPool, transaction, type PgPoolOptions } from './pg-pool.js';
+import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
+import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import type { DatabaseSnapshot } from '../store.js';
 
@@ -78,6 +79,8 @@ export interface PgServerInfo {
   readOnly: boolean;
   serverVersion: string;
 }
+
+interface InsertArgs { rec: CertificateRecord; claim?: IdempotencyClaim; fence?: Fence; audit?: AuditBuilder }
 
 export class PostgresStore extends PostgresAcmeStore implements Store {
   readonly kind = 'postgres';
@@ -201,34 +204,56 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   }
 
   async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult> {
-    return this.pool.run('insertCertificate', (sql, a) => transaction(sql, async (tx): Promise<InsertResult> => {
-      if (a.retried) {
-        // An earlier attempt may have committed before its connection
-        // dropped. A row with our serial and identical DER is that commit
-        // (serials are random and the DER signs the serial): report success,
-        // as the original issuance (not a replay). The idempotency claim, if
-        // any, went in with it. Checked before the fence: that commit passed
-        // the fence check of its own transaction.
-        const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${rec.serial}`;
-        if (mine && sameBytes(mine.der, rec.der)) return { record: toCert(mine), replayed: false };
+    return this.inserts.submit({ rec, claim, fence, audit });
+  }
+
+  /**
+   * Issuances committed together (pg-group-commit.ts): one transaction, each
+   * in its own savepoint, so a unit refused (fence, idempotency, constraint)
+   * is rolled back and rejected alone; a transient error or a lost connection
+   * retries the whole batch (each unit then recognizes its own earlier commit).
+   */
+  private readonly inserts = new PgGroupCommit<InsertArgs, InsertResult>((items) =>
+    this.pool.run('insertCertificate', (sql, a) => transaction(sql, async (tx): Promise<Array<Outcome<InsertResult>>> => {
+      const out: Array<Outcome<InsertResult>> = [];
+      for (const it of items) {
+        try {
+          out.push({ ok: true, value: await tx.savepoint((sp) => this.insertOne(sp, it, a.retried)) as InsertResult });
+        } catch (e) {
+          if (isTransient(e) || isConnectionLoss(e)) throw e;
+          out.push({ ok: false, error: e });
+        }
       }
-      await this.checkFence(tx, fence);
-      if (claim) {
-        await tx`SELECT pg_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}::int, hashtext(${claim.requester} || chr(10) || ${claim.key}))`;
-        const earlier = await this.findIdem(tx, claim);
-        if (earlier) return { record: earlier, replayed: true };
-      }
-      await tx`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
-        VALUES (${rec.serial}, ${rec.issuerId}, ${rec.profile}, ${rec.subject}, ${JSON.stringify(rec.sans)},
-          ${[rec.subject, ...rec.sans].join('\n').toLowerCase()}, ${rec.notBefore.getTime()}, ${rec.notAfter.getTime()}, ${buf(rec.der)},
-          ${rec.status}, ${rec.revokedAt?.getTime() ?? null}, ${rec.revocationReason}, ${rec.createdAt.getTime()}, ${rec.requester})`;
-      if (claim) {
-        await tx`INSERT INTO idempotency (requester, key, request_hash, serial, created_at)
-          VALUES (${claim.requester}, ${claim.key}, ${claim.requestHash}, ${rec.serial}, ${rec.createdAt.getTime()})`;
-      }
-      // Last, so the audit chain lock is held only for this insert and the commit.
-      return { record: rec, replayed: false, ...(audit ? { audit: await this.appendAuditInTx(tx, audit, null) } : {}) };
-    }));
+      return out;
+    })));
+
+  private async insertOne(tx: TransactionSql, { rec, claim, fence, audit }: InsertArgs, retried: boolean): Promise<InsertResult> {
+    if (retried) {
+      // An earlier attempt may have committed before its connection
+      // dropped. A row with our serial and identical DER is that commit
+      // (serials are random and the DER signs the serial): report success,
+      // as the original issuance (not a replay). The idempotency claim, if
+      // any, went in with it. Checked before the fence: that commit passed
+      // the fence check of its own transaction.
+      const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${rec.serial}`;
+      if (mine && sameBytes(mine.der, rec.der)) return { record: toCert(mine), replayed: false };
+    }
+    await this.checkFence(tx, fence);
+    if (claim) {
+      await tx`SELECT pg_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}::int, hashtext(${claim.requester} || chr(10) || ${claim.key}))`;
+      const earlier = await this.findIdem(tx, claim);
+      if (earlier) return { record: earlier, replayed: true };
+    }
+    await tx`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
+      VALUES (${rec.serial}, ${rec.issuerId}, ${rec.profile}, ${rec.subject}, ${JSON.stringify(rec.sans)},
+        ${[rec.subject, ...rec.sans].join('\n').toLowerCase()}, ${rec.notBefore.getTime()}, ${rec.notAfter.getTime()}, ${buf(rec.der)},
+        ${rec.status}, ${rec.revokedAt?.getTime() ?? null}, ${rec.revocationReason}, ${rec.createdAt.getTime()}, ${rec.requester})`;
+    if (claim) {
+      await tx`INSERT INTO idempotency (requester, key, request_hash, serial, created_at)
+        VALUES (${claim.requester}, ${claim.key}, ${claim.requestHash}, ${rec.serial}, ${rec.createdAt.getTime()})`;
+    }
+    // Last, so the audit chain lock is taken as late as possible (it is held to the batch's commit).
+    return { record: rec, replayed: false, ...(audit ? { audit: await this.appendAuditInTx(tx, audit, null) } : {}) };
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
