@@ -57,6 +57,12 @@ export function nameDer(n: asn.Name): Uint8Array {
   return d;
 }
 
+/** Records the DER a Name was parsed from (a subject handed to a worker as DER is not encoded again). */
+export function rememberNameDer(n: asn.Name, d: Uint8Array): void {
+  names.set(n, d);
+}
+
+
 const explicit = (tagNumber: number, value: asn1js.BaseBlock): asn1js.Constructed =>
   new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value: [value] });
 
@@ -81,7 +87,7 @@ export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array
       new EncodedBlock(signatureAlgorithm),
       new EncodedBlock(t.issuer ? nameDer(t.issuer.name) : der(t.subject)),
       new EncodedBlock(der(new asn.Validity({ notBefore: t.notBefore, notAfter: t.notAfter }))),
-      new EncodedBlock(der(t.subject)),
+      new EncodedBlock(nameDer(t.subject)),
       new EncodedBlock(der(spki)),
       explicit(3, new asn1js.Sequence({ value: extensions.map((e) => new EncodedBlock(e)) })),
     ],

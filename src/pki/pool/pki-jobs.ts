@@ -17,7 +17,7 @@ import { parseCsr, type ParsedCsr } from '../csr.js';
 import { sequenceOf } from '../encoded-block.js';
 import { lintCertificate, type Finding, type ProfileKind } from '../lint/index.js';
 import { lintSigner } from '../lint/lint-signer.js';
-import { encodeTbs, nameDer } from '../tbs-encoder.js';
+import { encodeTbs, nameDer, rememberNameDer } from '../tbs-encoder.js';
 
 /** A ParsedCsr without class instances: the subject Name as DER. */
 export type PlainCsr = Omit<ParsedCsr, 'subjectName'> & { subjectDer: Uint8Array };
@@ -50,7 +50,11 @@ export type Job = { kind: 'csr'; input: string | Uint8Array } | { kind: 'tbs'; j
 const names = new Map<string, asn.Name>();
 /** Issuer names repeat: parsed once per process, so the encoder's per-issuer caches hold. */
 function nameOf(der: Uint8Array, cache: boolean): asn.Name {
-  if (!cache) return AsnConvert.parse(der, asn.Name);
+  if (!cache) {
+    const n = AsnConvert.parse(der, asn.Name);
+    rememberNameDer(n, der);
+    return n;
+  }
   const key = Buffer.from(der).toString('base64');
   let n = names.get(key);
   if (!n) {
