@@ -16,11 +16,24 @@ export function parseDn(dn: string): Name {
 }
 
 export function dnToString(name: Name): string {
-  return new X509Name(AsnConvert.serialize(name)).toString();
+  return new X509Name(nameDer(name) as Uint8Array<ArrayBuffer>).toString();
 }
 
+const encodedNames = new WeakMap<Name, Uint8Array>();
+
+/** The DER of a Name, kept per object: issuer names are the same objects for every certificate, and a subject is encoded once per issuance. */
 export function nameDer(name: Name): Uint8Array {
-  return new Uint8Array(AsnConvert.serialize(name));
+  let d = encodedNames.get(name);
+  if (!d) {
+    d = new Uint8Array(AsnConvert.serialize(name));
+    encodedNames.set(name, d);
+  }
+  return d;
+}
+
+/** Records the DER a Name was parsed from (a subject handed to a worker as DER is not encoded again). */
+export function rememberNameDer(name: Name, der: Uint8Array): void {
+  encodedNames.set(name, der);
 }
 
 const CN_OID = '2.5.4.3';

@@ -15,6 +15,7 @@ import * as asn1js from 'asn1js';
 import type { CertificateTemplate } from './certificate-template.js';
 import { EncodedBlock } from './encoded-block.js';
 import { authorityKeyId, leadingExtensions, subjectAltName, trailingExtensions } from './extensions.js';
+import { nameDer } from './names.js';
 
 interface SharedParts {
   leading: Uint8Array[];
@@ -24,7 +25,6 @@ interface SharedParts {
 
 const MAX_SHARED = 256;
 const shared = new Map<string, SharedParts>();
-const names = new WeakMap<asn.Name, Uint8Array>();
 
 const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
 
@@ -46,22 +46,6 @@ function sharedParts(t: CertificateTemplate): SharedParts {
   }
   return parts;
 }
-
-/** The DER of a Name object, kept per object (issuer names are the same objects for every certificate). */
-export function nameDer(n: asn.Name): Uint8Array {
-  let d = names.get(n);
-  if (!d) {
-    d = der(n);
-    names.set(n, d);
-  }
-  return d;
-}
-
-/** Records the DER a Name was parsed from (a subject handed to a worker as DER is not encoded again). */
-export function rememberNameDer(n: asn.Name, d: Uint8Array): void {
-  names.set(n, d);
-}
-
 
 const explicit = (tagNumber: number, value: asn1js.BaseBlock): asn1js.Constructed =>
   new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value: [value] });

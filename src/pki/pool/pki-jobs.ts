@@ -17,7 +17,8 @@ import { parseCsr, type ParsedCsr } from '../csr.js';
 import { sequenceOf } from '../encoded-block.js';
 import { lintCertificate, type Finding, type ProfileKind } from '../lint/index.js';
 import { lintSigner } from '../lint/lint-signer.js';
-import { encodeTbs, nameDer, rememberNameDer } from '../tbs-encoder.js';
+import { encodeTbs } from '../tbs-encoder.js';
+import { nameDer, rememberNameDer } from '../names.js';
 
 /** A ParsedCsr without class instances: the subject Name as DER. */
 export type PlainCsr = Omit<ParsedCsr, 'subjectName'> & { subjectDer: Uint8Array };
@@ -73,7 +74,7 @@ export function toTemplate(p: PlainTemplate): CertificateTemplate {
 export function toPlainTemplate(t: CertificateTemplate): PlainTemplate {
   const { subject, issuer, ...rest } = t;
   return {
-    ...rest, subjectDer: new Uint8Array(AsnConvert.serialize(subject)),
+    ...rest, subjectDer: nameDer(subject),
     ...(issuer ? { issuer: { nameDer: nameDer(issuer.name), spki: issuer.spki } } : {}),
   };
 }
