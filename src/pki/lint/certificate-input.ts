@@ -60,6 +60,25 @@ const DECODERS = {
 
 type Ctor<T> = new () => T;
 
+/**
+ * Decoded extension values by their exact bytes: the certificates of one
+ * profile and issuer repeat most of their extensions byte for byte (the CA's
+ * preflight lints every one of them). Rules only read what they are given.
+ */
+const decodedValues = new Map<string, unknown>();
+const MAX_DECODED = 1024;
+
+function decodeValue(oid: string, bytes: Uint8Array, type: Ctor<unknown>): unknown {
+  const key = `${oid} ${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
+  let value = decodedValues.get(key);
+  if (value === undefined) {
+    value = AsnConvert.parse(bytes, type);
+    if (decodedValues.size >= MAX_DECODED) decodedValues.delete(decodedValues.keys().next().value!);
+    decodedValues.set(key, value);
+  }
+  return value;
+}
+
 /** Decodes the first extension of each known type; records the ones that do not decode. */
 export function decodeExtensions(extensions: asn.Extension[]): CertificateExtensions {
   const out: CertificateExtensions = { undecodable: [] };
@@ -68,7 +87,7 @@ export function decodeExtensions(extensions: asn.Extension[]): CertificateExtens
     const extension = extensions.find((e) => e.extnID === oid);
     if (!extension) continue;
     try {
-      const value = AsnConvert.parse(extension.extnValue.buffer, type as Ctor<unknown>);
+      const value = decodeValue(oid, new Uint8Array(extension.extnValue.buffer), type as Ctor<unknown>);
       set[key] = { critical: extension.critical, value, extension };
     } catch (e) {
       out.undecodable.push({ oid, error: (e as Error).message });
