@@ -152,13 +152,21 @@ export async function drive(t: IssuanceTarget, o: DriveOptions): Promise<Drive> 
   };
 }
 
+/** Called right before and right after each recorded run (after the warm-up; no request in flight at either point). */
+export interface LevelHooks {
+  beforeRecord?: (concurrency: number) => Promise<void>;
+  afterRecord?: (concurrency: number, run: IssuanceRun) => Promise<void>;
+}
+
 /** Warm-up, then a recorded run, at each concurrency level in turn. */
-export async function driveLevels(t: IssuanceTarget, label: string, levels: number[], warmup: number, seconds: number, maxCount: number): Promise<IssuanceRun[]> {
+export async function driveLevels(t: IssuanceTarget, label: string, levels: number[], warmup: number, seconds: number, maxCount: number, hooks: LevelHooks = {}): Promise<IssuanceRun[]> {
   const runs: IssuanceRun[] = [];
   for (const concurrency of levels) {
     console.log(`[${label}] c=${concurrency}: ${warmup} s warm-up + ${seconds} s (max ${maxCount}) ...`);
     await drive(t, { concurrency, seconds: warmup, maxCount: 500 });
+    await hooks.beforeRecord?.(concurrency);
     const { run } = await drive(t, { concurrency, seconds, maxCount, record: true });
+    await hooks.afterRecord?.(concurrency, run);
     console.log(`[${label}] c=${concurrency}: ${Math.round(run.perSecond)} issuances/s, p99 ${run.latencyMs.p99} ms${run.failed ? `, ${run.failed} failed` : ''}`);
     runs.push(run);
   }

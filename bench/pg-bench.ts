@@ -1,14 +1,24 @@
 /**
- * The PostgreSQL part of `npm run bench`, on one throwaway PostgreSQL server
- * (test/helpers/postgres.ts: fsync on, synchronous_commit on, no standby):
+ * The PostgreSQL part of `npm run bench`. First on one throwaway PostgreSQL
+ * server (test/helpers/postgres.ts: fsync on, synchronous_commit on, no standby):
  *
  * 1. REST issuance on one node, direct (node n1 alone, active-active mode);
- * 2. the same through HAProxy's TLS frontend with three nodes (n2 and n3 join);
+ * 2. the same through HAProxy's TLS frontend with three nodes (n2 and n3 join),
+ *    up to c=32 (issue 16: "report the figure and where it saturates");
  * 3. node loss: kill -9 of n2 under issuance load through HAProxy (rto-bench.ts);
- * 4. active-passive takeover, two more nodes in a database of their own (rto-bench.ts).
+ * 4. active-passive takeover, two more nodes in a database of their own (rto-bench.ts);
+ *    3 and 4 are skipped with BENCH_PG_SKIP_RTO=1 (for quick checks of the throughput rows).
  *
- * Throughput runs use the same driver, CSR, levels and warm-up as the SQLite
- * run, with shorter recorded legs (BENCH_CLUSTER_DURATION, default 8 s).
+ * Then, that server stopped, on a fresh primary with one streaming standby
+ * (pg_basebackup -R) and synchronous_standby_names set, so each commit waits
+ * for the standby (checked in pg_stat_replication before and after the load):
+ *
+ * 5. REST issuance on one node, direct, at c=8 and c=32 (issue 16: ">= 1,000/s at c=32").
+ *
+ * Throughput runs use the same driver, CSR and warm-up as the SQLite run,
+ * with shorter recorded legs (BENCH_CLUSTER_DURATION, default 8 s). Around
+ * each recorded leg, pg-saturation.ts notes where the run saturates (stage
+ * means and CPU per node, PostgreSQL, HAProxy, client and host).
  */
 import { removeDir, tempDir } from '../test/helpers/node-process.js';
 import { startPostgres, type PgCluster } from '../test/helpers/postgres.js';
@@ -18,7 +28,8 @@ import {
 } from './bench-util.js';
 import { allUp, benchCsr, startCluster, startFrontDoor, waitForMembers, type BenchCluster, type FrontDoor, FRONT_DOOR_CHECK } from './cluster-setup.js';
 import { ISSUANCE_LEVELS, ISSUANCE_TARGET, issueMax } from './issuance-bench.js';
-import { driveLevels, invalidRun, type IssuanceRun } from './issuance-driver.js';
+import { driveLevels, invalidRun, type IssuanceRun, type LevelHooks } from './issuance-driver.js';
+import { postmasterOf, saturation, snapshot, type NodeSource, type ProcSource, type Saturation, type SaturationSnapshot } from './pg-saturation.js';
 import { failedNodeLoss, failedTakeover, runNodeLoss, runTakeover } from './rto-bench.js';
 
 /** Seconds of each recorded PostgreSQL throughput leg (BENCH_CLUSTER_DURATION, default 8). */
@@ -29,18 +40,41 @@ const CLUSTER_TARGET: Target = {
   metric: 'certsPerSecond', comparator: '>', value: 0, unit: '/s', informative: true,
 };
 
-interface Topology { key: 'pg-1node' | 'pg-3nodes-haproxy'; title: string; short: string; endpoint: string; target: Target }
+/** Issue 16: "PostgreSQL, one node with a synchronous standby, c=32: >= 1,000/s". */
+export const SYNC_STANDBY_TARGET: Target = {
+  description: '>= 1,000 issuances/s at c=32, one node, PostgreSQL with a synchronous standby (issue 16)',
+  metric: 'certsPerSecond', comparator: '>=', value: 1000, unit: '/s',
+};
+const SYNC_STANDBY_TARGET_LEVEL = 32;
+const SYNC_STANDBY_INFORMATIVE: Target = {
+  ...SYNC_STANDBY_TARGET, informative: true,
+  description: `informative below c=${SYNC_STANDBY_TARGET_LEVEL} (the issue's >= 1,000/s applies at c=${SYNC_STANDBY_TARGET_LEVEL})`,
+};
+
+const STORE_NO_STANDBY = 'PostgreSQL 15, one server (fsync on, synchronous_commit on, no standby), on this host';
+const STORE_SYNC_STANDBY = 'PostgreSQL 15, a primary and one streaming standby (pg_basebackup -R, replication slot) on this host; fsync on, '
+  + "synchronous_commit on, synchronous_standby_names '*' on the primary, so every commit waits for the standby's flush (sync_state 'sync' checked before and after the load)";
+
+export type PgTopologyKey = 'pg-1node' | 'pg-sync-1node' | 'pg-3nodes-haproxy';
+interface Topology { key: PgTopologyKey; title: string; short: string; endpoint: string; store: string; levels: number[]; target: (c: number) => Target }
 
 export const PG_TOPOLOGIES: Topology[] = [
   {
-    key: 'pg-1node', title: 'REST issuance on PostgreSQL, one node (direct)', short: 'PostgreSQL, 1 node direct', target: ISSUANCE_TARGET,
-    endpoint: 'POST /api/v1/certificates to the node itself, HTTPS keep-alive',
+    key: 'pg-1node', title: 'REST issuance on PostgreSQL, one node (direct)', short: 'PostgreSQL, 1 node direct', target: () => ISSUANCE_TARGET,
+    endpoint: 'POST /api/v1/certificates to the node itself, HTTPS keep-alive', store: STORE_NO_STANDBY, levels: ISSUANCE_LEVELS,
   },
   {
-    key: 'pg-3nodes-haproxy', title: 'REST issuance on PostgreSQL, three nodes behind HAProxy', short: 'PostgreSQL, 3 nodes via HAProxy', target: CLUSTER_TARGET,
+    key: 'pg-3nodes-haproxy', title: 'REST issuance on PostgreSQL, three nodes behind HAProxy', short: 'PostgreSQL, 3 nodes via HAProxy', target: () => CLUSTER_TARGET,
     endpoint: "POST /api/v1/certificates to HAProxy's TLS frontend (HTTPS keep-alive), re-encrypted to the nodes (balance leastconn, generated by rampart haproxy-config)",
+    store: STORE_NO_STANDBY, levels: [...ISSUANCE_LEVELS, 32],
+  },
+  {
+    key: 'pg-sync-1node', title: 'REST issuance on PostgreSQL primary + synchronous standby, one node (direct)', short: 'PostgreSQL + sync standby, 1 node direct',
+    target: (c) => (c === SYNC_STANDBY_TARGET_LEVEL ? SYNC_STANDBY_TARGET : SYNC_STANDBY_INFORMATIVE),
+    endpoint: 'POST /api/v1/certificates to the node itself, HTTPS keep-alive', store: STORE_SYNC_STANDBY, levels: [8, SYNC_STANDBY_TARGET_LEVEL],
   },
 ];
+const topology = (key: PgTopologyKey): Topology => PG_TOPOLOGIES.find((t) => t.key === key)!;
 
 const levelTitle = (t: Topology, c: number): string => `${t.title}, concurrency ${c}`;
 const rowName = (t: Topology, c: number): string => `issuance-rest-${t.key}-c${c}`;
@@ -54,9 +88,34 @@ function sqliteRuns(results: BenchResult[]): Map<number, IssuanceRun> {
   return m;
 }
 
-function issuanceRecord(t: Topology, run: IssuanceRun, compareWith: { label: string; run: IssuanceRun | undefined; asFactor: boolean }, params: Record<string, unknown>): BenchResult {
+/** Stage means and CPU around each recorded leg (pg-saturation.ts); a failed observation is noted, never fails the run. */
+function observe(label: string, nodes: () => NodeSource[], procs: ProcSource[]): { hooks: LevelHooks; seen: Map<number, Saturation | { error: string }> } {
+  const seen = new Map<number, Saturation | { error: string }>();
+  let before: SaturationSnapshot | { error: string } = { error: 'no snapshot before the leg' };
+  const hooks: LevelHooks = {
+    beforeRecord: async () => {
+      try { before = await snapshot(nodes(), procs); } catch (e) { before = { error: (e as Error).message }; }
+    },
+    afterRecord: async (c) => {
+      try {
+        if ('error' in before) throw new Error(before.error);
+        const s = saturation(before, await snapshot(nodes(), procs));
+        console.log(`[${label}] c=${c} saturation: ${s.line}`);
+        seen.set(c, s);
+      } catch (e) {
+        seen.set(c, { error: `saturation not observed: ${(e as Error).message}` });
+      }
+    },
+  };
+  return { hooks, seen };
+}
+
+const nodeSources = (c: BenchCluster) => (): NodeSource[] => c.nodes.map((n) => ({ id: n.id, httpUrl: n.node.httpUrl }));
+
+function issuanceRecord(t: Topology, run: IssuanceRun, compareWith: { label: string; run: IssuanceRun | undefined; asFactor: boolean }, params: Record<string, unknown>,
+  seen?: Saturation | { error: string }, extraError?: string): BenchResult {
   const c = run.concurrency;
-  const error = invalidRun(run);
+  const error = invalidRun(run) ?? extraError;
   const actual = error ? null : round(run.perSecond, 1);
   const ref = compareWith.run;
   const ratio = ref ? run.perSecond / ref.perSecond : NaN;
@@ -65,11 +124,14 @@ function issuanceRecord(t: Topology, run: IssuanceRun, compareWith: { label: str
     parameters: {
       endpoint: t.endpoint, concurrency: c, durationSeconds: clusterSeconds(), warmupSeconds: warmupSeconds(), maxCount: issueMax(),
       csr: 'ECDSA P-256, CN + 1 DNS SAN, same CSR every request', idempotencyKey: 'a fresh UUID per request', profile: 'server',
-      store: 'PostgreSQL 15, one server (fsync on, synchronous_commit on, no standby), on this host', ...params,
+      store: t.store, ...params,
       comparedWith: compareWith.label,
     },
-    measurements: { rampart: run, certsPerSecond: round(run.perSecond, 1), reference: ref ?? null, ratioToReference: Number.isFinite(ratio) ? round(ratio, 3) : null },
-    target: t.target, actual, pass: meets(t.target, actual), ...(error ? { error } : {}),
+    measurements: {
+      rampart: run, certsPerSecond: round(run.perSecond, 1), reference: ref ?? null, ratioToReference: Number.isFinite(ratio) ? round(ratio, 3) : null,
+      ...(seen ? { saturation: seen } : {}),
+    },
+    target: t.target(c), actual, pass: meets(t.target(c), actual), ...(error ? { error } : {}),
     summary: {
       benchmark: `REST issuance, ${t.short}, c=${c}, certs/s`, rampart: fmtInt(run.perSecond),
       ceiling: ref ? `${fmtInt(ref.perSecond)} (${compareWith.label})` : `— (${compareWith.label} not measured)`,
@@ -80,11 +142,70 @@ function issuanceRecord(t: Topology, run: IssuanceRun, compareWith: { label: str
   };
 }
 
-const failedRows = (t: Topology, e: unknown): BenchResult[] => ISSUANCE_LEVELS.map((c) => failedResult(rowName(t, c), levelTitle(t, c), t.target, e));
+const failedRows = (t: Topology, e: unknown): BenchResult[] => t.levels.map((c) => failedResult(rowName(t, c), levelTitle(t, c), t.target(c), e));
+const skipRto = (): boolean => process.env.BENCH_PG_SKIP_RTO === '1';
+
+interface ReplicationState { synchronousCommit: string; synchronousStandbyNames: string; standbys: Array<{ application_name: string; state: string; sync_state: string }> }
+
+async function replicationState(pg: PgCluster): Promise<ReplicationState> {
+  const rows = await pg.psql("SELECT coalesce(json_agg(json_build_object('application_name', application_name, 'state', state, 'sync_state', sync_state)), '[]') FROM pg_stat_replication");
+  return {
+    synchronousCommit: await pg.psql('SHOW synchronous_commit'),
+    synchronousStandbyNames: await pg.psql('SHOW synchronous_standby_names'),
+    standbys: JSON.parse(rows) as ReplicationState['standbys'],
+  };
+}
+
+/** Why commits on the primary would not wait for a standby, if they would not. */
+function notSynchronous(s: ReplicationState): string | undefined {
+  const why: string[] = [];
+  if (!['on', 'remote_apply'].includes(s.synchronousCommit)) why.push(`synchronous_commit is '${s.synchronousCommit}'`);
+  if (!s.synchronousStandbyNames) why.push('synchronous_standby_names is empty');
+  if (!s.standbys.some((r) => r.sync_state === 'sync' && r.state === 'streaming')) why.push(`no streaming standby with sync_state 'sync' in pg_stat_replication (${JSON.stringify(s.standbys)})`);
+  return why.length ? `the standby is not synchronous: ${why.join('; ')}` : undefined;
+}
+
+/** One node on a fresh primary with a synchronous standby; stops everything it started. */
+async function runSyncStandby(dir: string, csrPem: string, noStandby: IssuanceRun[]): Promise<BenchResult[]> {
+  const t = topology('pg-sync-1node');
+  let pg: PgCluster | undefined;
+  let cluster: BenchCluster | undefined;
+  let untrackPg = (): void => undefined;
+  try {
+    console.log('[pg-sync] starting PostgreSQL with a synchronous standby ...');
+    pg = await startPostgres({ standbys: 1, synchronous: true });
+    const started = pg;
+    untrackPg = onAbort(() => started.stop());
+    const before = await replicationState(pg);
+    const notSync = notSynchronous(before);
+    if (notSync) throw new Error(`before the load: ${notSync}`);
+    console.log(`[pg-sync] replication: ${JSON.stringify(before)}`);
+    cluster = await startCluster(pg, { database: 'rampart', mode: 'active-active', firstId: 'n1', dir, csrPem });
+    const { hooks, seen } = observe('pg sync 1 node', nodeSources(cluster), [
+      { label: 'PostgreSQL primary', pids: postmasterOf(pg.primary.dataDir), tree: true },
+      { label: 'PostgreSQL standby', pids: postmasterOf(pg.standbys[0]!.dataDir), tree: true },
+    ]);
+    const runs = await driveLevels(cluster.direct('n1'), 'pg sync 1 node', t.levels, warmupSeconds(), clusterSeconds(), issueMax(), hooks);
+    const after = await replicationState(pg);
+    const lost = notSynchronous(after);
+    if (lost) console.error(`[pg-sync] after the load: ${lost}`);
+    return runs.map((run) => issuanceRecord(t, run,
+      { label: `PostgreSQL without standby, 1 node, c=${run.concurrency}`, run: noStandby.find((r) => r.concurrency === run.concurrency), asFactor: false },
+      { cluster: 'mode active-active, one node running (n1), heartbeat 1 s', replicationBefore: before, replicationAfter: after },
+      seen.get(run.concurrency), lost ? `after the load: ${lost}` : undefined));
+  } catch (e) {
+    console.error('[pg-sync] failed:', e);
+    return failedRows(t, e);
+  } finally {
+    await cluster?.stop().catch((e) => console.error('[pg-sync] stopping the node:', e));
+    await pg?.stop().catch((e) => console.error('[pg-sync] stopping PostgreSQL:', e));
+    untrackPg();
+  }
+}
 
 /** Runs every PostgreSQL benchmark; each part that fails becomes a failed record. Stops everything it started. */
 export async function runPostgresBench(earlier: BenchResult[]): Promise<BenchResult[]> {
-  const [single, three] = PG_TOPOLOGIES as [Topology, Topology];
+  const [single, three] = [topology('pg-1node'), topology('pg-3nodes-haproxy')];
   const sqlite = sqliteRuns(earlier);
   const out: BenchResult[] = [];
   const dir = tempDir('rampart-bench-pg-');
@@ -102,9 +223,10 @@ export async function runPostgresBench(earlier: BenchResult[]): Promise<BenchRes
     let oneNode: IssuanceRun[] = [];
     try {
       cluster = await startCluster(pg, { database: 'rampart', mode: 'active-active', firstId: 'n1', dir, csrPem });
-      oneNode = await driveLevels(cluster.direct('n1'), 'pg 1 node', ISSUANCE_LEVELS, warmupSeconds(), clusterSeconds(), issueMax());
+      const { hooks, seen } = observe('pg 1 node', nodeSources(cluster), [{ label: 'PostgreSQL', pids: postmasterOf(pg.primary.dataDir), tree: true }]);
+      oneNode = await driveLevels(cluster.direct('n1'), 'pg 1 node', single.levels, warmupSeconds(), clusterSeconds(), issueMax(), hooks);
       out.push(...oneNode.map((run) => issuanceRecord(single, run, { label: `SQLite, 1 node, c=${run.concurrency}`, run: sqlite.get(run.concurrency), asFactor: false },
-        { cluster: 'mode active-active, one node running (n1), heartbeat 1 s' })));
+        { cluster: 'mode active-active, one node running (n1), heartbeat 1 s' }, seen.get(run.concurrency))));
     } catch (e) {
       console.error('[pg] one node failed:', e);
       out.push(...failedRows(single, e));
@@ -116,37 +238,52 @@ export async function runPostgresBench(earlier: BenchResult[]): Promise<BenchRes
       await waitForMembers(cluster, 3);
       const ids = cluster.nodes.map((n) => n.id);
       front = await startFrontDoor(cluster, (s) => allUp('issuance', ids)(s) && allUp('validation', ids)(s));
-      const runs = await driveLevels(front.target, 'pg 3 nodes', ISSUANCE_LEVELS, warmupSeconds(), clusterSeconds(), issueMax());
+      const haproxyPid = front.haproxy.child.pid;
+      const { hooks, seen } = observe('pg 3 nodes', nodeSources(cluster), [
+        { label: 'PostgreSQL', pids: postmasterOf(pg.primary.dataDir), tree: true },
+        { label: 'HAProxy', pids: () => (haproxyPid ? [haproxyPid] : []) },
+      ]);
+      const runs = await driveLevels(front.target, 'pg 3 nodes', three.levels, warmupSeconds(), clusterSeconds(), issueMax(), hooks);
       out.push(...runs.map((run) => issuanceRecord(three, run,
         { label: `PostgreSQL, 1 node, c=${run.concurrency}`, run: oneNode.find((r) => r.concurrency === run.concurrency), asFactor: true },
-        { cluster: 'mode active-active, nodes n1 n2 n3, heartbeat 1 s', haproxyChecks: FRONT_DOOR_CHECK })));
+        { cluster: 'mode active-active, nodes n1 n2 n3, heartbeat 1 s', haproxyChecks: FRONT_DOOR_CHECK }, seen.get(run.concurrency))));
     } catch (e) {
       console.error('[pg] three nodes failed:', e);
       out.push(...failedRows(three, e));
     }
 
-    // Node loss on the same three nodes and HAProxy: it kills n2, so it comes last.
-    try {
-      if (!cluster || !front) throw new Error('the three-node cluster behind HAProxy did not start');
-      out.push(await runNodeLoss(cluster, front, 'n2'));
-    } catch (e) {
-      console.error('[pg] node loss failed:', e);
-      out.push(failedNodeLoss(e));
-    }
-    await front?.stop();
-    await cluster?.stop();
+    if (skipRto()) {
+      console.log('[pg] BENCH_PG_SKIP_RTO=1: node loss and active-passive takeover skipped');
+      await front?.stop();
+      await cluster?.stop();
+    } else {
+      // Node loss on the same three nodes and HAProxy: it kills n2, so it comes last.
+      try {
+        if (!cluster || !front) throw new Error('the three-node cluster behind HAProxy did not start');
+        out.push(await runNodeLoss(cluster, front, 'n2'));
+      } catch (e) {
+        console.error('[pg] node loss failed:', e);
+        out.push(failedNodeLoss(e));
+      }
+      await front?.stop();
+      await cluster?.stop();
 
-    try {
-      out.push(await runTakeover(pg, dir, csrPem));
-    } catch (e) {
-      console.error('[pg] takeover failed:', e);
-      out.push(failedTakeover(e));
+      try {
+        out.push(await runTakeover(pg, dir, csrPem));
+      } catch (e) {
+        console.error('[pg] takeover failed:', e);
+        out.push(failedTakeover(e));
+      }
     }
+    // The server without standby is not needed any more: stop it before the synchronous pair starts.
+    await pg.stop().catch((e) => console.error('[pg] stopping PostgreSQL:', e));
+    untrackPg();
+    out.push(...await runSyncStandby(dir, csrPem, oneNode));
   } catch (e) {
     console.error('[pg] PostgreSQL setup failed:', e);
     for (const t of PG_TOPOLOGIES) if (!out.some((r) => r.name.startsWith(`issuance-rest-${t.key}-`))) out.push(...failedRows(t, e));
-    if (!out.some((r) => r.name === 'rto-node-loss')) out.push(failedNodeLoss(e));
-    if (!out.some((r) => r.name === 'rto-active-passive-takeover')) out.push(failedTakeover(e));
+    if (!skipRto() && !out.some((r) => r.name === 'rto-node-loss')) out.push(failedNodeLoss(e));
+    if (!skipRto() && !out.some((r) => r.name === 'rto-active-passive-takeover')) out.push(failedTakeover(e));
   } finally {
     await front?.stop().catch((e) => console.error('[pg] stopping HAProxy:', e));
     await cluster?.stop().catch((e) => console.error('[pg] stopping the nodes:', e));

@@ -38,7 +38,8 @@ const errs = (o: unknown): string => {
 
 /** SQLite next to PostgreSQL, one node next to three: certs/s (p50 / p99) per concurrency level. */
 function storeTopologyTable(results: BenchResult[]): string[] {
-  const cols = [['SQLite, 1 node', 'sqlite'], ['PostgreSQL, 1 node (direct)', 'pg-1node'], ['PostgreSQL, 3 nodes behind HAProxy', 'pg-3nodes-haproxy']] as const;
+  const cols = [['SQLite, 1 node', 'sqlite'], ['PostgreSQL, 1 node (direct)', 'pg-1node'], ['PostgreSQL + synchronous standby, 1 node (direct)', 'pg-sync-1node'],
+    ['PostgreSQL, 3 nodes behind HAProxy', 'pg-3nodes-haproxy']] as const;
   const levels = [...new Set(results.filter((r) => r.name.startsWith('issuance-rest-')).map((r) => Number(/-c(\d+)$/.exec(r.name)?.[1])))].sort((a, b) => a - b);
   if (!levels.length) return [];
   const cell = (key: string, c: number): string => {
@@ -51,6 +52,40 @@ function storeTopologyTable(results: BenchResult[]): string[] {
   return ['## REST issuance by store and topology', '',
     'Certificates per second (p50 / p99 latency), POST /api/v1/certificates with an ECDSA P-256 CSR, profile server, a fresh Idempotency-Key per request; all on this host.', '',
     ...table(['Concurrency', ...cols.map(([t]) => t)], levels.map((c) => [`c=${c}`, ...cols.map(([, k]) => cell(k, c))])), ''];
+}
+
+/**
+ * Where each PostgreSQL issuance run saturates (pg-saturation.ts): per
+ * topology, certs/s from level to level, then one line per level with the
+ * heuristic reading, CPU per process and the stage means.
+ */
+export function pgSaturationSection(results: BenchResult[]): string[] {
+  const level = (r: BenchResult): number => Number(/-c(\d+)$/.exec(r.name)?.[1]);
+  const topologies = [['pg-1node', 'PostgreSQL, 1 node (direct)'], ['pg-sync-1node', 'PostgreSQL + synchronous standby, 1 node (direct)'],
+    ['pg-3nodes-haproxy', 'PostgreSQL, 3 nodes behind HAProxy']] as const;
+  const out: string[] = [];
+  let source = '';
+  for (const [key, label] of topologies) {
+    const rows = results.filter((r) => new RegExp(`^issuance-rest-${key}-c\\d+$`).test(r.name)).sort((a, b) => level(a) - level(b));
+    if (!rows.length) continue;
+    const scaling = rows.map((r) => `c=${level(r)} ${r.error ? 'failed' : `${fmtInt(num(get(r.measurements.rampart, 'perSecond')))}/s`}`).join(' → ');
+    out.push(`- **${label}**: ${scaling}.`);
+    for (const r of rows) {
+      const s = r.measurements.saturation;
+      const line = get(s, 'line');
+      const err = get(s, 'error');
+      if (typeof get(s, 'source') === 'string') source = String(get(s, 'source'));
+      out.push(`  - c=${level(r)}: ${typeof line === 'string' ? line : typeof err === 'string' ? err : r.error ? `not measured (${r.error})` : 'not observed'}`);
+    }
+  }
+  if (!out.length) return [];
+  return ['## Where PostgreSQL issuance saturates', '',
+    'Observed around each recorded leg (snapshots right before and after it). "CPU s/s" is cores kept busy: each node from its own /metrics, '
+      + 'PostgreSQL and HAProxy from /proc, client = the bench process (load generator), host = all CPUs. '
+      + 'The first words are a heuristic: host CPU when >= 85 % of the cores are busy, node CPU when one node uses >= 0.85 of a core (a node handles requests on one event loop), otherwise waiting, '
+      + 'and on what the largest stage suggests (commit: PostgreSQL round trip, WAL flush, with a standby its confirmation, or the node\'s connection pool, 10 by default). '
+      + 'Under CPU saturation the async stages (commit above all) also hold the wait for the busy event loop, so there the largest stage is no separate cause.', '',
+    ...out, '', ...(source ? [`Source: ${source}.`, ''] : [])];
 }
 
 /** What happened in each recovery scenario, from its record. */
@@ -104,7 +139,8 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
     '',
     `Load settings: OCSP with autocannon, ${CONNECTIONS} connections, pipelining ${PIPELINING}, reconnect every ${fmtInt(RECONNECT_EVERY)} requests per connection, the same for Rampart and the ceiling: ${warmupSeconds()} s warm-up each, `
       + `then ${durationSeconds()} s legs in ABBA order (Rampart, ceiling, ceiling, Rampart), both legs combined; REST issuance ${warmupSeconds()} s warm-up + ${durationSeconds()} s (or the count limit) per concurrency level on SQLite, `
-      + `${warmupSeconds()} s warm-up + ${clusterSeconds()} s on PostgreSQL (one node direct, three nodes through HAProxy); `
+      + `${warmupSeconds()} s warm-up + ${clusterSeconds()} s on PostgreSQL (one node direct at c=1 and 8, three nodes through HAProxy at c=1, 8 and 32, `
+      + 'one node direct on a primary with a synchronous standby at c=8 and 32); '
       + `REST issuance under wrk (2 threads, 8 and 32 connections) ${warmupSeconds()} s warm-up + ${durationSeconds()} s per side and level, Rampart then cfssl serve; each recovery scenario once.`,
     '',
     '## Summary',
@@ -119,6 +155,7 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
   ];
 
   lines.push(...storeTopologyTable(results));
+  lines.push(...pgSaturationSection(results));
   // The autocannon-style REST runs (issuance-driver.ts); the wrk records have their own section.
   const issuance = results.filter((r) => r.name.startsWith('issuance-rest-') && !r.error);
   const sqlite = issuance.find((r) => r.name.startsWith('issuance-rest-sqlite-'));
@@ -167,14 +204,15 @@ export function writeReport(results: BenchResult[], startedAt: Date, loadStart: 
     '- autocannon runs inside the bench process on the same host, so load generator and server share the CPUs — equally for Rampart and the ceiling. '
       + 'Other work on the host (see the load averages) moves all numbers; compare the columns of one run, not runs on different machines.',
     '- OCSP latencies come from autocannon\'s per-response events (sub-millisecond resolution); REST issuance latency is measured around each HTTPS request.',
-    '- PostgreSQL runs are real child processes too: PostgreSQL 15 from test/helpers/postgres.ts (one server, fsync and synchronous_commit on), '
+    '- PostgreSQL runs are real child processes too: PostgreSQL 15 from test/helpers/postgres.ts (one server, fsync and synchronous_commit on; '
+      + 'for the synchronous-standby rows a primary and one streaming standby made by pg_basebackup -R, synchronous_standby_names \'*\', sync_state \'sync\' checked before and after the load), '
       + 'nodes started with the cluster settings of test/helpers/cluster.ts (heartbeat 1 s, takeoverSeconds 10), HAProxy with the configuration '
       + '`rampart haproxy-config` writes (health checks every 1 s, 500 ms timeout, fall 3, rise 2). All of them share the same 2 CPUs with the load '
       + 'generator: three nodes can spread Node\'s single-threaded request work over both cores, but they compete with PostgreSQL, HAProxy (TLS in and out) '
       + 'and the client for them, so the three-node row is no forecast for three machines.',
     '- Every issuance request of the REST driver (issuance-driver.ts) carries a fresh Idempotency-Key (stored with the certificate in the same transaction); the wrk runs send none.',
     '- The bench node (bench/node-setup.ts) runs with its per-address and per-token API rate limits off (rampart.yaml in its data directory); overload shedding (503) stays at its defaults.',
-    '- Environment knobs: BENCH_DURATION, BENCH_WARMUP, BENCH_CLUSTER_DURATION, BENCH_NODE_LOSS_BEFORE, BENCH_NODE_LOSS_AFTER (seconds), '
+    '- Environment knobs: BENCH_DURATION, BENCH_WARMUP, BENCH_CLUSTER_DURATION, BENCH_NODE_LOSS_BEFORE, BENCH_NODE_LOSS_AFTER (seconds), BENCH_PG_SKIP_RTO=1 (skips node loss and takeover), '
       + 'BENCH_ISSUE_MAX, BENCH_CRL_ENTRIES, BENCH_CRL_RUNS, BENCH_CFSSL_SQLITE_SYNC (cfssl certdb synchronous mode; default: cfssl\'s own).', '');
 
   mkdirSync(RESULTS_DIR, { recursive: true });

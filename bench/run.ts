@@ -8,8 +8,9 @@
  *    (issuance-wrk-bench.ts);
  * 3. CRL generation for 100,000 revoked entries (time and peak memory);
  * 4. REST issuance on PostgreSQL: one node direct, three nodes behind HAProxy
- *    (pg-bench.ts), then the recovery times of node loss and active-passive
- *    takeover on those clusters (rto-bench.ts);
+ *    (up to c=32, with where it saturates), then the recovery times of node
+ *    loss and active-passive takeover on those clusters (rto-bench.ts), then
+ *    one node on a primary with a synchronous standby at c=8 and 32 (pg-bench.ts);
  * 5. database failover under pg_auto_failover: RTO and RPO (db-failover-bench.ts);
  * 6. ACME orders/s and latency, Rampart's ACME server next to pebble (acme-vs-pebble.ts);
  * 7. PKCS#11 keys (SoftHSM2) next to software keys: signatures/s and REST issuance (hsm-bench.ts);
@@ -38,7 +39,7 @@ import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
 /** Table order: OCSP, issuance (SQLite, wrk vs cfssl on SQLite, then PostgreSQL), ACME, PKCS#11, CRL, recovery. */
-const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-wrk-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'drill-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-wrk-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-sync-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'drill-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
 const rank = (r: BenchResult): number => {
   const i = ORDER.findIndex((p) => r.name.startsWith(p));
   return i < 0 ? ORDER.length : i;
