@@ -21,6 +21,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/ports.js';
 import { mustOpenssl } from '../../test/helpers/openssl.js';
+import { requireCommand } from '../../test/helpers/debian.js';
 import { onAbort, stopChild } from '../bench-util.js';
 
 export const PEBBLE_BIN = '/usr/bin/pebble';
@@ -83,6 +84,9 @@ async function until<T>(what: string, timeoutMs: number, child: ChildProcess, ou
 
 /** Starts challtestsrv, then pebble; stops both again if anything fails. */
 export async function startPebble(workDir: string, httpPort: number): Promise<Pebble> {
+  // Both binaries come from Debian's pebble package: installed when missing and root, else a clear error (never a crash on spawn).
+  requireCommand('pebble', 'pebble');
+  requireCommand('pebble-challtestsrv', 'pebble');
   const tls = makeTlsCert(workDir);
   const [dnsPort, mgmtPort, pebblePort, pebbleMgmtPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const children: ChildProcess[] = [];
