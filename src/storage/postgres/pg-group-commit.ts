@@ -29,26 +29,28 @@ export class PgGroupCommit<I, R> {
     });
   }
 
+  /** Commits batches one after another until the queue is empty (a loop: a long run of batches builds no promise chain). */
   private async next(): Promise<void> {
-    const batch = this.queue.splice(0, this.maxBatch);
-    if (!batch.length) {
-      this.busy = false;
-      return;
+    for (;;) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      if (!batch.length) {
+        this.busy = false;
+        return;
+      }
+      try {
+        const outcomes = await this.commit(batch.map((p) => p.item));
+        this.stats.batches++;
+        this.stats.units += batch.length;
+        if (batch.length > this.stats.largest) this.stats.largest = batch.length;
+        batch.forEach((p, i) => {
+          const o = outcomes[i];
+          if (!o) p.reject(new Error('group commit: no outcome for a unit of work'));
+          else if (o.ok) p.resolve(o.value);
+          else p.reject(o.error);
+        });
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+      }
     }
-    try {
-      const outcomes = await this.commit(batch.map((p) => p.item));
-      this.stats.batches++;
-      this.stats.units += batch.length;
-      if (batch.length > this.stats.largest) this.stats.largest = batch.length;
-      batch.forEach((p, i) => {
-        const o = outcomes[i];
-        if (!o) p.reject(new Error('group commit: no outcome for a unit of work'));
-        else if (o.ok) p.resolve(o.value);
-        else p.reject(o.error);
-      });
-    } catch (e) {
-      for (const p of batch) p.reject(e);
-    }
-    await this.next();
   }
 }
