@@ -27,7 +27,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, request as httpsRequest } from 'node:https';
+import { Agent } from 'node:https';
+import { httpCall, type HttpResponse } from '../src/core/http-client.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { normalizeSerial } from '../src/core/serial.js';
@@ -43,32 +44,11 @@ const ACK_WAIT_MS = 120_000;
 const MAX_LOGICAL = 20_000;
 const DOMAIN = 'kill-load.example.test';
 
-interface Res { status: number; headers: IncomingHttpHeaders; body: any; raw: Buffer }
+type Res = HttpResponse<any>;
 
 /** One HTTPS request on a keep-alive agent (which carries the trusted CA bundle). */
 function request(agent: Agent, url: string, o: { method?: string; token: string; body?: Buffer; headers?: Record<string, string> }): Promise<Res> {
-  const headers: Record<string, string> = { ...o.headers, authorization: `Bearer ${o.token}` };
-  if (o.body) {
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = String(o.body.length);
-  }
-  return new Promise((resolve, reject) => {
-    const r = httpsRequest(url, { method: o.method ?? (o.body ? 'POST' : 'GET'), headers, agent, timeout: 120_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        let body: any = raw;
-        if (String(res.headers['content-type'] ?? '').includes('json')) { try { body = JSON.parse(raw.toString('utf8')); } catch { body = raw.toString('utf8'); } }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, raw });
-      });
-      res.on('error', reject);
-      res.on('aborted', () => reject(new Error('response aborted')));
-    });
-    r.on('timeout', () => r.destroy(new Error(`timeout: ${url}`)));
-    r.on('error', reject);
-    r.end(o.body);
-  });
+  return httpCall(url, { ...o, agent, timeoutMs: 120_000, headers: { ...o.headers, ...(o.body ? { 'content-type': 'application/json' } : {}) } });
 }
 
 /** A Retry-After header in ms, bounded to [0.2, 5] s so a retry neither spins nor stalls the test. */

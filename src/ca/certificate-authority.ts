@@ -5,14 +5,14 @@
 import { OCSP_SIGNER_PROFILE } from './ca-profiles.js';
 import { certificatePreflight, lintProfileOf, refuseCertificate } from './lint-gate.js';
 import { PkiPool } from '../pki/pool/pki-pool.js';
-import { assembleCertificate, toPlainTemplate } from '../pki/pool/pki-jobs.js';
+import { toPlainTemplate } from '../pki/pool/pki-jobs.js';
 import type { CertificateTemplate } from '../pki/certificate-template.js';
 import type { ProfileKind } from '../pki/lint/index.js';
 import { randomSerial, serialHex } from '../core/serial.js';
 import type { Clock } from '../core/clock.js';
 import type { IssuerRecord } from '../core/types.js';
 import type { KeyBackend, Signer } from '../keys/key-backend.js';
-import { buildCertificate, type KeyUsageName, type SubjectAltNames } from '../pki/certificate-builder.js';
+import { assembleCertificate, buildCertificate, type KeyUsageName, type SubjectAltNames } from '../pki/certificate-builder.js';
 import { parseDn } from '../pki/names.js';
 import { Certificate, ExtendedKeyUsage, id_ce_extKeyUsage, type Name } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';

@@ -1,5 +1,5 @@
 /** A small HTTP(S) client for drills: JSON in and out, trusting a given CA bundle. */
-import { request } from 'node:https';
+import { request, type Agent } from 'node:https';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 
 export interface HttpResponse<T = unknown> { status: number; headers: IncomingHttpHeaders; body: T; raw: Buffer; contentType: string }
@@ -13,6 +13,8 @@ export interface HttpOptions {
   /** PEM bundle trusted for https (the isolated node's own root). */
   ca?: string;
   timeoutMs?: number;
+  /** A keep-alive agent (it carries its own trusted CA); default: a new connection per call. */
+  agent?: Agent;
 }
 
 export function httpCall<T = any>(url: string, o: HttpOptions = {}): Promise<HttpResponse<T>> {
@@ -24,7 +26,7 @@ export function httpCall<T = any>(url: string, o: HttpOptions = {}): Promise<Htt
   if (payload) headers['content-length'] = String(payload.length);
   const fn = u.protocol === 'https:' ? request : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = fn(u, { method: o.method ?? (payload ? 'POST' : 'GET'), headers, ca: o.ca, timeout: o.timeoutMs ?? 15_000, agent: false }, (res) => {
+    const req = fn(u, { method: o.method ?? (payload ? 'POST' : 'GET'), headers, ca: o.ca, timeout: o.timeoutMs ?? 15_000, agent: o.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -36,6 +38,7 @@ export function httpCall<T = any>(url: string, o: HttpOptions = {}): Promise<Htt
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body, raw, contentType: ct });
       });
       res.on('error', reject);
+      res.on('aborted', () => reject(new Error(`response from ${url} aborted`)));
     });
     req.on('timeout', () => req.destroy(new Error(`timeout calling ${url}`)));
     req.on('error', reject);

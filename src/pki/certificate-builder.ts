@@ -4,7 +4,7 @@
  * Signer, so the same code signs with software keys or an HSM.
  */
 import { lintSigner, type Preflight } from './lint/lint-signer.js';
-import type { Signer } from '../core/signing.js';
+import type { KeyAlgorithm, Signer } from '../core/signing.js';
 import * as asn1js from 'asn1js';
 import { algorithmDer } from './algorithms.js';
 import type { CertificateTemplate } from './certificate-template.js';
@@ -32,9 +32,8 @@ export async function buildCertificate(t: CertificateTemplate, signer: Signer, p
     observe?.(stage, now - at);
     at = now;
   };
-  const sigAlg = algorithmDer(signer.algorithm);
-  const tbsDer = encodeTbs(t, sigAlg);
-  const assemble = (signature: Uint8Array): Uint8Array => sequenceOf([tbsDer, sigAlg, new asn1js.BitString({ valueHex: signature })]);
+  const tbsDer = encodeTbs(t, algorithmDer(signer.algorithm));
+  const assemble = (signature: Uint8Array): Uint8Array => assembleCertificate(tbsDer, signer.algorithm, signature);
   lap('encode');
   if (preflight) {
     preflight(assemble(await lintSigner(signer.algorithm).sign(tbsDer)));
@@ -43,6 +42,11 @@ export async function buildCertificate(t: CertificateTemplate, signer: Signer, p
   const der = assemble(await signer.sign(tbsDer));
   lap('sign');
   return der;
+}
+
+/** The signed certificate: the TBS bytes as they are, the algorithm, the signature. */
+export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array): Uint8Array {
+  return sequenceOf([tbsDer, algorithmDer(algorithm), new asn1js.BitString({ valueHex: signature })]);
 }
 
 export function toArrayBuffer(u: Uint8Array): ArrayBuffer {

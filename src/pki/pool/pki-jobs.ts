@@ -8,13 +8,12 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import * as asn1js from 'asn1js';
 import { isRampartError } from '../../core/errors.js';
 import type { KeyAlgorithm } from '../../core/signing.js';
 import { algorithmDer } from '../algorithms.js';
 import type { CertificateTemplate } from '../certificate-template.js';
 import { parseCsr, type ParsedCsr } from '../csr.js';
-import { sequenceOf } from '../encoded-block.js';
+import { assembleCertificate } from '../certificate-builder.js';
 import { lintCertificate, type Finding, type ProfileKind } from '../lint/index.js';
 import { lintSigner } from '../lint/lint-signer.js';
 import { encodeTbs } from '../tbs-encoder.js';
@@ -87,11 +86,6 @@ export async function csrJob(input: string | Uint8Array): Promise<PlainCsr> {
 export function fromPlainCsr(p: PlainCsr): ParsedCsr {
   const { subjectDer, ...rest } = p;
   return { ...rest, subjectName: AsnConvert.parse(subjectDer, asn.Name) };
-}
-
-/** The signed certificate: the TBS bytes as they are, the algorithm, the signature. */
-export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array): Uint8Array {
-  return sequenceOf([tbsDer, algorithmDer(algorithm), new asn1js.BitString({ valueHex: signature })]);
 }
 
 export async function tbsJob(j: TbsJob): Promise<TbsResult> {
