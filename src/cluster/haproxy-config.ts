@@ -61,6 +61,12 @@ export interface HaproxyConfigOptions {
   statsSocket?: string;
   /** Concurrent requests per node before HAProxy queues (default 200). */
   maxconnPerServer?: number;
+  /**
+   * Optional 'host:port' of a plain static web server serving the leader's
+   * copy of validation (`mirror.directory`): validation goes there while no
+   * node is up.
+   */
+  validationMirror?: string;
 }
 
 export const DEFAULT_CHECK = { intervalMs: 2000, timeoutMs: 1000, fall: 3, rise: 2 } as const;
@@ -137,6 +143,7 @@ interface Resolved {
   mode: HaproxyMode;
   balance: HaproxyBalance;
   maxconn: number;
+  mirror: { host: string; port: number } | null;
 }
 
 function resolve(o: HaproxyConfigOptions): Resolved {
@@ -177,7 +184,9 @@ function resolve(o: HaproxyConfigOptions): Resolved {
     downinterMs: checkInt(c.downinterMs ?? Math.max(100, Math.round(intervalMs / 2)), 100, 3_600_000, 'check downinter (ms)'),
   };
   const maxconn = checkInt(o.maxconnPerServer ?? 200, 1, 100_000, 'maxconnPerServer');
-  return { nodes: o.nodes, http, https, stats, check, mode, balance, maxconn };
+  const mirror = o.validationMirror ? parseHostPort(o.validationMirror, 'validationMirror') : null;
+  if (mirror?.host === '*') fail('validationMirror: give the static server\'s address, not *');
+  return { nodes: o.nodes, http, https, stats, check, mode, balance, maxconn, mirror };
 }
 
 export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
@@ -251,6 +260,9 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     '# Plain HTTP on purpose: OCSP and CRL clients do not speak HTTPS (RFC 5280, 6960).',
     'frontend validation',
     `    bind ${hostPort(r.http.host, r.http.port)}`,
+  );
+  if (r.mirror) p('    # No node up: the static copy of validation the leader keeps (mirror.directory).', '    use_backend validation_mirror if { nbsrv(validation) eq 0 }');
+  p(
     '    default_backend validation',
     '',
     'backend validation',
@@ -267,6 +279,27 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     `    default-server ${common}`,
   );
   for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);
+  if (r.mirror) {
+    p(
+      '',
+      'backend validation_mirror',
+      '    # A plain static web server over the mirror directory. An OCSP answer is stored under the',
+      '    # SHA-1 (hex) of the standard base64 of its request: a GET carries that base64 in its path',
+      '    # (URL-encoded or not), a POST carries the request DER in its body. Requests with a nonce',
+      '    # or several certificates have no stored answer (404): clients fall back as for an',
+      '    # unreachable responder.',
+      '    http-request set-var(txn.ocsp) str(1) if { path /ocsp } || { path_beg /ocsp/ }',
+      '    http-request set-path /ocsp/%[path,regsub(^/ocsp/,),url_dec,sha1,hex,lower] if METH_GET { path_beg /ocsp/ }',
+      '    http-request set-path /ocsp/%[req.body,base64,sha1,hex,lower] if METH_POST { var(txn.ocsp) -m found }',
+      '    http-request set-method GET if METH_POST { var(txn.ocsp) -m found }',
+      '    http-response set-header Content-Type application/ocsp-response if { var(txn.ocsp) -m found } { status 200 }',
+      '    http-response set-header Content-Type application/pkix-crl if { capture.req.uri -m end .crl } { status 200 }',
+      '    http-response set-header X-Rampart-Node mirror',
+      '    option httpchk GET /mirror.json',
+      '    http-check expect status 200',
+      `    server mirror ${hostPort(r.mirror.host, r.mirror.port)} ${checkLine}`,
+    );
+  }
   p(
     '',
     '# ---------------------------------------------------------------- api (issuance)',

@@ -252,10 +252,12 @@ test('resolvedPaths gives absolute locations', () => {
     keysDir: '/var/lib/rampart/keys',
     secretsDir: '/var/lib/rampart/secrets',
     keyFile: '/var/lib/rampart/secrets/key-encryption.key',
+    mirrorDir: null,
   });
-  const d = loadConfig({ env: {}, overrides: { dataDir: '/d', database: { path: 'db/x.db' }, keys: { keyFile: '/etc/k' } } });
+  const d = loadConfig({ env: {}, overrides: { dataDir: '/d', database: { path: 'db/x.db' }, keys: { keyFile: '/etc/k' }, mirror: { directory: 'mirror' } } });
   assert.equal(resolvedPaths(d).dbPath, '/d/db/x.db');
   assert.equal(resolvedPaths(d).keyFile, '/etc/k');
+  assert.equal(resolvedPaths(d).mirrorDir, '/d/mirror');
 });
 
 test('database: postgres section with defaults, env overrides and validation', (t) => {

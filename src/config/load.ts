@@ -200,7 +200,7 @@ export function loadConfigDetailed(opts: LoadConfigOptions = {}): LoadedConfig {
 }
 
 /** Absolute locations derived from the configuration. */
-export function resolvedPaths(cfg: Pick<RampartConfig, 'dataDir' | 'database' | 'keys'>, cwd = process.cwd()) {
+export function resolvedPaths(cfg: Pick<RampartConfig, 'dataDir' | 'database' | 'keys'> & { mirror?: { directory?: string | undefined } }, cwd = process.cwd()) {
   const dataDir = resolve(cwd, cfg.dataDir);
   const secretsDir = join(dataDir, 'secrets');
   const dbPath = cfg.database.path === ':memory:' ? ':memory:' : resolve(dataDir, cfg.database.path ?? 'rampart.db');
@@ -210,6 +210,7 @@ export function resolvedPaths(cfg: Pick<RampartConfig, 'dataDir' | 'database' | 
     keysDir: join(dataDir, 'keys'),
     secretsDir,
     keyFile: cfg.keys.keyFile ? resolve(dataDir, cfg.keys.keyFile) : join(secretsDir, 'key-encryption.key'),
+    mirrorDir: cfg.mirror?.directory ? resolve(dataDir, cfg.mirror.directory) : null,
   };
 }
 

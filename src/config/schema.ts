@@ -212,6 +212,14 @@ const ocspSchema = z.strictObject({
   }
 }).describe('OCSP responder.');
 
+const mirrorSchema = z.strictObject({
+  directory: pathString.optional()
+    .describe('Where the leader keeps a static copy of validation (OCSP answers, CRLs, CA certificates) for a plain web server to serve while every node is down. Relative: against the data directory. Unset: no copy.'),
+  hashes: z.array(z.enum(['sha1', 'sha256'])).min(1).max(2).default(['sha1', 'sha256'])
+    .describe('CertID hash algorithms answered in the copy (one file per certificate and algorithm).'),
+  everySeconds: int(10, 86400).default(300).describe('Full pass over the inventory (new and due answers, expired ones removed), in seconds; revocations are copied within about a second.'),
+}).describe('Static copy of validation that outlives the nodes (docs/DESIGN.md "Validation that outlives the nodes").');
+
 const crlSchema = z.strictObject({
   validityHours: int(1, 720).default(24).describe('CRL lifetime: nextUpdate - thisUpdate, in hours.'),
   regenerateEveryMinutes: int(1, 1440).default(60).describe('How often a fresh CRL is signed, in minutes.'),
@@ -520,6 +528,7 @@ export const rampartConfigObject = z.strictObject({
   hierarchy: hierarchySchema.prefault({}),
   ocsp: ocspSchema.prefault({}),
   crl: crlSchema.prefault({}),
+  mirror: mirrorSchema.prefault({}),
   profiles: profilesSchema,
   api: apiSchema.prefault({}),
   health: healthSchema.prefault({}),

@@ -46,6 +46,8 @@ import { RAMPART_VERSION } from '../core/version.js';
 import { HealthMonitor } from '../health/health-monitor.js';
 import { PendingInventory } from '../ra/pending-inventory.js';
 import { RevocationFollower } from '../validation/revocation-follower.js';
+import { ValidationMirror } from '../validation/mirror/validation-mirror.js';
+import { MirrorDirectory } from '../validation/mirror/mirror-directory.js';
 import { loadKeySecret } from '../keys/node-secret.js';
 import { Cluster, defaultNodeId } from '../cluster/cluster.js';
 import { DatabaseKeyStore } from '../keys/software/database-key-store.js';
@@ -109,6 +111,8 @@ export class RampartNode {
   /** The node's own certificates signed while its region could not write. */
   readonly pendingInventory: PendingInventory;
   readonly backups: BackupScheduler;
+  /** The static copy of validation (mirror.directory), null when not configured. */
+  readonly mirror: ValidationMirror | null;
   private auditForwarding: Periodic | null = null;
 
   private constructor(
@@ -202,6 +206,11 @@ export class RampartNode {
       ocspSigner: config.hierarchy.ocspSigner, publishCrl: (id) => this.crl.generate(id), isLeader: () => this.cluster.isLeader(),
       onError: (e) => log.error({ err: e }, 'background job failed'),
     });
+    this.mirror = this.paths.mirrorDir ? new ValidationMirror({
+      directory: new MirrorDirectory(this.paths.mirrorDir), hashes: config.mirror.hashes, everySeconds: config.mirror.everySeconds,
+      refreshBeforeSeconds: config.ocsp.refreshBeforeSeconds, ca: this.ca, ocsp: this.ocsp, crl: this.crl, store, events: this.events, clock,
+      isLeader: leaderWork, log,
+    }) : null;
     this.healthMonitor = new HealthMonitor(this.health, clock, (e) => log.error({ err: e }, 'background job failed'));
     this.pendingInventory = new PendingInventory({ store, gate: this.gate, events: this.events, log });
     // Backups: the leader (or a single node) writes one when due, then prunes (src/backup/backup-schedule.ts).
@@ -303,6 +312,7 @@ export class RampartNode {
     this.ocsp.start((e) => this.log.error({ err: e }, 'background job failed'));
     this.auditForwarding = scheduleAuditForwarding(this.auditForwarder, { everySeconds: this.config.audit.forwardEverySeconds, isLeader: leaderWork, log: this.log });
     this.backups.start();
+    this.mirror?.start();
     this.acme?.start(leaderWork);
   }
 
@@ -316,6 +326,7 @@ export class RampartNode {
   async close(): Promise<void> {
     this.acme?.stop();
     this.backups.stop();
+    await this.mirror?.stop();
     this.auditForwarding?.stop();
     this.ocsp.stop();
     this.pendingInventory.stop();

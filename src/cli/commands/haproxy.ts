@@ -28,6 +28,7 @@ interface HaproxyCliOptions {
   statsBind?: string;
   statsSocket?: string;
   maxconn?: string;
+  validationMirror?: string;
   out?: string;
 }
 
@@ -113,6 +114,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
     .option('--stats-bind <host:port>', 'stats page with admin actions, loopback only (default: none)')
     .option('--stats-socket <file>', 'admin stats socket (default: none)')
     .option('--maxconn <n>', 'concurrent requests per node before HAProxy queues (default 200)')
+    .option('--validation-mirror <host:port>', 'a static web server over the leader\'s mirror.directory: validation goes there while no node is up (default: none)')
     .option('--out <file>', 'write the configuration here (default: stdout)')
     .action(async (o: HaproxyCliOptions) => {
       if (!o.tlsCert) throw new Error('--tls-cert FILE is required: the API frontend terminates TLS with it (certificate, chain and key in one PEM)');
@@ -135,6 +137,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
         bindHttp: o.bindHttp, bindHttps: o.bindHttps, tlsCertFile, caFile, check, mode, balance,
         statsBind: o.statsBind, statsSocket: o.statsSocket ? resolve(o.statsSocket) : undefined,
         maxconnPerServer: o.maxconn !== undefined ? parseCount(o.maxconn, '--maxconn') : undefined,
+        validationMirror: o.validationMirror,
       };
       // Validate everything we were given before touching the data dir.
       if (nodes.length > 0) renderHaproxyConfig({ ...base, nodes });

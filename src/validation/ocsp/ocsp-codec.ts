@@ -110,7 +110,7 @@ function serialToHex(contents: ArrayBuffer): string {
 }
 
 /** Hex serial to INTEGER contents (positive: a 00 octet is added when the high bit is set). */
-function hexToSerial(serialHex: string): ArrayBuffer {
+export function hexToSerial(serialHex: string): ArrayBuffer {
   let s = serialHex.toLowerCase();
   if (!/^[0-9a-f]+$/.test(s)) throw new Error(`invalid serial number hex: ${serialHex}`);
   if (s.length % 2) s = `0${s}`;

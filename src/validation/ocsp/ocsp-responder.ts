@@ -12,16 +12,15 @@
  * call the HTTP route makes; a cache hit returns synchronously.
  */
 import { createHash } from 'node:crypto';
-import { Certificate } from '@peculiar/asn1-x509';
-import { AsnConvert } from '@peculiar/asn1-schema';
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
 import type { Clock } from '../../core/clock.js';
 import { Periodic } from '../../core/periodic.js';
 import type { IssuerRecord } from '../../core/types.js';
 import { keyIdentifier } from '../../pki/certificate-builder.js';
+import { certificateSerialHex } from '../../pki/certificate-serial.js';
 import { OID } from '../../pki/algorithms.js';
 import {
-  buildOcspResponse, issuerHashes, ocspErrorResponse, OcspMalformedError, type ParsedOcspRequest,
+  buildOcspResponse, issuerHashes, OCSP_HASH_OIDS, ocspErrorResponse, OcspMalformedError, type OcspHashName, type ParsedOcspRequest,
 } from './ocsp-codec.js';
 import { parseHttpRequest, type OcspHttpRequest } from './ocsp-request.js';
 import { ocspPreflight } from '../../ca/lint-gate.js';
@@ -127,6 +126,18 @@ export class OcspResponder {
     if (!issuer) return;
     const h = issuerHashes(issuer.certDer, 'sha1');
     await this.signSingle(issuer, { hashAlgorithm: OID.sha1, issuerNameHash: h.nameHash, issuerKeyHash: h.keyHash, serialHex: serial }, true);
+  }
+
+  /**
+   * The signed, cacheable answer for one certificate and CertID hash (from the
+   * cache while fresh): what a static copy of validation publishes. Null for
+   * an issuer this node does not answer for.
+   */
+  async responseFor(issuerId: string, serial: string, hash: OcspHashName, opts: { fresh?: boolean } = {}): Promise<CacheEntry | null> {
+    const issuer = this.o.ca.get(issuerId);
+    if (!issuer) return null;
+    const h = issuerHashes(issuer.certDer, hash);
+    return this.signSingle(issuer, { hashAlgorithm: OCSP_HASH_OIDS[hash], issuerNameHash: h.nameHash, issuerKeyHash: h.keyHash, serialHex: serial }, opts.fresh ?? false);
   }
 
   /** Re-signs cached entries that are within refreshBeforeSeconds of their nextUpdate. */
@@ -265,12 +276,4 @@ const cacheKey = (issuerId: string, id: { serialHex: string; hashAlgorithm: stri
 interface CertIdLike { hashAlgorithm: string; issuerNameHash: Buffer; issuerKeyHash: Buffer; serialHex: string }
 
 
-const serialCache = new WeakMap<IssuerRecord, string>();
-function serialOf(i: IssuerRecord): string {
-  let s = serialCache.get(i);
-  if (!s) {
-    s = Buffer.from(AsnConvert.parse(i.certDer, Certificate).tbsCertificate.serialNumber).toString('hex').replace(/^(00)+(?=..)/, '');
-    serialCache.set(i, s);
-  }
-  return s;
-}
+const serialOf = (i: IssuerRecord): string => certificateSerialHex(i.certDer);

@@ -1,0 +1,197 @@
+/**
+ * Validation that outlives the nodes, as a drill: a node keeps a static copy
+ * of validation (mirror.directory); a plain static web server (python3
+ * http.server) serves that directory; HAProxy from `rampart haproxy-config
+ * --validation-mirror` sends validation to the node while it is up and to the
+ * copy while no node is. After kill -9 of the node, real OpenSSL clients get
+ * good and revoked OCSP answers (POST and GET, URL-encoded or not) and a CRL
+ * that lists the revocation, through HAProxy; the drill reports how long the
+ * copy keeps answering (mirror.json validUntil).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { call } from './helpers/api-client.js';
+import { requireCommand } from './helpers/debian.js';
+import { makeHaproxyTlsCert, startHaproxy, waitForServerStates, type HaproxyProcess } from './helpers/haproxy.js';
+import { RAMPART_BIN } from './helpers/node-process.js';
+import { makeCsr, mustOpenssl, openssl } from './helpers/openssl.js';
+import { freePort } from './helpers/ports.js';
+import { prepareTestNode, type TestNode } from './helpers/running-node.js';
+import { singleOcspRequestDer, staticOcspName } from '../src/validation/mirror/static-ocsp-names.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => T | null | undefined | Promise<T | null | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** python3's http.server on a free loopback port over `root`: a web server that knows nothing of OCSP. */
+async function startStaticServer(root: string): Promise<{ port: number; child: ChildProcess; stop: () => Promise<void> }> {
+  const python = requireCommand('python3', 'python3');
+  const port = await freePort();
+  const child = spawn(python, ['-m', 'http.server', '--bind', '127.0.0.1', '--directory', root, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.resume();
+  await waitFor('the static server', async () => (await fetch(`http://127.0.0.1:${port}/mirror.json`).then((r) => r.status === 200, () => false)) || null);
+  return {
+    port, child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+    },
+  };
+}
+
+describe('validation outlives the nodes (static copy behind HAProxy)', () => {
+  let node: TestNode;
+  let mirrorDir: string;
+  let token: string;
+  let staticServer: Awaited<ReturnType<typeof startStaticServer>> | undefined;
+  let haproxy: HaproxyProcess | undefined;
+  let validationUrl = '';
+  let statsUrl = '';
+  const leaf = { good: '', revoked: '', goodSerial: '', revokedSerial: '' };
+  let issuerPem = '';
+  let issuerId = '';
+  let rootPem = '';
+
+  const pem = (name: string, text: string): string => {
+    const f = node.file(name);
+    writeFileSync(f, text);
+    return f;
+  };
+
+  before(async () => {
+    node = await prepareTestNode({ prefix: 'rampart-mirror-' });
+    mirrorDir = join(node.dir, 'mirror');
+    writeFileSync(join(node.dataDir, 'rampart.yaml'), `publicBaseUrl: ${node.httpUrl}\nmirror:\n  directory: ${mirrorDir}\n  everySeconds: 10\n`);
+    await node.start();
+    token = node.adminToken!;
+    for (const kind of ['good', 'revoked'] as const) {
+      const csr = readFileSync(makeCsr(node.dir, kind, { subj: `/CN=${kind}.mirror.test`, san: `DNS:${kind}.mirror.test` }).csrPath, 'utf8');
+      const r = await call(`${node.httpsUrl}/api/v1/certificates`, { token, ca: node.ca, json: { csr, profile: 'server' } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      leaf[kind] = pem(`${kind}.pem`, r.body.certificatePem);
+      leaf[`${kind}Serial`] = r.body.serial;
+      issuerId = r.body.issuerId;
+      issuerPem = String((await call(`${node.httpUrl}/ca/${issuerId}.pem`)).body);
+    }
+    const bundle = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
+    rootPem = bundle.split(/(?=-----BEGIN CERTIFICATE-----)/).find((c) => !issuerPem.includes(c.trim()))!;
+    pem('issuer.pem', issuerPem);
+    pem('root.pem', rootPem);
+    const rv = await call(`${node.httpsUrl}/api/v1/certificates/${leaf.revokedSerial}/revoke`, { token, ca: node.ca, json: { reason: 1 } });
+    assert.equal(rv.status, 200, JSON.stringify(rv.body));
+  });
+
+  after(async () => {
+    await haproxy?.stop();
+    await staticServer?.stop();
+    await node?.close();
+  });
+
+  /** `openssl ocsp` (POST, no nonce) through `url`: its status line for the certificate. */
+  const ocspStatus = (certFile: string, url: string): string => {
+    const r = openssl(['ocsp', '-issuer', node.file('issuer.pem'), '-cert', certFile, '-url', url, '-no_nonce',
+      '-CAfile', node.file('root.pem'), '-verify_other', node.file('issuer.pem'), '-timeout', '10']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /Response verify OK/, r.out);
+    return (new RegExp(`^${certFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (\\w+)`, 'm').exec(r.out) ?? [])[1] ?? r.out;
+  };
+
+  it('the copy holds an answer per certificate and hash, the CRL and the CA certificates', async () => {
+    const status = await waitFor('mirror.json with both certificates and the revocation', () => {
+      const f = join(mirrorDir, 'mirror.json');
+      if (!existsSync(f)) return null;
+      const s = JSON.parse(readFileSync(f, 'utf8'));
+      const revokedAnswer = join(mirrorDir, 'ocsp', staticOcspName(singleOcspRequestDer(pemDer(issuerPem), leaf.revokedSerial, 'sha1')));
+      if (!existsSync(revokedAnswer)) return null;
+      const r = openssl(['ocsp', '-respin', revokedAnswer, '-resp_text', '-noverify']);
+      return s.certificates >= 2 && s.crls.length >= 1 && /Cert Status: revoked/.test(r.out) ? s : null;
+    });
+    // Two leaves and the intermediate (answered for by the root), each under SHA-1 and SHA-256.
+    assert.equal(status.certificates, 3);
+    assert.equal(status.ocspAnswers, 6);
+    assert.ok(Date.parse(status.validUntil) > Date.now());
+    for (const f of ['ca/bundle.pem', 'crl']) assert.ok(existsSync(join(mirrorDir, f)), f);
+    // The name is what OpenSSL's own request for the certificate hashes to.
+    const req = node.file('good.req');
+    mustOpenssl(['ocsp', '-issuer', node.file('issuer.pem'), '-cert', leaf.good, '-no_nonce', '-reqout', req]);
+    assert.deepEqual(new Uint8Array(readFileSync(req)), singleOcspRequestDer(pemDer(issuerPem), leaf.goodSerial, 'sha1'));
+  });
+
+  it('with the node killed, HAProxy serves OCSP (POST and GET) and the CRL from the copy', async () => {
+    staticServer = await startStaticServer(mirrorDir);
+    const [httpPort, httpsPort, statsPort] = [await freePort(), await freePort(), await freePort()];
+    const gen = spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', node.dataDir, 'haproxy-config',
+      '--node', `n1=${node.httpUrl},${node.httpsUrl}`, '--validation-mirror', `127.0.0.1:${staticServer.port}`,
+      '--bind-http', `127.0.0.1:${httpPort}`, '--bind-https', `127.0.0.1:${httpsPort}`, '--stats-bind', `127.0.0.1:${statsPort}`,
+      '--tls-cert', makeHaproxyTlsCert(node.dataDir, node.dir), '--interval', '500ms', '--timeout', '400ms', '--fall', '2', '--rise', '1',
+      '--out', node.file('haproxy.cfg')], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, RAMPART_LOG__LEVEL: 'warn' } });
+    assert.equal(gen.status, 0, gen.stderr);
+    haproxy = await startHaproxy(readFileSync(node.file('haproxy.cfg'), 'utf8'), node.dir);
+    validationUrl = `http://127.0.0.1:${httpPort}`;
+    statsUrl = `http://127.0.0.1:${statsPort}`;
+    await waitForServerStates(statsUrl, (s) => s['validation/n1'] === 'UP' && s['validation_mirror/mirror'] === 'UP', 20_000);
+
+    // Node up: the node answers.
+    const viaNode = await fetch(`${validationUrl}/ca/bundle.pem`);
+    assert.equal(viaNode.headers.get('x-rampart-node'), 'n1');
+    assert.equal(ocspStatus(leaf.good, `${validationUrl}/ocsp`), 'good');
+
+    await node.stop('SIGKILL');
+    await waitForServerStates(statsUrl, (s) => s['validation/n1'] === 'DOWN', 20_000);
+
+    // POST, as openssl sends it.
+    assert.equal(ocspStatus(leaf.good, `${validationUrl}/ocsp`), 'good');
+    assert.equal(ocspStatus(leaf.revoked, `${validationUrl}/ocsp`), 'revoked');
+
+    // GET (RFC 6960 appendix A), the base64 URL-encoded and raw.
+    const req = node.file('revoked.req');
+    mustOpenssl(['ocsp', '-issuer', node.file('issuer.pem'), '-cert', leaf.revoked, '-no_nonce', '-reqout', req]);
+    const b64 = readFileSync(req).toString('base64');
+    for (const path of [encodeURIComponent(b64), b64]) {
+      const r = await fetch(`${validationUrl}/ocsp/${path}`);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers.get('content-type'), 'application/ocsp-response');
+      assert.equal(r.headers.get('x-rampart-node'), 'mirror');
+      writeFileSync(node.file('get.resp'), Buffer.from(await r.arrayBuffer()));
+      const v = openssl(['ocsp', '-respin', node.file('get.resp'), '-issuer', node.file('issuer.pem'), '-cert', leaf.revoked,
+        '-CAfile', node.file('root.pem'), '-verify_other', node.file('issuer.pem')]);
+      assert.match(v.out, /Response verify OK/, v.out);
+      assert.match(v.out, /: revoked/, v.out);
+    }
+
+    // A request the copy cannot have answered (a nonce) finds nothing rather than a wrong answer.
+    const withNonce = node.file('nonce.req');
+    mustOpenssl(['ocsp', '-issuer', node.file('issuer.pem'), '-cert', leaf.good, '-reqout', withNonce]);
+    assert.equal((await fetch(`${validationUrl}/ocsp/${encodeURIComponent(readFileSync(withNonce).toString('base64'))}`)).status, 404);
+
+    // The CRL, from the copy, signed and listing the revocation.
+    const status = JSON.parse(readFileSync(join(mirrorDir, 'mirror.json'), 'utf8'));
+    const crl = await fetch(`${validationUrl}/crl/${issuerId}.crl`);
+    assert.equal(crl.status, 200);
+    assert.equal(crl.headers.get('content-type'), 'application/pkix-crl');
+    writeFileSync(node.file('mirror.crl'), Buffer.from(await crl.arrayBuffer()));
+    const text = mustOpenssl(['crl', '-inform', 'DER', '-in', node.file('mirror.crl'), '-CAfile', node.file('issuer.pem'), '-noout', '-text']);
+    assert.match(text.toUpperCase(), new RegExp(leaf.revokedSerial.toUpperCase()));
+
+    const left = Date.parse(status.validUntil) - Date.now();
+    assert.ok(left > 0);
+    console.log(`drill: with every node down the copy answers OCSP and CRLs for another ${(left / 3_600_000).toFixed(2)} h (until ${status.validUntil})`);
+  });
+});
+
+function pemDer(p: string): Uint8Array {
+  return new Uint8Array(Buffer.from(p.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
+}
