@@ -120,6 +120,23 @@ test('good response to a SHA-1 request verifies with openssl', async () => {
   assert.doesNotMatch(r.out, /OCSP Nonce/);
 });
 
+test('the assembled response is byte for byte what @peculiar/asn1-ocsp encodes for the same response', async () => {
+  const { parsed } = makeRequest('req-bytes.der', ['-issuer', 'ca.pem', '-cert', 'leaf.pem']);
+  for (const [name, status] of [['bytes-good.der', { type: 'good' }], ['bytes-rev.der', { type: 'revoked', revokedAt: new Date(Date.now() - HOUR), reason: 1 }]] as const) {
+    await respond(name, parsed, [status]);
+    const der = new Uint8Array(readFileSync(join(dir, name)));
+    const parsedResponse = AsnConvert.parse(der, ocsp.OCSPResponse);
+    const basic = AsnConvert.parse(parsedResponse.responseBytes!.response.buffer, ocsp.BasicOCSPResponse);
+    assert.equal(basic.certs?.length, 1);
+    assert.deepEqual(new Uint8Array(AsnConvert.serialize(basic.certs![0]!)), responder.der);
+    const again = new ocsp.OCSPResponse({
+      responseStatus: ocsp.OCSPResponseStatus.successful,
+      responseBytes: new ocsp.ResponseBytes({ responseType: ocsp.id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
+    });
+    assert.deepEqual(new Uint8Array(AsnConvert.serialize(again)), der);
+  }
+});
+
 test('revoked (keyCompromise) answer to a SHA-256 request echoes the nonce', async () => {
   const { parsed } = makeRequest('req-rev.der', ['-sha256', '-issuer', 'ca.pem', '-cert', 'leaf.pem']);
   assert.equal(parsed.requests[0]!.hashAlgorithm, OID.sha256);

@@ -11,8 +11,9 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as ocsp from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier, Certificate, CRLReason, Extension } from '@peculiar/asn1-x509';
 import type { Signer } from '../../keys/key-backend.js';
-import { signatureAlgorithm, OID } from '../../pki/algorithms.js';
+import { OID } from '../../pki/algorithms.js';
 import { keyIdentifier, toArrayBuffer } from '../../pki/certificate-builder.js';
+import { assembleOcspResponse } from './ocsp-assembly.js';
 
 /** At most this many CertIDs in one request (RFC 5019 clients send one). */
 export const MAX_OCSP_REQUESTS = 16;
@@ -246,10 +247,22 @@ export function nonceExtension(nonce: Uint8Array): Extension {
  * Without a nonce the result is deterministic for its inputs (apart from
  * the signature) and may be cached and served to any client until nextUpdate.
  */
+const spkis = new WeakMap<Uint8Array, Uint8Array>();
+function responderSpki(certDer: Uint8Array): Uint8Array {
+  let s = spkis.get(certDer);
+  if (!s) {
+    s = new Uint8Array(AsnConvert.serialize(parseCertificate(certDer).tbsCertificate.subjectPublicKeyInfo));
+    spkis.set(certDer, s);
+  }
+  return s;
+}
+
+/** Shapes of response each preflight has already linted in full. */
+const lintedShapes = new WeakMap<Preflight, Set<string>>();
+
 export async function buildOcspResponse(opts: BuildOcspResponseOptions): Promise<Uint8Array> {
   if (opts.responses.length === 0) throw new Error('an OCSP response needs at least one SingleResponse');
-  const responderCert = parseCertificate(opts.responderCertDer);
-  if (!same(AsnConvert.serialize(responderCert.tbsCertificate.subjectPublicKeyInfo), opts.signer.spki)) {
+  if (!same(responderSpki(opts.responderCertDer), opts.signer.spki)) {
     throw new Error('the signer key is not the responder certificate key');
   }
   const keyHash = opts.responderKeyHash ?? keyIdentifier(opts.signer.spki);
@@ -269,17 +282,21 @@ export async function buildOcspResponse(opts: BuildOcspResponseOptions): Promise
     responses,
     responseExtensions: opts.nonce ? [nonceExtension(opts.nonce)] : undefined,
   });
-  const sigAlg = signatureAlgorithm(opts.signer.algorithm);
   const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
-  const assemble = (signature: Uint8Array): Uint8Array => {
-    const basic = new ocsp.BasicOCSPResponse({ tbsResponseData: tbs, signatureAlgorithm: sigAlg, signature: toArrayBuffer(signature), certs: [responderCert] });
-    return new Uint8Array(AsnConvert.serialize(new ocsp.OCSPResponse({
-      responseStatus: ocsp.OCSPResponseStatus.successful,
-      responseBytes: new ocsp.ResponseBytes({ responseType: ocsp.id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
-    })));
-  };
+  const alg = opts.signer.algorithm;
+  const assemble = (signature: Uint8Array): Uint8Array => assembleOcspResponse(tbsDer, alg, signature, opts.responderCertDer);
   // Lint before the real signature (src/pki/lint/lint-signer.ts): the preflight throws to refuse.
-  if (opts.preflight) opts.preflight(assemble(await lintSigner(opts.signer.algorithm).sign(tbsDer)));
+  // The rules depend on the response's shape, not on serials or times (checked above), so each
+  // shape is linted in full the first time a preflight sees it (docs/DESIGN.md "Revocation, OCSP and CRLs").
+  if (opts.preflight) {
+    const shape = `${alg}|${opts.responses.map((r) => `${r.certId.hashAlgorithm}:${r.status.type}:${r.status.type === 'revoked' ? r.status.reason ?? '-' : ''}`).join(',')}|${opts.nonce ? opts.nonce.length : 0}`;
+    let seen = lintedShapes.get(opts.preflight);
+    if (!seen?.has(shape)) {
+      opts.preflight(assemble(await lintSigner(alg).sign(tbsDer)));
+      if (!seen) lintedShapes.set(opts.preflight, (seen = new Set()));
+      if (seen.size < 1024) seen.add(shape);
+    }
+  }
   return assemble(await opts.signer.sign(tbsDer));
 }
 

@@ -1,0 +1,39 @@
+/**
+ * The signed envelope of an OCSP answer (RFC 6960 4.2.1): BasicOCSPResponse
+ * (the ResponseData bytes as they were signed, the algorithm, the signature,
+ * the responder certificate) inside OCSPResponse. The parts that never
+ * change for a responder (its certificate in `certs`, the algorithm, the
+ * response type) are encoded once by asn1js and placed as they are
+ * (src/pki/encoded-block.ts); the ResponseData is encoded once and not again
+ * for the envelope. ocsp-codec.test.ts checks the bytes equal
+ * @peculiar/asn1-ocsp's own encoding of the same response.
+ */
+import * as asn1js from 'asn1js';
+import { id_pkix_ocsp_basic, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
+import type { KeyAlgorithm } from '../../core/signing.js';
+import { algorithmDer } from '../../pki/algorithms.js';
+import { EncodedBlock, sequenceOf } from '../../pki/encoded-block.js';
+
+const explicit0 = (inner: asn1js.BaseBlock): asn1js.Constructed =>
+  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [inner] });
+
+const SUCCESSFUL = new Uint8Array(new asn1js.Enumerated({ value: OCSPResponseStatus.successful }).toBER());
+const BASIC_TYPE = new Uint8Array(new asn1js.ObjectIdentifier({ value: id_pkix_ocsp_basic }).toBER());
+
+/** `[0] EXPLICIT SEQUENCE OF Certificate` holding the responder certificate, per certificate buffer. */
+const certsFields = new WeakMap<Uint8Array, Uint8Array>();
+function certsField(responderCertDer: Uint8Array): Uint8Array {
+  let d = certsFields.get(responderCertDer);
+  if (!d) {
+    d = new Uint8Array(explicit0(new asn1js.Sequence({ value: [new EncodedBlock(responderCertDer)] })).toBER());
+    certsFields.set(responderCertDer, d);
+  }
+  return d;
+}
+
+/** The complete OCSPResponse for signed ResponseData bytes. */
+export function assembleOcspResponse(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array, responderCertDer: Uint8Array): Uint8Array {
+  const basic = sequenceOf([tbsDer, algorithmDer(algorithm), new asn1js.BitString({ valueHex: signature }), certsField(responderCertDer)]);
+  const bytes = new asn1js.Sequence({ value: [new EncodedBlock(BASIC_TYPE), new asn1js.OctetString({ valueHex: basic })] });
+  return sequenceOf([SUCCESSFUL, explicit0(bytes)]);
+}
