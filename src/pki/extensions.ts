@@ -11,9 +11,17 @@ import * as asn from '@peculiar/asn1-x509';
 import { OID } from './algorithms.js';
 import type { CertificateTemplate, KeyUsageName, SubjectAltNames } from './certificate-template.js';
 
+const keyIds = new WeakMap<Uint8Array, Buffer>();
+
+/** SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 method 1), cached per SPKI buffer (treated as immutable); a copy each call. */
 export function keyIdentifier(spki: Uint8Array): Buffer {
-  const info = AsnConvert.parse(spki, asn.SubjectPublicKeyInfo);
-  return createHash('sha1').update(Buffer.from(info.subjectPublicKey)).digest();
+  let id = keyIds.get(spki);
+  if (!id) {
+    const info = AsnConvert.parse(spki, asn.SubjectPublicKeyInfo);
+    id = createHash('sha1').update(Buffer.from(info.subjectPublicKey)).digest();
+    keyIds.set(spki, id);
+  }
+  return Buffer.from(id);
 }
 
 const KU_FLAGS: Record<KeyUsageName, number> = {
