@@ -5,6 +5,9 @@
  * revocations made by other processes (the CLI, other nodes) are picked up
  * from the database every second: their cached answers are dropped and the
  * CRL refreshed. Issuer changes rebuild the responder's CertID index.
+ * The poll runs every 100 ms (one indexed query; never two at once), so a
+ * revocation made elsewhere stops being answered "good" here within about
+ * 100 ms plus the query's time.
  */
 import type { Logger } from 'pino';
 import type { CaEvents } from '../core/events.js';
@@ -14,6 +17,9 @@ import type { Store } from '../storage/store.js';
 import type { CrlService } from './crl/crl-service.js';
 import type { OcspResponder } from './ocsp/ocsp-responder.js';
 import { PresignQueue } from './ocsp/presign-queue.js';
+
+/** How often revocations made by other processes are looked for. */
+const POLL_MS = 100;
 
 export interface RevocationFollowerOptions {
   store: Store;
@@ -59,8 +65,20 @@ export class RevocationFollower {
     }
   }
 
+  private polling = false;
+
   /** Revocations made by other processes since the last poll: drops their cached OCSP answers and refreshes the CRL. */
   async poll(): Promise<number> {
+    if (this.polling) return 0;
+    this.polling = true;
+    try {
+      return await this.pollOnce();
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async pollOnce(): Promise<number> {
     const batch = await this.o.store.revocationsSince(this.seq, 1000);
     const issuers = new Set<string>();
     for (const ev of batch) {
@@ -74,7 +92,7 @@ export class RevocationFollower {
   }
 
   start(): void {
-    this.jobs.every(1_000, () => this.poll());
+    this.jobs.every(POLL_MS, () => this.poll());
   }
 
   stop(): void {
