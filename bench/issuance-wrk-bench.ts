@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { call } from '../test/helpers/api-client.js';
 import {
-  RESULTS_DIR, durationSeconds, failedResult, fmtInt, fmtMs, installAbortHandlers, machine, round, warmupSeconds, writeResult,
+  RESULTS_DIR, durationSeconds, failedResult, fmtInt, fmtMs, fmtPct, installAbortHandlers, machine, meets, round, warmupSeconds, writeResult,
   type BenchResult, type Target,
 } from './bench-util.js';
 import { CFSSL_PROFILE, startCfsslPeer, type CertdbSettings, type CfsslPeer, type CfsslProbe } from './cfssl-peer.js';
@@ -375,6 +375,7 @@ export async function runIssuanceWrkBench(ctx: NodeContext): Promise<BenchResult
         levels.push({ c, error: e });
       }
     }
+    out.push(await overloadRecord(ctx));
     const ready = await nodeReady(ctx.node.httpUrl);
     if (!ready) console.error('[issuance-wrk] the node did not answer /readyz 200 within 15 s after the runs');
     const settings = peer.settings();
@@ -386,6 +387,43 @@ export async function runIssuanceWrkBench(ctx: NodeContext): Promise<BenchResult
     await peer.stop();
   }
   return out;
+}
+
+/** Connections of the overload run: far past what the node serves at once. */
+export const OVERLOAD_CONNECTIONS = 256;
+export const OVERLOAD_TARGET: Target = {
+  description: 'overload sheds with 503 + Retry-After instead of queueing without bound: no socket timeouts, the node ready afterwards (p99 reported)',
+  metric: 'socketTimeouts', comparator: '<=', value: 0, unit: 'timeouts',
+};
+
+/** Rampart alone at OVERLOAD_CONNECTIONS: what it still issues, what it sheds, and the latency of both. */
+async function overloadRecord(ctx: NodeContext): Promise<BenchResult> {
+  const c = OVERLOAD_CONNECTIONS;
+  const name = `${WRK_NAME}-overload-c${c}`;
+  const title = `REST issuance under overload (wrk, ${c} connections), Rampart alone`;
+  try {
+    console.log(`[issuance-wrk] overload c=${c}: Rampart, ${warmupSeconds()} s warm-up + ${durationSeconds()} s ...`);
+    const { side } = await runRampart(ctx, c);
+    const w = side.wrk;
+    const shed = w.non2xx['503'] ?? 0;
+    const ready = await nodeReady(ctx.node.httpUrl);
+    const actual = ready ? w.socketErrors.timeout : null;
+    console.log(`[issuance-wrk] overload: ${fmtInt(w.okPerSecond)} certs/s, ${fmtInt(shed)} shed (503), p99 ${fmtMs(w.latencyMs.p99)}, timeouts ${w.socketErrors.timeout}`);
+    return {
+      name, title, date: new Date().toISOString(), machine: machine(),
+      parameters: { connections: c, durationSeconds: durationSeconds(), warmupSeconds: warmupSeconds(), tool: `wrk -t${WRK_THREADS} --latency --timeout ${WRK_TIMEOUT_SECONDS}s`, latency: 'wrk histogram over every response (2xx and 503)' },
+      measurements: { rampart: side, shed503: shed, shedShare: w.responses ? round(shed / w.responses, 4) : 0, socketTimeouts: w.socketErrors.timeout, nodeReadyAfter: ready },
+      target: OVERLOAD_TARGET, actual, pass: meets(OVERLOAD_TARGET, actual),
+      ...(ready ? {} : { error: 'the node did not answer /readyz 200 within 15 s after the run' }),
+      summary: {
+        benchmark: `REST issuance, overload c=${c}: certs/s issued while shedding`, rampart: fmtInt(w.okPerSecond),
+        ceiling: `${fmtInt(shed)} answered 503 (${fmtPct(w.responses ? (shed / w.responses) * 100 : 0)})`, ratio: `p99 ${fmtMs(w.latencyMs.p99)}`,
+        detail: `${fmtMs(w.latencyMs.p50)} / ${fmtMs(w.latencyMs.p99)}`, ceilingDetail: `max ${fmtMs(w.latencyMs.max)}`,
+      },
+    };
+  } catch (e) {
+    return failedResult(name, title, OVERLOAD_TARGET, e);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -401,7 +439,8 @@ const sockets = (w: WrkResult): string => {
 
 /** The wrk section: per-level table, cfssl's certdb settings, and where the time of one issuance goes. */
 export function wrkReportSection(results: BenchResult[]): string[] {
-  const rs = results.filter((r) => r.name.startsWith(`${WRK_NAME}-`));
+  const overload = results.find((r) => r.name.startsWith(`${WRK_NAME}-overload-`));
+  const rs = results.filter((r) => r.name.startsWith(`${WRK_NAME}-`) && r !== overload);
   if (!rs.length) return [];
   const ok = rs.filter((r) => !r.error && r.measurements.rampart);
   const lines: string[] = ['## REST issuance under wrk: Rampart vs cfssl serve', ''];
@@ -424,6 +463,14 @@ export function wrkReportSection(results: BenchResult[]): string[] {
         r.pass ? 'yes' : `**no**${m.goal.applies && !m.goal.met ? ` (goal at c=${GOAL.concurrency}: ${fmtInt(GOAL.certsPerSecond)}/s, p99 ${GOAL.p99Ms} ms${m.goal.p99Counts ? '' : '; p99 does not count: > 1 % non-2xx'})` : ''}`];
     })), '');
   lines.push(`Target: ${WRK_TARGET.description}.`, '');
+  if (overload) {
+    const m = overload.measurements as { rampart?: SideRun; shed503?: number; shedShare?: number; socketTimeouts?: number; nodeReadyAfter?: boolean };
+    lines.push(overload.error || !m.rampart
+      ? `Overload (${OVERLOAD_CONNECTIONS} connections): failed (${overload.error ?? 'no measurement'}).`
+      : `Overload (${OVERLOAD_CONNECTIONS} connections, Rampart alone): ${fmtInt(m.rampart.wrk.okPerSecond)} certs/s issued, ${fmtInt(m.shed503 ?? 0)} answers shed with 503 `
+        + `(${fmtPct((m.shedShare ?? 0) * 100)} of ${fmtInt(m.rampart.wrk.responses)}), latency p50 / p90 / p99 / max ${lat(m.rampart.wrk)} over every answer, `
+        + `${m.socketTimeouts ?? 0} socket timeouts, node ready afterwards: ${m.nodeReadyAfter ? 'yes' : '**no**'}.`, '');
+  }
   const db = p?.cfssl?.certdb;
   if (db) {
     lines.push(`cfssl's certdb durability, as found: ${db.journalMode}, file header bytes 18/19 = ${db.headerBytes18and19.join('/')}; synchronous ${db.synchronous}: ${db.synchronousSource}. `
