@@ -11,8 +11,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request as httpsRequest } from 'node:https';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
@@ -21,37 +20,16 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { call } from './helpers/api-client.js';
+import { httpCall, type HttpOptions, type HttpResponse } from '../src/core/http-client.js';
 import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl } from './helpers/openssl.js';
 
-interface Res { status: number; headers: IncomingHttpHeaders; body: any; raw: Buffer }
+type Res = HttpResponse<any>;
 
-/** One request; `agent` for keep-alive under load; `xff` as the client address HAProxy would pass on. */
-function req(url: string, o: { method?: string; token?: string; json?: unknown; body?: Buffer; headers?: Record<string, string>; ca?: string; agent?: Agent; xff?: string } = {}): Promise<Res> {
-  const u = new URL(url);
-  const payload = o.json !== undefined ? Buffer.from(JSON.stringify(o.json)) : o.body;
-  const headers: Record<string, string> = { ...o.headers };
-  if (o.token) headers.authorization = `Bearer ${o.token}`;
-  if (o.xff) headers['x-forwarded-for'] = o.xff;
-  if (o.json !== undefined) headers['content-type'] = 'application/json';
-  if (payload) headers['content-length'] = String(payload.length);
-  const fn = u.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const r = fn(u, { method: o.method ?? (payload ? 'POST' : 'GET'), headers, ca: o.ca, agent: o.agent ?? false, timeout: 20_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        let body: any = raw;
-        if (String(res.headers['content-type'] ?? '').includes('json')) { try { body = JSON.parse(raw.toString('utf8')); } catch { body = raw.toString('utf8'); } }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, raw });
-      });
-      res.on('error', reject);
-    });
-    r.on('timeout', () => r.destroy(new Error(`timeout: ${url}`)));
-    r.on('error', reject);
-    r.end(payload);
-  });
+/** One request (the project's client); `agent` for keep-alive under load; `xff` as the client address HAProxy would pass on. */
+function req(url: string, o: Omit<HttpOptions, 'timeoutMs'> & { xff?: string } = {}): Promise<Res> {
+  const { xff, ...rest } = o;
+  return httpCall(url, { ...rest, headers: { ...o.headers, ...(xff ? { 'x-forwarded-for': xff } : {}) }, timeoutMs: 20_000 });
 }
 
 function assertProblem(r: Res, status: number, code: string): void {
