@@ -9,6 +9,7 @@ import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
 import { rampartConfigSchema } from '../../config/schema.js';
 import { acmeConformance } from '../conformance/acme-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
+import { inventoryConformance } from '../conformance/inventory-conformance.js';
 import { createStore } from '../create-store.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import type { Attempt, RetryEvent } from './pg-pool.js';
@@ -56,6 +57,7 @@ async function pgFactory() {
 
 storeConformance('PostgreSQL (real cluster)', pgFactory);
 acmeConformance('PostgreSQL (real cluster)', pgFactory);
+inventoryConformance('PostgreSQL (real cluster)', pgFactory);
 
 describe('PostgresStore on one server', () => {
   it('migrations from 4 nodes starting at once apply exactly once', async () => {
