@@ -9,7 +9,10 @@ import type {
   Fence, LeaseState, NodeInfo,
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
 } from '../core/types.js';
+import type { ExportTextOptions } from './inventory-format.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from './acme-records.js';
+
+export type ExportTextRequest = Omit<ExportTextOptions, 'nowMs'> & { batch?: number };
 
 export interface IdempotencyClaim {
   key: string;
@@ -64,6 +67,12 @@ export interface CertificateStore {
    * `withDer` the records' `der` is empty.
    */
   exportCertificates(filter: CertificateFilter, now: Date, opts?: { withDer?: boolean; batch?: number }): AsyncIterable<CertificateRecord[]>;
+  /**
+   * The same matches as export text (inventory-format.ts): the CSV header
+   * first, then one chunk per batch. SQLite formats in its reader thread.
+   * Throws 'malformed' for a bad filter before yielding anything.
+   */
+  exportText(filter: CertificateFilter, now: Date, opts: ExportTextRequest): AsyncIterable<{ text: string; rows: number }>;
   /**
    * Marks a certificate revoked. Throws notFound or alreadyRevoked
    * (RampartError). `crlEntry` is the entry's CRL encoding, built by the

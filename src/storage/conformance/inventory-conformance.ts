@@ -138,5 +138,29 @@ export function inventoryConformance(name: string, factory: () => Promise<{ stor
       assert.deepEqual(revoked.map((c) => [c.serial, c.revocationReason]), [['101', 1]]);
       assert.deepEqual((await exportAll(s, { name: 'nothing-like-this' })).rows, []);
     }));
+
+    it('export text: NDJSON and CSV lines for exactly the matches, PEM on request, a bad filter refused before any text', () => withStore(async (s, all) => {
+      const text = async (filter: CertificateFilter, format: 'ndjson' | 'csv', pem = false) => {
+        let out = '';
+        let rows = 0;
+        for await (const c of s.exportText(filter, NOW, { format, pem, reasonNames: { 1: 'keyCompromise' }, batch: 5 })) { out += c.text; rows += c.rows; }
+        return { out, rows };
+      };
+      const nd = await text({ name: 'example' }, 'ndjson');
+      const lines = nd.out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const expected = all.filter((c) => oldMatch(c, 'example'));
+      assert.equal(nd.rows, expected.length);
+      assert.deepEqual(lines.map((l) => l.serial).sort(), expected.map((c) => c.serial).sort());
+      const one = lines.find((l) => l.serial === expected[0]!.serial)!;
+      assert.deepEqual(Object.keys(one), ['serial', 'issuer', 'subject', 'sans', 'notBefore', 'notAfter', 'status', 'revokedAt', 'reason', 'profile']);
+      assert.deepEqual(one.sans, expected[0]!.sans);
+      const revoked = (await text({ status: 'revoked' }, 'ndjson')).out;
+      assert.equal(JSON.parse(revoked).reason, 'keyCompromise');
+      const csv = await text({ status: 'revoked' }, 'csv', true);
+      assert.ok(csv.out.startsWith('serial,issuer,subject,sans,notBefore,notAfter,status,revokedAt,reason,profile,pem\r\n'));
+      assert.match(csv.out, /^101,int-a,/m);
+      assert.match(csv.out, /"-----BEGIN CERTIFICATE-----\n/);
+      await assert.rejects(text({ name: 'ab' }, 'csv'), (e: Error & { code?: string }) => e.code === 'malformed');
+    }));
   });
 }

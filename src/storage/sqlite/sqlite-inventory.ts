@@ -12,6 +12,7 @@ import type Database from 'better-sqlite3';
 import type { CertificateFilter } from '../../core/types.js';
 import type { Row } from '../row-mapping.js';
 import { checkFilter, filterConditions, nameNeedle } from '../inventory-query.js';
+import { formatRows, type ExportTextOptions } from '../inventory-format.js';
 
 export interface InventoryQuery {
   filter: CertificateFilter;
@@ -59,6 +60,12 @@ export function selectRows(db: Database.Database, q: InventoryQuery, afterSeq: n
   const all = [...where, `${seqCol} > @afterSeq`];
   const sql = `SELECT ${der ? 'c.*' : LIGHT_COLUMNS} FROM ${from} WHERE ${all.join(' AND ')} ORDER BY ${seqCol} LIMIT @limit`;
   return prep(db, sql).all({ ...args, afterSeq, limit }) as Row[];
+}
+
+/** One export batch as finished text, with how many rows it holds and the seq to continue after. */
+export function textBatch(db: Database.Database, q: InventoryQuery, afterSeq: number, limit: number, fmt: ExportTextOptions): { text: string; rows: number; lastSeq: number } {
+  const rows = selectRows(db, q, afterSeq, limit, fmt.pem);
+  return { text: formatRows(rows, fmt), rows: rows.length, lastSeq: rows.length ? Number(rows[rows.length - 1]!.seq) : afterSeq };
 }
 
 /** The query plan of a page query (bench and tests: which index each filter uses). */

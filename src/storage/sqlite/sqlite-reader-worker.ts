@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import { countMatches, selectRows } from './sqlite-inventory.js';
+import { countMatches, selectRows, textBatch } from './sqlite-inventory.js';
 import type { ReaderRequest, ReaderReply } from './sqlite-reader.js';
 
 const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
@@ -14,7 +14,9 @@ db.pragma('busy_timeout = 5000');
 parentPort!.on('message', (m: ReaderRequest) => {
   let reply: ReaderReply;
   try {
-    const result = m.op === 'count' ? countMatches(db, m.q) : selectRows(db, m.q, m.afterSeq, m.limit, m.der);
+    const result = m.op === 'count' ? countMatches(db, m.q)
+      : m.op === 'text' ? textBatch(db, m.q, m.afterSeq, m.limit, m.fmt)
+        : selectRows(db, m.q, m.afterSeq, m.limit, m.der);
     reply = { id: m.id, result };
   } catch (e) {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };

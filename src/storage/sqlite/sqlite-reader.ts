@@ -13,11 +13,13 @@ import { Worker } from 'node:worker_threads';
 import { RampartError, type ErrorCode } from '../../core/errors.js';
 import type { Row } from '../row-mapping.js';
 import { checkFilter } from '../inventory-query.js';
-import { countMatches, selectRows, type InventoryQuery } from './sqlite-inventory.js';
+import { countMatches, selectRows, textBatch, type InventoryQuery } from './sqlite-inventory.js';
+import type { ExportTextOptions } from '../inventory-format.js';
 
 export type ReaderRequest =
   | { id: number; op: 'count'; q: InventoryQuery }
-  | { id: number; op: 'rows'; q: InventoryQuery; afterSeq: number; limit: number; der: boolean };
+  | { id: number; op: 'rows'; q: InventoryQuery; afterSeq: number; limit: number; der: boolean }
+  | { id: number; op: 'text'; q: InventoryQuery; afterSeq: number; limit: number; fmt: ExportTextOptions };
 export type ReaderReply = { id: number; result: unknown; error?: undefined } | { id: number; error: { message: string; code?: string } };
 
 const ENTRY = new URL('./sqlite-reader-entry.mjs', import.meta.url);
@@ -46,6 +48,13 @@ export class SqliteReader {
     checkFilter(q.filter);
     if (this.path === ':memory:') return Promise.resolve(selectRows(this.local, q, afterSeq, limit, der));
     return this.call({ op: 'rows', q, afterSeq, limit, der }) as Promise<Row[]>;
+  }
+
+  /** One export batch formatted in the worker: the main thread only passes the text on. */
+  text(q: InventoryQuery, afterSeq: number, limit: number, fmt: ExportTextOptions): Promise<{ text: string; rows: number; lastSeq: number }> {
+    checkFilter(q.filter);
+    if (this.path === ':memory:') return Promise.resolve(textBatch(this.local, q, afterSeq, limit, fmt));
+    return this.call({ op: 'text', q, afterSeq, limit, fmt }) as Promise<{ text: string; rows: number; lastSeq: number }>;
   }
 
   /** The running worker's thread id, or null (diagnostics and tests). */

@@ -16,10 +16,11 @@ import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
-import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReader } from './sqlite-reader.js';
-import { EXPORT_BATCH, decodeCursor, encodeCursor } from '../inventory-query.js';
+import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
+import { exportHeader } from '../inventory-format.js';
 
 import { d, dn, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 import {
@@ -287,6 +288,20 @@ export class SqliteStore implements Store {
   async countCertificates(): Promise<{ total: number; revoked: number }> {
     const r = this.prep("SELECT COUNT(*) AS total, SUM(status = 'revoked') AS revoked FROM certificates").get() as Row;
     return { total: Number(r.total), revoked: Number(r.revoked ?? 0) };
+  }
+
+  async *exportText(filter: CertificateFilter, now: Date, opts: ExportTextRequest): AsyncIterable<{ text: string; rows: number }> {
+    const q = { filter, nowMs: now.getTime() };
+    const fmt = { ...opts, nowMs: q.nowMs };
+    const batch = opts.batch ?? EXPORT_BATCH;
+    checkFilter(filter);
+    yield { text: exportHeader(fmt), rows: 0 };
+    for (let after = 0; ;) {
+      const b = await this.reader.text(q, after, batch, fmt);
+      if (b.rows) yield { text: b.text, rows: b.rows };
+      if (b.rows < batch) return;
+      after = b.lastSeq;
+    }
   }
 
   // ---- CRLs
