@@ -106,7 +106,7 @@ async function exports(store: SqliteStore) {
 function ocspLoad(url: string, seconds: number): Promise<{ p50: number; p99: number; max: number; rps: number; non2xx: number }> {
   const lat = new LatencyRecorder();
   return new Promise((resolve, reject) => {
-    const inst = autocannon({ url, connections: 8, duration: seconds, timeout: 10 }, (err: unknown, r: autocannon.Result) => {
+    const inst = autocannon({ url, connections: 8, duration: seconds, timeout: 10, reconnectRate: 5000 }, (err: unknown, r: autocannon.Result) => {
       if (err) return reject(err instanceof Error ? err : new Error(String(err)));
       const s = lat.stats();
       resolve({ p50: s.p50, p99: s.p99, max: s.max, rps: round(r['2xx'] / r.duration, 0), non2xx: r.non2xx + r.errors + r.timeouts });
