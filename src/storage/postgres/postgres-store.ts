@@ -40,7 +40,8 @@ import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions 
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import type { DatabaseSnapshot } from '../store.js';
-import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor, filterConditions, nameNeedle } from '../inventory-query.js';
+import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
+import { pgInventoryWhere, pgPageSql } from './pg-inventory.js';
 import { exportHeader, formatRows } from '../inventory-format.js';
 
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
@@ -49,15 +50,6 @@ export type PostgresStoreOptions = PgPoolOptions;
 import { d, dn, n, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 type Q = ISql;
 
-/** The inventory filter as PostgreSQL conditions: a name is a LIKE the pg_trgm GIN index answers (backslash is LIKE's default escape). */
-function pgInventoryWhere(filter: CertificateFilter, now: Date): { where: string[]; args: Array<string | number> } {
-  checkFilter(filter);
-  const args: Array<string | number> = [];
-  const p = (v: string | number) => { args.push(v); return `$${args.length}`; };
-  const where = filterConditions(filter, now, p);
-  if (filter.name) where.unshift(`search LIKE ${p(`%${nameNeedle(filter.name).replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`)}`);
-  return { where, args };
-}
 
 const CHUNK = 2000;
 /** The database's clock, epoch milliseconds. Leases, fences and heartbeats use it, never the node's. */
@@ -277,7 +269,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>> {
     const c = decodeCursor(page.cursor);
     const { where, args } = pgInventoryWhere(filter, now);
-    const pageSql = `SELECT * FROM certificates WHERE ${[...where, `seq > $${args.length + 1}`].join(' AND ')} ORDER BY seq LIMIT $${args.length + 2}`;
+    const pageSql = pgPageSql(where, args.length, '*');
     const { total, rows } = await this.pool.run('listCertificates', async (sql) => {
       const counted = c.total ?? n((await sql.unsafe(`SELECT count(*) AS n FROM certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, args))[0]!.n);
       const rows = await sql.unsafe(pageSql, [...args, c.afterSeq, page.limit + 1]);
@@ -313,7 +305,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   private async *exportRows(filter: CertificateFilter, now: Date, withDer: boolean, batch: number): AsyncIterable<Row[]> {
     const { where, args } = pgInventoryWhere(filter, now);
     const cols = withDer ? '*' : 'seq, serial, issuer_id, profile, subject, sans, not_before, not_after, status, revoked_at, revocation_reason, created_at, requester';
-    const q = `SELECT ${cols} FROM certificates WHERE ${[...where, `seq > $${args.length + 1}`].join(' AND ')} ORDER BY seq LIMIT $${args.length + 2}`;
+    const q = pgPageSql(where, args.length, cols);
     for (let after = 0; ;) {
       const rows = [...await this.pool.run('exportCertificates', (sql) => sql.unsafe(q, [...args, after, batch]))] as Row[];
       if (rows.length) yield rows;
