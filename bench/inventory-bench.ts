@@ -14,6 +14,7 @@
  */
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
 import { exportChunks, type ExportFormat } from '../src/http/api/certificate-export.js';
@@ -175,6 +176,9 @@ async function main(): Promise<void> {
       await store.close();
     }
   } finally {
+    // The synthetic rows would all be linted by the data directory's removal (test/helpers): drop them first.
+    await ctx.node.stop();
+    for (const f of ['rampart.db', 'rampart.db-wal', 'rampart.db-shm']) rmSync(join(ctx.node.dataDir, f), { force: true });
     await tearDownNode(ctx);
   }
 }
