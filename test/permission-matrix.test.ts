@@ -20,6 +20,7 @@ import { startTestNode, type TestNode } from './helpers/running-node.js';
 const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number }> = {
   'POST /api/v1/certificates': { json: { csr: 'not a CSR', profile: 'server' }, allowed: 400 },
   'GET /api/v1/certificates': { allowed: 200 },
+  'GET /api/v1/certificates/export': { path: '/api/v1/certificates/export?format=ndjson', allowed: 200 },
   'GET /api/v1/certificates/{serial}': { path: '/api/v1/certificates/abababababababab', allowed: 404 },
   'POST /api/v1/certificates/{serial}/revoke': { path: '/api/v1/certificates/abababababababab/revoke', json: { reason: 'keyCompromise' }, allowed: 404 },
   'POST /api/v1/tokens': { json: { name: 'matrix', role: 'auditor' }, allowed: 201 },

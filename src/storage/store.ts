@@ -9,7 +9,10 @@ import type {
   Fence, LeaseState, NodeInfo,
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
 } from '../core/types.js';
+import type { ExportTextOptions } from './inventory-format.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from './acme-records.js';
+
+export type ExportTextRequest = Omit<ExportTextOptions, 'nowMs'> & { batch?: number };
 
 export interface IdempotencyClaim {
   key: string;
@@ -51,7 +54,25 @@ export interface CertificateStore {
    */
   insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
+  /**
+   * One page of the inventory in issue order. `total` counts every match as
+   * of the first page: it is carried in the opaque cursor, not recounted.
+   * Throws RampartError 'malformed' for a filter the indexes cannot answer
+   * (a name shorter than 3 characters) or a cursor not made here.
+   */
   listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>>;
+  /**
+   * Every certificate matching `filter`, in batches in issue order, each
+   * batch one short query (memory stays flat however many match). Without
+   * `withDer` the records' `der` is empty.
+   */
+  exportCertificates(filter: CertificateFilter, now: Date, opts?: { withDer?: boolean; batch?: number }): AsyncIterable<CertificateRecord[]>;
+  /**
+   * The same matches as export text (inventory-format.ts): the CSV header
+   * first, then one chunk per batch. SQLite formats in its reader thread.
+   * Throws 'malformed' for a bad filter before yielding anything.
+   */
+  exportText(filter: CertificateFilter, now: Date, opts: ExportTextRequest): AsyncIterable<{ text: string; rows: number }>;
   /**
    * Marks a certificate revoked. Throws notFound or alreadyRevoked
    * (RampartError). `crlEntry` is the entry's CRL encoding, built by the

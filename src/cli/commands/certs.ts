@@ -1,6 +1,8 @@
-/** `rampart issue`, `revoke`, `certs list`, `certs show`: local operator commands on the node's data. */
+/** `rampart issue`, `revoke`, `certs list`, `certs export`, `certs show`: local operator commands on the node's data. */
 import { createPublicKey } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { generateKeyObject } from '../../keys/software/software-backend.js';
@@ -9,11 +11,35 @@ import { toPem } from '../../pki/certificate-builder.js';
 import { buildCsr } from '../../pki/csr-builder.js';
 import { normalizeSerial } from '../../core/serial.js';
 import { certificateView } from '../../http/api/certificate-view.js';
+import { EXPORT_FORMATS, exportChunks, type ExportFormat } from '../../http/api/certificate-export.js';
+import { MIN_NAME_LENGTH, checkFilter } from '../../storage/inventory-query.js';
+import type { CertificateFilter } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
 import { warnAboutPublicBaseUrl } from './serve.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+interface FilterFlags { status?: string; expiring?: number; name?: string; issuer?: string; profile?: string }
+
+/** The inventory filters, for `certs list` and `certs export`. */
+function filterOptions(c: Command): Command {
+  return c
+    .option('--status <status>', 'good, revoked or expired')
+    .option('--expiring <days>', 'valid certificates expiring within N days', (v) => Number(v))
+    .option('--name <text>', `substring of subject or SAN, any case (at least ${MIN_NAME_LENGTH} characters)`)
+    .option('--issuer <id>', 'issuer id')
+    .option('--profile <name>', 'certificate profile');
+}
+
+function toFilter(o: FilterFlags): CertificateFilter {
+  if (o.status && !['good', 'revoked', 'expired'].includes(o.status)) throw new Error('--status must be good, revoked or expired');
+  const f: CertificateFilter = {
+    status: o.status as CertificateFilter['status'], expiringWithinDays: o.expiring, name: o.name, issuerId: o.issuer, profile: o.profile,
+  };
+  checkFilter(f);
+  return f;
+}
 
 export function registerCerts(program: Command, g: () => GlobalOptions): void {
   program.command('issue')
@@ -69,22 +95,33 @@ export function registerCerts(program: Command, g: () => GlobalOptions): void {
     });
 
   const certs = program.command('certs').description('certificate inventory');
-  certs.command('list')
-    .option('--status <status>', 'good, revoked or expired')
-    .option('--expiring <days>', 'valid certificates expiring within N days', (v) => Number(v))
-    .option('--name <text>', 'substring of subject or SAN')
+  filterOptions(certs.command('list').description('one page of the inventory (total: all matches as of the first page)'))
     .option('--limit <n>', 'page size', (v) => Number(v), 100)
     .option('--cursor <cursor>', 'continue after this cursor')
-    .action(async (o: { status?: 'good' | 'revoked' | 'expired'; expiring?: number; name?: string; limit: number; cursor?: string }) => {
-      if (o.status && !['good', 'revoked', 'expired'].includes(o.status)) throw new Error('--status must be good, revoked or expired');
+    .action(async (o: FilterFlags & { limit: number; cursor?: string }) => {
       await withNode(g(), async (node) => {
         const now = node.clock.now();
-        const page = await node.store.listCertificates({ status: o.status, expiringWithinDays: o.expiring, name: o.name }, { limit: o.limit, cursor: o.cursor }, now);
+        const page = await node.store.listCertificates(toFilter(o), { limit: o.limit, cursor: o.cursor }, now);
         const items = page.items.map((c) => certificateView(c, now));
         out(g(), { items, total: page.total, nextCursor: page.nextCursor }, () => [
           ...items.map((c) => `${c.serial}  ${c.status.padEnd(7)}  ${c.notAfter}  ${c.subject}  [${c.sans.join(', ')}]`),
           `${items.length} of ${page.total}${page.nextCursor ? ` (more: --cursor ${page.nextCursor})` : ''}`,
         ].join('\n'));
+      });
+    });
+  filterOptions(certs.command('export').description('every certificate matching the filters, as NDJSON or CSV (streamed)'))
+    .requiredOption('--format <format>', `${EXPORT_FORMATS.join(' or ')}`)
+    .option('--pem', 'add each certificate as PEM')
+    .option('--output <file>', 'write to this file (default: standard output)')
+    .action(async (o: FilterFlags & { format: string; pem?: boolean; output?: string }) => {
+      if (!(EXPORT_FORMATS as readonly string[]).includes(o.format)) throw new Error(`--format must be ${EXPORT_FORMATS.join(' or ')} (got "${o.format}")`);
+      const filter = toFilter(o);
+      await withNode(g(), async (node) => {
+        let rows = 0;
+        const chunks = exportChunks(node.store, filter, node.clock.now(), o.format as ExportFormat, { pem: o.pem ?? false, onRows: (n) => { rows += n; } });
+        // pipeline() waits for the file (or stdout) to drain before pulling the next batch.
+        await pipeline(Readable.from(chunks), o.output ? createWriteStream(o.output) : process.stdout, { end: Boolean(o.output) });
+        if (o.output) process.stderr.write(`Exported ${rows} certificate(s) to ${o.output}\n`);
       });
     });
   certs.command('show <serial>')

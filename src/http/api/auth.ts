@@ -38,6 +38,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Permission | 'public' | 'acme
   'GET /api/v1/whoami': 'status.read',
   'POST /api/v1/certificates': 'cert.issue',
   'GET /api/v1/certificates': 'cert.read',
+  'GET /api/v1/certificates/export': 'cert.read',
   'GET /api/v1/certificates/{serial}': 'cert.read',
   'POST /api/v1/certificates/{serial}/revoke': 'cert.revoke',
   'POST /api/v1/tokens': 'token.manage',

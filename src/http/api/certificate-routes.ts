@@ -1,4 +1,4 @@
-/** REST routes for certificates: issue, get, list, revoke. */
+/** REST routes for certificates: issue, get, list, export, revoke. */
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../../core/clock.js';
 import { normalizeSerial } from '../../core/serial.js';
@@ -12,6 +12,9 @@ import { toPem } from '../../pki/certificate-builder.js';
 import type { Authenticator } from './auth.js';
 import { certificateSchema, certificateView, problemSchema } from './certificate-view.js';
 import { REVOCATION_REASONS } from '../../pki/revocation-reasons.js';
+import { Readable } from 'node:stream';
+import { MIN_NAME_LENGTH, checkFilter } from '../../storage/inventory-query.js';
+import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, exportChunks, type ExportFormat } from './certificate-export.js';
 
 export interface CertificateRoutesOptions {
   auth: Authenticator;
@@ -22,6 +25,15 @@ export interface CertificateRoutesOptions {
   clock: Clock;
   pageSizeMax: number;
 }
+
+/** The list filters, shared by listing and export. */
+const FILTER_PROPERTIES = {
+  status: { type: 'string', enum: ['good', 'revoked', 'expired'] },
+  expiringWithinDays: { type: 'integer', minimum: 0, maximum: 36500 },
+  name: { type: 'string', minLength: MIN_NAME_LENGTH, maxLength: 253, description: `substring of the subject or a SAN, any case, at least ${MIN_NAME_LENGTH} characters (trigram index)` },
+  issuerId: { type: 'string', minLength: 1, maxLength: 64 },
+  profile: { type: 'string', maxLength: 64 },
+} as const;
 
 const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema, 422: problemSchema };
 
@@ -57,20 +69,17 @@ export async function certificateRoutes(app: FastifyInstance, o: CertificateRout
     return certificateView(r.record, o.clock.now(), { pem: true, chain: r.chain });
   });
 
-  app.get<{ Querystring: { status?: CertificateFilter['status']; expiringWithinDays?: number; name?: string; profile?: string; limit?: number; cursor?: string } }>('/api/v1/certificates', {
+  app.get<{ Querystring: CertificateFilter & { limit?: number; cursor?: string } }>('/api/v1/certificates', {
     schema: {
-      summary: 'List certificates with filters and cursor pagination',
+      summary: 'List certificates with filters and cursor pagination (total: all matches as of the first page)',
       tags: ['certificates'],
       security: [{ bearer: [] }],
       querystring: {
         type: 'object', additionalProperties: false,
         properties: {
-          status: { type: 'string', enum: ['good', 'revoked', 'expired'] },
-          expiringWithinDays: { type: 'integer', minimum: 0, maximum: 36500 },
-          name: { type: 'string', minLength: 1, maxLength: 253, description: 'substring of the subject or a SAN' },
-          profile: { type: 'string', maxLength: 64 },
+          ...FILTER_PROPERTIES,
           limit: { type: 'integer', minimum: 1, maximum: o.pageSizeMax, default: 50 },
-          cursor: { type: 'string', pattern: '^[0-9]{1,18}$' },
+          cursor: { type: 'string', pattern: '^[0-9]{1,18}(\\.[0-9]{1,18})?$', description: 'opaque: the nextCursor of the previous page' },
         },
       },
       response: {
@@ -84,6 +93,31 @@ export async function certificateRoutes(app: FastifyInstance, o: CertificateRout
     const now = o.clock.now();
     const page = await o.store.listCertificates(filter, { limit, cursor }, now);
     return { items: page.items.map((c) => certificateView(c, now)), total: page.total, nextCursor: page.nextCursor };
+  });
+
+  app.get<{ Querystring: CertificateFilter & { format: ExportFormat; include?: 'pem' } }>('/api/v1/certificates/export', {
+    schema: {
+      summary: 'Export every certificate matching the list filters as NDJSON or CSV (streamed)',
+      tags: ['certificates'],
+      security: [{ bearer: [] }],
+      querystring: {
+        type: 'object', additionalProperties: false, required: ['format'],
+        properties: {
+          ...FILTER_PROPERTIES,
+          format: { type: 'string', enum: [...EXPORT_FORMATS] },
+          include: { type: 'string', enum: ['pem'], description: 'pem: add each certificate as PEM' },
+        },
+      },
+      response: { ...errors },
+    },
+  }, async (req, reply) => {
+    await o.auth.require(req, 'cert.read');
+    const { format, include, ...filter } = req.query;
+    checkFilter(filter);
+    const now = o.clock.now();
+    reply.type(EXPORT_CONTENT_TYPES[format]).header('content-disposition', `attachment; filename="certificates.${format}"`);
+    // Pulled chunk by chunk as the socket drains: the next batch is read only when the client has taken the last.
+    return reply.send(Readable.from(exportChunks(o.store, filter, now, format, { pem: include === 'pem' })));
   });
 
   app.get<{ Params: { serial: string }; Querystring: { format?: 'json' | 'pem' | 'der' } }>('/api/v1/certificates/:serial', {

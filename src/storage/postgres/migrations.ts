@@ -216,6 +216,18 @@ export const POSTGRES_MIGRATIONS: string[] = [
   ALTER TABLE api_tokens ADD COLUMN operator_id TEXT REFERENCES operators(id);
   CREATE INDEX api_tokens_operator ON api_tokens (operator_id);
   `,
+  // 5: inventory at scale (issue 17). Name search through a pg_trgm GIN
+  // index on the search column (LIKE '%needle%' uses it; the recheck keeps
+  // the exact semantics). pg_trgm is a trusted extension: the database owner
+  // may create it. Status, issuer and profile get (value, seq) indexes so a
+  // page in seq order is a range read.
+  `
+  CREATE EXTENSION IF NOT EXISTS pg_trgm;
+  CREATE INDEX certificates_search_trgm ON certificates USING gin (search gin_trgm_ops);
+  CREATE INDEX certificates_status_seq ON certificates (status, seq);
+  CREATE INDEX certificates_issuer_seq ON certificates (issuer_id, seq);
+  CREATE INDEX certificates_profile_seq ON certificates (profile, seq);
+  `,
 ];
 
 /**

@@ -31,7 +31,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
-import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
@@ -40,12 +40,16 @@ import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions 
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import type { DatabaseSnapshot } from '../store.js';
+import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
+import { pgInventoryWhere, pgPageSql } from './pg-inventory.js';
+import { exportHeader, formatRows } from '../inventory-format.js';
 
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
 export type PostgresStoreOptions = PgPoolOptions;
 
 import { d, dn, n, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 type Q = ISql;
+
 
 const CHUNK = 2000;
 /** The database's clock, epoch milliseconds. Leases, fences and heartbeats use it, never the node's. */
@@ -261,34 +265,53 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     return r ? toCert(r) : null;
   }
 
+  /** Inventory pages; the total is counted for the first page only and carried in the cursor. */
   async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>> {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    const p = (v: string | number) => { args.push(v); return `$${args.length}`; };
-    let nowRef: string | undefined;
-    const nowP = () => (nowRef ??= p(now.getTime()));
-    if (filter.status === 'good') where.push(`status = 'good' AND not_after > ${nowP()}`);
-    else if (filter.status === 'revoked') where.push("status = 'revoked'");
-    else if (filter.status === 'expired') where.push(`not_after <= ${nowP()}`);
-    if (filter.expiringWithinDays !== undefined) {
-      where.push(`status = 'good' AND not_after > ${nowP()} AND not_after <= ${p(now.getTime() + filter.expiringWithinDays * 86_400_000)}`);
-    }
-    if (filter.name) {
-      where.push(`search LIKE ${p(`%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`)} ESCAPE '\\'`);
-    }
-    if (filter.issuerId) where.push(`issuer_id = ${p(filter.issuerId)}`);
-    if (filter.profile) where.push(`profile = ${p(filter.profile)}`);
-    const base = where.length ? `WHERE ${where.map((w) => `(${w})`).join(' AND ')}` : '';
-    const cursor = page.cursor ? Number(page.cursor) : 0;
-    const pageSql = `SELECT * FROM certificates ${base ? `${base} AND` : 'WHERE'} seq > $${args.length + 1} ORDER BY seq LIMIT $${args.length + 2}`;
+    const c = decodeCursor(page.cursor);
+    const { where, args } = pgInventoryWhere(filter, now);
+    const pageSql = pgPageSql(where, args.length, '*');
     const { total, rows } = await this.pool.run('listCertificates', async (sql) => {
-      const [c] = await sql.unsafe(`SELECT count(*) AS n FROM certificates ${base}`, args);
-      const rows = await sql.unsafe(pageSql, [...args, cursor, page.limit + 1]);
-      return { total: n(c!.n), rows: [...rows] as Row[] };
+      const counted = c.total ?? n((await sql.unsafe(`SELECT count(*) AS n FROM certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, args))[0]!.n);
+      const rows = await sql.unsafe(pageSql, [...args, c.afterSeq, page.limit + 1]);
+      return { total: counted, rows: [...rows] as Row[] };
     });
     const more = rows.length > page.limit;
     const items = rows.slice(0, page.limit);
-    return { items: items.map(toCert), total, nextCursor: more ? String(items[items.length - 1]!.seq) : null };
+    return { items: items.map(toCert), total, nextCursor: more ? encodeCursor(n(items[items.length - 1]!.seq), total) : null };
+  }
+
+  /**
+   * Keyset batches, one short query each (like iterateRevoked), rather than
+   * one server-side cursor: nothing pins a connection or a snapshot while a
+   * slow client reads, and each batch is retried alone across a failover.
+   */
+  async *exportCertificates(filter: CertificateFilter, now: Date, opts: { withDer?: boolean; batch?: number } = {}): AsyncIterable<CertificateRecord[]> {
+    for await (const rows of this.exportRows(filter, now, opts.withDer ?? false, opts.batch ?? EXPORT_BATCH)) yield rows.map(toCert);
+  }
+
+  /** Formatted on this thread (postgres.js parses rows here anyway), in batches of 500 rows: each slice of work stays short. */
+  async *exportText(filter: CertificateFilter, now: Date, opts: ExportTextRequest): AsyncIterable<{ text: string; rows: number }> {
+    const fmt = { ...opts, nowMs: now.getTime() };
+    checkFilter(filter);
+    yield { text: exportHeader(fmt), rows: 0 };
+    for await (const rows of this.exportRows(filter, now, opts.pem, opts.batch ?? 500)) yield { text: formatRows(rows, fmt), rows: rows.length };
+  }
+
+  /**
+   * Keyset batches, one short query each (like iterateRevoked), rather than
+   * one server-side cursor: nothing pins a connection or a snapshot while a
+   * slow client reads, and each batch is retried alone across a failover.
+   */
+  private async *exportRows(filter: CertificateFilter, now: Date, withDer: boolean, batch: number): AsyncIterable<Row[]> {
+    const { where, args } = pgInventoryWhere(filter, now);
+    const cols = withDer ? '*' : 'seq, serial, issuer_id, profile, subject, sans, not_before, not_after, status, revoked_at, revocation_reason, created_at, requester';
+    const q = pgPageSql(where, args.length, cols);
+    for (let after = 0; ;) {
+      const rows = [...await this.pool.run('exportCertificates', (sql) => sql.unsafe(q, [...args, after, batch]))] as Row[];
+      if (rows.length) yield rows;
+      if (rows.length < batch) return;
+      after = n(rows[rows.length - 1]!.seq);
+    }
   }
 
   async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {

@@ -179,4 +179,28 @@ export const SQLITE_MIGRATIONS: string[] = [
   ALTER TABLE api_tokens ADD COLUMN operator_id TEXT REFERENCES operators(id);
   CREATE INDEX api_tokens_operator ON api_tokens (operator_id);
   `,
+  // 4: inventory at scale (issue 17). Name search through an FTS5 trigram
+  // index of the search column (external content: the index only, no copy of
+  // the text), kept by triggers in the transaction of each insert, delete or
+  // change, and filled here for the rows already stored. case_sensitive 1:
+  // the column and the needle are both lower-cased already, so a phrase match
+  // is exactly "contains". Status, issuer and profile get indexes that SQLite
+  // keeps in seq (rowid) order within each value, so a page is a range read.
+  `
+  CREATE VIRTUAL TABLE certificates_search USING fts5(search, content='certificates', content_rowid='seq', tokenize='trigram case_sensitive 1');
+  INSERT INTO certificates_search (certificates_search) VALUES ('rebuild');
+  CREATE TRIGGER certificates_search_insert AFTER INSERT ON certificates BEGIN
+    INSERT INTO certificates_search (rowid, search) VALUES (new.seq, new.search);
+  END;
+  CREATE TRIGGER certificates_search_delete AFTER DELETE ON certificates BEGIN
+    INSERT INTO certificates_search (certificates_search, rowid, search) VALUES ('delete', old.seq, old.search);
+  END;
+  CREATE TRIGGER certificates_search_update AFTER UPDATE OF search ON certificates BEGIN
+    INSERT INTO certificates_search (certificates_search, rowid, search) VALUES ('delete', old.seq, old.search);
+    INSERT INTO certificates_search (rowid, search) VALUES (new.seq, new.search);
+  END;
+  CREATE INDEX certificates_status ON certificates (status);
+  CREATE INDEX certificates_issuer ON certificates (issuer_id);
+  CREATE INDEX certificates_profile ON certificates (profile);
+  `,
 ];

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { acmeConformance } from '../conformance/acme-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
+import { inventoryConformance } from '../conformance/inventory-conformance.js';
 import { SqliteStore } from './sqlite-store.js';
 
 async function sqliteFactory() {
@@ -16,6 +17,12 @@ async function sqliteFactory() {
 
 storeConformance('SQLite (real file)', sqliteFactory);
 acmeConformance('SQLite (real file)', sqliteFactory);
+inventoryConformance('SQLite (real file, reader thread)', sqliteFactory);
+inventoryConformance('SQLite (in memory, main thread)', async () => {
+  const store = new SqliteStore({ path: ':memory:' });
+  await store.migrate();
+  return { store, cleanup: async () => undefined };
+});
 
 test('SQLite runs in WAL mode with synchronous=FULL', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));

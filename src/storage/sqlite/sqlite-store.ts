@@ -16,8 +16,11 @@ import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
-import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { SqliteReader } from './sqlite-reader.js';
+import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
+import { exportHeader } from '../inventory-format.js';
 
 import { d, dn, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 import {
@@ -56,7 +59,11 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.cluster = new SqliteCluster(this.db, (sql) => this.prep(sql));
     this.group = new GroupCommit(this.db);
+    this.reader = new SqliteReader(opts.path, this.db);
   }
+
+  /** Inventory reads (pages, totals, exports) off the main thread. */
+  readonly reader: SqliteReader;
 
   /** Issuances, revocations and audit entries asked for at once share one durable commit. */
   readonly group: GroupCommit;
@@ -104,6 +111,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.reader.close();
     if (this.db.open) this.group.flush();
     if (this.relaxedDb?.open) this.relaxedDb.close();
     if (this.db.open) this.db.close();
@@ -220,31 +228,25 @@ export class SqliteStore implements Store {
     return r ? toCert(r) : null;
   }
 
+  /** Inventory pages: the query runs in the reader thread (sqlite-reader.ts); the total is counted for the first page only and carried in the cursor. */
   async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>> {
-    const where: string[] = [];
-    const args: Record<string, unknown> = { now: now.getTime() };
-    if (filter.status === 'good') where.push("status = 'good' AND not_after > @now");
-    else if (filter.status === 'revoked') where.push("status = 'revoked'");
-    else if (filter.status === 'expired') where.push('not_after <= @now');
-    if (filter.expiringWithinDays !== undefined) {
-      where.push("status = 'good' AND not_after > @now AND not_after <= @until");
-      args.until = now.getTime() + filter.expiringWithinDays * 86_400_000;
-    }
-    if (filter.name) {
-      where.push("search LIKE @name ESCAPE '\\'");
-      args.name = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    }
-    if (filter.issuerId) { where.push('issuer_id = @issuerId'); args.issuerId = filter.issuerId; }
-    if (filter.profile) { where.push('profile = @profile'); args.profile = filter.profile; }
-    const base = where.length ? `WHERE ${where.map((w) => `(${w})`).join(' AND ')}` : '';
-    const total = Number((this.prep(`SELECT COUNT(*) AS n FROM certificates ${base}`).get(args) as Row).n);
-    const cursor = page.cursor ? Number(page.cursor) : 0;
-    const pageWhere = base ? `${base} AND seq > @cursor` : 'WHERE seq > @cursor';
-    const rows = this.prep(`SELECT * FROM certificates ${pageWhere} ORDER BY seq LIMIT @limit`)
-      .all({ ...args, cursor, limit: page.limit + 1 }) as Row[];
+    const q = { filter, nowMs: now.getTime() };
+    const c = decodeCursor(page.cursor);
+    const [total, rows] = await Promise.all([c.total ?? this.reader.count(q), this.reader.rows(q, c.afterSeq, page.limit + 1, true)]);
     const more = rows.length > page.limit;
     const items = rows.slice(0, page.limit);
-    return { items: items.map(toCert), total, nextCursor: more ? String(items[items.length - 1]!.seq) : null };
+    return { items: items.map(toCert), total, nextCursor: more ? encodeCursor(Number(items[items.length - 1]!.seq), total) : null };
+  }
+
+  async *exportCertificates(filter: CertificateFilter, now: Date, opts: { withDer?: boolean; batch?: number } = {}): AsyncIterable<CertificateRecord[]> {
+    const q = { filter, nowMs: now.getTime() };
+    const batch = opts.batch ?? EXPORT_BATCH;
+    for (let after = 0; ;) {
+      const rows = await this.reader.rows(q, after, batch, opts.withDer ?? false);
+      if (rows.length) yield rows.map(toCert);
+      if (rows.length < batch) return;
+      after = Number(rows[rows.length - 1]!.seq);
+    }
   }
 
   async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {
@@ -286,6 +288,20 @@ export class SqliteStore implements Store {
   async countCertificates(): Promise<{ total: number; revoked: number }> {
     const r = this.prep("SELECT COUNT(*) AS total, SUM(status = 'revoked') AS revoked FROM certificates").get() as Row;
     return { total: Number(r.total), revoked: Number(r.revoked ?? 0) };
+  }
+
+  async *exportText(filter: CertificateFilter, now: Date, opts: ExportTextRequest): AsyncIterable<{ text: string; rows: number }> {
+    const q = { filter, nowMs: now.getTime() };
+    const fmt = { ...opts, nowMs: q.nowMs };
+    const batch = opts.batch ?? EXPORT_BATCH;
+    checkFilter(filter);
+    yield { text: exportHeader(fmt), rows: 0 };
+    for (let after = 0; ;) {
+      const b = await this.reader.text(q, after, batch, fmt);
+      if (b.rows) yield { text: b.text, rows: b.rows };
+      if (b.rows < batch) return;
+      after = b.lastSeq;
+    }
   }
 
   // ---- CRLs

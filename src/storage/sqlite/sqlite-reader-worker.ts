@@ -1,0 +1,26 @@
+/**
+ * The SQLite inventory reader thread: its own read-only connection on the
+ * database file (WAL lets it read beside the writer), answering the
+ * inventory queries of sqlite-inventory.ts one message at a time.
+ */
+import Database from 'better-sqlite3';
+import { parentPort, workerData } from 'node:worker_threads';
+import { countMatches, selectRows, textBatch } from './sqlite-inventory.js';
+import type { ReaderRequest, ReaderReply } from './sqlite-reader.js';
+
+const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
+db.pragma('busy_timeout = 5000');
+
+parentPort!.on('message', (m: ReaderRequest) => {
+  let reply: ReaderReply;
+  try {
+    const result = m.op === 'count' ? countMatches(db, m.q)
+      : m.op === 'text' ? textBatch(db, m.q, m.afterSeq, m.limit, m.fmt)
+        : selectRows(db, m.q, m.afterSeq, m.limit, m.der);
+    reply = { id: m.id, result };
+  } catch (e) {
+    const err = e as { name?: unknown; code?: unknown; message?: unknown };
+    reply = { id: m.id, error: { message: String(err.message ?? e), ...(err.name === 'RampartError' ? { code: String(err.code) } : {}) } };
+  }
+  parentPort!.postMessage(reply);
+});

@@ -1,0 +1,86 @@
+/**
+ * The SQLite inventory reader thread on a real database file: queries run in
+ * another thread on their own connection; a reader that dies fails its
+ * queries with a clear error and the next query starts a new one; a closed
+ * store refuses; and every inventory filter's page query uses an index
+ * (EXPLAIN QUERY PLAN), never a scan of the whole table.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { threadId } from 'node:worker_threads';
+import type { CertificateFilter } from '../../core/types.js';
+import { cert, issuer, T0, DAY } from '../conformance/fixtures.js';
+import { SqliteStore } from './sqlite-store.js';
+import { explainPage } from './sqlite-inventory.js';
+
+async function withFileStore(fn: (s: SqliteStore) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-reader-'));
+  const store = new SqliteStore({ path: join(dir, 'rampart.db') });
+  try {
+    await store.migrate();
+    await store.saveIssuer(issuer('int-a'));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.insertCertificate(cert(`a${i}`, 'int-a', { sans: [`n${i}.reader.test`] }))));
+    await fn(store);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const NOW = new Date(T0 + DAY);
+
+test('a reader thread that dies fails its queries clearly and is replaced by the next query', () => withFileStore(async (s) => {
+  assert.equal(s.reader.threadId, null, 'started lazily');
+  assert.equal((await s.listCertificates({ name: 'reader.test' }, { limit: 10 }, NOW)).total, 50);
+  const first = s.reader.threadId;
+  assert.ok(first !== null && first !== threadId, 'the query ran in another thread');
+  // Many queries in flight, then the thread dies under them.
+  const inFlight = Array.from({ length: 20 }, () => s.listCertificates({ name: 'reader' }, { limit: 50 }, NOW).then(() => 'ok', (e: Error & { code?: string }) => e));
+  await s.reader.kill();
+  const outcomes = await Promise.all(inFlight);
+  const failed = outcomes.filter((o): o is Error & { code?: string } => o instanceof Error);
+  assert.ok(failed.length > 0, 'the queries posted before the thread died failed');
+  for (const e of failed) {
+    assert.equal(e.code, 'unavailable');
+    assert.match(e.message, /inventory reader thread stopped .*retry/);
+  }
+  assert.equal(failed.length + outcomes.filter((o) => o === 'ok').length, 20, 'every query settled');
+  const again = await s.listCertificates({ name: 'reader.test' }, { limit: 10 }, NOW);
+  assert.equal(again.total, 50);
+  assert.ok(s.reader.threadId !== null && s.reader.threadId !== first, 'a new thread');
+  assert.equal(s.reader.started, 2);
+  // Writes went on the whole time: the store is unharmed.
+  await s.insertCertificate(cert('b1', 'int-a', { sans: ['late.reader.test'] }));
+  assert.equal((await s.listCertificates({ name: 'late.reader' }, { limit: 10 }, NOW)).items[0]?.serial, 'b1');
+}));
+
+test('a closed store refuses inventory queries', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-reader-'));
+  const store = new SqliteStore({ path: join(dir, 'rampart.db') });
+  try {
+    await store.migrate();
+    await store.listCertificates({}, { limit: 1 }, NOW);
+    await store.close();
+    await assert.rejects(store.listCertificates({}, { limit: 1 }, NOW), (e: Error & { code?: string }) => e.code === 'unavailable');
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every inventory filter reads through an index (EXPLAIN QUERY PLAN), none scans the table', () => withFileStore(async (s) => {
+  s.db.exec('ANALYZE');
+  const filters: CertificateFilter[] = [
+    {}, { status: 'good' }, { status: 'revoked' }, { status: 'expired' }, { expiringWithinDays: 30 },
+    { issuerId: 'int-a' }, { profile: 'server' }, { name: 'reader' }, { name: 'reader', status: 'revoked', profile: 'server' },
+  ];
+  for (const filter of filters) {
+    const plan = explainPage(s.db, { filter, nowMs: NOW.getTime() });
+    const text = plan.join(' | ');
+    assert.ok(plan.some((d) => /USING (INTEGER PRIMARY KEY|(COVERING )?INDEX)|VIRTUAL TABLE INDEX/.test(d)), `${JSON.stringify(filter)}: ${text}`);
+    assert.ok(!plan.some((d) => /^SCAN c$/.test(d)), `${JSON.stringify(filter)} scans the table: ${text}`);
+  }
+}));
