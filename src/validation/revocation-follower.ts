@@ -62,14 +62,18 @@ export class RevocationFollower {
   /** Revocations made by other processes since the last poll: drops their cached OCSP answers and refreshes the CRL. */
   async poll(): Promise<number> {
     const batch = await this.o.store.revocationsSince(this.seq, 1000);
-    const issuers = new Set<string>();
+    const elsewhere: string[] = [];
     for (const ev of batch) {
       this.seq = ev.seq;
       if (this.handledLocally.delete(ev.serial)) continue;
       this.o.ocsp.invalidate(ev.issuerId, ev.serial);
-      issuers.add(ev.issuerId);
+      elsewhere.push(ev.serial);
     }
-    for (const id of issuers) void this.o.crl.trigger(id);
+    // Each revocation's shard (stored with its certificate) is rebuilt; triggers for one shard coalesce.
+    for (const serial of elsewhere) {
+      const rec = await this.o.store.getCertificate(serial);
+      if (rec) void this.o.crl.afterRevocation(rec);
+    }
     return batch.length;
   }
 

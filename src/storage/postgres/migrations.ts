@@ -216,6 +216,16 @@ export const POSTGRES_MIGRATIONS: string[] = [
   ALTER TABLE api_tokens ADD COLUMN operator_id TEXT REFERENCES operators(id);
   CREATE INDEX api_tokens_operator ON api_tokens (operator_id);
   `,
+  // 5: CRL shards (issue 17), as in the SQLite schema: each certificate's
+  // shard, fixed at issuance; rows from before get serial mod 16 (the last hex
+  // digit). A CRL row's shard is NULL for the complete CRL.
+  `
+  ALTER TABLE certificates ADD COLUMN crl_shard INTEGER;
+  UPDATE certificates SET crl_shard = strpos('0123456789abcdef', right(lower(serial), 1)) - 1;
+  CREATE INDEX certificates_revoked_shard ON certificates (issuer_id, crl_shard, serial) WHERE status = 'revoked';
+  ALTER TABLE crls ADD COLUMN shard INTEGER;
+  CREATE INDEX crls_scope ON crls (issuer_id, shard, number);
+  `,
 ];
 
 /**

@@ -179,4 +179,15 @@ export const SQLITE_MIGRATIONS: string[] = [
   ALTER TABLE api_tokens ADD COLUMN operator_id TEXT REFERENCES operators(id);
   CREATE INDEX api_tokens_operator ON api_tokens (operator_id);
   `,
+  // CRL shards (issue 17): each certificate's shard, fixed at issuance; rows
+  // from before get serial mod 16 (the last hex digit, the default of
+  // crl.shards). Their CDP still names the complete CRL, which keeps listing
+  // them. A CRL row's shard is NULL for the complete CRL.
+  `
+  ALTER TABLE certificates ADD COLUMN crl_shard INTEGER;
+  UPDATE certificates SET crl_shard = instr('0123456789abcdef', substr(lower(serial), -1)) - 1;
+  CREATE INDEX certificates_revoked_shard ON certificates (issuer_id, crl_shard, serial) WHERE status = 'revoked';
+  ALTER TABLE crls ADD COLUMN shard INTEGER;
+  CREATE INDEX crls_scope ON crls (issuer_id, shard, number);
+  `,
 ];
