@@ -222,7 +222,8 @@ export const POSTGRES_MIGRATIONS: string[] = [
   `
   ALTER TABLE certificates ADD COLUMN crl_shard INTEGER;
   UPDATE certificates SET crl_shard = strpos('0123456789abcdef', right(lower(serial), 1)) - 1;
-  CREATE INDEX certificates_revoked_shard ON certificates (issuer_id, crl_shard, serial) WHERE status = 'revoked';
+  CREATE INDEX certificates_revoked_shard ON certificates (issuer_id, crl_shard, serial)
+    INCLUDE (not_after, revoked_at, revocation_reason, crl_entry) WHERE status = 'revoked';
   ALTER TABLE crls ADD COLUMN shard INTEGER;
   CREATE INDEX crls_scope ON crls (issuer_id, shard, number);
   `,

@@ -323,20 +323,35 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   async *iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> {
     // Keyset pagination in chunks, one short query each: nothing is held
     // open across a yield, memory stays flat, and each chunk retries alone.
-    // A shard reads through the partial index on revoked rows (issuer, shard, serial).
+    // Every query reads the partial index of revoked rows (issuer, shard,
+    // serial) INCLUDE (...) in order: a shard is one range of it; the complete
+    // scope reads the rows without a shard, then every shard in (shard, serial) order.
+    const at = now.getTime();
     let after = '';
+    const page = (q: (sql: Sql) => Promise<readonly Row[]>) => this.pool.run('iterateRevoked', (sql) => q(sql as Sql));
+    for (const nullShard of shard === undefined ? [true] : [false]) {
+      for (;;) {
+        const rows = await page((sql) => sql`
+          SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
+          WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${at} AND serial > ${after}
+            AND ${nullShard ? sql`crl_shard IS NULL` : sql`crl_shard = ${shard ?? -1}::int`}
+          ORDER BY serial LIMIT ${CHUNK}`);
+        for (const r of rows) yield revokedEntry(r);
+        if (rows.length < CHUNK) break;
+        after = String(rows[rows.length - 1]!.serial);
+      }
+    }
+    if (shard !== undefined) return;
+    let atShard = -1;
+    after = '';
     for (;;) {
-      const rows = await this.pool.run('iterateRevoked', (sql) => shard === undefined
-        ? sql`
-        SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
-        WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${now.getTime()} AND serial > ${after}
-        ORDER BY serial LIMIT ${CHUNK}`
-        : sql`
-        SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
-        WHERE issuer_id = ${issuerId} AND crl_shard = ${shard} AND status = 'revoked' AND not_after > ${now.getTime()} AND serial > ${after}
-        ORDER BY serial LIMIT ${CHUNK}`);
+      const rows = await page((sql) => sql`
+        SELECT serial, crl_shard, revoked_at, revocation_reason, crl_entry FROM certificates
+        WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${at} AND (crl_shard, serial) > (${atShard}::int, ${after})
+        ORDER BY crl_shard, serial LIMIT ${CHUNK}`);
       for (const r of rows) yield revokedEntry(r);
       if (rows.length < CHUNK) return;
+      atShard = n(rows[rows.length - 1]!.crl_shard);
       after = String(rows[rows.length - 1]!.serial);
     }
   }

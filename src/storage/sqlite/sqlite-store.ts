@@ -26,6 +26,8 @@ import {
 } from '../row-mapping.js';
 
 const CHUNK = 2000;
+/** Revoked rows per query: small, so that one query never holds the thread that answers OCSP for long. */
+const REVOKED_CHUNK = 500;
 
 /** A UNIQUE or PRIMARY KEY violation (better-sqlite3's SqliteError codes). */
 const isUniqueViolation = (e: unknown): boolean => {
@@ -266,20 +268,34 @@ export class SqliteStore implements Store {
   }
 
   async *iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> {
-    // Keyset pagination in chunks: no statement stays open across an await,
-    // and memory stays flat however many entries there are. A shard reads
-    // through the partial index on revoked rows (issuer, shard, serial).
-    const stmt = shard === undefined
-      ? this.prep(`SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
-        WHERE issuer_id = ? AND status = 'revoked' AND not_after > ? AND serial > ? ORDER BY serial LIMIT ${CHUNK}`)
-      : this.prep(`SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates INDEXED BY certificates_revoked_shard
-        WHERE issuer_id = ? AND crl_shard = ${Number(shard)} AND status = 'revoked' AND not_after > ? AND serial > ? ORDER BY serial LIMIT ${CHUNK}`);
+    // Keyset pagination in short chunks: no statement stays open across a
+    // yield, memory stays flat however many entries there are, and every
+    // query reads the covering partial index of revoked rows (issuer, shard,
+    // serial, ...) in order, never the table. A shard is one range of it; the
+    // complete scope reads the rows without a shard, then every shard in
+    // (shard, serial) order.
+    const cols = `SELECT serial, crl_shard, revoked_at, revocation_reason, crl_entry FROM certificates INDEXED BY certificates_revoked_shard
+      WHERE issuer_id = ? AND status = 'revoked' AND not_after > ?`;
+    const chunks = (stmt: Database.Statement, args: () => unknown[], next: (last: Row) => void) => this.revokedChunks(stmt, issuerId, now, args, next);
+    if (shard !== undefined) {
+      let after = '';
+      yield* chunks(this.prep(`${cols} AND crl_shard = ${Number(shard)} AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`), () => [after], (l) => { after = String(l.serial); });
+      return;
+    }
     let after = '';
+    yield* chunks(this.prep(`${cols} AND crl_shard IS NULL AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`), () => [after], (l) => { after = String(l.serial); });
+    let atShard = -1;
+    after = '';
+    yield* chunks(this.prep(`${cols} AND (crl_shard, serial) > (?, ?) ORDER BY crl_shard, serial LIMIT ${REVOKED_CHUNK}`),
+      () => [atShard, after], (l) => { atShard = Number(l.crl_shard); after = String(l.serial); });
+  }
+
+  private *revokedChunks(stmt: Database.Statement, issuerId: string, now: Date, args: () => unknown[], next: (last: Row) => void): Generator<RevokedEntry> {
     for (;;) {
-      const rows = stmt.all(issuerId, now.getTime(), after) as Row[];
+      const rows = stmt.all(issuerId, now.getTime(), ...args()) as Row[];
       for (const r of rows) yield revokedEntry(r);
-      if (rows.length < CHUNK) return;
-      after = String(rows[rows.length - 1]!.serial);
+      if (rows.length < REVOKED_CHUNK) return;
+      next(rows[rows.length - 1]!);
     }
   }
 
