@@ -69,6 +69,7 @@ export class CrlService {
   /** Issuers whose complete CRL misses a revocation (rebuilt by the next tick). */
   private readonly dirty = new Set<string>();
   private rebuiltAll = false;
+  private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly retirement: IssuerRetirement;
   private readonly pool: PkiPool;
@@ -169,7 +170,7 @@ export class CrlService {
 
   /** Coalescing trigger: at most one run in flight and one queued per scope. */
   trigger(issuerId: string, shard: Shard = null): Promise<CrlRecord | null> {
-    if (this.o.gate && !this.o.gate.isLeader()) return Promise.resolve(null);
+    if (this.stopped || (this.o.gate && !this.o.gate.isLeader())) return Promise.resolve(null);
     const key = scopeKey(issuerId, shard);
     const cur = this.running.get(key);
     if (cur) {
@@ -230,7 +231,7 @@ export class CrlService {
 
   /** Every scope of every signing CA, once (each trigger coalesces with a run already under way). */
   private async rebuildEverything(): Promise<void> {
-    for (const ca of await this.signingCas()) for (const shard of this.scopes()) await this.trigger(ca.id, shard);
+    for (const ca of await this.signingCas()) for (const shard of this.scopes()) if (!this.stopped) await this.trigger(ca.id, shard);
   }
 
   start(): void {
@@ -241,6 +242,7 @@ export class CrlService {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.idle();
   }
