@@ -13,6 +13,8 @@ interface CrlRun {
 interface CrlChildResult {
   entries: number; crlEntries: number; crlNumber: string; crlBytes: number; insertMs: number; readOnlyMs: number; readOnlyCount: number;
   runs: CrlRun[];
+  shards: { shards: number; allShardsMs: number; allShardsRssGrowth: number; allShardsMaxLoopDelayMs: number; oneShardMs: number; oneShardEntries: number;
+    oneShardBytes: number; oneShardMaxLoopDelayMs: number; completeMaxLoopDelayMs: number };
   openssl: { signatureVerifies: boolean; verifyOutput: string; serialNumberLines: number };
 }
 
@@ -29,7 +31,8 @@ export async function runCrlBench(): Promise<BenchResult> {
   const entries = Math.floor(envNumber('BENCH_CRL_ENTRIES', 100_000));
   const runs = Math.floor(envNumber('BENCH_CRL_RUNS', 3));
   console.log(`[crl] ${entries.toLocaleString('en-US')} revoked entries, ${runs} generation(s), in a child process ...`);
-  const child = spawnTs('crl-bench.ts', [String(entries), String(runs)], ['--expose-gc']);
+  const shards = Math.floor(envNumber('BENCH_CRL_SHARDS', 16));
+  const child = spawnTs('crl-bench.ts', [String(entries), String(runs), String(shards)], ['--expose-gc']);
   let r: CrlChildResult;
   try {
     const m = await waitForLine(child, /^CRL_RESULT (.*)$/, 600_000).line;
@@ -54,6 +57,8 @@ export async function runCrlBench(): Promise<BenchResult> {
   const actual = error ? null : round(med, 1);
   const target = entries === 100_000 ? CRL_TARGET : { ...CRL_TARGET, description: `${CRL_TARGET.description} (run used ${entries.toLocaleString('en-US')} entries)` };
   console.log(`[crl] median ${(med / 1000).toFixed(2)} s, peak RSS +${fmtMiB(peakRssGrowth)}, heap +${fmtMiB(peakHeapGrowth)}`);
+  console.log(`[crl] all ${r.shards.shards} shards ${(r.shards.allShardsMs / 1000).toFixed(2)} s, RSS +${fmtMiB(r.shards.allShardsRssGrowth)}, one shard ${r.shards.oneShardMs.toFixed(0)} ms; `
+    + `longest main-thread stall ${r.shards.allShardsMaxLoopDelayMs.toFixed(1)} ms (shards), ${r.shards.completeMaxLoopDelayMs.toFixed(1)} ms (complete CRL)`);
   return {
     name: 'crl-generation-100k',
     title: `CRL generation, ${entries.toLocaleString('en-US')} revoked entries`,
@@ -64,14 +69,14 @@ export async function runCrlBench(): Promise<BenchResult> {
       store: 'temporary SqliteStore (WAL, synchronous=FULL); rows inserted in one transaction with prepared statements on store.db',
       issuer: 'ECDSA P-256 intermediate from createHierarchy (software key backend)',
       data: 'random 128-bit serials (randomSerial), a real leaf DER per row, 10 reason codes + no reason, revocation dates over ~300 days',
-      path: 'CrlService.generate: nextCrlNumber, store.iterateRevoked, buildCrl, ECDSA signature, saveCrl',
+      path: 'CrlService.generate: nextCrlNumber, store.iterateRevoked in yielding chunks, TBSCertList and CertificateList encoded in one PKI pool worker, ECDSA signature on the main thread, saveCrl; then every shard CRL and one shard',
       memory: 'RSS sampled every 2 ms by a worker thread; heapUsed sampled every 1,000 entries and at the end; growth = peak - baseline after GC',
       verification: 'openssl crl -inform DER -noout -text | grep -c "Serial Number"; openssl crl -CAfile int.pem (signature)',
     },
     measurements: {
       medianGenerateMs: round(med, 1), minGenerateMs: round(Math.min(...times), 1), maxGenerateMs: round(Math.max(...times), 1),
       coldGenerateMs: round(times[0]!, 1), peakRssGrowthBytes: peakRssGrowth, peakHeapGrowthBytes: peakHeapGrowth,
-      crlBytes: r.crlBytes, insertMs: round(r.insertMs, 1), readOnlyIterateMs: round(r.readOnlyMs, 1), runs: r.runs, openssl: r.openssl,
+      shards: r.shards, crlBytes: r.crlBytes, insertMs: round(r.insertMs, 1), readOnlyIterateMs: round(r.readOnlyMs, 1), runs: r.runs, openssl: r.openssl,
     },
     target, actual, pass: meets(target, actual), ...(error ? { error } : {}),
     summary: {

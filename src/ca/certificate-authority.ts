@@ -20,6 +20,7 @@ import type { IssuerStore } from '../storage/store.js';
 import { issuerId } from './issuer-id.js';
 import { isOfflineIssuer, offlineKeyError } from './offline-issuer.js';
 import type { CaUrls } from './urls.js';
+import { crlShardOf } from '../core/crl-shard.js';
 
 const ekuCache = new WeakMap<IssuerRecord, string[] | null>();
 
@@ -43,6 +44,8 @@ export interface SignedLeaf {
   serial: string;
   der: Uint8Array;
   issuer: IssuerRecord;
+  /** The CRL shard its CDP names (store it with the certificate). */
+  crlShard: number;
 }
 
 export interface OcspSignerSpec {
@@ -58,6 +61,8 @@ export interface CertificateAuthorityOptions {
   urls: CaUrls;
   /** Worker threads that encode and lint leaf certificates (default: none, on this thread). */
   pool?: PkiPool;
+  /** CRL shards per issuer (crl.shards); default 1. */
+  crlShards?: number;
 }
 
 const DAY = 86_400_000;
@@ -119,10 +124,11 @@ export class CertificateAuthority {
     const notAfter = req.notAfter > issuer.notAfter ? issuer.notAfter : req.notAfter;
     const serial = randomSerial();
     if (notAfter <= req.notBefore) throw new Error('notAfter must be after notBefore');
+    const crlShard = crlShardOf(serialHex(serial), this.o.crlShards ?? 1);
     const template: CertificateTemplate = {
       serial, subject: req.subjectName, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
       issuer: { name: parseIssuerName(issuer), spki: signer.spki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san, policies: req.policies,
-      ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)], crlUrls: [this.o.urls.crl(issuer.id)],
+      ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)], crlUrls: [this.o.urls.crlShard(issuer.id, crlShard)],
     };
     const built = await this.pool.encodeAndLint({
       template: toPlainTemplate(template), algorithm: signer.algorithm, lintProfile: req.lintProfile ?? lintProfileOf(req.extKeyUsage),
@@ -133,7 +139,7 @@ export class CertificateAuthority {
     const t0 = performance.now();
     const der = assembleCertificate(built.tbsDer, signer.algorithm, await signer.sign(built.tbsDer));
     req.observe?.('sign', performance.now() - t0);
-    return { serial: serialHex(serial), der, issuer };
+    return { serial: serialHex(serial), der, issuer, crlShard };
   }
 
   /** The extended key usages (OIDs) the active issuing CA's certificate allows, or null when it does not restrict them. */

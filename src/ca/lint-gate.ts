@@ -34,10 +34,12 @@ export function refuseCertificate(found: Finding[]): void {
 }
 
 export function crlPreflight(issuerCertDer?: Uint8Array): Preflight {
-  return (der) => {
-    const found = errors(lintCrl(der, issuerCertDer));
-    if (found.length) throw new RampartError('internal', `the CRL was not signed: it would break ${describe(found)}`);
-  };
+  return (der) => refuseCrl(errors(lintCrl(der, issuerCertDer)));
+}
+
+/** Throws for a CRL whose preview has these error-level findings (none: returns). */
+export function refuseCrl(found: Finding[]): void {
+  if (found.length) throw new RampartError('internal', `the CRL was not signed: it would break ${describe(found)}`);
 }
 
 export function ocspPreflight(): Preflight {

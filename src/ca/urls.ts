@@ -2,7 +2,10 @@
 export interface CaUrls {
   ocsp(): string;
   caCert(issuerId: string): string;
+  /** The complete CRL of an issuer (no Issuing Distribution Point). */
   crl(issuerId: string): string;
+  /** The CRL of one shard of an issuer: also its Issuing Distribution Point fullName. */
+  crlShard(issuerId: string, shard: number): string;
 }
 
 export function caUrls(baseUrl: string): CaUrls {
@@ -11,5 +14,6 @@ export function caUrls(baseUrl: string): CaUrls {
     ocsp: () => `${base}/ocsp`,
     caCert: (id) => `${base}/ca/${id}.crt`,
     crl: (id) => `${base}/crl/${id}.crl`,
+    crlShard: (id, shard) => `${base}/crl/${id}/${shard}.crl`,
   };
 }

@@ -223,6 +223,9 @@ const mirrorSchema = z.strictObject({
 const crlSchema = z.strictObject({
   validityHours: int(1, 720).default(24).describe('CRL lifetime: nextUpdate - thisUpdate, in hours.'),
   regenerateEveryMinutes: int(1, 1440).default(60).describe('How often a fresh CRL is signed, in minutes.'),
+  shards: int(1, 1024).default(16).describe('CRL shards (partitions) per issuing CA: each new certificate\'s CDP names one shard\'s CRL (/crl/{issuer}/{shard}.crl), fixed at issuance; a revocation rebuilds only its shard. The complete CRL (/crl/{issuer}.crl) is published beside them.'),
+  keep: int(1, 100).default(3).describe('Stored CRLs kept per issuer and shard (and per complete CRL); the newest is always kept.'),
+  keepMegabytes: int(1, 10_000).default(64).describe('Older stored CRLs are also dropped once a scope (issuer and shard, or the complete CRL) holds more than this many megabytes.'),
 }).superRefine((v, ctx) => {
   if (v.regenerateEveryMinutes >= v.validityHours * 60) {
     ctx.addIssue({ code: 'custom', path: ['regenerateEveryMinutes'], input: v.regenerateEveryMinutes,

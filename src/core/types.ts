@@ -36,6 +36,12 @@ export interface CertificateRecord {
   createdAt: Date;
   /** Who asked for it: token id, operator, or "cli". */
   requester: string;
+  /**
+   * The CRL shard (partition) of its issuer that lists it once revoked, fixed
+   * at issuance (its CRL Distribution Point names that shard's URL); null or
+   * absent for a certificate that only the complete CRL lists.
+   */
+  crlShard?: number | null;
 }
 
 export interface RevokedEntry {
@@ -109,6 +115,8 @@ export interface CrlRecord {
   nextUpdate: Date;
   der: Uint8Array;
   entries: number;
+  /** The shard this CRL covers (it carries an Issuing Distribution Point); null or absent: the issuer's complete CRL. */
+  shard?: number | null;
 }
 
 export type ClusterMode = 'single' | 'active-active' | 'active-passive';

@@ -118,7 +118,7 @@ export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, url
   });
   await app.register(adminRoutes, {
     auth, tokens: node.tokens, audit: node.audit, ca: node.ca, clock: node.clock,
-    generateCrls: async () => (await node.crl.generateAll()).map((c) => ({ issuerId: c.issuerId, number: c.number.toString(), entries: c.entries })),
+    generateCrls: async () => (await node.crl.generateAll()).map((c) => ({ issuerId: c.issuerId, ...(c.shard === undefined || c.shard === null ? {} : { shard: c.shard }), number: c.number.toString(), entries: c.entries })),
     status: () => nodeStatus(node, urls),
     cluster: async () => clusterView(node),
   });

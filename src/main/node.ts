@@ -155,7 +155,7 @@ export class RampartNode {
     this.tokens = new TokenService({ store, clock });
     this.operators = new OperatorService({ store, tokens: this.tokens, clock });
     this.pkiPool = new PkiPool(config.api.workerThreads ?? defaultWorkerCount(), (e) => log.error({ err: e }, 'a PKI worker thread failed; replaced'));
-    this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls, pool: this.pkiPool });
+    this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls, pool: this.pkiPool, crlShards: config.crl.shards });
     this.issuance = new IssuanceService({
       ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>, gate: this.gate,
       pool: this.pkiPool, observe: (stage, ms) => this.metrics.issuanceStage.observe({ stage }, ms / 1000),
@@ -167,6 +167,7 @@ export class RampartNode {
     this.crl = new CrlService({
       ca: this.ca, store, clock, events: this.events, urls: this.urls, metrics: this.metrics,
       validityHours: config.crl.validityHours, regenerateEveryMinutes: config.crl.regenerateEveryMinutes,
+      shards: config.crl.shards, retention: { count: config.crl.keep, bytes: config.crl.keepMegabytes * 1024 * 1024 }, pool: this.pkiPool,
       onError: (e) => {
         if (e instanceof RampartError && e.code === 'fenced') this.metrics.fencedWrites.inc();
         // A region that is not the active one publishes no CRLs: expected, not an error.

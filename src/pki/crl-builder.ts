@@ -11,11 +11,12 @@
 import { lintSigner, type Preflight } from './lint/lint-signer.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as asn1js from 'asn1js';
-import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString, type IAsnConvertible } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnParser } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import type { Signer } from '../core/signing.js';
-import { signatureAlgorithm } from './algorithms.js';
 import { keyIdentifier, toArrayBuffer } from './certificate-builder.js';
+import { encodeCertificateList, encodeCrlTbs } from './crl-assembly.js';
+import { extension } from './crl-schema.js';
 import { REVOCATION_REASONS, isRevocationReasonCode, reasonName } from './revocation-reasons.js';
 
 export { REVOCATION_REASONS, reasonFromName, reasonName, crlReasonName } from './revocation-reasons.js';
@@ -63,103 +64,8 @@ export interface BuiltCrl {
   count: number;
 }
 
-/** RFC 5280 5.2.3: a CRL number is at most 20 octets. */
-const MAX_CRL_NUMBER = (1n << 159n) - 1n;
 /** Give the event loop a turn this often while encoding entries. */
 const YIELD_EVERY = 4096;
-
-// ---------------------------------------------------------------------------
-// Schemas. TBSCertList mirrors asn1-x509's TBSCertList (RFC 5280 5.1) except
-// that revokedCertificates carries already encoded RevokedCertificate values.
-
-/**
- * `revokedCertificates SEQUENCE OF RevokedCertificate` whose elements are
- * already DER-encoded (each by AsnConvert.serialize). asn1js produces the
- * SEQUENCE identifier and length around the concatenated elements; the
- * elements themselves are not re-parsed into object trees.
- */
-class EncodedRevokedCertificates implements IAsnConvertible<asn1js.BaseBlock> {
-  constructor(readonly content: Uint8Array = new Uint8Array(0)) {}
-
-  toASN(): asn1js.BaseBlock {
-    // A universal SEQUENCE (tag 16) whose contents are given as bytes.
-    // asn1js.Primitive carries raw contents; SEQUENCE is a constructed
-    // encoding, so the identifier's constructed bit is set after creation
-    // (Primitive's constructor resets it).
-    const block = new asn1js.Primitive({ idBlock: { tagClass: 1, tagNumber: 16 }, valueHex: this.content });
-    block.idBlock.isConstructed = true;
-    return block;
-  }
-
-  toSchema(name: string): asn1js.BaseBlock {
-    return new asn1js.Sequence({ name, value: [new asn1js.Repeated({ value: new asn1js.Any() })] });
-  }
-
-  fromASN(): this {
-    throw new Error('EncodedRevokedCertificates is write-only; parse CRLs with asn1-x509 CertificateList');
-  }
-}
-
-class StreamedTbsCertList {
-  @AsnProp({ type: AsnPropTypes.Integer, optional: true })
-  version?: number;
-  @AsnProp({ type: asn.AlgorithmIdentifier })
-  signature = new asn.AlgorithmIdentifier();
-  @AsnProp({ type: asn.Name })
-  issuer = new asn.Name();
-  @AsnProp({ type: asn.Time })
-  thisUpdate = new asn.Time();
-  @AsnProp({ type: asn.Time, optional: true })
-  nextUpdate?: asn.Time;
-  @AsnProp({ type: EncodedRevokedCertificates, optional: true })
-  revokedCertificates?: EncodedRevokedCertificates;
-  @AsnProp({ type: asn.Extension, optional: true, context: 0, repeated: 'sequence' })
-  crlExtensions?: asn.Extension[];
-
-  constructor(params: Partial<StreamedTbsCertList> = {}) {
-    Object.assign(this, params);
-  }
-}
-
-class StreamedCertificateList {
-  @AsnProp({ type: StreamedTbsCertList })
-  tbsCertList = new StreamedTbsCertList();
-  @AsnProp({ type: asn.AlgorithmIdentifier })
-  signatureAlgorithm = new asn.AlgorithmIdentifier();
-  @AsnProp({ type: AsnPropTypes.BitString })
-  signature = new ArrayBuffer(0);
-
-  constructor(params: Partial<StreamedCertificateList> = {}) {
-    Object.assign(this, params);
-  }
-}
-
-// ---------------------------------------------------------------------------
-
-/** Append-only byte buffer with amortised growth (no per-entry objects kept). */
-class ByteSink {
-  private buf = Buffer.allocUnsafe(64 * 1024);
-  private len = 0;
-
-  push(chunk: ArrayBuffer | Uint8Array): void {
-    const need = this.len + chunk.byteLength;
-    if (need > this.buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
-      this.buf.copy(next, 0, 0, this.len);
-      this.buf = next;
-    }
-    this.buf.set(chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk), this.len);
-    this.len = need;
-  }
-
-  bytes(): Uint8Array {
-    return this.buf.subarray(0, this.len);
-  }
-}
-
-function extension(extnID: string, critical: boolean, value: ArrayBuffer): asn.Extension {
-  return new asn.Extension({ extnID, critical, extnValue: new OctetString(value) });
-}
 
 /**
  * INTEGER contents for a serial given in hex: the library encodes the value,
@@ -229,53 +135,24 @@ export async function buildCrl(opts: BuildCrlOptions): Promise<BuiltCrl> {
   checkDate(opts.thisUpdate, 'thisUpdate');
   checkDate(opts.nextUpdate, 'nextUpdate');
   if (opts.nextUpdate <= opts.thisUpdate) throw new Error('nextUpdate must be after thisUpdate');
-  if (typeof opts.crlNumber !== 'bigint' || opts.crlNumber < 0n || opts.crlNumber > MAX_CRL_NUMBER) {
-    throw new Error('crlNumber must be a non-negative integer of at most 20 octets');
-  }
-  const aki = keyIdentifier(opts.issuerSpki);
-  if (!aki.equals(keyIdentifier(opts.signer.spki))) throw new Error('issuerSpki does not match the signer key');
+  if (!keyIdentifier(opts.issuerSpki).equals(keyIdentifier(opts.signer.spki))) throw new Error('issuerSpki does not match the signer key');
 
   const reasons = reasonExtensions();
-  const sink = new ByteSink();
+  const chunks: Uint8Array[] = [];
   let count = 0;
   for await (const e of entries(opts.revoked)) {
     try {
-      sink.push(e.der ?? encodeEntry(e, reasons));
+      chunks.push(e.der ?? new Uint8Array(encodeEntry(e, reasons)));
     } catch (err) {
       throw new Error(`revoked entry ${count} (serial ${String(e?.serialHex)}): ${(err as Error).message}`);
     }
     count++;
   }
-
-  const crlExtensions = [
-    extension(asn.id_ce_authorityKeyIdentifier, false,
-      AsnConvert.serialize(new asn.AuthorityKeyIdentifier({ keyIdentifier: new asn.KeyIdentifier(aki) }))),
-    extension(asn.id_ce_cRLNumber, false, AsnConvert.serialize(asn1js.Integer.fromBigInt(opts.crlNumber))),
-  ];
-  if (opts.idpUrl !== undefined) {
-    if (!opts.idpUrl) throw new Error('idpUrl must not be empty');
-    const idp = new asn.IssuingDistributionPoint({
-      distributionPoint: new asn.DistributionPointName({
-        fullName: [new asn.GeneralName({ uniformResourceIdentifier: opts.idpUrl })],
-      }),
-    });
-    crlExtensions.push(extension(asn.id_ce_issuingDistributionPoint, true, AsnConvert.serialize(idp)));
-  }
-
-  const sigAlg = signatureAlgorithm(opts.signer.algorithm);
-  const tbs = new StreamedTbsCertList({
-    version: asn.Version.v2,
-    signature: sigAlg,
-    issuer: opts.issuerName,
-    thisUpdate: new asn.Time(opts.thisUpdate),
-    nextUpdate: new asn.Time(opts.nextUpdate),
-    // RFC 5280 5.1.2.6: when there are no revoked certificates the list MUST be absent.
-    revokedCertificates: count > 0 ? new EncodedRevokedCertificates(sink.bytes()) : undefined,
-    crlExtensions,
-  });
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
-  const assemble = (signature: Uint8Array): Uint8Array =>
-    new Uint8Array(AsnConvert.serialize(new StreamedCertificateList({ tbsCertList: tbs, signatureAlgorithm: sigAlg, signature: toArrayBuffer(signature) })));
+  const tbsDer = encodeCrlTbs({
+    algorithm: opts.signer.algorithm, issuerNameDer: new Uint8Array(AsnConvert.serialize(opts.issuerName)), issuerSpki: opts.issuerSpki,
+    crlNumber: opts.crlNumber, thisUpdate: opts.thisUpdate, nextUpdate: opts.nextUpdate, idpUrl: opts.idpUrl,
+  }, chunks, count);
+  const assemble = (signature: Uint8Array): Uint8Array => encodeCertificateList(tbsDer, opts.signer.algorithm, signature);
   // Lint before the real signature (lint-signer.ts): the preflight throws to refuse.
   if (opts.preflight) opts.preflight(assemble(await lintSigner(opts.signer.algorithm).sign(tbsDer)));
   return { der: assemble(await opts.signer.sign(tbsDer)), count };

@@ -13,7 +13,9 @@ export class EncodedBlock extends asn1js.BaseBlock {
   }
 
   override toBER(sizeOnly?: boolean, writer?: asn1js.ViewWriter): ArrayBuffer {
-    const out = sizeOnly ? new ArrayBuffer(this.der.byteLength) : this.der.slice().buffer;
+    // A Uint8Array that is its whole buffer is written as is (a large TBSCertList is not copied twice).
+    const whole = this.der.byteOffset === 0 && this.der.byteLength === this.der.buffer.byteLength && this.der.buffer instanceof ArrayBuffer;
+    const out = sizeOnly ? new ArrayBuffer(this.der.byteLength) : whole ? this.der.buffer as ArrayBuffer : this.der.slice().buffer;
     if (writer) writer.write(out);
     return out;
   }

@@ -121,7 +121,7 @@ export class IssuanceService {
     const record: CertificateRecord = {
       serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: dnToString(subjectName),
       sans: [...decided.dns, ...decided.ip, ...decided.email], notBefore, notAfter: notAfter > signed.issuer.notAfter ? signed.issuer.notAfter : notAfter,
-      der: signed.der, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actor.id,
+      der: signed.der, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actor.id, crlShard: signed.crlShard,
     };
     // The audit entry is appended in the certificate's own transaction: one commit, never one without the other.
     const result = await this.o.store.insertCertificate(record, claim, fence, this.o.audit.builder({

@@ -2,7 +2,7 @@
  * Row mapping shared by the SQLite and PostgreSQL stores: both keep the same
  * columns (times as epoch milliseconds, DER as blobs).
  */
-import type { ApiTokenRecord, OperatorRecord, AuditEntry, CertificateRecord, CrlRecord, IssuerRecord, TokenRole } from '../core/types.js';
+import type { ApiTokenRecord, OperatorRecord, AuditEntry, CertificateRecord, CrlRecord, IssuerRecord, RevokedEntry, TokenRole } from '../core/types.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeOrder, EabKey } from './acme-records.js';
 
 export type Row = Record<string, unknown>;
@@ -28,7 +28,16 @@ export function toCert(r: Row): CertificateRecord {
     status: r.status as CertificateRecord['status'], revokedAt: dn(r.revoked_at),
     revocationReason: r.revocation_reason === null ? null : n(r.revocation_reason),
     createdAt: d(r.created_at), requester: String(r.requester),
+    // Only when set, so a record stored without a shard reads back equal.
+    ...(r.crl_shard === null || r.crl_shard === undefined ? {} : { crlShard: n(r.crl_shard) }),
   };
+}
+
+/** A revoked row (serial, revoked_at, revocation_reason, crl_entry) as a CRL entry. */
+export function revokedEntry(r: Row): RevokedEntry {
+  const e: RevokedEntry = { serialHex: String(r.serial), revokedAt: d(r.revoked_at), reason: r.revocation_reason === null ? undefined : n(r.revocation_reason) };
+  if (r.crl_entry) e.der = u8(r.crl_entry);
+  return e;
 }
 
 export function toToken(r: Row): ApiTokenRecord {
@@ -56,6 +65,7 @@ export function toCrl(r: Row): CrlRecord {
   return {
     issuerId: String(r.issuer_id), number: BigInt(String(r.number)), thisUpdate: d(r.this_update),
     nextUpdate: d(r.next_update), der: u8(r.der), entries: n(r.entries),
+    ...(r.shard === null || r.shard === undefined ? {} : { shard: n(r.shard) }),
   };
 }
 

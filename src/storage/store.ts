@@ -85,17 +85,51 @@ export interface CertificateStore {
    * cached OCSP answers.
    */
   revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>>;
-  /** Streams the revoked, unexpired certificates of one issuer in serial order. */
-  iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry>;
+  /**
+   * Streams the revoked, unexpired certificates of one issuer in serial order
+   * (short keyset-paginated queries; nothing stays open across a yield); with
+   * `shard`, only those of that CRL shard (CertificateRecord.crlShard).
+   */
+  iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry>;
   countCertificates(): Promise<{ total: number; revoked: number }>;
 }
 
 export interface CrlStore {
   /** Atomically allocates the next CRL number for an issuer (strictly increasing, never reused). */
   nextCrlNumber(issuerId: string): Promise<bigint>;
-  /** Saves a CRL; with a fence, only while the fence holds (leader-only write). */
-  saveCrl(rec: CrlRecord, fence?: Fence): Promise<void>;
-  latestCrl(issuerId: string): Promise<CrlRecord | null>;
+  /**
+   * Saves a CRL; with a fence, only while the fence holds (leader-only write).
+   * In the same transaction, prunes the older CRLs of the same scope (issuer
+   * and shard) past `retention` (default: the newest 10, any size).
+   */
+  saveCrl(rec: CrlRecord, fence?: Fence, retention?: CrlRetention): Promise<void>;
+  /** The newest CRL of an issuer's scope: the complete CRL (no `shard`), or the CRL of one shard. */
+  latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null>;
+  /** The CRLs a scope keeps (numbers and DER sizes), newest first: what retention left. */
+  storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>>;
+}
+
+/**
+ * How many stored CRLs a scope (issuer, shard) keeps: at most `count`, and
+ * older ones only while the scope's total stays within `bytes`. The newest
+ * is always kept (it is what every node serves).
+ */
+export interface CrlRetention {
+  count: number;
+  bytes: number;
+}
+
+export const DEFAULT_CRL_RETENTION: CrlRetention = { count: 10, bytes: Number.MAX_SAFE_INTEGER };
+
+/** The stored CRLs to delete: given a scope's CRLs newest first, the numbers past the retention. */
+export function crlsPastRetention(rows: Array<{ number: bigint; size: number }>, keep: CrlRetention): bigint[] {
+  const out: bigint[] = [];
+  let total = 0;
+  rows.forEach((r, i) => {
+    total += r.size;
+    if (i > 0 && (i >= keep.count || total > keep.bytes)) out.push(r.number);
+  });
+  return out;
 }
 
 export interface TokenStore {

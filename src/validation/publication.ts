@@ -24,14 +24,25 @@ export interface PublicationOptions {
 export class ValidationPublication {
   constructor(private readonly o: PublicationOptions) {}
 
-  /** `ID.crl` (DER) or `ID.pem`: the current CRL of that CA, null when there is none. */
+  /** `ID.crl` (DER) or `ID.pem`: the current complete CRL of that CA, null when there is none. */
   async crlFile(name: string): Promise<PublishedFile | null> {
     const m = /^([a-z0-9-]+)\.(crl|pem)$/.exec(name);
-    const crl = m ? await this.o.crl.current(m[1]!) : null;
-    if (!m || !crl) return null;
+    return m ? this.crlOf(m[1]!, null, m[2] === 'pem') : null;
+  }
+
+  /** `ID/SHARD.crl` (DER) or `ID/SHARD.pem`: the current CRL of one shard of that CA, null when there is none. */
+  async shardCrlFile(issuerId: string, name: string): Promise<PublishedFile | null> {
+    const m = /^(0|[1-9][0-9]{0,5})\.(crl|pem)$/.exec(name);
+    if (!m || !/^[a-z0-9-]+$/.test(issuerId)) return null;
+    return this.crlOf(issuerId, Number(m[1]), m[2] === 'pem');
+  }
+
+  private async crlOf(issuerId: string, shard: number | null, pem: boolean): Promise<PublishedFile | null> {
+    const crl = await this.o.crl.current(issuerId, shard);
+    if (!crl) return null;
     const maxAge = Math.max(0, Math.min(3600, Math.floor((crl.nextUpdate.getTime() - this.o.clock.now().getTime()) / 1000)));
-    const headers = { 'cache-control': `max-age=${maxAge}, public, no-transform`, 'last-modified': crl.thisUpdate.toUTCString(), expires: crl.nextUpdate.toUTCString(), etag: `"${m[1]}-${crl.number}"` };
-    return m[2] === 'pem'
+    const headers = { 'cache-control': `max-age=${maxAge}, public, no-transform`, 'last-modified': crl.thisUpdate.toUTCString(), expires: crl.nextUpdate.toUTCString(), etag: `"${issuerId}${shard === null ? '' : `-s${shard}`}-${crl.number}"` };
+    return pem
       ? { contentType: 'application/x-pem-file', body: toPem(crl.der, 'X509 CRL'), headers }
       : { contentType: 'application/pkix-crl', body: Buffer.from(crl.der), headers };
   }

@@ -80,14 +80,18 @@ export class RevocationFollower {
 
   private async pollOnce(): Promise<number> {
     const batch = await this.o.store.revocationsSince(this.seq, 1000);
-    const issuers = new Set<string>();
+    const elsewhere: string[] = [];
     for (const ev of batch) {
       this.seq = ev.seq;
       if (this.handledLocally.delete(ev.serial)) continue;
       this.o.ocsp.invalidate(ev.issuerId, ev.serial);
-      issuers.add(ev.issuerId);
+      elsewhere.push(ev.serial);
     }
-    for (const id of issuers) void this.o.crl.trigger(id);
+    // Each revocation's shard (stored with its certificate) is rebuilt; triggers for one shard coalesce.
+    for (const serial of elsewhere) {
+      const rec = await this.o.store.getCertificate(serial);
+      if (rec) void this.o.crl.afterRevocation(rec);
+    }
     return batch.length;
   }
 

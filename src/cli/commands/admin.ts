@@ -26,12 +26,14 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
           if (!o.show) await node.audit.record({ actor: cliActor().id, source: 'local', channel: 'cli', action: 'crl.generate', target: `issuer:${id}`, outcome: 'success', details: { number: rec.number.toString() } });
           results.push(rec);
         }
+        // Then the shard CRLs of the same issuers (listed after every complete CRL).
+        if (!o.show) for (const id of ids) results.push(...await node.crl.generateShards(id));
         if (o.out) {
           const pick = results.find((r) => r.issuerId === (o.issuer ?? node.ca.active().id)) ?? results[0];
           if (pick) writeFileSync(o.out, o.out.endsWith('.pem') ? toPem(pick.der, 'X509 CRL') : Buffer.from(pick.der));
         }
-        const view = results.map((r) => ({ issuerId: r.issuerId, number: r.number.toString(), entries: r.entries, thisUpdate: r.thisUpdate.toISOString(), nextUpdate: r.nextUpdate.toISOString(), url: node.urls.crl(r.issuerId) }));
-        out(g(), { crls: view }, () => view.map((v) => `${v.issuerId}: CRL #${v.number}, ${v.entries} entries, next update ${v.nextUpdate}  ${v.url}`).join('\n'));
+        const view = results.map((r) => ({ issuerId: r.issuerId, number: r.number.toString(), entries: r.entries, thisUpdate: r.thisUpdate.toISOString(), nextUpdate: r.nextUpdate.toISOString(), shard: r.shard ?? null, url: r.shard === undefined || r.shard === null ? node.urls.crl(r.issuerId) : node.urls.crlShard(r.issuerId, r.shard) }));
+        out(g(), { crls: view }, () => view.map((v) => `${v.issuerId}${v.shard === null ? '' : ` shard ${v.shard}`}: CRL #${v.number}, ${v.entries} entries, next update ${v.nextUpdate}  ${v.url}`).join('\n'));
       });
     });
 

@@ -89,8 +89,9 @@ export function registerCerts(program: Command, g: () => GlobalOptions): void {
       await withNode(g(), async (node) => {
         const reason = /^\d+$/.test(o.reason) ? Number(o.reason) : o.reason;
         const rec = await node.revocation.revoke(serial, reason, cliActor());
-        await node.crl.trigger(rec.issuerId);
-        out(g(), certificateView(rec, node.clock.now()), () => `Revoked ${rec.serial} (${o.reason}) at ${rec.revokedAt!.toISOString()}; CRL refreshed`);
+        // Its shard's CRL and the complete CRL at once (a CLI process has no schedule); null when this process may not publish (not the leader).
+        const crl = await node.crl.afterRevocation(rec, { complete: true });
+        out(g(), certificateView(rec, node.clock.now()), () => `Revoked ${rec.serial} (${o.reason}) at ${rec.revokedAt!.toISOString()}; ${crl ? 'CRL refreshed' : 'the CRL is refreshed by the leader'}`);
       });
     });
 

@@ -20,6 +20,11 @@ export async function publicationRoutes(app: FastifyInstance, o: PublicationRout
     return f ? send(reply, f) : sendProblem(reply, problemFor('notFound', `no CRL at ${req.url}`));
   });
 
+  app.get<{ Params: { issuer: string; file: string } }>('/crl/:issuer/:file', async (req, reply) => {
+    const f = await o.publication.shardCrlFile(req.params.issuer, req.params.file);
+    return f ? send(reply, f) : sendProblem(reply, problemFor('notFound', `no CRL at ${req.url}`));
+  });
+
   app.get<{ Params: { file: string } }>('/ca/:file', async (req, reply) => {
     const f = o.publication.caFile(req.params.file);
     return f ? send(reply, f) : sendProblem(reply, problemFor('notFound', `no CA certificate at ${req.url}`));

@@ -70,6 +70,9 @@ export function algorithmOf(key: KeyObject): KeyAlgorithm | null {
   return null;
 }
 
+/** Inputs above this size are signed asynchronously (small ones, certificates and OCSP responses, are faster signed in place). */
+const ASYNC_SIGN_FROM = 64 * 1024;
+
 export class SoftwareSigner implements Signer {
   readonly spki: Uint8Array;
   constructor(readonly keyRef: string, readonly algorithm: KeyAlgorithm, private readonly key: KeyObject) {
@@ -77,7 +80,12 @@ export class SoftwareSigner implements Signer {
   }
   async sign(data: Uint8Array): Promise<Uint8Array> {
     const isEc = this.algorithm.startsWith('ecdsa');
-    return new Uint8Array(cryptoSign(hashFor(this.algorithm), data, isEc ? { key: this.key, dsaEncoding: 'der' } : this.key));
+    const key = isEc ? { key: this.key, dsaEncoding: 'der' as const } : this.key;
+    if (data.byteLength <= ASYNC_SIGN_FROM) return new Uint8Array(cryptoSign(hashFor(this.algorithm), data, key));
+    // A large input (a CRL's TBSCertList): hashed and signed on libuv's thread pool, not on the thread that answers OCSP.
+    return new Promise((resolve, reject) => {
+      cryptoSign(hashFor(this.algorithm), data, key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig))));
+    });
   }
 }
 

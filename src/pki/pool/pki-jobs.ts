@@ -14,7 +14,8 @@ import { algorithmDer } from '../algorithms.js';
 import type { CertificateTemplate } from '../certificate-template.js';
 import { parseCsr, type ParsedCsr } from '../csr.js';
 import { assembleCertificate } from '../certificate-builder.js';
-import { lintCertificate, type Finding, type ProfileKind } from '../lint/index.js';
+import { lintCertificate, lintCrl, type Finding, type ProfileKind } from '../lint/index.js';
+import { encodeCertificateList, encodeCrlTbs, type CrlHeader } from '../crl-assembly.js';
 import { lintSigner } from '../lint/lint-signer.js';
 import { encodeTbs } from '../tbs-encoder.js';
 import { nameDer, rememberNameDer } from '../names.js';
@@ -45,7 +46,28 @@ export interface TbsResult {
 
 export interface JobError { code?: string; message: string; extra?: Record<string, unknown> }
 
-export type Job = { kind: 'csr'; input: string | Uint8Array } | { kind: 'tbs'; job: TbsJob };
+/** A CRL's TBSCertList from its header and its entries' DER in chunks (crl-assembly.ts), linted on a preview. */
+export interface CrlTbsJob {
+  header: CrlHeader;
+  chunks: Uint8Array[];
+  count: number;
+  /** Entries in chunks[0]: the preview that is linted holds that first chunk (every entry was encoded the same way, at revocation). */
+  previewCount: number;
+  /** The issuing CA's certificate, for the lint's AKI and signature checks. */
+  issuerCertDer?: Uint8Array;
+}
+
+export interface CrlTbsResult {
+  tbsDer: Uint8Array;
+  count: number;
+  /** Error-level lint findings of the preview: non-empty means the CRL must not be signed. */
+  errors: Finding[];
+}
+
+export interface CrlAssembleJob { tbsDer: Uint8Array; algorithm: KeyAlgorithm; signature: Uint8Array }
+
+export type Job = { kind: 'csr'; input: string | Uint8Array } | { kind: 'tbs'; job: TbsJob }
+  | { kind: 'crl-tbs'; job: CrlTbsJob } | { kind: 'crl-assemble'; job: CrlAssembleJob };
 
 const names = new Map<string, asn.Name>();
 /** Issuer names repeat: parsed once per process, so the encoder's per-issuer caches hold. */
@@ -97,8 +119,39 @@ export async function tbsJob(j: TbsJob): Promise<TbsResult> {
   return { tbsDer, errors, encodeMs: t1 - t0, lintMs: performance.now() - t1 };
 }
 
+export async function crlTbsJob(j: CrlTbsJob): Promise<CrlTbsResult> {
+  const first = j.chunks[0] ?? new Uint8Array(0);
+  const previewTbs = encodeCrlTbs(j.header, [first], Math.min(j.previewCount, j.count));
+  const preview = encodeCertificateList(previewTbs, j.header.algorithm, await lintSigner(j.header.algorithm).sign(previewTbs));
+  const errors = lintCrl(preview, j.issuerCertDer).filter((f) => f.severity === 'error');
+  return { tbsDer: encodeCrlTbs(j.header, j.chunks, j.count), count: j.count, errors };
+}
+
+export function crlAssembleJob(j: CrlAssembleJob): Uint8Array {
+  return encodeCertificateList(j.tbsDer, j.algorithm, j.signature);
+}
+
 export async function runJob(job: Job): Promise<unknown> {
-  return job.kind === 'csr' ? csrJob(job.input) : tbsJob(job.job);
+  switch (job.kind) {
+    case 'csr': return csrJob(job.input);
+    case 'tbs': return tbsJob(job.job);
+    case 'crl-tbs': return crlTbsJob(job.job);
+    case 'crl-assemble': return crlAssembleJob(job.job);
+  }
+}
+
+/** The buffers of a result that can move to the other thread instead of being copied (whole, non-pooled Uint8Arrays). */
+export function transferables(v: unknown): ArrayBuffer[] {
+  const own = (u: unknown): u is Uint8Array => u instanceof Uint8Array && !Buffer.isBuffer(u) && u.buffer instanceof ArrayBuffer
+    && u.byteOffset === 0 && u.byteLength === u.buffer.byteLength && u.byteLength > 0;
+  if (own(v)) return [v.buffer as ArrayBuffer];
+  if (Array.isArray(v)) return v.flatMap(transferables);
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    const out = new Set<ArrayBuffer>();
+    for (const x of Object.values(v)) for (const b of transferables(x)) out.add(b);
+    return [...out];
+  }
+  return [];
 }
 
 export function toJobError(e: unknown): JobError {

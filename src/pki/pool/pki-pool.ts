@@ -11,7 +11,10 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RampartError, type ErrorCode } from '../../core/errors.js';
 import type { ParsedCsr } from '../csr.js';
-import { csrJob, fromPlainCsr, tbsJob, type Job, type JobError, type PlainCsr, type TbsJob, type TbsResult } from './pki-jobs.js';
+import {
+  crlAssembleJob, crlTbsJob, csrJob, fromPlainCsr, tbsJob, transferables,
+  type CrlAssembleJob, type CrlTbsJob, type CrlTbsResult, type Job, type JobError, type PlainCsr, type TbsJob, type TbsResult,
+} from './pki-jobs.js';
 
 interface Pending { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 interface Slot { worker: Worker; inFlight: Map<number, Pending> }
@@ -44,6 +47,20 @@ export class PkiPool {
 
   async encodeAndLint(job: TbsJob): Promise<TbsResult> {
     return this.size ? await this.run({ kind: 'tbs', job }) as TbsResult : tbsJob(job);
+  }
+
+  /**
+   * A CRL's TBSCertList (crl-assembly.ts) and the lint of its preview. The
+   * chunks move to the worker (they are unusable here afterwards), and the
+   * TBSCertList moves back: a large CRL is never copied between threads.
+   */
+  async crlTbs(job: CrlTbsJob): Promise<CrlTbsResult> {
+    return this.size ? await this.run({ kind: 'crl-tbs', job }, transferables(job.chunks)) as CrlTbsResult : crlTbsJob(job);
+  }
+
+  /** The CertificateList around a signed TBSCertList (which moves to the worker). */
+  async crlAssemble(job: CrlAssembleJob): Promise<Uint8Array> {
+    return this.size ? await this.run({ kind: 'crl-assemble', job }, transferables(job.tbsDer)) as Uint8Array : crlAssembleJob(job);
   }
 
   async close(): Promise<void> {
@@ -79,7 +96,7 @@ export class PkiPool {
     return slot;
   }
 
-  private run(job: Job): Promise<unknown> {
+  private run(job: Job, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (this.closed) return Promise.reject(new RampartError('unavailable', 'the node is stopping'));
     while (this.slots.length < this.size) this.slots.push(this.spawn());
     let slot = this.slots[0]!;
@@ -89,7 +106,7 @@ export class PkiPool {
       // A worker keeps the process alive only while it has work (a CLI command waits for its jobs, an idle node is not held).
       if (!slot.inFlight.size) slot.worker.ref();
       slot.inFlight.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, job });
+      slot.worker.postMessage({ id, job }, transfer);
     });
   }
 }

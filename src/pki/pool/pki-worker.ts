@@ -3,13 +3,13 @@
  * thread that answers requests and posts each result back by its id.
  */
 import { parentPort } from 'node:worker_threads';
-import { runJob, toJobError, type Job } from './pki-jobs.js';
+import { runJob, toJobError, transferables, type Job } from './pki-jobs.js';
 
 if (!parentPort) throw new Error('pki-worker.ts runs as a worker thread');
 const port = parentPort;
 port.on('message', (m: { id: number; job: Job }) => {
   runJob(m.job).then(
-    (result) => port.postMessage({ id: m.id, result }),
+    (result) => port.postMessage({ id: m.id, result }, transferables(result)),
     (e: unknown) => port.postMessage({ id: m.id, error: toJobError(e) }),
   );
 });

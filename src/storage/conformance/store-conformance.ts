@@ -8,6 +8,13 @@ import assert from 'node:assert/strict';
 import type { Store } from '../store.js';
 import { DAY, T0, cert, issuer } from './fixtures.js';
 
+/** How many CRLs each scope of int-a keeps. */
+async function storedCrlCounts(s: Store): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const shard of [undefined, 1, 2]) out.set(shard === undefined ? 'complete' : String(shard), (await s.storedCrls('int-a', shard)).length);
+  return out;
+}
+
 export function storeConformance(name: string, factory: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
   describe(`Store conformance: ${name}`, () => {
     const withStore = async (fn: (s: Store) => Promise<void>) => {
@@ -141,6 +148,68 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       await s.saveCrl({ issuerId: 'int-a', number: nums[14]!, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), der: new Uint8Array([9]), entries: 0 });
       assert.equal((await s.latestCrl('int-a'))?.number, nums[14]);
       assert.equal(await s.latestCrl('int-b'), null);
+    }));
+
+    it('CRL shards: a certificate keeps its shard; a shard streams only its own revoked entries', () => withStore(async (s) => {
+      for (let i = 0; i < 2600; i++) {
+        const serial = (0x200000 + i).toString(16);
+        await s.insertCertificate(cert(serial, 'int-a', { crlShard: i % 3 === 0 ? null : i % 4 }));
+        if (i % 2 === 0) await s.revokeCertificate(serial, 1, new Date(T0));
+      }
+      assert.equal((await s.getCertificate((0x200001).toString(16)))!.crlShard, 1);
+      assert.equal((await s.getCertificate((0x200000).toString(16)))!.crlShard, undefined, 'no shard stays none');
+      const now = new Date(T0 + DAY);
+      let all = 0;
+      for await (const _ of s.iterateRevoked('int-a', now)) all++;
+      assert.equal(all, 1300, 'the complete scope lists every revoked certificate, sharded or not');
+      const perShard: number[] = [];
+      for (let shard = 0; shard < 4; shard++) {
+        const seen: string[] = [];
+        for await (const e of s.iterateRevoked('int-a', now, shard)) seen.push(e.serialHex);
+        assert.deepEqual(seen, [...seen].sort(), 'serial order');
+        for (const serial of seen) assert.equal((await s.getCertificate(serial))!.crlShard, shard);
+        perShard.push(seen.length);
+      }
+      // Revoked: even i; sharded: i % 3 != 0; shard i % 4 (so only 0 and 2 hold revoked ones).
+      const expected = [0, 1, 2, 3].map((sh) => Array.from({ length: 2600 }, (_, i) => i).filter((i) => i % 2 === 0 && i % 3 !== 0 && i % 4 === sh).length);
+      assert.deepEqual(perShard, expected);
+      assert.ok(expected[0]! > 2000 / 6, 'a shard spans more than one chunk of the complete scope');
+    }));
+
+    it('CRLs: the complete CRL and each shard are separate scopes, pruned by count and size', () => withStore(async (s) => {
+      const save = async (shard: number | null, size: number, keep?: { count: number; bytes: number }): Promise<bigint> => {
+        const number = await s.nextCrlNumber('int-a');
+        await s.saveCrl({ issuerId: 'int-a', number, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), der: new Uint8Array(size).fill(Number(number % 256n)), entries: 0, ...(shard === null ? {} : { shard }) }, undefined, keep);
+        return number;
+      };
+      const complete = await save(null, 10);
+      const shard1 = await save(1, 10);
+      const shard2 = await save(2, 10);
+      assert.equal((await s.latestCrl('int-a'))!.number, complete, 'latestCrl without a shard is the complete CRL');
+      assert.equal((await s.latestCrl('int-a'))!.shard, undefined);
+      assert.equal((await s.latestCrl('int-a', 1))!.number, shard1);
+      assert.equal((await s.latestCrl('int-a', 1))!.shard, 1);
+      assert.equal((await s.latestCrl('int-a', 2))!.number, shard2);
+      assert.equal(await s.latestCrl('int-a', 3), null);
+      // Count: 12 more CRLs of shard 1 keep its newest 10 and leave the other scopes alone.
+      for (let i = 0; i < 12; i++) await save(1, 10);
+      const keep = { count: 3, bytes: 1000 };
+      const last = await save(1, 100, keep);
+      assert.equal((await s.latestCrl('int-a', 1))!.number, last);
+      assert.equal((await s.latestCrl('int-a'))!.number, complete);
+      assert.equal((await s.latestCrl('int-a', 2))!.number, shard2);
+      // Size: older CRLs go once the scope passes `bytes`; the newest always stays.
+      await save(2, 600, keep);
+      await save(2, 700, keep);
+      const huge = await save(2, 5000, keep);
+      assert.equal((await s.latestCrl('int-a', 2))!.number, huge, 'the newest is kept whatever its size');
+      assert.equal((await s.latestCrl('int-a', 2))!.der.length, 5000);
+      assert.deepEqual((await s.storedCrls('int-a', 2)).map((c) => c.number), [huge]);
+      assert.deepEqual((await s.storedCrls('int-a', 1)).map((c) => c.size), [100, 10, 10], 'newest first, with their sizes');
+      const counts = await storedCrlCounts(s);
+      assert.equal(counts.get('1'), 3, 'count limit per shard');
+      assert.equal(counts.get('2'), 1, 'size limit per shard');
+      assert.equal(counts.get('complete'), 1);
     }));
 
     it('tokens: stored by hash, revocable', () => withStore(async (s) => {

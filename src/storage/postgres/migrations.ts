@@ -228,6 +228,17 @@ export const POSTGRES_MIGRATIONS: string[] = [
   CREATE INDEX certificates_issuer_seq ON certificates (issuer_id, seq);
   CREATE INDEX certificates_profile_seq ON certificates (profile, seq);
   `,
+  // 6: CRL shards (issue 17), as in the SQLite schema: each certificate's
+  // shard, fixed at issuance; rows from before get serial mod 16 (the last hex
+  // digit). A CRL row's shard is NULL for the complete CRL.
+  `
+  ALTER TABLE certificates ADD COLUMN crl_shard INTEGER;
+  UPDATE certificates SET crl_shard = strpos('0123456789abcdef', right(lower(serial), 1)) - 1;
+  CREATE INDEX certificates_revoked_shard ON certificates (issuer_id, crl_shard, serial)
+    INCLUDE (not_after, revoked_at, revocation_reason, crl_entry) WHERE status = 'revoked';
+  ALTER TABLE crls ADD COLUMN shard INTEGER;
+  CREATE INDEX crls_scope ON crls (issuer_id, shard, number);
+  `,
 ];
 
 /**

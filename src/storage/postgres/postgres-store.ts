@@ -25,13 +25,13 @@
  * may have committed, so each write makes a repeat harmless when `retried`;
  * the reasoning is next to each one.
  */
-import type { ISql, TransactionSql } from 'postgres';
+import type { ISql, Sql, TransactionSql } from 'postgres';
 import type {
   Fence, LeaseState, NodeInfo,
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
-import { clampAuditLimit, type AuditBuilder, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
@@ -47,7 +47,7 @@ import { exportHeader, formatRows } from '../inventory-format.js';
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
 export type PostgresStoreOptions = PgPoolOptions;
 
-import { d, dn, n, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
+import { d, dn, n, revokedEntry, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 type Q = ISql;
 
 
@@ -248,10 +248,10 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
       const earlier = await this.findIdem(tx, claim);
       if (earlier) return { record: earlier, replayed: true };
     }
-    await tx`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
+    await tx`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester, crl_shard)
       VALUES (${rec.serial}, ${rec.issuerId}, ${rec.profile}, ${rec.subject}, ${JSON.stringify(rec.sans)},
         ${[rec.subject, ...rec.sans].join('\n').toLowerCase()}, ${rec.notBefore.getTime()}, ${rec.notAfter.getTime()}, ${buf(rec.der)},
-        ${rec.status}, ${rec.revokedAt?.getTime() ?? null}, ${rec.revocationReason}, ${rec.createdAt.getTime()}, ${rec.requester})`;
+        ${rec.status}, ${rec.revokedAt?.getTime() ?? null}, ${rec.revocationReason}, ${rec.createdAt.getTime()}, ${rec.requester}, ${rec.crlShard ?? null}::int)`;
     if (claim) {
       await tx`INSERT INTO idempotency (requester, key, request_hash, serial, created_at)
         VALUES (${claim.requester}, ${claim.key}, ${claim.requestHash}, ${rec.serial}, ${rec.createdAt.getTime()})`;
@@ -343,21 +343,38 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     return rows.map((r) => ({ seq: n(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
-  async *iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry> {
+  async *iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> {
     // Keyset pagination in chunks, one short query each: nothing is held
     // open across a yield, memory stays flat, and each chunk retries alone.
+    // Every query reads the partial index of revoked rows (issuer, shard,
+    // serial) INCLUDE (...) in order: a shard is one range of it; the complete
+    // scope reads the rows without a shard, then every shard in (shard, serial) order.
+    const at = now.getTime();
     let after = '';
-    for (;;) {
-      const rows = await this.pool.run('iterateRevoked', (sql) => sql`
-        SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
-        WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${now.getTime()} AND serial > ${after}
-        ORDER BY serial LIMIT ${CHUNK}`);
-      for (const r of rows) {
-        const e: RevokedEntry = { serialHex: String(r.serial), revokedAt: d(r.revoked_at), reason: r.revocation_reason === null ? undefined : n(r.revocation_reason) };
-        if (r.crl_entry) e.der = u8(r.crl_entry);
-        yield e;
+    const page = (q: (sql: Sql) => Promise<readonly Row[]>) => this.pool.run('iterateRevoked', (sql) => q(sql as Sql));
+    for (const nullShard of shard === undefined ? [true] : [false]) {
+      for (;;) {
+        const rows = await page((sql) => sql`
+          SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
+          WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${at} AND serial > ${after}
+            AND ${nullShard ? sql`crl_shard IS NULL` : sql`crl_shard = ${shard ?? -1}::int`}
+          ORDER BY serial LIMIT ${CHUNK}`);
+        for (const r of rows) yield revokedEntry(r);
+        if (rows.length < CHUNK) break;
+        after = String(rows[rows.length - 1]!.serial);
       }
+    }
+    if (shard !== undefined) return;
+    let atShard = -1;
+    after = '';
+    for (;;) {
+      const rows = await page((sql) => sql`
+        SELECT serial, crl_shard, revoked_at, revocation_reason, crl_entry FROM certificates
+        WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${at} AND (crl_shard, serial) > (${atShard}::int, ${after})
+        ORDER BY crl_shard, serial LIMIT ${CHUNK}`);
+      for (const r of rows) yield revokedEntry(r);
       if (rows.length < CHUNK) return;
+      atShard = n(rows[rows.length - 1]!.crl_shard);
       after = String(rows[rows.length - 1]!.serial);
     }
   }
@@ -380,7 +397,8 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     return BigInt(String(r!.last_number));
   }
 
-  async saveCrl(rec: CrlRecord, fence?: Fence): Promise<void> {
+  async saveCrl(rec: CrlRecord, fence?: Fence, retention: CrlRetention = DEFAULT_CRL_RETENTION): Promise<void> {
+    const shard = rec.shard ?? null;
     await this.pool.run('saveCrl', (sql, a) => transaction(sql, async (tx) => {
       if (a.retried) {
         // Our earlier commit, if it happened, left this exact CRL: done (before the fence, as for certificates).
@@ -388,15 +406,20 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
         if (mine && sameBytes(mine.der, rec.der)) return;
       }
       await this.checkFence(tx, fence);
-      await tx`INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries)
-        VALUES (${rec.issuerId}, ${rec.number.toString()}::bigint, ${rec.thisUpdate.getTime()}, ${rec.nextUpdate.getTime()}, ${buf(rec.der)}, ${rec.entries})`;
-      // Keep the last 10 CRLs per issuer.
-      await tx`DELETE FROM crls WHERE issuer_id = ${rec.issuerId} AND number <= ${rec.number.toString()}::bigint - 10`;
+      await tx`INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries, shard)
+        VALUES (${rec.issuerId}, ${rec.number.toString()}::bigint, ${rec.thisUpdate.getTime()}, ${rec.nextUpdate.getTime()}, ${buf(rec.der)}, ${rec.entries}, ${shard}::int)`;
+      const drop = crlsPastRetention(await storedCrlsIn(tx, rec.issuerId, shard), retention);
+      if (drop.length) await tx`DELETE FROM crls WHERE issuer_id = ${rec.issuerId} AND number = ANY(${drop.map(String)}::bigint[])`;
     }));
   }
 
-  async latestCrl(issuerId: string): Promise<CrlRecord | null> {
-    const [r] = await this.pool.run('latestCrl', (sql) => sql`SELECT * FROM crls WHERE issuer_id = ${issuerId} ORDER BY number DESC LIMIT 1`);
+  async storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> {
+    return this.pool.run('storedCrls', (sql) => storedCrlsIn(sql, issuerId, shard ?? null));
+  }
+
+  async latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null> {
+    const [r] = await this.pool.run('latestCrl', (sql) => sql`SELECT * FROM crls
+      WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard ?? null}::int ORDER BY number DESC LIMIT 1`);
     return r ? toCrl(r) : null;
   }
 
@@ -559,3 +582,9 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   }
 }
 
+/** A CRL scope's stored CRLs, newest first (numbers and DER sizes). */
+async function storedCrlsIn(sql: Sql | TransactionSql, issuerId: string, shard: number | null): Promise<Array<{ number: bigint; size: number }>> {
+  const rows = await sql`SELECT number, octet_length(der) AS size FROM crls
+    WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard}::int ORDER BY number DESC`;
+  return rows.map((r) => ({ number: BigInt(String(r.number)), size: n(r.size) }));
+}

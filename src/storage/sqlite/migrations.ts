@@ -203,4 +203,17 @@ export const SQLITE_MIGRATIONS: string[] = [
   CREATE INDEX certificates_issuer ON certificates (issuer_id);
   CREATE INDEX certificates_profile ON certificates (profile);
   `,
+  // 5: CRL shards (issue 17): each certificate's shard, fixed at issuance; rows
+  // from before get serial mod 16 (the last hex digit, the default of
+  // crl.shards). Their CDP still names the complete CRL, which keeps listing
+  // them. A CRL row's shard is NULL for the complete CRL. The shard index
+  // covers what a CRL reads (revoked rows only), so a shard's entries are
+  // read from the index alone, in order.
+  `
+  ALTER TABLE certificates ADD COLUMN crl_shard INTEGER;
+  UPDATE certificates SET crl_shard = instr('0123456789abcdef', substr(lower(serial), -1)) - 1;
+  CREATE INDEX certificates_revoked_shard ON certificates (issuer_id, crl_shard, serial, not_after, revoked_at, revocation_reason, crl_entry) WHERE status = 'revoked';
+  ALTER TABLE crls ADD COLUMN shard INTEGER;
+  CREATE INDEX crls_scope ON crls (issuer_id, shard, number);
+  `,
 ];

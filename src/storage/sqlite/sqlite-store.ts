@@ -16,19 +16,21 @@ import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
-import { clampAuditLimit, type AuditBuilder, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReader } from './sqlite-reader.js';
 import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
 import { exportHeader } from '../inventory-format.js';
 
-import { d, dn, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
+import { d, dn, revokedEntry, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 import {
   acmeAccountColumns, acmeAuthorizationColumns, acmeOrderColumns, decodeOrderCursor, eabKeyColumns, encodeOrderCursor,
   toAcmeAccount, toAcmeAuthorization, toAcmeOrder, toEabKey,
 } from '../row-mapping.js';
 
 const CHUNK = 2000;
+/** Revoked rows per query: small, so that one query never holds the thread that answers OCSP for long. */
+const REVOKED_CHUNK = 500;
 
 /** A UNIQUE or PRIMARY KEY violation (better-sqlite3's SqliteError codes). */
 const isUniqueViolation = (e: unknown): boolean => {
@@ -208,12 +210,12 @@ export class SqliteStore implements Store {
         const earlier = this.findIdempotentSync(claim);
         if (earlier) return { record: earlier, replayed: true };
       }
-      this.prep(`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester)
-        VALUES (@serial, @issuerId, @profile, @subject, @sans, @search, @notBefore, @notAfter, @der, @status, @revokedAt, @reason, @createdAt, @requester)`).run({
+      this.prep(`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester, crl_shard)
+        VALUES (@serial, @issuerId, @profile, @subject, @sans, @search, @notBefore, @notAfter, @der, @status, @revokedAt, @reason, @createdAt, @requester, @crlShard)`).run({
         serial: rec.serial, issuerId: rec.issuerId, profile: rec.profile, subject: rec.subject, sans: JSON.stringify(rec.sans),
         search: [rec.subject, ...rec.sans].join('\n').toLowerCase(), notBefore: rec.notBefore.getTime(), notAfter: rec.notAfter.getTime(),
         der: Buffer.from(rec.der), status: rec.status, revokedAt: rec.revokedAt?.getTime() ?? null, reason: rec.revocationReason,
-        createdAt: rec.createdAt.getTime(), requester: rec.requester,
+        createdAt: rec.createdAt.getTime(), requester: rec.requester, crlShard: rec.crlShard ?? null,
       });
       if (claim) {
         this.prep('INSERT INTO idempotency (requester, key, request_hash, serial, created_at) VALUES (?, ?, ?, ?, ?)')
@@ -267,21 +269,35 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ seq: Number(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
-  async *iterateRevoked(issuerId: string, now: Date): AsyncIterable<RevokedEntry> {
-    // Keyset pagination in chunks: no statement stays open across an await,
-    // and memory stays flat however many entries there are.
-    const stmt = this.prep(`SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
-      WHERE issuer_id = ? AND status = 'revoked' AND not_after > ? AND serial > ? ORDER BY serial LIMIT ${CHUNK}`);
+  async *iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> {
+    // Keyset pagination in short chunks: no statement stays open across a
+    // yield, memory stays flat however many entries there are, and every
+    // query reads the covering partial index of revoked rows (issuer, shard,
+    // serial, ...) in order, never the table. A shard is one range of it; the
+    // complete scope reads the rows without a shard, then every shard in
+    // (shard, serial) order.
+    const cols = `SELECT serial, crl_shard, revoked_at, revocation_reason, crl_entry FROM certificates INDEXED BY certificates_revoked_shard
+      WHERE issuer_id = ? AND status = 'revoked' AND not_after > ?`;
+    const chunks = (stmt: Database.Statement, args: () => unknown[], next: (last: Row) => void) => this.revokedChunks(stmt, issuerId, now, args, next);
+    if (shard !== undefined) {
+      let after = '';
+      yield* chunks(this.prep(`${cols} AND crl_shard = ${Number(shard)} AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`), () => [after], (l) => { after = String(l.serial); });
+      return;
+    }
     let after = '';
+    yield* chunks(this.prep(`${cols} AND crl_shard IS NULL AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`), () => [after], (l) => { after = String(l.serial); });
+    let atShard = -1;
+    after = '';
+    yield* chunks(this.prep(`${cols} AND (crl_shard, serial) > (?, ?) ORDER BY crl_shard, serial LIMIT ${REVOKED_CHUNK}`),
+      () => [atShard, after], (l) => { atShard = Number(l.crl_shard); after = String(l.serial); });
+  }
+
+  private *revokedChunks(stmt: Database.Statement, issuerId: string, now: Date, args: () => unknown[], next: (last: Row) => void): Generator<RevokedEntry> {
     for (;;) {
-      const rows = stmt.all(issuerId, now.getTime(), after) as Row[];
-      for (const r of rows) {
-        const e: RevokedEntry = { serialHex: String(r.serial), revokedAt: d(r.revoked_at), reason: r.revocation_reason === null ? undefined : Number(r.revocation_reason) };
-        if (r.crl_entry) e.der = u8(r.crl_entry);
-        yield e;
-      }
-      if (rows.length < CHUNK) return;
-      after = String(rows[rows.length - 1]!.serial);
+      const rows = stmt.all(issuerId, now.getTime(), ...args()) as Row[];
+      for (const r of rows) yield revokedEntry(r);
+      if (rows.length < REVOKED_CHUNK) return;
+      next(rows[rows.length - 1]!);
     }
   }
 
@@ -315,19 +331,29 @@ export class SqliteStore implements Store {
     return tx.immediate();
   }
 
-  async saveCrl(rec: CrlRecord, fence?: Fence): Promise<void> {
+  async saveCrl(rec: CrlRecord, fence?: Fence, retention: CrlRetention = DEFAULT_CRL_RETENTION): Promise<void> {
+    const shard = rec.shard ?? null;
     const tx = this.db.transaction(() => {
       this.checkFence(fence);
-      this.prep('INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(rec.issuerId, Number(rec.number), rec.thisUpdate.getTime(), rec.nextUpdate.getTime(), Buffer.from(rec.der), rec.entries);
-      // Keep the last 10 CRLs per issuer.
-      this.prep('DELETE FROM crls WHERE issuer_id = ? AND number <= ?').run(rec.issuerId, Number(rec.number) - 10);
+      this.prep('INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries, shard) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(rec.issuerId, Number(rec.number), rec.thisUpdate.getTime(), rec.nextUpdate.getTime(), Buffer.from(rec.der), rec.entries, shard);
+      const drop = this.prep('DELETE FROM crls WHERE issuer_id = ? AND number = ?');
+      for (const n of crlsPastRetention(this.storedCrlsSync(rec.issuerId, shard), retention)) drop.run(rec.issuerId, Number(n));
     });
     tx.immediate();
   }
 
-  async latestCrl(issuerId: string): Promise<CrlRecord | null> {
-    const r = this.prep('SELECT * FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT 1').get(issuerId) as Row | undefined;
+  private storedCrlsSync(issuerId: string, shard: number | null): Array<{ number: bigint; size: number }> {
+    const rows = this.prep('SELECT number, length(der) AS size FROM crls WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC').all(issuerId, shard) as Row[];
+    return rows.map((r) => ({ number: BigInt(String(r.number)), size: Number(r.size) }));
+  }
+
+  async storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> {
+    return this.storedCrlsSync(issuerId, shard ?? null);
+  }
+
+  async latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null> {
+    const r = this.prep('SELECT * FROM crls WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC LIMIT 1').get(issuerId, shard ?? null) as Row | undefined;
     return r ? toCrl(r) : null;
   }
 

@@ -1,35 +1,56 @@
 /**
- * CRL generation and publication. CRL numbers come from a database counter,
- * so they strictly increase across restarts (and, later, across nodes).
- * Generation streams the revoked entries from storage. A revocation triggers
- * regeneration at once; concurrent triggers for one issuer coalesce into one
- * run after the current one. Scheduled generation covers the CAs whose key is
- * on this node and that are still in service (src/ca/retirement.ts): a retired
- * intermediate keeps its last CRL, an offline root's CRL is imported.
+ * CRL generation and publication, partitioned (issue 17). Each issuing CA
+ * publishes `crl.shards` shard CRLs, each with a critical Issuing
+ * Distribution Point naming its URL (the URL new certificates carry in their
+ * CDP), and beside them its complete CRL without one (certificates issued
+ * before sharding point there, NSS needs it, an offline root's CRL stays
+ * complete). CRL numbers come from the issuer's one database counter, so
+ * they strictly increase per shard too, across restarts and nodes.
+ *
+ * A revocation rebuilds its own shard at once; the complete CRL is marked
+ * dirty and rebuilt by the next tick (coalesced). Concurrent triggers for one
+ * scope coalesce into one run after the current one. On this thread a build
+ * only reads entries in short chunks (yielding between them), signs and
+ * saves: the TBSCertList and the CertificateList are encoded by the PKI pool
+ * (src/pki/pool) in a worker thread. On start the leader rebuilds every CRL
+ * once, so revocations written while no node ran (the CLI, rows written by
+ * other tools) are never missing from a CRL that still looks fresh.
+ * Scheduled generation covers the CAs whose key is on this node and that are
+ * still in service (src/ca/retirement.ts).
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
 import { parseIssuerName } from '../../ca/certificate-authority.js';
 import { IssuerRetirement } from '../../ca/retirement.js';
-import { crlPreflight } from '../../ca/lint-gate.js';
+import { refuseCrl } from '../../ca/lint-gate.js';
 import type { Clock } from '../../core/clock.js';
 import type { CaEvents } from '../../core/events.js';
-import type { CrlRecord, IssuerRecord } from '../../core/types.js';
+import type { CertificateRecord, CrlRecord, IssuerRecord } from '../../core/types.js';
 import type { RampartMetrics } from '../../metrics/metrics.js';
-import { buildCrl } from '../../pki/crl-builder.js';
+import { encodeRevokedEntry } from '../../pki/crl-builder.js';
+import { PkiPool } from '../../pki/pool/pki-pool.js';
 import type { CaUrls } from '../../ca/urls.js';
-import type { CertificateStore, CrlStore } from '../../storage/store.js';
+import type { CertificateStore, CrlRetention, CrlStore } from '../../storage/store.js';
 import type { WriteGate } from '../../cluster/cluster.js';
+import { readEntryChunks } from './entry-chunks.js';
 
 export interface CrlServiceOptions {
   ca: CertificateAuthority;
   store: CertificateStore & CrlStore;
   clock: Clock;
   events: CaEvents;
-  /** Where the CRLs are published (not written into them: they carry no Issuing Distribution Point). */
+  /** Where the CRLs are published: a shard's URL is also its Issuing Distribution Point. */
   urls: CaUrls;
   metrics?: RampartMetrics;
   validityHours: number;
   regenerateEveryMinutes: number;
+  /** Shards per issuing CA (crl.shards); default 1. */
+  shards?: number;
+  /** Stored CRLs kept per scope (crl.keep, crl.keepMegabytes). */
+  retention?: CrlRetention;
+  /** Worker threads that encode the CRLs (default: none, on this thread). */
+  pool?: PkiPool;
   /** Cluster gate: only the leader publishes, with its fencing token. */
   gate?: WriteGate;
   /** Fault injection for the fencing test: pause between building and saving a CRL. */
@@ -37,16 +58,28 @@ export interface CrlServiceOptions {
   onError?: (e: unknown) => void;
 }
 
+/** A CRL scope: the issuer's complete CRL (shard null) or one shard. */
+type Shard = number | null;
+const scopeKey = (issuerId: string, shard: Shard): string => `${issuerId}/${shard ?? '*'}`;
+
 export class CrlService {
   private readonly latest = new Map<string, CrlRecord>();
   private readonly running = new Map<string, Promise<CrlRecord | null>>();
   private readonly pending = new Set<string>();
+  /** Issuers whose complete CRL misses a revocation (rebuilt by the next tick). */
+  private readonly dirty = new Set<string>();
+  private rebuiltAll = false;
+  private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly retirement: IssuerRetirement;
+  private readonly pool: PkiPool;
 
   constructor(private readonly o: CrlServiceOptions) {
     this.retirement = new IssuerRetirement({ store: o.store, clock: o.clock });
+    this.pool = o.pool ?? new PkiPool(0);
   }
+
+  get shards(): number { return this.o.shards ?? 1; }
 
   /** CA issuers whose key this node can reach and that are not retired. */
   private async signingCas(): Promise<IssuerRecord[]> {
@@ -55,9 +88,16 @@ export class CrlService {
     return out;
   }
 
-  async generate(issuerId: string): Promise<CrlRecord> {
+  /** Every scope of an issuer: the complete CRL first, then each shard. */
+  private scopes(): Shard[] {
+    return [null, ...Array.from({ length: this.shards }, (_, i) => i)];
+  }
+
+  /** Builds, signs and saves one CRL: the complete CRL of an issuer, or one shard's. */
+  async generate(issuerId: string, shard: Shard = null): Promise<CrlRecord> {
     const issuer = this.o.ca.get(issuerId);
     if (!issuer || issuer.kind === 'ocsp-signer') throw new Error(`no CA issuer ${issuerId}`);
+    if (shard !== null && !(Number.isInteger(shard) && shard >= 0)) throw new Error(`invalid CRL shard ${String(shard)}`);
     const fence = this.o.gate?.leaderFence();
     const t0 = performance.now();
     const signer = await this.o.ca.signerFor(issuer);
@@ -65,55 +105,90 @@ export class CrlService {
     const now = this.o.clock.now();
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.o.validityHours * 3_600_000);
-    const { der, count } = await buildCrl({
-      signer, issuerName: parseIssuerName(issuer), issuerSpki: signer.spki, crlNumber: number, thisUpdate, nextUpdate,
-      // A complete CRL without an Issuing Distribution Point (its scope: every
-      // certificate of this issuer, the issuer itself for a root): the one
-      // encoding OpenSSL, GnuTLS and NSS all accept (docs/DESIGN.md, "Revocation, OCSP and CRLs").
-      revoked: this.o.store.iterateRevoked(issuer.id, now),
-      preflight: crlPreflight(issuer.certDer),
+    const read = await readEntryChunks(this.o.store.iterateRevoked(issuer.id, now, shard ?? undefined), encodeRevokedEntry, yieldToEventLoop);
+    const built = await this.pool.crlTbs({
+      header: {
+        algorithm: signer.algorithm, issuerNameDer: new Uint8Array(AsnConvert.serialize(parseIssuerName(issuer))), issuerSpki: signer.spki,
+        crlNumber: number, thisUpdate, nextUpdate,
+        // A shard names its own URL (RFC 5280 5.2.5); the complete CRL has no IDP: its scope is everything the issuer signed.
+        ...(shard === null ? {} : { idpUrl: this.o.urls.crlShard(issuer.id, shard) }),
+      },
+      chunks: read.chunks, count: read.count, previewCount: read.firstChunkCount, issuerCertDer: issuer.certDer,
     });
-    const rec: CrlRecord = { issuerId: issuer.id, number, thisUpdate, nextUpdate, der, entries: count };
-    if (this.o.faultPauseBeforeSaveMs) await new Promise((r) => setTimeout(r, this.o.faultPauseBeforeSaveMs));
-    await this.o.store.saveCrl(rec, fence);
-    this.latest.set(issuer.id, rec);
+    refuseCrl(built.errors);
+    const signature = await signer.sign(built.tbsDer);
+    const der = await this.pool.crlAssemble({ tbsDer: built.tbsDer, algorithm: signer.algorithm, signature });
+    const rec: CrlRecord = { issuerId: issuer.id, number, thisUpdate, nextUpdate, der, entries: built.count, ...(shard === null ? {} : { shard }) };
+    // (Complete CRLs only: the fencing test needs one paused leader write, not one per shard.)
+    if (this.o.faultPauseBeforeSaveMs && shard === null) await new Promise((r) => setTimeout(r, this.o.faultPauseBeforeSaveMs));
+    await this.o.store.saveCrl(rec, fence, this.o.retention);
+    this.latest.set(scopeKey(issuer.id, shard), rec);
+    if (shard === null) this.dirty.delete(issuer.id);
     const m = this.o.metrics;
     if (m) {
       m.crlGeneration.observe({ issuer: issuer.id }, (performance.now() - t0) / 1000);
-      m.crlNumber.set({ issuer: issuer.id }, Number(number));
-      m.crlEntries.set({ issuer: issuer.id }, count);
-      m.crlNextUpdate.set({ issuer: issuer.id }, nextUpdate.getTime() / 1000);
+      if (shard === null) {
+        m.crlNumber.set({ issuer: issuer.id }, Number(number));
+        m.crlEntries.set({ issuer: issuer.id }, built.count);
+        m.crlNextUpdate.set({ issuer: issuer.id }, nextUpdate.getTime() / 1000);
+      }
     }
     this.o.events.emit('crl', rec);
     return rec;
   }
 
-  async generateAll(): Promise<CrlRecord[]> {
+  /** The shard CRLs of one issuer, one after the other. */
+  async generateShards(issuerId: string): Promise<CrlRecord[]> {
     const out: CrlRecord[] = [];
-    for (const ca of await this.signingCas()) out.push(await this.generate(ca.id));
+    for (let shard = 0; shard < this.shards; shard++) out.push(await this.generate(issuerId, shard));
     return out;
   }
 
-  /** Coalescing trigger: at most one run in flight and one queued per issuer. */
-  trigger(issuerId: string): Promise<CrlRecord | null> {
-    if (this.o.gate && !this.o.gate.isLeader()) return Promise.resolve(null);
-    const cur = this.running.get(issuerId);
+  /** Every CRL of every signing CA: the complete CRLs first, then the shards. */
+  async generateAll(): Promise<CrlRecord[]> {
+    const cas = await this.signingCas();
+    const out: CrlRecord[] = [];
+    for (const ca of cas) out.push(await this.generate(ca.id));
+    for (const ca of cas) out.push(...await this.generateShards(ca.id));
+    return out;
+  }
+
+  /**
+   * After a revocation: its shard's CRL at once; the complete CRL at the next
+   * tick (`complete`: at once too, for a process that has no ticks, the CLI).
+   * A certificate without a shard (issued before sharding) is only in the
+   * complete CRL, which is then rebuilt at once.
+   */
+  async afterRevocation(rec: Pick<CertificateRecord, 'issuerId' | 'crlShard'>, o: { complete?: boolean } = {}): Promise<CrlRecord | null> {
+    const shard = rec.crlShard ?? null;
+    if (shard === null) return this.trigger(rec.issuerId, null);
+    this.dirty.add(rec.issuerId);
+    const built = await this.trigger(rec.issuerId, shard);
+    if (o.complete) await this.trigger(rec.issuerId, null);
+    return built;
+  }
+
+  /** Coalescing trigger: at most one run in flight and one queued per scope. */
+  trigger(issuerId: string, shard: Shard = null): Promise<CrlRecord | null> {
+    if (this.stopped || (this.o.gate && !this.o.gate.isLeader())) return Promise.resolve(null);
+    const key = scopeKey(issuerId, shard);
+    const cur = this.running.get(key);
     if (cur) {
-      this.pending.add(issuerId);
-      return cur.then(() => this.running.get(issuerId) ?? null);
+      this.pending.add(key);
+      return cur.then(() => this.running.get(key) ?? null);
     }
     const run = (async (): Promise<CrlRecord | null> => {
       try {
-        return await this.generate(issuerId);
+        return await this.generate(issuerId, shard);
       } catch (e) {
         this.o.onError?.(e);
         return null;
       } finally {
-        this.running.delete(issuerId);
-        if (this.pending.delete(issuerId)) void this.trigger(issuerId);
+        this.running.delete(key);
+        if (this.pending.delete(key)) void this.trigger(issuerId, shard);
       }
     })();
-    this.running.set(issuerId, run);
+    this.running.set(key, run);
     return run;
   }
 
@@ -122,34 +197,52 @@ export class CrlService {
     while (this.running.size) await Promise.all([...this.running.values()]);
   }
 
-  /** The latest published CRL of an issuer (memory first, then storage). */
-  async current(issuerId: string): Promise<CrlRecord | null> {
-    const mem = this.latest.get(issuerId);
-    const stored = await this.o.store.latestCrl(issuerId);
-    if (stored && (!mem || stored.number > mem.number)) this.latest.set(issuerId, stored);
-    return this.latest.get(issuerId) ?? null;
+  /** The latest published CRL of a scope (memory first, then storage): the complete CRL without `shard`. */
+  async current(issuerId: string, shard: Shard = null): Promise<CrlRecord | null> {
+    const key = scopeKey(issuerId, shard);
+    const mem = this.latest.get(key);
+    const stored = await this.o.store.latestCrl(issuerId, shard ?? undefined);
+    if (stored && (!mem || stored.number > mem.number)) this.latest.set(key, stored);
+    return this.latest.get(key) ?? null;
   }
 
-  /** Regenerates CRLs that are missing or past half their validity. */
+  /**
+   * Regenerates CRLs that are missing, past half their validity or due, and
+   * complete CRLs that miss a revocation; the first run as leader rebuilds
+   * every CRL (revocations written while no node ran).
+   */
   async refreshStale(): Promise<void> {
     if (this.o.gate && !this.o.gate.isLeader()) return;
+    const first = !this.rebuiltAll;
+    this.rebuiltAll = true;
     const now = this.o.clock.now().getTime();
     for (const ca of await this.signingCas()) {
-      const cur = await this.current(ca.id);
-      const half = cur ? cur.thisUpdate.getTime() + (cur.nextUpdate.getTime() - cur.thisUpdate.getTime()) / 2 : 0;
-      const due = cur ? cur.thisUpdate.getTime() + this.o.regenerateEveryMinutes * 60_000 : 0;
-      if (!cur || now >= half || now >= due) await this.trigger(ca.id);
+      for (const shard of this.scopes()) {
+        const cur = await this.current(ca.id, shard);
+        const half = cur ? cur.thisUpdate.getTime() + (cur.nextUpdate.getTime() - cur.thisUpdate.getTime()) / 2 : 0;
+        const due = cur ? cur.thisUpdate.getTime() + this.o.regenerateEveryMinutes * 60_000 : 0;
+        const missing = shard === null && this.dirty.has(ca.id);
+        if (!cur || now >= half || now >= due || missing) await this.trigger(ca.id, shard);
+      }
     }
+    // In the background, so that a node with many revocations is ready as fast as an empty one.
+    if (first) void this.rebuildEverything().catch((e) => this.o.onError?.(e));
+  }
+
+  /** Every scope of every signing CA, once (each trigger coalesces with a run already under way). */
+  private async rebuildEverything(): Promise<void> {
+    for (const ca of await this.signingCas()) for (const shard of this.scopes()) if (!this.stopped) await this.trigger(ca.id, shard);
   }
 
   start(): void {
-    this.o.events.on('revoked', (rec) => { void this.trigger(rec.issuerId); });
+    this.o.events.on('revoked', (rec) => { void this.afterRevocation(rec); });
     const tick = (): void => { void this.refreshStale().catch((e) => this.o.onError?.(e)); };
     this.timer = setInterval(tick, Math.min(this.o.regenerateEveryMinutes * 60_000, 60_000));
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.idle();
   }
