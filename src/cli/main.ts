@@ -20,6 +20,7 @@ import { registerPitr } from './commands/pitr.js';
 import { registerRegion } from './commands/region.js';
 import { registerOperator } from './commands/operator.js';
 import { registerLint } from './commands/lint.js';
+import { registerInventory } from './commands/inventory.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -55,6 +56,7 @@ registerPitr(program, g);
 registerRegion(program, g);
 registerOperator(program, g);
 registerLint(program, g);
+registerInventory(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

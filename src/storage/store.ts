@@ -189,7 +189,7 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends SnapshotCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends SnapshotCapable, BulkLoadCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */
@@ -215,4 +215,29 @@ export interface DatabaseSnapshot {
   partName: 'database.sqlite' | 'database.pgdump';
   data: Buffer;
   facts: SnapshotFacts;
+}
+
+/** A certificate loaded in bulk: revoked ones carry the CRL entry revokeCertificate would have stored. */
+export interface BulkCertificate extends CertificateRecord {
+  crlEntry: Uint8Array | null;
+}
+
+/**
+ * Capability of every Store: loading many certificates at once (the
+ * synthetic inventory for capacity tests). Rows go in as insertCertificate
+ * and revokeCertificate would leave them (revoked rows with their CRL entry
+ * and a revocation event), without idempotency claims or audit entries: the
+ * caller audits the load once.
+ */
+export interface BulkLoadCapable {
+  /** Inserts the rows in one transaction; a serial already stored fails the whole call (RampartError 'conflict'). */
+  bulkInsertCertificates(rows: BulkCertificate[]): Promise<void>;
+  /**
+   * Bulk-load mode on or off. SQLite: on relaxes synchronous from FULL to
+   * NORMAL (WAL: a power loss during the load can lose its last batches,
+   * never older data, and never corrupts the file); off restores FULL and
+   * checkpoints the WAL into the database file (fsynced). PostgreSQL:
+   * nothing (each transaction stays durable).
+   */
+  bulkLoadMode(on: boolean): Promise<void>;
 }

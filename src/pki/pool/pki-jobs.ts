@@ -18,6 +18,7 @@ import { lintCertificate, type Finding, type ProfileKind } from '../lint/index.j
 import { lintSigner } from '../lint/lint-signer.js';
 import { encodeTbs } from '../tbs-encoder.js';
 import { nameDer, rememberNameDer } from '../names.js';
+import { encodeSyntheticRange, type SyntheticRange, type SyntheticTbs } from '../synthetic/synthetic-encode.js';
 
 /** A ParsedCsr without class instances: the subject Name as DER. */
 export type PlainCsr = Omit<ParsedCsr, 'subjectName'> & { subjectDer: Uint8Array };
@@ -45,7 +46,10 @@ export interface TbsResult {
 
 export interface JobError { code?: string; message: string; extra?: Record<string, unknown> }
 
-export type Job = { kind: 'csr'; input: string | Uint8Array } | { kind: 'tbs'; job: TbsJob };
+/** A range of the synthetic inventory, with the issuing CA's leaf template. */
+export type SyntheticJob = SyntheticRange & { base: PlainTemplate };
+
+export type Job = { kind: 'csr'; input: string | Uint8Array } | { kind: 'tbs'; job: TbsJob } | { kind: 'synthetic'; job: SyntheticJob };
 
 const names = new Map<string, asn.Name>();
 /** Issuer names repeat: parsed once per process, so the encoder's per-issuer caches hold. */
@@ -97,7 +101,12 @@ export async function tbsJob(j: TbsJob): Promise<TbsResult> {
   return { tbsDer, errors, encodeMs: t1 - t0, lintMs: performance.now() - t1 };
 }
 
+export function syntheticJob(j: SyntheticJob): SyntheticTbs[] {
+  return encodeSyntheticRange(toTemplate(j.base), j);
+}
+
 export async function runJob(job: Job): Promise<unknown> {
+  if (job.kind === 'synthetic') return syntheticJob(job.job);
   return job.kind === 'csr' ? csrJob(job.input) : tbsJob(job.job);
 }
 

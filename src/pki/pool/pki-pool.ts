@@ -11,7 +11,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RampartError, type ErrorCode } from '../../core/errors.js';
 import type { ParsedCsr } from '../csr.js';
-import { csrJob, fromPlainCsr, tbsJob, type Job, type JobError, type PlainCsr, type TbsJob, type TbsResult } from './pki-jobs.js';
+import type { SyntheticTbs } from '../synthetic/synthetic-encode.js';
+import { csrJob, fromPlainCsr, syntheticJob, tbsJob, type Job, type SyntheticJob, type JobError, type PlainCsr, type TbsJob, type TbsResult } from './pki-jobs.js';
 
 interface Pending { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 interface Slot { worker: Worker; inFlight: Map<number, Pending> }
@@ -44,6 +45,11 @@ export class PkiPool {
 
   async encodeAndLint(job: TbsJob): Promise<TbsResult> {
     return this.size ? await this.run({ kind: 'tbs', job }) as TbsResult : tbsJob(job);
+  }
+
+  /** Encodes a range of the synthetic inventory (capacity tests). */
+  async encodeSynthetic(job: SyntheticJob): Promise<SyntheticTbs[]> {
+    return this.size ? await this.run({ kind: 'synthetic', job }) as SyntheticTbs[] : syntheticJob(job);
   }
 
   async close(): Promise<void> {

@@ -31,7 +31,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
-import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
@@ -39,6 +39,7 @@ import { PostgresOperators } from './postgres-operators.js';
 import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
+import { postgresBulkInsert } from './postgres-bulk.js';
 import type { DatabaseSnapshot } from '../store.js';
 
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
@@ -313,6 +314,13 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
       return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
     }));
   }
+
+  bulkInsertCertificates(rows: BulkCertificate[]): Promise<void> {
+    return postgresBulkInsert(this.pool, rows, REVOCATION_EVENTS_LOCK_KEY);
+  }
+
+  /** Nothing to relax: every bulk transaction commits durably. */
+  async bulkLoadMode(): Promise<void> { /* see BulkLoadCapable */ }
 
   async revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>> {
     const rows = await this.pool.run('revocationsSince', (sql) =>

@@ -14,9 +14,10 @@ import type {
 import { SqliteOperators } from './sqlite-operators.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
+import { SqliteBulk } from './sqlite-bulk.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
-import { clampAuditLimit, type AuditBuilder, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 import { d, dn, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
@@ -213,6 +214,19 @@ export class SqliteStore implements Store {
       }
       return { record: rec, replayed: false, ...(audit ? { audit: this.appendAuditInTx(audit) } : {}) };
     });
+  }
+
+  private bulk: SqliteBulk | null = null;
+
+  /** One group-commit unit: the rows commit together, durably (as synchronous stands). */
+  async bulkInsertCertificates(rows: BulkCertificate[]): Promise<void> {
+    const bulk = this.bulk ??= new SqliteBulk(this.db);
+    await this.group.run(() => bulk.insert(rows));
+  }
+
+  async bulkLoadMode(on: boolean): Promise<void> {
+    this.group.flush();
+    (this.bulk ??= new SqliteBulk(this.db)).mode(on);
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
