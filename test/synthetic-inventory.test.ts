@@ -18,6 +18,7 @@ import type { CertificateRecord } from '../src/core/types.js';
 import { toPem } from '../src/pki/certificate-builder.js';
 import { encodeRevokedEntry, parseCrl } from '../src/pki/crl-builder.js';
 import { lintCertificate } from '../src/pki/lint/index.js';
+import { dnToString } from '../src/pki/names.js';
 import type { Store } from '../src/storage/store.js';
 import { PostgresStore } from '../src/storage/postgres/postgres-store.js';
 import { SqliteStore } from '../src/storage/sqlite/sqlite-store.js';
@@ -120,6 +121,7 @@ for (const kind of kinds) {
       }
       assert.equal(expired, r.expired);
       for (const c of certs.slice(0, 100)) {
+        assert.equal(c.subject, dnToString(AsnConvert.parse(c.der, Certificate).tbsCertificate.subject));
         assert.deepEqual(lintCertificate(c.der, 'tls-server').filter((f) => f.severity === 'error'), [], c.serial);
       }
       // Expired ones too: -no_check_time (the signature, chain and extensions are what is checked here).

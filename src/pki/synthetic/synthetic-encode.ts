@@ -6,11 +6,12 @@
  * the signature is made by the caller, who holds the key.
  */
 import * as asn from '@peculiar/asn1-x509';
+import * as asn1js from 'asn1js';
 import type { KeyAlgorithm } from '../../core/signing.js';
 import { serialHex } from '../../core/serial.js';
 import { algorithmDer } from '../algorithms.js';
 import { encodeRevokedEntry } from '../crl-builder.js';
-import { dnToString } from '../names.js';
+import { rememberNameDer } from '../names.js';
 import { encodeTbs } from '../tbs-encoder.js';
 import type { CertificateTemplate } from '../certificate-template.js';
 import { planCertificate, type SyntheticSpec } from './synthetic-plan.js';
@@ -40,6 +41,21 @@ const CN = '2.5.4.3';
 const O = '2.5.4.10';
 const rdn = (type: string, value: string): asn.RelativeDistinguishedName =>
   new asn.RelativeDistinguishedName([new asn.AttributeTypeAndValue({ type, value: new asn.AttributeValue({ utf8String: value }) })]);
+const rdnBlock = (type: string, value: string): asn1js.Set =>
+  new asn1js.Set({ value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: type }), new asn1js.Utf8String({ value })] })] });
+
+/**
+ * The subject (O when given, then CN, UTF8String), as a Name and its string
+ * form ("O=…, CN=…", as dnToString writes these plain names). The DER comes
+ * from asn1js directly and is remembered for the Name: the schema
+ * serializer costs several times more and dominates at millions of names.
+ */
+function subjectOf(cn: string, org: string | null): { name: asn.Name; text: string } {
+  const attrs: Array<[string, string]> = org ? [[O, org], [CN, cn]] : [[CN, cn]];
+  const name = new asn.Name(attrs.map(([t, v]) => rdn(t, v)));
+  rememberNameDer(name, new Uint8Array(new asn1js.Sequence({ value: attrs.map(([t, v]) => rdnBlock(t, v)) }).toBER()));
+  return { name, text: org ? `O=${org}, CN=${cn}` : `CN=${cn}` };
+}
 
 /** `base` is the issuing CA's leaf template; serial, subject, key, validity and names are replaced per certificate. */
 export function encodeSyntheticRange(base: CertificateTemplate, job: SyntheticRange): SyntheticTbs[] {
@@ -47,14 +63,14 @@ export function encodeSyntheticRange(base: CertificateTemplate, job: SyntheticRa
   const out: SyntheticTbs[] = [];
   for (let i = job.start; i < job.start + job.count; i++) {
     const p = planCertificate(job.spec, i);
-    const subject = new asn.Name(p.organization ? [rdn(O, p.organization), rdn(CN, p.commonName)] : [rdn(CN, p.commonName)]);
+    const subject = subjectOf(p.commonName, p.organization);
     const tbsDer = encodeTbs({
-      ...base, serial: p.serial, subject, subjectSpki: job.keys[p.keyIndex]!, notBefore: p.notBefore, notAfter: p.notAfter, san: { dns: p.dns },
+      ...base, serial: p.serial, subject: subject.name, subjectSpki: job.keys[p.keyIndex]!, notBefore: p.notBefore, notAfter: p.notAfter, san: { dns: p.dns },
     }, sigAlg);
     const serial = serialHex(p.serial);
     const r = p.revocation;
     out.push({
-      serial, tbsDer, subject: dnToString(subject), sans: p.dns, notBefore: p.notBefore.getTime(), notAfter: p.notAfter.getTime(),
+      serial, tbsDer, subject: subject.text, sans: p.dns, notBefore: p.notBefore.getTime(), notAfter: p.notAfter.getTime(),
       revokedAt: r ? r.at.getTime() : null, reason: r ? r.reason : null,
       crlEntry: r ? encodeRevokedEntry({ serialHex: serial, revokedAt: r.at, reason: r.reason }) : null,
     });

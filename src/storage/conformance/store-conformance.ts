@@ -92,6 +92,27 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.deepEqual(ev.map((e) => e.serial), ['10']);
     }));
 
+    it('bulk load: rows stored as issuance and revocation store them; a stored serial fails the whole call', () => withStore(async (s) => {
+      await s.bulkLoadMode(true);
+      const entry = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x0b]);
+      await s.bulkInsertCertificates([
+        { ...cert('0b', 'int-a'), crlEntry: null },
+        { ...cert('0c', 'int-a'), status: 'revoked', revokedAt: new Date(T0 + DAY), revocationReason: 4, crlEntry: entry },
+      ]);
+      await s.bulkLoadMode(false);
+      assert.equal((await s.getCertificate('0b'))?.status, 'good');
+      assert.equal((await s.getCertificate('0c'))?.revocationReason, 4);
+      const revoked = [];
+      for await (const e of s.iterateRevoked('int-a', new Date(T0))) revoked.push(e);
+      assert.deepEqual(revoked.map((e) => [e.serialHex, e.der]), [['0c', entry]]);
+      assert.deepEqual((await s.revocationsSince(0, 10)).map((e) => e.serial), ['0c']);
+      await assert.rejects(s.bulkInsertCertificates([{ ...cert('0d', 'int-a'), crlEntry: null }, { ...cert('0b', 'int-a'), crlEntry: null }]),
+        (e: unknown) => (e as { code?: string }).code === 'conflict');
+      assert.equal(await s.getCertificate('0d'), null, 'nothing of a refused call is kept');
+      assert.deepEqual(await s.countCertificates(), { total: 2, revoked: 1 });
+      await s.insertCertificate(cert('0e', 'int-a'));
+    }));
+
     it('lists with filters and cursor pagination', () => withStore(async (s) => {
       for (let i = 0; i < 25; i++) {
         const serial = (0x20 + i).toString(16);
