@@ -21,6 +21,7 @@ import { registerRegion } from './commands/region.js';
 import { registerOperator } from './commands/operator.js';
 import { registerLint } from './commands/lint.js';
 import { registerInventory } from './commands/inventory.js';
+import { registerTidy } from './commands/tidy.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -57,6 +58,7 @@ registerRegion(program, g);
 registerOperator(program, g);
 registerLint(program, g);
 registerInventory(program, g);
+registerTidy(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

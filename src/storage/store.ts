@@ -189,7 +189,7 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends SnapshotCapable, BulkLoadCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends SnapshotCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */
@@ -240,4 +240,23 @@ export interface BulkLoadCapable {
    * nothing (each transaction stays durable).
    */
   bulkLoadMode(on: boolean): Promise<void>;
+}
+
+/** Where a tidy scan continues: after this (notAfter, serial). */
+export interface TidyCursor { notAfter: Date; serial: string }
+
+/**
+ * Capability of every Store: tidy (bounded growth). Certificates expired
+ * before a time are read in (notAfter, serial) order and removed in short
+ * transactions, each with its audit entry.
+ */
+export interface TidyCapable {
+  /** Up to `limit` certificates with notAfter < `before`, after `cursor`, in (notAfter, serial) order; revoked ones with their CRL entry. */
+  expiredCertificates(before: Date, limit: number, cursor?: TidyCursor): Promise<BulkCertificate[]>;
+  /**
+   * Removes these certificates (with their idempotency claims and revocation
+   * events) and appends the audit entry built by `audit`, in one
+   * transaction; with a fence, only while it holds. Returns how many were removed.
+   */
+  removeCertificates(serials: string[], audit: AuditBuilder, fence?: Fence): Promise<number>;
 }

@@ -31,7 +31,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
-import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type TidyCursor, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
@@ -321,6 +321,28 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
 
   /** Nothing to relax: every bulk transaction commits durably. */
   async bulkLoadMode(): Promise<void> { /* see BulkLoadCapable */ }
+
+  async expiredCertificates(before: Date, limit: number, cursor?: TidyCursor): Promise<BulkCertificate[]> {
+    const rows = await this.pool.run('expiredCertificates', (sql) => sql`SELECT * FROM certificates
+      WHERE not_after < ${before.getTime()} AND (not_after, serial) > (${cursor?.notAfter.getTime() ?? -1}, ${cursor?.serial ?? ''})
+      ORDER BY not_after, serial LIMIT ${limit}`);
+    return rows.map((r) => ({ ...toCert(r), crlEntry: r.crl_entry ? u8(r.crl_entry) : null }));
+  }
+
+  /** A retry after a cut-off commit finds the rows gone and the entry at the head (appendAuditInTx recognizes it). */
+  async removeCertificates(serials: string[], audit: AuditBuilder, fence?: Fence): Promise<number> {
+    let attempted: AuditEntry | null = null;
+    let removed = 0;
+    await this.pool.run('removeCertificates', (sql, a) => transaction(sql, async (tx) => {
+      await this.checkFence(tx, fence);
+      await tx`DELETE FROM idempotency WHERE serial = ANY(${serials})`;
+      await tx`DELETE FROM revocation_events WHERE serial = ANY(${serials})`;
+      const r = await tx`DELETE FROM certificates WHERE serial = ANY(${serials})`;
+      if (!a.retried || r.count > 0) removed = r.count;
+      attempted = await this.appendAuditInTx(tx, audit, a.retried ? attempted : null);
+    }));
+    return removed;
+  }
 
   async revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>> {
     const rows = await this.pool.run('revocationsSince', (sql) =>

@@ -17,7 +17,7 @@ import { SqliteCluster } from './sqlite-cluster.js';
 import { SqliteBulk } from './sqlite-bulk.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
-import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type TidyCursor, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 import { d, dn, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
@@ -227,6 +227,26 @@ export class SqliteStore implements Store {
   async bulkLoadMode(on: boolean): Promise<void> {
     this.group.flush();
     (this.bulk ??= new SqliteBulk(this.db)).mode(on);
+  }
+
+  async expiredCertificates(before: Date, limit: number, cursor?: TidyCursor): Promise<BulkCertificate[]> {
+    const rows = this.prep(`SELECT * FROM certificates WHERE not_after < ? AND (not_after, serial) > (?, ?) ORDER BY not_after, serial LIMIT ?`)
+      .all(before.getTime(), cursor?.notAfter.getTime() ?? -1, cursor?.serial ?? '', limit) as Row[];
+    return rows.map((r) => ({ ...toCert(r), crlEntry: r.crl_entry ? u8(r.crl_entry) : null }));
+  }
+
+  async removeCertificates(serials: string[], audit: AuditBuilder, fence?: Fence): Promise<number> {
+    return this.group.run((): number => {
+      this.checkFence(fence);
+      let removed = 0;
+      for (const serial of serials) {
+        this.prep('DELETE FROM idempotency WHERE serial = ?').run(serial);
+        this.prep('DELETE FROM revocation_events WHERE serial = ?').run(serial);
+        removed += this.prep('DELETE FROM certificates WHERE serial = ?').run(serial).changes;
+      }
+      this.appendAuditInTx(audit);
+      return removed;
+    });
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
