@@ -121,15 +121,9 @@ export class CertificateAuthority {
   async signLeaf(req: LeafRequest): Promise<SignedLeaf> {
     const issuer = this.active();
     const signer = await this.signerFor(issuer);
-    const notAfter = req.notAfter > issuer.notAfter ? issuer.notAfter : req.notAfter;
     const serial = randomSerial();
-    if (notAfter <= req.notBefore) throw new Error('notAfter must be after notBefore');
     const crlShard = crlShardOf(serialHex(serial), this.o.crlShards ?? 1);
-    const template: CertificateTemplate = {
-      serial, subject: req.subjectName, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
-      issuer: { name: parseIssuerName(issuer), spki: signer.spki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san, policies: req.policies,
-      ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)], crlUrls: [this.o.urls.crlShard(issuer.id, crlShard)],
-    };
+    const template = this.leafTemplate(issuer, signer.spki, req, serial);
     const built = await this.pool.encodeAndLint({
       template: toPlainTemplate(template), algorithm: signer.algorithm, lintProfile: req.lintProfile ?? lintProfileOf(req.extKeyUsage),
     });
@@ -140,6 +134,27 @@ export class CertificateAuthority {
     const der = assembleCertificate(built.tbsDer, signer.algorithm, await signer.sign(built.tbsDer));
     req.observe?.('sign', performance.now() - t0);
     return { serial: serialHex(serial), der, issuer, crlShard };
+  }
+
+  /**
+   * The template of an end-entity certificate of `issuer` (whose key's SPKI
+   * is `issuerSpki`): the one place a leaf's issuer, URLs and lifetime cap
+   * are decided, for signLeaf and for the synthetic inventory.
+   */
+  leafTemplate(issuer: IssuerRecord, issuerSpki: Uint8Array, req: Omit<LeafRequest, 'lintProfile' | 'observe'>, serial: Uint8Array): CertificateTemplate {
+    const notAfter = req.notAfter > issuer.notAfter ? issuer.notAfter : req.notAfter;
+    if (notAfter <= req.notBefore) throw new Error('notAfter must be after notBefore');
+    return {
+      serial, subject: req.subjectName, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
+      issuer: { name: parseIssuerName(issuer), spki: issuerSpki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san, policies: req.policies,
+      ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)],
+      crlUrls: [this.o.urls.crlShard(issuer.id, crlShardOf(serialHex(serial), this.o.crlShards ?? 1))],
+    };
+  }
+
+  /** The CRL Distribution Point of each CRL shard of `issuerId`, by shard number (crl.shards of them). */
+  crlShardUrls(issuerId: string): string[] {
+    return Array.from({ length: this.o.crlShards ?? 1 }, (_, i) => this.o.urls.crlShard(issuerId, i));
   }
 
   /** The extended key usages (OIDs) the active issuing CA's certificate allows, or null when it does not restrict them. */

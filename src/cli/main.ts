@@ -20,6 +20,8 @@ import { registerPitr } from './commands/pitr.js';
 import { registerRegion } from './commands/region.js';
 import { registerOperator } from './commands/operator.js';
 import { registerLint } from './commands/lint.js';
+import { registerInventory } from './commands/inventory.js';
+import { registerTidy } from './commands/tidy.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -55,6 +57,8 @@ registerPitr(program, g);
 registerRegion(program, g);
 registerOperator(program, g);
 registerLint(program, g);
+registerInventory(program, g);
+registerTidy(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

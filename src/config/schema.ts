@@ -445,6 +445,14 @@ const backupSchema = z.strictObject({
     .describe('PostgreSQL: WAL segments are archived (encrypted) to the targets for point-in-time restore: archive_mode=on and the archive_command printed by `rampart pitr archive-command` on the database server (docs/runbooks/pitr.md). Tells health and drills that point-in-time restore is expected.'),
 }).describe('Backups (docs/runbooks/backup-restore.md).');
 
+const tidySchema = z.strictObject({
+  archiveExpiredAfterDays: int(0, 36500).default(0)
+    .describe('Certificates expired for longer than this many days are moved to an encrypted archive object on the backup targets (tidy/...) and removed from the database, in batches; 0 (the default) turns tidy off.'),
+  batchSize: int(1, 10_000).default(1000).describe('Certificates per archive object and per delete transaction.'),
+  scheduleMinutes: int(0, 7 * 24 * 60).default(24 * 60).describe('The leader (or a single node) runs tidy this often when archiveExpiredAfterDays is set; 0: only `rampart tidy run`.'),
+  target: z.string().min(1).max(64).optional().describe('The backup target the archives go to (default: every backup target).'),
+}).describe('Bounded growth: archiving and removing long-expired certificates (docs/DESIGN.md, "Tidy").');
+
 const tierSchema = z.strictObject({
   availability: z.number().min(0).max(100).optional().describe('Availability target in percent (e.g. 99.95); absent for offline components.'),
   rtoMinutes: z.number().min(0).max(60 * 24 * 365).describe('Recovery time objective in minutes.'),
@@ -538,6 +546,7 @@ export const rampartConfigObject = z.strictObject({
   cluster: clusterSchema.prefault({}),
   acme: acmeSchema.prefault({}),
   backup: backupSchema.prefault({}),
+  tidy: tidySchema.prefault({}),
   tiers: tiersSchema,
   drills: drillsSchema.prefault({}),
   audit: auditSchema.prefault({}),

@@ -7,7 +7,9 @@ import type { RampartMetrics } from '../metrics/metrics.js';
 import type { Store } from '../storage/store.js';
 import { backupSecret } from '../backup/backup-secret.js';
 import { BackupService } from '../backup/backup-service.js';
-import { createTargets } from '../backup/targets.js';
+import { createTargets, pickTargets } from '../backup/targets.js';
+import { TidyService } from '../backup/tidy.js';
+import type { Fence } from '../core/types.js';
 
 /** The parts of an open node a backup service is made of. */
 export interface BackupSources {
@@ -28,5 +30,14 @@ export function backupServiceFor(node: BackupSources, env: NodeJS.ProcessEnv = p
     nodeId: node.cluster.nodeId, version: RAMPART_VERSION, clock: node.clock, dataDir: node.paths.dataDir,
     keysDir: node.store.kind === 'sqlite' && config.keys.backend === 'software' ? node.paths.keysDir : null,
     audit: node.audit, metrics: node.metrics, env,
+  });
+}
+
+/** A TidyService for an open node: archives go to tidy.target (default every backup target), fenced by `fence`. */
+export function tidyServiceFor(node: BackupSources, fence: () => Fence | undefined, env: NodeJS.ProcessEnv = process.env): TidyService {
+  const { config } = node;
+  return new TidyService({
+    store: node.store, audit: node.audit, clock: node.clock, targets: pickTargets(createTargets(config, env), config.tidy.target),
+    secret: backupSecret(config, env, node.secret).secret, settings: config.tidy, fence, metrics: node.metrics,
   });
 }

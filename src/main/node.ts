@@ -26,7 +26,7 @@ import { registerCaExpiryCheck } from '../ca/ca-expiry-check.js';
 import { registerAuditWriteCheck } from '../audit/audit-write-check.js';
 import { registerBackupCheck } from '../backup/backup-check.js';
 import { BackupScheduler } from '../backup/backup-schedule.js';
-import { backupServiceFor } from './backup-wiring.js';
+import { backupServiceFor, tidyServiceFor } from './backup-wiring.js';
 import { registerDrillCheck } from '../dr/drill-check.js';
 import { scheduleAuditForwarding, setUpAuditMonitoring } from '../audit/audit-monitoring.js';
 import type { AuditForwarder } from '../audit/forward/audit-forwarder.js';
@@ -36,6 +36,8 @@ import { openPkcs11Backend } from '../keys/pkcs11/from-config.js';
 import { RampartMetrics } from '../metrics/metrics.js';
 import { OcspResponder } from '../validation/ocsp/ocsp-responder.js';
 import { IssuanceService } from '../ra/issuance.js';
+import { TidyScheduler } from '../backup/tidy-schedule.js';
+import type { TidyService } from '../backup/tidy.js';
 import { RevocationService } from '../ra/revocation.js';
 import type { ProfilePolicy } from '../ra/policy.js';
 import { createStore } from '../storage/create-store.js';
@@ -113,6 +115,9 @@ export class RampartNode {
   readonly backups: BackupScheduler;
   /** The static copy of validation (mirror.directory), null when not configured. */
   readonly mirror: ValidationMirror | null;
+  /** Scheduled tidy (leader only); `tidy()` gives the service for `rampart tidy run`. */
+  readonly tidySchedule: TidyScheduler;
+  private tidyService?: TidyService;
   private auditForwarding: Periodic | null = null;
 
   private constructor(
@@ -220,6 +225,16 @@ export class RampartNode {
       store, clock, scheduleMinutes: config.backup.scheduleMinutes, metrics: this.metrics, log,
       service: () => (backups ??= backupServiceFor(this)), isLeader: leaderWork,
     });
+    // Tidy: the leader (or a single node) archives long-expired certificates when due (src/backup/tidy-schedule.ts).
+    this.tidySchedule = new TidyScheduler({
+      store, clock, scheduleMinutes: config.tidy.scheduleMinutes, enabled: config.tidy.archiveExpiredAfterDays > 0, isLeader: leaderWork, log,
+      service: () => (this.tidyService ??= tidyServiceFor(this, () => this.gate.leaderFence())),
+    });
+  }
+
+  /** The tidy service for an operator's run: fenced like revocation (writeFence), not only on the leader. */
+  tidy(): TidyService {
+    return tidyServiceFor(this, () => this.gate.writeFence());
   }
 
   static async open(o: NodeOpenOptions): Promise<RampartNode> {
@@ -314,6 +329,7 @@ export class RampartNode {
     this.auditForwarding = scheduleAuditForwarding(this.auditForwarder, { everySeconds: this.config.audit.forwardEverySeconds, isLeader: leaderWork, log: this.log });
     this.backups.start();
     this.mirror?.start();
+    this.tidySchedule.start();
     this.acme?.start(leaderWork);
   }
 
@@ -328,6 +344,7 @@ export class RampartNode {
     this.acme?.stop();
     this.backups.stop();
     await this.mirror?.stop();
+    this.tidySchedule.stop();
     this.auditForwarding?.stop();
     this.ocsp.stop();
     this.pendingInventory.stop();

@@ -21,6 +21,9 @@ export class RampartMetrics {
   readonly acmeValidations = new Counter({ name: 'rampart_acme_validations_total', help: 'ACME challenge validations', labelNames: ['type', 'outcome'], registers: [this.registry] });
   readonly backupLastSuccess = new Gauge({ name: 'rampart_backup_last_success_timestamp_seconds', help: 'When the last backup written to every target finished', registers: [this.registry] });
   readonly backupDuration = new Gauge({ name: 'rampart_backup_duration_seconds', help: 'Duration of the last successful backup', registers: [this.registry] });
+  readonly tidyArchived = new Counter({ name: 'rampart_tidy_archived_total', help: 'Expired certificates archived and removed by tidy (this process)', registers: [this.registry] });
+  readonly tidyLastRun = new Gauge({ name: 'rampart_tidy_last_run_timestamp_seconds', help: 'When the last tidy run (not a dry run) finished', registers: [this.registry] });
+  readonly tidyLastArchived = new Gauge({ name: 'rampart_tidy_last_run_archived', help: 'Certificates archived by the last tidy run', registers: [this.registry] });
   readonly backupSize = new Gauge({ name: 'rampart_backup_size_bytes', help: 'Encrypted size of the last successful backup (one target)', registers: [this.registry] });
   readonly drillLastSuccess = new Gauge({ name: 'rampart_drill_last_success_timestamp_seconds', help: 'When each DR drill scenario last passed (from the database; see rampart drill history)', labelNames: ['scenario'], registers: [this.registry] });
   readonly drillRto = new Gauge({ name: 'rampart_drill_rto_seconds', help: 'Recovery time measured by the last run of each DR drill scenario', labelNames: ['scenario'], registers: [this.registry] });

@@ -28,6 +28,31 @@ const shared = new Map<string, SharedParts>();
 
 const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
 
+interface KeyParts { spki: Uint8Array; ski: Uint8Array }
+const keys = new Map<string, KeyParts>();
+
+/**
+ * The subject public key re-encoded in DER and its key identifier extension,
+ * kept (bounded) per key: a key certified again (renewals with the same key,
+ * the synthetic inventory's small set of keys) is parsed once.
+ */
+function keyParts(subjectSpki: Uint8Array): KeyParts {
+  const key = Buffer.from(subjectSpki).toString('base64');
+  let parts = keys.get(key);
+  if (!parts) {
+    // One parse of the public key: it is re-encoded in DER and gives the key identifier.
+    const spki = AsnConvert.parse(subjectSpki, asn.SubjectPublicKeyInfo);
+    const ski = new asn.Extension({
+      extnID: asn.id_ce_subjectKeyIdentifier, critical: false,
+      extnValue: new OctetString(der(new asn.SubjectKeyIdentifier(createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest()))),
+    });
+    parts = { spki: der(spki), ski: der(ski) };
+    if (keys.size >= MAX_SHARED) keys.delete(keys.keys().next().value!);
+    keys.set(key, parts);
+  }
+  return parts;
+}
+
 function sharedParts(t: CertificateTemplate): SharedParts {
   const key = JSON.stringify([
     t.ca ?? null, t.keyUsage, t.extKeyUsage ?? [], t.issuer ? Buffer.from(t.issuer.spki).toString('base64') : null,
@@ -53,14 +78,9 @@ const explicit = (tagNumber: number, value: asn1js.BaseBlock): asn1js.Constructe
 /** The DER TBSCertificate of `t`, with `signatureAlgorithm` (DER AlgorithmIdentifier) as its signature field. */
 export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array): Uint8Array {
   const parts = sharedParts(t);
-  // One parse of the public key: it is re-encoded in DER and gives the key identifier.
-  const spki = AsnConvert.parse(t.subjectSpki, asn.SubjectPublicKeyInfo);
-  const ski = new asn.Extension({
-    extnID: asn.id_ce_subjectKeyIdentifier, critical: false,
-    extnValue: new OctetString(der(new asn.SubjectKeyIdentifier(createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest()))),
-  });
+  const key = keyParts(t.subjectSpki);
   const extensions: Uint8Array[] = [
-    ...parts.leading, der(ski),
+    ...parts.leading, key.ski,
     t.issuer ? parts.authorityKeyId : der(authorityKeyId(t)),
     ...subjectAltName(t).map(der), ...parts.trailing,
   ];
@@ -72,7 +92,7 @@ export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array
       new EncodedBlock(t.issuer ? nameDer(t.issuer.name) : der(t.subject)),
       new EncodedBlock(der(new asn.Validity({ notBefore: t.notBefore, notAfter: t.notAfter }))),
       new EncodedBlock(nameDer(t.subject)),
-      new EncodedBlock(der(spki)),
+      new EncodedBlock(key.spki),
       explicit(3, new asn1js.Sequence({ value: extensions.map((e) => new EncodedBlock(e)) })),
     ],
   });

@@ -244,7 +244,7 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends SnapshotCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends SnapshotCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */
@@ -270,4 +270,48 @@ export interface DatabaseSnapshot {
   partName: 'database.sqlite' | 'database.pgdump';
   data: Buffer;
   facts: SnapshotFacts;
+}
+
+/** A certificate loaded in bulk: revoked ones carry the CRL entry revokeCertificate would have stored. */
+export interface BulkCertificate extends CertificateRecord {
+  crlEntry: Uint8Array | null;
+}
+
+/**
+ * Capability of every Store: loading many certificates at once (the
+ * synthetic inventory for capacity tests). Rows go in as insertCertificate
+ * and revokeCertificate would leave them (revoked rows with their CRL entry
+ * and a revocation event), without idempotency claims or audit entries: the
+ * caller audits the load once.
+ */
+export interface BulkLoadCapable {
+  /** Inserts the rows in one transaction; a serial already stored fails the whole call (RampartError 'conflict'). */
+  bulkInsertCertificates(rows: BulkCertificate[]): Promise<void>;
+  /**
+   * Bulk-load mode on or off. SQLite: on relaxes synchronous from FULL to
+   * NORMAL (WAL: a power loss during the load can lose its last batches,
+   * never older data, and never corrupts the file); off restores FULL and
+   * checkpoints the WAL into the database file (fsynced). PostgreSQL:
+   * nothing (each transaction stays durable).
+   */
+  bulkLoadMode(on: boolean): Promise<void>;
+}
+
+/** Where a tidy scan continues: after this (notAfter, serial). */
+export interface TidyCursor { notAfter: Date; serial: string }
+
+/**
+ * Capability of every Store: tidy (bounded growth). Certificates expired
+ * before a time are read in (notAfter, serial) order and removed in short
+ * transactions, each with its audit entry.
+ */
+export interface TidyCapable {
+  /** Up to `limit` certificates with notAfter < `before`, after `cursor`, in (notAfter, serial) order; revoked ones with their CRL entry. */
+  expiredCertificates(before: Date, limit: number, cursor?: TidyCursor): Promise<BulkCertificate[]>;
+  /**
+   * Removes these certificates (with their idempotency claims and revocation
+   * events) and appends the audit entry built by `audit`, in one
+   * transaction; with a fence, only while it holds. Returns how many were removed.
+   */
+  removeCertificates(serials: string[], audit: AuditBuilder, fence?: Fence): Promise<number>;
 }

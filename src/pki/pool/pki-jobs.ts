@@ -19,6 +19,7 @@ import { encodeCertificateList, encodeCrlTbs, type CrlHeader } from '../crl-asse
 import { lintSigner } from '../lint/lint-signer.js';
 import { encodeTbs } from '../tbs-encoder.js';
 import { nameDer, rememberNameDer } from '../names.js';
+import { encodeSyntheticRange, type SyntheticRange, type SyntheticTbs } from '../synthetic/synthetic-encode.js';
 
 /** A ParsedCsr without class instances: the subject Name as DER. */
 export type PlainCsr = Omit<ParsedCsr, 'subjectName'> & { subjectDer: Uint8Array };
@@ -66,8 +67,11 @@ export interface CrlTbsResult {
 
 export interface CrlAssembleJob { tbsDer: Uint8Array; algorithm: KeyAlgorithm; signature: Uint8Array }
 
+/** A range of the synthetic inventory, with the issuing CA's leaf template. */
+export type SyntheticJob = SyntheticRange & { base: PlainTemplate };
+
 export type Job = { kind: 'csr'; input: string | Uint8Array } | { kind: 'tbs'; job: TbsJob }
-  | { kind: 'crl-tbs'; job: CrlTbsJob } | { kind: 'crl-assemble'; job: CrlAssembleJob };
+  | { kind: 'crl-tbs'; job: CrlTbsJob } | { kind: 'crl-assemble'; job: CrlAssembleJob } | { kind: 'synthetic'; job: SyntheticJob };
 
 const names = new Map<string, asn.Name>();
 /** Issuer names repeat: parsed once per process, so the encoder's per-issuer caches hold. */
@@ -131,12 +135,17 @@ export function crlAssembleJob(j: CrlAssembleJob): Uint8Array {
   return encodeCertificateList(j.tbsDer, j.algorithm, j.signature);
 }
 
+export function syntheticJob(j: SyntheticJob): SyntheticTbs[] {
+  return encodeSyntheticRange(toTemplate(j.base), j);
+}
+
 export async function runJob(job: Job): Promise<unknown> {
   switch (job.kind) {
     case 'csr': return csrJob(job.input);
     case 'tbs': return tbsJob(job.job);
     case 'crl-tbs': return crlTbsJob(job.job);
     case 'crl-assemble': return crlAssembleJob(job.job);
+    case 'synthetic': return syntheticJob(job.job);
   }
 }
 

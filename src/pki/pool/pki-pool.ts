@@ -11,9 +11,10 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RampartError, type ErrorCode } from '../../core/errors.js';
 import type { ParsedCsr } from '../csr.js';
+import type { SyntheticTbs } from '../synthetic/synthetic-encode.js';
 import {
-  crlAssembleJob, crlTbsJob, csrJob, fromPlainCsr, tbsJob, transferables,
-  type CrlAssembleJob, type CrlTbsJob, type CrlTbsResult, type Job, type JobError, type PlainCsr, type TbsJob, type TbsResult,
+  crlAssembleJob, crlTbsJob, csrJob, fromPlainCsr, syntheticJob, tbsJob, transferables,
+  type CrlAssembleJob, type CrlTbsJob, type CrlTbsResult, type Job, type JobError, type PlainCsr, type SyntheticJob, type TbsJob, type TbsResult,
 } from './pki-jobs.js';
 
 interface Pending { resolve: (v: unknown) => void; reject: (e: unknown) => void }
@@ -61,6 +62,11 @@ export class PkiPool {
   /** The CertificateList around a signed TBSCertList (which moves to the worker). */
   async crlAssemble(job: CrlAssembleJob): Promise<Uint8Array> {
     return this.size ? await this.run({ kind: 'crl-assemble', job }, transferables(job.tbsDer)) as Uint8Array : crlAssembleJob(job);
+  }
+
+  /** Encodes a range of the synthetic inventory (capacity tests). */
+  async encodeSynthetic(job: SyntheticJob): Promise<SyntheticTbs[]> {
+    return this.size ? await this.run({ kind: 'synthetic', job }) as SyntheticTbs[] : syntheticJob(job);
   }
 
   async close(): Promise<void> {

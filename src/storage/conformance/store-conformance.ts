@@ -81,6 +81,52 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.deepEqual(ev.map((e) => e.serial), ['10']);
     }));
 
+    it('bulk load: rows stored as issuance and revocation store them; a stored serial fails the whole call', () => withStore(async (s) => {
+      await s.bulkLoadMode(true);
+      const entry = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x0b]);
+      await s.bulkInsertCertificates([
+        { ...cert('0b', 'int-a'), crlEntry: null },
+        { ...cert('0c', 'int-a'), status: 'revoked', revokedAt: new Date(T0 + DAY), revocationReason: 4, crlEntry: entry },
+      ]);
+      await s.bulkLoadMode(false);
+      assert.equal((await s.getCertificate('0b'))?.status, 'good');
+      assert.equal((await s.getCertificate('0c'))?.revocationReason, 4);
+      const revoked = [];
+      for await (const e of s.iterateRevoked('int-a', new Date(T0))) revoked.push(e);
+      assert.deepEqual(revoked.map((e) => [e.serialHex, e.der]), [['0c', entry]]);
+      assert.deepEqual((await s.revocationsSince(0, 10)).map((e) => e.serial), ['0c']);
+      await assert.rejects(s.bulkInsertCertificates([{ ...cert('0d', 'int-a'), crlEntry: null }, { ...cert('0b', 'int-a'), crlEntry: null }]),
+        (e: unknown) => (e as { code?: string }).code === 'conflict');
+      assert.equal(await s.getCertificate('0d'), null, 'nothing of a refused call is kept');
+      assert.deepEqual(await s.countCertificates(), { total: 2, revoked: 1 });
+      await s.insertCertificate(cert('0e', 'int-a'));
+    }));
+
+    it('tidy: expired certificates in (notAfter, serial) order; removal takes their claims and events, with its audit entry', () => withStore(async (s) => {
+      const entry = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x31]);
+      await s.insertCertificate(cert('31', 'int-a', { notAfter: new Date(T0 + 2 * DAY) }), { key: 'k31', requester: 'token:a', requestHash: 'h' });
+      await s.insertCertificate(cert('30', 'int-a', { notAfter: new Date(T0 + 2 * DAY) }));
+      await s.insertCertificate(cert('32', 'int-a', { notAfter: new Date(T0 + DAY) }));
+      await s.insertCertificate(cert('33', 'int-a', { notAfter: new Date(T0 + 9 * DAY) }));
+      await s.revokeCertificate('31', 1, new Date(T0), () => entry);
+      const before = new Date(T0 + 5 * DAY);
+      const first = await s.expiredCertificates(before, 2);
+      assert.deepEqual(first.map((c) => c.serial), ['32', '30']);
+      const rest = await s.expiredCertificates(before, 2, { notAfter: first[1]!.notAfter, serial: first[1]!.serial });
+      assert.deepEqual(rest.map((c) => [c.serial, c.status, c.crlEntry]), [['31', 'revoked', entry]]);
+      const audit = (prev: { seq: number; hash: string } | null) => ({
+        seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'genesis', hash: `h${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
+        actor: 'system', source: 'local', channel: 'system' as const, action: 'certificate.archive', target: 'archive:x', outcome: 'success' as const, details: {},
+      });
+      assert.equal(await s.removeCertificates(['30', '31', '32'], audit), 3);
+      assert.deepEqual((await s.expiredCertificates(before, 10)).map((c) => c.serial), []);
+      assert.equal((await s.getCertificate('33'))?.serial, '33');
+      assert.equal(await s.findIdempotent({ key: 'k31', requester: 'token:a', requestHash: 'h' }), null);
+      assert.deepEqual(await s.revocationsSince(0, 10), []);
+      assert.equal((await s.lastAudit())?.action, 'certificate.archive');
+      assert.equal(await s.removeCertificates(['30'], audit), 0);
+    }));
+
     it('lists with filters and cursor pagination', () => withStore(async (s) => {
       for (let i = 0; i < 25; i++) {
         const serial = (0x20 + i).toString(16);

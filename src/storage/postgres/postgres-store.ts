@@ -31,7 +31,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
-import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type BulkCertificate, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store, type TidyCursor } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
@@ -39,6 +39,7 @@ import { PostgresOperators } from './postgres-operators.js';
 import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
+import { postgresBulkInsert } from './postgres-bulk.js';
 import type { DatabaseSnapshot } from '../store.js';
 import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
 import { pgInventoryWhere, pgPageSql } from './pg-inventory.js';
@@ -335,6 +336,35 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
       await tx`INSERT INTO revocation_events (serial, issuer_id, at) VALUES (${serial}, ${String(r.issuer_id)}, ${at.getTime()})`;
       return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
     }));
+  }
+
+  bulkInsertCertificates(rows: BulkCertificate[]): Promise<void> {
+    return postgresBulkInsert(this.pool, rows, REVOCATION_EVENTS_LOCK_KEY);
+  }
+
+  /** Nothing to relax: every bulk transaction commits durably. */
+  async bulkLoadMode(): Promise<void> { /* see BulkLoadCapable */ }
+
+  async expiredCertificates(before: Date, limit: number, cursor?: TidyCursor): Promise<BulkCertificate[]> {
+    const rows = await this.pool.run('expiredCertificates', (sql) => sql`SELECT * FROM certificates
+      WHERE not_after < ${before.getTime()} AND (not_after, serial) > (${cursor?.notAfter.getTime() ?? -1}, ${cursor?.serial ?? ''})
+      ORDER BY not_after, serial LIMIT ${limit}`);
+    return rows.map((r) => ({ ...toCert(r), crlEntry: r.crl_entry ? u8(r.crl_entry) : null }));
+  }
+
+  /** A retry after a cut-off commit finds the rows gone and the entry at the head (appendAuditInTx recognizes it). */
+  async removeCertificates(serials: string[], audit: AuditBuilder, fence?: Fence): Promise<number> {
+    let attempted: AuditEntry | null = null;
+    let removed = 0;
+    await this.pool.run('removeCertificates', (sql, a) => transaction(sql, async (tx) => {
+      await this.checkFence(tx, fence);
+      await tx`DELETE FROM idempotency WHERE serial = ANY(${serials})`;
+      await tx`DELETE FROM revocation_events WHERE serial = ANY(${serials})`;
+      const r = await tx`DELETE FROM certificates WHERE serial = ANY(${serials})`;
+      if (!a.retried || r.count > 0) removed = r.count;
+      attempted = await this.appendAuditInTx(tx, audit, a.retried ? attempted : null);
+    }));
+    return removed;
   }
 
   async revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>> {

@@ -14,9 +14,10 @@ import type {
 import { SqliteOperators } from './sqlite-operators.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
+import { SqliteBulk } from './sqlite-bulk.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
-import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store } from '../store.js';
+import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type BulkCertificate, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store, type TidyCursor } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReader } from './sqlite-reader.js';
 import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
@@ -222,6 +223,39 @@ export class SqliteStore implements Store {
           .run(claim.requester, claim.key, claim.requestHash, rec.serial, rec.createdAt.getTime());
       }
       return { record: rec, replayed: false, ...(audit ? { audit: this.appendAuditInTx(audit) } : {}) };
+    });
+  }
+
+  private bulk: SqliteBulk | null = null;
+
+  /** One group-commit unit: the rows commit together, durably (as synchronous stands). */
+  async bulkInsertCertificates(rows: BulkCertificate[]): Promise<void> {
+    const bulk = this.bulk ??= new SqliteBulk(this.db);
+    await this.group.run(() => bulk.insert(rows));
+  }
+
+  async bulkLoadMode(on: boolean): Promise<void> {
+    this.group.flush();
+    (this.bulk ??= new SqliteBulk(this.db)).mode(on);
+  }
+
+  async expiredCertificates(before: Date, limit: number, cursor?: TidyCursor): Promise<BulkCertificate[]> {
+    const rows = this.prep(`SELECT * FROM certificates WHERE not_after < ? AND (not_after, serial) > (?, ?) ORDER BY not_after, serial LIMIT ?`)
+      .all(before.getTime(), cursor?.notAfter.getTime() ?? -1, cursor?.serial ?? '', limit) as Row[];
+    return rows.map((r) => ({ ...toCert(r), crlEntry: r.crl_entry ? u8(r.crl_entry) : null }));
+  }
+
+  async removeCertificates(serials: string[], audit: AuditBuilder, fence?: Fence): Promise<number> {
+    return this.group.run((): number => {
+      this.checkFence(fence);
+      let removed = 0;
+      for (const serial of serials) {
+        this.prep('DELETE FROM idempotency WHERE serial = ?').run(serial);
+        this.prep('DELETE FROM revocation_events WHERE serial = ?').run(serial);
+        removed += this.prep('DELETE FROM certificates WHERE serial = ?').run(serial).changes;
+      }
+      this.appendAuditInTx(audit);
+      return removed;
     });
   }
 

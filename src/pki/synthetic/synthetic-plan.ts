@@ -1,0 +1,102 @@
+/**
+ * What the synthetic inventory's certificate number `index` looks like,
+ * decided only by (seed, index): its serial, names, validity, key and
+ * whether and how it was revoked. Same seed, same inventory, on any number
+ * of worker threads.
+ */
+import { createHash } from 'node:crypto';
+
+export interface SyntheticSpec {
+  seed: string;
+  /** "Now" of the load (epoch ms): expired certificates end before it, the others after it. */
+  nowMs: number;
+  revokedFraction: number;
+  expiredFraction: number;
+  /** The issuing CA's notAfter (epoch ms): no certificate outlives it. */
+  issuerNotAfterMs: number;
+  /** How many subject keys the inventory shares (certificates reuse a small set of keys). */
+  keyCount: number;
+}
+
+export interface PlannedCertificate {
+  serial: Uint8Array;
+  commonName: string;
+  dns: string[];
+  organization: string | null;
+  notBefore: Date;
+  notAfter: Date;
+  keyIndex: number;
+  revocation: { at: Date; reason: number } | null;
+}
+
+const DAY = 86_400_000;
+const WORDS = ['alpha', 'api', 'app', 'auth', 'billing', 'cache', 'cdn', 'core', 'data', 'db', 'edge', 'gateway', 'git', 'grafana', 'hr',
+  'identity', 'ingest', 'intranet', 'jenkins', 'kafka', 'ldap', 'log', 'mail', 'metrics', 'mq', 'nas', 'office', 'ops', 'pay', 'portal',
+  'proxy', 'queue', 'redis', 'registry', 'search', 'shop', 'sso', 'storage', 'vault', 'vpn', 'web', 'wiki', 'worker', 'www'];
+const ZONES = ['example.com', 'example.net', 'example.org', 'corp.example', 'internal.example', 'prod.example.com', 'staging.example.com', 'eu.example.com', 'us.example.com', 'lab.example.net'];
+const ORGS = ['Example Corp', 'Example Payments', 'Example Labs', 'Example Retail'];
+/** Lifetimes in days and their weights: mostly 90-day, some 30-day and one-year (<= 397, CA/B BR). */
+const LIFETIMES: Array<[number, number]> = [[90, 0.6], [30, 0.15], [397, 0.25]];
+/** Revocation reasons and their weights (RFC 5280 codes: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation). */
+const REASONS: Array<[number, number]> = [[0, 0.3], [1, 0.1], [3, 0.1], [4, 0.3], [5, 0.2]];
+
+/** xorshift128+ over the 16 bytes the seed hash leaves after the serial: fast, deterministic, plenty for test data. */
+class Random {
+  private a: bigint;
+  private b: bigint;
+  constructor(bytes: Buffer) {
+    this.a = bytes.readBigUInt64BE(0) | 1n;
+    this.b = bytes.readBigUInt64BE(8) | 2n;
+  }
+
+  next(): number {
+    let x = this.a;
+    const y = this.b;
+    this.a = y;
+    x ^= (x << 23n) & 0xffffffffffffffffn;
+    this.b = x ^ y ^ (x >> 17n) ^ (y >> 26n);
+    return Number((this.b + y) & 0xfffffffffffffn) / 2 ** 52;
+  }
+
+  pick<T>(list: readonly T[]): T { return list[Math.floor(this.next() * list.length)]!; }
+
+  weighted(list: ReadonlyArray<[number, number]>): number {
+    let r = this.next();
+    for (const [v, w] of list) { if ((r -= w) < 0) return v; }
+    return list[list.length - 1]![0];
+  }
+}
+
+/** The serial of certificate `index`: 16 bytes from the seed, positive with a non-zero first octet (as core/serial.ts makes them). */
+function seeded(seed: string, index: number): Buffer {
+  return createHash('sha256').update(`rampart-synthetic\n${seed}\n${index}`).digest();
+}
+
+export function planCertificate(spec: SyntheticSpec, index: number): PlannedCertificate {
+  const h = seeded(spec.seed, index);
+  const serial = Uint8Array.from(h.subarray(0, 16));
+  serial[0] = (serial[0]! & 0x3f) | 0x40;
+  const rnd = new Random(h.subarray(16));
+  const host = `${rnd.pick(WORDS)}-${index.toString(36)}`;
+  const zone = `${rnd.pick(WORDS)}.${rnd.pick(ZONES)}`;
+  const commonName = `${host}.${zone}`;
+  const dns = [commonName];
+  const extra = Math.floor(rnd.next() * 3);
+  for (let i = 0; i < extra; i++) dns.push(`${rnd.pick(WORDS)}${i}.${host}.${zone}`);
+  const organization = rnd.next() < 0.3 ? rnd.pick(ORGS) : null;
+  const lifetime = rnd.weighted(LIFETIMES) * DAY;
+  const expired = rnd.next() < spec.expiredFraction;
+  // Expired: ended up to two years ago. Valid: ends within its lifetime from now (issued at most `lifetime` ago).
+  let notAfterMs = expired ? spec.nowMs - Math.ceil(rnd.next() * 730 * DAY) : spec.nowMs + Math.ceil(rnd.next() * lifetime);
+  notAfterMs = Math.min(Math.floor(notAfterMs / 1000) * 1000, spec.issuerNotAfterMs);
+  const notBefore = new Date(notAfterMs - lifetime);
+  const notAfter = new Date(notAfterMs);
+  const keyIndex = Math.floor(rnd.next() * spec.keyCount);
+  let revocation: PlannedCertificate['revocation'] = null;
+  if (rnd.next() < spec.revokedFraction) {
+    const end = Math.min(spec.nowMs, notAfterMs);
+    const at = Math.floor((notBefore.getTime() + rnd.next() * (end - notBefore.getTime())) / 1000) * 1000;
+    revocation = { at: new Date(at), reason: rnd.weighted(REASONS) };
+  }
+  return { serial, commonName, dns, organization, notBefore, notAfter, keyIndex, revocation };
+}
