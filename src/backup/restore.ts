@@ -22,6 +22,7 @@ import type { Store } from '../storage/store.js';
 import type { BackupService, FetchedBackup } from './backup-service.js';
 import { storeFacts } from '../storage/database-snapshot.js';
 import type { BackupManifest } from './manifest.js';
+import type { ProgressFn } from './progress.js';
 import { findPgBinary, conninfo, runPgTool, type PgConnection } from '../storage/pg-tools.js';
 
 export class RestoreCheckError extends Error {
@@ -74,17 +75,16 @@ async function recordRestore(store: Store, clock: Clock, actor: Actor, f: Fetche
 }
 
 export async function restoreSqlite(o: {
-  backups: BackupService; id?: string; target?: string; dataDir: string; dbPath: string; clock: Clock; actor: Actor;
+  backups: BackupService; id?: string; target?: string; dataDir: string; dbPath: string; clock: Clock; actor: Actor; onProgress?: ProgressFn;
 }): Promise<RestoreResult> {
   const dataDir = resolve(o.dataDir);
   refuseNonEmpty(dataDir);
   const dbRel = relative(dataDir, resolve(o.dbPath));
   if (dbRel.startsWith('..') || isAbsolute(dbRel)) throw new Error(`database.path ${o.dbPath} is outside the data directory ${dataDir}; restore needs it inside`);
   const loc = await o.backups.locate(o.id, o.target);
-  const f = await o.backups.fetch(loc.id, loc.target);
-  if (f.manifest.database.kind !== 'sqlite') throw new Error(`backup ${loc.id} is of a PostgreSQL database: restore it with --database-url (or the configuration's database settings)`);
-  const db = f.parts.get('database.sqlite');
-  if (!db) throw new Error(`backup ${loc.id} has no database.sqlite part`);
+  const manifest = await o.backups.readManifest(loc.target, loc.id);
+  if (manifest.database.kind !== 'sqlite') throw new Error(`backup ${loc.id} is of a PostgreSQL database: restore it with --database-url (or the configuration's database settings)`);
+  if (!manifest.parts.some((p) => p.name === 'database.sqlite')) throw new Error(`backup ${loc.id} has no database.sqlite part`);
 
   mkdirSync(dirname(dataDir), { recursive: true });
   const tmp = join(dirname(dataDir), `.${basename(dataDir)}.restore-${randomBytes(4).toString('hex')}`);
@@ -92,7 +92,8 @@ export async function restoreSqlite(o: {
   try {
     const tmpDb = join(tmp, dbRel);
     mkdirSync(dirname(tmpDb), { recursive: true, mode: 0o700 });
-    writeFileSync(tmpDb, db, { mode: 0o600 });
+    // Streamed: download → decrypt → the staging file, checked before anything is moved into place.
+    const f = await o.backups.fetch(loc.id, loc.target, { manifest, toFiles: { 'database.sqlite': tmpDb }, keep: ['keys.json'], onProgress: o.onProgress, phase: 'download' });
     const keys = f.parts.get('keys.json');
     if (keys) {
       const files = (JSON.parse(keys.toString('utf8')) as { sealedKeyFiles: Record<string, string> }).sealedKeyFiles;
@@ -120,7 +121,7 @@ export async function restoreSqlite(o: {
       rmdirSync(tmp);
     }
     chmodSync(dataDir, 0o700);
-    return { id: loc.id, target: loc.target.name, manifest: f.manifest, checks, location: dataDir };
+    return { id: loc.id, target: loc.target.name, manifest, checks, location: dataDir };
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -128,13 +129,12 @@ export async function restoreSqlite(o: {
 }
 
 export async function restorePostgres(o: {
-  backups: BackupService; id?: string; target?: string; conn: PgConnection; clock: Clock; actor: Actor;
+  backups: BackupService; id?: string; target?: string; conn: PgConnection; clock: Clock; actor: Actor; onProgress?: ProgressFn;
 }): Promise<RestoreResult> {
   const loc = await o.backups.locate(o.id, o.target);
-  const f = await o.backups.fetch(loc.id, loc.target);
-  if (f.manifest.database.kind !== 'postgres') throw new Error(`backup ${loc.id} is of a SQLite database: restore it with --data-dir NEW_DIR`);
-  const dump = f.parts.get('database.pgdump');
-  if (!dump) throw new Error(`backup ${loc.id} has no database.pgdump part`);
+  const manifest = await o.backups.readManifest(loc.target, loc.id);
+  if (manifest.database.kind !== 'postgres') throw new Error(`backup ${loc.id} is of a SQLite database: restore it with --data-dir NEW_DIR`);
+  if (!manifest.parts.some((p) => p.name === 'database.pgdump')) throw new Error(`backup ${loc.id} has no database.pgdump part`);
   const where = conninfo(o.conn);
   const store = openPostgresRestoreTarget(o.conn);
   const tmp = mkdtempSync(join(tmpdir(), 'rampart-restore-'));
@@ -142,7 +142,7 @@ export async function restorePostgres(o: {
     const tables = await store.countTables();
     if (tables > 0) throw new Error(`refusing to restore into ${where}: the database is not empty (${tables} tables); restore into a new database`);
     const file = join(tmp, 'db.pgdump');
-    writeFileSync(file, dump, { mode: 0o600 });
+    const f = await o.backups.fetch(loc.id, loc.target, { manifest, toFiles: { 'database.pgdump': file }, onProgress: o.onProgress, phase: 'download' });
     await runPgTool(findPgBinary('pg_restore'), ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${where}`, file], o.conn.password);
     try {
       const checks = await checkRestoredStore(store, f.manifest, o.clock);

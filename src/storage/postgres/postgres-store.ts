@@ -39,7 +39,7 @@ import { PostgresOperators } from './postgres-operators.js';
 import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
-import type { DatabaseSnapshot } from '../store.js';
+import type { DatabaseSnapshot, SnapshotProgress } from '../store.js';
 
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
 export type PostgresStoreOptions = PgPoolOptions;
@@ -93,11 +93,11 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     this.checkTimeoutMs = Math.max(2000, (options.connectTimeoutSeconds ?? 5) * 1000);
   }
   /** Backups: pg_dump of one exported snapshot, with the counts read in that snapshot. */
-  backupSnapshot(tmpFile: string): Promise<DatabaseSnapshot> {
+  backupSnapshot(tmpFile: string, onProgress?: SnapshotProgress): Promise<DatabaseSnapshot> {
     const o = this.options;
     return snapshotPostgres(this.pool, {
       hosts: o.hosts, database: o.database, user: o.user, ...(o.targetSessionAttrs ? { targetSessionAttrs: o.targetSessionAttrs } : {}), ...(o.password ? { password: o.password } : {}),
-    }, tmpFile);
+    }, tmpFile, onProgress);
   }
 
   crlCounters(): Promise<Record<string, bigint>> {
