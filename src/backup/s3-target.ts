@@ -39,7 +39,8 @@ const notFound = (e: unknown): boolean => {
 
 export class S3Target implements BackupTarget {
   readonly name: string;
-  private readonly client: S3Client;
+  /** The SDK client (tests observe the commands sent through its middleware stack). */
+  readonly client: S3Client;
   private readonly prefix: string;
   private readonly partBytes: number;
 
@@ -65,7 +66,7 @@ export class S3Target implements BackupTarget {
   }
 
   /** Up to one part: one PutObject; more: a multipart upload, one part in memory at a time. */
-  async putStream(key: string, body: AsyncIterable<Uint8Array>): Promise<void> {
+  async putStream(key: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
     const Key = this.k(key);
     const Bucket = this.o.bucket;
     let pending: Buffer[] = [];
