@@ -91,7 +91,7 @@ export class BackupService {
       const small = await collectParts({ config: this.o.config, store: this.store, auditSeq: snap.facts.position.auditSeq, auditHead: snap.facts.position.auditHead, keysDir: this.o.keysDir });
       const sources: PartSource[] = [
         { name: snap.partName, size: statSync(snap.file).size, open: () => createReadStream(snap.file, { highWaterMark: 1 << 20 }) },
-        ...small.map((p) => ({ name: p.name, size: p.data.length, open: () => [p.data] })),
+        ...small.map((p) => ('data' in p ? { name: p.name, size: p.data.length, open: () => [p.data] } : { name: p.name, size: 0, open: p.stream })),
       ];
       const kek = await newKekAsync(this.o.secret);
       const meter = new ProgressMeter(onProgress, 'upload', sources.reduce((n, x) => n + x.size, 0) * this.o.targets.length);

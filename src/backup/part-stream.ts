@@ -10,6 +10,7 @@ import type { BackupPart } from './manifest.js';
 import { metered, type ProgressMeter } from './progress.js';
 import type { BackupTarget } from './target.js';
 
+/** size: the plaintext size when known in advance (for progress), else 0. */
 export interface PartSource { name: string; size: number; open: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
 /** A part as the manifest records it, and its encrypted size on the target. */
 export interface WrittenPart { part: BackupPart; storedBytes: number }

@@ -29,7 +29,8 @@ export class ProgressMeter {
 
   set(bytes: number, total = this.total): void {
     this.bytes = bytes;
-    this.total = total;
+    // Parts of unknown size (the audit log stream) count once read.
+    this.total = total === undefined ? undefined : Math.max(total, bytes);
     const now = performance.now();
     if (now - this.last >= this.everyMs) {
       this.last = now;
