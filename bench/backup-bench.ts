@@ -29,6 +29,7 @@ import { generateKeyPairSync, randomInt } from 'node:crypto';
 import { copyFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { BackupService } from '../src/backup/backup-service.js';
 import { DirectoryTarget } from '../src/backup/directory-target.js';
@@ -82,6 +83,9 @@ export interface SizeRun {
   peakRssBytes: number;
   /** RSS just before backup create: the peak's growth is peakRssBytes - this. */
   rssBeforeBytes: number;
+  /** Event-loop delay on this (the main) thread during backup create: what OCSP on a running node would wait at most. */
+  createLoopDelayMaxMs: number;
+  createLoopDelayP99Ms: number;
   restoreChecks: string[];
 }
 interface SizeOutcome { certificates: number; size: string; run?: SizeRun; capped?: boolean; error?: string; wallSeconds: number }
@@ -180,9 +184,12 @@ async function runOne(count: number, padMiB: number): Promise<SizeRun> {
     const sampler = startRssSampler();
     const target = new DirectoryTarget('bench', join(dir, 'offsite'));
     const svc = new BackupService({ config, store, targets: [target], secret, nodeId: 'bench', version: '0', clock, dataDir, keysDir: join(dataDir, 'keys') });
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     const tCreate = performance.now();
     const created = await svc.create(actor);
     const createSeconds = (performance.now() - tCreate) / 1000;
+    loop.disable();
     if (!created.ok) throw new Error(`backup create failed: ${JSON.stringify(created.targets)}`);
     await store.close();
 
@@ -194,6 +201,7 @@ async function runOne(count: number, padMiB: number): Promise<SizeRun> {
     const peakRssBytes = await sampler.stop();
     if (r.manifest.counts.certificates !== count) throw new Error(`backup has ${r.manifest.counts.certificates} certificates, expected ${count}`);
     return {
+      createLoopDelayMaxMs: round(loop.max / 1e6, 1), createLoopDelayP99Ms: round(loop.percentile(99) / 1e6, 1),
       certificates: count, fillerBytes: Math.ceil((padMiB * 2 ** 20) / FILLER_ROW) * FILLER_ROW, rssBeforeBytes, revoked, insertSeconds: round(insertSeconds, 2), databaseBytes, rawCopySeconds: round(rawCopySeconds, 3),
       createSeconds: round(createSeconds, 2), backupBytes: created.sizeBytes, restoreSeconds: round(restoreSeconds, 2),
       restoredBytes: dirBytes(into), peakRssBytes, restoreChecks: r.checks,
@@ -232,11 +240,11 @@ function writeMarkdown(r: BenchResult, outcomes: SizeOutcome[]): void {
     'AES-256-GCM envelope, signed manifest) and `restoreSqlite` into a new data directory (streamed decrypt, sha256 and size checks, audit chain and',
     'count checks, move into place). Ceiling: `fs.copyFileSync` of the checkpointed database file (no snapshot, no encryption, no checks).',
     '5 % of the certificates are revoked; "+ filler" rows are 64 KiB random blobs in a table of their own.', '',
-    '| certificates | database | raw copy (ceiling) | backup create | backup size | restore | peak RSS (growth) | fill (insert) |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| certificates | database | raw copy (ceiling) | backup create | backup size | restore | peak RSS (growth) | event loop during create (p99 / max) | fill (insert) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...outcomes.map((o) => (o.run
-      ? `| ${fmtInt(o.certificates)}${o.run.fillerBytes ? ` + ${fmtMiB(o.run.fillerBytes)} filler` : ''} | ${fmtMiB(o.run.databaseBytes)} | ${o.run.rawCopySeconds.toFixed(2)} s (${mbps(o.run.databaseBytes, o.run.rawCopySeconds)}) | ${o.run.createSeconds.toFixed(2)} s (${mbps(o.run.databaseBytes, o.run.createSeconds)}) | ${fmtMiB(o.run.backupBytes)} | ${o.run.restoreSeconds.toFixed(2)} s (${mbps(o.run.databaseBytes, o.run.restoreSeconds)}) | ${fmtMiB(o.run.peakRssBytes)} (+${fmtMiB(o.run.peakRssBytes - o.run.rssBeforeBytes)}) | ${o.run.insertSeconds.toFixed(1)} s |`
-      : `| ${o.size} | — | — | ${o.capped ? 'capped' : 'failed'} | — | — | — | ${o.error ?? ''} (after ${o.wallSeconds} s) |`)),
+      ? `| ${fmtInt(o.certificates)}${o.run.fillerBytes ? ` + ${fmtMiB(o.run.fillerBytes)} filler` : ''} | ${fmtMiB(o.run.databaseBytes)} | ${o.run.rawCopySeconds.toFixed(2)} s (${mbps(o.run.databaseBytes, o.run.rawCopySeconds)}) | ${o.run.createSeconds.toFixed(2)} s (${mbps(o.run.databaseBytes, o.run.createSeconds)}) | ${fmtMiB(o.run.backupBytes)} | ${o.run.restoreSeconds.toFixed(2)} s (${mbps(o.run.databaseBytes, o.run.restoreSeconds)}) | ${fmtMiB(o.run.peakRssBytes)} (+${fmtMiB(o.run.peakRssBytes - o.run.rssBeforeBytes)}) | ${o.run.createLoopDelayP99Ms} / ${o.run.createLoopDelayMaxMs} ms | ${o.run.insertSeconds.toFixed(1)} s |`
+      : `| ${o.size} | — | — | ${o.capped ? 'capped' : 'failed'} | — | — | — | — | ${o.error ?? ''} (after ${o.wallSeconds} s) |`)),
     '',
     `Target (ours, informative): ${BACKUP_TARGET.description}. Measured: ${r.actual === null ? 'n/a' : `${r.actual} s`}.`, '',
     'Notes: backup create and restore stream every part (1 MiB encrypted chunks; the snapshot is a file, never a buffer), so peak RSS does not',
