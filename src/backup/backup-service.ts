@@ -51,7 +51,11 @@ export interface CreateResult { manifest: BackupManifest; sizeBytes: number; tar
 export interface VerifyResult { id: string; target: string; ok: boolean; problems: string[]; manifest?: BackupManifest }
 /** Small parts kept in memory (`keep`), by name. */
 export interface FetchedBackup { manifest: BackupManifest; parts: Map<string, Buffer>; target: string }
-export interface FetchOptions { manifest?: BackupManifest; toFiles?: Record<string, string>; keep?: string[]; onProgress?: ProgressFn | undefined; phase?: BackupPhase }
+export interface FetchOptions {
+  manifest?: BackupManifest;
+  /** Parts streamed to a consumer (which must read the whole stream; a failure after it is thrown by fetch). */
+  sinks?: Record<string, (plain: AsyncIterable<Uint8Array>) => Promise<void>>;
+  toFiles?: Record<string, string>; keep?: string[]; onProgress?: ProgressFn | undefined; phase?: BackupPhase }
 export interface ListedBackup {
   id: string; time: string; targets: string[]; sizeBytes?: number; counts?: BackupManifest['counts']; database?: string; error?: string;
 }
@@ -207,7 +211,7 @@ export class BackupService {
 
   /**
    * Downloads and decrypts every part as a stream, checking sizes and checksums; throws with the first
-   * problem. Parts named in `toFiles` are written to that path (mode 0600), those in `keep` are returned
+   * problem. Parts named in `sinks` go to that consumer, those in `toFiles` are written to that path (mode 0600), those in `keep` are returned
    * in memory (small parts only), the others are only checked.
    */
   async fetch(id: string, t: BackupTarget, o: FetchOptions = {}): Promise<FetchedBackup> {
@@ -217,9 +221,12 @@ export class BackupService {
     for (const p of manifest.parts) {
       if (p.key !== partKey(id, p.name)) throw new Error(`backup ${id}: part ${p.name} has an unexpected object key ${p.key}`);
       const file = o.toFiles?.[p.name];
+      const sink = o.sinks?.[p.name];
       const keep = o.keep?.includes(p.name);
       await readPart(t, this.o.secret, id, p, meter, async (plain) => {
-        if (file) {
+        if (sink) {
+          await sink(plain);
+        } else if (file) {
           await writeStreamToFile(file, plain);
         } else if (keep) {
           const pieces: Uint8Array[] = [];

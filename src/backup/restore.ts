@@ -11,8 +11,7 @@
  * higher number than any CRL published from the backed-up data).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
@@ -23,7 +22,7 @@ import type { BackupService, FetchedBackup } from './backup-service.js';
 import { storeFacts } from '../storage/database-snapshot.js';
 import type { BackupManifest } from './manifest.js';
 import type { ProgressFn } from './progress.js';
-import { findPgBinary, conninfo, runPgTool, type PgConnection } from '../storage/pg-tools.js';
+import { findPgBinary, conninfo, runPgToolWithInput, type PgConnection } from '../storage/pg-tools.js';
 
 export class RestoreCheckError extends Error {
   override name = 'RestoreCheckError';
@@ -137,14 +136,17 @@ export async function restorePostgres(o: {
   if (!manifest.parts.some((p) => p.name === 'database.pgdump')) throw new Error(`backup ${loc.id} has no database.pgdump part`);
   const where = conninfo(o.conn);
   const store = openPostgresRestoreTarget(o.conn);
-  const tmp = mkdtempSync(join(tmpdir(), 'rampart-restore-'));
   try {
     const tables = await store.countTables();
     if (tables > 0) throw new Error(`refusing to restore into ${where}: the database is not empty (${tables} tables); restore into a new database`);
-    const file = join(tmp, 'db.pgdump');
-    const f = await o.backups.fetch(loc.id, loc.target, { manifest, toFiles: { 'database.pgdump': file }, onProgress: o.onProgress, phase: 'download' });
-    await runPgTool(findPgBinary('pg_restore'), ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${where}`, file], o.conn.password);
+    const pgRestore = findPgBinary('pg_restore');
     try {
+      // Streamed into pg_restore's stdin (the plaintext dump never touches disk); one transaction, so a
+      // stream that fails (a truncated or altered object) commits nothing.
+      const f = await o.backups.fetch(loc.id, loc.target, {
+        manifest, onProgress: o.onProgress, phase: 'download',
+        sinks: { 'database.pgdump': (plain) => runPgToolWithInput(pgRestore, ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${where}`], o.conn.password, plain) },
+      });
       const checks = await checkRestoredStore(store, f.manifest, o.clock);
       await recordRestore(store, o.clock, o.actor, f);
       return { id: loc.id, target: loc.target.name, manifest: f.manifest, checks, location: where };
@@ -154,7 +156,6 @@ export async function restorePostgres(o: {
       throw e;
     }
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
     await store.close();
   }
 }
