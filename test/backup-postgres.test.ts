@@ -5,13 +5,14 @@
  * --database-url` into a second, empty database on the same server; the
  * restored database has the same certificates, revocations and audit entries,
  * its audit chain verifies (`rampart audit verify` on it) and the revoked
- * certificate is still revoked. A restore into a non-empty database is
- * refused and changes nothing.
+ * certificate is still revoked. A tampered or truncated dump fails and
+ * leaves the database empty; a restore into a non-empty database is refused
+ * and changes nothing.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call, type ApiResponse } from './helpers/api-client.js';
 import { clusterEnv } from './helpers/cluster.js';
@@ -136,6 +137,24 @@ describe('backup and restore (PostgreSQL)', () => {
       assert.equal(got.body.status, 'revoked', JSON.stringify(got.body));
     } finally {
       await nodeB.stop();
+    }
+  });
+
+  it('a tampered or truncated dump (streamed into pg_restore) fails clearly and leaves the database empty', async () => {
+    await pg.createDatabase('tampered');
+    const url = `postgres://rampart@${pg.primary.host}/tampered`;
+    for (const [label, damage] of [
+      ['flipped', (d: Buffer) => { d[d.length - 40] ^= 0x01; return d; }],
+      ['truncated', (d: Buffer) => d.subarray(0, d.length - 20)],
+    ] as const) {
+      const from = join(dir, `from-${label}`);
+      cpSync(offsite, from, { recursive: true });
+      const f = join(from, 'backups', backupId, 'database.pgdump');
+      writeFileSync(f, damage(readFileSync(f)));
+      const r = rampart(join(dir, `restore-${label}`), ['restore', '--backup', backupId, '--from-dir', from, '--database-url', url]);
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.match(r.stderr, /database\.pgdump: the object is truncated or altered/, label);
+      assert.equal(await pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", undefined, 'tampered'), '0', label);
     }
   });
 

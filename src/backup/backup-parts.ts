@@ -21,7 +21,29 @@ export function redactConfig(v: unknown, key = ''): unknown {
   return v;
 }
 
-export interface NamedPart { name: string; data: Buffer }
+/** A small part in memory, or a stream (the audit log, which grows with the CA). */
+export type NamedPart = { name: string; data: Buffer } | { name: string; stream: () => AsyncIterable<Uint8Array> };
+
+/** The audit log up to the snapshot's last entry as JSON lines, then the head line, in batches of about 1 MiB. */
+async function* auditLines(store: Store, auditSeq: number, auditHead: string): AsyncGenerator<Uint8Array> {
+  let batch: string[] = [];
+  let batchBytes = 0;
+  let entries = 0;
+  for await (const e of store.iterateAudit()) {
+    if (e.seq > auditSeq) break;
+    const line = `${JSON.stringify({ ...e, time: e.time.toISOString() })}\n`;
+    batch.push(line);
+    batchBytes += line.length;
+    entries++;
+    if (batchBytes >= 1 << 20) {
+      yield Buffer.from(batch.join(''));
+      batch = [];
+      batchBytes = 0;
+    }
+  }
+  batch.push(`${JSON.stringify({ head: auditHead, entries })}\n`);
+  yield Buffer.from(batch.join(''));
+}
 
 export async function collectParts(o: { config: RampartConfig; store: Store; auditSeq: number; auditHead: string; keysDir: string | null }): Promise<NamedPart[]> {
   const parts: NamedPart[] = [];
@@ -37,13 +59,7 @@ export async function collectParts(o: { config: RampartConfig; store: Store; aud
     if (crl) parts.push({ name: `crl/${i.id}.crl`, data: Buffer.from(crl.der) });
   }
 
-  const lines: string[] = [];
-  for await (const e of o.store.iterateAudit()) {
-    if (e.seq > o.auditSeq) break;
-    lines.push(JSON.stringify({ ...e, time: e.time.toISOString() }));
-  }
-  lines.push(JSON.stringify({ head: o.auditHead, entries: lines.length }));
-  parts.push({ name: 'audit.jsonl', data: Buffer.from(`${lines.join('\n')}\n`) });
+  parts.push({ name: 'audit.jsonl', stream: () => auditLines(o.store, o.auditSeq, o.auditHead) });
 
   if (o.keysDir && existsSync(o.keysDir)) {
     const files: Record<string, string> = {};

@@ -4,7 +4,7 @@
  * from the backup secret; the manifest is written last, so a backup without
  * a manifest is incomplete and ignored.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { RampartConfig } from '../config/schema.js';
@@ -14,10 +14,13 @@ import type { Actor } from '../core/actor.js';
 import type { Store } from '../storage/store.js';
 import { collectParts } from './backup-parts.js';
 import type { DatabaseSnapshot } from '../storage/store.js';
-import { decryptObject, encryptObject, newKek } from './envelope.js';
+import { decryptObject, encryptObject, newKekAsync } from './envelope.js';
+import { readPart, writePart, type PartSource, type WrittenPart } from './part-stream.js';
+import { writeStreamToFile } from './file-stream.js';
+import { ProgressMeter, type BackupPhase, type ProgressFn } from './progress.js';
 import {
-  MANIFEST_FORMAT, backupIdTime, checkManifest, isBackupId, manifestKey, newBackupId, partKey, sha256, signManifest,
-  type BackupManifest, type BackupPart, type SignedManifest,
+  MANIFEST_FORMAT, backupIdTime, checkManifest, isBackupId, manifestKey, newBackupId, partKey, signManifest,
+  type BackupManifest, type SignedManifest,
 } from './manifest.js';
 import type { BackupTarget } from './target.js';
 
@@ -46,7 +49,13 @@ export interface BackupServiceOptions {
 export interface TargetOutcome { target: string; ok: boolean; error?: string }
 export interface CreateResult { manifest: BackupManifest; sizeBytes: number; targets: TargetOutcome[]; ok: boolean }
 export interface VerifyResult { id: string; target: string; ok: boolean; problems: string[]; manifest?: BackupManifest }
+/** Small parts kept in memory (`keep`), by name. */
 export interface FetchedBackup { manifest: BackupManifest; parts: Map<string, Buffer>; target: string }
+export interface FetchOptions {
+  manifest?: BackupManifest;
+  /** Parts streamed to a consumer (which must read the whole stream; a failure after it is thrown by fetch). */
+  sinks?: Record<string, (plain: AsyncIterable<Uint8Array>) => Promise<void>>;
+  toFiles?: Record<string, string>; keep?: string[]; onProgress?: ProgressFn | undefined; phase?: BackupPhase }
 export interface ListedBackup {
   id: string; time: string; targets: string[]; sizeBytes?: number; counts?: BackupManifest['counts']; database?: string; error?: string;
 }
@@ -63,67 +72,83 @@ export class BackupService {
     return this.o.store;
   }
 
-  async create(actor: Actor): Promise<CreateResult> {
+  /**
+   * Snapshot (to a temporary file in the data directory, removed at the end, also on failure), then every
+   * part streamed through encryption to each target (in parallel), then the manifest. Memory stays bounded
+   * whatever the database size.
+   */
+  async create(actor: Actor, onProgress?: ProgressFn): Promise<CreateResult> {
     const t0 = performance.now();
     const now = this.o.clock.now();
     const id = newBackupId(now);
     const tmp = mkdtempSync(join(this.o.dataDir, '.backup-tmp-'));
-    let snap: DatabaseSnapshot;
     try {
-      snap = await this.snapshotDatabase(join(tmp, 'db'));
-    } catch (e) {
-      await this.audit(actor, 'backup.create', `backup:${id}`, 'failure', { error: (e as Error).message });
-      throw e;
+      let snap: DatabaseSnapshot;
+      try {
+        const meter = new ProgressMeter(onProgress, 'snapshot');
+        snap = await this.store.backupSnapshot(join(tmp, 'db'), (b, total) => meter.set(b, total));
+        meter.finish();
+      } catch (e) {
+        await this.audit(actor, 'backup.create', `backup:${id}`, 'failure', { error: (e as Error).message });
+        throw e;
+      }
+      const small = await collectParts({ config: this.o.config, store: this.store, auditSeq: snap.facts.position.auditSeq, auditHead: snap.facts.position.auditHead, keysDir: this.o.keysDir });
+      const sources: PartSource[] = [
+        { name: snap.partName, size: statSync(snap.file).size, open: () => createReadStream(snap.file, { highWaterMark: 1 << 20 }) },
+        ...small.map((p) => ('data' in p ? { name: p.name, size: p.data.length, open: () => [p.data] } : { name: p.name, size: 0, open: p.stream })),
+      ];
+      const kek = await newKekAsync(this.o.secret);
+      const meter = new ProgressMeter(onProgress, 'upload', sources.reduce((n, x) => n + x.size, 0) * this.o.targets.length);
+      const uploads = await Promise.all(this.o.targets.map(async (t) => {
+        const written: WrittenPart[] = [];
+        try {
+          for (const src of sources) written.push(await writePart(t, kek, partKey(id, src.name), src, meter));
+          return { target: t.name, ok: true, written };
+        } catch (e) {
+          return { target: t.name, ok: false, error: (e as Error).message, written };
+        }
+      }));
+      meter.finish();
+      const parts = uploads.reduce((best, u) => (u.written.length > best.length ? u.written : best), [] as WrittenPart[]);
+      const manifest: BackupManifest = {
+        format: MANIFEST_FORMAT, id, createdAt: now.toISOString(), nodeId: this.o.nodeId, version: this.o.version,
+        database: { kind: snap.partName === 'database.sqlite' ? 'sqlite' : 'postgres', position: snap.facts.position },
+        crlNumbers: snap.facts.crlNumbers, counts: snap.facts.counts, parts: parts.map((w) => w.part), durationMs: 0,
+      };
+      manifest.durationMs = Math.round(performance.now() - t0);
+      const mKey = manifestKey(id);
+      const mBlob = encryptObject(kek, mKey, Buffer.from(JSON.stringify(signManifest(manifest, this.o.secret))));
+      const sizeBytes = parts.reduce((n, w) => n + w.storedBytes, 0) + mBlob.length;
+      // The manifest last, only where every part was written: a backup is listed only once it is complete.
+      const outcomes = await Promise.all(uploads.map(async (u): Promise<TargetOutcome> => {
+        if (!u.ok) return { target: u.target, ok: false, error: u.error! };
+        try {
+          await this.target(u.target).put(mKey, mBlob);
+          return { target: u.target, ok: true };
+        } catch (e) {
+          return { target: u.target, ok: false, error: (e as Error).message };
+        }
+      }));
+      return await this.recordCreate(actor, manifest, sizeBytes, outcomes, t0, now);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
-    const named = [
-      { name: snap.partName, data: snap.data },
-      ...await collectParts({ config: this.o.config, store: this.store, auditSeq: snap.facts.position.auditSeq, auditHead: snap.facts.position.auditHead, keysDir: this.o.keysDir }),
-    ];
-    const kek = newKek(this.o.secret);
-    const objects: Array<{ key: string; data: Buffer }> = [];
-    const parts: BackupPart[] = named.map((p) => {
-      const key = partKey(id, p.name);
-      objects.push({ key, data: encryptObject(kek, key, p.data) });
-      return { name: p.name, key, sha256: sha256(p.data), size: p.data.length };
-    });
-    const manifest: BackupManifest = {
-      format: MANIFEST_FORMAT, id, createdAt: now.toISOString(), nodeId: this.o.nodeId, version: this.o.version,
-      database: { kind: snap.partName === 'database.sqlite' ? 'sqlite' : 'postgres', position: snap.facts.position },
-      crlNumbers: snap.facts.crlNumbers, counts: snap.facts.counts, parts, durationMs: Math.round(performance.now() - t0),
-    };
-    const mKey = manifestKey(id);
-    objects.push({ key: mKey, data: encryptObject(kek, mKey, Buffer.from(JSON.stringify(signManifest(manifest, this.o.secret)))) });
-    const sizeBytes = objects.reduce((s, x) => s + x.data.length, 0);
+  }
 
-    const outcomes = await Promise.all(this.o.targets.map(async (t): Promise<TargetOutcome> => {
-      try {
-        // Parts first, the manifest last: a backup is listed only once it is complete.
-        for (const obj of objects.slice(0, -1)) await t.put(obj.key, obj.data);
-        await t.put(mKey, objects[objects.length - 1]!.data);
-        return { target: t.name, ok: true };
-      } catch (e) {
-        return { target: t.name, ok: false, error: (e as Error).message };
-      }
-    }));
+  private async recordCreate(actor: Actor, manifest: BackupManifest, sizeBytes: number, outcomes: TargetOutcome[], t0: number, now: Date): Promise<CreateResult> {
     const ok = outcomes.every((x) => x.ok);
     const durationSeconds = (performance.now() - t0) / 1000;
     if (ok) {
-      const last: LastBackup = { id, time: manifest.createdAt, sizeBytes, durationSeconds };
+      const last: LastBackup = { id: manifest.id, time: manifest.createdAt, sizeBytes, durationSeconds };
       await this.store.setMeta(LAST_BACKUP_META, JSON.stringify(last));
       this.o.metrics?.backupLastSuccess.set(now.getTime() / 1000);
       this.o.metrics?.backupDuration.set(durationSeconds);
       this.o.metrics?.backupSize.set(sizeBytes);
     }
-    await this.audit(actor, 'backup.create', `backup:${id}`, ok ? 'success' : 'failure', {
+    await this.audit(actor, 'backup.create', `backup:${manifest.id}`, ok ? 'success' : 'failure', {
       sizeBytes, targets: outcomes, counts: manifest.counts, database: manifest.database.kind,
     });
     return { manifest, sizeBytes, targets: outcomes, ok };
-  }
-
-  private async snapshotDatabase(tmpFile: string): Promise<DatabaseSnapshot> {
-    return this.store.backupSnapshot(tmpFile);
   }
 
   // ------------------------------------------------------------ list
@@ -184,29 +209,45 @@ export class BackupService {
     return { id: pick, target: this.target(where[0]!) };
   }
 
-  /** Downloads and decrypts every part, checking sizes and checksums; throws with the first problem. */
-  async fetch(id: string, t: BackupTarget): Promise<FetchedBackup> {
-    const manifest = await this.readManifest(t, id);
-    const parts = new Map<string, Buffer>();
+  /**
+   * Downloads and decrypts every part as a stream, checking sizes and checksums; throws with the first
+   * problem. Parts named in `sinks` go to that consumer, those in `toFiles` are written to that path (mode 0600), those in `keep` are returned
+   * in memory (small parts only), the others are only checked.
+   */
+  async fetch(id: string, t: BackupTarget, o: FetchOptions = {}): Promise<FetchedBackup> {
+    const manifest = o.manifest ?? await this.readManifest(t, id);
+    const kept = new Map<string, Buffer>();
+    const meter = new ProgressMeter(o.onProgress, o.phase ?? 'verify', manifest.parts.reduce((n, p) => n + p.size, 0));
     for (const p of manifest.parts) {
       if (p.key !== partKey(id, p.name)) throw new Error(`backup ${id}: part ${p.name} has an unexpected object key ${p.key}`);
-      const blob = await t.get(p.key);
-      if (!blob) throw new Error(`backup ${id}: part ${p.name} (${p.key}) is missing on target ${t.name}`);
-      const plain = decryptObject(this.o.secret, p.key, blob);
-      if (plain.length !== p.size) throw new Error(`backup ${id}: part ${p.name} is ${plain.length} bytes, the manifest says ${p.size}`);
-      if (sha256(plain) !== p.sha256) throw new Error(`backup ${id}: part ${p.name} does not match its sha256 in the manifest`);
-      parts.set(p.name, plain);
+      const file = o.toFiles?.[p.name];
+      const sink = o.sinks?.[p.name];
+      const keep = o.keep?.includes(p.name);
+      await readPart(t, this.o.secret, id, p, meter, async (plain) => {
+        if (sink) {
+          await sink(plain);
+        } else if (file) {
+          await writeStreamToFile(file, plain);
+        } else if (keep) {
+          const pieces: Uint8Array[] = [];
+          for await (const x of plain) pieces.push(x);
+          kept.set(p.name, Buffer.concat(pieces));
+        } else {
+          for await (const _ of plain) { /* checked by readPart */ }
+        }
+      });
     }
-    return { manifest, parts, target: t.name };
+    meter.finish();
+    return { manifest, parts: kept, target: t.name };
   }
 
-  async verify(actor: Actor, id?: string, targetName?: string): Promise<VerifyResult[]> {
+  async verify(actor: Actor, id?: string, targetName?: string, onProgress?: ProgressFn): Promise<VerifyResult[]> {
     const loc = await this.locate(id, targetName);
     const targets = targetName ? [loc.target] : this.o.targets;
     const results: VerifyResult[] = [];
     for (const t of targets) {
       try {
-        const f = await this.fetch(loc.id, t);
+        const f = await this.fetch(loc.id, t, { onProgress });
         results.push({ id: loc.id, target: t.name, ok: true, problems: [], manifest: f.manifest });
       } catch (e) {
         results.push({ id: loc.id, target: t.name, ok: false, problems: [(e as Error).message] });

@@ -1,12 +1,13 @@
 /**
  * A backup target on a local (or mounted) directory. Objects are files named
- * by their key; a write goes to a temporary file in the same directory, is
+ * by their key; a write streams to a temporary file in the same directory, is
  * fsynced and renamed into place, so a reader never sees a partial object.
  * Files are mode 0600, directories 0700.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { writeStreamToFile } from './file-stream.js';
 import type { BackupTarget } from './target.js';
 
 /** Object keys are relative, '/'-separated, without '.' or '..' segments. */
@@ -15,6 +16,8 @@ export function checkObjectKey(key: string): void {
     throw new Error(`invalid backup object key "${key}"`);
   }
 }
+
+const isMissing = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
 
 export class DirectoryTarget implements BackupTarget {
   constructor(readonly name: string, readonly dir: string) {}
@@ -27,21 +30,15 @@ export class DirectoryTarget implements BackupTarget {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
+    await this.putStream(key, [data]);
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
     const file = this.file(key);
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
-    } catch (e) {
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw e;
-    }
-    closeSync(fd);
-    renameSync(tmp, file);
+    await writeStreamToFile(tmp, body);
+    await fsp.rename(tmp, file);
     const dfd = openSync(dirname(file), 'r');
     try { fsyncSync(dfd); } finally { closeSync(dfd); }
   }
@@ -50,7 +47,17 @@ export class DirectoryTarget implements BackupTarget {
     try {
       return readFileSync(this.file(key));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (isMissing(e)) return null;
+      throw e;
+    }
+  }
+
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | null> {
+    try {
+      const fh = await fsp.open(this.file(key), 'r');
+      return fh.createReadStream({ highWaterMark: 1 << 20 });
+    } catch (e) {
+      if (isMissing(e)) return null;
       throw e;
     }
   }
@@ -60,7 +67,7 @@ export class DirectoryTarget implements BackupTarget {
     const walk = (d: string): void => {
       let names: string[];
       try { names = readdirSync(d); } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        if (isMissing(e)) return;
         throw e;
       }
       for (const n of names) {

@@ -11,8 +11,7 @@
  * higher number than any CRL published from the backed-up data).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
@@ -22,7 +21,8 @@ import type { Store } from '../storage/store.js';
 import type { BackupService, FetchedBackup } from './backup-service.js';
 import { storeFacts } from '../storage/database-snapshot.js';
 import type { BackupManifest } from './manifest.js';
-import { findPgBinary, conninfo, runPgTool, type PgConnection } from '../storage/pg-tools.js';
+import type { ProgressFn } from './progress.js';
+import { findPgBinary, conninfo, runPgToolWithInput, type PgConnection } from '../storage/pg-tools.js';
 
 export class RestoreCheckError extends Error {
   override name = 'RestoreCheckError';
@@ -74,17 +74,16 @@ async function recordRestore(store: Store, clock: Clock, actor: Actor, f: Fetche
 }
 
 export async function restoreSqlite(o: {
-  backups: BackupService; id?: string; target?: string; dataDir: string; dbPath: string; clock: Clock; actor: Actor;
+  backups: BackupService; id?: string; target?: string; dataDir: string; dbPath: string; clock: Clock; actor: Actor; onProgress?: ProgressFn;
 }): Promise<RestoreResult> {
   const dataDir = resolve(o.dataDir);
   refuseNonEmpty(dataDir);
   const dbRel = relative(dataDir, resolve(o.dbPath));
   if (dbRel.startsWith('..') || isAbsolute(dbRel)) throw new Error(`database.path ${o.dbPath} is outside the data directory ${dataDir}; restore needs it inside`);
   const loc = await o.backups.locate(o.id, o.target);
-  const f = await o.backups.fetch(loc.id, loc.target);
-  if (f.manifest.database.kind !== 'sqlite') throw new Error(`backup ${loc.id} is of a PostgreSQL database: restore it with --database-url (or the configuration's database settings)`);
-  const db = f.parts.get('database.sqlite');
-  if (!db) throw new Error(`backup ${loc.id} has no database.sqlite part`);
+  const manifest = await o.backups.readManifest(loc.target, loc.id);
+  if (manifest.database.kind !== 'sqlite') throw new Error(`backup ${loc.id} is of a PostgreSQL database: restore it with --database-url (or the configuration's database settings)`);
+  if (!manifest.parts.some((p) => p.name === 'database.sqlite')) throw new Error(`backup ${loc.id} has no database.sqlite part`);
 
   mkdirSync(dirname(dataDir), { recursive: true });
   const tmp = join(dirname(dataDir), `.${basename(dataDir)}.restore-${randomBytes(4).toString('hex')}`);
@@ -92,7 +91,8 @@ export async function restoreSqlite(o: {
   try {
     const tmpDb = join(tmp, dbRel);
     mkdirSync(dirname(tmpDb), { recursive: true, mode: 0o700 });
-    writeFileSync(tmpDb, db, { mode: 0o600 });
+    // Streamed: download → decrypt → the staging file, checked before anything is moved into place.
+    const f = await o.backups.fetch(loc.id, loc.target, { manifest, toFiles: { 'database.sqlite': tmpDb }, keep: ['keys.json'], onProgress: o.onProgress, phase: 'download' });
     const keys = f.parts.get('keys.json');
     if (keys) {
       const files = (JSON.parse(keys.toString('utf8')) as { sealedKeyFiles: Record<string, string> }).sealedKeyFiles;
@@ -120,7 +120,7 @@ export async function restoreSqlite(o: {
       rmdirSync(tmp);
     }
     chmodSync(dataDir, 0o700);
-    return { id: loc.id, target: loc.target.name, manifest: f.manifest, checks, location: dataDir };
+    return { id: loc.id, target: loc.target.name, manifest, checks, location: dataDir };
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -128,23 +128,25 @@ export async function restoreSqlite(o: {
 }
 
 export async function restorePostgres(o: {
-  backups: BackupService; id?: string; target?: string; conn: PgConnection; clock: Clock; actor: Actor;
+  backups: BackupService; id?: string; target?: string; conn: PgConnection; clock: Clock; actor: Actor; onProgress?: ProgressFn;
 }): Promise<RestoreResult> {
   const loc = await o.backups.locate(o.id, o.target);
-  const f = await o.backups.fetch(loc.id, loc.target);
-  if (f.manifest.database.kind !== 'postgres') throw new Error(`backup ${loc.id} is of a SQLite database: restore it with --data-dir NEW_DIR`);
-  const dump = f.parts.get('database.pgdump');
-  if (!dump) throw new Error(`backup ${loc.id} has no database.pgdump part`);
+  const manifest = await o.backups.readManifest(loc.target, loc.id);
+  if (manifest.database.kind !== 'postgres') throw new Error(`backup ${loc.id} is of a SQLite database: restore it with --data-dir NEW_DIR`);
+  if (!manifest.parts.some((p) => p.name === 'database.pgdump')) throw new Error(`backup ${loc.id} has no database.pgdump part`);
   const where = conninfo(o.conn);
   const store = openPostgresRestoreTarget(o.conn);
-  const tmp = mkdtempSync(join(tmpdir(), 'rampart-restore-'));
   try {
     const tables = await store.countTables();
     if (tables > 0) throw new Error(`refusing to restore into ${where}: the database is not empty (${tables} tables); restore into a new database`);
-    const file = join(tmp, 'db.pgdump');
-    writeFileSync(file, dump, { mode: 0o600 });
-    await runPgTool(findPgBinary('pg_restore'), ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${where}`, file], o.conn.password);
+    const pgRestore = findPgBinary('pg_restore');
     try {
+      // Streamed into pg_restore's stdin (the plaintext dump never touches disk); one transaction, so a
+      // stream that fails (a truncated or altered object) commits nothing.
+      const f = await o.backups.fetch(loc.id, loc.target, {
+        manifest, onProgress: o.onProgress, phase: 'download',
+        sinks: { 'database.pgdump': (plain) => runPgToolWithInput(pgRestore, ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${where}`], o.conn.password, plain) },
+      });
       const checks = await checkRestoredStore(store, f.manifest, o.clock);
       await recordRestore(store, o.clock, o.actor, f);
       return { id: loc.id, target: loc.target.name, manifest: f.manifest, checks, location: where };
@@ -154,7 +156,6 @@ export async function restorePostgres(o: {
       throw e;
     }
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
     await store.close();
   }
 }

@@ -4,7 +4,8 @@
  * connection string from the database settings and runs them with the
  * password in PGPASSWORD (never on the command line).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TARGET_SESSION_ATTRS } from '../config/schema.js';
@@ -57,4 +58,35 @@ export function runPgTool(bin: string, args: string[], password?: string): Promi
       else resolve();
     });
   });
+}
+
+/**
+ * Runs a tool reading `input` on its stdin (pg_restore of a stream: the plaintext dump never lands on
+ * disk). If `input` fails, the tool is killed before its stdin ends, so it never sees a complete input
+ * (pg_restore --single-transaction then commits nothing), and the input's error is thrown.
+ */
+export async function runPgToolWithInput(bin: string, args: string[], password: string | undefined, input: AsyncIterable<Uint8Array>): Promise<void> {
+  const child = spawn(bin, args, { env: { ...process.env, ...(password ? { PGPASSWORD: password } : {}), PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { if (stderr.length < 65536) stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code));
+  });
+  const name = bin.split('/').pop();
+  const failed = (code: number | null): Error => new Error(`${name} failed: ${(stderr || `exit code ${code}`).trim().split('\n').slice(-5).join(' | ')}`);
+  child.stdin.on('error', () => undefined); // EPIPE when the tool stops early: its exit code says why
+  try {
+    for await (const piece of input) {
+      if (child.exitCode !== null) break;
+      if (!child.stdin.write(piece)) await Promise.race([once(child.stdin, 'drain').catch(() => undefined), exited]);
+    }
+  } catch (e) {
+    child.kill('SIGKILL');
+    await exited.catch(() => undefined);
+    throw e;
+  }
+  child.stdin.end();
+  const code = await exited;
+  if (code !== 0) throw failed(code);
 }

@@ -260,15 +260,22 @@ export interface SnapshotFacts {
 
 /** Capability of every Store: the database part of a backup, and the CRL counters restore checks. */
 export interface SnapshotCapable {
-  /** A consistent copy of the whole database (written through `tmpFile`), with the facts the manifest records. */
-  backupSnapshot(tmpFile: string): Promise<DatabaseSnapshot>;
+  /**
+   * A consistent copy of the whole database written to `tmpFile` (never held in memory; SQLite copies in a
+   * worker thread), with the facts the manifest records. `onProgress` gets the bytes written so far.
+   */
+  backupSnapshot(tmpFile: string, onProgress?: SnapshotProgress): Promise<DatabaseSnapshot>;
   /** Last CRL number allocated per issuer (the counters, not the saved CRLs). */
   crlCounters(): Promise<Record<string, bigint>>;
 }
 
+/** Bytes of the snapshot written so far, and the expected total when known. */
+export type SnapshotProgress = (bytes: number, total: number | undefined) => void;
+
 export interface DatabaseSnapshot {
   partName: 'database.sqlite' | 'database.pgdump';
-  data: Buffer;
+  /** The snapshot file (the `tmpFile` given); the caller removes it. */
+  file: string;
   facts: SnapshotFacts;
 }
 

@@ -40,7 +40,7 @@ import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions 
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import { postgresBulkInsert } from './postgres-bulk.js';
-import type { DatabaseSnapshot } from '../store.js';
+import type { DatabaseSnapshot, SnapshotProgress } from '../store.js';
 import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
 import { pgInventoryWhere, pgPageSql } from './pg-inventory.js';
 import { exportHeader, formatRows } from '../inventory-format.js';
@@ -98,11 +98,11 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     this.checkTimeoutMs = Math.max(2000, (options.connectTimeoutSeconds ?? 5) * 1000);
   }
   /** Backups: pg_dump of one exported snapshot, with the counts read in that snapshot. */
-  backupSnapshot(tmpFile: string): Promise<DatabaseSnapshot> {
+  backupSnapshot(tmpFile: string, onProgress?: SnapshotProgress): Promise<DatabaseSnapshot> {
     const o = this.options;
     return snapshotPostgres(this.pool, {
       hosts: o.hosts, database: o.database, user: o.user, ...(o.targetSessionAttrs ? { targetSessionAttrs: o.targetSessionAttrs } : {}), ...(o.password ? { password: o.password } : {}),
-    }, tmpFile);
+    }, tmpFile, onProgress);
   }
 
   crlCounters(): Promise<Record<string, bigint>> {

@@ -3,9 +3,9 @@
  * synchronous=FULL, so a write is on disk when its promise resolves.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { storeFacts } from '../database-snapshot.js';
-import type { DatabaseSnapshot, SnapshotFacts } from '../store.js';
+import { mkdirSync } from 'node:fs';
+import type { DatabaseSnapshot, SnapshotProgress } from '../store.js';
+import { snapshotSqliteFile } from './sqlite-snapshot.js';
 import { dirname } from 'node:path';
 import type {
   Fence, LeaseState, NodeInfo,
@@ -93,18 +93,13 @@ export class SqliteStore implements Store {
     await this.db.backup(toFile);
   }
 
-  /** Backups: an online copy in `tmpFile`, and the counts read from that copy (so they describe exactly what was copied). */
-  async backupSnapshot(tmpFile: string): Promise<DatabaseSnapshot> {
-    await this.snapshot(tmpFile);
-    const copy = new SqliteStore({ path: tmpFile });
-    let facts: SnapshotFacts;
-    try {
-      facts = await storeFacts(copy);
-      copy.db.pragma('journal_mode = DELETE');
-    } finally {
-      await copy.close();
-    }
-    return { partName: 'database.sqlite', data: readFileSync(tmpFile), facts };
+  /**
+   * Backups: a consistent copy in `tmpFile` and the counts read from that copy (so they describe exactly
+   * what was copied), both in a worker thread (sqlite-snapshot.ts).
+   */
+  async backupSnapshot(tmpFile: string, onProgress?: SnapshotProgress): Promise<DatabaseSnapshot> {
+    if (this.path === ':memory:') throw new Error('an in-memory SQLite database cannot be backed up');
+    return { partName: 'database.sqlite', file: tmpFile, facts: await snapshotSqliteFile(this.path, tmpFile, onProgress) };
   }
 
   async crlCounters(): Promise<Record<string, bigint>> {
