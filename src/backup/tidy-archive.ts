@@ -5,7 +5,7 @@
  * the object key as associated data) and written to the backup targets
  * under `tidy/`. The only place tidy touches the envelope.
  */
-import { decryptObject, encryptObject, newKek, type BackupKek } from './envelope.js';
+import { decryptObject, encryptObject, newKekAsync, type BackupKek } from './envelope.js';
 import type { BackupTarget } from './target.js';
 import type { BulkCertificate } from '../storage/store.js';
 
@@ -32,9 +32,9 @@ export function archiveKey(at: Date, rows: BulkCertificate[]): string {
   return `tidy/${at.toISOString().slice(0, 10)}/${at.getTime()}-${rows[0]!.serial}-${rows.length}.ndjson.enc`;
 }
 
-/** The key-encryption key of one tidy run (one scrypt derivation, with a new salt, per run). */
-export function archiveKek(secret: Uint8Array): BackupKek {
-  return newKek(secret);
+/** The key-encryption key of one tidy run (one scrypt derivation, with a new salt, per run, on the libuv pool: not on the thread that answers OCSP). */
+export function archiveKek(secret: Uint8Array): Promise<BackupKek> {
+  return newKekAsync(secret);
 }
 
 /** Encrypts the batch and stores it on every target; resolves when all hold it. */

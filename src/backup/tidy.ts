@@ -73,7 +73,7 @@ export class TidyService {
     const cutoff = new Date(now.getTime() - this.o.settings.archiveExpiredAfterDays * DAY);
     const result: TidyResult = { dryRun: !!opts.dryRun, cutoff: cutoff.toISOString(), archived: 0, batches: 0, objects: [], archiveBytes: 0, elapsedMs: 0 };
     if (!opts.dryRun) this.o.fence();
-    const kek = opts.dryRun ? null : archiveKek(this.o.secret);
+    const kek = opts.dryRun ? null : await archiveKek(this.o.secret);
     let cursor: TidyCursor | undefined;
     for (let i = 0; i < MAX_BATCHES; i++) {
       const rows = await this.o.store.expiredCertificates(cutoff, this.o.settings.batchSize, opts.dryRun ? cursor : undefined);
