@@ -119,9 +119,9 @@ describe('validation outlives the nodes (static copy behind HAProxy)', () => {
       const r = openssl(['ocsp', '-respin', revokedAnswer, '-resp_text', '-noverify']);
       return s.certificates >= 2 && s.crls.length >= 1 && /Cert Status: revoked/.test(r.out) ? s : null;
     });
-    // Two leaves and the intermediate (answered for by the root), each under SHA-1 and SHA-256.
-    assert.equal(status.certificates, 3);
-    assert.equal(status.ocspAnswers, 6);
+    // At least the two leaves and the intermediate (answered for by the root), each under SHA-1 and SHA-256.
+    assert.ok(status.certificates >= 3, JSON.stringify(status));
+    assert.equal(status.ocspAnswers, 2 * status.certificates);
     assert.ok(Date.parse(status.validUntil) > Date.now());
     for (const f of ['ca/bundle.pem', 'crl']) assert.ok(existsSync(join(mirrorDir, f)), f);
     // The name is what OpenSSL's own request for the certificate hashes to.
@@ -177,9 +177,11 @@ describe('validation outlives the nodes (static copy behind HAProxy)', () => {
     mustOpenssl(['ocsp', '-issuer', node.file('issuer.pem'), '-cert', leaf.good, '-reqout', withNonce]);
     assert.equal((await fetch(`${validationUrl}/ocsp/${encodeURIComponent(readFileSync(withNonce).toString('base64'))}`)).status, 404);
 
-    // The CRL, from the copy, signed and listing the revocation.
+    // The CRL the revoked certificate names (its shard's), from the copy, signed and listing the revocation.
     const status = JSON.parse(readFileSync(join(mirrorDir, 'mirror.json'), 'utf8'));
-    const crl = await fetch(`${validationUrl}/crl/${issuerId}.crl`);
+    const cdp = /URI:(\S+)/.exec(mustOpenssl(['x509', '-in', leaf.revoked, '-noout', '-ext', 'crlDistributionPoints']))![1]!;
+    assert.match(new URL(cdp).pathname, new RegExp(`^/crl/${issuerId}/\\d+\\.crl$`));
+    const crl = await fetch(`${validationUrl}${new URL(cdp).pathname}`);
     assert.equal(crl.status, 200);
     assert.equal(crl.headers.get('content-type'), 'application/pkix-crl');
     writeFileSync(node.file('mirror.crl'), Buffer.from(await crl.arrayBuffer()));

@@ -105,6 +105,8 @@ export interface CrlStore {
   saveCrl(rec: CrlRecord, fence?: Fence, retention?: CrlRetention): Promise<void>;
   /** The newest CRL of an issuer's scope: the complete CRL (no `shard`), or the CRL of one shard. */
   latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null>;
+  /** The number of that CRL alone (an index read, not the CRL's bytes): whether a cached copy is still the latest. */
+  latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null>;
   /** The CRLs a scope keeps (numbers and DER sizes), newest first: what retention left. */
   storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>>;
 }

@@ -193,7 +193,9 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       for (let i = 1; i < nums.length; i++) assert.ok(nums[i]! > nums[i - 1]!);
       await s.saveCrl({ issuerId: 'int-a', number: nums[14]!, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), der: new Uint8Array([9]), entries: 0 });
       assert.equal((await s.latestCrl('int-a'))?.number, nums[14]);
+      assert.equal(await s.latestCrlNumber('int-a'), nums[14]);
       assert.equal(await s.latestCrl('int-b'), null);
+      assert.equal(await s.latestCrlNumber('int-b'), null);
     }));
 
     it('CRL shards: a certificate keeps its shard; a shard streams only its own revoked entries', () => withStore(async (s) => {

@@ -453,6 +453,12 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     return r ? toCrl(r) : null;
   }
 
+  async latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> {
+    const [r] = await this.pool.run('latestCrlNumber', (sql) => sql`SELECT number FROM crls
+      WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard ?? null}::int ORDER BY number DESC LIMIT 1`);
+    return r ? BigInt(r.number as string) : null;
+  }
+
   // ---- tokens
   async insertToken(t: ApiTokenRecord): Promise<void> {
     await this.pool.run('insertToken', async (sql, a) => {

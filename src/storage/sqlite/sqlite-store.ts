@@ -386,6 +386,11 @@ export class SqliteStore implements Store {
     return r ? toCrl(r) : null;
   }
 
+  async latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> {
+    const r = this.prep('SELECT number FROM crls WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC LIMIT 1').get(issuerId, shard ?? null) as Row | undefined;
+    return r ? BigInt(r.number as number | bigint | string) : null;
+  }
+
   // ---- tokens
   async insertToken(t: ApiTokenRecord): Promise<void> {
     this.prep('INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at, revoked_at, operator_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')

@@ -201,6 +201,11 @@ export class CrlService {
   async current(issuerId: string, shard: Shard = null): Promise<CrlRecord | null> {
     const key = scopeKey(issuerId, shard);
     const mem = this.latest.get(key);
+    // A CRL can be tens of MB: read its bytes only when another node or process saved a newer one.
+    if (mem) {
+      const n = await this.o.store.latestCrlNumber(issuerId, shard ?? undefined);
+      if (n === null || n <= mem.number) return mem;
+    }
     const stored = await this.o.store.latestCrl(issuerId, shard ?? undefined);
     if (stored && (!mem || stored.number > mem.number)) this.latest.set(key, stored);
     return this.latest.get(key) ?? null;

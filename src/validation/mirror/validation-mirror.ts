@@ -35,7 +35,7 @@ export interface ValidationMirrorOptions {
   refreshBeforeSeconds: number;
   ca: CertificateAuthority;
   ocsp: Pick<OcspResponder, 'responseFor'>;
-  crl: Pick<CrlService, 'current'>;
+  crl: Pick<CrlService, 'current' | 'shards'>;
   store: Pick<CertificateStore, 'listCertificates' | 'revocationsSince' | 'getCertificate'>;
   events: CaEvents;
   clock: Clock;
@@ -51,7 +51,8 @@ export interface MirrorStatus {
   validUntil: string | null;
   ocspAnswers: number;
   certificates: number;
-  crls: Array<{ issuerId: string; number: string; nextUpdate: string }>;
+  /** Each published CRL: `<ca>` for the complete CRL, `<ca>/<shard>` for a shard. */
+  crls: Array<{ scope: string; number: string; nextUpdate: string }>;
 }
 
 interface Published { files: string[]; status: string; nextUpdate: number; notAfter: number }
@@ -204,16 +205,19 @@ export class ValidationMirror {
     }
   }
 
-  /** Writes the CRLs that changed; true when one did. */
+  /** Writes the CRLs that changed (each CA's complete CRL and every shard's); true when one did. */
   private async publishCrls(): Promise<boolean> {
     let changed = false;
     for (const ca of this.o.ca.cas()) {
-      const crl = await this.o.crl.current(ca.id);
-      if (!crl || this.crls.get(ca.id)?.number === crl.number) continue;
-      await this.o.directory.write(`crl/${ca.id}.crl`, crl.der);
-      await this.o.directory.write(`crl/${ca.id}.pem`, toPem(crl.der, 'X509 CRL'));
-      this.crls.set(ca.id, { number: crl.number, nextUpdate: crl.nextUpdate.getTime() });
-      changed = true;
+      for (const shard of [null, ...Array.from({ length: this.o.crl.shards }, (_, i) => i)]) {
+        const crl = await this.o.crl.current(ca.id, shard);
+        const scope = shard === null ? ca.id : `${ca.id}/${shard}`;
+        if (!crl || this.crls.get(scope)?.number === crl.number) continue;
+        await this.o.directory.write(`crl/${scope}.crl`, crl.der);
+        await this.o.directory.write(`crl/${scope}.pem`, toPem(crl.der, 'X509 CRL'));
+        this.crls.set(scope, { number: crl.number, nextUpdate: crl.nextUpdate.getTime() });
+        changed = true;
+      }
     }
     return changed;
   }
@@ -231,9 +235,9 @@ export class ValidationMirror {
     let validUntil = Infinity;
     let answers = 0;
     for (const p of this.published.values()) { validUntil = Math.min(validUntil, p.nextUpdate); answers += p.files.length; }
-    const crls = [...this.crls].map(([issuerId, c]) => {
+    const crls = [...this.crls].map(([scope, c]) => {
       validUntil = Math.min(validUntil, c.nextUpdate);
-      return { issuerId, number: c.number.toString(), nextUpdate: new Date(c.nextUpdate).toISOString() };
+      return { scope, number: c.number.toString(), nextUpdate: new Date(c.nextUpdate).toISOString() };
     });
     this.status = {
       publishedAt: this.o.clock.now().toISOString(),
