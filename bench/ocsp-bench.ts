@@ -38,7 +38,7 @@ export const PIPELINING = 1;
  */
 export const RECONNECT_EVERY = 5_000;
 
-interface Leg { rps: number; ok2xx: number; requests: number; non2xx: number; errors: number; timeouts: number; durationS: number; bytes: number }
+export interface Leg { rps: number; ok2xx: number; requests: number; non2xx: number; errors: number; timeouts: number; durationS: number; bytes: number }
 
 interface LoadRun {
   /** 2xx responses per second over all measured legs. */
@@ -54,9 +54,10 @@ interface LoadRun {
   latencyMs: LatencyStats;
 }
 
-interface Target1 { url: string; method: 'GET' | 'POST'; body?: Buffer }
+export interface Target1 { url: string; method: 'GET' | 'POST'; body?: Buffer }
 
-function load(t: Target1, seconds: number, lat?: LatencyRecorder): Promise<Leg> {
+/** One autocannon leg against an OCSP URL (also used by bench/scale-bench.ts). */
+export function load(t: Target1, seconds: number, lat?: LatencyRecorder): Promise<Leg> {
   return new Promise((resolve, reject) => {
     const inst = autocannon({
       url: t.url, method: t.method, body: t.body, connections: CONNECTIONS, pipelining: PIPELINING, duration: seconds, reconnectRate: RECONNECT_EVERY,

@@ -29,6 +29,7 @@ import { runBackupBench } from './backup-bench.js';
 import { runDrillBench } from './drill-bench.js';
 import { RESULTS_DIR, failedResult as failed, installAbortHandlers, round, writeResult, type BenchResult } from './bench-util.js';
 import { CRL_TARGET, runCrlBench } from './crl-runner.js';
+import { runScaleBenchChild } from './scale-bench.js';
 import { runDbFailover } from './db-failover-bench.js';
 import { runHsmBench } from './hsm-bench.js';
 import { ISSUANCE_TARGET, runIssuanceBench } from './issuance-bench.js';
@@ -39,7 +40,7 @@ import { runPostgresBench } from './pg-bench.js';
 import { writeReport } from './report.js';
 
 /** Table order: OCSP, issuance (SQLite, wrk vs cfssl on SQLite, then PostgreSQL), ACME, PKCS#11, CRL, recovery. */
-const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-wrk-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-sync-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'drill-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
+const ORDER = ['ocsp-', 'issuance-rest-sqlite-', 'issuance-wrk-sqlite-', 'issuance-rest-pg-1node-', 'issuance-rest-pg-sync-1node-', 'issuance-rest-pg-3nodes-', 'acme-', 'hsm-', 'crl-', 'backup-', 'drill-', 'scale-', 'rto-node-loss', 'rto-active-passive', 'rto-db-', 'rpo-db-'];
 const rank = (r: BenchResult): number => {
   const i = ORDER.findIndex((p) => r.name.startsWith(p));
   return i < 0 ? ORDER.length : i;
@@ -112,6 +113,8 @@ async function main(): Promise<number> {
   // Backup create / restore on SQLite: one child process per size, each capped in wall time (never throws).
   results.push(await runBackupBench());
   results.push(await runDrillBench());
+  // Issue 17 at scale: a synthetic inventory (BENCH_SCALE_COUNT, default 1M) and validation while other work runs.
+  results.push(...await runScaleBenchChild());
   results.sort((a, b) => rank(a) - rank(b));
 
   for (const r of results) writeResult(r);
