@@ -74,6 +74,7 @@ describe('fault lab history checker', () => {
     ['revocation-not-visible', (o) => { o.splice(o.findIndex((x) => x.id === 'p2'), 1); }],
     ['revocation-not-visible', (o) => { const p = o.find((x) => x.id === 'p2')!; p.complete = 9000 + 5001; }],
     ['revocation-not-in-crl', (_o, s) => { s.crls[1] = crl(2, 9100, []); }],
+    ['revocation-not-in-crl', (_o, s) => { s.crls.splice(1, 1); }],
     ['crl-number-order', (_o, s) => { s.crls[0] = crl(1, 9500, []); }],
     ['crl-number-order', (_o, s) => { s.crls[1] = { ...crl(3, 9100, ['a1']), number: '2' }; }],
     ['audit-chain', (_o, s) => { s.auditChain = { ok: false, entries: 3, problem: { seq: 2, reason: 'entry content does not match its hash: entry was changed' } }; }],

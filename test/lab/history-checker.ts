@@ -123,7 +123,8 @@ export function checkHistory(ops: Op[], snap: StoreSnapshot, o: CheckOptions): C
     }
     const crls = snap.crls.filter((x) => x.issuerId === c.issuerId).sort((a, b) => Number(BigInt(b.number) - BigInt(a.number)));
     const newest = crls[0];
-    if (!newest || (c.revokedAt !== null && newest.thisUpdate < c.revokedAt)) add('revocation-not-in-crl', `revocation ${op.id} of ${s}: no CRL of ${c.issuerId} was made after it`, op.id);
+    // thisUpdate has whole seconds (RFC 5280 times): a CRL made in the revocation's second counts as after it.
+    if (!newest || (c.revokedAt !== null && newest.thisUpdate < Math.floor(c.revokedAt / 1000) * 1000)) add('revocation-not-in-crl', `revocation ${op.id} of ${s}: no CRL of ${c.issuerId} was made after it`, op.id);
     else if (!parseCrl(Buffer.from(newest.der, 'base64')).entries.some((e) => normSerial(e.serialHex) === s)) add('revocation-not-in-crl', `revocation ${op.id} of ${s}: CRL ${newest.number} of ${c.issuerId} does not list it`, op.id);
   }
   for (const op of revokes.filter((x) => x.outcome === 'unknown')) {
