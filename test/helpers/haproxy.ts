@@ -55,11 +55,13 @@ function accepts(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** Starts `haproxy -f <dir>/haproxy.cfg -db` and waits until every bind address accepts connections. */
-export async function startHaproxy(cfgText: string, dir: string, opts: { timeoutMs?: number } = {}): Promise<HaproxyProcess> {
+/** Starts `haproxy -f <dir>/haproxy.cfg -db` (optionally under `wrap`) and waits until every bind address accepts connections. */
+export async function startHaproxy(cfgText: string, dir: string, opts: { timeoutMs?: number; wrap?: string[] } = {}): Promise<HaproxyProcess> {
   const cfgFile = join(dir, 'haproxy.cfg');
   writeFileSync(cfgFile, cfgText);
-  const child = spawn(haproxyBin(), ['-f', cfgFile, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // wrap: an argv prefix such as ['ip', 'netns', 'exec', '<ns>'] (the fault lab).
+  const [file, ...args] = [...(opts.wrap ?? []), haproxyBin(), '-f', cfgFile, '-db'];
+  const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => { buf += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { buf += d.toString(); });

@@ -27,17 +27,31 @@ export function tempDir(prefix = 'rampart-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startNode(opts: { dataDir?: string; httpPort?: number; httpsPort?: number; env?: Record<string, string> } = {}): Promise<NodeProcess> {
+export interface StartNodeOptions {
+  dataDir?: string;
+  httpPort?: number;
+  httpsPort?: number;
+  env?: Record<string, string>;
+  /** Address to listen on (default 127.0.0.1; the fault lab gives a namespace's address). */
+  host?: string;
+  /** argv prefix the node runs under, e.g. ['ip', 'netns', 'exec', '<ns>'] (the fault lab). */
+  wrap?: string[];
+}
+
+export async function startNode(opts: StartNodeOptions = {}): Promise<NodeProcess> {
   const dataDir = opts.dataDir ?? tempDir();
   const httpPort = opts.httpPort ?? await freePort();
   const httpsPort = opts.httpsPort ?? await freePort();
-  const child = spawn(process.execPath, [RAMPART_BIN, '--data-dir', dataDir, 'serve', '--http', `127.0.0.1:${httpPort}`, '--https', `127.0.0.1:${httpsPort}`], {
+  const host = opts.host ?? '127.0.0.1';
+  const argv = [process.execPath, RAMPART_BIN, '--data-dir', dataDir, 'serve', '--http', `${host}:${httpPort}`, '--https', `${host}:${httpsPort}`];
+  const [file, ...args] = [...(opts.wrap ?? []), ...argv];
+  const child = spawn(file!, args, {
     env: { ...process.env, RAMPART_LOG__LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => { buf += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { buf += d.toString(); });
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const httpUrl = `http://${host}:${httpPort}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`rampart serve exited with ${child.exitCode}:\n${buf}`);
@@ -50,7 +64,7 @@ export async function startNode(opts: { dataDir?: string; httpPort?: number; htt
   }
   const m = /Admin API token \(shown once, stored hashed\):\s+(\S+)/.exec(buf);
   return {
-    dataDir, httpUrl, httpsUrl: `https://127.0.0.1:${httpsPort}`, adminToken: m ? m[1]! : null, output: () => buf, child,
+    dataDir, httpUrl, httpsUrl: `https://${host}:${httpsPort}`, adminToken: m ? m[1]! : null, output: () => buf, child,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const done = new Promise<void>((r) => child.once('exit', () => r()));

@@ -53,6 +53,17 @@ type Q = ISql;
 
 
 const CHUNK = 2000;
+/**
+ * Selected beside a lease row lock (FOR SHARE in a fenced write, FOR UPDATE
+ * in an acquisition): the server ends this transaction (and its session)
+ * once its client has sent nothing for 2 s inside it. Without it, a node cut
+ * off from the database in the middle of such a transaction (the fault lab's
+ * partition, test/fault-lab-active-passive.test.ts) leaves a backend idle in
+ * transaction holding the lock until TCP keepalive gives up (hours), and no
+ * other node can take the lease. set_config(..., true) is SET LOCAL.
+ */
+const LEASE_ROW_IDLE_LIMIT = "set_config('idle_in_transaction_session_timeout', '2000', true)";
+
 /** The database's clock, epoch milliseconds. Leases, fences and heartbeats use it, never the node's. */
 const DB_NOW = '(extract(epoch from clock_timestamp())*1000)::bigint';
 /** Advisory lock keys (one-bigint form; "rampaudt", "ramprevk" in ASCII). */
@@ -201,7 +212,9 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     if (!f) return;
     if (f.region) await checkRegionFence(tx, f.region);
     if (f.lease === '') return;
-    const [r] = await tx`SELECT holder, epoch, expires_at FROM leases WHERE name = ${f.lease} FOR SHARE`;
+    // The row lock is held to the commit: if this node's link to the database is cut
+    // mid-transaction, the server must drop it soon, or no other node can take the lease.
+    const [r] = await tx`SELECT holder, epoch, expires_at, ${tx.unsafe(LEASE_ROW_IDLE_LIMIT)} FROM leases WHERE name = ${f.lease} FOR SHARE`;
     // The time is read after the lock is granted, never before a wait for it.
     const [t] = await tx.unsafe(`SELECT ${DB_NOW} AS now`);
     const ok = r && r.holder === f.holder && BigInt(String(r.epoch)) === f.epoch && r.expires_at !== null && n(r.expires_at) > n(t!.now);
@@ -581,7 +594,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
       await tx`INSERT INTO leases (name, holder, epoch, expires_at) VALUES (${name}, NULL, 0, NULL) ON CONFLICT (name) DO NOTHING`;
       // The row lock makes concurrent acquirers on every node take turns:
       // the first takes the lease, the others then see it live.
-      await tx`SELECT 1 FROM leases WHERE name = ${name} FOR UPDATE`;
+      await tx`SELECT 1, ${tx.unsafe(LEASE_ROW_IDLE_LIMIT)} FROM leases WHERE name = ${name} FOR UPDATE`;
       const [t] = await tx.unsafe(`SELECT ${DB_NOW} AS now`);
       const now = n(t!.now);
       // Ours and live: renew (same epoch). Free or expired (ours or not): take over (epoch + 1).
