@@ -114,7 +114,10 @@ export async function readRegionView(sql: Q): Promise<DbRegionView> {
 
 /** Inside a write's transaction: throws 'fenced' unless `f`'s region is still active at that epoch, on that timeline. */
 export async function checkRegionFence(tx: TransactionSql, f: RegionFence): Promise<void> {
-  const [r] = await tx.unsafe(`SELECT active_region, epoch, ${TIMELINE_NOW} AS tli FROM region_state WHERE id = 1 FOR SHARE`);
+  // A share lock on region_state blocks a failover's update of it: a node cut off mid-write must not hold it
+  // for as long as TCP keepalive takes (as for the lease row, postgres-store.ts), so the server ends an idle
+  // transaction after 2 s (SET LOCAL).
+  const [r] = await tx.unsafe(`SELECT active_region, epoch, ${TIMELINE_NOW} AS tli, set_config('idle_in_transaction_session_timeout', '2000', true) FROM region_state WHERE id = 1 FOR SHARE`);
   if (!r || r.active_region !== f.name || big(r.epoch) !== f.epoch) {
     throw new RampartError('fenced', `region ${f.name} (epoch ${f.epoch}) is no longer the active region`
       + (r ? `: region ${String(r.active_region)} is, at epoch ${String(r.epoch)}` : ''));
