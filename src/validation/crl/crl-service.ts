@@ -7,8 +7,9 @@
  * complete). CRL numbers come from the issuer's one database counter, so
  * they strictly increase per shard too, across restarts and nodes.
  *
- * A revocation rebuilds its own shard at once; the complete CRL is marked
- * dirty and rebuilt by the next tick (coalesced). Concurrent triggers for one
+ * A revocation rebuilds its own shard at once; the complete CRL follows at
+ * once too, but at most once every COMPLETE_MIN_INTERVAL_MS per issuer
+ * (coalesced), and is marked dirty for the tick in case that run fails. Concurrent triggers for one
  * scope coalesce into one run after the current one. On this thread a build
  * only reads entries in short chunks (yielding between them), signs and
  * saves: the TBSCertList and the CertificateList are encoded by the PKI pool
@@ -34,6 +35,9 @@ import type { CaUrls } from '../../ca/urls.js';
 import type { CertificateStore, CrlRetention, CrlStore } from '../../storage/store.js';
 import type { WriteGate } from '../../cluster/cluster.js';
 import { readEntryChunks } from './entry-chunks.js';
+
+/** The complete CRL (all of an issuer's revocations) is rebuilt after a revocation at most this often. */
+const COMPLETE_MIN_INTERVAL_MS = 5_000;
 
 export interface CrlServiceOptions {
   ca: CertificateAuthority;
@@ -165,7 +169,30 @@ export class CrlService {
     this.dirty.add(rec.issuerId);
     const built = await this.trigger(rec.issuerId, shard);
     if (o.complete) await this.trigger(rec.issuerId, null);
+    else this.soonComplete(rec.issuerId);
     return built;
+  }
+
+  private readonly completeAt = new Map<string, number>();
+  private readonly completeTimers = new Map<string, NodeJS.Timeout>();
+
+  /**
+   * The complete CRL after a revocation: at once when none was built in the
+   * last COMPLETE_MIN_INTERVAL_MS, else once that interval is over (one timer
+   * per issuer): NSS relying parties and certificates from before sharding
+   * see a revocation within seconds, and a storm of revocations rebuilds the
+   * (large) complete CRL at most once per interval.
+   */
+  private soonComplete(issuerId: string): void {
+    if (this.completeTimers.has(issuerId) || this.stopped) return;
+    const wait = Math.max(0, (this.completeAt.get(issuerId) ?? 0) + COMPLETE_MIN_INTERVAL_MS - Date.now());
+    const t = setTimeout(() => {
+      this.completeTimers.delete(issuerId);
+      this.completeAt.set(issuerId, Date.now());
+      void this.trigger(issuerId, null);
+    }, wait);
+    t.unref();
+    this.completeTimers.set(issuerId, t);
   }
 
   /** Coalescing trigger: at most one run in flight and one queued per scope. */
@@ -249,6 +276,8 @@ export class CrlService {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    for (const t of this.completeTimers.values()) clearTimeout(t);
+    this.completeTimers.clear();
     await this.idle();
   }
 }
