@@ -13,10 +13,11 @@
  *   'revoked' by every node's OCSP (post-heal probes sent to each node
  *   directly) within `revocationBoundMs` of the later of its acknowledgment
  *   and the heal;
- * - revocation-not-in-crl: the newest CRL of the certificate's issuer (made
- *   after the revocation) does not list it;
- * - crl-number-order: an issuer's CRL numbers do not strictly increase with
- *   time, or a CRL's cRLNumber is not the number stored with it;
+ * - revocation-not-in-crl: the newest CRL whose scope covers the certificate
+ *   (its issuer's complete CRL or its shard's; made after the revocation)
+ *   does not list it;
+ * - crl-number-order: the CRL numbers of a scope (an issuer's complete CRL,
+ *   or one shard's) do not strictly increase with time, or a CRL's cRLNumber is not the number stored with it;
  * - audit-chain: the audit hash chain does not verify;
  * - missing-audit: an acknowledged write has no audit entry;
  * - partial-unknown: an operation whose answer was lost is neither fully
@@ -121,7 +122,8 @@ export function checkHistory(ops: Op[], snap: StoreSnapshot, o: CheckOptions): C
       const seen = ops.some((x) => x.type === 'ocsp' && x.probe && x.node === node && normSerial(x.serial) === s && x.outcome === 'ok' && x.status === 'revoked' && x.complete <= deadline);
       if (!seen) add('revocation-not-visible', `revocation ${op.id} of ${s}: node ${node}'s OCSP did not answer revoked within ${o.revocationBoundMs} ms of ${iso(Math.max(op.complete, o.healedAt))}`, op.id);
     }
-    const crls = snap.crls.filter((x) => x.issuerId === c.issuerId).sort((a, b) => Number(BigInt(b.number) - BigInt(a.number)));
+    // The CRLs whose scope covers the certificate: the issuer's complete CRL and the shard its CDP names.
+    const crls = snap.crls.filter((x) => x.issuerId === c.issuerId && ((x.shard ?? null) === null || x.shard === c.crlShard)).sort((a, b) => Number(BigInt(b.number) - BigInt(a.number)));
     const newest = crls[0];
     // thisUpdate has whole seconds (RFC 5280 times): a CRL made in the revocation's second counts as after it.
     if (!newest || (c.revokedAt !== null && newest.thisUpdate < Math.floor(c.revokedAt / 1000) * 1000)) add('revocation-not-in-crl', `revocation ${op.id} of ${s}: no CRL of ${c.issuerId} was made after it`, op.id);
@@ -134,10 +136,12 @@ export function checkHistory(ops: Op[], snap: StoreSnapshot, o: CheckOptions): C
     if (n !== 0 && n !== 3) add('partial-unknown', `revocation ${op.id} of ${s} whose answer was lost is partly stored: ${JSON.stringify(parts)}`, op.id);
   }
 
-  // CRL numbers.
-  const issuers = new Set(snap.crls.map((c) => c.issuerId));
-  for (const issuer of issuers) {
-    const list = snap.crls.filter((c) => c.issuerId === issuer).sort((a, b) => a.thisUpdate - b.thisUpdate || Number(BigInt(a.number) - BigInt(b.number)));
+  // CRL numbers, per scope (RFC 5280 5.2.3: an issuer's complete CRL, or one shard's): shards of one issuer
+  // are built concurrently from one counter, so across scopes a later thisUpdate may carry a smaller number.
+  const scopeOf = (c: { issuerId: string; shard?: number | null }): string => (c.shard ?? null) === null ? c.issuerId : `${c.issuerId}/${c.shard}`;
+  const scopes = new Set(snap.crls.map(scopeOf));
+  for (const issuer of scopes) {
+    const list = snap.crls.filter((c) => scopeOf(c) === issuer).sort((a, b) => a.thisUpdate - b.thisUpdate || Number(BigInt(a.number) - BigInt(b.number)));
     for (let i = 0; i < list.length; i++) {
       const c = list[i]!;
       const inDer = parseCrl(Buffer.from(c.der, 'base64')).crlNumber;

@@ -12,10 +12,12 @@ import type { AuditStore } from '../../src/storage/store.js';
 import { toAudit } from '../../src/storage/row-mapping.js';
 
 export interface StoreSnapshot {
-  certificates: Array<{ serial: string; issuerId: string; subject: string; der: string; status: 'good' | 'revoked'; revokedAt: number | null }>;
+  /** crlShard: the CRL shard that lists the certificate (null: only the complete CRL). */
+  certificates: Array<{ serial: string; issuerId: string; subject: string; der: string; status: 'good' | 'revoked'; revokedAt: number | null; crlShard?: number | null }>;
   idempotency: Array<{ key: string; serial: string }>;
   revocationEvents: string[];
-  crls: Array<{ issuerId: string; number: string; thisUpdate: number; der: string }>;
+  /** shard: null for an issuer's complete CRL. */
+  crls: Array<{ issuerId: string; number: string; thisUpdate: number; der: string; shard?: number | null }>;
   auditEntries: Array<{ action: string; target: string; outcome: string }>;
   auditChain: { ok: boolean; entries: number; problem?: { seq: number; reason: string } };
 }
@@ -25,10 +27,10 @@ export async function readPostgresSnapshot(address: string, database = 'rampart'
   const [host, port] = address.split(':');
   const sql = postgres({ host, port: Number(port), user: 'rampart', database, max: 1, connect_timeout: 10, idle_timeout: 1, onnotice: () => {} });
   try {
-    const certs = await sql`SELECT serial, issuer_id, subject, der, status, revoked_at FROM certificates ORDER BY seq`;
+    const certs = await sql`SELECT serial, issuer_id, subject, der, status, revoked_at, crl_shard FROM certificates ORDER BY seq`;
     const idem = await sql`SELECT key, serial FROM idempotency`;
     const events = await sql`SELECT serial FROM revocation_events`;
-    const crls = await sql`SELECT issuer_id, number, this_update, der FROM crls`;
+    const crls = await sql`SELECT issuer_id, number, this_update, der, shard FROM crls`;
     const auditRows = await sql`SELECT * FROM audit_log ORDER BY seq`;
     const entries: AuditEntry[] = auditRows.map((r) => toAudit(r as Record<string, unknown>));
     const store = { async *iterateAudit() { yield* entries; } } as unknown as AuditStore;
@@ -37,10 +39,11 @@ export async function readPostgresSnapshot(address: string, database = 'rampart'
       certificates: certs.map((r) => ({
         serial: String(r.serial), issuerId: String(r.issuer_id), subject: String(r.subject), der: Buffer.from(r.der as Uint8Array).toString('base64'),
         status: r.status as 'good' | 'revoked', revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+        crlShard: r.crl_shard === null ? null : Number(r.crl_shard),
       })),
       idempotency: idem.map((r) => ({ key: String(r.key), serial: String(r.serial) })),
       revocationEvents: events.map((r) => String(r.serial)),
-      crls: crls.map((r) => ({ issuerId: String(r.issuer_id), number: String(r.number), thisUpdate: Number(r.this_update), der: Buffer.from(r.der as Uint8Array).toString('base64') })),
+      crls: crls.map((r) => ({ issuerId: String(r.issuer_id), number: String(r.number), thisUpdate: Number(r.this_update), der: Buffer.from(r.der as Uint8Array).toString('base64'), shard: r.shard === null ? null : Number(r.shard) })),
       auditEntries: entries.filter((e) => e.action.startsWith('certificate.')).map((e) => ({ action: e.action, target: e.target, outcome: e.outcome })),
       auditChain: { ok: chain.ok, entries: chain.entries, ...(chain.problem ? { problem: chain.problem } : {}) },
     };

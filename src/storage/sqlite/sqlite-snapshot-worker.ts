@@ -25,9 +25,15 @@ async function run(): Promise<void> {
   let facts;
   try {
     facts = await storeFacts(copy);
-    copy.db.pragma('journal_mode = DELETE');
   } finally {
+    // Closes the copy's own reader thread too: leaving WAL mode needs the only connection.
     await copy.close();
+  }
+  const single = new Database(dest, { fileMustExist: true });
+  try {
+    single.pragma('journal_mode = DELETE');
+  } finally {
+    single.close();
   }
   parentPort!.postMessage({ ok: true, facts });
 }
