@@ -31,11 +31,12 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
-import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type BulkCertificate, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store, type TidyCursor } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store, type TidyCursor } from '../store.js';
 import { applyMigrations, checkSchemaVersion } from './migrations.js';
 import { checkRegionFence } from '../region-sql.js';
 import { PostgresAcmeStore } from './postgres-acme-store.js';
 import { PostgresOperators } from './postgres-operators.js';
+import { PostgresCrls } from './postgres-crls.js';
 import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
@@ -48,7 +49,7 @@ import { exportHeader, formatRows } from '../inventory-format.js';
 export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
 export type PostgresStoreOptions = PgPoolOptions;
 
-import { d, dn, n, revokedEntry, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
+import { d, dn, n, toAudit, toCert, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 type Q = ISql;
 
 
@@ -102,10 +103,12 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   readonly kind = 'postgres';
   readonly pool: PgPool;
   private readonly checkTimeoutMs: number;
+  private readonly crls: PostgresCrls;
 
   constructor(readonly options: PostgresStoreOptions) {
     super();
     this.pool = new PgPool(options);
+    this.crls = new PostgresCrls(this.pool, (tx, f) => this.checkFence(tx, f));
     this.checkTimeoutMs = Math.max(2000, (options.connectTimeoutSeconds ?? 5) * 1000);
   }
   /** Backups: pg_dump of one exported snapshot, with the counts read in that snapshot. */
@@ -386,91 +389,19 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     return rows.map((r) => ({ seq: n(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
-  async *iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> {
-    // Keyset pagination in chunks, one short query each: nothing is held
-    // open across a yield, memory stays flat, and each chunk retries alone.
-    // Every query reads the partial index of revoked rows (issuer, shard,
-    // serial) INCLUDE (...) in order: a shard is one range of it; the complete
-    // scope reads the rows without a shard, then every shard in (shard, serial) order.
-    const at = now.getTime();
-    let after = '';
-    const page = (q: (sql: Sql) => Promise<readonly Row[]>) => this.pool.run('iterateRevoked', (sql) => q(sql as Sql));
-    for (const nullShard of shard === undefined ? [true] : [false]) {
-      for (;;) {
-        const rows = await page((sql) => sql`
-          SELECT serial, revoked_at, revocation_reason, crl_entry FROM certificates
-          WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${at} AND serial > ${after}
-            AND ${nullShard ? sql`crl_shard IS NULL` : sql`crl_shard = ${shard ?? -1}::int`}
-          ORDER BY serial LIMIT ${CHUNK}`);
-        for (const r of rows) yield revokedEntry(r);
-        if (rows.length < CHUNK) break;
-        after = String(rows[rows.length - 1]!.serial);
-      }
-    }
-    if (shard !== undefined) return;
-    let atShard = -1;
-    after = '';
-    for (;;) {
-      const rows = await page((sql) => sql`
-        SELECT serial, crl_shard, revoked_at, revocation_reason, crl_entry FROM certificates
-        WHERE issuer_id = ${issuerId} AND status = 'revoked' AND not_after > ${at} AND (crl_shard, serial) > (${atShard}::int, ${after})
-        ORDER BY crl_shard, serial LIMIT ${CHUNK}`);
-      for (const r of rows) yield revokedEntry(r);
-      if (rows.length < CHUNK) return;
-      atShard = n(rows[rows.length - 1]!.crl_shard);
-      after = String(rows[rows.length - 1]!.serial);
-    }
-  }
-
   async countCertificates(): Promise<{ total: number; revoked: number }> {
     const [r] = await this.pool.run('countCertificates', (sql) =>
       sql`SELECT count(*) AS total, count(*) FILTER (WHERE status = 'revoked') AS revoked FROM certificates`);
     return { total: n(r!.total), revoked: n(r!.revoked) };
   }
 
-  // ---- CRLs
-  async nextCrlNumber(issuerId: string): Promise<bigint> {
-    // One atomic statement; the row lock orders concurrent callers on every
-    // node. A retry after an unknown commit may skip a number: numbers stay
-    // strictly increasing and are never reused, which is what CRLs need.
-    const [r] = await this.pool.run('nextCrlNumber', (sql) => sql`
-      INSERT INTO crl_counters (issuer_id, last_number) VALUES (${issuerId}, 1)
-      ON CONFLICT (issuer_id) DO UPDATE SET last_number = crl_counters.last_number + 1
-      RETURNING last_number`);
-    return BigInt(String(r!.last_number));
-  }
-
-  async saveCrl(rec: CrlRecord, fence?: Fence, retention: CrlRetention = DEFAULT_CRL_RETENTION): Promise<void> {
-    const shard = rec.shard ?? null;
-    await this.pool.run('saveCrl', (sql, a) => transaction(sql, async (tx) => {
-      if (a.retried) {
-        // Our earlier commit, if it happened, left this exact CRL: done (before the fence, as for certificates).
-        const [mine] = await tx`SELECT der FROM crls WHERE issuer_id = ${rec.issuerId} AND number = ${rec.number.toString()}::bigint`;
-        if (mine && sameBytes(mine.der, rec.der)) return;
-      }
-      await this.checkFence(tx, fence);
-      await tx`INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries, shard)
-        VALUES (${rec.issuerId}, ${rec.number.toString()}::bigint, ${rec.thisUpdate.getTime()}, ${rec.nextUpdate.getTime()}, ${buf(rec.der)}, ${rec.entries}, ${shard}::int)`;
-      const drop = crlsPastRetention(await storedCrlsIn(tx, rec.issuerId, shard), retention);
-      if (drop.length) await tx`DELETE FROM crls WHERE issuer_id = ${rec.issuerId} AND number = ANY(${drop.map(String)}::bigint[])`;
-    }));
-  }
-
-  async storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> {
-    return this.pool.run('storedCrls', (sql) => storedCrlsIn(sql, issuerId, shard ?? null));
-  }
-
-  async latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null> {
-    const [r] = await this.pool.run('latestCrl', (sql) => sql`SELECT * FROM crls
-      WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard ?? null}::int ORDER BY number DESC LIMIT 1`);
-    return r ? toCrl(r) : null;
-  }
-
-  async latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> {
-    const [r] = await this.pool.run('latestCrlNumber', (sql) => sql`SELECT number FROM crls
-      WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard ?? null}::int ORDER BY number DESC LIMIT 1`);
-    return r ? BigInt(r.number as string) : null;
-  }
+  // ---- revoked entries and CRLs (postgres-crls.ts)
+  iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> { return this.crls.iterateRevoked(issuerId, now, shard); }
+  nextCrlNumber(issuerId: string): Promise<bigint> { return this.crls.nextCrlNumber(issuerId); }
+  saveCrl(rec: CrlRecord, fence?: Fence, retention?: CrlRetention): Promise<void> { return this.crls.saveCrl(rec, fence, retention); }
+  storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> { return this.crls.storedCrls(issuerId, shard); }
+  latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null> { return this.crls.latestCrl(issuerId, shard); }
+  latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> { return this.crls.latestCrlNumber(issuerId, shard); }
 
   // ---- tokens
   async insertToken(t: ApiTokenRecord): Promise<void> {
@@ -629,11 +560,4 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   async setMeta(key: string, value: string): Promise<void> {
     await this.pool.run('setMeta', (sql) => sql`INSERT INTO meta (key, value) VALUES (${key}, ${value}) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
   }
-}
-
-/** A CRL scope's stored CRLs, newest first (numbers and DER sizes). */
-async function storedCrlsIn(sql: Sql | TransactionSql, issuerId: string, shard: number | null): Promise<Array<{ number: bigint; size: number }>> {
-  const rows = await sql`SELECT number, octet_length(der) AS size FROM crls
-    WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard}::int ORDER BY number DESC`;
-  return rows.map((r) => ({ number: BigInt(String(r.number)), size: n(r.size) }));
 }

@@ -14,24 +14,23 @@ import type {
 import { SqliteOperators } from './sqlite-operators.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
+import { SqliteCrls } from './sqlite-crls.js';
 import { SqliteBulk } from './sqlite-bulk.js';
 import { RampartError } from '../../core/errors.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
-import { clampAuditLimit, crlsPastRetention, DEFAULT_CRL_RETENTION, type AuditBuilder, type BulkCertificate, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store, type TidyCursor } from '../store.js';
+import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store, type TidyCursor } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReader } from './sqlite-reader.js';
 import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
 import { exportHeader } from '../inventory-format.js';
 
-import { d, dn, revokedEntry, toAudit, toCert, toCrl, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
+import { d, dn, toAudit, toCert, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
 import {
   acmeAccountColumns, acmeAuthorizationColumns, acmeOrderColumns, decodeOrderCursor, eabKeyColumns, encodeOrderCursor,
   toAcmeAccount, toAcmeAuthorization, toAcmeOrder, toEabKey,
 } from '../row-mapping.js';
 
 const CHUNK = 2000;
-/** Revoked rows per query: small, so that one query never holds the thread that answers OCSP for long. */
-const REVOKED_CHUNK = 500;
 
 /** A UNIQUE or PRIMARY KEY violation (better-sqlite3's SqliteError codes). */
 const isUniqueViolation = (e: unknown): boolean => {
@@ -61,6 +60,7 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.cluster = new SqliteCluster(this.db, (sql) => this.prep(sql));
+    this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f));
     this.group = new GroupCommit(this.db);
     this.reader = new SqliteReader(opts.path, this.db);
   }
@@ -100,12 +100,6 @@ export class SqliteStore implements Store {
   async backupSnapshot(tmpFile: string, onProgress?: SnapshotProgress): Promise<DatabaseSnapshot> {
     if (this.path === ':memory:') throw new Error('an in-memory SQLite database cannot be backed up');
     return { partName: 'database.sqlite', file: tmpFile, facts: await snapshotSqliteFile(this.path, tmpFile, onProgress) };
-  }
-
-  async crlCounters(): Promise<Record<string, bigint>> {
-    const out: Record<string, bigint> = {};
-    for (const r of this.prep('SELECT issuer_id, last_number FROM crl_counters').all() as Array<{ issuer_id: string; last_number: number }>) out[r.issuer_id] = BigInt(r.last_number);
-    return out;
   }
 
   async close(): Promise<void> {
@@ -298,38 +292,6 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ seq: Number(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
-  async *iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> {
-    // Keyset pagination in short chunks: no statement stays open across a
-    // yield, memory stays flat however many entries there are, and every
-    // query reads the covering partial index of revoked rows (issuer, shard,
-    // serial, ...) in order, never the table. A shard is one range of it; the
-    // complete scope reads the rows without a shard, then every shard in
-    // (shard, serial) order.
-    const cols = `SELECT serial, crl_shard, revoked_at, revocation_reason, crl_entry FROM certificates INDEXED BY certificates_revoked_shard
-      WHERE issuer_id = ? AND status = 'revoked' AND not_after > ?`;
-    const chunks = (stmt: Database.Statement, args: () => unknown[], next: (last: Row) => void) => this.revokedChunks(stmt, issuerId, now, args, next);
-    if (shard !== undefined) {
-      let after = '';
-      yield* chunks(this.prep(`${cols} AND crl_shard = ${Number(shard)} AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`), () => [after], (l) => { after = String(l.serial); });
-      return;
-    }
-    let after = '';
-    yield* chunks(this.prep(`${cols} AND crl_shard IS NULL AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`), () => [after], (l) => { after = String(l.serial); });
-    let atShard = -1;
-    after = '';
-    yield* chunks(this.prep(`${cols} AND (crl_shard, serial) > (?, ?) ORDER BY crl_shard, serial LIMIT ${REVOKED_CHUNK}`),
-      () => [atShard, after], (l) => { atShard = Number(l.crl_shard); after = String(l.serial); });
-  }
-
-  private *revokedChunks(stmt: Database.Statement, issuerId: string, now: Date, args: () => unknown[], next: (last: Row) => void): Generator<RevokedEntry> {
-    for (;;) {
-      const rows = stmt.all(issuerId, now.getTime(), ...args()) as Row[];
-      for (const r of rows) yield revokedEntry(r);
-      if (rows.length < REVOKED_CHUNK) return;
-      next(rows[rows.length - 1]!);
-    }
-  }
-
   /** Counted in the reader thread: at millions of rows a count takes seconds, which the thread answering OCSP must not spend. */
   async countCertificates(): Promise<{ total: number; revoked: number }> {
     const nowMs = Date.now();
@@ -351,47 +313,14 @@ export class SqliteStore implements Store {
     }
   }
 
-  // ---- CRLs
-  async nextCrlNumber(issuerId: string): Promise<bigint> {
-    const tx = this.db.transaction((): bigint => {
-      this.prep(`INSERT INTO crl_counters (issuer_id, last_number) VALUES (?, 1)
-        ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1`).run(issuerId);
-      const r = this.prep('SELECT last_number FROM crl_counters WHERE issuer_id = ?').get(issuerId) as Row;
-      return BigInt(r.last_number as number);
-    });
-    return tx.immediate();
-  }
-
-  async saveCrl(rec: CrlRecord, fence?: Fence, retention: CrlRetention = DEFAULT_CRL_RETENTION): Promise<void> {
-    const shard = rec.shard ?? null;
-    const tx = this.db.transaction(() => {
-      this.checkFence(fence);
-      this.prep('INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries, shard) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(rec.issuerId, Number(rec.number), rec.thisUpdate.getTime(), rec.nextUpdate.getTime(), Buffer.from(rec.der), rec.entries, shard);
-      const drop = this.prep('DELETE FROM crls WHERE issuer_id = ? AND number = ?');
-      for (const n of crlsPastRetention(this.storedCrlsSync(rec.issuerId, shard), retention)) drop.run(rec.issuerId, Number(n));
-    });
-    tx.immediate();
-  }
-
-  private storedCrlsSync(issuerId: string, shard: number | null): Array<{ number: bigint; size: number }> {
-    const rows = this.prep('SELECT number, length(der) AS size FROM crls WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC').all(issuerId, shard) as Row[];
-    return rows.map((r) => ({ number: BigInt(String(r.number)), size: Number(r.size) }));
-  }
-
-  async storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> {
-    return this.storedCrlsSync(issuerId, shard ?? null);
-  }
-
-  async latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null> {
-    const r = this.prep('SELECT * FROM crls WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC LIMIT 1').get(issuerId, shard ?? null) as Row | undefined;
-    return r ? toCrl(r) : null;
-  }
-
-  async latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> {
-    const r = this.prep('SELECT number FROM crls WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC LIMIT 1').get(issuerId, shard ?? null) as Row | undefined;
-    return r ? BigInt(r.number as number | bigint | string) : null;
-  }
+  // ---- revoked entries and CRLs (sqlite-crls.ts)
+  iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> { return this.crls.iterateRevoked(issuerId, now, shard); }
+  nextCrlNumber(issuerId: string): Promise<bigint> { return this.crls.nextCrlNumber(issuerId); }
+  saveCrl(rec: CrlRecord, fence?: Fence, retention?: CrlRetention): Promise<void> { return this.crls.saveCrl(rec, fence, retention); }
+  storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> { return this.crls.storedCrls(issuerId, shard); }
+  latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null> { return this.crls.latestCrl(issuerId, shard); }
+  latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> { return this.crls.latestCrlNumber(issuerId, shard); }
+  crlCounters(): Promise<Record<string, bigint>> { return this.crls.crlCounters(); }
 
   // ---- tokens
   async insertToken(t: ApiTokenRecord): Promise<void> {
@@ -462,6 +391,7 @@ export class SqliteStore implements Store {
 
   // ---- cluster (sqlite-cluster.ts)
   private readonly cluster: SqliteCluster;
+  private readonly crls: SqliteCrls;
   async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> { this.cluster.heartbeat(node); }
   async listNodes(): Promise<NodeInfo[]> { return this.cluster.listNodes(); }
   async removeNode(id: string): Promise<void> { this.cluster.removeNode(id); }
