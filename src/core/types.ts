@@ -64,7 +64,10 @@ export interface CertificateFilter {
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
+  /** Matches as of the first page; at most the count cap when `totalCapped`. */
   total: number;
+  /** True when more than `total` match: counting stopped at the cap ("10,000+"). */
+  totalCapped?: boolean;
 }
 
 export type TokenRole = 'admin' | 'operator' | 'auditor' | 'issuer' | 'acme-admin';

@@ -5,7 +5,7 @@
  * that later pages never count again.
  */
 import { RampartError } from '../core/errors.js';
-import type { CertificateFilter } from '../core/types.js';
+import type { CertificateFilter, Page } from '../core/types.js';
 
 /** Shortest `name` the trigram indexes can answer (FTS5 trigram, pg_trgm): shorter ones are refused. */
 export const MIN_NAME_LENGTH = 3;
@@ -49,21 +49,52 @@ export function filterConditions(filter: CertificateFilter, now: Date, p: (v: st
   return where.map((w) => `(${w})`);
 }
 
+/**
+ * A page's total is counted up to this many matches and then reported as
+ * "10,000+" (`totalCapped`): counting every match of a broad filter at ten
+ * million rows costs seconds, a capped count a few milliseconds. The export
+ * (or `countCertificates` for the whole inventory) gives exact numbers.
+ */
+export const TOTAL_COUNT_CAP = 10_000;
+
+/** A first-page total: exact below the cap. */
+export interface PageTotal {
+  total: number;
+  capped: boolean;
+}
+
+/** The total of `counted` matches (counted with a LIMIT of cap + 1). */
+export function cappedTotal(counted: number, cap: number): PageTotal {
+  return counted > cap ? { total: cap, capped: true } : { total: counted, capped: false };
+}
+
 export interface PageCursor {
   /** Rows with seq above this come next. */
   afterSeq: number;
   /** The total counted for the first page (absent in a cursor from an older node: then it is counted again). */
-  total?: number;
+  total?: PageTotal;
 }
 
-/** `<seq>.<total>`: opaque to clients. */
-export function encodeCursor(afterSeq: number, total: number): string {
-  return `${afterSeq}.${total}`;
+/** `<seq>.<total>` or `<seq>.<cap>+`: opaque to clients. */
+export function encodeCursor(afterSeq: number, total: PageTotal): string {
+  return `${afterSeq}.${total.total}${total.capped ? '+' : ''}`;
 }
 
 export function decodeCursor(cursor: string | undefined): PageCursor {
   if (cursor === undefined || cursor === '') return { afterSeq: 0 };
-  const m = /^([0-9]{1,18})(?:\.([0-9]{1,18}))?$/.exec(cursor);
+  const m = /^([0-9]{1,18})(?:\.([0-9]{1,18})(\+?))?$/.exec(cursor);
   if (!m) throw new RampartError('malformed', `"${cursor}" is not a cursor returned by this API`);
-  return { afterSeq: Number(m[1]), ...(m[2] !== undefined ? { total: Number(m[2]) } : {}) };
+  return { afterSeq: Number(m[1]), ...(m[2] !== undefined ? { total: { total: Number(m[2]), capped: m[3] === '+' } } : {}) };
+}
+
+/** The page as the store returns it, from the rows fetched (limit + 1 of them) and the total. */
+export function pageOf<R, T>(rows: R[], limit: number, total: PageTotal, seqOf: (r: R) => number, map: (r: R) => T): Page<T> {
+  const more = rows.length > limit;
+  const items = rows.slice(0, limit);
+  return {
+    items: items.map(map),
+    total: total.total,
+    ...(total.capped ? { totalCapped: true } : {}),
+    nextCursor: more ? encodeCursor(seqOf(items[items.length - 1]!), total) : null,
+  };
 }

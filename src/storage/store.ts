@@ -55,12 +55,13 @@ export interface CertificateStore {
   insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   /**
-   * One page of the inventory in issue order. `total` counts every match as
-   * of the first page: it is carried in the opaque cursor, not recounted.
+   * One page of the inventory in issue order. `total` counts the matches as
+   * of the first page, up to `countCap` (default TOTAL_COUNT_CAP; above it
+   * `totalCapped` is set): it is carried in the opaque cursor, not recounted.
    * Throws RampartError 'malformed' for a filter the indexes cannot answer
    * (a name shorter than 3 characters) or a cursor not made here.
    */
-  listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>>;
+  listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string; countCap?: number }, now: Date): Promise<Page<CertificateRecord>>;
   /**
    * Every certificate matching `filter`, in batches in issue order, each
    * batch one short query (memory stays flat however many match). Without

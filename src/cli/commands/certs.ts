@@ -96,7 +96,7 @@ export function registerCerts(program: Command, g: () => GlobalOptions): void {
     });
 
   const certs = program.command('certs').description('certificate inventory');
-  filterOptions(certs.command('list').description('one page of the inventory (total: all matches as of the first page)'))
+  filterOptions(certs.command('list').description('one page of the inventory (total: the matches as of the first page, counted up to 10,000)'))
     .option('--limit <n>', 'page size', (v) => Number(v), 100)
     .option('--cursor <cursor>', 'continue after this cursor')
     .action(async (o: FilterFlags & { limit: number; cursor?: string }) => {
@@ -104,9 +104,9 @@ export function registerCerts(program: Command, g: () => GlobalOptions): void {
         const now = node.clock.now();
         const page = await node.store.listCertificates(toFilter(o), { limit: o.limit, cursor: o.cursor }, now);
         const items = page.items.map((c) => certificateView(c, now));
-        out(g(), { items, total: page.total, nextCursor: page.nextCursor }, () => [
+        out(g(), { items, total: page.total, totalCapped: page.totalCapped === true, nextCursor: page.nextCursor }, () => [
           ...items.map((c) => `${c.serial}  ${c.status.padEnd(7)}  ${c.notAfter}  ${c.subject}  [${c.sans.join(', ')}]`),
-          `${items.length} of ${page.total}${page.nextCursor ? ` (more: --cursor ${page.nextCursor})` : ''}`,
+          `${items.length} of ${page.total}${page.totalCapped ? '+' : ''}${page.nextCursor ? ` (more: --cursor ${page.nextCursor})` : ''}`,
         ].join('\n'));
       });
     });

@@ -138,7 +138,7 @@
     if ($('#cert-expiring').checked) { q.set('expiringWithinDays', '30'); q.set('status', 'good'); }
     try {
       const page = await api(`/api/v1/certificates?${q}`);
-      msg('certificates', `${page.total} certificate(s)${page.items.length < page.total ? `, first ${page.items.length} shown` : ''}`);
+      msg('certificates', `${page.total}${page.totalCapped ? '+' : ''} certificate(s)${page.items.length < page.total ? `, first ${page.items.length} shown` : ''}`);
       tbody.replaceChildren(...page.items.map(certRow));
     } catch (e) { tbody.replaceChildren(); handle('certificates', e); }
   }

@@ -71,7 +71,7 @@ export async function certificateRoutes(app: FastifyInstance, o: CertificateRout
 
   app.get<{ Querystring: CertificateFilter & { limit?: number; cursor?: string } }>('/api/v1/certificates', {
     schema: {
-      summary: 'List certificates with filters and cursor pagination (total: all matches as of the first page)',
+      summary: 'List certificates with filters and cursor pagination (total: the matches as of the first page, counted up to 10,000; totalCapped when more match)',
       tags: ['certificates'],
       security: [{ bearer: [] }],
       querystring: {
@@ -79,11 +79,11 @@ export async function certificateRoutes(app: FastifyInstance, o: CertificateRout
         properties: {
           ...FILTER_PROPERTIES,
           limit: { type: 'integer', minimum: 1, maximum: o.pageSizeMax, default: 50 },
-          cursor: { type: 'string', pattern: '^[0-9]{1,18}(\\.[0-9]{1,18})?$', description: 'opaque: the nextCursor of the previous page' },
+          cursor: { type: 'string', pattern: '^[0-9]{1,18}(\\.[0-9]{1,18}\\+?)?$', description: 'opaque: the nextCursor of the previous page' },
         },
       },
       response: {
-        200: { type: 'object', properties: { items: { type: 'array', items: certificateSchema }, total: { type: 'integer' }, nextCursor: { type: ['string', 'null'] } } },
+        200: { type: 'object', properties: { items: { type: 'array', items: certificateSchema }, total: { type: 'integer' }, totalCapped: { type: 'boolean' }, nextCursor: { type: ['string', 'null'] } } },
         ...errors,
       },
     },
@@ -92,7 +92,7 @@ export async function certificateRoutes(app: FastifyInstance, o: CertificateRout
     const { limit = 50, cursor, ...filter } = req.query;
     const now = o.clock.now();
     const page = await o.store.listCertificates(filter, { limit, cursor }, now);
-    return { items: page.items.map((c) => certificateView(c, now)), total: page.total, nextCursor: page.nextCursor };
+    return { items: page.items.map((c) => certificateView(c, now)), total: page.total, totalCapped: page.totalCapped === true, nextCursor: page.nextCursor };
   });
 
   app.get<{ Querystring: CertificateFilter & { format: ExportFormat; include?: 'pem' } }>('/api/v1/certificates/export', {

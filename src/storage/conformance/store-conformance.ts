@@ -151,6 +151,14 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.equal((await s.listCertificates({ name: 'HOST1' }, { limit: 50 }, now)).total, 11);
       assert.equal((await s.listCertificates({ name: 't%t' }, { limit: 50 }, now)).total, 0, 'LIKE wildcards are literal');
       assert.equal((await s.listCertificates({ status: 'expired' }, { limit: 50 }, new Date(T0 + 10.5 * DAY))).total, 10);
+      // A capped count: exact up to the cap, then "cap+" carried through every page.
+      const capped = await s.listCertificates({}, { limit: 10, countCap: 20 }, now);
+      assert.deepEqual([capped.total, capped.totalCapped], [20, true]);
+      const next = await s.listCertificates({}, { limit: 10, cursor: capped.nextCursor!, countCap: 20 }, now);
+      assert.deepEqual([next.total, next.totalCapped, next.items.length], [20, true, 10]);
+      const exact = await s.listCertificates({ name: 'HOST1' }, { limit: 5, countCap: 11 }, now);
+      assert.deepEqual([exact.total, exact.totalCapped], [11, undefined]);
+      assert.equal((await s.listCertificates({ name: 'HOST1' }, { limit: 5, countCap: 10 }, now)).totalCapped, true);
     }));
 
     it('setIssuerKey points an issuer at another key; saveIssuer never changes the key', () => withStore(async (s) => {

@@ -42,7 +42,7 @@ import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import { postgresBulkInsert } from './postgres-bulk.js';
 import type { DatabaseSnapshot, SnapshotProgress } from '../store.js';
-import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
+import { EXPORT_BATCH, TOTAL_COUNT_CAP, cappedTotal, checkFilter, decodeCursor, pageOf } from '../inventory-query.js';
 import { pgInventoryWhere, pgPageSql } from './pg-inventory.js';
 import { exportHeader, formatRows } from '../inventory-format.js';
 
@@ -283,18 +283,18 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   }
 
   /** Inventory pages; the total is counted for the first page only and carried in the cursor. */
-  async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>> {
+  async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string; countCap?: number }, now: Date): Promise<Page<CertificateRecord>> {
     const c = decodeCursor(page.cursor);
+    const cap = Math.trunc(page.countCap ?? TOTAL_COUNT_CAP);
     const { where, args } = pgInventoryWhere(filter, now);
     const pageSql = pgPageSql(where, args.length, '*');
     const { total, rows } = await this.pool.run('listCertificates', async (sql) => {
-      const counted = c.total ?? n((await sql.unsafe(`SELECT count(*) AS n FROM certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, args))[0]!.n);
+      const matches = `SELECT 1 FROM certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''} LIMIT ${cap + 1}`;
+      const counted = c.total ?? cappedTotal(n((await sql.unsafe(`SELECT count(*) AS n FROM (${matches}) m`, args))[0]!.n), cap);
       const rows = await sql.unsafe(pageSql, [...args, c.afterSeq, page.limit + 1]);
       return { total: counted, rows: [...rows] as Row[] };
     });
-    const more = rows.length > page.limit;
-    const items = rows.slice(0, page.limit);
-    return { items: items.map(toCert), total, nextCursor: more ? encodeCursor(n(items[items.length - 1]!.seq), total) : null };
+    return pageOf(rows, page.limit, total, (r) => n(r.seq), toCert);
   }
 
   /**

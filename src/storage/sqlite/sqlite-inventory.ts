@@ -17,6 +17,8 @@ import { formatRows, type ExportTextOptions } from '../inventory-format.js';
 export interface InventoryQuery {
   filter: CertificateFilter;
   nowMs: number;
+  /** Count at most this many matches plus one (a page total); absent: count all. */
+  countCap?: number;
 }
 
 /** Columns of an export row (no DER unless the PEM is asked for). */
@@ -50,7 +52,8 @@ function prep(db: Database.Database, sql: string): Database.Statement {
 
 export function countMatches(db: Database.Database, q: InventoryQuery): number {
   const { from, where, args } = parts(q);
-  const sql = `SELECT count(*) AS n FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  const matches = `${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  const sql = q.countCap === undefined ? `SELECT count(*) AS n FROM ${matches}` : `SELECT count(*) AS n FROM (SELECT 1 FROM ${matches} LIMIT ${Math.trunc(q.countCap) + 1})`;
   return Number((prep(db, sql).get(args) as Row).n);
 }
 

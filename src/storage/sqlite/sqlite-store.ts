@@ -21,7 +21,7 @@ import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey 
 import { clampAuditLimit, type AuditBuilder, type BulkCertificate, type CrlRetention, type ExportTextRequest, type IdempotencyClaim, type InsertResult, type Store, type TidyCursor } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReader } from './sqlite-reader.js';
-import { EXPORT_BATCH, checkFilter, decodeCursor, encodeCursor } from '../inventory-query.js';
+import { EXPORT_BATCH, TOTAL_COUNT_CAP, cappedTotal, checkFilter, decodeCursor, pageOf } from '../inventory-query.js';
 import { exportHeader } from '../inventory-format.js';
 
 import { d, dn, toAudit, toCert, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
@@ -254,13 +254,15 @@ export class SqliteStore implements Store {
   }
 
   /** Inventory pages: the query runs in the reader thread (sqlite-reader.ts); the total is counted for the first page only and carried in the cursor. */
-  async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string }, now: Date): Promise<Page<CertificateRecord>> {
+  async listCertificates(filter: CertificateFilter, page: { limit: number; cursor?: string; countCap?: number }, now: Date): Promise<Page<CertificateRecord>> {
     const q = { filter, nowMs: now.getTime() };
     const c = decodeCursor(page.cursor);
-    const [total, rows] = await Promise.all([c.total ?? this.reader.count(q), this.reader.rows(q, c.afterSeq, page.limit + 1, true)]);
-    const more = rows.length > page.limit;
-    const items = rows.slice(0, page.limit);
-    return { items: items.map(toCert), total, nextCursor: more ? encodeCursor(Number(items[items.length - 1]!.seq), total) : null };
+    const cap = page.countCap ?? TOTAL_COUNT_CAP;
+    const [total, rows] = await Promise.all([
+      c.total ?? this.reader.count({ ...q, countCap: cap }).then((n) => cappedTotal(n, cap)),
+      this.reader.rows(q, c.afterSeq, page.limit + 1, true),
+    ]);
+    return pageOf(rows, page.limit, total, (r) => Number(r.seq), toCert);
   }
 
   async *exportCertificates(filter: CertificateFilter, now: Date, opts: { withDer?: boolean; batch?: number } = {}): AsyncIterable<CertificateRecord[]> {

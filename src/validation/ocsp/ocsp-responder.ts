@@ -15,7 +15,8 @@ import { createHash } from 'node:crypto';
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
 import type { Clock } from '../../core/clock.js';
 import { Periodic } from '../../core/periodic.js';
-import type { IssuerRecord } from '../../core/types.js';
+import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
+import { RampartError } from '../../core/errors.js';
 import { keyIdentifier } from '../../pki/certificate-builder.js';
 import { certificateSerialHex } from '../../pki/certificate-serial.js';
 import { OID } from '../../pki/algorithms.js';
@@ -34,7 +35,7 @@ export type OcspCertStatus = 'good' | 'revoked' | 'unknown';
 export interface OcspAnswer {
   body: Uint8Array;
   /** 'successful' or the OCSP error status. */
-  responseStatus: 'successful' | 'malformedRequest' | 'unauthorized' | 'internalError';
+  responseStatus: 'successful' | 'malformedRequest' | 'unauthorized' | 'internalError' | 'tryLater';
   certStatus?: OcspCertStatus;
   source: 'cache' | 'signed' | 'error';
   /** Set for cacheable answers (single certificate, no nonce): RFC 5019 HTTP caching. */
@@ -65,6 +66,14 @@ export interface OcspResponderOptions {
   validitySeconds: number;
   refreshBeforeSeconds: number;
   maxCacheEntries?: number;
+  /**
+   * Longest wait for the store's status of a certificate (default 1500 ms).
+   * A node cut off from its database answers within this bound: with the
+   * cached response while it is still valid (past its refresh point but
+   * before nextUpdate), else with OCSP `tryLater` (RFC 6960 §2.3), instead
+   * of holding the relying party until the database comes back.
+   */
+  lookupTimeoutMs?: number;
 }
 
 export class OcspResponder {
@@ -183,8 +192,19 @@ export class OcspResponder {
     }
     return this.respondParsed(r).catch((e) => {
       if (e instanceof OcspMalformedError) return this.error('malformedRequest');
+      if (e instanceof RampartError && e.code === 'unavailable') return this.unreachableStore(r);
       throw e;
     });
+  }
+
+  /** The store did not answer in time: a cached response still inside its validity, else tryLater. */
+  private unreachableStore(r: ParsedOcspRequest): OcspAnswer {
+    this.o.metrics?.ocspStoreTimeouts.inc();
+    const id = r.requests.length === 1 && !r.nonce ? r.requests[0]! : undefined;
+    const info = id && this.byHash.get(`${id.hashAlgorithm}:${id.issuerNameHash.toString('hex')}:${id.issuerKeyHash.toString('hex')}`);
+    const e = id && info ? this.cache.get(cacheKey(info.issuer.id, id)) : undefined;
+    if (e && e.nextUpdate.getTime() > this.o.clock.now().getTime()) return this.answered(e.der, e.status, 'cache');
+    return this.error('tryLater');
   }
 
   private fresh(e: CacheEntry | undefined): CacheEntry | undefined {
@@ -216,13 +236,25 @@ export class OcspResponder {
     return cache ? { body, responseStatus: 'successful', certStatus, cache, source } : { body, responseStatus: 'successful', certStatus, source };
   }
 
-  private error(status: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer {
+  private error(status: 'malformedRequest' | 'unauthorized' | 'internalError' | 'tryLater'): OcspAnswer {
     this.o.metrics?.ocspResponses.inc({ status, source: 'error' });
     return { body: ocspErrorResponse(status), responseStatus: status, source: 'error' };
   }
 
+  /** The store's record, or RampartError 'unavailable' after lookupTimeoutMs (the query itself is left to finish). */
+  private lookup(serialHex: string): Promise<CertificateRecord | null> {
+    const pending = this.o.store.getCertificate(serialHex);
+    const ms = this.o.lookupTimeoutMs ?? 1500;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RampartError('unavailable', `no certificate status from the store within ${ms} ms`)), ms);
+    });
+    pending.catch(() => undefined);
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
+  }
+
   private async statusOf(issuer: IssuerRecord, serialHex: string, now: Date, certId: CertIdLike) {
-    const rec = await this.o.store.getCertificate(serialHex);
+    const rec = await this.lookup(serialHex);
     // Also answer for CA certificates this issuer signed (an intermediate's status from the root).
     const caChild = rec ? undefined : this.o.ca.all().find((i) => i.parentId === issuer.id && i.kind !== 'ocsp-signer' && serialOf(i) === serialHex);
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
