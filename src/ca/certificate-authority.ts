@@ -2,6 +2,7 @@
  * The CA role: holds the issuers and their signers and signs what the RA has
  * already approved. No HTTP and no policy here.
  */
+import { RampartError } from '../core/errors.js';
 import { OCSP_SIGNER_PROFILE } from './ca-profiles.js';
 import { certificatePreflight, lintProfileOf, refuseCertificate } from './lint-gate.js';
 import { PkiPool } from '../pki/pool/pki-pool.js';
@@ -101,9 +102,18 @@ export class CertificateAuthority {
     return out;
   }
 
+  /**
+   * The issuer's key, opened in the key backend. A key the backend cannot
+   * give (an HSM token lost or down, a key file gone) is RampartError
+   * 'unavailable' (503: the service cannot sign now), never a 500.
+   */
   async signerFor(issuer: IssuerRecord): Promise<Signer> {
     if (isOfflineIssuer(issuer)) throw offlineKeyError(issuer);
-    return this.o.keys.open(issuer.keyRef);
+    try {
+      return await this.o.keys.open(issuer.keyRef);
+    } catch (e) {
+      throw keyUnavailable(issuer, e);
+    }
   }
 
   /** Whether this node can sign with the issuer's key (never for an offline root). */
@@ -131,7 +141,7 @@ export class CertificateAuthority {
     req.observe?.('lint', built.lintMs);
     refuseCertificate(built.errors);
     const t0 = performance.now();
-    const der = assembleCertificate(built.tbsDer, signer.algorithm, await signer.sign(built.tbsDer));
+    const der = assembleCertificate(built.tbsDer, signer.algorithm, await signer.sign(built.tbsDer).catch((e: unknown) => { throw keyUnavailable(issuer, e); }));
     req.observe?.('sign', performance.now() - t0);
     return { serial: serialHex(serial), der, issuer, crlShard };
   }
@@ -190,7 +200,8 @@ export class CertificateAuthority {
       if (ca.notAfter <= now || !(await this.hasKey(ca))) continue;
       if (inService && !(await inService(ca))) continue;
       const current = this.ocspSignerOf(ca.id);
-      if (current && current.notAfter.getTime() - now.getTime() > spec.renewBeforeDays * DAY) continue;
+      // A signer whose key is gone (an HSM token lost and the CA keys restored into a spare) is replaced too.
+      if (current && current.notAfter.getTime() - now.getTime() > spec.renewBeforeDays * DAY && await this.hasKey(current)) continue;
       const caSigner = await this.signerFor(ca);
       const key = await this.o.keys.generate('ocsp', spec.algorithm);
       const notBefore = new Date(now.getTime() - 60_000);
@@ -212,6 +223,11 @@ export class CertificateAuthority {
     }
     return renewed;
   }
+}
+
+function keyUnavailable(issuer: IssuerRecord, e: unknown): unknown {
+  if (e instanceof RampartError) return e;
+  return new RampartError('unavailable', `the key of ${issuer.kind} ${issuer.id} cannot be used now (key backend): ${(e as Error).message}`);
 }
 
 const nameCache = new WeakMap<IssuerRecord, Name>();

@@ -466,6 +466,7 @@ export const DEFAULT_TIERS: Record<string, z.input<typeof tierSchema>> = {
   revocation: { availability: 99.9, rtoMinutes: 60, rpoMinutes: 0, notes: 'committed before ack; CRL/OCSP refreshed at once' },
   'crl-publication': { rtoMinutes: 240, rpoMinutes: 1440, notes: 'one leader job, fenced' },
   inventory: { rtoMinutes: 1440, rpoMinutes: 60, notes: 'a read replica is enough' },
+  hsm: { rtoMinutes: 240, rpoMinutes: 0, notes: 'an HSM (token) lost: a spare initialized and the CA keys restored into it from k-of-n custodian shares (`rampart key restore`)' },
   'root-ca': { rtoMinutes: 7 * 24 * 60, rpoMinutes: 0, notes: 'offline; key backed up in k-of-n custody' },
   'region-failover': { rtoMinutes: 30, rpoMinutes: 5, notes: 'a whole region lost: the asynchronous replica region is promoted (`rampart failover region`); data loss is the replication lag, alerted at 30 s and 5 min' },
   backup: { rtoMinutes: 60, rpoMinutes: 25 * 60, notes: 'restore from the newest backup: data loss up to the backup schedule (daily) plus margin; PostgreSQL WAL archiving narrows it to archive_timeout' },
@@ -476,15 +477,23 @@ const tiersSchema = z.preprocess(
   z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), tierSchema),
 ).describe('RTO/RPO/availability per component; drills are measured against these (`rampart tiers`).');
 
-export const DRILL_SCENARIOS = ['restore-latest', 'point-in-time', 'key-restore', 'node-loss', 'database-failover'] as const;
+export const DRILL_SCENARIOS = ['restore-latest', 'point-in-time', 'key-restore', 'node-loss', 'database-failover', 'hsm-failure'] as const;
+
+const DEFAULT_DRILL_DAYS: Record<(typeof DRILL_SCENARIOS)[number], number> = {
+  'restore-latest': 30, 'point-in-time': 90, 'key-restore': 90, 'node-loss': 30, 'database-failover': 90, 'hsm-failure': 90,
+};
+const DEFAULT_DRILL_TIERS: Record<(typeof DRILL_SCENARIOS)[number], string> = {
+  'restore-latest': 'backup', 'point-in-time': 'backup', 'key-restore': 'root-ca', 'node-loss': 'issuance', 'database-failover': 'issuance', 'hsm-failure': 'hsm',
+};
+/** A per-scenario map: the scenarios a configuration names override the defaults; the others keep theirs (a scenario added later needs no config change). */
+const perScenario = <T extends z.ZodType>(value: T, defaults: Record<string, unknown>) => z.preprocess(
+  (v) => (v === undefined || v === null ? { ...defaults } : typeof v === 'object' && !Array.isArray(v) ? { ...defaults, ...(v as object) } : v),
+  z.record(z.enum(DRILL_SCENARIOS), value),
+);
 
 const drillsSchema = z.strictObject({
-  scheduleDays: z.record(z.enum(DRILL_SCENARIOS), int(1, 366)).default({
-    'restore-latest': 30, 'point-in-time': 90, 'key-restore': 90, 'node-loss': 30, 'database-failover': 90,
-  }).describe('How often each scenario must pass; one overdue makes health degraded.'),
-  tier: z.record(z.enum(DRILL_SCENARIOS), z.string()).default({
-    'restore-latest': 'backup', 'point-in-time': 'backup', 'key-restore': 'root-ca', 'node-loss': 'issuance', 'database-failover': 'issuance',
-  }).describe('Tier whose RTO/RPO each scenario is measured against.'),
+  scheduleDays: perScenario(int(1, 366), DEFAULT_DRILL_DAYS).describe('How often each scenario must pass; one overdue makes health degraded. Scenarios not named keep their default.'),
+  tier: perScenario(z.string(), DEFAULT_DRILL_TIERS).describe('Tier whose RTO/RPO each scenario is measured against. Scenarios not named keep their default.'),
 }).describe('DR drills (`rampart drill run|history`).');
 
 // ---------------------------------------------------------------- root
@@ -548,7 +557,7 @@ export const rampartConfigObject = z.strictObject({
   backup: backupSchema.prefault({}),
   tidy: tidySchema.prefault({}),
   tiers: tiersSchema,
-  drills: drillsSchema.prefault({}),
+  drills: drillsSchema.prefault({ scheduleDays: undefined, tier: undefined }),
   audit: auditSchema.prefault({}),
   regions: regionsSchema.optional(),
   limits: limitsSchema.prefault({}),

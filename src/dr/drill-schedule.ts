@@ -21,6 +21,7 @@ export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cl
       case 'node-loss': return pg || config.cluster.mode !== 'single';
       case 'database-failover': return pg;
       case 'point-in-time': return pg && config.backup.walArchive;
+      case 'hsm-failure': return config.keys.backend === 'pkcs11' && config.keys.pkcs11.extractable;
     }
   });
 }

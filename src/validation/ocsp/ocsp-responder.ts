@@ -192,14 +192,13 @@ export class OcspResponder {
     }
     return this.respondParsed(r).catch((e) => {
       if (e instanceof OcspMalformedError) return this.error('malformedRequest');
-      if (e instanceof RampartError && e.code === 'unavailable') return this.unreachableStore(r);
+      if (e instanceof RampartError && e.code === 'unavailable') return this.cannotAnswer(r);
       throw e;
     });
   }
 
-  /** The store did not answer in time: a cached response still inside its validity, else tryLater. */
-  private unreachableStore(r: ParsedOcspRequest): OcspAnswer {
-    this.o.metrics?.ocspStoreTimeouts.inc();
+  /** The store did not answer in time, or the responder's key cannot sign now: a cached response still inside its validity, else tryLater. */
+  private cannotAnswer(r: ParsedOcspRequest): OcspAnswer {
     const id = r.requests.length === 1 && !r.nonce ? r.requests[0]! : undefined;
     const info = id && this.byHash.get(`${id.hashAlgorithm}:${id.issuerNameHash.toString('hex')}:${id.issuerKeyHash.toString('hex')}`);
     const e = id && info ? this.cache.get(cacheKey(info.issuer.id, id)) : undefined;
@@ -247,7 +246,10 @@ export class OcspResponder {
     const ms = this.o.lookupTimeoutMs ?? 1500;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RampartError('unavailable', `no certificate status from the store within ${ms} ms`)), ms);
+      timer = setTimeout(() => {
+        this.o.metrics?.ocspStoreTimeouts.inc();
+        reject(new RampartError('unavailable', `no certificate status from the store within ${ms} ms`));
+      }, ms);
     });
     pending.catch(() => undefined);
     return Promise.race([pending, late]).finally(() => clearTimeout(timer));
