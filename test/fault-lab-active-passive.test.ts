@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { httpCall } from '../src/core/http-client.js';
 import { sleep, waitUntil } from '../src/core/wait.js';
-import { startActivePassiveLab, type ActivePassiveLab } from './lab/active-passive-lab.js';
+import { startClusterLab, type ClusterLab } from './lab/cluster-lab.js';
 import { heal, injectFault } from './lab/lab-faults.js';
 import { requireRoot } from './lab/lab-network.js';
 import { History, type RevokeOp } from './lab/history.js';
@@ -33,7 +33,7 @@ import { longestGap, probeRevocations, Workload } from './lab/workload.js';
 const REVOCATION_BOUND_MS = 60_000;
 
 /** What the database and the survivor say, for a takeover that does not come. */
-async function diagnose(lab: ActivePassiveLab, httpUrl: string): Promise<string> {
+async function diagnose(lab: ClusterLab, httpUrl: string): Promise<string> {
   const ready = await httpCall(`${httpUrl}/readyz?write=1`, { timeoutMs: 2000 }).then((r) => `${r.status} ${JSON.stringify(r.body).slice(0, 800)}`, (e: Error) => e.message);
   const db = await lab.pg.psql(`SELECT holder, epoch, expires_at, (extract(epoch from clock_timestamp())*1000)::bigint FROM leases;
     SELECT pid, application_name, state, wait_event_type, wait_event, xact_start, left(query, 120) FROM pg_stat_activity WHERE datname = 'rampart' AND state <> 'idle';
@@ -42,12 +42,12 @@ async function diagnose(lab: ActivePassiveLab, httpUrl: string): Promise<string>
 }
 
 describe('fault lab: active-passive, the active node partitioned from the database and its peer', () => {
-  let lab: ActivePassiveLab | undefined;
+  let lab: ClusterLab | undefined;
   after(async () => { await lab?.close(); });
 
   it('n2 takes over, and after healing the history checker passes', async () => {
     requireRoot();
-    lab = await startActivePassiveLab({ log: (l) => console.log(l) });
+    lab = await startClusterLab({ log: (l) => console.log(l) });
     const history = new History(join(lab.dir, 'history.jsonl'));
     const load = new Workload(history, {
       apiUrl: lab.apiUrl, validationUrl: lab.validationUrl, token: lab.token, ca: lab.ca,

@@ -9,6 +9,7 @@
  */
 import type { Fence, LeaseState } from '../core/types.js';
 import type { ClusterStore } from '../storage/store.js';
+import { withDeadline } from '../core/wait.js';
 
 export interface LeaseManagerOptions {
   store: ClusterStore;
@@ -60,7 +61,7 @@ export class LeaseManager {
           this.validUntil = 0;
           return;
         }
-        const s = await this.o.store.tryAcquireLease(this.o.name, this.o.holder, this.o.ttlMs);
+        const s = await this.bounded(this.o.store.tryAcquireLease(this.o.name, this.o.holder, this.o.ttlMs));
         this.state = s;
         if (s.holder === this.o.holder) {
           // Margin: a tenth of the TTL for clock-rate drift between this host and the database.
@@ -81,6 +82,19 @@ export class LeaseManager {
     })();
     await this.ticking;
     return this.isHeld();
+  }
+
+  /**
+   * A round's answer, or an error after half the TTL. A connection cut by a
+   * partition can hold a query for as long as TCP retransmits (tens of
+   * seconds after the partition heals); without a bound the rounds behind it
+   * wait too, and a node stays without its lease long after the database is
+   * reachable again. The next round goes out on another connection; the
+   * late answer of the abandoned one is ignored.
+   */
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    const ms = Math.max(this.o.intervalMs * 2, Math.floor(this.o.ttlMs / 2));
+    return withDeadline(work, ms, () => new Error(`lease "${this.o.name}": no answer from the database within ${ms} ms`));
   }
 
   start(): void {

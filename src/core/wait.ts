@@ -17,3 +17,16 @@ export async function waitUntil<T>(what: string, fn: () => Promise<T | null | un
     await sleep(stepMs);
   }
 }
+
+/**
+ * `work`, or a rejection with `onLate()` after `ms`. The work is left to
+ * finish (its late result or error is dropped): for a query held by a
+ * connection that a partition cut, which TCP may keep for tens of seconds.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, onLate: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  work.catch(() => undefined);
+  return Promise.race([work, new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onLate()), ms);
+  })]).finally(() => clearTimeout(timer));
+}

@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { CaEvents } from '../core/events.js';
 import { Periodic } from '../core/periodic.js';
+import { withDeadline } from '../core/wait.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
 import type { Store } from '../storage/store.js';
 import type { CrlService } from './crl/crl-service.js';
@@ -20,6 +21,8 @@ import { PresignQueue } from './ocsp/presign-queue.js';
 
 /** How often revocations made by other processes are looked for. */
 const POLL_MS = 100;
+/** A poll that has not answered by then is abandoned (its result dropped; the next poll reads from the same point). */
+const POLL_DEADLINE_MS = 2000;
 
 export interface RevocationFollowerOptions {
   store: Store;
@@ -79,7 +82,8 @@ export class RevocationFollower {
   }
 
   private async pollOnce(): Promise<number> {
-    const batch = await this.o.store.revocationsSince(this.seq, 1000);
+    // Bounded: a poll held by a connection a partition cut would hold every later poll behind it (seconds of stale "good" after the heal).
+    const batch = await withDeadline(this.o.store.revocationsSince(this.seq, 1000), POLL_DEADLINE_MS, () => new Error(`revocation poll: no answer from the store within ${POLL_DEADLINE_MS} ms`));
     const elsewhere: string[] = [];
     for (const ev of batch) {
       this.seq = ev.seq;

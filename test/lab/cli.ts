@@ -1,7 +1,7 @@
 /**
  * The fault lab by hand (docs/runbooks/fault-lab.md), as root:
  *
- *   node --import tsx test/lab/cli.ts up [--prefix P]          # active-passive lab; stays up until Ctrl-C / SIGTERM
+ *   node --import tsx test/lab/cli.ts up [--prefix P] [--active-active]   # active-passive lab unless told; stays up until Ctrl-C / SIGTERM
  *   node --import tsx test/lab/cli.ts status
  *   node --import tsx test/lab/cli.ts fault P partition n1 pg,n2   # groups: comma-separated hosts; 'client' = this host
  *   node --import tsx test/lab/cli.ts fault P one-way n1 pg
@@ -10,7 +10,7 @@
  *   node --import tsx test/lab/cli.ts heal P
  *   node --import tsx test/lab/cli.ts down P                  # also cleans a lab left by a crashed run
  */
-import { startActivePassiveLab } from './active-passive-lab.js';
+import { startClusterLab } from './cluster-lab.js';
 import { heal, injectFault, parseFault, signalHost } from './lab-faults.js';
 import { destroyLabSync, labNetwork, listLabStates, readLabState, requireRoot } from './lab-network.js';
 import { alive } from '../../src/dr/pg-auto-failover.js';
@@ -30,9 +30,9 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'up': {
       const i = rest.indexOf('--prefix');
-      const l = await startActivePassiveLab({ prefix: i >= 0 ? rest[i + 1] : undefined, log: (s) => console.log(s) });
+      const l = await startClusterLab({ prefix: i >= 0 ? rest[i + 1] : undefined, mode: rest.includes('--active-active') ? 'active-active' : 'active-passive', log: (s) => console.log(s) });
       console.log(JSON.stringify({
-        prefix: l.net.prefix, client: l.net.clientIp, hosts: l.net.hosts, api: l.apiUrl, validation: l.validationUrl,
+        prefix: l.net.prefix, mode: l.mode, client: l.net.clientIp, hosts: l.net.hosts, api: l.apiUrl, validation: l.validationUrl,
         nodes: l.nodes.map((n) => ({ id: n.id, http: n.httpUrl, https: n.proc.httpsUrl })), postgres: l.pg.address, token: l.token, dir: l.dir,
       }, null, 2));
       console.log(`up; Ctrl-C (or \`cli.ts down ${l.net.prefix}\`) tears it down`);

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
 import type { Clock } from '../../core/clock.js';
 import { Periodic } from '../../core/periodic.js';
+import { withDeadline } from '../../core/wait.js';
 import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
 import { keyIdentifier } from '../../pki/certificate-builder.js';
@@ -242,17 +243,11 @@ export class OcspResponder {
 
   /** The store's record, or RampartError 'unavailable' after lookupTimeoutMs (the query itself is left to finish). */
   private lookup(serialHex: string): Promise<CertificateRecord | null> {
-    const pending = this.o.store.getCertificate(serialHex);
     const ms = this.o.lookupTimeoutMs ?? 1500;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.o.metrics?.ocspStoreTimeouts.inc();
-        reject(new RampartError('unavailable', `no certificate status from the store within ${ms} ms`));
-      }, ms);
+    return withDeadline(this.o.store.getCertificate(serialHex), ms, () => {
+      this.o.metrics?.ocspStoreTimeouts.inc();
+      return new RampartError('unavailable', `no certificate status from the store within ${ms} ms`);
     });
-    pending.catch(() => undefined);
-    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   }
 
   private async statusOf(issuer: IssuerRecord, serialHex: string, now: Date, certId: CertIdLike) {

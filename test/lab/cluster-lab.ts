@@ -1,8 +1,8 @@
 /**
- * Scenario roles for an active-passive lab: PostgreSQL on host `pg`, Rampart
- * nodes n1 and n2 (active-passive, takeover 10 s) each on its own host, and
- * HAProxy (configured by renderHaproxyConfig, active-passive mode, checks
- * every second) on host `haproxy`. Every server listens only on its host's
+ * Scenario roles for a cluster lab: PostgreSQL on host `pg`, Rampart nodes n1
+ * and n2 (active-passive or active-active, takeover 10 s) each on its own
+ * host, and HAProxy (configured by renderHaproxyConfig in the same mode,
+ * checks every second) on host `haproxy`. Every server listens only on its host's
  * namespace address; clients (the test process) sit on the bridge's address.
  * close() stops everything by PID and removes the lab, also after a failure.
  */
@@ -26,7 +26,8 @@ export const NODE_IDS = ['n1', 'n2'] as const;
 
 export interface LabNode { id: string; host: string; httpUrl: string; proc: NodeProcess }
 
-export interface ActivePassiveLab {
+export interface ClusterLab {
+  mode: ClusterLabMode;
   net: LabNetwork;
   dir: string;
   pg: LabPostgres;
@@ -42,10 +43,13 @@ export interface ActivePassiveLab {
   close(): Promise<void>;
 }
 
-export interface ActivePassiveLabOptions { prefix?: string; takeoverSeconds?: number; log?: (line: string) => void }
+export type ClusterLabMode = 'active-passive' | 'active-active';
 
-export async function startActivePassiveLab(o: ActivePassiveLabOptions = {}): Promise<ActivePassiveLab> {
+export interface ClusterLabOptions { mode?: ClusterLabMode; prefix?: string; takeoverSeconds?: number; log?: (line: string) => void }
+
+export async function startClusterLab(o: ClusterLabOptions = {}): Promise<ClusterLab> {
   const log = o.log ?? (() => {});
+  const mode = o.mode ?? 'active-passive';
   const takeoverSeconds = o.takeoverSeconds ?? 10;
   const net = await createLabNetwork({ hosts: ['pg', ...NODE_IDS, 'haproxy'], prefix: o.prefix });
   const dir = tempDir('rampart-fault-lab-');
@@ -77,7 +81,7 @@ export async function startActivePassiveLab(o: ActivePassiveLabOptions = {}): Pr
     const startLabNode = async (id: string): Promise<LabNode> => {
       const h = net.host(id);
       const env = clusterEnv({
-        hosts: [pg!.address], mode: 'active-passive', nodeId: id, takeoverSeconds, publicBaseUrl: validationUrl,
+        hosts: [pg!.address], mode, nodeId: id, takeoverSeconds, publicBaseUrl: validationUrl,
         // The node's HTTPS certificate names its lab address; IP SANs for HAProxy's frontend certificate.
         env: { RAMPART_HTTPS__IPS: JSON.stringify([h.ip]), RAMPART_PROFILES__SERVER__ALLOW_IP_SANS: 'true' },
       });
@@ -89,7 +93,7 @@ export async function startActivePassiveLab(o: ActivePassiveLabOptions = {}): Pr
     const n1 = await startLabNode('n1');
     const token = n1.proc.adminToken;
     if (!token) throw new Error(`n1 printed no admin token:\n${n1.proc.output()}`);
-    await waitUntil('n1 to be active', async () => (await httpCall(`${n1.httpUrl}/readyz?write=1`)).status === 200, 30_000);
+    await waitUntil('n1 to take writes', async () => (await httpCall(`${n1.httpUrl}/readyz?write=1`)).status === 200, 30_000);
     await startLabNode('n2');
     const ca = String((await httpCall(`${n1.httpUrl}/ca/bundle.pem`)).body);
     const caFile = join(dir, 'ca-bundle.pem');
@@ -106,7 +110,7 @@ export async function startActivePassiveLab(o: ActivePassiveLabOptions = {}): Pr
 
     const cfg = renderHaproxyConfig({
       nodes: nodes.map((n) => ({ name: n.id, httpHost: net.host(n.id).ip, httpPort: HTTP_PORT, httpsHost: net.host(n.id).ip, httpsPort: HTTPS_PORT })),
-      bindHttp: `${hap}:${HTTP_PORT}`, bindHttps: `${hap}:${HTTPS_PORT}`, tlsCertFile, caFile, mode: 'active-passive',
+      bindHttp: `${hap}:${HTTP_PORT}`, bindHttps: `${hap}:${HTTPS_PORT}`, tlsCertFile, caFile, mode,
       check: { intervalMs: 1000, timeoutMs: 500 },
     });
     const hdir = join(dir, 'haproxy');
@@ -117,8 +121,8 @@ export async function startActivePassiveLab(o: ActivePassiveLabOptions = {}): Pr
       const r = await httpCall(`${apiUrl}/api/v1/certificates`, { token, ca, json: { csr, profile: 'server' } });
       return r.status === 201;
     }, 30_000, 300);
-    log(`lab ${net.prefix}: PostgreSQL, n1 (active), n2 (passive) and HAProxy are up`);
-    return { net, dir, pg, nodes, haproxy, apiUrl, validationUrl, token, ca, takeoverSeconds, close };
+    log(`lab ${net.prefix}: PostgreSQL, n1, n2 (${mode}) and HAProxy are up`);
+    return { mode, net, dir, pg, nodes, haproxy, apiUrl, validationUrl, token, ca, takeoverSeconds, close };
   } catch (e) {
     await close().catch(() => undefined);
     throw e;
