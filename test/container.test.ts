@@ -77,7 +77,7 @@ describe('container image: non-root, read-only, configured by environment', () =
       const state = await mustPodman(['inspect', id, '--format', '{{.State.Status}}']);
       if (state !== 'running') throw new Error(`container ${id} is ${state}:\n${await logs()}`);
       if ((await podman(['healthcheck', 'run', id])).code === 0) break;
-      if (i >= 180) throw new Error(`container ${id} did not become healthy:\n${await logs()}`);
+      if (i >= 300) throw new Error(`container ${id} did not become healthy:\n${await logs()}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     process.stdout.write(`container ${id.slice(0, 12)}: healthy ${((Date.now() - started) / 1000).toFixed(1)} s after podman run returned\n`);
