@@ -41,7 +41,7 @@ function buildImage(): Promise<string> {
     const timer = setTimeout(() => child.kill('SIGKILL'), 20 * 60_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      process.stdout.write(`# container image ${TAG}: build.sh took ${((Date.now() - started) / 1000).toFixed(1)} s in all\n`);
+      process.stdout.write(`container image ${TAG}: build.sh took ${((Date.now() - started) / 1000).toFixed(1)} s in all\n`);
       if (code === 0) done(out); else fail(new Error(`build.sh exited with ${code}:\n${out}`));
     });
   });

@@ -79,7 +79,7 @@ echo "build context: node $NODE_VERSION ($NODE_BIN), $(wc -l < "$CTX/packages.tx
 
 # ---------------------------------------------------------------- 3. image
 t2=$(date +%s)
-"${PODMAN[@]}" build --quiet --format docker --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+"${PODMAN[@]}" build --quiet --layers=false --format docker --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
   --build-arg "BASE_IMAGE=$BASE" --label "org.opencontainers.image.version=$("$NODE_BIN" -p "require('$ROOT/package.json').version")" \
   -f "$CTX/Containerfile" -t "$TAG" "$CTX" >/dev/null
 echo "image $TAG: built in $(seconds "$t2") s"
