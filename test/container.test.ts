@@ -135,6 +135,9 @@ describe('container image: non-root, read-only, configured by environment', () =
     assert.equal(user, '10001:10001');
     assert.equal(readOnly, 'true');
     assert.equal(health, 'healthy');
+    // The health check is not vacuous: pointed at a port nothing listens on, it fails.
+    const wrongPort = await podman(['exec', '--env', 'RAMPART_HTTP__LISTEN=0.0.0.0:9', node.id, '/usr/local/bin/node', '/opt/rampart/deploy/container/healthcheck.mjs']);
+    assert.equal(wrongPort.code, 1, wrongPort.stdout + wrongPort.stderr);
     assert.equal(await mustPodman(['exec', node.id, 'id', '-u']), '10001');
     const write = await podman(['exec', node.id, 'touch', '/opt/rampart/written']);
     assert.notEqual(write.code, 0);
@@ -163,8 +166,10 @@ describe('container image: non-root, read-only, configured by environment', () =
     assert.equal(ocspStatus(`${dir}/kept.pem`), 'good');
   });
 
-  it('a new container on the same volume keeps the CA, its certificates and their status', async () => {
+  it('stops cleanly on SIGTERM; a new container on the same volume keeps the CA, its certificates and their status', async () => {
     await mustPodman(['stop', '--time', '20', node.id]);
+    // node is PID 1 in the container: SIGTERM reaches serve's handler, which closes the database and exits 0 (not 137 after SIGKILL).
+    assert.equal(await mustPodman(['inspect', node.id, '--format', '{{.State.ExitCode}}']), '0');
     await mustPodman(['rm', node.id]);
     containers.splice(containers.indexOf(node.id), 1);
     node = await runContainer();
