@@ -64,7 +64,7 @@ describe('container image: non-root, read-only, configured by environment', () =
 
   async function runContainer(): Promise<Running> {
     const publicBaseUrl = `http://127.0.0.1:${httpPort}`;
-    const id = await mustPodman(['run', '--detach', '--read-only', ...RUN_LIMITS,
+    const id = await mustPodman(['run', '--detach', '--read-only', '--cap-drop', 'all', '--security-opt', 'no-new-privileges', ...RUN_LIMITS,
       '--volume', `${VOLUME}:/var/lib/rampart`,
       '--publish', `127.0.0.1:${httpPort}:8080`, '--publish', `127.0.0.1:${httpsPort}:8443`,
       '--env', 'RAMPART_KEY_PASSPHRASE', '--env', `RAMPART_PUBLIC_BASE_URL=${publicBaseUrl}`, '--env', 'RAMPART_LOG__LEVEL=warn',
@@ -131,8 +131,9 @@ describe('container image: non-root, read-only, configured by environment', () =
   });
 
   it('runs as uid 10001 on a read-only root filesystem, writes only to its volume and /tmp, and reports healthy', async () => {
-    const [user, readOnly, health] = (await mustPodman(['inspect', node.id, '--format', '{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}|{{.State.Health.Status}}'])).split('|');
+    const [user, readOnly, health, caps] = (await mustPodman(['inspect', node.id, '--format', '{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}|{{.State.Health.Status}}|{{.EffectiveCaps}}'])).split('|');
     assert.equal(user, '10001:10001');
+    assert.equal(caps, '[]', 'no capabilities (--cap-drop all)');
     assert.equal(readOnly, 'true');
     assert.equal(health, 'healthy');
     // The health check is not vacuous: pointed at a port nothing listens on, it fails.
