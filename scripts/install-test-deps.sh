@@ -15,6 +15,9 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 command -v certtool >/dev/null && command -v ocsptool >/dev/null || need+=(gnutls-bin)
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need+=(runc)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v crlutil >/dev/null && command -v vfychain >/dev/null && command -v certutil >/dev/null || need+=(libnss3-tools)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
