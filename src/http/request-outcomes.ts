@@ -32,7 +32,19 @@ export function outcomeOf(status: number): 'ok' | 'client_error' | 'server_error
   return status >= 500 ? 'server_error' : status >= 400 ? 'client_error' : 'ok';
 }
 
+const OUTCOMES = ['ok', 'client_error', 'server_error'] as const;
+const CLASSES: Record<'http' | 'https', RequestClass[]> = {
+  http: [{ class: 'validation', route: 'ocsp' }, { class: 'validation', route: 'publication' }],
+  https: (['issuance', 'api'] as const).flatMap((c) => (['acme', 'rest'] as const).map((route) => ({ class: c, route }))),
+};
+
+/**
+ * Wraps a listener's handler. Every class, route and outcome of the listener
+ * is exported at 0 from the start: no errors is a 0 on the dashboard, not a
+ * missing series.
+ */
 export function countRequests(metrics: RampartMetrics, listener: 'http' | 'https', handler: Handler): Handler {
+  for (const c of CLASSES[listener]) for (const outcome of OUTCOMES) metrics.requests.inc({ ...c, outcome }, 0);
   return (req, res) => {
     const c = classify(listener, req.method ?? 'GET', req.url ?? '');
     if (c) {
