@@ -13,12 +13,15 @@
  *   NoNewPrivileges, one read-write path, empty capability bounding set,
  *   restart policy with start limits). The same unit with its hardening
  *   section removed scores above the bound, so the bound can fail.
+ * - The ExecStart shell line, as systemd hands it to /bin/sh ($$ unescaped),
+ *   puts the decrypted credential's contents into RAMPART_KEY_PASSPHRASE
+ *   unchanged (run for real with `exec printenv` in place of node).
  * systemd is not PID 1 on the test machine; both commands work on unit files.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,6 +110,25 @@ describe('systemd units (deploy/systemd)', () => {
       assert.match(text, /^RestartSec=5s$/m, unit);
       assert.match(text, /^StartLimitIntervalSec=600$/m, unit);
       assert.match(text, /^StartLimitBurst=5$/m, unit);
+    }
+  });
+
+  it('the ExecStart line passes the credential to the node as RAMPART_KEY_PASSPHRASE', () => {
+    const dir = tree();
+    const creds = join(dir, 'creds');
+    mkdirSync(creds);
+    const secret = 'p4ss phrase with "quotes", $HOME and \\ backslash';
+    writeFileSync(join(creds, 'key-passphrase'), secret, { mode: 0o600 });
+    for (const unit of ['rampart.service', 'rampart@.service', 'rampart-drill@.service']) {
+      const line = /^ExecStart=\/bin\/sh -c '(.*)'$/m.exec(readFileSync(join(UNITS_DIR, unit), 'utf8'));
+      assert.ok(line, `${unit}: ExecStart=/bin/sh -c '...'`);
+      // What systemd passes to sh: $$ is a literal $, %i the instance name.
+      const script = line[1]!.replaceAll('$$', '$').replaceAll('%i', 'node2');
+      assert.match(script, / exec \/usr\/bin\/node \/opt\/rampart\/bin\/rampart\.mjs --data-dir \/var\/lib\/rampart(\/node2)? (serve|drill run node2)$/, unit);
+      const probe = script.replace(/ exec \/usr\/bin\/node .*$/, ' exec printenv RAMPART_KEY_PASSPHRASE');
+      const r = spawnSync('/bin/sh', ['-c', probe], { encoding: 'utf8', env: { PATH: process.env.PATH, CREDENTIALS_DIRECTORY: creds } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `${secret}\n`, unit);
     }
   });
 
