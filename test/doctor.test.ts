@@ -9,6 +9,10 @@
  *   configured (then "no backup yet" warns) and `rampart backup create`
  *   (then it is ok); with only warnings left the exit status is 1;
  * - the node stopped: its readiness and API TLS fail.
+ * - on PostgreSQL with a synchronous standby (a cluster node): the clock
+ *   skew against the database is measured and ok, replication is ok with
+ *   the standby named; without pg_monitor the standby's position is hidden
+ *   and replication warns, naming the GRANT; granting it removes the finding.
  * Human output is checked once; the rest reads --json.
  */
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +21,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
+import { clusterEnv, startClusterNode } from './helpers/cluster.js';
+import { startPostgres, type PgCluster } from './helpers/postgres.js';
 
 interface Finding { check: string; status: 'ok' | 'warn' | 'fail'; detail: string; fix: string }
 interface Report { status: string; exitStatus: number; findings: Finding[] }
@@ -95,5 +101,46 @@ describe('rampart doctor', () => {
     assert.equal(byCheck(r.report!).node, 'fail');
     assert.equal(byCheck(r.report!).apiTls, 'fail');
     assert.match(r.report!.findings.find((f) => f.check === 'node')!.detail, /not reachable/);
+  });
+});
+
+describe('rampart doctor on PostgreSQL with a synchronous standby', () => {
+  let pg: PgCluster;
+  let node: NodeProcess | undefined;
+  const common = { database: 'doctor', mode: 'active-active' as const };
+
+  before(async () => {
+    pg = await startPostgres({ standbys: 1, synchronous: true });
+    await pg.createDatabase('doctor');
+    node = await startClusterNode({ ...common, hosts: pg.hosts(), nodeId: 'doc1' });
+  });
+  after(async () => {
+    await node?.stop();
+    if (node) removeDir(node.dataDir);
+    await pg?.stop();
+  });
+
+  const doctor = (): Report => {
+    const r = spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', node!.dataDir, '--json', 'doctor', '--url', node!.httpUrl, '--api-url', node!.httpsUrl], {
+      encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...clusterEnv({ ...common, hosts: pg.hosts(), nodeId: 'doctor-cli' }) },
+    });
+    assert.ok(r.status === 1 || r.status === 2, `${r.status}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Report;
+  };
+  const find = (r: Report, check: string): Finding => r.findings.find((f) => f.check === check)!;
+
+  it('measures the clock skew against the database and sees the standby once pg_monitor is granted', async () => {
+    let r = doctor();
+    assert.equal(find(r, 'clockSkew').status, 'ok');
+    assert.match(find(r, 'clockSkew').detail, /^this host is \d+ ms (behind|ahead of) the database \(round trip \d+ ms\)$/);
+    assert.equal(find(r, 'replication').status, 'warn');
+    assert.match(find(r, 'replication').detail, /positions hidden/);
+    assert.match(find(r, 'replication').fix, /GRANT pg_monitor/);
+
+    await pg.psql('GRANT pg_monitor TO rampart');
+    r = doctor();
+    assert.equal(find(r, 'replication').status, 'ok', JSON.stringify(find(r, 'replication')));
+    assert.match(find(r, 'replication').detail, /^walreceiver sync \d+ bytes behind$/);
+    assert.equal(find(r, 'node').status, 'ok');
   });
 });
