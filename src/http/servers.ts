@@ -35,6 +35,7 @@ import { createNodeLimits, type NodeLimits } from './limits/node-limits.js';
 import { guardOcsp, installApiGuard, installValidationGuard } from './limits/request-guard.js';
 import { ThrottledDenialAudit } from '../audit/throttled-denial-audit.js';
 import { createListenerServer } from './limits/server-limits.js';
+import { countRequests } from './request-outcomes.js';
 
 function common(app: FastifyInstance, node: ServedNode, listener: string): void {
   installProblemHandler(app);
@@ -70,9 +71,9 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
   }));
   // OCSP is answered before the router (see validation/ocsp-route.ts); everything else goes to fastify.
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-    createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics, tls: null }, (req, res) => {
+    createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics, tls: null }, countRequests(node.metrics, 'http', (req, res) => {
       if (!ocsp(req, res)) handler(req, res);
-    });
+    }));
   const app = Fastify({ logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
   common(app, node, 'http');
   installValidationGuard(app, limits);
@@ -83,7 +84,7 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
 
 export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, urls: NodeUrls, limits: NodeLimits): Promise<FastifyInstance> {
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-    createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls }, handler);
+    createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls }, countRequests(node.metrics, 'https', handler));
   const app = Fastify({
     logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
     // With serverFactory the server above is used; the option only makes fastify name its addresses https://.

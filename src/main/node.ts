@@ -64,6 +64,7 @@ import { RegionMonitor, type PeerStatus, type RegionStatus } from '../region/reg
 import { RegionGate } from '../region/region-gate.js';
 import { registerRegionCheck } from '../region/region-check.js';
 import { registerRegionMetrics } from '../region/region-metrics.js';
+import { registerStandbyLagMetrics } from '../cluster/standby-lag-metrics.js';
 import { sqlDatabaseOf } from '../storage/sql-database.js';
 
 export { RAMPART_VERSION };
@@ -204,6 +205,9 @@ export class RampartNode {
     if (region && config.regions) {
       registerRegionCheck({ health: this.health, region, lagWarnSeconds: config.regions.lagWarnSeconds, lagCriticalSeconds: config.regions.lagCriticalSeconds });
       registerRegionMetrics(this.metrics.registry, region);
+    } else {
+      const db = sqlDatabaseOf(store);
+      if (db) registerStandbyLagMetrics(this.metrics.registry, db, log);
     }
     this.revocationFollower = new RevocationFollower({ store, ocsp: this.ocsp, crl: this.crl, events: this.events, metrics: this.metrics, log });
     const leaderWork = (): boolean => this.cluster.mode === 'single' || this.cluster.isLeader();

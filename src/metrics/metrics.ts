@@ -38,6 +38,16 @@ export class RampartMetrics {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],
   });
 
+  /** Service-level indicators (SLOs in deploy/prometheus/rampart-slo-rules.yml); counted by src/http/request-outcomes.ts. */
+  readonly requests = new Counter({
+    name: 'rampart_requests_total', help: 'Requests answered, by class (validation, issuance: state-changing API/ACME, api: reads), route (ocsp, publication, acme, rest) and outcome (ok, client_error: 4xx, server_error: 5xx, the SLO\'s bad events); health and metrics endpoints are not counted',
+    labelNames: ['class', 'route', 'outcome'], registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'rampart_request_duration_seconds', help: 'Time from a request\'s arrival to its last byte written, by class and route (as rampart_requests_total)', labelNames: ['class', 'route'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'rampart_process_' });
   }

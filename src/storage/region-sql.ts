@@ -74,6 +74,18 @@ function toRow(r: Record<string, unknown>): RegionRow {
   return { activeRegion: String(r.active_region), epoch: big(r.epoch), timeline: num(r.timeline), changedAt: date(r.changed_at), reason: String(r.reason) };
 }
 
+/** A primary's streaming standbys and how far each is behind (pg_stat_replication; empty on a replica). */
+export async function readStandbys(sql: Q): Promise<StandbyLag[]> {
+  return (await sql`SELECT application_name, state, sync_state,
+      pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes,
+      extract(epoch from replay_lag)::float8 AS replay_lag FROM pg_stat_replication
+      WHERE NOT pg_is_in_recovery() ORDER BY application_name`)
+    .map((r) => ({
+      name: String(r.application_name), state: String(r.state), syncState: String(r.sync_state),
+      lagBytes: r.lag_bytes === null ? null : num(r.lag_bytes), replayLagSeconds: r.replay_lag === null ? null : num(r.replay_lag),
+    }));
+}
+
 /** Everything a region decision needs, from one database. */
 export async function readRegionView(sql: Q): Promise<DbRegionView> {
   const [s] = await sql.unsafe(`SELECT pg_is_in_recovery() AS rec, ${TIMELINE_NOW} AS tli,
@@ -97,13 +109,7 @@ export async function readRegionView(sql: Q): Promise<DbRegionView> {
     const [w] = await sql`SELECT status, sender_host, sender_port FROM pg_stat_wal_receiver`;
     if (w) walReceiver = { status: String(w.status), sender: w.sender_host ? `${String(w.sender_host)}:${String(w.sender_port)}` : null };
   } else {
-    standbys = (await sql`SELECT application_name, state, sync_state,
-        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes,
-        extract(epoch from replay_lag)::float8 AS replay_lag FROM pg_stat_replication ORDER BY application_name`)
-      .map((r) => ({
-        name: String(r.application_name), state: String(r.state), syncState: String(r.sync_state),
-        lagBytes: r.lag_bytes === null ? null : num(r.lag_bytes), replayLagSeconds: r.replay_lag === null ? null : num(r.replay_lag),
-      }));
+    standbys = await readStandbys(sql);
   }
   return {
     inRecovery, timeline: num(s!.tli), now: date(s!.now), state, heartbeats,
