@@ -197,12 +197,13 @@ export async function restoreToTime(o: RestoreOptions): Promise<RestoreReport> {
     if (Date.now() > deadline) throw new PitrError('timeout', `recovery did not finish in time (log ${logFile})\n${tail(logFile)}`);
     await sleep(250);
   }
-  replay.finish();
   const tDone = Date.now();
   const control = controlData(o);
   const timeline = Number(control["Latest checkpoint's TimeLineID"]) || null;
   const history = timeline ? readTimelineHistory(o.pgdata, timeline) : null;
   const parsed = parseRecoveryLog(readFileSync(logFile, 'utf8'));
+  replay.set(parsed.restored);
+  replay.finish();
   return {
     baseBackup: m.id, baseFinishedAt: m.finishedAt, targetTime: o.toTime.toISOString(), pgdata: o.pgdata, port: o.port, logFile,
     timeline, switchLsn: history?.switchLsn ?? null, stopReason: history?.reason ?? null,

@@ -145,7 +145,7 @@
     const o = {
       width: Math.max(300, box.clientWidth || 540), height: 200,
       // One point (a single drill) still gets a readable time axis: an hour either side.
-      scales: Object.assign({ x: { time: true, range: (u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]) } }, (opts && opts.scales) || {}),
+      scales: Object.assign({ x: x[0] === x[x.length - 1] ? { time: true, auto: false, range: [x[0] - 3600, x[0] + 3600] } : { time: true } }, (opts && opts.scales) || {}),
       series: [{}].concat(series.map((s, i) => Object.assign({ label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 2, spanGaps: false }, s.opts || {}))),
       axes: [{}, { size: 60 }],
     };
