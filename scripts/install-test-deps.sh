@@ -15,6 +15,7 @@ command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(pro
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v chromium >/dev/null || need+=(chromium)
+command -v script >/dev/null || need+=(bsdutils)
 command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 command -v certtool >/dev/null && command -v ocsptool >/dev/null || need+=(gnutls-bin)
 command -v podman >/dev/null || need+=(podman)

@@ -3,7 +3,9 @@
  * with the CLI against it, and the page driven in headless Chromium (Debian
  * package) with playwright-core: log in, cluster view, find a certificate,
  * revoke it through the confirmation dialog, drill history, audit log and
- * chain status; then an auditor token, which sees no revoke button. Every
+ * chain status; the charts (uPlot, served by the node) after issuance and
+ * OCSP traffic, from the node's metric history sampled every second here;
+ * then an auditor token, which sees no revoke button. Every
  * request the page makes must stay on the node's origin. Screenshots go to
  * test-artifacts/dashboard/.
  *
@@ -13,14 +15,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { call, type ApiResponse } from './helpers/api-client.js';
 import { launchChromium } from './helpers/chromium.js';
 import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
-import { makeCsr } from './helpers/openssl.js';
+import { makeCsr, mustOpenssl } from './helpers/openssl.js';
 
 const ARTIFACTS = resolve(import.meta.dirname, '..', 'test-artifacts', 'dashboard');
 
@@ -48,7 +50,7 @@ describe('web dashboard in headless Chromium', { timeout: 300_000 }, () => {
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    node = await startNode();
+    node = await startNode({ env: { RAMPART_DASHBOARD__HISTORY_SAMPLE_SECONDS: '1' } });
     assert.ok(node.adminToken, 'admin token printed');
     ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
     csrDir = tempDir('rampart-dashboard-csr-');
@@ -57,6 +59,8 @@ describe('web dashboard in headless Chromium', { timeout: 300_000 }, () => {
       const r: ApiResponse = await call(`${node.httpsUrl}/api/v1/certificates`, { token: node.adminToken!, ca, json: { csr, profile: 'server', validityDays: name.startsWith('shop') ? 10 : 90 } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
       serials.set(name, r.body.serial);
+      writeFileSync(join(csrDir, `${name}.pem`), r.body.certificatePem);
+      writeFileSync(join(csrDir, `${name}.chain.pem`), r.body.chainPem);
     }
     const t = await call(`${node.httpsUrl}/api/v1/tokens`, { token: node.adminToken!, ca, json: { name: 'dashboard-auditor', role: 'auditor' } });
     assert.equal(t.status, 201, JSON.stringify(t.body));
@@ -90,7 +94,7 @@ describe('web dashboard in headless Chromium', { timeout: 300_000 }, () => {
   }
 
   it('serves the page with a strict Content-Security-Policy', async () => {
-    for (const p of ['/dashboard/', '/dashboard/app.js', '/dashboard/app.css']) {
+    for (const p of ['/dashboard/', '/dashboard/app.js', '/dashboard/app.css', '/dashboard/vendor/uPlot.iife.min.js', '/dashboard/vendor/uPlot.min.css']) {
       const r = await call(`${node.httpsUrl}${p}`, { ca });
       assert.equal(r.status, 200, p);
       assert.match(String(r.headers['content-security-policy']), /^default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'$/);
@@ -182,6 +186,70 @@ describe('web dashboard in headless Chromium', { timeout: 300_000 }, () => {
     assert.deepEqual(consoleErrors.filter((e) => !/status of 40[34]/.test(e)), [], 'no script or CSP errors');
     await page.getByTestId('logout').click();
     await page.getByTestId('login').waitFor({ state: 'visible' });
+    await page.close();
+  });
+
+  it('charts: issuance, OCSP rate and p99, error budget and drill RTO drawn from the node\'s metric history', async () => {
+    const vendored = await call(`${node.httpsUrl}/dashboard/vendor/uPlot.iife.min.js`, { ca });
+    assert.equal(String(vendored.body), readFileSync(resolve(import.meta.dirname, '..', 'node_modules', 'uplot', 'dist', 'uPlot.iife.min.js'), 'utf8'), 'uPlot as installed from npm');
+    // Traffic: a few issuances and OCSP requests (POST) for the mail certificate.
+    const name = 'mail.dashboard.test';
+    mustOpenssl(['ocsp', '-issuer', join(csrDir, `${name}.chain.pem`), '-cert', join(csrDir, `${name}.pem`), '-no_nonce', '-reqout', join(csrDir, 'req.der')]);
+    const der = readFileSync(join(csrDir, 'req.der'));
+    for (let i = 0; i < 3; i++) {
+      const n = `chart${i}.dashboard.test`;
+      const csr = readFileSync(makeCsr(csrDir, n, { subj: `/CN=${n}`, san: `DNS:${n}` }).csrPath, 'utf8');
+      assert.equal((await call(`${node.httpsUrl}/api/v1/certificates`, { token: node.adminToken!, ca, json: { csr, profile: 'server' } })).status, 201);
+    }
+    for (let i = 0; i < 60; i++) {
+      const r = await call(`${node.httpUrl}/ocsp`, { method: 'POST', body: der, headers: { 'content-type': 'application/ocsp-request' } });
+      assert.equal(r.status, 200);
+    }
+    // The history holds them once the next samples are taken (one a second in this test).
+    const max = (xs: Array<number | null>) => Math.max(0, ...xs.filter((x): x is number => x !== null));
+    let h: any;
+    for (let i = 0; i < 60; i++) {
+      h = (await call(`${node.httpsUrl}/api/v1/metrics/history`, { token: node.adminToken!, ca })).body;
+      if (max(h.issuancePerSecond) > 0 && max(h.ocspPerSecond) > 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(max(h.issuancePerSecond) > 0 && max(h.ocspPerSecond) > 0, JSON.stringify(h));
+    assert.ok(max(h.ocspP99Ms) > 0, 'an OCSP p99 latency was measured');
+    assert.equal(h.sampleSeconds, 1);
+    assert.deepEqual(h.availability, { validation: 99.95, issuance: 99.9 });
+    assert.ok(h.errorBudgetRemaining.validation.every((v: number) => v === 100), 'no 5xx: the whole budget is left');
+    assert.ok(h.replicationLagSeconds.every((v: unknown) => v === null), 'a single node has no replication lag');
+    // An auditor token may read it (status.read); no token may not.
+    assert.equal((await call(`${node.httpsUrl}/api/v1/metrics/history`, { token: auditorToken, ca })).status, 200);
+    assert.equal((await call(`${node.httpsUrl}/api/v1/metrics/history`, { ca })).status, 401);
+
+    const page = await context!.newPage();
+    const consoleErrors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    await login(page, node.adminToken!);
+    await page.getByTestId('tab-charts').click();
+    for (const chart of ['issuance', 'ocsp', 'ocsp-p99', 'budget', 'rto']) {
+      const box = page.getByTestId(`chart-${chart}`);
+      await box.locator('canvas').waitFor();
+      assert.ok(Number(await box.getAttribute('data-points')) > 0, `${chart}: a non-empty series`);
+    }
+    assert.ok(Number(await page.getByTestId('chart-issuance').getAttribute('data-max')) > 0, 'issuance drawn above zero');
+    assert.ok(Number(await page.getByTestId('chart-ocsp').getAttribute('data-max')) > 0, 'OCSP drawn above zero');
+    // The drill of before(): its RTO (one point) against the backup tier's 60 min target.
+    assert.equal(Number(await page.getByTestId('chart-rto').getAttribute('data-max')), 3600);
+    // A replica-less node says so instead of drawing an empty chart.
+    assert.match(await page.getByTestId('chart-lag').innerText(), /not in a replica region/);
+    // The canvas has pixels drawn (not a blank element).
+    const drawn = await page.getByTestId('chart-ocsp').locator('canvas').evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
+      return n;
+    });
+    assert.ok(drawn > 100, `${drawn} pixels drawn`);
+    await shot(page, '11-charts');
+    assert.deepEqual(consoleErrors, [], 'no script or CSP errors');
     await page.close();
   });
 

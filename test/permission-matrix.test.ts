@@ -34,6 +34,7 @@ const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number 
   'GET /api/v1/audit': { path: '/api/v1/audit?limit=5', allowed: 200 },
   'GET /api/v1/drills': { allowed: 200 },
   'GET /api/v1/backups': { allowed: 200 },
+  'GET /api/v1/metrics/history': { allowed: 200 },
   'POST /api/v1/crl/generate': { allowed: 200 },
   'GET /api/v1/cluster': { allowed: 200 },
   'GET /api/v1/whoami': { allowed: 200 },

@@ -105,7 +105,7 @@ describe('PostgreSQL point-in-time restore (rampart pitr)', { skip: !isRoot && '
     const base = await cli(['--json', 'pitr', 'base', '--target-dir', targetDir, '--host', '127.0.0.1', '--port', String(pg.primary.port), '--user', 'postgres', '--dbname', 'postgres']);
     assert.equal(base.code, 0, base.stderr);
     timings.baseBackup = (Date.now() - t) / 1000;
-    const manifest = JSON.parse(base.stdout) as { id: string; timeline: number; startLsn: string; finishedAt: string };
+    const manifest = JSON.parse(base.stdout) as { id: string; timeline: number; startLsn: string; finishedAt: string; tarBytes: number };
     assert.equal(manifest.timeline, 1);
 
     for (const s of batchA) await store.insertCertificate(cert(s));
@@ -129,6 +129,13 @@ describe('PostgreSQL point-in-time restore (rampart pitr)', { skip: !isRoot && '
     assert.equal(report.timeline, 2);
     assert.match(report.stopReason ?? '', /before|after/);
     timings.restoreRecovery = report.seconds.recovery;
+    // --json: progress as JSON lines on stderr (src/cli/progress-view.ts): the base backup unpacked
+    // in bytes, then WAL files replayed, each phase ending with done.
+    const events = r.stderr.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l).progress);
+    const unpacked = events.find((p) => p.phase === 'unpack' && p.done);
+    assert.ok(unpacked && unpacked.bytes === manifest.tarBytes, r.stderr);
+    const replayed = events.find((p) => p.phase === 'replay' && p.done);
+    assert.ok(replayed && replayed.steps === report.walFilesRestored, r.stderr);
 
     const back = new PostgresStore({ hosts: [`127.0.0.1:${port}`], database: 'rampart', user: 'rampart', max: 2, connectTimeoutSeconds: 2, retryForMs: 0 });
     try {

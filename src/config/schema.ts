@@ -5,6 +5,7 @@
  * for operators; keep the two in step.
  */
 import { regionsSchema } from './region-config.js';
+import { dashboardSchema } from './dashboard-config.js';
 import { limitsSchema } from './limits-config.js';
 import { auditSchema } from './audit-forward-config.js';
 import { isIP } from 'node:net';
@@ -561,6 +562,7 @@ export const rampartConfigObject = z.strictObject({
   audit: auditSchema.prefault({}),
   regions: regionsSchema.optional(),
   limits: limitsSchema.prefault({}),
+  dashboard: dashboardSchema.prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),

@@ -5,6 +5,7 @@
  * (SIGINT/SIGTERM: teardown, then exit 130/143; a second signal kills at once).
  */
 import { randomBytes } from 'node:crypto';
+import { StepMeter, type OnProgress } from '../core/progress.js';
 import type { RampartConfig } from '../config/schema.js';
 import { DrillEnvironment } from './drill-environment.js';
 import type { DrillResult, DrillScenarioName, DrillStep, DrillTier } from './drill-result.js';
@@ -16,6 +17,9 @@ export interface RunDrillOptions {
   nodeDataDir: string;
   nodeName: string;
   progress?: (line: string) => void;
+  /** Progress in steps (the CLI's bar); `expected` is the last run's step count and duration. */
+  onProgress?: OnProgress;
+  expected?: { steps: number; seconds?: number };
   now?: () => Date;
 }
 
@@ -42,6 +46,7 @@ export async function runDrill(o: RunDrillOptions): Promise<DrillResult> {
   let rpoSeconds: number | null = null;
   const progress = o.progress ?? (() => undefined);
   const env = new DrillEnvironment(o.scenario.name);
+  const meter = new StepMeter(o.onProgress, `drill ${o.scenario.name}`, o.expected);
 
   const ctx: DrillContext = {
     config: o.config, nodeDataDir: o.nodeDataDir, env,
@@ -49,6 +54,7 @@ export async function runDrill(o: RunDrillOptions): Promise<DrillResult> {
       const s: DrillStep = { name, startedAt: now().toISOString(), durationMs: 0, ok: false };
       steps.push(s);
       progress(`  … ${name}`);
+      meter.begin(name);
       const st = performance.now();
       try {
         const v = await fn();
@@ -61,6 +67,7 @@ export async function runDrill(o: RunDrillOptions): Promise<DrillResult> {
         throw e;
       } finally {
         s.durationMs = Math.round((performance.now() - st) * 10) / 10;
+        meter.end();
         progress(`  ${s.ok ? 'ok' : 'FAILED'} ${name} (${(s.durationMs / 1000).toFixed(2)} s)${s.error ? `: ${s.error.split('\n')[0]}` : ''}`);
       }
     },
@@ -93,6 +100,7 @@ export async function runDrill(o: RunDrillOptions): Promise<DrillResult> {
   } finally {
     progress('  tearing the drill environment down');
     await env.teardown();
+    meter.finish();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

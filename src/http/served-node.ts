@@ -17,6 +17,7 @@ import type { CaEvents } from '../core/events.js';
 import type { HealthRegistry } from '../health/health.js';
 import type { HealthMonitor } from '../health/health-monitor.js';
 import type { KeyBackend } from '../keys/key-backend.js';
+import type { MetricHistory } from '../metrics/metric-history.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
 import type { IssuanceService } from '../ra/issuance.js';
 import type { PendingInventory } from '../ra/pending-inventory.js';
@@ -37,6 +38,8 @@ export interface ServedNode {
   readonly keys: KeyBackend;
   readonly events: CaEvents;
   readonly metrics: RampartMetrics;
+  /** The in-memory metric history the dashboard charts read. */
+  readonly metricHistory: MetricHistory;
   readonly health: HealthRegistry;
   readonly healthMonitor: HealthMonitor;
   readonly urls: CaUrls;

@@ -66,7 +66,7 @@ function trustProxyOf(node: ServedNode): string[] | false {
 
 export async function buildValidationApp(node: ServedNode, limits: NodeLimits): Promise<FastifyInstance> {
   const ocsp = guardOcsp(limits, createOcspHandler({
-    responder: node.ocsp, clock: node.clock, log: node.log,
+    responder: node.ocsp, clock: node.clock, log: node.log, observe: (s) => node.metrics.ocspDuration.observe(s),
     maxAgeSeconds: node.config.ocsp.maxAgeSeconds, maxRequestBytes: node.config.ocsp.maxRequestBytes,
   }));
   // OCSP is answered before the router (see validation/ocsp-route.ts); everything else goes to fastify.
@@ -124,7 +124,7 @@ export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, url
     cluster: async () => clusterView(node),
   });
   await app.register(acmeAdminRoutes, { auth, eab: node.eab, audit: node.audit });
-  await app.register(dashboardDataRoutes, { auth, store: node.store, clock: node.clock, config: node.config, dataDir: node.paths.dataDir });
+  await app.register(dashboardDataRoutes, { auth, store: node.store, clock: node.clock, config: node.config, dataDir: node.paths.dataDir, history: node.metricHistory });
   await app.register(dashboardRoutes);
   await app.register(operatorRoutes, { auth, operators: node.operators, tokens: node.tokens, audit: node.audit, clock: node.clock });
   if (node.acme) await app.register(acmeRoutes, { prefix: ACME_PREFIX, acme: node.acme, metrics: node.metrics });

@@ -33,6 +33,7 @@ import type { AuditForwarder } from '../audit/forward/audit-forwarder.js';
 import type { KeyBackend } from '../keys/key-backend.js';
 import { SoftwareKeyBackend } from '../keys/software/software-backend.js';
 import { openPkcs11Backend } from '../keys/pkcs11/from-config.js';
+import { MetricHistory } from '../metrics/metric-history.js';
 import { RampartMetrics } from '../metrics/metrics.js';
 import { OcspResponder } from '../validation/ocsp/ocsp-responder.js';
 import { IssuanceService } from '../ra/issuance.js';
@@ -83,6 +84,8 @@ export interface NodeOpenOptions {
 export class RampartNode {
   readonly events = new CaEvents();
   readonly metrics = new RampartMetrics();
+  /** The dashboard charts' history of this node's metrics (sampled only under `rampart serve`). */
+  readonly metricHistory: MetricHistory;
   readonly health = new HealthRegistry();
   readonly urls: CaUrls;
   readonly audit: AuditLog;
@@ -134,6 +137,11 @@ export class RampartNode {
   ) {
     this.region = region;
     this.urls = caUrls(config.publicBaseUrl);
+    this.metricHistory = new MetricHistory({
+      registry: this.metrics.registry, sampleSeconds: config.dashboard.historySampleSeconds, points: config.dashboard.historyPoints,
+      availability: { validation: config.tiers.validation?.availability ?? null, issuance: config.tiers.issuance?.availability ?? null },
+      onError: (e) => log.warn({ err: e }, 'metric history sample failed'),
+    });
     const h = parseListen(config.http.listen)!;
     const t = parseListen(config.https.listen)!;
     const host = (x: string) => (x.includes(':') ? `[${x}]` : x);
@@ -332,6 +340,7 @@ export class RampartNode {
     this.ocsp.start((e) => this.log.error({ err: e }, 'background job failed'));
     this.auditForwarding = scheduleAuditForwarding(this.auditForwarder, { everySeconds: this.config.audit.forwardEverySeconds, isLeader: leaderWork, log: this.log });
     this.backups.start();
+    this.metricHistory.start();
     this.mirror?.start();
     this.tidySchedule.start();
     this.acme?.start(leaderWork);
@@ -345,6 +354,7 @@ export class RampartNode {
   }
 
   async close(): Promise<void> {
+    this.metricHistory.stop();
     this.acme?.stop();
     this.backups.stop();
     await this.mirror?.stop();

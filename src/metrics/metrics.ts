@@ -33,6 +33,10 @@ export class RampartMetrics {
     name: 'rampart_issuance_stage_seconds', help: 'Time of each step of an issuance: parse (CSR, signature check), policy, encode (TBS), lint (preview), sign, commit (durable)',
     labelNames: ['stage'], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5], registers: [this.registry],
   });
+  readonly ocspDuration = new Histogram({
+    name: 'rampart_ocsp_request_duration_seconds', help: 'Time to answer an OCSP request (read, look up, write), answered ahead of the router',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'rampart_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['listener', 'route', 'method', 'code'],
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],

@@ -18,6 +18,7 @@
  * --demote-pgdata); without them they are left to the database HA tool and
  * the command checks that the result is in place.
  */
+import { StepMeter, type OnProgress } from '../core/progress.js';
 import type { RampartConfig } from '../config/schema.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { systemClock } from '../core/clock.js';
@@ -50,6 +51,8 @@ export interface FailbackOptions {
   catchUpSeconds?: number;
   actor?: string;
   log?: (line: string) => void;
+  /** Progress in steps (the CLI's bar). */
+  onProgress?: OnProgress;
   baseDir?: string;
 }
 
@@ -79,7 +82,8 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
   if (!o.skipVerify && regions.sites[o.to]!.nodes.length && !o.token) {
     throw new Error('an API token is needed to verify issuance after the failback (--token or RAMPART_TOKEN), or --skip-verify');
   }
-  const t = new Timeline(o.log);
+  // About 17 steps (preflight ×2, reconcile, rebuild, catch up, fence, replay, promote, activate, nodes, DNS, 4 verify steps, rebuild the other region, audit): the bar's total, an estimate.
+  const t = new Timeline(o.log, o.onProgress ? new StepMeter(o.onProgress, 'failback', { steps: 17 }) : undefined);
   const pools: Array<{ close(): Promise<void> }> = [];
   const pool = (region: string, primary = false) => { const p = sitePool(o.config, region, env, { primary }); pools.push(p); return p; };
   try {
@@ -236,6 +240,7 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
     ].filter(Boolean).join('\n');
     return { ...r, text };
   } finally {
+    t.finish();
     await Promise.all(pools.map((p) => p.close()));
   }
 }

@@ -22,6 +22,7 @@
  *  7. audit       one region.failover entry in B's audit chain.
  * It returns the timeline with the RTO and the RPO.
  */
+import { StepMeter, type OnProgress } from '../core/progress.js';
 import type { RampartConfig } from '../config/schema.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { systemClock } from '../core/clock.js';
@@ -51,6 +52,8 @@ export interface FailoverOptions {
   incidentStart?: Date;
   actor?: string;
   log?: (line: string) => void;
+  /** Progress in steps (the CLI's bar). */
+  onProgress?: OnProgress;
   baseDir?: string;
 }
 
@@ -88,7 +91,8 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
   if (!o.skipVerify && regions.sites[o.to]!.nodes.length && !o.token) {
     throw new Error('an API token is needed to verify issuance after the failover (--token or RAMPART_TOKEN), or --skip-verify');
   }
-  const t = new Timeline(o.log);
+  // About 13 steps (preflight ×2, fence, replay, promote, activate, nodes, DNS, 4 verify steps, audit): the bar's total, an estimate.
+  const t = new Timeline(o.log, o.onProgress ? new StepMeter(o.onProgress, 'failover', { steps: 13 }) : undefined);
   const target = sitePool(o.config, o.to, env);
   const sources = new Map(Object.keys(regions.sites).filter((r) => r !== o.to).map((r) => [r, sitePool(o.config, r, env, { timeoutSeconds: regions.peerTimeoutSeconds, primary: true })]));
   try {
@@ -222,6 +226,7 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     };
     return { ...report, text: formatReport(report, t) };
   } finally {
+    t.finish();
     await target.close();
     await Promise.all([...sources.values()].map((p) => p.close()));
   }

@@ -1,8 +1,11 @@
 /**
  * The timeline a regional failover or failback prints: every step with its
  * start offset, duration, outcome and what it found, so that an operator (and
- * the drill) sees where the recovery time went.
+ * the drill) sees where the recovery time went. With a step meter it also
+ * reports progress (steps done of those expected, ETA) to the CLI's bar.
  */
+import type { StepMeter } from '../core/progress.js';
+
 export interface TimelineStep {
   step: string;
   startMs: number;
@@ -16,12 +19,13 @@ export class Timeline {
   private readonly t0 = performance.now();
   readonly steps: TimelineStep[] = [];
 
-  constructor(private readonly log: (line: string) => void = () => undefined) {}
+  constructor(private readonly log: (line: string) => void = () => undefined, private readonly progress?: StepMeter) {}
 
   /** Runs one step; its return value's `detail` (or the error) is recorded. Errors are rethrown. */
   async step<T>(name: string, fn: () => Promise<T>, describe: (v: T) => string = () => ''): Promise<T> {
     const start = performance.now();
     this.log(`… ${name}`);
+    this.progress?.begin(name);
     try {
       const v = await fn();
       this.record(name, start, true, describe(v));
@@ -37,11 +41,15 @@ export class Timeline {
     this.record(name, performance.now(), ok, detail);
   }
 
+  /** The run ended (the progress bar shows done). */
+  finish(): void { this.progress?.finish(); }
+
   elapsedMs(): number { return performance.now() - this.t0; }
 
   private record(name: string, start: number, ok: boolean, detail: string): void {
     const s = { step: name, startMs: Math.round(start - this.t0), durationMs: Math.round(performance.now() - start), ok, detail };
     this.steps.push(s);
+    this.progress?.end();
     this.log(`${ok ? '✓' : '✗'} ${name} (${(s.durationMs / 1000).toFixed(2)} s)${detail ? `: ${detail}` : ''}`);
   }
 

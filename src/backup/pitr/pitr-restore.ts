@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { ProgressMeter, StepMeter, type OnProgress } from '../../core/progress.js';
 import { BackupDecryptError, decryptObject } from '../envelope.js';
 import type { BackupTarget } from '../target.js';
 import { listBaseBackups, pickBaseBackup, type BaseManifest } from './base-catalog.js';
@@ -35,6 +36,8 @@ export interface RestoreOptions {
   keepArchiving?: boolean;
   timeoutMs?: number;
   log?: (msg: string) => void;
+  /** Progress: 'unpack' in bytes of the base backup, then 'replay' in WAL files (of those archived since the base backup). */
+  onProgress?: OnProgress;
 }
 
 export interface RestoreReport {
@@ -80,6 +83,7 @@ async function extract(o: RestoreOptions, m: BaseManifest, targetNames: string[]
   let stderr = '';
   tar.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
   const done = new Promise<number>((res, rej) => { tar.on('error', rej); tar.on('close', (code) => res(code ?? 1)); });
+  const meter = new ProgressMeter(o.onProgress, 'unpack', m.tarBytes);
   try {
     for (const c of m.chunks) {
       let blob: Uint8Array | null = null;
@@ -93,7 +97,9 @@ async function extract(o: RestoreOptions, m: BaseManifest, targetNames: string[]
       }
       if (createHash('sha256').update(data).digest('hex') !== c.sha256) throw new PitrError('no-base-backup', `base backup ${m.id}: chunk ${c.key} does not match its manifest`);
       if (!tar.stdin!.write(data)) await new Promise((r) => tar.stdin!.once('drain', r));
+      meter.add(data.length);
     }
+    meter.finish();
   } finally {
     tar.stdin!.end();
   }
@@ -180,7 +186,10 @@ export async function restoreToTime(o: RestoreOptions): Promise<RestoreReport> {
 
   const deadline = Date.now() + (o.timeoutMs ?? 30 * 60_000);
   let sawPid = false;
+  // WAL files replayed so far (from the server log), of those archived since the base backup began.
+  const replay = new StepMeter(o.onProgress, 'replay', { steps: archived.filter((w) => w >= m.startWal).length });
   for (;;) {
+    if (o.onProgress && existsSync(logFile)) replay.set(parseRecoveryLog(readFileSync(logFile, 'utf8')).restored, 'WAL files restored');
     const alive = postmasterAlive(o.pgdata);
     if (alive) sawPid = true;
     if (alive === false || (alive === null && sawPid)) throw failure(o, logFile, archived, m);
@@ -193,6 +202,8 @@ export async function restoreToTime(o: RestoreOptions): Promise<RestoreReport> {
   const timeline = Number(control["Latest checkpoint's TimeLineID"]) || null;
   const history = timeline ? readTimelineHistory(o.pgdata, timeline) : null;
   const parsed = parseRecoveryLog(readFileSync(logFile, 'utf8'));
+  replay.set(parsed.restored);
+  replay.finish();
   return {
     baseBackup: m.id, baseFinishedAt: m.finishedAt, targetTime: o.toTime.toISOString(), pgdata: o.pgdata, port: o.port, logFile,
     timeline, switchLsn: history?.switchLsn ?? null, stopReason: history?.reason ?? null,

@@ -13,7 +13,7 @@ import { parseDatabaseUrl, type PgConnection } from '../../storage/pg-tools.js';
 import { restorePostgres, restoreSqlite } from '../../backup/restore.js';
 import { closeTargets, createTargets } from '../../backup/targets.js';
 import { RAMPART_VERSION } from '../../core/version.js';
-import { progressView } from '../progress-view.js';
+import { withProgress } from '../progress-view.js';
 import { cliActor, loadCliConfig, out, withNode, type GlobalOptions } from '../context.js';
 
 const mib = (n: number): string => `${(n / 1048576).toFixed(2)} MiB`;
@@ -27,7 +27,7 @@ export function registerBackup(program: Command, g: () => GlobalOptions): void {
       await withNode(g(), async (node) => {
         const svc = backupServiceFor(node);
         try {
-          const r = await svc.create(cliActor(), progressView(g()));
+          const r = await withProgress(g(), (v) => svc.create(cliActor(), v.onProgress));
           const view = { id: r.manifest.id, ok: r.ok, sizeBytes: r.sizeBytes, durationMs: r.manifest.durationMs, counts: r.manifest.counts, crlNumbers: r.manifest.crlNumbers, targets: r.targets };
           out(g(), view, () => [
             `Backup ${view.id}: ${mib(view.sizeBytes)} in ${view.durationMs} ms, ${view.counts.certificates} certificates (${view.counts.revoked} revoked), ${view.counts.auditEntries} audit entries`,
@@ -63,7 +63,7 @@ export function registerBackup(program: Command, g: () => GlobalOptions): void {
       await withNode(g(), async (node) => {
         const svc = backupServiceFor(node);
         try {
-          const results = await svc.verify(cliActor(), id, o.target, progressView(g()));
+          const results = await withProgress(g(), (v) => svc.verify(cliActor(), id, o.target, v.onProgress));
           const view = results.map((r) => ({ id: r.id, target: r.target, ok: r.ok, problems: r.problems, parts: r.manifest?.parts.length }));
           out(g(), { ok: results.every((r) => r.ok), results: view }, () => view.map((r) => (r.ok ? `${r.id} on ${r.target}: OK (${r.parts} parts verified)` : `${r.id} on ${r.target}: FAILED: ${r.problems.join('; ')}`)).join('\n'));
           if (!results.every((r) => r.ok)) process.exitCode = 3;
@@ -111,10 +111,10 @@ export function registerBackup(program: Command, g: () => GlobalOptions): void {
           const conn: PgConnection = o.databaseUrl
             ? { ...parseDatabaseUrl(o.databaseUrl), ...(password && !/:\/\/[^/@]*:[^/@]*@/.test(o.databaseUrl) ? { password } : {}) }
             : { hosts: db.hosts ?? [], database: db.database, user: db.user, targetSessionAttrs: db.targetSessionAttrs, ...(password ? { password } : {}) };
-          r = await restorePostgres({ backups, id: o.backup, target: o.target, conn, clock: systemClock, actor, onProgress: progressView(gl) });
+          r = await withProgress(gl, (v) => restorePostgres({ backups, id: o.backup, target: o.target, conn, clock: systemClock, actor, onProgress: v.onProgress }));
         } else {
           if (!gl.dataDir && !env.RAMPART_DATA_DIR) throw new Error('give --data-dir NEW_DIR: the empty directory to restore into');
-          r = await restoreSqlite({ backups, id: o.backup, target: o.fromDir ? undefined : o.target, dataDir: config.dataDir, dbPath: resolvedPaths(config).dbPath, clock: systemClock, actor, onProgress: progressView(gl) });
+          r = await withProgress(gl, (v) => restoreSqlite({ backups, id: o.backup, target: o.fromDir ? undefined : o.target, dataDir: config.dataDir, dbPath: resolvedPaths(config).dbPath, clock: systemClock, actor, onProgress: v.onProgress }));
         }
         out(gl, { id: r.id, target: r.target, location: r.location, checks: r.checks, counts: r.manifest.counts, crlNumbers: r.manifest.crlNumbers }, () => [
           `Restored backup ${r.id} (from ${r.target}, made ${r.manifest.createdAt} on ${r.manifest.nodeId}) into ${r.location}`,

@@ -13,6 +13,7 @@ import { renderDrillReport } from '../../dr/drill-report.js';
 import { runDrill } from '../../dr/drill-runner.js';
 import { scenarioByName } from '../../dr/scenarios/index.js';
 import { cliActor, loadCliConfig, out, withNode, type GlobalOptions } from '../context.js';
+import { withProgress } from '../progress-view.js';
 
 export function registerDrill(program: Command, g: () => GlobalOptions): void {
   const drill = program.command('drill').description(`DR drills in an isolated environment, measured against the RTO/RPO tiers (${DRILL_SCENARIOS.join(', ')})`);
@@ -23,10 +24,13 @@ export function registerDrill(program: Command, g: () => GlobalOptions): void {
       const scenario = scenarioByName(name);
       const config = loadCliConfig(g());
       const paths = resolvedPaths(config);
-      const result = await runDrill({
+      // The bar's total and ETA: the last run of this scenario on this node, when there is one.
+      const previous = listDrillFiles(paths.dataDir).find((r) => r.scenario === scenario.name);
+      const result = await withProgress(g(), (v) => runDrill({
         scenario, config, nodeDataDir: paths.dataDir, nodeName: config.cluster.nodeId ?? defaultNodeId(config.http.listen),
-        progress: g().json ? undefined : (line) => process.stderr.write(`${line}\n`),
-      });
+        progress: (line) => v.log(line), onProgress: v.onProgress,
+        ...(previous ? { expected: { steps: previous.steps.length, seconds: previous.durationMs / 1000 } } : {}),
+      }));
       result.files = saveDrillFiles(paths.dataDir, result);
       let metaError: string | null = null;
       try {

@@ -20,6 +20,7 @@ import { pgTools } from '../../backup/pitr/pg-tools.js';
 import { PitrError } from '../../backup/pitr/pitr-error.js';
 import { archiveCommand, pitrCommand } from '../../backup/pitr/pitr-invocation.js';
 import { restoreToTime } from '../../backup/pitr/pitr-restore.js';
+import { withProgress } from '../progress-view.js';
 import { DEFAULT_PASSPHRASE_ENV, loadBackupPassphrase } from '../../backup/pitr/pitr-secret.js';
 import { targetsFromConfig, targetsFromDirs } from '../../backup/pitr/pitr-targets.js';
 import { DirectoryTarget } from '../../backup/directory-target.js';
@@ -143,11 +144,11 @@ export function registerPitr(program: Command, g: () => GlobalOptions): void {
       const toTime = new Date(o.toTime);
       if (Number.isNaN(toTime.getTime()) || !/(Z|[+-]\d\d:?\d\d)$/.test(o.toTime.trim())) throw new PitrError('invalid-request', `--to-time must be an ISO 8601 time with a zone, e.g. 2026-03-01T12:00:00Z (got "${o.toTime}")`);
       const s = await source(g(), o);
-      const r = await restoreToTime({
+      const r = await withProgress(g(), (v) => restoreToTime({
         targets: s.targets, secret: s.secret, toTime, pgdata: resolve(o.pgdata), port: o.port, timeline: o.timeline, keepArchiving: o.keepArchiving,
         tools: pgTools({ binDir: o.pgBin, osUser: o.osUser }), fetchCommand: pitrCommand('wal-fetch', invocation(s)),
-        timeoutMs: o.timeoutSeconds * 1000, log: (msg) => process.stderr.write(`${msg}\n`),
-      });
+        timeoutMs: o.timeoutSeconds * 1000, log: (msg) => v.log(msg), onProgress: v.onProgress,
+      }));
       out(g(), r, () => [
         `restored ${r.pgdata} (port ${r.port}) from base backup ${r.baseBackup} to ${r.targetTime}`,
         `  recovered up to: ${r.lastTransactionAt ?? '?'} (last transaction replayed)${r.stoppedBefore ? `; stopped before the transaction of ${r.stoppedBefore}` : ''}`,

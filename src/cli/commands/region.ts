@@ -12,6 +12,7 @@ import { findPrimaryHost, sitePool, siteStore, tryView } from '../../region/site
 import { AuditLog } from '../../audit/audit-log.js';
 import { systemClock } from '../../core/clock.js';
 import { cliActor, loadCliConfig, out, type GlobalOptions } from '../context.js';
+import { withProgress } from '../progress-view.js';
 
 function seconds(v: string): number {
   const n = Number(v);
@@ -24,8 +25,6 @@ function isoTime(v: string): Date {
   if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('expected an ISO 8601 time, e.g. 2026-11-23T17:40:00Z');
   return d;
 }
-
-const progress = (_g: GlobalOptions) => (line: string) => { process.stderr.write(`${line}\n`); };
 
 export function registerRegion(program: Command, g: () => GlobalOptions): void {
   const region = program.command('region').description('cross-region disaster recovery: state of every region');
@@ -98,11 +97,11 @@ export function registerRegion(program: Command, g: () => GlobalOptions): void {
     .option('--force', 'promote even when the target lags more than --max-lag or did not catch up with a fenced region, and without waiting out resumeWithoutPeerSeconds after an unfenced region\'s last heartbeat')
     .action(async (opts: { to: string; token?: string; maxLag?: number; catchUp: number; since?: Date; skipVerify?: boolean; force?: boolean }) => {
       const config = loadCliConfig(g());
-      const r = await failoverRegion({
+      const r = await withProgress(g(), (v) => failoverRegion({
         config, to: opts.to, token: opts.token ?? process.env.RAMPART_TOKEN, skipVerify: opts.skipVerify, force: opts.force,
         maxLagSeconds: opts.maxLag ?? (config.tiers['region-failover']?.rpoMinutes ?? 5) * 60, catchUpSeconds: opts.catchUp, incidentStart: opts.since,
-        actor: cliActor().id, log: progress(g()), baseDir: g().config ? dirname(resolve(g().config!)) : process.cwd(),
-      });
+        actor: cliActor().id, log: (line) => v.log(line), onProgress: v.onProgress, baseDir: g().config ? dirname(resolve(g().config!)) : process.cwd(),
+      }));
       out(g(), { ...r, text: undefined }, () => r.text);
     });
 
@@ -118,11 +117,11 @@ export function registerRegion(program: Command, g: () => GlobalOptions): void {
     .option('--skip-verify', 'do not issue a test certificate')
     .action(async (opts: { to: string; token?: string; rebuildPgdata?: string; rebuildStandbyPgdata: string[]; demotePgdata?: string; baseBackup: boolean; catchUp: number; skipVerify?: boolean }) => {
       const config = loadCliConfig(g());
-      const r = await failback({
+      const r = await withProgress(g(), (v) => failback({
         config, to: opts.to, token: opts.token ?? process.env.RAMPART_TOKEN, skipVerify: opts.skipVerify, rebuildPgdata: opts.rebuildPgdata, rebuildStandbyPgdata: opts.rebuildStandbyPgdata,
-        demotePgdata: opts.demotePgdata, allowBaseBackup: opts.baseBackup, catchUpSeconds: opts.catchUp, actor: cliActor().id, log: progress(g()),
+        demotePgdata: opts.demotePgdata, allowBaseBackup: opts.baseBackup, catchUpSeconds: opts.catchUp, actor: cliActor().id, log: (line) => v.log(line), onProgress: v.onProgress,
         baseDir: g().config ? dirname(resolve(g().config!)) : process.cwd(),
-      });
+      }));
       out(g(), { ...r, text: undefined }, () => r.text);
     });
 }

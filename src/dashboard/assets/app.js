@@ -129,6 +129,53 @@
     } catch (e) { tbody.replaceChildren(); handle('drills', e); }
   }
 
+  // ------------------------------------------------------------------ charts
+  // uPlot (served by the node from the uplot npm package) draws the node's metric history
+  // (GET /api/v1/metrics/history) and the drill RTOs against their targets (GET /api/v1/drills).
+  const charts = {};
+  const COLORS = ['#1f5fbf', '#b3261e', '#1e7b34', '#8a5a00'];
+  function drawChart(name, x, series, opts) {
+    const box = document.querySelector(`[data-chart="${name}"]`);
+    if (charts[name]) { charts[name].destroy(); delete charts[name]; }
+    box.replaceChildren();
+    const points = series.reduce((n, s) => n + s.values.filter((v) => v !== null && v !== undefined).length, 0);
+    box.setAttribute('data-points', String(points));
+    box.setAttribute('data-max', String(series.reduce((m, s) => s.values.reduce((a, v) => (typeof v === 'number' && v > a ? v : a), m), 0)));
+    if (!x.length || !points) { box.appendChild(el('p', (opts && opts.empty) || 'no data yet', { class: 'empty' })); return; }
+    const o = {
+      width: Math.max(300, box.clientWidth || 540), height: 200,
+      // One point (a single drill) still gets a readable time axis: an hour either side.
+      scales: Object.assign({ x: x[0] === x[x.length - 1] ? { time: true, auto: false, range: [x[0] - 3600, x[0] + 3600] } : { time: true } }, (opts && opts.scales) || {}),
+      series: [{}].concat(series.map((s, i) => Object.assign({ label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 2, spanGaps: false }, s.opts || {}))),
+      axes: [{}, { size: 60 }],
+    };
+    charts[name] = new uPlot(o, [x].concat(series.map((s) => s.values)), box);
+  }
+  const round2 = (v) => (v === null || v === undefined ? null : Math.round(v * 100) / 100);
+  async function loadCharts() {
+    msg('charts', 'loading…');
+    try {
+      const [h, d] = await Promise.all([api('/api/v1/metrics/history'), api('/api/v1/drills').catch(() => null)]);
+      const span = dur(h.sampleSeconds * h.points);
+      msg('charts', `${h.t.length} sample(s), one every ${h.sampleSeconds} s, last ${span} kept in memory on this node`);
+      drawChart('issuance', h.t, [{ label: 'issued/s', values: h.issuancePerSecond.map(round2) }]);
+      drawChart('ocsp', h.t, [{ label: 'OCSP/s', values: h.ocspPerSecond.map(round2) }]);
+      drawChart('ocsp-p99', h.t, [{ label: 'p99 ms', values: h.ocspP99Ms.map(round2) }], { empty: 'no OCSP request in the window' });
+      drawChart('lag', h.t, [{ label: 'lag s', values: h.replicationLagSeconds }], { empty: 'no replication lag: this node is not in a replica region' });
+      const av = h.availability || {};
+      drawChart('budget', h.t, [
+        { label: `validation (${av.validation === null ? '—' : av.validation} %)`, values: h.errorBudgetRemaining.validation },
+        { label: `issuance (${av.issuance === null ? '—' : av.issuance} %)`, values: h.errorBudgetRemaining.issuance },
+      ], { scales: { y: { range: (u, min) => [Math.min(0, min), 100] } } });
+      const runs = d ? d.items.filter((r) => r.rtoSeconds !== null && r.rtoSeconds !== undefined).slice().sort((a, b) => a.finishedAt.localeCompare(b.finishedAt)) : [];
+      drawChart('rto', runs.map((r) => Math.round(Date.parse(r.finishedAt) / 1000)), [
+        { label: 'measured RTO s', values: runs.map((r) => round2(r.rtoSeconds)), opts: { paths: () => null, points: { show: true, size: 8 } } },
+        { label: 'target s', values: runs.map((r) => r.rtoTargetSeconds || null), opts: { dash: [6, 4] } },
+      ], { empty: d ? 'no drill with a measured RTO yet (`rampart drill run SCENARIO`)' : 'drill history not permitted for your role' });
+    } catch (e) { handle('charts', e); }
+  }
+  setInterval(() => { if (current === 'charts' && token() && !$('#app').hidden) loadCharts(); }, 15000);
+
   async function loadCertificates() {
     msg('certificates', 'loading…');
     const tbody = tid('cert-table').querySelector('tbody');
@@ -207,7 +254,7 @@
     } catch (e) { if (!more) { tbody.replaceChildren(); tid('audit-chain').textContent = ''; } handle('audit', e); }
   }
 
-  const loaders = { cluster: loadCluster, backups: loadBackups, drills: loadDrills, certificates: loadCertificates, audit: () => loadAudit(false) };
+  const loaders = { cluster: loadCluster, charts: loadCharts, backups: loadBackups, drills: loadDrills, certificates: loadCertificates, audit: () => loadAudit(false) };
 
   function show(tab) {
     current = tab;
@@ -251,6 +298,7 @@
     $('#token').value = '';
     $('#login-error').textContent = reason || '';
     for (const t of document.querySelectorAll('tbody')) t.replaceChildren();
+    for (const k of Object.keys(charts)) { charts[k].destroy(); delete charts[k]; }
   }
 
   document.addEventListener('DOMContentLoaded', () => {

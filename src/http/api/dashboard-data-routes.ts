@@ -3,7 +3,8 @@
  * the API lacks: the audit log newest first, the drill history with the
  * measured RTO/RPO against the tier targets, and what the node knows of its
  * backups (the last-backup record in the database meta, and the newest
- * `backup.verify` audit entry).
+ * `backup.verify` audit entry), and the in-memory metric history the charts
+ * draw (src/metrics/metric-history.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { readLastBackup } from '../../backup/backup-schedule.js';
@@ -12,6 +13,7 @@ import type { AuditEntry } from '../../core/types.js';
 import type { Clock } from '../../core/clock.js';
 import { listDrillFiles, readDrillSummaries } from '../../dr/drill-records.js';
 import type { DrillScenarioName } from '../../dr/drill-result.js';
+import type { MetricHistory } from '../../metrics/metric-history.js';
 import type { AuditStore, MetaStore } from '../../storage/store.js';
 import { PERMISSIONS, type Authenticator } from './auth.js';
 import type { TokenRole } from '../../core/types.js';
@@ -25,6 +27,7 @@ export interface DashboardDataOptions {
   clock: Clock;
   config: Pick<RampartConfig, 'tiers' | 'drills'>;
   dataDir: string;
+  history: Pick<MetricHistory, 'view'>;
 }
 
 const auditView = (e: AuditEntry) => ({
@@ -89,6 +92,16 @@ export async function dashboardDataRoutes(app: FastifyInstance, o: DashboardData
     runs.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
     const latest = Object.fromEntries(Object.entries(summaries).map(([k, s]) => [k, s ? { id: s.id, time: s.time, outcome: s.outcome, lastSuccessAt: s.lastSuccessAt } : null]));
     return { items: runs, latest };
+  });
+
+  app.get('/api/v1/metrics/history', {
+    schema: {
+      summary: 'This node\'s recent metrics for the dashboard charts: issuance/s, OCSP/s and p99, replication lag, error budget left (column arrays, oldest first)',
+      tags: ['admin'], security: [{ bearer: [] }], response: { ...errors },
+    },
+  }, async (req) => {
+    await o.auth.require(req, 'status.read');
+    return o.history.view();
   });
 
   app.get('/api/v1/backups', {

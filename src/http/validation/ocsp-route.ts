@@ -17,6 +17,8 @@ export interface OcspRouteOptions {
   maxAgeSeconds: number;
   maxRequestBytes: number;
   log?: Logger;
+  /** Called with each request's time to answer, in seconds (the OCSP latency histogram). */
+  observe?: (seconds: number) => void;
 }
 
 const CT = 'application/ocsp-response';
@@ -72,6 +74,11 @@ export function createOcspHandler(o: OcspRouteOptions): (req: IncomingMessage, r
   return (req, res) => {
     const url = req.url ?? '';
     if (!(url === '/ocsp' || url.startsWith('/ocsp/') || url.startsWith('/ocsp?'))) return false;
+    if (o.observe) {
+      const t0 = performance.now();
+      const observe = o.observe;
+      res.once('finish', () => observe((performance.now() - t0) / 1000));
+    }
     const inm = typeof req.headers['if-none-match'] === 'string' ? req.headers['if-none-match'] : undefined;
     if (req.method === 'GET' || req.method === 'HEAD') {
       answer(res, getRequest(url, o.maxRequestBytes), inm);
