@@ -13,11 +13,9 @@ import Database from 'better-sqlite3';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call } from './helpers/api-client.js';
-import { curl, type CurlOptions } from './helpers/curl.js';
+import { CERTS_ONLY, estClient, serialOfPem, type EstClient } from './helpers/est-client.js';
 import { mustOpenssl } from './helpers/openssl.js';
 import { startTestNode, type TestNode } from './helpers/running-node.js';
-
-const CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
 
 describe('EST (RFC 7030) with curl and openssl', { timeout: 180_000 }, () => {
   let node: TestNode;
@@ -25,39 +23,20 @@ describe('EST (RFC 7030) with curl and openssl', { timeout: 180_000 }, () => {
   let auditorToken: string;
   let caFile: string;
   let est: string;
-  let n = 0;
   const f = (name: string): string => node.file(name);
 
-  /** A key and a base64 DER PKCS#10 (what an EST client sends), by openssl. */
-  const makeRequest = (name: string, subj: string, san?: string): { key: string; b64: string; der: string } => {
-    const key = f(`${name}.key`);
-    const der = f(`${name}.csr.der`);
-    mustOpenssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-subj', subj,
-      ...(san ? ['-addext', `subjectAltName=${san}`] : []), '-outform', 'DER', '-out', der]);
-    const b64 = f(`${name}.csr.b64`);
-    mustOpenssl(['base64', '-in', der, '-out', b64]);
-    return { key, b64, der };
-  };
-  const post = (path: string, o: Omit<CurlOptions, 'cacert' | 'out' | 'method'> & { contentType?: string }) =>
-    curl(`${est}${path}`, {
-      cacert: caFile, method: 'POST', out: f(`resp-${++n}`), ...o,
-      headers: { 'content-type': o.contentType ?? 'application/pkcs10', ...o.headers },
-    });
-  const get = (path: string) => curl(`${est}${path}`, { cacert: caFile, out: f(`resp-${++n}`) });
-  /** The certificates of a base64 certs-only response, as PEM, via openssl base64 -d and openssl pkcs7 -print_certs. */
-  const certsOf = (body: string, name: string): string[] => {
-    writeFileSync(f(`${name}.b64`), body);
-    mustOpenssl(['base64', '-d', '-in', f(`${name}.b64`), '-out', f(`${name}.p7`)]);
-    const out = mustOpenssl(['pkcs7', '-inform', 'DER', '-in', f(`${name}.p7`), '-print_certs']);
-    return out.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
-  };
+  let c: EstClient;
+  const makeRequest = (name: string, subj: string, san?: string) => c.makeRequest(name, subj, san);
+  const post = (path: string, o: Parameters<EstClient['post']>[1]) => c.post(`${est}${path}`, o);
+  const get = (path: string) => c.get(`${est}${path}`);
+  const certsOf = (body: string, name: string) => c.certsOf(body, name);
   const inventory = async (): Promise<number> => {
     const r = await call(`${node.httpsUrl}/api/v1/certificates?limit=1`, { token: node.adminToken!, ca: node.ca });
     assert.equal(r.status, 200);
     return r.body.total as number;
   };
   const subjectOf = (pemFile: string): string => mustOpenssl(['x509', '-in', pemFile, '-noout', '-subject', '-nameopt', 'RFC2253']).trim();
-  const serialOf = (pemFile: string): string => mustOpenssl(['x509', '-in', pemFile, '-noout', '-serial']).trim().split('=')[1]!.toLowerCase().replace(/^(00)+(?=..)/, '');
+  const serialOf = serialOfPem;
 
   let root: string;
   let intermediate: string;
@@ -68,6 +47,7 @@ describe('EST (RFC 7030) with curl and openssl', { timeout: 180_000 }, () => {
     caFile = f('bundle.pem');
     writeFileSync(caFile, node.ca);
     est = `${node.httpsUrl}/.well-known/est`;
+    c = estClient(node.dir, caFile);
     const mk = async (role: string) => {
       const r = await call(`${node.httpsUrl}/api/v1/tokens`, { token: node.adminToken!, ca: node.ca, json: { name: `est-${role}`, role } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
