@@ -15,7 +15,8 @@ const label = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, { message: '
 
 export const estSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Serve EST (RFC 7030) under /.well-known/est on the HTTPS listener.'),
-  profile: z.string().min(1).max(63).default('client').describe('Certificate profile of /.well-known/est/<operation> (no label).'),
+  profile: z.string().min(1).max(63).optional()
+    .describe("Certificate profile of /.well-known/est/<operation> (no label). Default: 'client' while that profile exists; else only labels are served."),
   labels: z.record(label, z.string().min(1).max(63)).default({})
     .describe('Optional labels: /.well-known/est/<label>/<operation> issues under the profile named here (label: profile).'),
   reenroll: z.boolean().default(true).describe('Accept simplereenroll: a client renews the certificate it presents over mutual TLS (same subject and SANs, same profile).'),
@@ -23,10 +24,17 @@ export const estSchema = z.strictObject({
 
 export type EstConfig = z.output<typeof estSchema>;
 
+export const EST_DEFAULT_PROFILE = 'client';
+
+/** The profile of the paths without a label: est.profile, else 'client' when it is configured, else none (404). */
+export function estDefaultProfile(c: EstConfig, profiles: Record<string, unknown>): string | null {
+  return c.profile ?? (Object.prototype.hasOwnProperty.call(profiles, EST_DEFAULT_PROFILE) ? EST_DEFAULT_PROFILE : null);
+}
+
 /** The profiles an EST configuration names (the default and every label's), for validation against `profiles`. */
 export function estProfileRefs(c: EstConfig): Array<{ path: (string | number)[]; profile: string }> {
   return [
-    { path: ['est', 'profile'], profile: c.profile },
+    ...(c.profile === undefined ? [] : [{ path: ['est', 'profile'], profile: c.profile }]),
     ...Object.entries(c.labels).map(([l, p]) => ({ path: ['est', 'labels', l], profile: p })),
   ];
 }

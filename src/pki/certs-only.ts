@@ -30,5 +30,5 @@ export function certsOfCertsOnly(der: Uint8Array): Uint8Array[] {
   const info = AsnConvert.parse(der, ContentInfo);
   if (info.contentType !== id_signedData) throw new Error(`not a signedData ContentInfo (${info.contentType})`);
   const signed = AsnConvert.parse(info.content, SignedData);
-  return (signed.certificates ?? []).flatMap((c) => (c.certificate ? [new Uint8Array(AsnConvert.serialize(c.certificate))] : []));
+  return [...(signed.certificates ?? [])].flatMap((c) => (c.certificate ? [new Uint8Array(AsnConvert.serialize(c.certificate))] : []));
 }

@@ -20,7 +20,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { checkSameIdentity, peerCertificateDer, renewableCertificate } from '../../auth/est-identity.js';
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
-import type { EstConfig } from '../../config/est-config.js';
+import { estDefaultProfile, type EstConfig } from '../../config/est-config.js';
 import type { CertificateProfile } from '../../config/schema.js';
 import type { Actor } from '../../core/actor.js';
 import type { Clock } from '../../core/clock.js';
@@ -78,7 +78,11 @@ export async function estRoutes(app: FastifyInstance, o: EstRoutesOptions): Prom
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   const profileOf = (label: string | undefined): string => {
-    if (label === undefined) return o.settings.profile;
+    if (label === undefined) {
+      const p = estDefaultProfile(o.settings, o.profiles);
+      if (!p) throw new RampartError('notFound', `no EST profile without a label: set est.profile (labels: ${Object.keys(o.settings.labels).join(', ') || 'none'})`);
+      return p;
+    }
     const p = Object.prototype.hasOwnProperty.call(o.settings.labels, label) ? o.settings.labels[label] : undefined;
     if (!p) throw new RampartError('notFound', `no EST label "${label}" (configured: ${Object.keys(o.settings.labels).join(', ') || 'none'})`);
     return p;
