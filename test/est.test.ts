@@ -37,6 +37,7 @@ describe('EST (RFC 7030) with curl and openssl', { timeout: 180_000 }, () => {
   };
   const subjectOf = (pemFile: string): string => mustOpenssl(['x509', '-in', pemFile, '-noout', '-subject', '-nameopt', 'RFC2253']).trim();
   const serialOf = serialOfPem;
+  const ocsp = (pemFile: string): string => mustOpenssl(['ocsp', '-issuer', intermediate, '-CAfile', root, '-cert', pemFile, '-url', `${node.httpUrl}/ocsp`]);
 
   let root: string;
   let intermediate: string;
@@ -104,6 +105,8 @@ describe('EST (RFC 7030) with curl and openssl', { timeout: 180_000 }, () => {
     const rec = await call(`${node.httpsUrl}/api/v1/certificates/${serialOf(leaf.pem)}`, { token: node.adminToken!, ca: node.ca });
     assert.equal(rec.status, 200);
     assert.equal(rec.body.profile, 'client');
+    // The same issuance path as the REST API: the node's OCSP responder knows the certificate.
+    assert.match(ocsp(leaf.pem), /device\.pem: good/);
     // The same token as a bearer token works too (clients that cannot do basic auth).
     const again = post('/simpleenroll', { dataFile: makeRequest('device-b', '/CN=device-b').b64, headers: { authorization: `Bearer ${token}` } });
     assert.equal(again.status, 200, again.body);
@@ -164,6 +167,7 @@ describe('EST (RFC 7030) with curl and openssl', { timeout: 180_000 }, () => {
     writeFileSync(f('victim.pem'), certsOf(v.body, 'victim')[0]!);
     const rv = await call(`${node.httpsUrl}/api/v1/certificates/${serialOf(f('victim.pem'))}/revoke`, { token: node.adminToken!, ca: node.ca, json: { reason: 'keyCompromise' } });
     assert.equal(rv.status, 200, JSON.stringify(rv.body));
+    assert.match(ocsp(f('victim.pem')), /victim\.pem: revoked/);
     const victimRe = makeRequest('victim-re', '/CN=victim.example.test');
     const other = makeRequest('other-subject', '/CN=somebody-else.example.test');
 
