@@ -207,3 +207,29 @@ describe('EST (RFC 7030) with curl and openssl', { timeout: 180_000 }, () => {
     }
   });
 });
+
+describe('EST is rate-limited like the REST API', { timeout: 120_000 }, () => {
+  let node: TestNode;
+  before(async () => {
+    node = await startTestNode({ prefix: 'rampart-est-limits-', env: { RAMPART_LIMITS__API__PER_TOKEN__RATE_PER_SECOND: '0.001', RAMPART_LIMITS__API__PER_TOKEN__BURST: '3' } });
+  });
+  after(async () => {
+    await node?.close();
+  });
+
+  it('one token\'s bucket, whether the token comes as basic auth or bearer: 429 with Retry-After once it is empty', async () => {
+    const t = await call(`${node.httpsUrl}/api/v1/tokens`, { token: node.adminToken!, ca: node.ca, json: { name: 'est-limited', role: 'issuer' } });
+    assert.equal(t.status, 201);
+    writeFileSync(node.file('bundle.pem'), node.ca);
+    const c = estClient(node.dir, node.file('bundle.pem'));
+    const url = `${node.httpsUrl}/.well-known/est/simpleenroll`;
+    for (let i = 0; i < 3; i++) {
+      const r = c.post(url, { dataFile: c.makeRequest(`l${i}`, `/CN=l${i}`).b64, basic: `est:${t.body.token}` });
+      assert.equal(r.status, 200, r.body);
+    }
+    const limited = c.post(url, { dataFile: c.makeRequest('l3', '/CN=l3').b64, headers: { authorization: `Bearer ${t.body.token}` } });
+    assert.equal(limited.status, 429, limited.body);
+    assert.match(limited.headers['retry-after'] ?? '', /^\d+$/);
+    assert.equal(JSON.parse(limited.body).limit, 'perToken');
+  });
+});
