@@ -5,6 +5,7 @@
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql-15)
 command -v pg_autoctl >/dev/null || need+=(postgresql-15-auto-failover)

@@ -209,6 +209,21 @@ describe('haproxy -c accepts the rendered configuration', () => {
     });
   }
 
+  it('with an EST frontend: TCP mode passing TLS through to the nodes\' HTTPS ports, valid without warnings', () => {
+    for (const mode of ['active-active', 'active-passive'] as const) {
+      const cfg = renderHaproxyConfig(base({ ...files, mode, bindEst: '127.0.0.1:8445', statsBind: '127.0.0.1:8404' }));
+      const est = section(cfg, 'backend est');
+      assert.match(section(cfg, 'frontend est'), /^ {4}bind 127\.0\.0\.1:8445$/m);
+      assert.match(est, /^ {4}option httpchk GET \/readyz\?write=1$/m);
+      for (const n of NODES) assert.match(est, new RegExp(`^ {4}server ${n.name} .*:${n.httpsPort} port ${n.httpPort}`, 'm'));
+      assert.doesNotMatch(est, /ssl/, 'TLS is not terminated');
+      const r = haproxyCheck(cfg, dir, `est-${mode}.cfg`);
+      assert.ok(r.ok, r.output);
+      assert.doesNotMatch(r.output, /WARNING|ALERT/, r.output);
+    }
+    assert.throws(() => renderHaproxyConfig(base({ ...files, bindEst: '127.0.0.1:443' })), /bindEst must differ/);
+  });
+
   it('a broken file is refused (the check is real)', () => {
     const cfg = renderHaproxyConfig(base(files)).replace('balance roundrobin', 'balance sideways');
     const r = haproxyCheck(cfg, dir, 'broken.cfg');

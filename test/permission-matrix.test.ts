@@ -41,7 +41,13 @@ const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number 
   'POST /api/v1/acme/eab': { json: { description: 'matrix' }, allowed: 201 },
   'GET /api/v1/acme/eab': { allowed: 200 },
   'DELETE /api/v1/acme/eab/{kid}': { path: '/api/v1/acme/eab/no-such-kid', allowed: 404 },
+  // EST enrollment: the token is checked first, then the label, then the media type (JSON is not application/pkcs10).
+  'POST /.well-known/est/simpleenroll': { json: { csr: 'x' }, allowed: 415 },
+  'POST /.well-known/est/{label}/simpleenroll': { path: '/.well-known/est/no-such-label/simpleenroll', json: {}, allowed: 404 },
 };
+
+/** Routes not authenticated by a bearer token: public, ACME (JWS), EST re-enrollment (the TLS client certificate). */
+const NOT_TOKEN = new Set(['public', 'acme-jws', 'est-mtls']);
 
 describe('permission matrix: every route with every role', { timeout: 180_000 }, () => {
   let node: TestNode;
@@ -69,7 +75,7 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
     const served = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
     assert.deepEqual(served, Object.keys(ROUTE_ACCESS).sort());
     for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
-      if (access !== 'public' && access !== 'acme-jws') assert.ok(REQUESTS[route], `a request for ${route} in this test`);
+      if (!NOT_TOKEN.has(access)) assert.ok(REQUESTS[route], `a request for ${route} in this test`);
     }
   });
 
@@ -84,7 +90,7 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
     const auditedSince = (seq: number, actor: string): number => withDb((db) =>
       (db.prepare("SELECT count(*) AS n FROM audit_log WHERE seq > ? AND actor = ? AND outcome = 'success'").get(seq, actor) as { n: number }).n);
     for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
-      if (access === 'public' || access === 'acme-jws') continue;
+      if (access === 'public' || access === 'acme-jws' || access === 'est-mtls') continue;
       const [method, template] = route.split(' ') as [string, string];
       const rq = REQUESTS[route]!;
       const url = `${node.httpsUrl}${rq.path ?? template}`;
@@ -112,7 +118,7 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
     }
     assert.ok(denied > 20, `the walk saw denials (${denied})`);
     assert.ok(mutationsAudited >= 3, `successful mutations were checked for audit entries (${mutationsAudited})`);
-    const tokenRoutes = Object.values(ROUTE_ACCESS).filter((a) => a !== 'public' && a !== 'acme-jws').length;
+    const tokenRoutes = Object.values(ROUTE_ACCESS).filter((a) => !NOT_TOKEN.has(a)).length;
     const db = new Database(join(node.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
     try {
       const rows = db.prepare("SELECT actor, source, channel, target, outcome FROM audit_log WHERE action = 'auth.permission'").all() as Array<Record<string, string>>;
@@ -120,7 +126,7 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
       for (const r of rows) {
         assert.match(r.actor!, /^token:[0-9a-f]{12}$/);
         assert.equal(r.source, '127.0.0.1');
-        assert.equal(r.channel, 'api');
+        assert.ok(r.channel === 'api' || (r.channel === 'est' && r.target === 'cert.issue'), `channel ${r.channel}`);
         assert.equal(r.outcome, 'denied');
       }
       const anon = db.prepare("SELECT json_extract(details, '$.reason') AS reason, count(*) AS n FROM audit_log WHERE action = 'auth.token' AND outcome = 'denied' AND actor = 'anonymous' AND source = '127.0.0.1' GROUP BY 1").all() as Array<{ reason: string; n: number }>;
@@ -132,15 +138,19 @@ describe('permission matrix: every route with every role', { timeout: 180_000 },
     }
   });
 
-  it('public and ACME routes never ask for a token', async () => {
+  it('public and ACME routes never ask for a token; EST re-enrollment takes no token, only a client certificate', async () => {
     for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
-      if (access !== 'public' && access !== 'acme-jws') continue;
+      if (!NOT_TOKEN.has(access)) continue;
       const [method, template] = route.split(' ') as [string, string];
       const path = template.replace(/\{[^}]+\}/g, 'x');
       const r = await call(`${node.httpsUrl}${path}`, { ca, method, ...(method === 'POST' ? { body: Buffer.from('{}'), headers: { 'content-type': 'application/jose+json' } } : {}) });
       assert.ok(r.status < 500, `${route}: ${r.status}`);
-      if (access === 'public') assert.ok(r.status < 400 || route.includes('renewal-info'), `${route} is public: ${r.status}`);
-      else assert.notEqual(r.status, 401, `${route} is authenticated by JWS, not by a bearer token`);
+      if (access === 'public') assert.ok(r.status < 400 || route.includes('renewal-info') || (route.includes('{label}') && r.status === 404), `${route} is public: ${r.status}`);
+      else if (access === 'est-mtls') {
+        assert.equal(r.status, 401, `${route} without a client certificate`);
+        const withToken = await call(`${node.httpsUrl}${path}`, { ca, method, token: tokens.get('admin')!, body: Buffer.from('x'), headers: { 'content-type': 'application/pkcs10' } });
+        assert.equal(withToken.status, 401, `${route} is authenticated by the client certificate, never by a token`);
+      } else assert.notEqual(r.status, 401, `${route} is authenticated by JWS, not by a bearer token`);
     }
   });
 });

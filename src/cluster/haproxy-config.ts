@@ -4,7 +4,9 @@
  * every ready node, and a TLS frontend for the REST API and ACME (/acme)
  * re-encrypting to the nodes that accept writes (`/readyz?write=1`), every
  * HTTP request balanced on its own; GETs of the REST API and the dashboard go
- * to every ready node, writable or not. Pure: no I/O, throws
+ * to every ready node, writable or not; optionally an EST frontend in TCP
+ * mode passing TLS through to the writable nodes (client certificates must
+ * reach them). Pure: no I/O, throws
  * HaproxyConfigError with a message naming the bad option.
  */
 import { isIP } from 'node:net';
@@ -55,6 +57,12 @@ export interface HaproxyConfigOptions {
    * client connection; roundrobin spreads a client's ACME requests evenly.
    */
   balance?: HaproxyBalance;
+  /**
+   * Optional 'host:port' of the EST frontend (RFC 7030): TCP mode, TLS passed
+   * through to the nodes' HTTPS port, so a client's certificate reaches the
+   * node (re-enrollment is authenticated by it).
+   */
+  bindEst?: string;
   /** Optional 'host:port' (loopback only) for the stats page with admin actions. */
   statsBind?: string;
   /** Optional absolute path of an admin-level stats socket (`show servers state`, `disable server`). */
@@ -139,6 +147,7 @@ interface Resolved {
   http: { host: string; port: number };
   https: { host: string; port: number };
   stats: { host: string; port: number } | null;
+  est: { host: string; port: number } | null;
   check: Required<HaproxyCheckOptions>;
   mode: HaproxyMode;
   balance: HaproxyBalance;
@@ -164,6 +173,9 @@ function resolve(o: HaproxyConfigOptions): Resolved {
     fail(`bindHttp and bindHttps must differ (both ${o.bindHttp})`);
   }
   const stats = o.statsBind ? parseHostPort(o.statsBind, 'statsBind') : null;
+  const est = o.bindEst ? parseHostPort(o.bindEst, 'bindEst') : null;
+  const clash = (a: { host: string; port: number }, b: { host: string; port: number }): boolean => a.port === b.port && (a.host === b.host || a.host === '*' || b.host === '*');
+  if (est && (clash(est, http) || clash(est, https))) fail(`bindEst must differ from bindHttp and bindHttps (got ${o.bindEst})`);
   if (stats && !isLoopback(stats.host)) fail(`statsBind must be a loopback address (127.x.x.x, ::1 or localhost): the stats page can disable servers (got "${o.statsBind}")`);
   checkPath(o.tlsCertFile, 'tlsCertFile');
   checkPath(o.caFile, 'caFile');
@@ -186,7 +198,7 @@ function resolve(o: HaproxyConfigOptions): Resolved {
   const maxconn = checkInt(o.maxconnPerServer ?? 200, 1, 100_000, 'maxconnPerServer');
   const mirror = o.validationMirror ? parseHostPort(o.validationMirror, 'validationMirror') : null;
   if (mirror?.host === '*') fail('validationMirror: give the static server\'s address, not *');
-  return { nodes: o.nodes, http, https, stats, check, mode, balance, maxconn, mirror };
+  return { nodes: o.nodes, http, https, stats, est, check, mode, balance, maxconn, mirror };
 }
 
 export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
@@ -214,6 +226,8 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
       : '#                                        (in active-active mode: every healthy node)',
     '#                                     -> backend reads: GETs of /api/ and /dashboard, every node',
     '#                                        answering GET /readyz with 200, writable or not',
+    ...(r.est ? ['#   est frontend (TCP, TLS passed through) -> backend est: EST (RFC 7030) to the nodes\' HTTPS',
+      '#                                        port, writable nodes only (client certificates reach the node)'] : []),
     '#',
     `# A node that dies is taken out within ${dur(detectMs)} (${c.fall} failed checks, the first within`,
     `# ${dur(c.intervalMs)}, then every ${dur(c.fastinterMs)}); requests caught in between are retried on another node.`,
@@ -380,6 +394,45 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
       '    stats show-legends',
       '    stats admin if LOCALHOST',
     );
+  }
+  if (r.est) {
+    p(
+      '',
+      '# ---------------------------------------------------------------- est (TLS passed through)',
+      '# EST (RFC 7030) re-enrollment is authenticated by the client\'s certificate in the TLS',
+      '# handshake: this frontend does not terminate TLS, it passes each connection to a node\'s',
+      '# HTTPS port (the node presents its own certificate, which chains to the Rampart root, and',
+      '# checks the client\'s). Every node decides alike from the database. No HTTP retries in TCP',
+      '# mode: a connection that cannot reach a node is redispatched; an EST client retries the rest.',
+      '# The nodes see HAProxy\'s address as the client\'s (per-address rate limits count it).',
+      '# Last in the file, after its own defaults: the HTTP options above do not apply to TCP.',
+      'defaults',
+      '    mode tcp',
+      '    log global',
+      '    option tcplog',
+      '    option dontlognull',
+      '    timeout connect 2s',
+      '    timeout client 30s',
+      '    timeout server 30s',
+      '    timeout queue 5s',
+      `    timeout check ${dur(c.timeoutMs)}`,
+      '    retries 3',
+      '    option redispatch 1',
+      '',
+      'frontend est',
+      `    bind ${hostPort(r.est.host, r.est.port)}`,
+      '    default_backend est',
+      '',
+      'backend est',
+      `    balance ${r.balance}`,
+      '    # The nodes that accept issuance, as for the issuance backend.',
+      '    option httpchk GET /readyz?write=1',
+      '    http-check expect status 200',
+      `    default-server ${common}${passive ? ' on-marked-down shutdown-sessions' : ''}`,
+    );
+    for (const n of r.nodes) {
+      p(`    server ${n.name} ${hostPort(n.httpsHost, n.httpsPort)} port ${n.httpPort}${n.httpHost !== n.httpsHost ? ` addr ${addr(n.httpHost)}` : ''}`);
+    }
   }
   return `${L.join('\n')}\n`;
 }

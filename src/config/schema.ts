@@ -7,6 +7,7 @@
 import { regionsSchema } from './region-config.js';
 import { dashboardSchema } from './dashboard-config.js';
 import { limitsSchema } from './limits-config.js';
+import { estProfileRefs, estSchema } from './est-config.js';
 import { auditSchema } from './audit-forward-config.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -555,6 +556,7 @@ export const rampartConfigObject = z.strictObject({
   health: healthSchema.prefault({}),
   cluster: clusterSchema.prefault({}),
   acme: acmeSchema.prefault({}),
+  est: estSchema.prefault({}),
   backup: backupSchema.prefault({}),
   tidy: tidySchema.prefault({}),
   tiers: tiersSchema,
@@ -570,6 +572,13 @@ export const rampartConfigObject = z.strictObject({
 
 /** Full schema: validates and fills derived defaults (publicBaseUrl). */
 export const rampartConfigSchema = rampartConfigObject.superRefine((c, ctx) => {
+  if (c.est.enabled) {
+    for (const ref of estProfileRefs(c.est)) {
+      if (!Object.prototype.hasOwnProperty.call(c.profiles, ref.profile)) {
+        ctx.addIssue({ code: 'custom', path: ref.path, input: ref.profile, message: `"${ref.profile}" is not a configured certificate profile (known: ${Object.keys(c.profiles).join(', ')})` });
+      }
+    }
+  }
   // A certificate whose EKU its issuing CA does not carry fails in strict verifiers (NSS, OpenSSL purposes, Windows).
   const caEkus = c.hierarchy.intermediate.ekus as string[];
   if (caEkus.length === 0) return;

@@ -3,7 +3,7 @@ export interface Actor {
   id: string;
   role: string;
   source: string;
-  channel: 'api' | 'api-mtls' | 'cli' | 'system' | 'acme';
+  channel: 'api' | 'api-mtls' | 'cli' | 'system' | 'acme' | 'est';
 }
 
 export const SYSTEM_ACTOR: Actor = { id: 'system', role: 'system', source: 'local', channel: 'system' };

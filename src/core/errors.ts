@@ -16,6 +16,7 @@ export const ERRORS = {
   alreadyRevoked: { http: 409, title: 'Certificate already revoked' },
   idempotencyMismatch: { http: 422, title: 'Idempotency key reused with a different request' },
   payloadTooLarge: { http: 413, title: 'Request body too large' },
+  unsupportedMediaType: { http: 415, title: 'Unsupported media type' },
   rateLimited: { http: 429, title: 'Too many requests' },
   unavailable: { http: 503, title: 'Service unavailable' },
   notWritable: { http: 503, title: 'This node does not accept writes now (standby or fenced)' },

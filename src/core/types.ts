@@ -97,7 +97,7 @@ export interface OperatorRecord {
 export interface AuditEntryInput {
   actor: string;
   source: string;
-  channel: 'api' | 'api-mtls' | 'cli' | 'system' | 'ocsp' | 'acme';
+  channel: 'api' | 'api-mtls' | 'cli' | 'system' | 'ocsp' | 'acme' | 'est';
   action: string;
   target: string;
   outcome: 'success' | 'failure' | 'denied';

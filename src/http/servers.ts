@@ -27,6 +27,7 @@ import { createOcspHandler } from './validation/ocsp-route.js';
 import { createHash } from 'node:crypto';
 import { isRampartError } from '../core/errors.js';
 import { acmeRoutes } from './acme/acme-routes.js';
+import { estRoutes } from './est/est-routes.js';
 import { acmeAdminRoutes } from './api/acme-admin-routes.js';
 import { dashboardDataRoutes } from './api/dashboard-data-routes.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
@@ -104,7 +105,7 @@ export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, url
   await app.register(swagger, {
     openapi: {
       info: { title: 'Rampart certificate authority API', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, basic: { type: 'http', scheme: 'basic' } } },
     },
   });
   const region = node.region;
@@ -127,6 +128,12 @@ export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, url
   await app.register(dashboardDataRoutes, { auth, store: node.store, clock: node.clock, config: node.config, dataDir: node.paths.dataDir, history: node.metricHistory });
   await app.register(dashboardRoutes);
   await app.register(operatorRoutes, { auth, operators: node.operators, tokens: node.tokens, audit: node.audit, clock: node.clock });
+  if (node.config.est.enabled) {
+    await app.register(estRoutes, {
+      auth, issuance: node.issuance, ca: node.ca, store: node.store, audit: node.audit, clock: node.clock,
+      settings: node.config.est, profiles: node.config.profiles,
+    });
+  }
   if (node.acme) await app.register(acmeRoutes, { prefix: ACME_PREFIX, acme: node.acme, metrics: node.metrics });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -29,6 +29,8 @@ export interface IssueRequest {
   parsedCsr?: ParsedCsr;
   /** The names were validated (ACME): the subject carries the commonName at most. */
   validatedNamesOnly?: boolean;
+  /** Added to the audit entry of the issuance (e.g. EST: the operation and the certificate renewed). */
+  auditDetails?: Record<string, unknown>;
 }
 
 export interface IssueResult {
@@ -74,7 +76,7 @@ export class IssuanceService {
         await this.o.audit.record({
           actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `profile:${req.profile}`,
           outcome: e.code === 'policyViolation' || e.code === 'forbidden' || e.extra.rule !== undefined ? 'denied' : 'failure',
-          details: { error: e.code, message: e.message, ...e.extra },
+          details: { error: e.code, message: e.message, ...e.extra, ...req.auditDetails },
         });
       }
       throw e;
@@ -129,6 +131,7 @@ export class IssuanceService {
       outcome: 'success', details: {
         profile: req.profile, subject: record.subject, sans: record.sans, notAfter: record.notAfter.toISOString(),
         ...(decided.dropped.length ? { droppedSubjectAttributes: decided.dropped } : {}),
+        ...req.auditDetails,
       },
     }));
     lap('commit');

@@ -17,6 +17,7 @@ interface HaproxyCliOptions {
   node: string[];
   bindHttp: string;
   bindHttps: string;
+  bindEst?: string;
   tlsCert?: string;
   caFile?: string;
   interval?: string;
@@ -103,6 +104,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
     .option('--node <spec>', 'a node as name=http://host:port,https://host:port (repeatable; default: the nodes registered in the database)', collect, [])
     .option('--bind-http <host:port>', 'validation frontend (plain HTTP)', '*:80')
     .option('--bind-https <host:port>', 'API frontend (TLS)', '*:443')
+    .option('--bind-est <host:port>', 'EST frontend (RFC 7030): TCP mode, TLS passed through to the nodes so that client certificates reach them (default: none)')
     .option('--tls-cert <file>', 'PEM with the API frontend certificate, its chain and its unencrypted private key')
     .option('--ca-file <file>', `root CA to verify the nodes' HTTPS certificates (default: the data dir's root CA, written to ${DEFAULT_CA_FILE_NAME} next to --out)`)
     .option('--interval <duration>', `health check interval, e.g. 2s or 500ms (default ${DEFAULT_CHECK.intervalMs}ms)`)
@@ -134,7 +136,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
       if (o.caFile && !readPem(caFile, '--ca-file').includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--ca-file ${caFile} holds no PEM certificate`);
       const mode = (o.mode as HaproxyMode | undefined) ?? configuredMode(g()) ?? 'active-active';
       const base = {
-        bindHttp: o.bindHttp, bindHttps: o.bindHttps, tlsCertFile, caFile, check, mode, balance,
+        bindHttp: o.bindHttp, bindHttps: o.bindHttps, bindEst: o.bindEst, tlsCertFile, caFile, check, mode, balance,
         statsBind: o.statsBind, statsSocket: o.statsSocket ? resolve(o.statsSocket) : undefined,
         maxconnPerServer: o.maxconn !== undefined ? parseCount(o.maxconn, '--maxconn') : undefined,
         validationMirror: o.validationMirror,

@@ -11,6 +11,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { operatorFromClientCert } from '../../auth/operator-certs.js';
 import type { Clock } from '../../core/clock.js';
 import type { CertificateStore, OperatorStore } from '../../storage/store.js';
+import { credentialOf } from '../credentials.js';
 
 export type Permission = 'cert.issue' | 'cert.revoke' | 'cert.read' | 'token.manage' | 'audit.read' | 'crl.generate' | 'status.read' | 'acme.manage';
 
@@ -26,11 +27,13 @@ export const PERMISSIONS: Record<TokenRole, readonly Permission[]> = {
 /**
  * Every route of the HTTPS listener and what it takes: a permission (bearer
  * token of a role that has it), 'public', or 'acme-jws' (RFC 8555: the
- * request is authenticated by its JWS, not by a token). test/permission-
+ * request is authenticated by its JWS, not by a token), 'est-mtls' (RFC
+ * 7030 re-enrollment: by the TLS client certificate being renewed; EST
+ * enrollment takes cert.issue, the token also as a basic-auth password). test/permission-
  * matrix.test.ts checks that this list matches the routes the node serves
  * exactly, and walks every route with every role.
  */
-export const ROUTE_ACCESS: Readonly<Record<string, Permission | 'public' | 'acme-jws'>> = {
+export const ROUTE_ACCESS: Readonly<Record<string, Permission | 'public' | 'acme-jws' | 'est-mtls'>> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /metrics': 'public',
@@ -85,10 +88,27 @@ export const ROUTE_ACCESS: Readonly<Record<string, Permission | 'public' | 'acme
   'POST /acme/cert/{serial}': 'acme-jws',
   'GET /acme/cert/{serial}': 'acme-jws',
   'POST /acme/revoke-cert': 'acme-jws',
+  'GET /.well-known/est/cacerts': 'public',
+  'GET /.well-known/est/csrattrs': 'public',
+  'POST /.well-known/est/simpleenroll': 'cert.issue',
+  'POST /.well-known/est/simplereenroll': 'est-mtls',
+  'GET /.well-known/est/{label}/cacerts': 'public',
+  'GET /.well-known/est/{label}/csrattrs': 'public',
+  'POST /.well-known/est/{label}/simpleenroll': 'cert.issue',
+  'POST /.well-known/est/{label}/simplereenroll': 'est-mtls',
 };
 
+export interface RequireOptions {
+  /**
+   * EST (RFC 7030): the token may also come as the password of HTTP basic
+   * auth, the TLS client certificate is not an operator login (it is the
+   * device's own), and denials are audited on channel 'est'.
+   */
+  est?: boolean;
+}
+
 export interface Authenticator {
-  require(req: FastifyRequest, perm: Permission): Promise<Actor>;
+  require(req: FastifyRequest, perm: Permission, opts?: RequireOptions): Promise<Actor>;
 }
 
 /**
@@ -115,8 +135,8 @@ export function createAuthenticator(o: AuthenticatorOptions): Authenticator {
   };
   const inner = createTokenAuthenticator(o);
   return {
-    async require(req, perm) {
-      const actor = await inner.require(req, perm);
+    async require(req, perm, opts) {
+      const actor = await inner.require(req, perm, opts);
       checkRegion(req, perm);
       return actor;
     },
@@ -125,11 +145,12 @@ export function createAuthenticator(o: AuthenticatorOptions): Authenticator {
 
 function createTokenAuthenticator(o: AuthenticatorOptions): Authenticator {
   return {
-    async require(req, perm) {
+    async require(req, perm, opts) {
       const h = req.headers.authorization;
       const source = req.ip;
-      const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
-      if (!m && o.clientCerts) {
+      const channel = opts?.est ? 'est' : 'api';
+      const token = credentialOf(h, opts?.est ? ['bearer', 'basic'] : ['bearer']);
+      if (token === null && o.clientCerts && !opts?.est) {
         // Mutual TLS: an operator's short-lived client certificate instead of a bearer token.
         let op;
         try {
@@ -147,18 +168,20 @@ function createTokenAuthenticator(o: AuthenticatorOptions): Authenticator {
           return actor;
         }
       }
-      if (!m) {
-        await o.audit.record({ actor: 'anonymous', source, channel: 'api', action: 'auth.token', target: perm, outcome: 'denied', details: { reason: typeof h === 'string' ? 'malformed Authorization header' : 'no credentials' } });
-        throw new RampartError('unauthorized', 'a bearer API token is required (Authorization: Bearer <token>)');
+      if (token === null) {
+        await o.audit.record({ actor: 'anonymous', source, channel, action: 'auth.token', target: perm, outcome: 'denied', details: { reason: typeof h === 'string' ? 'malformed Authorization header' : 'no credentials' } });
+        throw new RampartError('unauthorized', opts?.est
+          ? 'an API token is required, as the password of HTTP basic auth (or Authorization: Bearer <token>)'
+          : 'a bearer API token is required (Authorization: Bearer <token>)');
       }
-      const rec = await o.tokens.authenticate(m[1]!);
+      const rec = await o.tokens.authenticate(token);
       if (!rec) {
-        await o.audit.record({ actor: 'anonymous', source, channel: 'api', action: 'auth.token', target: perm, outcome: 'denied', details: { reason: 'invalid, expired or revoked token' } });
+        await o.audit.record({ actor: 'anonymous', source, channel, action: 'auth.token', target: perm, outcome: 'denied', details: { reason: 'invalid, expired or revoked token' } });
         throw new RampartError('unauthorized', 'the API token is invalid, expired or revoked');
       }
-      const actor: Actor = { id: `token:${rec.id}`, role: rec.role, source, channel: 'api' };
+      const actor: Actor = { id: `token:${rec.id}`, role: rec.role, source, channel };
       if (!PERMISSIONS[rec.role].includes(perm)) {
-        await o.audit.record({ actor: actor.id, source, channel: 'api', action: 'auth.permission', target: perm, outcome: 'denied', details: { role: rec.role } });
+        await o.audit.record({ actor: actor.id, source, channel, action: 'auth.permission', target: perm, outcome: 'denied', details: { role: rec.role } });
         throw new RampartError('forbidden', `role "${rec.role}" may not ${perm}`);
       }
       return actor;

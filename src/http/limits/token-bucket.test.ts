@@ -72,7 +72,8 @@ test('tokenKey: a digest of the whole credential, so made-up secrets with a know
   assert.ok(a && b && a !== b);
   assert.equal(tokenKey('bearer rmp_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), a);
   assert.equal(tokenKey(undefined), null);
-  assert.equal(tokenKey('Basic dXNlcjpwYXNz'), null);
+  assert.equal(tokenKey(`Basic ${Buffer.from('est:rmp_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA').toString('base64')}`), a, 'EST: the token as the basic-auth password');
+  assert.equal(tokenKey('Basic bm9jb2xvbg=='), null);
 });
 
 test('limits configuration: production defaults, bounds, and cross-field checks', () => {

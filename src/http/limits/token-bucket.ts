@@ -16,6 +16,7 @@
  * - Time comes from performance.now() (monotonic), so clock steps do not
  *   empty or fill buckets.
  */
+import { credentialOf } from '../credentials.js';
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { BucketLimit } from '../../config/limits-config.js';
@@ -104,10 +105,10 @@ export function addressKey(ip: string): string {
  * The rate-limit key of an API token: a digest of the whole bearer
  * credential, not its readable id (rmp_<id>_…), so that someone who knows
  * another client's token id cannot empty that client's bucket with made-up
- * secrets. A valid token maps to exactly one key.
+ * secrets. A valid token maps to exactly one key, bearer or basic auth (EST).
  */
 export function tokenKey(authorization: string | undefined): string | null {
-  if (typeof authorization !== 'string') return null;
-  const m = /^Bearer\s+(\S{1,512})$/i.exec(authorization);
-  return m ? createHash('sha256').update(m[1]!).digest('base64url').slice(0, 22) : null;
+  // EST sends the token as the basic-auth password: the same token, the same bucket.
+  const token = credentialOf(authorization, ['bearer', 'basic']);
+  return token === null ? null : createHash('sha256').update(token).digest('base64url').slice(0, 22);
 }
