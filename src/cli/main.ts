@@ -22,6 +22,7 @@ import { registerOperator } from './commands/operator.js';
 import { registerLint } from './commands/lint.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerTidy } from './commands/tidy.js';
+import { registerIntegrity } from './commands/integrity.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -59,6 +60,7 @@ registerOperator(program, g);
 registerLint(program, g);
 registerInventory(program, g);
 registerTidy(program, g);
+registerIntegrity(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

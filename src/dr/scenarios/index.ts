@@ -7,6 +7,7 @@ import { nodeLoss } from './node-loss.js';
 import { restoreLatest } from './restore-latest.js';
 import { pointInTime } from './point-in-time.js';
 import { databaseFailover } from './database-failover.js';
+import { databaseCorruption } from './database-corruption.js';
 
 export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'restore-latest': restoreLatest,
@@ -14,6 +15,7 @@ export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'key-restore': keyRestore,
   'node-loss': nodeLoss,
   'database-failover': databaseFailover,
+  'database-corruption': databaseCorruption,
 };
 
 export function scenarioByName(name: string): DrillScenario {
