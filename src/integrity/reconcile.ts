@@ -14,17 +14,20 @@
  *   that serial, or whose issuer is unknown, is named as unrecoverable;
  * - `certificate.revoke` (success) for a certificate still good here: revoked
  *   again with the reason and time of the entry (its CRL entry rebuilt);
- * - the entry itself is appended to the audit log verbatim when it continues
- *   the restored chain (its prevHash is the head's hash), so the log is whole
- *   again and verifies; from the first gap on, entries are not appended and
- *   the gap is reported.
+ * - the entry itself goes back into the audit log when the restored log does
+ *   not have it: verbatim while it continues the restored chain (its
+ *   prevHash is the head's hash), so the log is the one that was lost; once
+ *   the restored log has entries of its own after the backup (`rampart
+ *   restore` records itself) or the copy has a gap, as an `audit.replayed`
+ *   entry carrying the original entry whole (its hash can be recomputed from
+ *   the details), so nothing of the lost tail is missing from the chain.
  */
 import type { AuditEntry, CertificateRecord } from '../core/types.js';
 import { certificateSerialHex } from '../pki/certificate-serial.js';
 import { encodeRevokedEntry } from '../pki/crl-builder.js';
 import { reasonFromName } from '../pki/revocation-reasons.js';
 import type { Store } from '../storage/store.js';
-import { GENESIS_HASH } from '../audit/audit-log.js';
+import { GENESIS_HASH, type AuditLog } from '../audit/audit-log.js';
 import { readForwardedAudit } from './forwarded-audit.js';
 
 export interface Unrecoverable {
@@ -50,21 +53,30 @@ export interface ReconcileReport {
   /** Revocations applied again. */
   revoked: string[];
   unrecoverable: Unrecoverable[];
+  /** Forwarded entries put back into the audit log verbatim. */
   auditAppended: number;
-  /** Why entries after some point were not appended to the audit log (a gap in the copy), if so. */
+  /** Forwarded entries put back wrapped in `audit.replayed` entries (after the restored log's own entries, or a gap). */
+  auditReplayed: number;
+  /** Why entries after some point could not go back verbatim, if so. */
   auditGap: string | null;
 }
 
 const MAX_BAD_LINES = 100;
+/** How many of the restored log's newest entries are compared with the copy (the restore adds one or two after the backup's head). */
+const RECENT = 1000;
 
-export async function reconcileFromAudit(store: Store, file: string): Promise<ReconcileReport> {
+export async function reconcileFromAudit(store: Store, audit: AuditLog, file: string): Promise<ReconcileReport> {
   const last = await store.lastAudit();
   const restoredHead = { seq: last?.seq ?? 0, hash: last?.hash ?? GENESIS_HASH };
   const out: ReconcileReport = {
-    file, restoredHead, head: { ...restoredHead }, linesRead: 0, badLines: [], alreadyPresent: 0, restored: [], revoked: [], unrecoverable: [], auditAppended: 0, auditGap: null,
+    file, restoredHead, head: { ...restoredHead }, linesRead: 0, badLines: [], alreadyPresent: 0, restored: [], revoked: [], unrecoverable: [],
+    auditAppended: 0, auditReplayed: 0, auditGap: null,
   };
   const issuers = new Set((await store.listIssuers()).map((i) => i.id));
-  let appending = true;
+  const recent = await store.latestAudit(RECENT);
+  const recentHashes = new Set(recent.map((e) => e.hash));
+  const oldestRecent = recent.length ? recent[recent.length - 1]!.seq : 1;
+  let verbatim = true;
   for await (const item of readForwardedAudit(file)) {
     out.linesRead = item.line;
     if (item.kind === 'bad') {
@@ -72,21 +84,30 @@ export async function reconcileFromAudit(store: Store, file: string): Promise<Re
       continue;
     }
     const e = item.entry;
-    // Idempotent: entries up to the restored head are in the backup already and change nothing.
+    // Idempotent: entries the backup has change nothing.
     await applyEffect(store, e, issuers, out);
-    if (!appending || e.seq <= out.head.seq) continue;
-    if (e.prevHash !== out.head.hash || e.seq !== out.head.seq + 1) {
-      appending = false;
-      out.auditGap = `entry ${e.seq} does not continue the log at entry ${out.head.seq} (its previous hash ${e.prevHash.slice(0, 16)}… is not ${out.head.hash.slice(0, 16)}…): `
-        + 'the copy misses entries in between, or the restored head is not in it; later entries were applied to the inventory but not appended to the audit log';
-      continue;
+    // In the restored log already (older than the recent window, or the same hash in it).
+    if (e.seq < oldestRecent || recentHashes.has(e.hash)) continue;
+    if (verbatim && (e.prevHash !== out.head.hash || e.seq !== out.head.seq + 1)) {
+      verbatim = false;
+      out.auditGap = `entry ${e.seq} does not continue the restored log at entry ${out.head.seq} (its previous hash ${e.prevHash.slice(0, 16)}… is not ${out.head.hash.slice(0, 16)}…): `
+        + 'the restored log has entries of its own after the backup (the restore itself), or the copy misses entries; from here on entries go back as audit.replayed';
     }
-    await store.appendAudit((prev) => {
-      if ((prev?.hash ?? GENESIS_HASH) !== e.prevHash) throw new Error(`the audit log moved while reconciling (head ${prev?.seq ?? 0})`);
-      return e;
-    });
-    out.auditAppended++;
-    out.head = { seq: e.seq, hash: e.hash };
+    if (verbatim) {
+      await store.appendAudit((prev) => {
+        if ((prev?.hash ?? GENESIS_HASH) !== e.prevHash) throw new Error(`the audit log moved while reconciling (head ${prev?.seq ?? 0})`);
+        return e;
+      });
+      out.auditAppended++;
+      out.head = { seq: e.seq, hash: e.hash };
+    } else {
+      const r = await audit.record({
+        actor: 'system', source: 'reconcile', channel: 'system', action: 'audit.replayed', target: `audit:${e.seq}`, outcome: 'success',
+        details: { original: { ...e, time: e.time.toISOString() } },
+      });
+      out.auditReplayed++;
+      out.head = { seq: r.seq, hash: r.hash };
+    }
   }
   return out;
 }

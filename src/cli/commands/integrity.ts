@@ -42,12 +42,12 @@ export function registerIntegrity(program: Command, g: () => GlobalOptions): voi
     .action(async (o: { fromAudit: string }) => {
       if (!existsSync(o.fromAudit)) throw new RampartError('malformed', `no such file: ${o.fromAudit}`);
       await withWritableNode(g(), async (node) => {
-        const r = await reconcileFromAudit(node.store, o.fromAudit);
+        const r = await reconcileFromAudit(node.store, node.audit, o.fromAudit);
         const a = cliActor();
         await node.audit.record({
           actor: a.id, source: a.source, channel: a.channel, action: 'integrity.reconcile', target: `file:${o.fromAudit}`,
           outcome: r.unrecoverable.length ? 'failure' : 'success',
-          details: { restored: r.restored.length, revoked: r.revoked.length, unrecoverable: r.unrecoverable.map((u) => u.serial), auditAppended: r.auditAppended, auditGap: r.auditGap },
+          details: { restored: r.restored.length, revoked: r.revoked.length, unrecoverable: r.unrecoverable.map((u) => u.serial), auditAppended: r.auditAppended, auditReplayed: r.auditReplayed, auditGap: r.auditGap },
         });
         out(g(), r, () => reconcileText(r));
         if (r.unrecoverable.length) process.exitCode = 1;
@@ -67,7 +67,7 @@ function human(r: IntegrityReport): string {
 
 function reconcileText(r: ReconcileReport): string {
   const lines = [
-    `Reconciled from ${r.file} (${r.linesRead} lines): restored log head ${r.restoredHead.seq} → ${r.head.seq} (${r.auditAppended} entries appended)`,
+    `Reconciled from ${r.file} (${r.linesRead} lines): restored log head ${r.restoredHead.seq} → ${r.head.seq} (${r.auditAppended} entries appended verbatim, ${r.auditReplayed} as audit.replayed)`,
     `  certificates put back: ${r.restored.length}; revocations applied again: ${r.revoked.length}; already present: ${r.alreadyPresent}`,
   ];
   if (r.auditGap) lines.push(`  audit gap: ${r.auditGap}`);

@@ -28,7 +28,7 @@ import { rampartJson, runRampart, startServe, tail } from '../rampart-process.js
 import type { DrillScenario } from '../drill-scenario.js';
 
 interface CheckReport { status: string; findings: Array<{ check: string; status: string; detail: string }> }
-interface Reconciled { restored: string[]; revoked: string[]; unrecoverable: Array<{ serial: string; reason: string }>; auditAppended: number; auditGap: string | null }
+interface Reconciled { restored: string[]; revoked: string[]; unrecoverable: Array<{ serial: string; reason: string }>; auditAppended: number; auditReplayed: number; auditGap: string | null }
 
 const BEFORE_BACKUP = 3;
 const AFTER_BACKUP = 3;
@@ -92,9 +92,9 @@ export const databaseCorruption: DrillScenario = {
       const r = await runRampart(ctx.env, restoredDir, ['--json', 'integrity', 'reconcile', '--from-audit', auditFile], { env });
       if (r.code !== 0 && r.code !== 1) throw new Error(`reconcile failed (exit ${r.code}): ${tail(r.stderr || r.stdout)}`);
       return JSON.parse(r.stdout) as Reconciled;
-    }, (r) => `${r.restored.length} certificate(s) put back, ${r.revoked.length} revocation(s) applied, ${r.auditAppended} audit entries appended, ${r.unrecoverable.length} unrecoverable`);
+    }, (r) => `${r.restored.length} certificate(s) put back, ${r.revoked.length} revocation(s) applied, ${r.auditAppended + r.auditReplayed} audit entries put back, ${r.unrecoverable.length} unrecoverable`);
     if (rec.unrecoverable.length) ctx.note(`UNRECOVERABLE: ${rec.unrecoverable.map((u) => `${u.serial} (${u.reason})`).join('; ')}`);
-    if (rec.auditGap) ctx.note(`audit gap: ${rec.auditGap}`);
+    if (rec.auditGap) ctx.note(`audit: ${rec.auditGap}`);
     await ctx.step('the restored database passes the integrity check', async () => {
       const r = await rampartJson<CheckReport>(ctx.env, restoredDir, ['integrity', 'check'], { env });
       if (r.status !== 'ok') throw new Error(`restored database: ${r.status}: ${JSON.stringify(r.findings)}`);
