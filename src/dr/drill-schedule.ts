@@ -21,6 +21,8 @@ export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cl
       case 'node-loss': return pg || config.cluster.mode !== 'single';
       case 'database-failover': return pg;
       case 'point-in-time': return pg && config.backup.walArchive;
+      // Self-contained (its own SQLite node): every installation rehearses restoring a damaged database.
+      case 'database-corruption': return true;
     }
   });
 }
