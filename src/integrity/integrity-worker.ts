@@ -20,6 +20,11 @@ async function run(): Promise<void> {
   const deadline = Date.now() + job.budgetMs;
   const findings: IntegrityFinding[] = [];
   let store;
+  if (job.database.type === 'sqlite' && job.dbPath === ':memory:') {
+    findings.push({ check: 'sqlite.open', status: 'skipped', detail: 'an in-memory database lives in the node\'s own connection: nothing to check from another thread' });
+    parentPort!.postMessage({ ok: true, report: reportOf(findings, job.database.type, started, performance.now() - t0) });
+    return;
+  }
   try {
     store = createStore({ database: job.database }, { dbPath: job.dbPath }, { env: job.env, applicationName: 'rampart integrity' });
   } catch (e) {
