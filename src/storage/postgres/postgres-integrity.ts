@@ -57,9 +57,9 @@ async function readTables(sql: Sql, tables: Relation[], deadline: number, left: 
       });
       read++;
     } catch (e) {
-      if (isCorruptionError(e)) problems.push(`table ${t.name}: ${(e as Error).message}`);
-      else errors++;
-      if (!isCorruptionError(e)) problems.push(`table ${t.name}: could not read (${(e as Error).message})`);
+      const corrupt = isCorruptionError(e);
+      if (!corrupt) errors++;
+      problems.push(corrupt ? `table ${t.name}: ${(e as Error).message}` : `table ${t.name}: could not read (${(e as Error).message})`);
     }
   }
   const corrupt = problems.filter((p) => !p.includes('could not read ('));
