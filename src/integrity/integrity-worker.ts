@@ -5,6 +5,7 @@
  * report. Everything blocking (PRAGMA quick_check, parsing every DER) happens
  * here, never on the thread that answers OCSP.
  */
+import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createStore } from '../storage/create-store.js';
 import { isCorruptionError, type IntegrityFinding } from '../storage/database-integrity.js';
@@ -19,12 +20,17 @@ async function run(): Promise<void> {
   const t0 = performance.now();
   const deadline = Date.now() + job.budgetMs;
   const findings: IntegrityFinding[] = [];
-  let store;
+  const finish = (): void => parentPort!.postMessage({ ok: true, report: reportOf(findings, job.database.type, started, performance.now() - t0) });
   if (job.database.type === 'sqlite' && job.dbPath === ':memory:') {
     findings.push({ check: 'sqlite.open', status: 'skipped', detail: 'an in-memory database lives in the node\'s own connection: nothing to check from another thread' });
-    parentPort!.postMessage({ ok: true, report: reportOf(findings, job.database.type, started, performance.now() - t0) });
-    return;
+    return finish();
   }
+  if (job.database.type === 'sqlite' && !existsSync(job.dbPath)) {
+    // Opening it would create an empty database that passes every check.
+    findings.push({ check: 'sqlite.open', status: 'error', detail: `no database file at ${job.dbPath}` });
+    return finish();
+  }
+  let store;
   try {
     store = createStore({ database: job.database }, { dbPath: job.dbPath }, { env: job.env, applicationName: 'rampart integrity' });
   } catch (e) {
@@ -40,7 +46,7 @@ async function run(): Promise<void> {
       await store.close().catch(() => undefined);
     }
   }
-  parentPort!.postMessage({ ok: true, report: reportOf(findings, job.database.type, started, performance.now() - t0) });
+  finish();
 }
 
 run().catch((e: Error) => parentPort!.postMessage({ ok: false, error: e.message }));
