@@ -51,8 +51,14 @@ describe('integrity reconcile --from-audit', () => {
       outcome: 'success', details: { profile: 'server', subject: 'CN=old' }, prevHash: last.hash,
     };
     const withoutDer = { ...forged, hash: hashEntry(forged) };
+    // Tidy archived certificates that expired long ago: none of these.
+    const archivedBody: Omit<AuditEntry, 'hash'> = {
+      seq: withoutDer.seq + 1, time: new Date(), actor: 'system', source: 'local', channel: 'system', action: 'certificate.archive', target: 'archive:tidy/x',
+      outcome: 'success', details: { count: 1, newestNotAfter: '2001-01-01T00:00:00.000Z' }, prevHash: withoutDer.hash,
+    };
+    const archived = { ...archivedBody, hash: hashEntry(archivedBody) };
     const ctx = { node: 'a', ca: null };
-    const lines = [...entries, withoutDer].map((e) => JSON.stringify(forwardRecord(e, ctx)));
+    const lines = [...entries, withoutDer, archived].map((e) => JSON.stringify(forwardRecord(e, ctx)));
     lines.splice(3, 0, lines[2]!); // a batch sent twice (at least once delivery)
     const changed = JSON.parse(lines[1]!) as { actor: string };
     changed.actor = 'someone-else';
@@ -67,14 +73,15 @@ describe('integrity reconcile --from-audit', () => {
     const r = await reconcileFromAudit(restored, audit, file);
 
     assert.deepEqual(r.restored, late);
+    assert.deepEqual(r.archived, []);
     assert.deepEqual(r.revoked, [late[0]]);
     assert.equal(r.alreadyPresent, early.length);
     assert.deepEqual(r.unrecoverable.map((u) => [u.serial, u.seq]), [['0badc0de', withoutDer.seq]]);
     assert.match(r.unrecoverable[0]!.reason, /carries no DER/);
     assert.deepEqual(r.badLines.map((b) => b.reason.replace(/\d+/, 'N')), ['entry N: its content does not match its hash (changed after it was written)', 'not JSON']);
     assert.equal(r.auditGap, null);
-    assert.equal(r.head.hash, withoutDer.hash);
-    assert.equal(r.auditAppended, withoutDer.seq - r.restoredHead.seq);
+    assert.equal(r.head.hash, archived.hash);
+    assert.equal(r.auditAppended, archived.seq - r.restoredHead.seq);
     for (const s of [...early, ...late]) assert.ok(await restored.getCertificate(s), s);
     const rec = (await restored.getCertificate(late[0]!))!;
     assert.equal(rec.status, 'revoked');
@@ -85,7 +92,7 @@ describe('integrity reconcile --from-audit', () => {
     assert.deepEqual([back.issuerId, back.profile, back.subject, back.sans, back.notAfter.getTime(), back.crlShard], [original.issuerId, original.profile, original.subject, original.sans, original.notAfter.getTime(), original.crlShard]);
     const chain = await new ChainVerifier({ store: restored, clock: systemClock, everyMs: 0, fullEveryRuns: 1 }).verify();
     assert.equal(chain.ok, true, JSON.stringify(chain.problem));
-    assert.equal(chain.headSeq, withoutDer.seq);
+    assert.equal(chain.headSeq, archived.seq);
 
     const again = await reconcileFromAudit(restored, audit, file);
     assert.deepEqual([again.restored, again.revoked, again.auditAppended, again.auditReplayed], [[], [], 0, 0]);

@@ -13,7 +13,9 @@
  *   issuance entries carried it), whose DER does not parse or does not carry
  *   that serial, or whose issuer is unknown, is named as unrecoverable;
  * - `certificate.revoke` (success) for a certificate still good here: revoked
- *   again with the reason and time of the entry (its CRL entry rebuilt);
+ *   again with the reason and time of the entry (its CRL entry rebuilt); a
+ *   certificate that tidy archived since (`certificate.archive` entries) is
+ *   listed as archived, not put back;
  * - the entry itself goes back into the audit log when the restored log does
  *   not have it: verbatim while it continues the restored chain (its
  *   prevHash is the head's hash), so the log is the one that was lost; once
@@ -50,6 +52,8 @@ export interface ReconcileReport {
   alreadyPresent: number;
   /** Certificates put back, in order. */
   restored: string[];
+  /** Certificates not put back because tidy archived them (notAfter at or before the newest archived one in the copy). */
+  archived: string[];
   /** Revocations applied again. */
   revoked: string[];
   unrecoverable: Unrecoverable[];
@@ -69,10 +73,11 @@ export async function reconcileFromAudit(store: Store, audit: AuditLog, file: st
   const last = await store.lastAudit();
   const restoredHead = { seq: last?.seq ?? 0, hash: last?.hash ?? GENESIS_HASH };
   const out: ReconcileReport = {
-    file, restoredHead, head: { ...restoredHead }, linesRead: 0, badLines: [], alreadyPresent: 0, restored: [], revoked: [], unrecoverable: [],
+    file, restoredHead, head: { ...restoredHead }, linesRead: 0, badLines: [], alreadyPresent: 0, restored: [], archived: [], revoked: [], unrecoverable: [],
     auditAppended: 0, auditReplayed: 0, auditGap: null,
   };
   const issuers = new Set((await store.listIssuers()).map((i) => i.id));
+  const archivedUpTo = await newestArchived(file);
   const recent = await store.latestAudit(RECENT);
   const recentHashes = new Set(recent.map((e) => e.hash));
   const oldestRecent = recent.length ? recent[recent.length - 1]!.seq : 1;
@@ -85,7 +90,7 @@ export async function reconcileFromAudit(store: Store, audit: AuditLog, file: st
     }
     const e = item.entry;
     // Idempotent: entries the backup has change nothing.
-    await applyEffect(store, e, issuers, out);
+    await applyEffect(store, e, issuers, archivedUpTo, out);
     // In the restored log already (older than the recent window, or the same hash in it).
     if (e.seq < oldestRecent || recentHashes.has(e.hash)) continue;
     if (verbatim && (e.prevHash !== out.head.hash || e.seq !== out.head.seq + 1)) {
@@ -112,7 +117,21 @@ export async function reconcileFromAudit(store: Store, audit: AuditLog, file: st
   return out;
 }
 
-async function applyEffect(store: Store, e: AuditEntry, issuers: Set<string>, out: ReconcileReport): Promise<void> {
+/**
+ * Tidy removes expired certificates in (notAfter, serial) order and audits each batch with the newest
+ * notAfter it removed: a certificate expiring at or before the newest of those was archived, not lost.
+ */
+async function newestArchived(file: string): Promise<number> {
+  let newest = Number.NEGATIVE_INFINITY;
+  for await (const item of readForwardedAudit(file)) {
+    if (item.kind !== 'entry' || item.entry.action !== 'certificate.archive' || item.entry.outcome !== 'success') continue;
+    const t = Date.parse(String(item.entry.details?.newestNotAfter ?? ''));
+    if (t > newest) newest = t;
+  }
+  return newest;
+}
+
+async function applyEffect(store: Store, e: AuditEntry, issuers: Set<string>, archivedUpTo: number, out: ReconcileReport): Promise<void> {
   if (e.outcome !== 'success' || !e.target.startsWith('serial:')) return;
   const serial = e.target.slice('serial:'.length);
   if (e.action === 'certificate.issue') {
@@ -123,6 +142,7 @@ async function applyEffect(store: Store, e: AuditEntry, issuers: Set<string>, ou
       out.unrecoverable.push({ serial, seq: e.seq, reason: rec, ...(issuerId ? { issuerId } : {}) });
       return;
     }
+    if (rec.notAfter.getTime() <= archivedUpTo) { out.archived.push(serial); return; }
     await store.insertCertificate(rec);
     out.restored.push(serial);
     // A certificate named unrecoverable earlier and put back by a later entry is not lost.

@@ -68,7 +68,7 @@ function human(r: IntegrityReport): string {
 function reconcileText(r: ReconcileReport): string {
   const lines = [
     `Reconciled from ${r.file} (${r.linesRead} lines): restored log head ${r.restoredHead.seq} → ${r.head.seq} (${r.auditAppended} entries appended verbatim, ${r.auditReplayed} as audit.replayed)`,
-    `  certificates put back: ${r.restored.length}; revocations applied again: ${r.revoked.length}; already present: ${r.alreadyPresent}`,
+    `  certificates put back: ${r.restored.length}; revocations applied again: ${r.revoked.length}; already present: ${r.alreadyPresent}; archived by tidy (not put back): ${r.archived.length}`,
   ];
   if (r.auditGap) lines.push(`  audit gap: ${r.auditGap}`);
   if (r.badLines.length) lines.push(`  unusable lines: ${r.badLines.length} (first: line ${r.badLines[0]!.line}: ${r.badLines[0]!.reason})`);
