@@ -14,6 +14,7 @@ const LAYERS = [
   // domain roles, lower ones first
   ['keys'], // key backends and custody
   ['audit'], // hash chain, verification, forwarding
+  ['integrity'], // corruption detection, reconciliation from the audit stream
   ['ca'], // issuers, signers, hierarchy, offline root, rotation
   ['cluster'], // leases, node registry, HAProxy config
   ['validation'], // OCSP and CRLs: status, cache by CertID, signing, publication

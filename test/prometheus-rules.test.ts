@@ -48,7 +48,7 @@ describe('Prometheus alerting rules (promtool)', () => {
   it('promtool check rules accepts the rules file', () => {
     const r = promtool(['check', 'rules', RULES]);
     assert.equal(r.code, 0, r.output);
-    assert.match(r.output, /SUCCESS: 26 rules found/, r.output);
+    assert.match(r.output, /SUCCESS: 29 rules found/, r.output);
   });
 
   it('promtool test rules passes the unit tests', () => {
@@ -67,6 +67,8 @@ describe('Prometheus alerting rules (promtool)', () => {
     ['RampartOcspSignerNotRenewed', '{kind="ocsp-signer"}) - time() < 5 * 86400', '{kind="ocsp-signer"}) - time() < 6 * 86400'],
     ['RampartOcspErrorRate', '          > 0.05\n', '          > 0.06\n'],
     ['RampartUnhandledErrors', 'increase(rampart_unhandled_errors_total[15m]) > 0', 'increase(rampart_unhandled_errors_total[15m]) > 1'],
+    ['RampartDatabaseCorruption', 'expr: rampart_integrity_ok == 0', 'expr: rampart_integrity_ok < 0'],
+    ['RampartIntegrityCheckStale', 'rampart_integrity_last_check_timestamp_seconds > 13 * 3600', 'rampart_integrity_last_check_timestamp_seconds > 14 * 3600'],
   ];
 
   it('the unit tests fail when a threshold is changed (one per alert below)', () => {

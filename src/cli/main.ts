@@ -23,6 +23,7 @@ import { registerLint } from './commands/lint.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerTidy } from './commands/tidy.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerIntegrity } from './commands/integrity.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -61,6 +62,7 @@ registerLint(program, g);
 registerInventory(program, g);
 registerTidy(program, g);
 registerDoctor(program, g);
+registerIntegrity(program, g);
 
 try {
   await program.parseAsync(pitrAlias(process.argv));

@@ -22,6 +22,8 @@ export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cl
       case 'database-failover': return pg;
       case 'point-in-time': return pg && config.backup.walArchive;
       case 'hsm-failure': return config.keys.backend === 'pkcs11' && config.keys.pkcs11.extractable;
+      // Self-contained (its own SQLite node): every installation rehearses restoring a damaged database.
+      case 'database-corruption': return true;
     }
   });
 }

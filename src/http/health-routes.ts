@@ -9,10 +9,12 @@ export interface HealthRoutesOptions {
   onReport?: (r: HealthReport) => void;
   /** Whether this node accepts writes now (active-passive standbys do not). */
   canWrite?: () => boolean;
+  /** Extra members of /healthz (still 200: the process is alive), e.g. whether it issues. */
+  liveness?: () => Record<string, unknown>;
 }
 
 export async function healthRoutes(app: FastifyInstance, o: HealthRoutesOptions): Promise<void> {
-  app.get('/healthz', async () => ({ status: 'alive' }));
+  app.get('/healthz', async () => ({ status: 'alive', ...(o.liveness?.() ?? {}) }));
   // /readyz: ready to serve (200 healthy or degraded, 503 unhealthy).
   // /readyz?write=1: ready to take issuance and revocation (also 503 on a standby).
   app.get<{ Querystring: { write?: string } }>('/readyz', async (req, reply) => {

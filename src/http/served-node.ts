@@ -3,6 +3,7 @@
  * a node that has all of this (RampartNode); the front end depends only on
  * this shape, never on main/.
  */
+import type { IntegrityMonitor } from '../integrity/integrity-monitor.js';
 import type { Logger } from 'pino';
 import type { AcmeServer } from '../acme/acme-server.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -56,5 +57,6 @@ export interface ServedNode {
   readonly region: RegionMonitor | null;
   readonly acme: AcmeServer | null;
   readonly eab: EabKeys;
+  readonly integrity: IntegrityMonitor;
   canWrite(): boolean;
 }

@@ -15,7 +15,8 @@ import { certificateRoutes } from './api/certificate-routes.js';
 import { parseListen } from '../config/schema.js';
 import { RAMPART_VERSION } from '../core/version.js';
 import type { ServedNode } from './served-node.js';
-import { healthRoutes } from './health-routes.js';
+import { healthRoutes, type HealthRoutesOptions } from './health-routes.js';
+import { livenessOf } from '../integrity/integrity-health.js';
 import { installProblemHandler } from './problem.js';
 import { installStrictBodyTypes } from './strict-body-types.js';
 import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
@@ -78,7 +79,7 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
   const app = Fastify({ logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
   common(app, node, 'http');
   installValidationGuard(app, limits);
-  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.healthMonitor.note(r.status) });
+  await app.register(healthRoutes, healthRouteOptions(node));
   await app.register(publicationRoutes, { publication: new ValidationPublication({ crl: node.crl, ca: node.ca, clock: node.clock }) });
   return app;
 }
@@ -113,7 +114,7 @@ export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, url
     tokens: node.tokens, audit: node.audit, clientCerts: { store: node.store, clock: node.clock },
     ...(region ? { regionRefusal: () => (region.writable() ? null : `region ${region.region} does not accept writes now: ${region.status().reason}`) } : {}),
   });
-  await app.register(healthRoutes, { health: node.health, metrics: node.metrics, canWrite: () => node.canWrite(), onReport: (r) => node.healthMonitor.note(r.status) });
+  await app.register(healthRoutes, healthRouteOptions(node));
   await app.register(certificateRoutes, {
     auth, issuance: node.issuance, revocation: node.revocation, store: node.store, ca: node.ca, clock: node.clock,
     pageSizeMax: node.config.api.pageSizeMax,
@@ -181,6 +182,14 @@ export async function clusterView(node: ServedNode): Promise<Record<string, unkn
   };
 }
 
+/** /healthz says whether the node issues (and why not); /readyz?write=1 is 503 while it does not. */
+function healthRouteOptions(node: ServedNode): HealthRoutesOptions {
+  return {
+    health: node.health, metrics: node.metrics, canWrite: () => node.canWrite() && node.integrity.issuable(), onReport: (r) => node.healthMonitor.note(r.status),
+    liveness: () => livenessOf(node.integrity),
+  };
+}
+
 export async function nodeStatus(node: ServedNode, urls = nodeUrls(node)): Promise<Record<string, unknown>> {
   const health = await node.health.run(node.clock.now());
   const counts = await node.store.countCertificates();
@@ -195,6 +204,7 @@ export async function nodeStatus(node: ServedNode, urls = nodeUrls(node)): Promi
     issuers: node.ca.all().map((i) => ({ id: i.id, kind: i.kind, subject: i.subject, active: i.active, notAfter: i.notAfter.toISOString() })),
     certificates: counts,
     cluster: { mode: node.cluster.mode, nodeId: node.cluster.nodeId, leader: node.cluster.isLeader(), writable: node.canWrite() },
+    issuing: node.integrity.issuable(),
     region: node.region?.status() ?? null,
     health,
   };

@@ -67,6 +67,11 @@ import { registerRegionCheck } from '../region/region-check.js';
 import { registerRegionMetrics } from '../region/region-metrics.js';
 import { registerStandbyLagMetrics } from '../cluster/standby-lag-metrics.js';
 import { sqlDatabaseOf } from '../storage/sql-database.js';
+import { IntegrityMonitor } from '../integrity/integrity-monitor.js';
+import { integrityJob, runIntegrityCheck } from '../integrity/integrity-runner.js';
+import { registerIntegrityCheck, registerIntegrityMetrics } from '../integrity/integrity-health.js';
+import { summarize } from '../integrity/integrity-report.js';
+import { join } from 'node:path';
 
 export { RAMPART_VERSION };
 
@@ -117,6 +122,8 @@ export class RampartNode {
   /** The node's own certificates signed while its region could not write. */
   readonly pendingInventory: PendingInventory;
   readonly backups: BackupScheduler;
+  /** Scheduled corruption detection; while it finds corruption, issuance is refused (503). */
+  readonly integrity: IntegrityMonitor;
   /** The static copy of validation (mirror.directory), null when not configured. */
   readonly mirror: ValidationMirror | null;
   /** Scheduled tidy (leader only); `tidy()` gives the service for `rampart tidy run`. */
@@ -168,11 +175,26 @@ export class RampartNode {
     });
     this.tokens = new TokenService({ store, clock });
     this.operators = new OperatorService({ store, tokens: this.tokens, clock });
+    this.integrity = new IntegrityMonitor({
+      run: () => runIntegrityCheck(integrityJob(config, paths.dbPath, env)),
+      enabled: config.integrity.enabled, everyMs: config.integrity.everySeconds * 1000, firstMs: config.integrity.firstCheckSeconds * 1000,
+      stateFile: join(paths.dataDir, 'integrity-state.json'),
+      onChange: (r) => {
+        const corrupt = r.status === 'corrupt';
+        if (corrupt) log.error({ integrity: r }, `database corruption found: ${summarize(r)}; issuance stopped on this node`);
+        else log.warn({ integrity: r }, 'the integrity check passes again: issuance resumes on this node');
+        void this.audit.record({
+          actor: 'system', source: this.cluster.nodeId, channel: 'system', action: corrupt ? 'integrity.corruption' : 'integrity.clean', target: `database:${store.kind}`,
+          outcome: corrupt ? 'failure' : 'success', details: { at: r.at, summary: summarize(r), damaged: r.findings.filter((f) => f.status === 'corrupt').map((f) => f.check) },
+        }).catch((e) => log.error({ err: e }, 'could not audit the integrity verdict'));
+      },
+      onError: (e) => log.error({ err: e }, 'integrity check failed to run'),
+    });
     this.pkiPool = new PkiPool(config.api.workerThreads ?? defaultWorkerCount(), (e) => log.error({ err: e }, 'a PKI worker thread failed; replaced'));
     this.ca = new CertificateAuthority({ store, keys, clock, urls: this.urls, pool: this.pkiPool, crlShards: config.crl.shards });
     this.issuance = new IssuanceService({
       ca: this.ca, store, audit: this.audit, clock, events: this.events, profiles: config.profiles as Record<string, ProfilePolicy>, gate: this.gate,
-      pool: this.pkiPool, observe: (stage, ms) => this.metrics.issuanceStage.observe({ stage }, ms / 1000),
+      pool: this.pkiPool, integrity: this.integrity, observe: (stage, ms) => this.metrics.issuanceStage.observe({ stage }, ms / 1000),
     });
     this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.gate });
     this.ocsp = new OcspResponder({
@@ -206,6 +228,8 @@ export class RampartNode {
     registerAuditWriteCheck({ health: this.health, store, readOnlyReplica: () => region?.isReplica() ?? false });
     registerBackupCheck({ health: this.health, store, clock, scheduleMinutes: config.backup.scheduleMinutes, ageWarnMarginMinutes: config.backup.ageWarnMarginMinutes });
     registerDrillCheck({ health: this.health, store, clock, metrics: this.metrics, config });
+    registerIntegrityCheck(this.health, this.integrity);
+    registerIntegrityMetrics(this.metrics.registry, this.integrity);
     this.auditForwarder = setUpAuditMonitoring({
       config: config.audit, dataDir: this.paths.dataDir, store, clock, log, health: this.health, registry: this.metrics.registry,
       context: () => ({ node: this.cluster.nodeId, ca: this.ca.cas().find((c) => c.kind === 'intermediate' && c.active)?.subject ?? null }),
@@ -343,6 +367,7 @@ export class RampartNode {
     this.metricHistory.start();
     this.mirror?.start();
     this.tidySchedule.start();
+    this.integrity.start();
     this.acme?.start(leaderWork);
   }
 
@@ -357,6 +382,7 @@ export class RampartNode {
     this.metricHistory.stop();
     this.acme?.stop();
     this.backups.stop();
+    this.integrity.stop();
     await this.mirror?.stop();
     this.tidySchedule.stop();
     this.auditForwarding?.stop();

@@ -50,6 +50,8 @@ export interface IssuanceServiceOptions {
   gate?: WriteGate;
   /** Worker threads that parse CSRs (default: on this thread). */
   pool?: PkiPool;
+  /** Refuses issuance (throws 503) while this node's integrity check found database corruption. */
+  integrity?: { assertIssuable(): void };
   /** Receives the time (ms) of each step of every issuance: parse, policy, encode, lint, sign, commit. */
   observe?: (stage: IssuanceStage, ms: number) => void;
 }
@@ -69,6 +71,8 @@ export class IssuanceService {
   }
 
   async issue(req: IssueRequest, actor: Actor): Promise<IssueResult> {
+    // Not audited per request: the corruption itself was audited when found, and the log may be what is damaged.
+    this.o.integrity?.assertIssuable();
     try {
       return await this.issueInner(req, actor);
     } catch (e) {
@@ -130,6 +134,8 @@ export class IssuanceService {
       actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.issue', target: `serial:${record.serial}`,
       outcome: 'success', details: {
         profile: req.profile, subject: record.subject, sans: record.sans, notAfter: record.notAfter.toISOString(),
+        // What `rampart integrity reconcile` needs to put the certificate back from a forwarded copy of the log.
+        issuerId: record.issuerId, notBefore: record.notBefore.toISOString(), crlShard: record.crlShard ?? null, der: Buffer.from(record.der).toString('base64'),
         ...(decided.dropped.length ? { droppedSubjectAttributes: decided.dropped } : {}),
         ...req.auditDetails,
       },

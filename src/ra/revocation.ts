@@ -36,7 +36,7 @@ export class RevocationService {
       const rec = await this.o.store.revokeCertificate(serial, reason, at, () => encodeRevokedEntry({ serialHex: serial, revokedAt: at, reason }), fence);
       await this.o.audit.record({
         actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.revoke', target: `serial:${serial}`,
-        outcome: 'success', details: { reason: reasonName(reason) },
+        outcome: 'success', details: { reason: reasonName(reason), revokedAt: at.toISOString() },
       });
       this.o.events.emit('revoked', rec);
       return rec;

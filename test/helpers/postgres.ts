@@ -4,7 +4,7 @@
  * directory, listening only on 127.0.0.1 with free ports, fsync on,
  * synchronous_commit on (and synchronous_standby_names='*' when asked, so an
  * acknowledged commit is on a standby too). Trust authentication for
- * 127.0.0.1 only. Server processes run as the `postgres` OS user when we are
+ * 127.0.0.1 only, data checksums on (initdb -k). Server processes run as the `postgres` OS user when we are
  * root (PostgreSQL refuses to run as root). stop() kills everything
  * (`pg_ctl stop -m immediate`, then SIGKILL) and removes the directories.
  *
@@ -239,7 +239,8 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
   try {
     const primary = await newNode('primary');
     current = primary;
-    await exec(pg('initdb'), ['-D', primary.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions'], { asPostgres: true });
+    // -k: data checksums, so a damaged page fails when read (the integrity check counts on it).
+    await exec(pg('initdb'), ['-D', primary.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions', '-k'], { asPostgres: true });
     writeFileSync(join(primary.dataDir, 'pg_hba.conf'), [
       '# tests only: trust on loopback IPv4, nothing else',
       'host all all 127.0.0.1/32 trust',

@@ -87,7 +87,10 @@
       }
       const leader = c.leader ? `${c.leader.holder} (epoch ${c.leader.epoch})` : c.mode === 'single' && st ? `${st.cluster.nodeId} (single node)` : 'none';
       fillDl($('#cluster-summary'), [['Mode', c.mode], ['This node', c.self], ['Leader', leader], ['Nodes', String(nodes.length)],
-        ['Health', st && st.health ? st.health.status : null], ['Writable', st ? (st.cluster.writable ? 'yes' : 'no') : null], ['Database', st ? st.database : null]]);
+        ['Health', st && st.health ? st.health.status : null], ['Writable', st ? (st.cluster.writable ? 'yes' : 'no') : null], ['Database', st ? st.database : null],
+        // Corruption detection: a node whose check found damage stops issuing (validation keeps serving).
+        ['Issuing', st && st.issuing !== undefined ? (st.issuing ? 'yes' : 'NO (database corruption)') : null],
+        ['Integrity', st && st.health && st.health.checks.integrity ? `${st.health.checks.integrity.status}: ${st.health.checks.integrity.detail}` : null]]);
       tbody.replaceChildren(...nodes.map((n) => row([
         n.id, n.leader ? '★' : '', n.up ? 'up' : 'down', n.health, n.writable ? 'yes' : 'no', when(n.lastSeen),
       ], { 'data-testid': 'cluster-node', 'data-node': n.id, class: n.up ? '' : 'down' })));

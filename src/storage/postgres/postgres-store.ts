@@ -41,6 +41,8 @@ import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions 
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import { postgresBulkInsert } from './postgres-bulk.js';
+import { postgresIntegrity } from './postgres-integrity.js';
+import type { DatabaseIntegrityOptions, IntegrityFinding } from '../database-integrity.js';
 import type { DatabaseSnapshot, SnapshotProgress } from '../store.js';
 import { EXPORT_BATCH, TOTAL_COUNT_CAP, cappedTotal, checkFilter, decodeCursor, pageOf } from '../inventory-query.js';
 import { pgInventoryWhere, pgPageSql } from './pg-inventory.js';
@@ -121,6 +123,11 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
 
   crlCounters(): Promise<Record<string, bigint>> {
     return postgresCrlCounters(this.pool);
+  }
+
+  /** Checksum failures, a sequential read of every table and amcheck (postgres-integrity.ts). */
+  databaseIntegrity(o: DatabaseIntegrityOptions): Promise<IntegrityFinding[]> {
+    return postgresIntegrity(this.pool, o);
   }
 
 

@@ -5,6 +5,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import type { DatabaseSnapshot, SnapshotProgress } from '../store.js';
+import { sqliteIntegrity } from './sqlite-integrity.js';
+import type { DatabaseIntegrityOptions, IntegrityFinding } from '../database-integrity.js';
 import { snapshotSqliteFile } from './sqlite-snapshot.js';
 import { dirname } from 'node:path';
 import type {
@@ -100,6 +102,11 @@ export class SqliteStore implements Store {
   async backupSnapshot(tmpFile: string, onProgress?: SnapshotProgress): Promise<DatabaseSnapshot> {
     if (this.path === ':memory:') throw new Error('an in-memory SQLite database cannot be backed up');
     return { partName: 'database.sqlite', file: tmpFile, facts: await snapshotSqliteFile(this.path, tmpFile, onProgress) };
+  }
+
+  /** PRAGMA quick_check / integrity_check on a read-only connection of its own; blocks this thread (call it in a worker). */
+  async databaseIntegrity(o: DatabaseIntegrityOptions): Promise<IntegrityFinding[]> {
+    return sqliteIntegrity(this.path, o);
   }
 
   async close(): Promise<void> {
