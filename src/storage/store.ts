@@ -11,6 +11,7 @@ import type {
 } from '../core/types.js';
 import type { ExportTextOptions } from './inventory-format.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from './acme-records.js';
+import type { SshCapable } from './ssh-records.js';
 
 export type ExportTextRequest = Omit<ExportTextOptions, 'nowMs'> & { batch?: number };
 
@@ -246,7 +247,7 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends SnapshotCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends SshCapable, SnapshotCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */
