@@ -2,10 +2,9 @@
  * SSH certificate authority records (issue 21): the SSH CAs (their keys are
  * in the key backend, like X.509 CA keys), the certificates they issued,
  * and each CA's latest KRL. The SshStore is a part of every Store
- * (`store.ssh`), implemented in sqlite-ssh.ts and postgres-ssh.ts.
+ * (`store.ssh`, the SshStore interface in store.ts), implemented in
+ * sqlite-ssh.ts and postgres-ssh.ts.
  */
-import type { AuditEntry, Fence } from '../core/types.js';
-import type { AuditBuilder } from './store.js';
 import { d, dn, u8, type Row } from './row-mapping.js';
 
 export type SshCertKind = 'user' | 'host';
@@ -58,35 +57,6 @@ export interface SshCertificateQuery {
   limit: number;
   /** Opaque: the nextCursor of the previous page. */
   cursor?: string;
-}
-
-export interface SshStore {
-  /** Throws RampartError 'conflict' when the name is taken. */
-  insertSshCa(ca: SshCaRecord, audit: AuditBuilder): Promise<void>;
-  listSshCas(): Promise<SshCaRecord[]>;
-  getSshCa(name: string): Promise<SshCaRecord | null>;
-  /** Points a CA at another key (restored from a backup); false when there is no such CA. */
-  setSshCaKey(name: string, keyRef: string, keyBackend: string): Promise<boolean>;
-  /** Stores a certificate and its audit entry in one transaction (durable when it resolves). */
-  insertSshCertificate(rec: SshCertificateRecord, audit: AuditBuilder, fence?: Fence): Promise<AuditEntry>;
-  getSshCertificate(serial: string): Promise<SshCertificateRecord | null>;
-  /** Newest first. */
-  listSshCertificates(q: SshCertificateQuery, now: Date): Promise<{ items: SshCertificateRecord[]; nextCursor: string | null }>;
-  /**
-   * Marks a certificate revoked, counts the revocation on its CA and appends
-   * the audit entry, in one transaction. Throws notFound or alreadyRevoked.
-   */
-  revokeSshCertificate(serial: string, at: Date, audit: AuditBuilder, fence?: Fence): Promise<SshCertificateRecord>;
-  /** The CA's revocation count and the serials of its revoked, unexpired certificates. */
-  sshRevocations(caName: string, now: Date): Promise<{ version: number; serials: string[] }>;
-  /** Saves a KRL unless a KRL with the same or a higher version is stored. */
-  saveSshKrl(krl: SshKrlRecord): Promise<void>;
-  latestSshKrl(caName: string): Promise<SshKrlRecord | null>;
-}
-
-/** Capability of every Store: its SSH part. */
-export interface SshCapable {
-  readonly ssh: SshStore;
 }
 
 // ---- row mapping shared by both stores (same columns)

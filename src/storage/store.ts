@@ -11,7 +11,7 @@ import type {
 } from '../core/types.js';
 import type { ExportTextOptions } from './inventory-format.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from './acme-records.js';
-import type { SshCapable } from './ssh-records.js';
+import type { SshCaRecord, SshCertificateQuery, SshCertificateRecord, SshKrlRecord } from './ssh-records.js';
 
 export type ExportTextRequest = Omit<ExportTextOptions, 'nowMs'> & { batch?: number };
 
@@ -240,6 +240,35 @@ export interface AcmeStore {
   addRateEvents(buckets: string[], at: Date): Promise<void>;
   /** Deletes rate-limit events older than `before`. */
   pruneRateEvents(before: Date): Promise<number>;
+}
+
+export interface SshStore {
+  /** Throws RampartError 'conflict' when the name is taken. */
+  insertSshCa(ca: SshCaRecord, audit: AuditBuilder): Promise<void>;
+  listSshCas(): Promise<SshCaRecord[]>;
+  getSshCa(name: string): Promise<SshCaRecord | null>;
+  /** Points a CA at another key (restored from a backup); false when there is no such CA. */
+  setSshCaKey(name: string, keyRef: string, keyBackend: string): Promise<boolean>;
+  /** Stores a certificate and its audit entry in one transaction (durable when it resolves). */
+  insertSshCertificate(rec: SshCertificateRecord, audit: AuditBuilder, fence?: Fence): Promise<AuditEntry>;
+  getSshCertificate(serial: string): Promise<SshCertificateRecord | null>;
+  /** Newest first. */
+  listSshCertificates(q: SshCertificateQuery, now: Date): Promise<{ items: SshCertificateRecord[]; nextCursor: string | null }>;
+  /**
+   * Marks a certificate revoked, counts the revocation on its CA and appends
+   * the audit entry, in one transaction. Throws notFound or alreadyRevoked.
+   */
+  revokeSshCertificate(serial: string, at: Date, audit: AuditBuilder, fence?: Fence): Promise<SshCertificateRecord>;
+  /** The CA's revocation count and the serials of its revoked, unexpired certificates. */
+  sshRevocations(caName: string, now: Date): Promise<{ version: number; serials: string[] }>;
+  /** Saves a KRL unless a KRL with the same or a higher version is stored. */
+  saveSshKrl(krl: SshKrlRecord): Promise<void>;
+  latestSshKrl(caName: string): Promise<SshKrlRecord | null>;
+}
+
+/** Capability of every Store: its SSH part. */
+export interface SshCapable {
+  readonly ssh: SshStore;
 }
 
 export interface MetaStore {

@@ -8,10 +8,10 @@ import type { TransactionSql } from 'postgres';
 import type { AuditEntry, Fence } from '../../core/types.js';
 import { RampartError } from '../../core/errors.js';
 import { n, type Row } from '../row-mapping.js';
-import type { AuditBuilder } from '../store.js';
+import type { AuditBuilder, SshStore } from '../store.js';
 import {
   SSH_INSERT_COLUMNS, sshInsertValues, sshListWhere, toSshCa, toSshCert, toSshKrl,
-  type SshCaRecord, type SshCertificateQuery, type SshCertificateRecord, type SshKrlRecord, type SshStore,
+  type SshCaRecord, type SshCertificateQuery, type SshCertificateRecord, type SshKrlRecord,
 } from '../ssh-records.js';
 import { errorCode, transaction, type PgPool } from './pg-pool.js';
 
