@@ -6,6 +6,7 @@
  */
 import { regionsSchema } from './region-config.js';
 import { limitsSchema } from './limits-config.js';
+import { sshSchema } from './ssh-config.js';
 import { auditSchema } from './audit-forward-config.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -552,6 +553,7 @@ export const rampartConfigObject = z.strictObject({
   audit: auditSchema.prefault({}),
   regions: regionsSchema.optional(),
   limits: limitsSchema.prefault({}),
+  ssh: sshSchema.prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),
