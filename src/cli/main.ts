@@ -22,6 +22,7 @@ import { registerOperator } from './commands/operator.js';
 import { registerLint } from './commands/lint.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerTidy } from './commands/tidy.js';
+import { registerSsh } from './commands/ssh.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -56,6 +57,7 @@ registerDrill(program, g);
 registerPitr(program, g);
 registerRegion(program, g);
 registerOperator(program, g);
+registerSsh(program, g);
 registerLint(program, g);
 registerInventory(program, g);
 registerTidy(program, g);
