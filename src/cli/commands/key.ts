@@ -21,6 +21,8 @@ import { ShareCollection, type PassphraseSource } from '../../keys/custody/share
 import { SHARE_END, parseShares, type ShareBlock } from '../../keys/custody/share-format.js';
 import { MIN_PASSPHRASE_LENGTH, checkPassphrase } from '../../keys/custody/share-sealing.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+import { sshKeyOwner, sshRestoreStore } from '../../ca/ssh/ssh-custody.js';
+import type { KeyOwner } from '../../keys/custody/key-owner.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const int = (name: string) => (v: string) => {
@@ -30,7 +32,7 @@ const int = (name: string) => (v: string) => {
 };
 
 interface BackupOpts {
-  issuer?: string; threshold: number; shares: number; custodian: string[]; outDir: string; print?: boolean;
+  issuer?: string; sshCa?: string; threshold: number; shares: number; custodian: string[]; outDir: string; print?: boolean;
   sealWithPassphrases?: boolean; passphraseFile: string[];
 }
 interface RestoreOpts { backup: string; shareFile: string[]; passphraseFile: string[]; verifyOnly?: boolean; replace?: boolean; record?: string }
@@ -41,6 +43,7 @@ export function registerKey(program: Command, g: () => GlobalOptions): void {
   key.command('backup')
     .description('split a CA key into custodian shares: any --threshold of the --shares custodians can restore it')
     .option('--issuer <id>', 'the CA whose key to back up (default: the active issuing CA)')
+    .option('--ssh-ca <name>', 'back up the key of this SSH CA instead (`rampart ssh ca list`)')
     .option('--threshold <k>', 'shares needed to restore', int('--threshold'), DEFAULT_THRESHOLD)
     .option('--shares <n>', 'shares made, one per custodian (2..16)', int('--shares'), DEFAULT_SHARES)
     .option('--custodian <name>', 'a custodian, in share order (repeat: exactly --shares times)', collect, [])
@@ -97,6 +100,11 @@ export function registerKey(program: Command, g: () => GlobalOptions): void {
     });
 }
 
+/** Issuers, and SSH CAs (ids ssh:<name>; recorded from the backup on a node that has none). */
+function restoreStore(node: RampartNode, a: KeyBackupArtifact) {
+  return sshRestoreStore({ store: node.store.ssh, issuers: node.store, artifact: a, audit: node.audit, clock: node.clock, actor: cliActor() });
+}
+
 function readText(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
@@ -130,7 +138,8 @@ async function askNewPassphrase(prompt: SecretPrompt, custodian: string): Promis
 }
 
 async function backup(node: RampartNode, g: GlobalOptions, o: BackupOpts, passphrases: Map<string, Uint8Array>): Promise<void> {
-  const issuer = o.issuer ? node.ca.get(o.issuer) : node.ca.active();
+  if (o.sshCa && o.issuer) throw new CustodyError('invalid-request', 'give --issuer or --ssh-ca, not both');
+  const issuer: KeyOwner | undefined = o.sshCa ? sshKeyOwner(await node.sshAuthority.ca(o.sshCa)) : o.issuer ? node.ca.get(o.issuer) : node.ca.active();
   if (!issuer) throw new CustodyError('invalid-request', `no issuer ${o.issuer} on this node (see \`rampart key list\`)`);
   if (o.sealWithPassphrases) {
     const missing = o.custodian.filter((c) => !passphrases.has(c));
@@ -251,7 +260,7 @@ async function restore(node: RampartNode, g: GlobalOptions, o: RestoreOpts, a: K
   const collection = new ShareCollection(a, journal);
   try {
     try {
-      await checkRestoreTarget(a, { keys: node.keys, store: node.store }, opts);
+      await checkRestoreTarget(a, { keys: node.keys, store: restoreStore(node, a) }, opts);
     } catch (e) {
       await journal.step('key.restore', 'failure', `refused before any share was asked for: ${(e as Error).message}`, { backupId: a.backupId, issuerId: a.issuer.id });
       throw e;
@@ -292,7 +301,7 @@ async function restore(node: RampartNode, g: GlobalOptions, o: RestoreOpts, a: K
       }
     }
     (prompt as SecretPrompt | null)?.close();
-    const r: RestoreResult = await restoreKey(a, collection, { keys: node.keys, store: node.store }, journal, opts);
+    const r: RestoreResult = await restoreKey(a, collection, { keys: node.keys, store: restoreStore(node, a) }, journal, opts);
     await node.ca.load();
     const outcome = r.verifyOnly
       ? `SUCCESS (drill): shares ${r.shares.map((s) => s.index).join(', ')} reconstruct the key; it matches the CA certificate; nothing imported`

@@ -15,8 +15,14 @@ export interface KeyProof {
   certificateSha256: string;
 }
 
+/** The public key of a CA certificate, or of a bare SubjectPublicKeyInfo (an SSH CA's key, key-owner.ts). */
 function certificateKey(certDer: Uint8Array): { pub: KeyObject; spki: Buffer } {
-  const pub = new X509Certificate(Buffer.from(certDer)).publicKey;
+  let pub: KeyObject;
+  try {
+    pub = new X509Certificate(Buffer.from(certDer)).publicKey;
+  } catch {
+    pub = createPublicKey({ key: Buffer.from(certDer), format: 'der', type: 'spki' });
+  }
   return { pub, spki: pub.export({ type: 'spki', format: 'der' }) };
 }
 

@@ -100,3 +100,22 @@ export async function sshSign(signer: Signer, data: Uint8Array): Promise<Uint8Ar
   }
   throw new Error(`an SSH CA key must be Ed25519 or ECDSA P-256, not ${signer.algorithm}`);
 }
+
+/** The DER SubjectPublicKeyInfo of an Ed25519 or P-256 SSH public key blob (an SSH CA's key, for key custody). */
+export function spkiFromSshBlob(blob: Uint8Array): Uint8Array {
+  const r = new SshReader(blob);
+  const type = r.text();
+  const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+  let jwk: { kty: string; crv: string; x: string; y?: string };
+  if (type === 'ssh-ed25519') {
+    jwk = { kty: 'OKP', crv: 'Ed25519', x: b64(r.string()) };
+  } else if (type === 'ecdsa-sha2-nistp256') {
+    r.string();
+    const q = r.string();
+    if (q.length !== 65 || q[0] !== 4) throw new Error('not an uncompressed P-256 point');
+    jwk = { kty: 'EC', crv: 'P-256', x: b64(q.subarray(1, 33)), y: b64(q.subarray(33)) };
+  } else {
+    throw new Error(`an SSH CA key must be Ed25519 or ECDSA P-256 (got ${type})`);
+  }
+  return new Uint8Array(createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
+}
