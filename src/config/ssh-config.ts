@@ -21,7 +21,7 @@ export const sshProfileSchema = z.strictObject({
   type: z.enum(['user', 'host']).describe('Certificate type this profile issues.'),
   ca: caName.describe('Name of the SSH CA that signs (created with `rampart ssh ca create <name> --type user|host`).'),
   maxValiditySeconds: z.number().int().min(60).max(5 * 366 * 86_400).default(86_400).describe('Longest lifetime a request may ask for.'),
-  defaultValiditySeconds: z.number().int().min(60).max(5 * 366 * 86_400).default(8 * 3_600).describe('Lifetime when the request names none (capped at maxValiditySeconds).'),
+  defaultValiditySeconds: z.number().int().min(60).max(5 * 366 * 86_400).optional().describe('Lifetime when the request names none. Default: 8 hours, or maxValiditySeconds when that is shorter.'),
   principals: z.record(requesterKey, z.array(principal).max(1000)).default({})
     .describe('Which principals (user names, host names) each requester may ask for: keys "*", "role:<role>", "token:<id>", "operator:<name>"; the value "*" allows any. Empty: no one may ask for any.'),
   criticalOptions: z.array(z.enum(SSH_CRITICAL_OPTION_NAMES)).default(['force-command', 'source-address']).describe('Critical options a request may set (user certificates).'),
@@ -29,7 +29,7 @@ export const sshProfileSchema = z.strictObject({
   defaultExtensions: z.array(z.enum(SSH_EXTENSION_NAMES)).default(['permit-pty', 'permit-agent-forwarding', 'permit-port-forwarding', 'permit-X11-forwarding', 'permit-user-rc'])
     .describe('Extensions of a user certificate whose request names none (as ssh-keygen -s does).'),
 }).superRefine((p, ctx) => {
-  if (p.defaultValiditySeconds > p.maxValiditySeconds) ctx.addIssue({ code: 'custom', path: ['defaultValiditySeconds'], message: `must not exceed maxValiditySeconds (${p.maxValiditySeconds})` });
+  if (p.defaultValiditySeconds !== undefined && p.defaultValiditySeconds > p.maxValiditySeconds) ctx.addIssue({ code: 'custom', path: ['defaultValiditySeconds'], message: `must not exceed maxValiditySeconds (${p.maxValiditySeconds})` });
   const extra = p.defaultExtensions.filter((e) => !p.extensions.includes(e));
   if (extra.length) ctx.addIssue({ code: 'custom', path: ['defaultExtensions'], message: `${extra.join(', ')} is not among the allowed extensions` });
 });

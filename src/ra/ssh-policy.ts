@@ -53,7 +53,7 @@ export function checkSshRequest(name: string, p: SshProfile, req: SshRequest, ac
   if (denied.length) {
     throw refuse('principals', `${actor.id} may not ask for principal${denied.length > 1 ? 's' : ''} ${denied.join(', ')} under profile "${name}"${allowed.names.size ? ` (allowed: ${[...allowed.names].join(', ')})` : ' (no principals are allowed for this requester)'}`, name);
   }
-  const validitySeconds = req.validitySeconds ?? Math.min(p.defaultValiditySeconds, p.maxValiditySeconds);
+  const validitySeconds = req.validitySeconds ?? Math.min(p.defaultValiditySeconds ?? 8 * 3600, p.maxValiditySeconds);
   if (validitySeconds > p.maxValiditySeconds) throw refuse('maxValidity', `validity ${validitySeconds} s exceeds the maximum of profile "${name}" (${p.maxValiditySeconds} s)`, name);
   const criticalOptions: SshDecision['criticalOptions'] = {};
   for (const [k, v] of Object.entries(req.criticalOptions ?? {})) {
