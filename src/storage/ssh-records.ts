@@ -19,6 +19,8 @@ export interface SshCaRecord {
   /** The CA public key blob (RFC 4253 wire form). */
   publicKey: Uint8Array;
   createdAt: Date;
+  /** How many of its certificates were revoked (read only; the version of its next KRL). */
+  revocations?: number;
 }
 
 export interface SshCertificateRecord {
@@ -64,7 +66,7 @@ export interface SshCertificateQuery {
 export function toSshCa(r: Row): SshCaRecord {
   return {
     name: String(r.name), type: r.type as SshCertKind, algorithm: String(r.algorithm), keyRef: String(r.key_ref),
-    keyBackend: String(r.key_backend), publicKey: u8(r.public_key), createdAt: d(r.created_at),
+    keyBackend: String(r.key_backend), publicKey: u8(r.public_key), createdAt: d(r.created_at), revocations: Number(r.revocations ?? 0),
   };
 }
 

@@ -117,7 +117,8 @@ export class SshAuthority {
    */
   async krl(name: string): Promise<SshKrlRecord> {
     const stored = await this.o.store.latestSshKrl(name);
-    if (stored && stored.version >= (await this.o.store.sshRevocations(name, this.o.clock.now())).version) return stored;
+    // Two primary-key reads: the serial list is read only when a new KRL is due.
+    if (stored && stored.version >= ((await this.ca(name)).revocations ?? 0)) return stored;
     try {
       return await this.publishKrl(name);
     } catch {
