@@ -82,14 +82,20 @@ export function registerKey(program: Command, g: () => GlobalOptions): void {
     });
 
   key.command('list')
-    .description('the keys of this node\'s issuers: backend, reference, and whether the key is present')
+    .description('the keys of this node\'s issuers and SSH CAs: backend, reference, and whether the key is present')
     .action(async () => {
       await withNode(g(), async (node) => {
         const rows: Array<{ id: string; kind: string; subject: string; active: boolean; backend: string; keyRef: string; present: boolean | null }> = [];
+        const presence = async (backend: string, ref: string): Promise<boolean | null> => {
+          try { return backend === node.keys.type ? await node.keys.has(ref) : null; } catch { return false; }
+        };
         for (const i of node.ca.all()) {
-          let present: boolean | null;
-          try { present = i.keyBackend === node.keys.type ? await node.keys.has(i.keyRef) : null; } catch { present = false; }
+          const present = await presence(i.keyBackend, i.keyRef);
           rows.push({ id: i.id, kind: i.kind, subject: i.subject, active: i.active, backend: i.keyBackend, keyRef: i.keyRef, present });
+        }
+        for (const c of await node.sshAuthority.list()) {
+          const o = sshKeyOwner(c);
+          rows.push({ id: o.id, kind: o.kind, subject: o.subject, active: true, backend: c.keyBackend, keyRef: c.keyRef, present: await presence(c.keyBackend, c.keyRef) });
         }
         out(g(), { backend: node.keys.type, keys: rows }, () => [
           `${'issuer'.padEnd(28)} ${'kind'.padEnd(12)} ${'backend'.padEnd(9)} ${'key'.padEnd(8)} reference`,
