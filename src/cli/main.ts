@@ -24,6 +24,7 @@ import { registerInventory } from './commands/inventory.js';
 import { registerTidy } from './commands/tidy.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerIntegrity } from './commands/integrity.js';
+import { registerSsh } from './commands/ssh.js';
 import type { GlobalOptions } from './context.js';
 
 const program = new Command('rampart')
@@ -58,6 +59,7 @@ registerDrill(program, g);
 registerPitr(program, g);
 registerRegion(program, g);
 registerOperator(program, g);
+registerSsh(program, g);
 registerLint(program, g);
 registerInventory(program, g);
 registerTidy(program, g);

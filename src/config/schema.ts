@@ -8,10 +8,11 @@ import { regionsSchema } from './region-config.js';
 import { dashboardSchema } from './dashboard-config.js';
 import { limitsSchema } from './limits-config.js';
 import { estProfileRefs, estSchema } from './est-config.js';
+import { sshSchema } from './ssh-config.js';
 import { auditSchema } from './audit-forward-config.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { KEY_ALGORITHMS } from '../core/signing.js';
+import { X509_KEY_ALGORITHMS } from '../core/signing.js';
 
 const MiB = 1024 * 1024;
 
@@ -72,7 +73,7 @@ const distinguishedName = z.string().min(1).max(1024).refine(
   { message: "must be a distinguished name with a CN, e.g. 'CN=Example Root CA, O=Example'" },
 );
 
-const keyAlgorithm = z.enum(KEY_ALGORITHMS);
+const keyAlgorithm = z.enum(X509_KEY_ALGORITHMS);
 
 // ---------------------------------------------------------------- sections
 
@@ -157,7 +158,7 @@ const databaseSchema = z.strictObject({
   }
 }).describe('Certificate, revocation and audit storage.');
 
-const caLevel = (subject: string, algorithm: (typeof KEY_ALGORITHMS)[number], maxDays: number, days: number) =>
+const caLevel = (subject: string, algorithm: (typeof X509_KEY_ALGORITHMS)[number], maxDays: number, days: number) =>
   z.strictObject({
     subject: distinguishedName.default(subject).describe('Subject distinguished name.'),
     algorithm: keyAlgorithm.default(algorithm).describe('Key algorithm.'),
@@ -576,6 +577,7 @@ export const rampartConfigObject = z.strictObject({
   regions: regionsSchema.optional(),
   limits: limitsSchema.prefault({}),
   dashboard: dashboardSchema.prefault({}),
+  ssh: sshSchema.prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('pino log level.'),
   }).prefault({}).describe('Logging.'),

@@ -23,6 +23,8 @@ import type { RampartMetrics } from '../metrics/metrics.js';
 import type { IssuanceService } from '../ra/issuance.js';
 import type { PendingInventory } from '../ra/pending-inventory.js';
 import type { RevocationService } from '../ra/revocation.js';
+import type { SshIssuance } from '../ra/ssh-issuance.js';
+import type { SshAuthority } from '../ca/ssh/ssh-authority.js';
 import type { RegionMonitor } from '../region/region-monitor.js';
 import type { Store } from '../storage/store.js';
 import type { CrlService } from '../validation/crl/crl-service.js';
@@ -50,6 +52,8 @@ export interface ServedNode {
   readonly ca: CertificateAuthority;
   readonly issuance: IssuanceService;
   readonly revocation: RevocationService;
+  readonly sshAuthority: SshAuthority;
+  readonly sshIssuance: SshIssuance;
   readonly pendingInventory: PendingInventory;
   readonly ocsp: OcspResponder;
   readonly crl: CrlService;

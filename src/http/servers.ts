@@ -21,6 +21,8 @@ import { installProblemHandler } from './problem.js';
 import { installStrictBodyTypes } from './strict-body-types.js';
 import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
 import { publicationRoutes } from './validation/publication-routes.js';
+import { sshPublicationRoutes } from './validation/ssh-publication-routes.js';
+import { sshRoutes } from './api/ssh-routes.js';
 import { ValidationPublication } from '../validation/publication.js';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -81,6 +83,7 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
   installValidationGuard(app, limits);
   await app.register(healthRoutes, healthRouteOptions(node));
   await app.register(publicationRoutes, { publication: new ValidationPublication({ crl: node.crl, ca: node.ca, clock: node.clock }) });
+  await app.register(sshPublicationRoutes, { authority: node.sshAuthority, knownHostsPatterns: () => node.config.ssh.knownHostsPatterns });
   return app;
 }
 
@@ -119,6 +122,7 @@ export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, url
     auth, issuance: node.issuance, revocation: node.revocation, store: node.store, ca: node.ca, clock: node.clock,
     pageSizeMax: node.config.api.pageSizeMax,
   });
+  await app.register(sshRoutes, { auth, issuance: node.sshIssuance, authority: node.sshAuthority, store: node.store.ssh, clock: node.clock, pageSizeMax: node.config.api.pageSizeMax });
   await app.register(adminRoutes, {
     auth, tokens: node.tokens, audit: node.audit, ca: node.ca, clock: node.clock,
     generateCrls: async () => (await node.crl.generateAll()).map((c) => ({ issuerId: c.issuerId, ...(c.shard === undefined || c.shard === null ? {} : { shard: c.shard }), number: c.number.toString(), entries: c.entries })),

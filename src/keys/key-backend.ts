@@ -4,7 +4,7 @@
  * backend implements the same interface later, so nothing above this layer
  * ever touches private key material.
  */
-export { KEY_ALGORITHMS, isKeyAlgorithm, hashFor, type KeyAlgorithm, type Signer } from '../core/signing.js';
+export { KEY_ALGORITHMS, X509_KEY_ALGORITHMS, isKeyAlgorithm, hashFor, signHash, signingKey, type KeyAlgorithm, type Signer } from '../core/signing.js';
 import type { KeyAlgorithm, Signer } from '../core/signing.js';
 
 export interface KeyBackendHealth {

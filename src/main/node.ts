@@ -40,6 +40,8 @@ import { IssuanceService } from '../ra/issuance.js';
 import { TidyScheduler } from '../backup/tidy-schedule.js';
 import type { TidyService } from '../backup/tidy.js';
 import { RevocationService } from '../ra/revocation.js';
+import { SshAuthority } from '../ca/ssh/ssh-authority.js';
+import { SshIssuance } from '../ra/ssh-issuance.js';
 import type { ProfilePolicy } from '../ra/policy.js';
 import { createStore } from '../storage/create-store.js';
 
@@ -101,6 +103,9 @@ export class RampartNode {
   readonly pkiPool: PkiPool;
   readonly issuance: IssuanceService;
   readonly revocation: RevocationService;
+  /** SSH CAs (keys in the key backend) and their KRLs; SSH certificate issuance and revocation. */
+  readonly sshAuthority: SshAuthority;
+  readonly sshIssuance: SshIssuance;
   readonly ocsp: OcspResponder;
   readonly crl: CrlService;
   readonly cluster: Cluster;
@@ -197,6 +202,11 @@ export class RampartNode {
       pool: this.pkiPool, integrity: this.integrity, observe: (stage, ms) => this.metrics.issuanceStage.observe({ stage }, ms / 1000),
     });
     this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.gate });
+    this.sshAuthority = new SshAuthority({ store: store.ssh, keys, audit: this.audit, clock });
+    this.sshIssuance = new SshIssuance({
+      authority: this.sshAuthority, store: store.ssh, audit: this.audit, clock, profiles: config.ssh.profiles, gate: this.gate,
+      onError: (e) => log.error({ err: e }, 'SSH KRL publication failed (rebuilt when next fetched)'),
+    });
     this.ocsp = new OcspResponder({
       ca: this.ca, store, clock, metrics: this.metrics, validitySeconds: config.ocsp.validitySeconds, refreshBeforeSeconds: config.ocsp.refreshBeforeSeconds,
     });

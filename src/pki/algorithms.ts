@@ -23,6 +23,7 @@ export function signatureAlgorithm(alg: KeyAlgorithm): AlgorithmIdentifier {
   switch (alg) {
     case 'ecdsa-p256': return new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSha256 });
     case 'ecdsa-p384': return new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSha384 });
+    case 'ed25519': throw new Error('Ed25519 keys are for SSH CAs only: X.509 certificates, CRLs and OCSP answers are signed with ECDSA or RSA');
     default:
       // RFC 4055: parameters MUST be NULL for sha256WithRSAEncryption.
       return new AlgorithmIdentifier({ algorithm: OID.sha256WithRsa, parameters: null });

@@ -12,6 +12,7 @@ import type {
 import type { ExportTextOptions } from './inventory-format.js';
 import type { DatabaseIntegrityCapable } from './database-integrity.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from './acme-records.js';
+import type { SshCaRecord, SshCertificateQuery, SshCertificateRecord, SshKrlRecord } from './ssh-records.js';
 
 export type ExportTextRequest = Omit<ExportTextOptions, 'nowMs'> & { batch?: number };
 
@@ -243,12 +244,41 @@ export interface AcmeStore {
   pruneRateEvents(before: Date): Promise<number>;
 }
 
+export interface SshStore {
+  /** Throws RampartError 'conflict' when the name is taken. */
+  insertSshCa(ca: SshCaRecord, audit: AuditBuilder): Promise<void>;
+  listSshCas(): Promise<SshCaRecord[]>;
+  getSshCa(name: string): Promise<SshCaRecord | null>;
+  /** Points a CA at another key (restored from a backup); false when there is no such CA. */
+  setSshCaKey(name: string, keyRef: string, keyBackend: string): Promise<boolean>;
+  /** Stores a certificate and its audit entry in one transaction (durable when it resolves). */
+  insertSshCertificate(rec: SshCertificateRecord, audit: AuditBuilder, fence?: Fence): Promise<AuditEntry>;
+  getSshCertificate(serial: string): Promise<SshCertificateRecord | null>;
+  /** Newest first. */
+  listSshCertificates(q: SshCertificateQuery, now: Date): Promise<{ items: SshCertificateRecord[]; nextCursor: string | null }>;
+  /**
+   * Marks a certificate revoked, counts the revocation on its CA and appends
+   * the audit entry, in one transaction. Throws notFound or alreadyRevoked.
+   */
+  revokeSshCertificate(serial: string, at: Date, audit: AuditBuilder, fence?: Fence): Promise<SshCertificateRecord>;
+  /** The CA's revocation count and the serials of its revoked, unexpired certificates. */
+  sshRevocations(caName: string, now: Date): Promise<{ version: number; serials: string[] }>;
+  /** Saves a KRL unless a KRL with the same or a higher version is stored. */
+  saveSshKrl(krl: SshKrlRecord): Promise<void>;
+  latestSshKrl(caName: string): Promise<SshKrlRecord | null>;
+}
+
+/** Capability of every Store: its SSH part. */
+export interface SshCapable {
+  readonly ssh: SshStore;
+}
+
 export interface MetaStore {
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends SnapshotCapable, DatabaseIntegrityCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends SshCapable, SnapshotCapable, DatabaseIntegrityCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */

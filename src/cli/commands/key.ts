@@ -21,6 +21,8 @@ import { ShareCollection, type PassphraseSource } from '../../keys/custody/share
 import { SHARE_END, parseShares, type ShareBlock } from '../../keys/custody/share-format.js';
 import { MIN_PASSPHRASE_LENGTH, checkPassphrase } from '../../keys/custody/share-sealing.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
+import { sshKeyOwner, sshRestoreStore } from '../../ca/ssh/ssh-custody.js';
+import type { KeyOwner } from '../../keys/custody/key-owner.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const int = (name: string) => (v: string) => {
@@ -30,7 +32,7 @@ const int = (name: string) => (v: string) => {
 };
 
 interface BackupOpts {
-  issuer?: string; threshold: number; shares: number; custodian: string[]; outDir: string; print?: boolean;
+  issuer?: string; sshCa?: string; threshold: number; shares: number; custodian: string[]; outDir: string; print?: boolean;
   sealWithPassphrases?: boolean; passphraseFile: string[];
 }
 interface RestoreOpts { backup: string; shareFile: string[]; passphraseFile: string[]; verifyOnly?: boolean; replace?: boolean; record?: string }
@@ -41,6 +43,7 @@ export function registerKey(program: Command, g: () => GlobalOptions): void {
   key.command('backup')
     .description('split a CA key into custodian shares: any --threshold of the --shares custodians can restore it')
     .option('--issuer <id>', 'the CA whose key to back up (default: the active issuing CA)')
+    .option('--ssh-ca <name>', 'back up the key of this SSH CA instead (`rampart ssh ca list`)')
     .option('--threshold <k>', 'shares needed to restore', int('--threshold'), DEFAULT_THRESHOLD)
     .option('--shares <n>', 'shares made, one per custodian (2..16)', int('--shares'), DEFAULT_SHARES)
     .option('--custodian <name>', 'a custodian, in share order (repeat: exactly --shares times)', collect, [])
@@ -79,14 +82,20 @@ export function registerKey(program: Command, g: () => GlobalOptions): void {
     });
 
   key.command('list')
-    .description('the keys of this node\'s issuers: backend, reference, and whether the key is present')
+    .description('the keys of this node\'s issuers and SSH CAs: backend, reference, and whether the key is present')
     .action(async () => {
       await withNode(g(), async (node) => {
         const rows: Array<{ id: string; kind: string; subject: string; active: boolean; backend: string; keyRef: string; present: boolean | null }> = [];
+        const presence = async (backend: string, ref: string): Promise<boolean | null> => {
+          try { return backend === node.keys.type ? await node.keys.has(ref) : null; } catch { return false; }
+        };
         for (const i of node.ca.all()) {
-          let present: boolean | null;
-          try { present = i.keyBackend === node.keys.type ? await node.keys.has(i.keyRef) : null; } catch { present = false; }
+          const present = await presence(i.keyBackend, i.keyRef);
           rows.push({ id: i.id, kind: i.kind, subject: i.subject, active: i.active, backend: i.keyBackend, keyRef: i.keyRef, present });
+        }
+        for (const c of await node.sshAuthority.list()) {
+          const o = sshKeyOwner(c);
+          rows.push({ id: o.id, kind: o.kind, subject: o.subject, active: true, backend: c.keyBackend, keyRef: c.keyRef, present: await presence(c.keyBackend, c.keyRef) });
         }
         out(g(), { backend: node.keys.type, keys: rows }, () => [
           `${'issuer'.padEnd(28)} ${'kind'.padEnd(12)} ${'backend'.padEnd(9)} ${'key'.padEnd(8)} reference`,
@@ -95,6 +104,11 @@ export function registerKey(program: Command, g: () => GlobalOptions): void {
         ].join('\n'));
       });
     });
+}
+
+/** Issuers, and SSH CAs (ids ssh:<name>; recorded from the backup on a node that has none). */
+function restoreStore(node: RampartNode, a: KeyBackupArtifact) {
+  return sshRestoreStore({ store: node.store.ssh, issuers: node.store, artifact: a, audit: node.audit, clock: node.clock, actor: cliActor() });
 }
 
 function readText(file: string, what: string): string {
@@ -130,7 +144,8 @@ async function askNewPassphrase(prompt: SecretPrompt, custodian: string): Promis
 }
 
 async function backup(node: RampartNode, g: GlobalOptions, o: BackupOpts, passphrases: Map<string, Uint8Array>): Promise<void> {
-  const issuer = o.issuer ? node.ca.get(o.issuer) : node.ca.active();
+  if (o.sshCa && o.issuer) throw new CustodyError('invalid-request', 'give --issuer or --ssh-ca, not both');
+  const issuer: KeyOwner | undefined = o.sshCa ? sshKeyOwner(await node.sshAuthority.ca(o.sshCa)) : o.issuer ? node.ca.get(o.issuer) : node.ca.active();
   if (!issuer) throw new CustodyError('invalid-request', `no issuer ${o.issuer} on this node (see \`rampart key list\`)`);
   if (o.sealWithPassphrases) {
     const missing = o.custodian.filter((c) => !passphrases.has(c));
@@ -251,7 +266,7 @@ async function restore(node: RampartNode, g: GlobalOptions, o: RestoreOpts, a: K
   const collection = new ShareCollection(a, journal);
   try {
     try {
-      await checkRestoreTarget(a, { keys: node.keys, store: node.store }, opts);
+      await checkRestoreTarget(a, { keys: node.keys, store: restoreStore(node, a) }, opts);
     } catch (e) {
       await journal.step('key.restore', 'failure', `refused before any share was asked for: ${(e as Error).message}`, { backupId: a.backupId, issuerId: a.issuer.id });
       throw e;
@@ -292,7 +307,7 @@ async function restore(node: RampartNode, g: GlobalOptions, o: RestoreOpts, a: K
       }
     }
     (prompt as SecretPrompt | null)?.close();
-    const r: RestoreResult = await restoreKey(a, collection, { keys: node.keys, store: node.store }, journal, opts);
+    const r: RestoreResult = await restoreKey(a, collection, { keys: node.keys, store: restoreStore(node, a) }, journal, opts);
     await node.ca.load();
     const outcome = r.verifyOnly
       ? `SUCCESS (drill): shares ${r.shares.map((s) => s.index).join(', ')} reconstruct the key; it matches the CA certificate; nothing imported`

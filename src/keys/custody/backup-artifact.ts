@@ -33,7 +33,8 @@ export const keyBackupSchema = z.strictObject({
   node: z.string(),
   issuer: z.strictObject({
     id: z.string().min(1),
-    kind: z.enum(['root', 'intermediate']),
+    /** ssh-user, ssh-host: an SSH CA (issue 21), whose `certificate` is its key's SPKI (it has no X.509 certificate). */
+    kind: z.enum(['root', 'intermediate', 'ssh-user', 'ssh-host']),
     subject: z.string(),
     notAfter: z.string(),
     /** SHA-256 of the CA certificate (DER), AA:BB:... */

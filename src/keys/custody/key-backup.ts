@@ -11,11 +11,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
-import type { IssuerRecord } from '../../core/types.js';
 import { isKeyWrapper, type KeyBackend } from '../key-backend.js';
 import { KEK_BYTES, WRAP_METHOD, unwrapKey } from './aes-key-wrap.js';
 import { serializeArtifact, type KeyBackupArtifact } from './backup-artifact.js';
 import type { CeremonyJournal } from './ceremony-journal.js';
+import type { KeyOwner } from './key-owner.js';
 import { CustodyError } from './custody-error.js';
 import { sha256Colon } from './fingerprints.js';
 import { checkSharing, shareDigest, splitKek } from './kek-sharing.js';
@@ -24,7 +24,8 @@ import { formatShare, shareChecksum } from './share-format.js';
 import { checkPassphrase, sealShare } from './share-sealing.js';
 
 export interface KeyBackupRequest {
-  issuer: IssuerRecord;
+  /** An X.509 CA (issuer) or an SSH CA (key-owner.ts). */
+  issuer: KeyOwner;
   keys: KeyBackend;
   threshold: number;
   /** One name per share, in share order. */

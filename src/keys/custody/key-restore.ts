@@ -8,12 +8,11 @@
  * key unwrapped inside the configured PKCS#11 token), prove the imported key
  * again, and point the issuer at it.
  */
-import type { IssuerRecord } from '../../core/types.js';
-import type { IssuerStore } from '../../storage/store.js';
 import { isKeyWrapper, type KeyBackend } from '../key-backend.js';
 import { KeyUnwrapError, unwrapKey } from './aes-key-wrap.js';
 import type { KeyBackupArtifact } from './backup-artifact.js';
 import type { CeremonyJournal } from './ceremony-journal.js';
+import type { KeyOwner, KeyOwnerStore } from './key-owner.js';
 import { CustodyError } from './custody-error.js';
 import { sha256Colon } from './fingerprints.js';
 import { combineShares } from './kek-sharing.js';
@@ -22,7 +21,8 @@ import type { ShareCollection } from './share-collection.js';
 
 export interface RestoreTarget {
   keys: KeyBackend;
-  store: Pick<IssuerStore, 'getIssuer' | 'setIssuerKey'>;
+  /** The IssuerStore for X.509 CAs; SSH CAs through src/ca/ssh/ssh-custody.ts. */
+  store: KeyOwnerStore;
 }
 
 export interface RestoreOptions {
@@ -47,7 +47,7 @@ export interface RestoreResult {
  * the restored key: it knows the issuer, with the same certificate, the
  * backend can import wrapped keys, and the issuer's key is really missing.
  */
-export async function checkRestoreTarget(a: KeyBackupArtifact, t: RestoreTarget, o: RestoreOptions = {}): Promise<IssuerRecord> {
+export async function checkRestoreTarget(a: KeyBackupArtifact, t: RestoreTarget, o: RestoreOptions = {}): Promise<KeyOwner> {
   const issuer = await t.store.getIssuer(a.issuer.id);
   if (!issuer) {
     throw new CustodyError('target', `this node has no issuer ${a.issuer.id} (${a.issuer.subject}): restore the database (or use the node whose CA this is) before restoring its key`);
@@ -119,7 +119,7 @@ export async function restoreKey(a: KeyBackupArtifact, shares: ShareCollection, 
     const keys = t.keys;
     if (!isKeyWrapper(keys)) throw new CustodyError('target', `the ${keys.type} key backend cannot import wrapped keys`);
     try {
-      const signer = await keys.importWrapped(issuer.kind === 'root' ? 'root-restored' : 'intermediate-restored', a.key.algorithm, wrapped, kek);
+      const signer = await keys.importWrapped(issuer.kind.startsWith('ssh-') ? `${issuer.kind}-ca-restored` : issuer.kind === 'root' ? 'root-restored' : 'intermediate-restored', a.key.algorithm, wrapped, kek);
       await proveSignerMatchesCertificate(signer, issuer.certDer);
       if (!(await t.store.setIssuerKey(issuer.id, signer.keyRef, keys.type))) throw new Error(`issuer ${issuer.id} disappeared from the store`);
       await journal.step('key.restore', 'success', `key imported into the ${keys.type} backend as ${signer.keyRef} (was ${issuer.keyRef}); test signature by the imported key verified; issuer now uses it`, {

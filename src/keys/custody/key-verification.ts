@@ -4,7 +4,7 @@
  * signature made with it verifies against the certificate's public key.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { hashFor, type KeyAlgorithm, type Signer } from '../key-backend.js';
+import { signHash, signingKey, type KeyAlgorithm, type Signer } from '../key-backend.js';
 import { algorithmOf } from '../software/software-backend.js';
 import { CustodyError } from './custody-error.js';
 import { sha256Colon } from './fingerprints.js';
@@ -15,13 +15,19 @@ export interface KeyProof {
   certificateSha256: string;
 }
 
+/** The public key of a CA certificate, or of a bare SubjectPublicKeyInfo (an SSH CA's key, key-owner.ts). */
 function certificateKey(certDer: Uint8Array): { pub: KeyObject; spki: Buffer } {
-  const pub = new X509Certificate(Buffer.from(certDer)).publicKey;
+  let pub: KeyObject;
+  try {
+    pub = new X509Certificate(Buffer.from(certDer)).publicKey;
+  } catch {
+    pub = createPublicKey({ key: Buffer.from(certDer), format: 'der', type: 'spki' });
+  }
   return { pub, spki: pub.export({ type: 'spki', format: 'der' }) };
 }
 
 function testSignatureVerifies(algorithm: KeyAlgorithm, pub: KeyObject, data: Buffer, sig: Uint8Array): boolean {
-  return cryptoVerify(hashFor(algorithm), data, algorithm.startsWith('ecdsa') ? { key: pub, dsaEncoding: 'der' } : pub, sig);
+  return cryptoVerify(signHash(algorithm), data, signingKey(algorithm, pub), sig);
 }
 
 function testData(): Buffer {
@@ -41,7 +47,7 @@ export function proveKeyMatchesCertificate(pkcs8: Uint8Array, algorithm: KeyAlgo
   const mine = createPublicKey(key).export({ type: 'spki', format: 'der' });
   if (!mine.equals(spki)) throw new CustodyError('mismatch', 'the reconstructed key does not belong to the CA certificate: its public key differs from the certificate\'s');
   const data = testData();
-  const sig = cryptoSign(hashFor(algorithm), data, algorithm.startsWith('ecdsa') ? { key, dsaEncoding: 'der' } : key);
+  const sig = cryptoSign(signHash(algorithm), data, signingKey(algorithm, key));
   if (!testSignatureVerifies(algorithm, pub, data, sig)) throw new CustodyError('mismatch', 'a test signature with the reconstructed key does not verify against the CA certificate');
   return { spkiSha256: sha256Colon(spki), certificateSha256: sha256Colon(certDer) };
 }

@@ -149,6 +149,7 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
   // ------------------------------------------------------------ generate, open
 
   async generate(label: string, algorithm: KeyAlgorithm): Promise<Signer> {
+    refuseEd25519(algorithm);
     const errors: string[] = [];
     for (const t of this.pool.tokens) {
       if (t.state !== 'up') { errors.push(`${t.name}: out of the pool (${t.lastError})`); continue; }
@@ -335,6 +336,7 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
    * point). Either way, a test signature in each token must verify under it.
    */
   async importWrapped(label: string, algorithm: KeyAlgorithm, wrapped: Uint8Array, kek: Uint8Array, spki?: Uint8Array): Promise<Signer> {
+    refuseEd25519(algorithm);
     if (kek.length !== 32) throw new Error(`the key-encryption key must be 32 bytes (AES-256), got ${kek.length}`);
     let pub: Uint8Array;
     if (spki) {
@@ -416,4 +418,9 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
     this.signers.clear();
     await this.module.release();
   }
+}
+
+/** Ed25519 (CKM_EDDSA) is not used through PKCS#11: SSH CAs in an HSM take ECDSA P-256 (ssh.cas.*.algorithm). */
+function refuseEd25519(algorithm: KeyAlgorithm): void {
+  if (algorithm === 'ed25519') throw new Error('the PKCS#11 key backend keeps ECDSA and RSA keys only: give SSH CAs ssh.cas.<name>.algorithm ecdsa-p256 with keys.backend pkcs11');
 }

@@ -8,7 +8,7 @@ import { generateKeyObject } from '../../core/signing.js';
 import { createPrivateKey, createPublicKey, randomUUID, sign as cryptoSign, KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashFor, isKeyAlgorithm, type KeyAlgorithm, type KeyBackend, type KeyBackendHealth, type KeyImporter, type KeyWrapper, type Signer } from '../key-backend.js';
+import { isKeyAlgorithm, signHash, signingKey, type KeyAlgorithm, type KeyBackend, type KeyBackendHealth, type KeyImporter, type KeyWrapper, type Signer } from '../key-backend.js';
 import { KeyUnwrapError, unwrapKey, wrapKey } from '../custody/aes-key-wrap.js';
 import { seal, unseal, type SealedBlob } from './key-encryption.js';
 
@@ -63,6 +63,7 @@ export { generateKeyObject };
 export function algorithmOf(key: KeyObject): KeyAlgorithm | null {
   const d = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === 'ec') return d?.namedCurve === 'prime256v1' ? 'ecdsa-p256' : d?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : null;
+  if (key.asymmetricKeyType === 'ed25519') return 'ed25519';
   if (key.asymmetricKeyType === 'rsa') {
     const a = `rsa-${d?.modulusLength ?? 0}`;
     return isKeyAlgorithm(a) ? a : null;
@@ -79,12 +80,11 @@ export class SoftwareSigner implements Signer {
     this.spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
   }
   async sign(data: Uint8Array): Promise<Uint8Array> {
-    const isEc = this.algorithm.startsWith('ecdsa');
-    const key = isEc ? { key: this.key, dsaEncoding: 'der' as const } : this.key;
-    if (data.byteLength <= ASYNC_SIGN_FROM) return new Uint8Array(cryptoSign(hashFor(this.algorithm), data, key));
+    const key = signingKey(this.algorithm, this.key);
+    if (data.byteLength <= ASYNC_SIGN_FROM) return new Uint8Array(cryptoSign(signHash(this.algorithm), data, key));
     // A large input (a CRL's TBSCertList): hashed and signed on libuv's thread pool, not on the thread that answers OCSP.
     return new Promise((resolve, reject) => {
-      cryptoSign(hashFor(this.algorithm), data, key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig))));
+      cryptoSign(signHash(this.algorithm), data, key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig))));
     });
   }
 }

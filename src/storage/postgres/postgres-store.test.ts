@@ -8,6 +8,7 @@ import type { AcmeAccount, AcmeAuthorization, AcmeOrder } from '../acme-records.
 import type { CertificateFilter, CertificateRecord, IssuerRecord } from '../../core/types.js';
 import { rampartConfigSchema } from '../../config/schema.js';
 import { acmeConformance } from '../conformance/acme-conformance.js';
+import { sshConformance } from '../conformance/ssh-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
 import { inventoryConformance } from '../conformance/inventory-conformance.js';
 import { createStore } from '../create-store.js';
@@ -58,6 +59,7 @@ async function pgFactory() {
 
 storeConformance('PostgreSQL (real cluster)', pgFactory);
 acmeConformance('PostgreSQL (real cluster)', pgFactory);
+sshConformance('PostgreSQL (real cluster)', pgFactory);
 inventoryConformance('PostgreSQL (real cluster)', pgFactory);
 
 describe('PostgresStore on one server', () => {

@@ -216,4 +216,45 @@ export const SQLITE_MIGRATIONS: string[] = [
   ALTER TABLE crls ADD COLUMN shard INTEGER;
   CREATE INDEX crls_scope ON crls (issuer_id, shard, number);
   `,
+  // 6: SSH certificate authorities (issue 21): the SSH CAs (keys in the key
+  // backend), their certificates (serial: unsigned 64-bit, decimal text) and
+  // each CA's latest KRL. `revocations` counts the CA's revocations: the
+  // version of the next KRL, so a stale KRL never replaces a newer one.
+  `
+  CREATE TABLE ssh_cas (
+    name TEXT PRIMARY KEY,
+    type TEXT NOT NULL CHECK (type IN ('user','host')),
+    algorithm TEXT NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_backend TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    revocations INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE ssh_certificates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial TEXT NOT NULL UNIQUE,
+    ca_name TEXT NOT NULL REFERENCES ssh_cas(name),
+    profile TEXT NOT NULL,
+    cert_type TEXT NOT NULL CHECK (cert_type IN ('user','host')),
+    key_id TEXT NOT NULL,
+    principals TEXT NOT NULL,
+    search TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    valid_after INTEGER NOT NULL,
+    valid_before INTEGER NOT NULL,
+    cert BLOB NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('good','revoked')),
+    revoked_at INTEGER,
+    created_at INTEGER NOT NULL,
+    requester TEXT NOT NULL
+  );
+  CREATE INDEX ssh_certificates_revoked ON ssh_certificates (ca_name, status, valid_before);
+  CREATE TABLE ssh_krls (
+    ca_name TEXT PRIMARY KEY REFERENCES ssh_cas(name),
+    version INTEGER NOT NULL,
+    generated_at INTEGER NOT NULL,
+    krl BLOB NOT NULL
+  );
+  `,
 ];

@@ -14,6 +14,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { SqliteOperators } from './sqlite-operators.js';
+import { SqliteSsh } from './sqlite-ssh.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { SqliteCrls } from './sqlite-crls.js';
@@ -65,7 +66,10 @@ export class SqliteStore implements Store {
     this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f));
     this.group = new GroupCommit(this.db);
     this.reader = new SqliteReader(opts.path, this.db);
+    this.ssh = new SqliteSsh({ prep: (sql) => this.prep(sql), group: this.group, checkFence: (f) => this.checkFence(f), appendAuditInTx: (b) => this.appendAuditInTx(b) });
   }
+
+  readonly ssh: SqliteSsh; // SSH CAs, certificates and KRLs (sqlite-ssh.ts)
 
   /** Inventory reads (pages, totals, exports) off the main thread. */
   readonly reader: SqliteReader;
