@@ -10,9 +10,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { RAMPART_BIN, removeDir, tempDir } from './helpers/node-process.js';
+import { rampartAsync } from './helpers/rampart-cli.js';
+import { removeDir, tempDir } from './helpers/node-process.js';
 
 interface DrillJson {
   scenario: string; outcome: string; error: string | null;
@@ -21,13 +21,7 @@ interface DrillJson {
   steps: Array<{ name: string; durationMs: number; ok: boolean; detail?: string }>; notes: string[]; files: { json: string; report: string };
 }
 
-function rampart(dataDir: string, args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [RAMPART_BIN, '--data-dir', dataDir, ...args], {
-      encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, RAMPART_LOG__LEVEL: 'warn', RAMPART_KEY_PASSPHRASE: 'drill-test-passphrase-0123' }, maxBuffer: 16 * 1024 * 1024,
-    }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
+const rampart = (dataDir: string, args: string[], timeoutMs: number) => rampartAsync(dataDir, args, timeoutMs, { RAMPART_KEY_PASSPHRASE: 'drill-test-passphrase-0123' });
 
 describe('drill run database-corruption', () => {
   let dataDir: string;

@@ -8,17 +8,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { RAMPART_BIN, removeDir, tempDir } from './helpers/node-process.js';
+import { removeDir, tempDir } from './helpers/node-process.js';
+import { rampartAsync } from './helpers/rampart-cli.js';
 import { requireSoftHsm } from './helpers/softhsm.js';
 
-function rampart(dataDir: string, args: string[], timeoutMs = 300_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [RAMPART_BIN, '--data-dir', dataDir, ...args], {
-      encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, RAMPART_LOG__LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024,
-    }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
+const rampart = rampartAsync;
 
 describe('drill hsm-failure (SoftHSM2 token lost, keys restored from shares into a spare)', () => {
   let dataDir: string;

@@ -20,7 +20,7 @@ import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './
 
 interface Run { code: number; stdout: string; stderr: string; ms: number }
 
-function rampart(dataDir: string, args: string[], timeoutMs = 120_000): Promise<Run> {
+function rampart(dataDir: string, args: string[], timeoutMs = 300_000): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     execFile(process.execPath, [RAMPART_BIN, '--data-dir', dataDir, ...args], {
@@ -181,6 +181,6 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
   it('unknown scenario: a clear error', async () => {
     const r = await rampart(dataDir, ['drill', 'run', 'meteor-strike']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /unknown drill scenario "meteor-strike" \(known: restore-latest, point-in-time, key-restore, node-loss, database-failover, database-corruption\)/);
+    assert.match(r.stderr, /unknown drill scenario "meteor-strike" \(known: restore-latest, point-in-time, key-restore, node-loss, database-failover, hsm-failure, database-corruption, ssh-key-restore\)/);
   });
 });

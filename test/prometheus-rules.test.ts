@@ -34,7 +34,7 @@ const ALERTMANAGER = fileURLToPath(new URL('../deploy/alertmanager/alertmanager.
 
 function promtool(args: string[]): { code: number | null; output: string } {
   const bin = requireCommand('promtool', 'prometheus');
-  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 300_000 });
   if (r.error) throw r.error;
   return { code: r.status, output: `$ promtool ${args.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
@@ -142,7 +142,7 @@ describe('SLO recording rules and burn-rate alerts (promtool)', () => {
 describe('Alertmanager example configuration (amtool)', () => {
   function amtool(args: string[]): { code: number | null; output: string } {
     const bin = requireCommand('amtool', 'prometheus-alertmanager');
-    const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 300_000 });
     if (r.error) throw r.error;
     return { code: r.status, output: `$ amtool ${args.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? ''}` };
   }

@@ -12,7 +12,7 @@ import type { DrillScenarioName, DrillSummary } from './drill-result.js';
 const DAY = 86_400_000;
 
 /** The scenarios that exercise something this node's configuration has. */
-export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cluster' | 'backup' | 'keys'>): DrillScenarioName[] {
+export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cluster' | 'backup' | 'keys' | 'ssh'>): DrillScenarioName[] {
   const pg = config.database.type === 'postgres';
   return DRILL_SCENARIOS.filter((s) => {
     switch (s) {
@@ -24,6 +24,8 @@ export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cl
       case 'hsm-failure': return config.keys.backend === 'pkcs11' && config.keys.pkcs11.extractable;
       // Self-contained (its own SQLite node): every installation rehearses restoring a damaged database.
       case 'database-corruption': return true;
+      // A node that signs SSH certificates (it has SSH profiles) rehearses getting its SSH CA key back.
+      case 'ssh-key-restore': return Object.keys(config.ssh.profiles).length > 0;
     }
   });
 }

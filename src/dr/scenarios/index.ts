@@ -8,6 +8,7 @@ import { restoreLatest } from './restore-latest.js';
 import { pointInTime } from './point-in-time.js';
 import { databaseFailover } from './database-failover.js';
 import { hsmFailure } from './hsm-failure.js';
+import { sshKeyRestore } from './ssh-key-restore.js';
 import { databaseCorruption } from './database-corruption.js';
 
 export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
@@ -17,6 +18,7 @@ export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'node-loss': nodeLoss,
   'database-failover': databaseFailover,
   'hsm-failure': hsmFailure,
+  'ssh-key-restore': sshKeyRestore,
   'database-corruption': databaseCorruption,
 };
 

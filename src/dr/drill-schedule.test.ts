@@ -1,0 +1,19 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../config/load.js';
+import { applicableScenarios } from './drill-schedule.js';
+
+const config = (overrides: Record<string, unknown>) => loadConfig({ overrides: { dataDir: '/tmp/rampart-schedule-test', ...overrides } as never, env: {} });
+
+test('scenarios apply to what a node has: SSH profiles, an extractable PKCS#11 key backend, PostgreSQL', () => {
+  const plain = applicableScenarios(config({}));
+  assert.deepEqual(plain, ['restore-latest', 'key-restore', 'database-corruption']);
+  const ssh = applicableScenarios(config({ ssh: { profiles: { ops: { type: 'user', ca: 'ops', principals: { 'role:admin': ['ops'] } } } } }));
+  assert.ok(ssh.includes('ssh-key-restore'));
+  const hsm = applicableScenarios(config({ keys: { backend: 'pkcs11', pkcs11: { tokens: ['pkcs11:token=a'], extractable: true } } }));
+  assert.ok(hsm.includes('hsm-failure') && hsm.includes('key-restore'));
+  const sealed = applicableScenarios(config({ keys: { backend: 'pkcs11', pkcs11: { tokens: ['pkcs11:token=a'], extractable: false } } }));
+  assert.ok(!sealed.includes('hsm-failure') && !sealed.includes('key-restore'));
+  const pg = applicableScenarios(config({ database: { type: 'postgres', hosts: ['127.0.0.1:5432'] } }));
+  assert.ok(pg.includes('node-loss') && pg.includes('database-failover') && !pg.includes('point-in-time'));
+});
