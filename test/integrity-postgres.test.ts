@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { call } from './helpers/api-client.js';
 import { clusterEnv } from './helpers/cluster.js';
 import { RAMPART_BIN } from './helpers/node-process.js';
-import { makeCsr, mustOpenssl } from './helpers/openssl.js';
+import { makeCsr, mustOpenssl, openssl } from './helpers/openssl.js';
 import { startPostgres, type PgCluster } from './helpers/postgres.js';
 import { startTestNode, type TestNode } from './helpers/running-node.js';
 import { waitUntil } from '../src/core/wait.js';
@@ -89,6 +89,12 @@ describe('integrity check on a damaged PostgreSQL relation', () => {
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.match(refused.body.detail, /found database corruption/);
     assert.match(ocsp(), /: good/);
+    // A fresh answer (a nonce: not from the cache) needs the damaged table: an OCSP tryLater (HTTP 200), never an HTTP 500.
+    mustOpenssl(['ocsp', '-issuer', join(dir, 'int.pem'), '-cert', join(dir, 'p1.pem'), '-reqout', join(dir, 'fresh.req')]);
+    const fresh = await call(`${httpUrl}/ocsp`, { body: readFileSync(join(dir, 'fresh.req')), headers: { 'content-type': 'application/ocsp-request' } });
+    assert.equal(fresh.status, 200);
+    writeFileSync(join(dir, 'fresh.resp'), fresh.raw);
+    assert.match(openssl(['ocsp', '-respin', join(dir, 'fresh.resp'), '-resp_text']).out, /Responder Error: trylater \(3\)/i);
 
     const cli = spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', node.dataDir, '--json', 'integrity', 'check'], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } });
     assert.equal(cli.status, 1, cli.stderr + cli.stdout);

@@ -244,7 +244,11 @@ export class OcspResponder {
   /** The store's record, or RampartError 'unavailable' after lookupTimeoutMs (the query itself is left to finish). */
   private lookup(serialHex: string): Promise<CertificateRecord | null> {
     const ms = this.o.lookupTimeoutMs ?? 1500;
-    return withDeadline(this.o.store.getCertificate(serialHex), ms, () => {
+    // A store that fails the read (a damaged page, a lost connection) is 'unavailable' too: tryLater, never a 500.
+    const read = Promise.resolve().then(() => this.o.store.getCertificate(serialHex)).catch((e: unknown) => {
+      throw e instanceof RampartError && e.code === 'unavailable' ? e : new RampartError('unavailable', `the store could not read the certificate status: ${(e as Error).message}`);
+    });
+    return withDeadline(read, ms, () => {
       this.o.metrics?.ocspStoreTimeouts.inc();
       return new RampartError('unavailable', `no certificate status from the store within ${ms} ms`);
     });
