@@ -10,7 +10,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call, type ApiResponse } from './helpers/api-client.js';
@@ -46,10 +46,12 @@ describe('backup and restore (SQLite)', () => {
   const revoked: string[] = [];
   let crlBefore = 0;
   let backupId = '';
+  let sshCa = { publicKey: '', fingerprint: '' };
   const dataB = join(dir, 'restored');
 
   before(() => {
-    writeFileSync(cfgFile, `backup:\n  targets:\n    - { type: directory, name: offsite, path: ${offsite} }\n`);
+    writeFileSync(cfgFile, `backup:\n  targets:\n    - { type: directory, name: offsite, path: ${offsite} }\n`
+      + 'ssh:\n  profiles:\n    ops: { type: user, ca: ops, principals: { "role:admin": [alice] } }\n');
   });
   after(async () => {
     await nodeA?.stop();
@@ -82,6 +84,9 @@ describe('backup and restore (SQLite)', () => {
     const published = await call(`${nodeA.httpUrl}/crl/${intId}.pem`);
     crlBefore = crlNumber(mustOpenssl(['crl', '-noout', '-text'], String(published.body)));
     assert.ok(crlBefore >= 2, `CRL number ${crlBefore}`);
+    // An SSH user CA (issue 21): its record and sealed key go into the backup like the X.509 CA keys.
+    sshCa = json(nodeA.dataDir, ['ssh', 'ca', 'create', 'ops', '--type', 'user']);
+    assert.match(sshCa.publicKey, /^ssh-ed25519 AAAA/);
 
     const t0 = performance.now();
     const b = json(nodeA.dataDir, ['backup', 'create']);
@@ -188,6 +193,14 @@ describe('backup and restore (SQLite)', () => {
     for (const s of revoked) assert.match(text.toUpperCase(), new RegExp(`SERIAL NUMBER: 0*${s.toUpperCase().replace(/^0+/, '')}`));
     const audit = json(dataB, ['audit', 'verify']);
     assert.equal(audit.ok, true);
+
+    // The SSH CA came back with its key: the same public key, and a certificate it signs names that key.
+    assert.equal(rampart(dataB, ['ssh', 'ca', 'pub', 'ops']).stdout.trim().split(' ').slice(0, 2).join(' '), sshCa.publicKey.split(' ').slice(0, 2).join(' '));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${dir}/alice`]);
+    json(dataB, ['ssh', 'issue', '--public-key', `${dir}/alice.pub`, '--profile', 'ops', '--principal', 'alice', '--out', `${dir}/alice-cert.pub`]);
+    const cert = execFileSync('ssh-keygen', ['-L', '-f', `${dir}/alice-cert.pub`], { encoding: 'utf8' });
+    assert.ok(cert.includes(`Signing CA: ED25519 ${sshCa.fingerprint}`), `${cert}
+expected CA ${sshCa.fingerprint}`);
 
     const { csrPath } = makeCsr(dir, 'new', { subj: '/CN=after.example.test', san: 'DNS:after.example.test' });
     const issued = await call(`${nodeB.httpsUrl}/api/v1/certificates`, { token, ca, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
