@@ -73,11 +73,12 @@ async function checkCertificates(store: Store, issuers: Set<string>, o: Applicat
 
 async function checkCrls(store: Store, issuers: string[], o: ApplicationCheckOptions): Promise<IntegrityFinding> {
   const problems: string[] = [];
-  const counters = await store.crlCounters();
+  // The node keeps publishing while this reads: a number is taken from the counter before its CRL is saved,
+  // so a CRL is judged against the counter read AFTER it (read once at the end, below), never before it.
+  const above: Array<{ issuer: string; scope: string; number: bigint }> = [];
   let scopes = 0;
   for (const issuer of issuers) {
     const seen = new Map<bigint, string>();
-    const counter = counters[issuer] ?? 0n;
     for (const shard of [undefined, ...Array.from({ length: o.shards }, (_, i) => i)]) {
       const scope = shard === undefined ? `${issuer} (complete)` : `${issuer} shard ${shard}`;
       const stored = await store.storedCrls(issuer, shard);
@@ -87,7 +88,7 @@ async function checkCrls(store: Store, issuers: string[], o: ApplicationCheckOpt
         const other = seen.get(s.number);
         if (other) problems.push(`CRL number ${s.number} is stored twice: ${other} and ${scope}`);
         seen.set(s.number, scope);
-        if (s.number > counter) problems.push(`${scope}: CRL ${s.number} is above the issuer's counter ${counter} (the next CRL would reuse a number)`);
+        above.push({ issuer, scope, number: s.number });
       }
       const latest = await store.latestCrl(issuer, shard);
       if (latest) {
@@ -97,6 +98,11 @@ async function checkCrls(store: Store, issuers: string[], o: ApplicationCheckOpt
       }
       if (Date.now() > o.deadline) return { check: 'crls', status: 'error', detail: `time budget ran out after ${scopes} CRL scopes`, problems };
     }
+  }
+  const counters = await store.crlCounters();
+  for (const a of above) {
+    const counter = counters[a.issuer] ?? 0n;
+    if (a.number > counter) problems.push(`${a.scope}: CRL ${a.number} is above the issuer's counter ${counter} (the next CRL would reuse a number)`);
   }
   if (problems.length) return { check: 'crls', status: 'corrupt', detail: `${problems.length} CRL problem(s): ${problems[0]}`, problems: problems.slice(0, MAX_PROBLEMS) };
   return { check: 'crls', status: 'ok', detail: `${scopes} CRL scopes of ${issuers.length} issuers: numbers distinct, below the counters, newest CRLs parse` };
