@@ -136,12 +136,12 @@ describe('pg-control: failback by pg_rewind', () => {
 
 describe('pg-control: failback by base backup when pg_rewind is impossible', () => {
   let pg: PgCluster;
-  before(async () => { pg = await startPostgres({ standbys: 1, settings: KEEP_WAL }); });
+  before(async () => { pg = await startPostgres({ standbys: 1, settings: KEEP_WAL, checksums: false }); });
   after(async () => { await pg?.stop(); });
 
   it('replaces the data directory with a base backup and keeps the old one aside', async () => {
     const primary = pg.primary;
-    // pg_rewind needs wal_log_hints = on or data checksums on the target (initdb made none).
+    // pg_rewind needs wal_log_hints = on or data checksums on the target (this cluster has none).
     await pg.psql('ALTER SYSTEM SET wal_log_hints = off');
     await pg.stopNode(primary, 'fast');
     await pg.start(primary);

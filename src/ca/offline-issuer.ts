@@ -6,11 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { IssuerRecord } from '../core/types.js';
 
-export const OFFLINE_KEY_BACKEND = 'offline';
-
-export function isOfflineIssuer(i: Pick<IssuerRecord, 'keyBackend'>): boolean {
-  return i.keyBackend === OFFLINE_KEY_BACKEND;
-}
+export { OFFLINE_KEY_BACKEND, isOfflineIssuer } from '../core/offline-key.js';
 
 /** A key reference that names the certificate, not a key: `offline-<first 16 hex of its SHA-256>`. */
 export function offlineKeyRef(certDer: Uint8Array): string {

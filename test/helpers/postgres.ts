@@ -84,6 +84,8 @@ export interface StartPostgresOptions {
    * is 'sync'. Not together with `synchronous`.
    */
   synchronousNames?: string[];
+  /** Data checksums (initdb -k; default true). Off for a test that needs a cluster pg_rewind cannot handle. */
+  checksums?: boolean;
 }
 
 const PG_DIRS = ['/usr/lib/postgresql/*/bin'];
@@ -240,7 +242,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
     const primary = await newNode('primary');
     current = primary;
     // -k: data checksums, so a damaged page fails when read (the integrity check counts on it).
-    await exec(pg('initdb'), ['-D', primary.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions', '-k'], { asPostgres: true });
+    await exec(pg('initdb'), ['-D', primary.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions', ...(opts.checksums === false ? [] : ['-k'])], { asPostgres: true });
     writeFileSync(join(primary.dataDir, 'pg_hba.conf'), [
       '# tests only: trust on loopback IPv4, nothing else',
       'host all all 127.0.0.1/32 trust',
