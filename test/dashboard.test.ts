@@ -125,6 +125,8 @@ describe('web dashboard in headless Chromium', { timeout: 300_000 }, () => {
     await page.getByTestId('tab-certificates').click();
     await page.getByTestId('cert-search-input').fill('shop.dashboard');
     await page.getByTestId('cert-search-submit').click();
+    // Opening the tab loaded the whole list; wait for the search's own result to be the one drawn.
+    await page.locator('table[data-testid="cert-table"][data-query="limit=100&name=shop.dashboard"]').waitFor();
     const serial = serials.get('shop.dashboard.test')!;
     const row = page.locator(`tr[data-testid="cert-row"][data-serial="${serial}"]`);
     await row.waitFor();
@@ -134,6 +136,7 @@ describe('web dashboard in headless Chromium', { timeout: 300_000 }, () => {
     await page.getByTestId('cert-search-submit').click();
     await page.locator(`tr[data-testid="cert-row"][data-serial="${serials.get('mail.dashboard.test')}"]`).waitFor();
     await page.getByTestId('cert-expiring').check();
+    await page.locator('table[data-testid="cert-table"][data-query*="expiringWithinDays=30"]').waitFor();
     await page.locator(`tr[data-testid="cert-row"][data-serial="${serials.get('mail.dashboard.test')}"]`).waitFor({ state: 'detached' });
     assert.equal(await row.count(), 1);
     await row.getByTestId('revoke-button').click();

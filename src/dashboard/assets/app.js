@@ -179,18 +179,24 @@
   }
   setInterval(() => { if (current === 'charts' && token() && !$('#app').hidden) loadCharts(); }, 15000);
 
+  // Loads can overlap (opening the tab, then a search): only the newest one renders.
+  let certLoad = 0;
   async function loadCertificates() {
+    const mine = ++certLoad;
     msg('certificates', 'loading…');
-    const tbody = tid('cert-table').querySelector('tbody');
+    const table = tid('cert-table');
+    const tbody = table.querySelector('tbody');
     const q = new URLSearchParams({ limit: '100' });
     const name = $('#cert-name').value.trim();
     if (name) q.set('name', name);
     if ($('#cert-expiring').checked) { q.set('expiringWithinDays', '30'); q.set('status', 'good'); }
     try {
       const page = await api(`/api/v1/certificates?${q}`);
+      if (mine !== certLoad) return;
+      table.dataset.query = q.toString();
       msg('certificates', `${page.total}${page.totalCapped ? '+' : ''} certificate(s)${page.items.length < page.total ? `, first ${page.items.length} shown` : ''}`);
       tbody.replaceChildren(...page.items.map(certRow));
-    } catch (e) { tbody.replaceChildren(); handle('certificates', e); }
+    } catch (e) { if (mine !== certLoad) return; tbody.replaceChildren(); handle('certificates', e); }
   }
 
   function certRow(c) {
