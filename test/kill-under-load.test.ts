@@ -187,10 +187,16 @@ describe('kill -9 under concurrent issuance load', { timeout: 600_000 }, () => {
     const api = (path: string, o: { method?: string; body?: Buffer; headers?: Record<string, string> } = {}) => request(agent, `${node!.httpsUrl}${path}`, { token, ...o });
     /** A request after the restart; 503s (shedding) retried for up to 60 s with the same key. */
     let retries503After = 0;
+    // Every request it makes is safe to repeat (GETs, POSTs with their Idempotency-Key), so a keep-alive socket the
+    // node closed while this process was blocked (spawnSync below) and that was reused as it closed is retried too.
     const patient = async (path: string, o: { method?: string; body?: Buffer; headers?: Record<string, string> } = {}): Promise<Res> => {
       const until = Date.now() + 60_000;
-      for (;;) {
-        const r = await api(path, o);
+      for (let resets = 0; ;) {
+        const r = await api(path, o).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ECONNRESET' || ++resets > 3) throw e;
+          return null;
+        });
+        if (!r) continue;
         if (r.status !== 503 || Date.now() > until) return r;
         retries503After++;
         await sleep(retryAfterMs(r.headers));

@@ -47,6 +47,8 @@ export interface SignedLeaf {
   issuer: IssuerRecord;
   /** The CRL shard its CDP names (store it with the certificate). */
   crlShard: number;
+  /** The subject as text (dnToString), made with the encoding off the main thread. */
+  subjectText: string;
 }
 
 export interface OcspSignerSpec {
@@ -143,7 +145,7 @@ export class CertificateAuthority {
     const t0 = performance.now();
     const der = assembleCertificate(built.tbsDer, signer.algorithm, await signer.sign(built.tbsDer).catch((e: unknown) => { throw keyUnavailable(issuer, e); }));
     req.observe?.('sign', performance.now() - t0);
-    return { serial: serialHex(serial), der, issuer, crlShard };
+    return { serial: serialHex(serial), der, issuer, crlShard, subjectText: built.subjectText };
   }
 
   /**

@@ -11,7 +11,7 @@ import { RampartError, isRampartError } from '../core/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { EKU_OIDS, type KeyUsageName } from '../pki/certificate-builder.js';
 import { parseCsr, type ParsedCsr } from '../pki/csr.js';
-import { dnToString, filteredName } from '../pki/names.js';
+import { filteredName } from '../pki/names.js';
 import type { CertificateStore } from '../storage/store.js';
 import type { Actor } from '../core/actor.js';
 import { checkRequest, type ProfilePolicy } from './policy.js';
@@ -125,7 +125,7 @@ export class IssuanceService {
     });
     at = performance.now();
     const record: CertificateRecord = {
-      serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: dnToString(subjectName),
+      serial: signed.serial, issuerId: signed.issuer.id, profile: req.profile, subject: signed.subjectText,
       sans: [...decided.dns, ...decided.ip, ...decided.email], notBefore, notAfter: notAfter > signed.issuer.notAfter ? signed.issuer.notAfter : notAfter,
       der: signed.der, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actor.id, crlShard: signed.crlShard,
     };

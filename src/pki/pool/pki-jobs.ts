@@ -18,7 +18,7 @@ import { lintCertificate, lintCrl, type Finding, type ProfileKind } from '../lin
 import { encodeCertificateList, encodeCrlTbs, type CrlHeader } from '../crl-assembly.js';
 import { lintSigner } from '../lint/lint-signer.js';
 import { encodeTbs } from '../tbs-encoder.js';
-import { nameDer, rememberNameDer } from '../names.js';
+import { dnToString, nameDer, rememberNameDer } from '../names.js';
 import { encodeSyntheticRange, type SyntheticRange, type SyntheticTbs } from '../synthetic/synthetic-encode.js';
 
 /** A ParsedCsr without class instances: the subject Name as DER. */
@@ -43,6 +43,8 @@ export interface TbsResult {
   /** Time spent (ms) encoding and linting. */
   encodeMs: number;
   lintMs: number;
+  /** The subject as text (RFC 4514 order as names.ts writes it), for the inventory: made here, off the main thread. */
+  subjectText: string;
 }
 
 export interface JobError { code?: string; message: string; extra?: Record<string, unknown> }
@@ -116,11 +118,13 @@ export function fromPlainCsr(p: PlainCsr): ParsedCsr {
 
 export async function tbsJob(j: TbsJob): Promise<TbsResult> {
   const t0 = performance.now();
-  const tbsDer = encodeTbs(toTemplate(j.template), algorithmDer(j.algorithm));
+  const template = toTemplate(j.template);
+  const tbsDer = encodeTbs(template, algorithmDer(j.algorithm));
   const t1 = performance.now();
   const preview = assembleCertificate(tbsDer, j.algorithm, await lintSigner(j.algorithm).sign(tbsDer));
   const errors = lintCertificate(preview, { profile: j.lintProfile }).filter((f) => f.severity === 'error');
-  return { tbsDer, errors, encodeMs: t1 - t0, lintMs: performance.now() - t1 };
+  const lintMs = performance.now() - t1;
+  return { tbsDer, errors, encodeMs: t1 - t0, lintMs, subjectText: dnToString(template.subject) };
 }
 
 export async function crlTbsJob(j: CrlTbsJob): Promise<CrlTbsResult> {

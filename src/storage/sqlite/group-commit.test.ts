@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommit } from './group-commit.js';
+import { WalDurability } from './wal-durability.js';
 
 function openDb(t: { after: (f: () => void) => void }): Database.Database {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-group-'));
@@ -57,7 +58,7 @@ test('nothing resolves before its commit; a failed commit rejects the whole batc
 
 test('batches are capped; flush() commits what is queued at once', async (t) => {
   const db = openDb(t);
-  const g = new GroupCommit(db, 10);
+  const g = new GroupCommit(db, null, 10);
   const ins = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
   const all = Array.from({ length: 25 }, (_, i) => g.run(() => ins.run(`k${i}`, i)));
   g.flush();
@@ -65,4 +66,66 @@ test('batches are capped; flush() commits what is queued at once', async (t) => 
   await Promise.all(all);
   assert.equal(g.stats.batches, 3);
   assert.equal(g.stats.largest, 10);
+});
+
+/** A sync the test finishes by hand: shows when callers are released. */
+function manualSync(): { durability: WalDurability; started: () => number; finish: (e?: Error) => void } {
+  const pending: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  let started = 0;
+  const durability = new WalDurability(() => new Promise<void>((resolve, reject) => { started++; pending.push({ resolve, reject }); }));
+  return { durability, started: () => started, finish: (e) => { const p = pending.shift()!; if (e) p.reject(e); else p.resolve(); } };
+}
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('with a WAL sync: a batch commits with synchronous=NORMAL, resolves only after a sync that began after its commit, and the connection stays FULL', async (t) => {
+  const db = openDb(t);
+  const s = manualSync();
+  const g = new GroupCommit(db, s.durability);
+  const ins = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+  const done: string[] = [];
+  const a = g.run(() => ins.run('a', 1)).then(() => done.push('a'));
+  await tick();
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n, 1, 'committed');
+  assert.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL again outside the batch');
+  assert.equal(s.started(), 1);
+  // Committed while the first sync runs: that sync may have begun before its frames were written, so it waits for the next one.
+  const b = g.run(() => ins.run('b', 2)).then(() => done.push('b'));
+  await tick();
+  assert.deepEqual(done, []);
+  s.finish();
+  await a;
+  await tick();
+  assert.deepEqual(done, ['a'], 'b waits for a sync begun after its commit');
+  assert.equal(s.started(), 2);
+  let barrierDone = false;
+  const barrier = g.synced().then(() => { barrierDone = true; });
+  await tick();
+  assert.equal(barrierDone, false, 'the barrier waits for b');
+  s.finish();
+  await b;
+  await barrier;
+  assert.deepEqual(done, ['a', 'b']);
+});
+
+test('a failed WAL sync rejects its callers and every later write, and keeps the rows it could not promise', async (t) => {
+  const db = openDb(t);
+  const s = manualSync();
+  const g = new GroupCommit(db, s.durability);
+  const ins = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+  const a = g.run(() => ins.run('a', 1));
+  await tick();
+  s.finish(new Error('EIO: i/o error, fdatasync'));
+  await assert.rejects(a, (e: Error) => /could not be synced to disk \(EIO/.test(e.message));
+  await assert.rejects(g.run(() => ins.run('b', 2)), /writes are refused until the node is restarted/);
+  assert.deepEqual(db.prepare('SELECT k FROM t ORDER BY k').all(), [{ k: 'a' }], 'b was never written');
+});
+
+test('WalDurability.forFile: real fdatasync of the WAL; many concurrent writes need few syncs', async (t) => {
+  const db = openDb(t);
+  const d = WalDurability.forFile(`${db.name}-wal`);
+  const g = new GroupCommit(db, d);
+  const ins = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+  await Promise.all(Array.from({ length: 200 }, (_, i) => g.run(() => ins.run(`k${i}`, i))));
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n, 200);
+  assert.ok(d.stats.syncs >= 1 && d.stats.syncs <= g.stats.batches, `${d.stats.syncs} sync(s) for ${g.stats.batches} batch(es)`);
 });

@@ -7,9 +7,13 @@
  * one that throws (a fence, a unique constraint, an idempotency conflict) is
  * rolled back alone and rejects alone; if the commit itself fails, every
  * caller of the batch gets the error and nothing of it is kept. No promise
- * resolves before the commit that holds its work has returned.
+ * resolves before the commit that holds its work has returned — and, with a
+ * WalDurability (a file database), not before that commit's WAL frames have
+ * been synced off the main thread (the batch commits with synchronous=NORMAL,
+ * see wal-durability.ts); other transactions of the connection keep FULL.
  */
 import type Database from 'better-sqlite3';
+import type { WalDurability } from './wal-durability.js';
 
 interface Pending {
   work: () => unknown;
@@ -25,7 +29,18 @@ export class GroupCommit {
   /** Batches committed and units of work in them (for tests and metrics). */
   readonly stats = { batches: 0, units: 0, largest: 0 };
 
-  constructor(private readonly db: Database.Database, private readonly maxBatch = 512) {}
+  private readonly relax: Database.Statement | null;
+  private readonly restore: Database.Statement | null;
+
+  constructor(private readonly db: Database.Database, private readonly durability: WalDurability | null = null, private readonly maxBatch = 512) {
+    this.relax = durability ? db.prepare('PRAGMA synchronous = NORMAL') : null;
+    this.restore = durability ? db.prepare('PRAGMA synchronous = FULL') : null;
+  }
+
+  /** Resolves when every batch committed so far is on disk. */
+  synced(): Promise<void> {
+    return this.durability ? this.durability.barrier() : Promise.resolve();
+  }
 
   /** Runs `work` inside the next group transaction; resolves after that transaction is durable. */
   run<T>(work: () => T): Promise<T> {
@@ -50,15 +65,21 @@ export class GroupCommit {
   private commit(items: Pending[]): void {
     const outcomes: Outcome[] = [];
     try {
-      this.db.transaction(() => {
-        for (const it of items) {
-          try {
-            outcomes.push({ ok: true, value: this.db.transaction(it.work)() });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
+      this.durability?.assertWritable();
+      this.relax?.run();
+      try {
+        this.db.transaction(() => {
+          for (const it of items) {
+            try {
+              outcomes.push({ ok: true, value: this.db.transaction(it.work)() });
+            } catch (error) {
+              outcomes.push({ ok: false, error });
+            }
           }
-        }
-      }).immediate();
+        }).immediate();
+      } finally {
+        this.restore?.run();
+      }
     } catch (e) {
       for (const it of items) it.reject(e);
       return;
@@ -66,10 +87,12 @@ export class GroupCommit {
     this.stats.batches++;
     this.stats.units += items.length;
     if (items.length > this.stats.largest) this.stats.largest = items.length;
+    const onDisk = this.durability?.committedNow();
     items.forEach((it, i) => {
       const o = outcomes[i]!;
-      if (o.ok) it.resolve(o.value);
-      else it.reject(o.error);
+      if (!o.ok) it.reject(o.error);
+      else if (onDisk) onDisk.then(() => it.resolve(o.value), it.reject);
+      else it.resolve(o.value);
     });
   }
 }

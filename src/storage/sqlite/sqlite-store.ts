@@ -16,6 +16,7 @@ import type {
 import { SqliteOperators } from './sqlite-operators.js';
 import { SqliteSsh } from './sqlite-ssh.js';
 import { GroupCommit } from './group-commit.js';
+import { WalDurability } from './wal-durability.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { SqliteCrls } from './sqlite-crls.js';
 import { SqliteBulk } from './sqlite-bulk.js';
@@ -64,7 +65,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.cluster = new SqliteCluster(this.db, (sql) => this.prep(sql));
     this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f));
-    this.group = new GroupCommit(this.db);
+    this.group = new GroupCommit(this.db, opts.path === ':memory:' ? null : WalDurability.forFile(`${opts.path}-wal`));
     this.reader = new SqliteReader(opts.path, this.db);
     this.ssh = new SqliteSsh({ prep: (sql) => this.prep(sql), group: this.group, checkFence: (f) => this.checkFence(f), appendAuditInTx: (b) => this.appendAuditInTx(b) });
   }
@@ -115,7 +116,10 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.reader.close();
-    if (this.db.open) this.group.flush();
+    if (this.db.open) {
+      this.group.flush();
+      await this.group.synced().catch(() => undefined);
+    }
     if (this.relaxedDb?.open) this.relaxedDb.close();
     if (this.db.open) this.db.close();
   }
@@ -191,7 +195,10 @@ export class SqliteStore implements Store {
   }
 
   async findIdempotent(claim: IdempotencyClaim): Promise<CertificateRecord | null> {
-    return this.findIdempotentSync(claim);
+    const found = this.findIdempotentSync(claim);
+    // A replay acknowledges the earlier issuance: not before its commit is on disk.
+    if (found) await this.group.synced();
+    return found;
   }
 
   /** Throws 'fenced' unless the fence still holds; call inside the write's transaction. */
