@@ -7,15 +7,18 @@
  * Credentials come from the environment variables named in the configuration,
  * else from the AWS default provider chain.
  */
-import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand,
-  ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, type CompletedPart, type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { checkObjectKey } from './directory-target.js';
 import type { BackupTarget } from './target.js';
 
 const MIN_PART_BYTES = 5 << 20;
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+let loaded: Sdk | undefined;
+/** The SDK is loaded when an S3 target is first made: it is the heaviest module of the CLI and most runs never use it. */
+const sdk = (): Sdk => (loaded ??= createRequire(import.meta.url)('@aws-sdk/client-s3') as Sdk);
 
 export interface S3TargetOptions {
   name: string;
@@ -51,7 +54,7 @@ export class S3Target implements BackupTarget {
     const cfg: S3ClientConfig = { region: o.region, forcePathStyle: o.forcePathStyle, maxAttempts: 3 };
     if (o.endpoint) cfg.endpoint = o.endpoint;
     if (o.accessKeyId && o.secretAccessKey) cfg.credentials = { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey };
-    this.client = new S3Client(cfg);
+    this.client = new (sdk().S3Client)(cfg);
   }
 
   describe(): string { return `s3://${this.o.bucket}/${this.prefix}${this.o.endpoint ? ` at ${this.o.endpoint}` : ''}`; }
@@ -62,7 +65,7 @@ export class S3Target implements BackupTarget {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: this.k(key), Body: data, ContentLength: data.length }));
+    await this.client.send(new (sdk().PutObjectCommand)({ Bucket: this.o.bucket, Key: this.k(key), Body: data, ContentLength: data.length }));
   }
 
   /** Up to one part: one PutObject; more: a multipart upload, one part in memory at a time. */
@@ -77,10 +80,10 @@ export class S3Target implements BackupTarget {
       const Body = Buffer.concat(pending, pendingBytes);
       pending = [];
       pendingBytes = 0;
-      uploadId ??= (await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }))).UploadId;
+      uploadId ??= (await this.client.send(new (sdk().CreateMultipartUploadCommand)({ Bucket, Key }))).UploadId;
       if (!uploadId) throw new Error(`S3 gave no upload id for ${Key}`);
       const PartNumber = parts.length + 1;
-      const r = await this.client.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber, Body, ContentLength: Body.length }));
+      const r = await this.client.send(new (sdk().UploadPartCommand)({ Bucket, Key, UploadId: uploadId, PartNumber, Body, ContentLength: Body.length }));
       parts.push({ ETag: r.ETag, PartNumber });
     };
     try {
@@ -94,16 +97,16 @@ export class S3Target implements BackupTarget {
         return;
       }
       if (pendingBytes > 0) await flush();
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      await this.client.send(new (sdk().CompleteMultipartUploadCommand)({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
     } catch (e) {
-      if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(() => undefined);
+      if (uploadId) await this.client.send(new (sdk().AbortMultipartUploadCommand)({ Bucket, Key, UploadId: uploadId })).catch(() => undefined);
       throw e;
     }
   }
 
   async get(key: string): Promise<Uint8Array | null> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
+      const r = await this.client.send(new (sdk().GetObjectCommand)({ Bucket: this.o.bucket, Key: this.k(key) }));
       return r.Body ? await r.Body.transformToByteArray() : new Uint8Array();
     } catch (e) {
       if (notFound(e)) return null;
@@ -113,7 +116,7 @@ export class S3Target implements BackupTarget {
 
   async getStream(key: string): Promise<AsyncIterable<Uint8Array> | null> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
+      const r = await this.client.send(new (sdk().GetObjectCommand)({ Bucket: this.o.bucket, Key: this.k(key) }));
       return (r.Body as Readable | undefined) ?? Readable.from([]);
     } catch (e) {
       if (notFound(e)) return null;
@@ -126,7 +129,7 @@ export class S3Target implements BackupTarget {
     const out: string[] = [];
     let token: string | undefined;
     for (let page = 0; page < 1_000_000; page++) {
-      const r = await this.client.send(new ListObjectsV2Command({
+      const r = await this.client.send(new (sdk().ListObjectsV2Command)({
         Bucket: this.o.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}), ...(this.o.pageSize ? { MaxKeys: this.o.pageSize } : {}),
       }));
       for (const c of r.Contents ?? []) if (c.Key) out.push(c.Key.slice(this.prefix.length));
@@ -137,7 +140,7 @@ export class S3Target implements BackupTarget {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
+    await this.client.send(new (sdk().DeleteObjectCommand)({ Bucket: this.o.bucket, Key: this.k(key) }));
   }
 
   close(): void { this.client.destroy(); }
