@@ -13,7 +13,8 @@ import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:
 import type { Signer } from '../key-backend.js';
 import { createSoftHsm, TEST_PIN, type SoftHsm, type SoftHsmToken } from '../../../test/helpers/softhsm.js';
 import { Pkcs11KeyBackend, type Pkcs11BackendOptions } from './pkcs11-backend.js';
-import { keyIdFor } from './public-key.js';
+import * as asn1js from 'asn1js';
+import { edwardsParams, keyIdFor, partsFromSpki, spkiFromEdwards } from './public-key.js';
 import { wrapInNode } from './wrapped-key.js';
 
 const verifies = (s: Pick<Signer, 'spki'>, data: Uint8Array, sig: Uint8Array): boolean =>
@@ -68,6 +69,22 @@ describe('Ed25519 keys in the PKCS#11 backend (SoftHSM2)', () => {
     assert.ok(verifies(s, data, await found.sign(data)));
     const h = await again.health();
     assert.equal(h.ok, true, h.detail);
+  });
+
+  it('reads CKA_EC_PARAMS as the OID or the "edwards25519" name, CKA_EC_POINT as an OCTET STRING or the bare key; refuses other curves', () => {
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
+    const parts = partsFromSpki(spki);
+    assert.equal(parts.kind, 'edwards');
+    assert.deepEqual(Buffer.from(parts.ecParams), Buffer.from(edwardsParams()));
+    const bare = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+    const byName = new Uint8Array(new asn1js.PrintableString({ value: 'edwards25519' }).toBER());
+    for (const [params, point] of [[parts.ecParams, parts.ecPointAttr], [byName, parts.ecPointAttr], [parts.ecParams, bare]] as const) {
+      assert.deepEqual(Buffer.from(spkiFromEdwards(params, point).spki), Buffer.from(spki));
+    }
+    const ed448 = new Uint8Array(new asn1js.ObjectIdentifier({ value: '1.3.101.113' }).toBER());
+    assert.throws(() => spkiFromEdwards(ed448, parts.ecPointAttr), /unsupported Edwards curve 1\.3\.101\.113/);
+    assert.throws(() => spkiFromEdwards(parts.ecParams, parts.ecPointAttr.subarray(0, 20)), /CKA_EC_POINT of an Ed25519 key/);
   });
 
   it('refuses to export an extractable Ed25519 key the token cannot wrap, naming why', async () => {

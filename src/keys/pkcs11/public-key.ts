@@ -12,6 +12,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { ECParameters, id_ecPublicKey, id_secp256r1, id_secp384r1 } from '@peculiar/asn1-ecc';
 import { RSAPublicKey, id_rsaEncryption } from '@peculiar/asn1-rsa';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import * as asn1js from 'asn1js';
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import type { KeyAlgorithm } from '../key-backend.js';
 
@@ -50,7 +51,7 @@ function namedCurve(params: Uint8Array, what: string): string | undefined {
   try {
     return AsnConvert.parse(params, ECParameters).namedCurve;
   } catch {
-    throw new Error(`${what} CKA_EC_PARAMS is not a named curve OID (a PrintableString curve name is not supported)`);
+    throw new Error(`${what} CKA_EC_PARAMS is not a named curve`);
   }
 }
 
@@ -100,7 +101,9 @@ export function spkiFromEc(ecParams: Uint8Array, ecPoint: Uint8Array): { algorit
 
 /** SPKI of a CKK_EC_EDWARDS key from its CKA_EC_PARAMS and CKA_EC_POINT (Ed25519 only). */
 export function spkiFromEdwards(ecParams: Uint8Array, ecPoint: Uint8Array): { algorithm: KeyAlgorithm; spki: Uint8Array } {
-  const oid = namedCurve(ecParams, 'Edwards');
+  // PKCS#11 3.0 also allows the curve name as a PrintableString (what some tokens store).
+  const name = asn1js.fromBER(ecParams).result;
+  const oid = name instanceof asn1js.PrintableString && name.valueBlock.value === 'edwards25519' ? ID_ED25519 : namedCurve(ecParams, 'Edwards');
   if (oid !== ID_ED25519) throw new Error(`unsupported Edwards curve ${oid ?? '(not a named curve)'}: Rampart uses Ed25519`);
   const info = new SubjectPublicKeyInfo({
     algorithm: new AlgorithmIdentifier({ algorithm: ID_ED25519 }),
