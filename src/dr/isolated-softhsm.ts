@@ -3,7 +3,8 @@
  * file and token directory under the drill's work directory, tokens with
  * random PINs (never written anywhere but the token itself and the child
  * processes' environment). The stand-in for the production HSM in the
- * `hsm-failure` drill; the operator's HSM is never touched.
+ * `hsm-failure` drill (and `ssh-key-restore` on a node whose keys are in
+ * PKCS#11); the operator's HSM is never touched.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,9 +27,9 @@ export interface IsolatedSoftHsm {
   destroyToken(label: string): Promise<void>;
 }
 
-export function isolatedSoftHsm(env: DrillEnvironment): IsolatedSoftHsm {
+export function isolatedSoftHsm(env: DrillEnvironment, drill = 'hsm-failure'): IsolatedSoftHsm {
   if (!existsSync(UTIL) || !existsSync(SOFTHSM_MODULE)) {
-    throw new DrillUnavailableError('the hsm-failure drill needs SoftHSM2 as its stand-in HSM: apt-get install softhsm2');
+    throw new DrillUnavailableError(`the ${drill} drill needs SoftHSM2 as its stand-in HSM: apt-get install softhsm2`);
   }
   const dir = env.dir('softhsm');
   const tokens = join(dir, 'tokens');

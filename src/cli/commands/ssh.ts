@@ -25,7 +25,7 @@ export function registerSsh(program: Command, g: () => GlobalOptions): void {
   ca.command('create <name>')
     .description('create an SSH CA: a new key in the key backend (software, PKCS#11); back it up with `rampart key backup --ssh-ca <name>`')
     .requiredOption('--type <type>', 'user or host')
-    .option('--algorithm <alg>', 'ed25519 or ecdsa-p256 (PKCS#11: ecdsa-p256)', 'ed25519')
+    .option('--algorithm <alg>', 'ed25519 or ecdsa-p256 (both in every key backend, PKCS#11 included)', 'ed25519')
     .action(async (name: string, o: { type: string; algorithm: string }) => {
       if (o.type !== 'user' && o.type !== 'host') throw new Error('--type must be user or host');
       if (!isKeyAlgorithm(o.algorithm)) throw new Error(`unknown key algorithm ${o.algorithm}`);

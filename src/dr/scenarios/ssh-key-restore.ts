@@ -6,17 +6,25 @@
  * key, issues a user certificate over REST, and `ssh` logs in with it to a
  * private sshd that trusts only A's published CA key. Recovery time: from
  * the loss (node A given up) to the first login with a certificate from B.
+ *
+ * On a node whose keys are in PKCS#11 (keys.backend pkcs11), B keeps its
+ * keys like it: in an HSM pool of two tokens of a private SoftHSM2 (the
+ * stand-in HSM, src/dr/isolated-softhsm.ts). The restore imports the
+ * Ed25519 key into both tokens; once B runs, one token is destroyed, and the
+ * certificate must still be signed (by the other) and accepted.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpCall } from '../../core/http-client.js';
 import { caBundle } from '../lifecycle-check.js';
 import { DRILL_LOGIN_OUTPUT, sshKeyPair, sshLoginOnce, startIsolatedSshd } from '../isolated-sshd.js';
+import { isolatedSoftHsm } from '../isolated-softhsm.js';
 import { rampartJson, runRampart, startServe } from '../rampart-process.js';
 import type { DrillScenario } from '../drill-scenario.js';
 
 const CA = 'drill-users';
 const PRINCIPAL = 'rampart-drill';
+const POOL = ['drill-ssh-pool-a', 'drill-ssh-pool-b'];
 const CUSTODIANS = ['drill-custodian-1', 'drill-custodian-2', 'drill-custodian-3', 'drill-custodian-4', 'drill-custodian-5'];
 
 interface Backup { backupId: string; backupFile: string; custodians: Array<{ location: string }> }
@@ -27,8 +35,10 @@ export const sshKeyRestore: DrillScenario = {
   async run(ctx) {
     const dirA = ctx.env.dir('node-a');
     const dirB = ctx.env.dir('node-b');
+    const hsm = ctx.config.keys.backend === 'pkcs11' ? isolatedSoftHsm(ctx.env, 'ssh-key-restore') : null;
+    const envB = hsm?.env ?? {};
     const cli = async (dir: string, args: string[]) => {
-      const r = await runRampart(ctx.env, dir, args);
+      const r = await runRampart(ctx.env, dir, args, { env: dir === dirB ? envB : {} });
       if (r.code !== 0) throw new Error(`rampart ${args.join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-600)}`);
       return r.stdout;
     };
@@ -40,16 +50,22 @@ export const sshKeyRestore: DrillScenario = {
     ]), (b) => b.backupId);
 
     ctx.faultAt(); // node A is given up: from here on only the backup file and the custodians' shares are used.
-    const init = await ctx.step('create a fresh node B', () => rampartJson<{ adminToken: string }>(ctx.env, dirB, ['init']));
-    writeFileSync(join(dirB, 'rampart.yaml'), [
+    const keysB = hsm ? ['keys:', '  backend: pkcs11', '  pkcs11:', `    module: ${hsm.module}`, `    tokens: ${JSON.stringify(POOL.map((t) => `pkcs11:token=${t}`))}`, '    extractable: true', '    retrySeconds: 1'] : [];
+    if (hsm) {
+      await ctx.step(`initialize B's HSM pool (tokens ${POOL.join(', ')} of a private SoftHSM2)`, async () => { for (const t of POOL) await hsm.initToken(t); });
+      writeFileSync(join(dirB, 'rampart.yaml'), [...keysB, ''].join('\n'));
+    }
+    const init = await ctx.step('create a fresh node B', () => rampartJson<{ adminToken: string }>(ctx.env, dirB, ['init'], { env: envB }));
+    writeFileSync(join(dirB, 'rampart.yaml'), [...keysB,
       'ssh:', '  profiles:', '    drill:', '      type: user', `      ca: ${CA}`, '      maxValiditySeconds: 600',
       `      principals: { "role:admin": ["${PRINCIPAL}"] }`, '      criticalOptions: [force-command]', '',
     ].join('\n'));
     const picked = [1, 3, 4].map((i) => backup.custodians[i]!.location);
     await ctx.step('restore the SSH CA key on B from shares 2, 4 and 5 (rampart key restore)', () => rampartJson<{ keyRef: string; backend: string }>(ctx.env, dirB, [
       'key', 'restore', '--backup', backup.backupFile, ...picked.flatMap((f) => ['--share-file', f]),
-    ]), (r) => `${r.backend} ${r.keyRef}`);
-    const node = await ctx.step('start node B', () => startServe(ctx.env, { name: 'b', dataDir: dirB }), (n) => n.httpsUrl);
+    ], { env: envB }), (r) => `${r.backend} ${r.keyRef}`);
+    const node = await ctx.step('start node B', () => startServe(ctx.env, { name: 'b', dataDir: dirB, env: envB }), (n) => n.httpsUrl);
+    if (hsm) await ctx.step(`destroy pool token ${POOL[0]} under the running node B (softhsm2-util --delete-token)`, () => hsm.destroyToken(POOL[0]!));
     await ctx.step('B publishes the same CA public key', async () => {
       const r = await httpCall<string>(`${node.httpUrl}/ssh/${CA}.pub`);
       const same = (k: string) => k.trim().split(' ').slice(0, 2).join(' ');
@@ -74,6 +90,6 @@ export const sshKeyRestore: DrillScenario = {
     ctx.recovered();
     // The restore proves the rebuilt key against the CA's public key before importing it: nothing is lost.
     ctx.dataLoss(0);
-    ctx.note(`certificate ${cert.serial} signed by the restored key was accepted by sshd`);
+    ctx.note(`certificate ${cert.serial} signed by the restored key${hsm ? ` (in token ${POOL[1]}, after ${POOL[0]} was destroyed)` : ''} was accepted by sshd`);
   },
 };

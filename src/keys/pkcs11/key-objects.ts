@@ -5,8 +5,8 @@
  */
 import pkcs11js from 'pkcs11js';
 import type { KeyAlgorithm } from '../key-backend.js';
-import { CKA_PUBLIC_KEY_INFO, publicKeyBaseTemplate } from './mechanisms.js';
-import { partsFromSpki, spkiFromEc, spkiFromRsa } from './public-key.js';
+import { CKA_PUBLIC_KEY_INFO, CKK_EC_EDWARDS, publicKeyBaseTemplate } from './mechanisms.js';
+import { partsFromSpki, spkiFromEc, spkiFromEdwards, spkiFromRsa } from './public-key.js';
 import type { Token } from './token.js';
 
 type Handle = pkcs11js.Handle;
@@ -17,15 +17,16 @@ export const ulong = (b: Buffer): number => (b.length >= 4 ? b.readUInt32LE(0) :
 /** SPKI of a key object that carries the public values (a public key object, or an RSA private key object). */
 export function readPublicKey(p: pkcs11js.PKCS11, s: Handle, h: Handle): { algorithm: KeyAlgorithm; spki: Uint8Array } {
   const [type] = p.C_GetAttributeValue(s, h, [{ type: pkcs11js.CKA_KEY_TYPE }]);
-  if (ulong(type!.value) === pkcs11js.CKK_EC) {
+  const keyType = ulong(type!.value);
+  if (keyType === pkcs11js.CKK_EC || keyType === CKK_EC_EDWARDS) {
     const [params, point] = p.C_GetAttributeValue(s, h, [{ type: pkcs11js.CKA_EC_PARAMS }, { type: pkcs11js.CKA_EC_POINT }]);
-    return spkiFromEc(params!.value, point!.value);
+    return keyType === CKK_EC_EDWARDS ? spkiFromEdwards(params!.value, point!.value) : spkiFromEc(params!.value, point!.value);
   }
-  if (ulong(type!.value) === pkcs11js.CKK_RSA) {
+  if (keyType === pkcs11js.CKK_RSA) {
     const [n, e] = p.C_GetAttributeValue(s, h, [{ type: pkcs11js.CKA_MODULUS }, { type: pkcs11js.CKA_PUBLIC_EXPONENT }]);
     return spkiFromRsa(n!.value, e!.value);
   }
-  throw new Error(`unsupported key type ${ulong(type!.value)} (Rampart uses EC and RSA keys)`);
+  throw new Error(`unsupported key type ${ulong(type!.value)} (Rampart uses EC, Ed25519 and RSA keys)`);
 }
 
 /** The public key of the private key `priv` (CKA_ID `id`): its public key object, or what the private key object reveals. */
@@ -45,7 +46,7 @@ export function publicKeyOf(p: pkcs11js.PKCS11, t: Token, s: Handle, priv: Handl
 export function publicKeyObjectTemplate(algorithm: KeyAlgorithm, spki: Uint8Array, id: Uint8Array, label: string): pkcs11js.Template {
   const parts = partsFromSpki(spki);
   const base = publicKeyBaseTemplate(algorithm, { id, label });
-  if (parts.kind === 'ec') {
+  if (parts.kind !== 'rsa') {
     return [...base, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(parts.ecParams) }, { type: pkcs11js.CKA_EC_POINT, value: Buffer.from(parts.ecPointAttr) }];
   }
   return [...base, { type: pkcs11js.CKA_MODULUS, value: Buffer.from(parts.modulus) }, { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from(parts.exponent) }];

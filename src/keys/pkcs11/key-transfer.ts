@@ -7,10 +7,12 @@
  */
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { hashFor, type KeyAlgorithm } from '../key-backend.js';
-import { NotExtractable } from './errors.js';
+import { signHash, signingKey, type KeyAlgorithm } from '../key-backend.js';
+import { ckrCode, NotExtractable } from './errors.js';
 import { publicKeyObjectTemplate } from './key-objects.js';
-import { isEc, kekTemplate, privateKeyTemplate, signPlan, wrapMechanism } from './mechanisms.js';
+import { kekTemplate, privateKeyTemplate, signPlan, wrapMechanism } from './mechanisms.js';
+import { edwardsParams } from './public-key.js';
+import { ed25519Seed, unwrapInNode } from './wrapped-key.js';
 import type { Pkcs11Module } from './pkcs11-module.js';
 import type { Token } from './token.js';
 
@@ -44,6 +46,10 @@ export async function wrapKeyIn(c: TransferContext, t: Token, s: Handle, generat
   try {
     const raw = await c.module.call(generation, () => p.C_WrapKeyAsync(s, { mechanism }, kekObject, h, Buffer.alloc(16384)));
     return { raw: Buffer.from(raw), label: label!.value.toString('utf8') };
+  } catch (e) {
+    if (ckrCode(e) !== pkcs11js.CKR_KEY_NOT_WRAPPABLE) throw e;
+    throw new NotExtractable(`${t.name} cannot wrap key ${keyRef} (CKR_KEY_NOT_WRAPPABLE; SoftHSM2 2.6 wraps no Ed25519 key): it cannot leave this token. `
+      + "Back it up with the HSM vendor's own means, or make the key where it can be backed up (software keys, an ECDSA P-256 SSH CA) and `rampart key restore` it into the HSM");
   } finally {
     if (generation === c.module.generation) try { p.C_DestroyObject(s, kekObject); } catch { /* session gone */ }
   }
@@ -70,13 +76,14 @@ export async function unwrapKeyInto(c: TransferContext, t: Token, s: Handle, gen
   const created: Handle[] = [];
   try {
     const template = privateKeyTemplate(r.algorithm, { id: r.id, label: r.label, extractable: c.extractable });
-    created.push(await c.module.call(generation, () => p.C_UnwrapKeyAsync(s, { mechanism }, kekObject, Buffer.from(r.wrapped), template)));
+    if (r.algorithm === 'ed25519') created.push(createEd25519(p, s, template, r));
+    else created.push(await c.module.call(generation, () => p.C_UnwrapKeyAsync(s, { mechanism }, kekObject, Buffer.from(r.wrapped), template)));
     c.module.assertCurrent(generation);
     created.push(p.C_CreateObject(s, publicKeyObjectTemplate(r.algorithm, r.spki, r.id, r.label)));
     const probe = randomBytes(32);
     const sig = await c.signRaw(s, generation, created[0]!, r.algorithm, signPlan(r.algorithm).input(probe));
     const key = createPublicKey({ key: Buffer.from(r.spki), format: 'der', type: 'spki' });
-    if (!verify(hashFor(r.algorithm), probe, isEc(r.algorithm) ? { key, dsaEncoding: 'der' } : key, sig)) {
+    if (!verify(signHash(r.algorithm), probe, signingKey(r.algorithm, key), sig)) {
       throw new Error(`the unwrapped key does not match the public key it was imported with (${t.name})`);
     }
     t.forgetKeys();
@@ -86,5 +93,18 @@ export async function unwrapKeyInto(c: TransferContext, t: Token, s: Handle, gen
     throw e;
   } finally {
     if (generation === c.module.generation) try { p.C_DestroyObject(s, kekObject); } catch { /* session gone */ }
+  }
+}
+
+/** C_CreateObject of an Ed25519 private key from the wrapped PKCS#8 (unwrapped here; see the file comment). */
+function createEd25519(p: pkcs11js.PKCS11, s: Handle, template: pkcs11js.Template, r: UnwrapRequest): Handle {
+  const { pkcs8 } = unwrapInNode(r.wrapped, r.kek);
+  let seed: Buffer | undefined;
+  try {
+    seed = ed25519Seed(pkcs8);
+    return p.C_CreateObject(s, [...template, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(edwardsParams()) }, { type: pkcs11js.CKA_VALUE, value: seed }]);
+  } finally {
+    pkcs8.fill(0);
+    seed?.fill(0);
   }
 }

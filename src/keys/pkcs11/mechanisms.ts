@@ -6,6 +6,11 @@
  *   OID); signing hashes in node (SHA-256 / SHA-384 per hashFor) and asks the
  *   token for CKM_ECDSA over the digest, so large TBS structures (CRLs) never
  *   travel to the token; the raw r||s it returns becomes a DER ECDSA-Sig-Value.
+ * - Ed25519 (SSH CAs): CKM_EC_EDWARDS_KEY_PAIR_GEN (CKA_EC_PARAMS = the
+ *   id-Ed25519 OID), key type CKK_EC_EDWARDS; signing with CKM_EDDSA and no
+ *   parameters, which is pure Ed25519 (RFC 8032): the token gets the message
+ *   itself (an SSH certificate's to-be-signed bytes, about a kilobyte) and
+ *   returns the 64-byte signature as it is.
  * - RSA 2048 / 3072 / 4096: CKM_RSA_PKCS_KEY_PAIR_GEN (e = 65537); signing
  *   with CKM_SHA256_RSA_PKCS, which returns PKCS#1 v1.5 bytes as they are.
  * - Key wrap: RFC 5649 AES key wrap with padding. PKCS#11 2.40 calls it
@@ -18,9 +23,13 @@ import { ECDSASigValue } from '@peculiar/asn1-ecc';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import pkcs11js from 'pkcs11js';
 import { hashFor, type KeyAlgorithm } from '../key-backend.js';
-import { CURVES, ecParamsFor, positiveInteger } from './public-key.js';
+import { CURVES, ecParamsFor, edwardsParams, positiveInteger } from './public-key.js';
 
 export const CKM_AES_KEY_WRAP_KWP = 0x210b;
+/** PKCS#11 3.0 Edwards-curve constants; pkcs11js 2.1 has none for them. */
+export const CKK_EC_EDWARDS = 0x40;
+export const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+export const CKM_EDDSA = 0x1057;
 /** PKCS#11 2.40 CKA_PUBLIC_KEY_INFO (DER SPKI on private keys of tokens that fill it); pkcs11js has no constant for it. */
 export const CKA_PUBLIC_KEY_INFO = 0x129;
 
@@ -37,7 +46,26 @@ export interface SignPlan {
 export const isEc = (a: KeyAlgorithm): boolean => a.startsWith('ecdsa');
 const rsaBits = (a: KeyAlgorithm): number => Number(a.slice('rsa-'.length));
 
+/** CKA_KEY_TYPE of an algorithm's key objects. */
+export function keyTypeFor(algorithm: KeyAlgorithm): number {
+  if (algorithm === 'ed25519') return CKK_EC_EDWARDS;
+  return isEc(algorithm) ? pkcs11js.CKK_EC : pkcs11js.CKK_RSA;
+}
+
+const ED25519_SIGNATURE = 64;
+
 export function signPlan(algorithm: KeyAlgorithm): SignPlan {
+  if (algorithm === 'ed25519') {
+    return {
+      mechanism: CKM_EDDSA,
+      input: (data) => Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      output: (raw) => {
+        if (raw.length !== ED25519_SIGNATURE) throw new Error(`the token returned a ${raw.length}-byte Ed25519 signature, expected ${ED25519_SIGNATURE}`);
+        return new Uint8Array(raw);
+      },
+      maxBytes: ED25519_SIGNATURE,
+    };
+  }
   if (isEc(algorithm)) {
     const size = CURVES[algorithm]!.size;
     return {
@@ -69,7 +97,7 @@ export interface KeyAttributes {
 export function privateKeyTemplate(algorithm: KeyAlgorithm, a: KeyAttributes): pkcs11js.Template {
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-    { type: pkcs11js.CKA_KEY_TYPE, value: isEc(algorithm) ? pkcs11js.CKK_EC : pkcs11js.CKK_RSA },
+    { type: pkcs11js.CKA_KEY_TYPE, value: keyTypeFor(algorithm) },
     { type: pkcs11js.CKA_TOKEN, value: true },
     { type: pkcs11js.CKA_PRIVATE, value: true },
     { type: pkcs11js.CKA_SENSITIVE, value: true },
@@ -86,7 +114,7 @@ export function privateKeyTemplate(algorithm: KeyAlgorithm, a: KeyAttributes): p
 export function publicKeyBaseTemplate(algorithm: KeyAlgorithm, a: Pick<KeyAttributes, 'id' | 'label'>): pkcs11js.Template {
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-    { type: pkcs11js.CKA_KEY_TYPE, value: isEc(algorithm) ? pkcs11js.CKK_EC : pkcs11js.CKK_RSA },
+    { type: pkcs11js.CKA_KEY_TYPE, value: keyTypeFor(algorithm) },
     { type: pkcs11js.CKA_TOKEN, value: true },
     { type: pkcs11js.CKA_PRIVATE, value: false },
     { type: pkcs11js.CKA_VERIFY, value: true },
@@ -101,6 +129,13 @@ export function publicKeyBaseTemplate(algorithm: KeyAlgorithm, a: Pick<KeyAttrib
 export function keyPairGeneration(algorithm: KeyAlgorithm, a: KeyAttributes): { mechanism: pkcs11js.Mechanism; publicTemplate: pkcs11js.Template; privateTemplate: pkcs11js.Template } {
   const privateTemplate = privateKeyTemplate(algorithm, a).filter((t) => t.type !== pkcs11js.CKA_CLASS && t.type !== pkcs11js.CKA_KEY_TYPE);
   const pub = publicKeyBaseTemplate(algorithm, a).filter((t) => t.type !== pkcs11js.CKA_CLASS && t.type !== pkcs11js.CKA_KEY_TYPE);
+  if (algorithm === 'ed25519') {
+    return {
+      mechanism: { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+      publicTemplate: [...pub, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(edwardsParams()) }],
+      privateTemplate,
+    };
+  }
   if (isEc(algorithm)) {
     return {
       mechanism: { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },

@@ -17,6 +17,12 @@
  * `rampart key restore` (KeyWrapper.importWrapped) or the HSM vendor's own
  * cloning; until then a key is used only in the tokens that hold it, and
  * health reports the reduced redundancy.
+ *
+ * Key types: ECDSA P-256 / P-384 and RSA (X.509 CAs), Ed25519 (SSH CAs,
+ * CKK_EC_EDWARDS, CKM_EDDSA; mechanisms.ts). A token that cannot wrap an
+ * Ed25519 key (SoftHSM2 2.6) cannot copy it to the pool's other tokens nor
+ * back it up: such a key reaches every token through `rampart key restore`
+ * from a backup made where it was created (key-transfer.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -149,7 +155,6 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
   // ------------------------------------------------------------ generate, open
 
   async generate(label: string, algorithm: KeyAlgorithm): Promise<Signer> {
-    refuseEd25519(algorithm);
     const errors: string[] = [];
     for (const t of this.pool.tokens) {
       if (t.state !== 'up') { errors.push(`${t.name}: out of the pool (${t.lastError})`); continue; }
@@ -336,7 +341,6 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
    * point). Either way, a test signature in each token must verify under it.
    */
   async importWrapped(label: string, algorithm: KeyAlgorithm, wrapped: Uint8Array, kek: Uint8Array, spki?: Uint8Array): Promise<Signer> {
-    refuseEd25519(algorithm);
     if (kek.length !== 32) throw new Error(`the key-encryption key must be 32 bytes (AES-256), got ${kek.length}`);
     let pub: Uint8Array;
     if (spki) {
@@ -418,9 +422,4 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
     this.signers.clear();
     await this.module.release();
   }
-}
-
-/** Ed25519 (CKM_EDDSA) is not used through PKCS#11: SSH CAs in an HSM take ECDSA P-256 (ssh.cas.*.algorithm). */
-function refuseEd25519(algorithm: KeyAlgorithm): void {
-  if (algorithm === 'ed25519') throw new Error('the PKCS#11 key backend keeps ECDSA and RSA keys only: give SSH CAs ssh.cas.<name>.algorithm ecdsa-p256 with keys.backend pkcs11');
 }

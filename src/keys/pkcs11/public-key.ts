@@ -1,6 +1,8 @@
 /**
  * Public keys between PKCS#11 attributes and X.509 SubjectPublicKeyInfo, on
- * @peculiar/asn1-* (no hand-written DER): CKA_EC_PARAMS + CKA_EC_POINT or
+ * @peculiar/asn1-* (no hand-written DER): CKA_EC_PARAMS + CKA_EC_POINT
+ * (ECDSA, and Ed25519 as CKK_EC_EDWARDS: params the id-Ed25519 OID, the
+ * point an OCTET STRING wrapping the 32-byte key, PKCS#11 3.0 §2.3.10) or
  * CKA_MODULUS + CKA_PUBLIC_EXPONENT to SPKI and back, and the key id Rampart
  * gives key objects (the SHA-1 of the public key, as in a certificate's
  * SubjectKeyIdentifier), which is what makes a key reference the same in
@@ -10,8 +12,13 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { ECParameters, id_ecPublicKey, id_secp256r1, id_secp384r1 } from '@peculiar/asn1-ecc';
 import { RSAPublicKey, id_rsaEncryption } from '@peculiar/asn1-rsa';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import * as asn1js from 'asn1js';
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import type { KeyAlgorithm } from '../key-backend.js';
+
+/** id-Ed25519 (RFC 8410): the SPKI algorithm and, as a namedCurve, the CKA_EC_PARAMS of an Ed25519 key. */
+export const ID_ED25519 = '1.3.101.112';
+const ED25519_SIZE = 32;
 
 export const CURVES: Record<string, { algorithm: KeyAlgorithm; oid: string; size: number }> = {
   'ecdsa-p256': { algorithm: 'ecdsa-p256', oid: id_secp256r1, size: 32 },
@@ -35,8 +42,21 @@ export function ecParamsFor(algorithm: KeyAlgorithm): Uint8Array {
   return new Uint8Array(AsnConvert.serialize(new ECParameters({ namedCurve: c.oid })));
 }
 
+/** DER ECParameters naming Ed25519: the CKA_EC_PARAMS of an Edwards key (SoftHSM2 takes the OID form, not the "edwards25519" string). */
+export function edwardsParams(): Uint8Array {
+  return new Uint8Array(AsnConvert.serialize(new ECParameters({ namedCurve: ID_ED25519 })));
+}
+
+function namedCurve(params: Uint8Array, what: string): string | undefined {
+  try {
+    return AsnConvert.parse(params, ECParameters).namedCurve;
+  } catch {
+    throw new Error(`${what} CKA_EC_PARAMS is not a named curve`);
+  }
+}
+
 function curveOf(params: Uint8Array): { algorithm: KeyAlgorithm; oid: string; size: number } {
-  const oid = AsnConvert.parse(params, ECParameters).namedCurve;
+  const oid = namedCurve(params, 'EC');
   const c = Object.values(CURVES).find((x) => x.oid === oid);
   if (!c) throw new Error(`unsupported EC curve ${oid ?? '(not a named curve)'}: Rampart uses P-256 and P-384`);
   return c;
@@ -47,6 +67,19 @@ function ecPointFromAttribute(attr: Uint8Array, size: number): Uint8Array {
   if (attr.length === 1 + 2 * size && attr[0] === 0x04) return attr;
   const inner = new Uint8Array(AsnConvert.parse(attr, OctetString).buffer);
   if (inner.length !== 1 + 2 * size || inner[0] !== 0x04) throw new Error(`CKA_EC_POINT is not an uncompressed point of ${size * 8} bits`);
+  return inner;
+}
+
+/** The 32-byte Ed25519 public key from CKA_EC_POINT (a DER OCTET STRING; the bare 32 bytes accepted too). */
+function edwardsPointFromAttribute(attr: Uint8Array): Uint8Array {
+  if (attr.length === ED25519_SIZE) return attr;
+  let inner: Uint8Array;
+  try {
+    inner = new Uint8Array(AsnConvert.parse(attr, OctetString).buffer);
+  } catch {
+    throw new Error(`CKA_EC_POINT of an Ed25519 key is neither an OCTET STRING nor ${ED25519_SIZE} bytes`);
+  }
+  if (inner.length !== ED25519_SIZE) throw new Error(`CKA_EC_POINT of an Ed25519 key holds ${inner.length} bytes, not ${ED25519_SIZE}`);
   return inner;
 }
 
@@ -66,6 +99,19 @@ export function spkiFromEc(ecParams: Uint8Array, ecPoint: Uint8Array): { algorit
   return { algorithm: c.algorithm, spki: spkiDer(info) };
 }
 
+/** SPKI of a CKK_EC_EDWARDS key from its CKA_EC_PARAMS and CKA_EC_POINT (Ed25519 only). */
+export function spkiFromEdwards(ecParams: Uint8Array, ecPoint: Uint8Array): { algorithm: KeyAlgorithm; spki: Uint8Array } {
+  // PKCS#11 3.0 also allows the curve name as a PrintableString (what some tokens store).
+  const name = asn1js.fromBER(ecParams).result;
+  const oid = name instanceof asn1js.PrintableString && name.valueBlock.value === 'edwards25519' ? ID_ED25519 : namedCurve(ecParams, 'Edwards');
+  if (oid !== ID_ED25519) throw new Error(`unsupported Edwards curve ${oid ?? '(not a named curve)'}: Rampart uses Ed25519`);
+  const info = new SubjectPublicKeyInfo({
+    algorithm: new AlgorithmIdentifier({ algorithm: ID_ED25519 }),
+    subjectPublicKey: edwardsPointFromAttribute(ecPoint).slice().buffer,
+  });
+  return { algorithm: 'ed25519', spki: spkiDer(info) };
+}
+
 export function spkiFromRsa(modulus: Uint8Array, exponent: Uint8Array): { algorithm: KeyAlgorithm; spki: Uint8Array } {
   const pub = new RSAPublicKey({ modulus: positiveInteger(modulus), publicExponent: positiveInteger(exponent) });
   const bits = (new Uint8Array(pub.modulus).length - (new Uint8Array(pub.modulus)[0] === 0 ? 1 : 0)) * 8;
@@ -79,7 +125,7 @@ export function spkiFromRsa(modulus: Uint8Array, exponent: Uint8Array): { algori
 }
 
 export type PublicKeyParts =
-  | { kind: 'ec'; algorithm: KeyAlgorithm; ecParams: Uint8Array; ecPointAttr: Uint8Array }
+  | { kind: 'ec' | 'edwards'; algorithm: KeyAlgorithm; ecParams: Uint8Array; ecPointAttr: Uint8Array }
   | { kind: 'rsa'; algorithm: KeyAlgorithm; modulus: Uint8Array; exponent: Uint8Array };
 
 /** The PKCS#11 attribute values of the public key in an SPKI (for C_CreateObject of a public key object). */
@@ -91,6 +137,10 @@ export function partsFromSpki(spki: Uint8Array): PublicKeyParts {
     const ecParams = new Uint8Array(info.algorithm.parameters);
     const c = curveOf(ecParams);
     return { kind: 'ec', algorithm: c.algorithm, ecParams, ecPointAttr: new Uint8Array(AsnConvert.serialize(new OctetString(bits))) };
+  }
+  if (info.algorithm.algorithm === ID_ED25519) {
+    if (bits.length !== ED25519_SIZE) throw new Error(`an Ed25519 public key is ${ED25519_SIZE} bytes, not ${bits.length}`);
+    return { kind: 'edwards', algorithm: 'ed25519', ecParams: edwardsParams(), ecPointAttr: new Uint8Array(AsnConvert.serialize(new OctetString(bits))) };
   }
   if (info.algorithm.algorithm === id_rsaEncryption) {
     const pub = AsnConvert.parse(bits, RSAPublicKey);

@@ -48,9 +48,32 @@ export function unwrapInNode(wrapped: Uint8Array, kek: Uint8Array): { pkcs8: Buf
   return { pkcs8, padded: tail.length > 0 };
 }
 
+/**
+ * The 32-byte private key of an Ed25519 PKCS#8 (RFC 8410: the privateKey
+ * OCTET STRING holds a CurvePrivateKey OCTET STRING), in a Buffer the caller
+ * zeroes. Parsed with asn1js; the key is checked to be Ed25519 first.
+ */
+export function ed25519Seed(pkcs8: Uint8Array): Buffer {
+  const bad = (why: string): Error => new Error(`not an Ed25519 PKCS#8 private key: ${why}`);
+  const outer = asn1js.fromBER(pkcs8);
+  if (outer.offset <= 0 || !(outer.result instanceof asn1js.Sequence)) throw bad('not a DER SEQUENCE');
+  const [, alg, priv] = outer.result.valueBlock.value;
+  const oid = alg instanceof asn1js.Sequence ? alg.valueBlock.value[0] : undefined;
+  if (!(oid instanceof asn1js.ObjectIdentifier) || oid.valueBlock.toString() !== '1.3.101.112') throw bad('the algorithm is not id-Ed25519');
+  if (!(priv instanceof asn1js.OctetString)) throw bad('no privateKey OCTET STRING');
+  const inner = asn1js.fromBER(priv.valueBlock.valueHexView);
+  if (inner.offset <= 0 || !(inner.result instanceof asn1js.OctetString)) throw bad('the privateKey is not a CurvePrivateKey OCTET STRING');
+  const seed = inner.result.valueBlock.valueHexView;
+  if (seed.length !== 32) throw bad(`the key is ${seed.length} bytes, not 32`);
+  const out = Buffer.from(seed);
+  seed.fill(0);
+  return out;
+}
+
 export function algorithmOf(key: KeyObject): KeyAlgorithm | null {
   const d = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'ec') return d.namedCurve === 'prime256v1' ? 'ecdsa-p256' : d.namedCurve === 'secp384r1' ? 'ecdsa-p384' : null;
+  if (key.asymmetricKeyType === 'ed25519') return 'ed25519';
   if (key.asymmetricKeyType === 'rsa') return ({ 2048: 'rsa-2048', 3072: 'rsa-3072', 4096: 'rsa-4096' } as Record<number, KeyAlgorithm>)[d.modulusLength ?? 0] ?? null;
   return null;
 }
