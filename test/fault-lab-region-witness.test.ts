@@ -156,5 +156,9 @@ describe('fault lab: region A partitioned from B and the witness, its clients st
     const bMetrics = String((await httpCall(`${lab.nodes.B.httpUrl}/metrics`)).body);
     assert.match(bMetrics, /rampart_region_witness_held\{region="B"\} 1/);
     assert.match(String((await httpCall(`${a.httpUrl}/metrics`)).body), /rampart_region_witness_held\{region="A"\} 0/);
+    const status = await lab.cli('b1', 'B', ['region', 'status', '--json'], 60_000);
+    assert.equal(status.code, 0, status.stderr);
+    const w = JSON.parse(status.stdout).witness;
+    assert.deepEqual([w.leader, w.active?.region], ['B', 'B'], JSON.stringify(w));
   });
 });

@@ -9,7 +9,8 @@
  *   region, so a region that was failed over never takes leadership back by
  *   itself, whatever it finds in etcd after a partition heals.
  */
-import type { EtcdGateway, EtcdKv } from './etcd-gateway.js';
+import type { WitnessConfig } from '../../config/witness-config.js';
+import { EtcdGateway, type EtcdKv } from './etcd-gateway.js';
 
 export interface ActiveRecord { region: string; epoch: string; at: string }
 
@@ -48,4 +49,17 @@ export async function claimLeader(etcd: EtcdGateway, keys: WitnessKeys, region: 
     [{ put: { key: keys.leader, value: region, lease: leaseId } }, ...(record ? [{ put: { key: keys.active, value: JSON.stringify(record) } }] : [])],
   );
   return r.succeeded;
+}
+
+/** What `rampart region status` shows of the witness: the leader, its lease, the active record (or why it could not be read). */
+export async function describeWitness(c: WitnessConfig): Promise<{ leader: string | null; lease: string | null; active: ActiveRecord | null; error: string | null; text: string }> {
+  try {
+    const v = await readWitness(new EtcdGateway({ endpoints: c.endpoints, timeoutMs: c.requestTimeoutMs, caFile: c.caFile }), witnessKeys(c.prefix));
+    const leader = v.leader?.value ?? null;
+    const text = `${leader ? `region ${leader} leads (lease ${v.leader!.lease})` : 'no region leads (the leader key is free)'}`
+      + `; active record: ${v.record ? `${v.record.region} epoch ${v.record.epoch} since ${v.record.at}` : 'none'}`;
+    return { leader, lease: v.leader?.lease ?? null, active: v.record, error: null, text };
+  } catch (e) {
+    return { leader: null, lease: null, active: null, error: (e as Error).message, text: `quorum unreachable from here (${(e as Error).message})` };
+  }
 }
