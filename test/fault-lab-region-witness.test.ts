@@ -92,7 +92,7 @@ describe('fault lab: region A partitioned from B and the witness, its clients st
         const r = await httpCall(`${a.httpUrl}/readyz`, { timeoutMs: 2000 });
         return /fenced/.test(String(r.body?.checks?.region?.detail));
       }, 60_000, 200);
-      await sleep(2 * WITNESS.leaseSeconds * 1000);
+      await sleep(WITNESS.leaseSeconds * 1000);
     } finally {
       if (!healed) await heal(lab.net).catch(() => undefined);
       await load.stop();

@@ -31,8 +31,9 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
   });
 
   const cfg = (endpoints: string[]): WitnessConfig => witnessSchema.parse({ endpoints, prefix: '/rampart/test', leaseSeconds: 4, renewSeconds: 1, marginSeconds: 1, requestTimeoutMs: 500 });
-  const node = (region: string, endpoints: string[], lead: { value: boolean }): RegionWitness => {
-    const w = new RegionWitness({ config: cfg(endpoints), region, shouldLead: () => lead.value, epoch: () => '1', log });
+  /** released: the region's database names another region (a failover fenced it). */
+  const node = (region: string, endpoints: string[], lead: { value: boolean; released?: boolean }): RegionWitness => {
+    const w = new RegionWitness({ config: cfg(endpoints), region, shouldLead: () => lead.value, shouldRelease: () => lead.released === true, epoch: () => '1', log });
     witnesses.push(w);
     return w;
   };
@@ -47,8 +48,8 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
 
   it('A leads; B waits; A cut off stops before B takes over; A never takes it back; a fenced region releases at once', async () => {
     const [m1, m2, m3] = etcd.endpoints as [string, string, string];
-    const aLead = { value: true };
-    const bLead = { value: false };
+    const aLead: { value: boolean; released?: boolean } = { value: true };
+    const bLead: { value: boolean; released?: boolean } = { value: false };
     // Region A's nodes reach the quorum through A's own member only (as across a WAN partition).
     const a1 = node('A', [m1], aLead);
     const a2 = node('A', [m1], aLead);
@@ -85,6 +86,10 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
       await watch;
       assert.ok(aStopped > 0, 'A stopped holding');
       assert.ok(aStopped < taken, 'A stopped before B could take leadership');
+      // Until B's database is promoted its node (a replica's) leaves the command's lease alone.
+      await sleep(2500);
+      const mid = await readWitness(new EtcdGateway({ endpoints: [m2], timeoutMs: 1000 }), witnessKeys('/rampart/test'));
+      assert.deepEqual([mid.leader?.value, mid.leader?.lease], ['B', l.leaseId]);
       // B's region is promoted: its node renews the lease the command took; the command stops renewing.
       bLead.value = true;
       await waitUntil('B to hold leadership', async () => b1.holds(), 15_000);
@@ -104,6 +109,7 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
 
     // A planned move back: B fenced in its database revokes its lease at once; A's region takes it.
     bLead.value = false;
+    bLead.released = true;
     await waitUntil('B to release', async () => !b1.holds() && b1.status().leader === null, 15_000);
     const back = await takeLeadership({ config: cfg([m1, m2, m3]), to: 'A', epoch: '3' });
     await waitUntil('A to hold leadership again', async () => a1.holds() && a2.holds(), 15_000);
@@ -115,6 +121,7 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
 
     // A failover that stops before promoting gives leadership back as it was.
     aLead.value = false;
+    aLead.released = true;
     await waitUntil('A to release', async () => !a1.holds() && !a2.holds() && a1.status().leader === null, 15_000);
     const tried = await takeLeadership({ config: cfg([m2]), to: 'B', epoch: '4' });
     await tried.abandon();

@@ -317,7 +317,8 @@ export class RampartNode {
       const w = o.config.regions.witness;
       if (w) {
         witness = new RegionWitness({
-          config: w, region: o.config.regions.self, shouldLead: () => region?.shouldLead() ?? false, epoch: () => region?.status().epoch ?? null,
+          config: w, region: o.config.regions.self, shouldLead: () => region?.shouldLead() ?? false, shouldRelease: () => region?.fencedByFailover() ?? false,
+          epoch: () => region?.status().epoch ?? null,
           log: log.child({ component: 'witness' }),
         });
       }

@@ -123,6 +123,8 @@ export class RegionMonitor {
   isReplica(): boolean { return this.s.dbRole === 'replica'; }
   /** Whether this region should lead, by its own database: a primary that names it active, not fenced. */
   shouldLead(): boolean { return this.s.dbRole === 'primary' && this.s.activeRegion === this.region && !this.s.fenced; }
+  /** Whether a failover fenced this region: its database, a primary, names another region active. */
+  fencedByFailover(): boolean { return this.s.dbRole === 'primary' && this.s.activeRegion !== null && this.s.activeRegion !== this.region; }
 
   /** The fence a write must carry; undefined when this node may not write. */
   fence(): RegionFence | undefined {

@@ -9,9 +9,11 @@
  *   (create_revision == 0, with the record unchanged); the key names its
  *   region → it renews that lease (every node of the region renews the one
  *   lease; whoever created it);
- * - its region should not lead (fenced in its database, or a replica) and
- *   the key still names it → it revokes the lease: leadership is free for
- *   the region a failover is promoting.
+ * - its region was fenced (its database, a primary, names another region)
+ *   and the key still names it → it revokes the lease: leadership is free
+ *   for the region a failover is promoting. A replica region's nodes never
+ *   revoke: the key names their region while a failover to it, holding the
+ *   lease, promotes their database.
  *
  * holds() is true only until `sent + TTL − margin` by this process's
  * monotonic clock, where `sent` is when the node sent its last renewal that
@@ -51,6 +53,8 @@ export interface RegionWitnessOptions {
   region: string;
   /** Whether this region should lead now, by its own database (primary, names itself active, not fenced). */
   shouldLead: () => boolean;
+  /** Whether this region was fenced (its database, a primary, names another region): it frees leadership at once. */
+  shouldRelease: () => boolean;
   /** The region epoch in this node's database (recorded when the first region claims leadership). */
   epoch: () => string | null;
   log: Logger;
@@ -116,7 +120,7 @@ export class RegionWitness {
     const self = this.o.region;
     if (!this.o.shouldLead()) {
       this.drop(`region ${self} is not the active region in its database`);
-      if (v.leader?.value === self) {
+      if (v.leader?.value === self && this.o.shouldRelease()) {
         // Fenced by a failover (or demoted): free leadership at once rather than at expiry.
         await this.etcd.revoke(v.leader.lease);
         this.o.log.warn({ lease: v.leader.lease }, `witness: region ${self} is no longer active in its database: its leadership lease is revoked`);
