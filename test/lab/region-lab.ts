@@ -10,6 +10,7 @@
  * close() stops everything by PID and removes the lab, also after a failure.
  */
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpCall } from '../../src/core/http-client.js';
 import { waitUntil } from '../../src/core/wait.js';
@@ -18,6 +19,7 @@ import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from '../helpers/node-process.js';
 import { HTTP_PORT, HTTPS_PORT } from './cluster-lab.js';
 import { createLabNetwork, type LabNetwork } from './lab-network.js';
+import { iptablesBin } from './lab-network.js';
 import { startLabPostgres, type LabPostgres } from './lab-postgres.js';
 
 export const WITNESS = { leaseSeconds: 6, renewSeconds: 1, marginSeconds: 2, requestTimeoutMs: 700 } as const;
@@ -36,6 +38,14 @@ export interface RegionLab {
   ca: string;
   /** Hosts of a region (for partitions): its database, node and etcd member. */
   hosts(r: Region): string[];
+  /**
+   * Cuts region `r`'s hosts from every other lab host (not from the client),
+   * both ways, with one iptables-restore per host of `r` into the lab's
+   * RLAB-IN / RLAB-OUT chains (lab-faults.ts's heal() flushes them): the cut
+   * is in place within a second, where a rule per command takes tens of
+   * seconds on a loaded machine.
+   */
+  cutRegion(r: Region): Promise<void>;
   cli(host: string, region: Region, args: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
   close(): Promise<void>;
 }
@@ -112,6 +122,17 @@ export async function startRegionLab(o: { prefix?: string; log?: (l: string) => 
     return {
       net, dir, pg: pg as Record<Region, LabPostgres>, etcd, nodes: nodes as Record<Region, NodeProcess>, token, ca,
       hosts: (r) => [SITE[r].pg, SITE[r].node, SITE[r].etcd], cli, close,
+      async cutRegion(r) {
+        const own: string[] = [SITE[r].pg, SITE[r].node, SITE[r].etcd];
+        const others = net.hosts.filter((h) => !own.includes(h.name)).map((h) => h.ip);
+        await Promise.all(own.map(async (h) => {
+          const rules = ['*filter', ':RLAB-IN - [0:0]', ':RLAB-OUT - [0:0]', '-I INPUT 1 -j RLAB-IN', '-I OUTPUT 1 -j RLAB-OUT',
+            ...others.flatMap((ip) => [`-A RLAB-IN -s ${ip}/32 -j DROP`, `-A RLAB-OUT -d ${ip}/32 -j DROP`]), 'COMMIT', ''].join('\n');
+          const file = join(dir, `cut-${h}.rules`);
+          writeFileSync(file, rules);
+          await net.exec(h, `${iptablesBin()}-restore`, ['--noflush', file]);
+        }));
+      },
     };
   } catch (e) {
     await close().catch(() => undefined);
