@@ -25,6 +25,8 @@ command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need+=(runc)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v crlutil >/dev/null && command -v vfychain >/dev/null && command -v certutil >/dev/null || need+=(libnss3-tools)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { dnsSchema } from './dns-config.js';
+import { witnessSchema } from './witness-config.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 export const REGION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
@@ -45,6 +46,7 @@ export const regionsSchema = z.strictObject({
     .describe('A region whose last heartbeat is older than this (it was down) takes writes again only after a peer region confirms it is still the active one. Failover waits this long after the old region\'s last heartbeat when it cannot fence it.'),
   peerTimeoutSeconds: int(1, 60).default(2).describe('Timeout for reading a peer region\'s database.'),
   dns: dnsSchema.optional().describe('DNS update on failover and failback.'),
+  witness: witnessSchema.optional().describe('Leadership through an etcd quorum across three sites; absent: two-site mode.'),
 }).superRefine((v, ctx) => {
   if (!Object.prototype.hasOwnProperty.call(v.sites, v.self)) {
     ctx.addIssue({ code: 'custom', path: ['self'], message: `"${v.self}" is not one of regions.sites (${Object.keys(v.sites).join(', ')})` });

@@ -175,6 +175,8 @@ export interface RegionFence {
   name: string;
   epoch: bigint;
   timeline: number;
+  /** Witness mode: whether the region still holds its leadership lease, asked again inside the transaction. */
+  held?: () => boolean;
 }
 
 /** A fence with the lease part empty: only the region is checked (active-active writes in a region). */

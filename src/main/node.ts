@@ -67,6 +67,8 @@ import { RegionMonitor, type PeerStatus, type RegionStatus } from '../region/reg
 import { RegionGate } from '../region/region-gate.js';
 import { registerRegionCheck } from '../region/region-check.js';
 import { registerRegionMetrics } from '../region/region-metrics.js';
+import { RegionWitness } from '../region/witness/region-witness.js';
+import { registerWitnessCheck, registerWitnessMetrics } from '../region/witness/witness-check.js';
 import { registerStandbyLagMetrics } from '../cluster/standby-lag-metrics.js';
 import { sqlDatabaseOf } from '../storage/sql-database.js';
 import { IntegrityMonitor } from '../integrity/integrity-monitor.js';
@@ -111,6 +113,8 @@ export class RampartNode {
   readonly cluster: Cluster;
   /** Multi-region deployments only: this node's region view and decision. */
   readonly region: RegionMonitor | null;
+  /** Witness mode (regions.witness): this node's hold on its region's leadership lease in etcd. */
+  readonly witness: RegionWitness | null;
   /** What issuance, revocation and CRL publication ask before writing (cluster leases, and the region). */
   readonly gate: WriteGate;
   /** The ACME server (null when acme.enabled is false). */
@@ -146,8 +150,10 @@ export class RampartNode {
     readonly paths: ReturnType<typeof resolvedPaths>,
     env: NodeJS.ProcessEnv,
     region: RegionMonitor | null = null,
+    witness: RegionWitness | null = null,
   ) {
     this.region = region;
+    this.witness = witness;
     this.urls = caUrls(config.publicBaseUrl);
     this.metricHistory = new MetricHistory({
       registry: this.metrics.registry, sampleSeconds: config.dashboard.historySampleSeconds, points: config.dashboard.historyPoints,
@@ -247,6 +253,10 @@ export class RampartNode {
     if (region && config.regions) {
       registerRegionCheck({ health: this.health, region, lagWarnSeconds: config.regions.lagWarnSeconds, lagCriticalSeconds: config.regions.lagCriticalSeconds });
       registerRegionMetrics(this.metrics.registry, region);
+      if (witness) {
+        registerWitnessCheck(this.health, witness, region);
+        registerWitnessMetrics(this.metrics.registry, witness);
+      }
     } else {
       const db = sqlDatabaseOf(store);
       if (db) registerStandbyLagMetrics(this.metrics.registry, db, log);
@@ -292,6 +302,7 @@ export class RampartNode {
     });
     const store = createStore(o.config, paths, { env: o.env ?? process.env, applicationName: `rampart ${o.config.cluster.nodeId ?? ''}`.trim(), onRetry: (e) => log.warn({ retry: e }, 'database retry') });
     let region: RegionMonitor | null = null;
+    let witness: RegionWitness | null = null;
     let leader: () => boolean = () => false;
     // Fences seen before the node (and its audit log) exist are recorded once it does.
     const early: Array<[PeerStatus, RegionStatus]> = [];
@@ -303,7 +314,16 @@ export class RampartNode {
         throw new Error('regions need database.type postgres and cluster.mode active-active or active-passive');
       }
       const db = o.config.database;
+      const w = o.config.regions.witness;
+      if (w) {
+        witness = new RegionWitness({
+          config: w, region: o.config.regions.self, shouldLead: () => region?.shouldLead() ?? false, shouldRelease: () => region?.fencedByFailover() ?? false,
+          epoch: () => region?.status().epoch ?? null,
+          log: log.child({ component: 'witness' }),
+        });
+      }
       region = new RegionMonitor({
+        ...(witness ? { witness } : {}),
         config: o.config.regions, pool, peerDefaults: { database: db.database, user: db.user, passwordEnv: db.passwordEnv },
         env: o.env ?? process.env, nodeId: o.config.cluster.nodeId ?? defaultNodeId(o.config.http.listen), isLeader: () => leader(), log,
         onFenced: (by, s) => fenced(by, s),
@@ -314,6 +334,7 @@ export class RampartNode {
       await store.migrate();
       // Before anything else: whether this region's database is a replica decides what the node may write.
       if (region) await region.tick();
+      if (witness) await witness.tick();
     } catch (e) {
       await region?.stop();
       await store.close();
@@ -332,7 +353,7 @@ export class RampartNode {
       await store.close();
       throw e;
     }
-    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env, region);
+    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env, region, witness);
     leader = () => node.cluster.isLeader();
     fenced = (by, s) => {
       void node.audit.record({
@@ -365,6 +386,7 @@ export class RampartNode {
   startJobs(): void {
     const leaderWork = (): boolean => this.cluster.mode === 'single' || this.cluster.isLeader();
     this.region?.start();
+    this.witness?.start();
     this.cluster.start();
     this.crl.start();
     this.issuers.start();
@@ -401,6 +423,7 @@ export class RampartNode {
     this.revocationFollower.stop();
     this.healthMonitor.stop();
     this.issuers.stop();
+    await this.witness?.stop();
     await this.region?.stop();
     await this.cluster.stop();
     await this.crl.stop();

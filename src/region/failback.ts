@@ -31,6 +31,7 @@ import { pgConfValue, pgPort, rebuildAsStandby } from './pg-control.js';
 import { reconcileDivergence, type ReconcileReport } from './reconcile.js';
 import { lsnDiff, setActiveRegion, writeRegionHeartbeat } from '../storage/region-sql.js';
 import { adminSource, findPrimaryHost, promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
+import { takeLeadership, type Leadership } from './witness/leadership-transfer.js';
 import { Timeline, type TimelineStep } from './timeline.js';
 
 export interface FailbackOptions {
@@ -85,6 +86,8 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
   // About 17 steps (preflight ×2, reconcile, rebuild, catch up, fence, replay, promote, activate, nodes, DNS, 4 verify steps, rebuild the other region, audit): the bar's total, an estimate.
   const t = new Timeline(o.log, o.onProgress ? new StepMeter(o.onProgress, 'failback', { steps: 17 }) : undefined);
   const pools: Array<{ close(): Promise<void> }> = [];
+  let leadership: Leadership | null = null;
+  let promoted = false;
   const pool = (region: string, primary = false) => { const p = sitePool(o.config, region, env, { primary }); pools.push(p); return p; };
   try {
     // 1. preflight: the active region is a primary that names itself active.
@@ -173,7 +176,14 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
     const caught = await t.step(`wait for ${o.to} to replay ${from}'s last writes`, () => waitReplayed(replica, fenceLsn, (o.catchUpSeconds ?? 120) * 1000, lsnDiff),
       (c) => (c.caughtUp ? `replayed ${c.replayLsn}` : `${c.behindBytes} bytes behind`));
     if (!caught.caughtUp) throw new Error(`region ${o.to} did not replay ${from}'s last writes: ${from} stays fenced; run failback again`);
+    // Witness mode: the fenced region's nodes revoke its lease; leadership moves once it is gone.
+    const w = regions.witness;
+    if (w) {
+      leadership = await t.step(`witness: take leadership for ${o.to}`, () => takeLeadership({ config: w, to: o.to, epoch: epoch.toString(), log: o.log }),
+        (l) => `lease ${l.leaseId} taken after ${(l.waitedMs / 1000).toFixed(1)} s`);
+    }
     await t.step(`promote ${o.to}'s database`, () => promoteSite(o.config, o.to, replica, env));
+    promoted = true;
     const activated = await t.step(`activate region ${o.to}`, async () => {
       const row = await replica.once('activate', (sql) => setActiveRegion(sql, o.to, epoch, `failback from ${from}`), 10_000);
       await replica.once('heartbeat', (sql) => writeRegionHeartbeat(sql, o.to, 'failback'), 10_000);
@@ -181,6 +191,7 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
     }, (r) => `epoch ${r.epoch}, timeline ${r.timeline}`);
     const site = regions.sites[o.to]!;
     if (site.nodes.length) await t.step(`wait for ${o.to}'s nodes to take writes`, () => waitWritable(o.to, site.nodes), (s) => s);
+    leadership?.handOver();
     const switchoverSeconds = (performance.now() - sw0) / 1000;
 
     // 6. DNS, verify
@@ -239,7 +250,11 @@ export async function failback(o: FailbackOptions): Promise<FailbackReport> {
       reconcile ? `recovered from ${o.to}'s divergent history: ${reconcile.recoveredCertificates.length} certificate(s), ${reconcile.recoveredRevocations.length} revocation(s)` : '',
     ].filter(Boolean).join('\n');
     return { ...r, text };
+  } catch (e) {
+    if (leadership && !promoted) await leadership.abandon().catch(() => undefined);
+    throw e;
   } finally {
+    leadership?.handOver();
     t.finish();
     await Promise.all(pools.map((p) => p.close()));
   }

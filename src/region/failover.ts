@@ -11,6 +11,11 @@
  *                 transaction fence, and B replays A up to that point (a
  *                 planned failover loses nothing). When it does not answer,
  *                 that is recorded.
+ *  2b. witness   (regions.witness) wait until A's leadership lease in etcd
+ *                 expired or was revoked, then take it for B
+ *                 (src/region/witness/leadership-transfer.ts): A's nodes
+ *                 stopped writing before it could expire. This replaces the
+ *                 resumeWithoutPeerSeconds wait of the two-site mode.
  *  3. promote B   promoteCommand or pg_promote(); then region_state on B
  *                 names B at the new epoch, with B's new timeline, and a
  *                 heartbeat.
@@ -34,6 +39,7 @@ import { transaction } from '../storage/sql-database.js';
 import { lsnDiff, setActiveRegion, skipCrlNumbers, writeRegionHeartbeat, type DbRegionView } from '../storage/region-sql.js';
 import { promoteSite, sitePool, siteStore, tryView, waitReplayed } from './site-db.js';
 import { Timeline, type TimelineStep } from './timeline.js';
+import { takeLeadership, type Leadership } from './witness/leadership-transfer.js';
 
 export interface FailoverOptions {
   config: RampartConfig;
@@ -94,6 +100,8 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
   // About 13 steps (preflight ×2, fence, replay, promote, activate, nodes, DNS, 4 verify steps, audit): the bar's total, an estimate.
   const t = new Timeline(o.log, o.onProgress ? new StepMeter(o.onProgress, 'failover', { steps: 13 }) : undefined);
   const target = sitePool(o.config, o.to, env);
+  let leadership: Leadership | null = null;
+  let promoted = false;
   const sources = new Map(Object.keys(regions.sites).filter((r) => r !== o.to).map((r) => [r, sitePool(o.config, r, env, { timeoutSeconds: regions.peerTimeoutSeconds, primary: true })]));
   try {
     // 1. preflight
@@ -148,11 +156,18 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     } else {
       fenceNote = `NOT fenced: ${src.view ? `its database is a replica` : `unreachable (${src.error})`}; its nodes fence themselves when they see ${o.to} active at epoch ${epoch}`;
       t.note(`fence ${from}`, fenceNote, false);
-      const waitMs = pre.hb ? regions.resumeWithoutPeerSeconds * 1000 - (Date.now() - pre.hb.at.getTime() + (pre.view.now.getTime() - Date.now())) : 0;
+      const waitMs = regions.witness ? 0 : pre.hb ? regions.resumeWithoutPeerSeconds * 1000 - (Date.now() - pre.hb.at.getTime() + (pre.view.now.getTime() - Date.now())) : 0;
       if (waitMs > 0 && !o.force) {
         await t.step(`wait until ${from}'s last heartbeat is ${regions.resumeWithoutPeerSeconds} s old`, () => sleep(waitMs),
           () => `an unfenced ${from} that returns now waits for a peer before writing`);
       }
+    }
+
+    // 2b. witness: leadership only once the old region's lease is gone (never --force).
+    if (regions.witness) {
+      const w = regions.witness;
+      leadership = await t.step(`witness: take leadership for ${o.to}`, () => takeLeadership({ config: w, to: o.to, epoch: epoch.toString(), log: o.log }),
+        (l) => `lease ${l.leaseId} taken after ${(l.waitedMs / 1000).toFixed(1)} s (${from}'s lease expired or was revoked; ${from}'s nodes stopped writing ${w.marginSeconds} s before it could expire)`);
     }
 
     // 3. promote
@@ -160,6 +175,7 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     const replayedUpTo = before.view?.replayTimestamp?.toISOString() ?? null;
     const promotedFrom: DbRegionView | null = before.view;
     await t.step(`promote ${o.to}'s database`, () => promoteSite(o.config, o.to, target, env));
+    promoted = true;
     const activated = await t.step(`activate region ${o.to}`, async () => {
       // One transaction: the CRL counters have moved before any node of this region sees it active,
       // so none can publish a CRL numbered like one the unfenced old region may have published.
@@ -175,6 +191,8 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
     // 4. switch nodes
     const site = regions.sites[o.to]!;
     if (site.nodes.length) await t.step(`wait for ${o.to}'s nodes to take writes`, () => waitWritable(o.to, site.nodes), (s) => s);
+    // B's nodes renew the lease themselves once they see B active (or create it again if it lapsed).
+    leadership?.handOver();
 
     // 5. DNS
     let dns: DnsUpdateResult | null = null;
@@ -225,7 +243,12 @@ export async function failoverRegion(o: FailoverOptions): Promise<FailoverReport
       rtoSeconds, rtoFrom: rtoFrom.toISOString(), commandSeconds: t.elapsedMs() / 1000, dns, verifiedSerial, steps: t.steps,
     };
     return { ...report, text: formatReport(report, t) };
+  } catch (e) {
+    // Stopped before B's database was promoted: leadership goes back as it was.
+    if (leadership && !promoted) await leadership.abandon().catch(() => undefined);
+    throw e;
   } finally {
+    leadership?.handOver();
     t.finish();
     await target.close();
     await Promise.all([...sources.values()].map((p) => p.close()));

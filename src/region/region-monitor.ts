@@ -19,6 +19,12 @@
  * The decision is cached; every write also carries a RegionFence that the
  * store checks inside the write's transaction (src/storage/region-sql.ts),
  * so a decision that went stale between two checks cannot commit.
+ *
+ * With a witness (regions.witness, src/region/witness/) the region must also
+ * hold the leadership lease: writable() and the fence's `held` say no as soon
+ * as the lease is not renewed in time, and a held lease stands in for a peer's
+ * confirmation after an outage (no other region can have been promoted
+ * without taking the lease).
  */
 import type { Logger } from 'pino';
 import type { RegionFence } from '../core/types.js';
@@ -75,6 +81,8 @@ export interface RegionMonitorOptions {
   onChange?: (s: RegionStatus, previous: RegionStatus) => void;
   /** Called when this node fenced its own region (for the audit log). */
   onFenced?: (by: PeerStatus, s: RegionStatus) => void;
+  /** Witness mode: the region writes only while this says it holds the leadership lease. */
+  witness?: { holds(): boolean; refusal(): string };
 }
 
 const INITIAL = (region: string): RegionStatus => ({
@@ -107,12 +115,23 @@ export class RegionMonitor {
   }
 
   get region(): string { return this.o.config.self; }
-  status(): RegionStatus { return this.s; }
-  writable(): boolean { return this.s.writable; }
+  status(): RegionStatus {
+    const w = this.o.witness;
+    return this.s.writable && w && !w.holds() ? { ...this.s, writable: false, reason: w.refusal() } : this.s;
+  }
+  writable(): boolean { return this.s.writable && (this.o.witness?.holds() ?? true); }
   isReplica(): boolean { return this.s.dbRole === 'replica'; }
+  /** Whether this region should lead, by its own database: a primary that names it active, not fenced. */
+  shouldLead(): boolean { return this.s.dbRole === 'primary' && this.s.activeRegion === this.region && !this.s.fenced; }
+  /** Whether a failover fenced this region: its database, a primary, names another region active. */
+  fencedByFailover(): boolean { return this.s.dbRole === 'primary' && this.s.activeRegion !== null && this.s.activeRegion !== this.region; }
 
   /** The fence a write must carry; undefined when this node may not write. */
-  fence(): RegionFence | undefined { return this.s.writable ? this.fenceValue : undefined; }
+  fence(): RegionFence | undefined {
+    if (!this.writable() || !this.fenceValue) return undefined;
+    const w = this.o.witness;
+    return w ? { ...this.fenceValue, held: () => w.holds() } : this.fenceValue;
+  }
 
   /** One check now (start-up, tests, the failover command's wait). */
   async tick(): Promise<RegionStatus> {
@@ -188,7 +207,7 @@ export class RegionMonitor {
     // This node has been writable without a gap (its database answered within the resume window), at this epoch.
     const continuous = prev.writable && prev.epoch === state.epoch.toString() && Date.now() - this.lastGoodCheck <= this.o.config.resumeWithoutPeerSeconds * 1000;
     this.lastGoodCheck = Date.now();
-    if (this.peers.size === 0 || confirmed || aliveAllAlong || continuous) {
+    if (this.peers.size === 0 || confirmed || aliveAllAlong || continuous || (this.o.witness?.holds() ?? false)) {
       this.fenceValue = { name: this.region, epoch: state.epoch, timeline: own.timeline };
       next.writable = true;
       next.reason = `active region (epoch ${state.epoch}, timeline ${own.timeline})`;

@@ -131,6 +131,9 @@ export async function checkRegionFence(tx: TransactionSql, f: RegionFence): Prom
   if (num(r.tli) !== f.timeline) {
     throw new RampartError('fenced', `the database is on timeline ${String(r.tli)}, not ${f.timeline} as checked: this node re-checks its region first`);
   }
+  if (f.held && !f.held()) {
+    throw new RampartError('fenced', `region ${f.name} no longer holds its witness lease (not renewed in time): the write is refused`);
+  }
 }
 
 /** The first primary to see an empty region_state claims it for its region (epoch 1). */

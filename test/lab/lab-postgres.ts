@@ -29,7 +29,12 @@ export interface LabPostgres {
   stop(): Promise<void>;
 }
 
-export async function startLabPostgres(lab: LabNetwork, host: string): Promise<LabPostgres> {
+export interface LabPostgresOptions {
+  /** Start a streaming replica of this primary (pg_basebackup -R, application_name = the host name) instead of a new cluster. */
+  replicaOf?: LabPostgres;
+}
+
+export async function startLabPostgres(lab: LabNetwork, host: string, o: LabPostgresOptions = {}): Promise<LabPostgres> {
   const bin = postgresBinDir();
   const h = lab.host(host);
   // Its own directory, owned by postgres (the server runs as that user).
@@ -56,6 +61,15 @@ export async function startLabPostgres(lab: LabNetwork, host: string): Promise<L
     rmSync(root, { recursive: true, force: true });
   };
   const start = async (): Promise<void> => {
+    if (o.replicaOf) {
+      const [pHost] = o.replicaOf.address.split(':');
+      await asPg('pg_basebackup', ['-D', dataDir, '-R', '-X', 'stream', '-c', 'fast', '-d', `host=${pHost} port=${PG_PORT} user=postgres application_name=${host}`]);
+      // The primary's settings came along: this server listens on its own address (the later line wins).
+      appendFileSync(join(dataDir, 'postgresql.conf'), `\n# rampart fault lab replica\nlisten_addresses = '${h.ip}'\n`);
+      await asPg('pg_ctl', ['start', '-w', '-t', '60', '-D', dataDir, '-l', logFile]);
+      await waitUntil('the replica to answer', async () => (await psql('SELECT pg_is_in_recovery()')) === 't', 30_000);
+      return;
+    }
     await exec(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions'], { asPostgres: true });
     writeFileSync(join(dataDir, 'pg_hba.conf'), [
       `# fault lab: trust inside the lab's subnet only`,

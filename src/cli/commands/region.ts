@@ -13,6 +13,7 @@ import { AuditLog } from '../../audit/audit-log.js';
 import { systemClock } from '../../core/clock.js';
 import { cliActor, loadCliConfig, out, type GlobalOptions } from '../context.js';
 import { withProgress } from '../progress-view.js';
+import { describeWitness } from '../../region/witness/witness-keys.js';
 
 function seconds(v: string): number {
   const n = Number(v);
@@ -55,10 +56,12 @@ export function registerRegion(program: Command, g: () => GlobalOptions): void {
         const ref = primaries[0];
         (r as Record<string, unknown>).lagBytes = r.role === 'replica' && ref ? lsnDiff(ref.lsn, r.lsn) : null;
       }
-      out(g(), { regions: rows }, () => rows.map((r) => (r.reachable
+      const witness = config.regions.witness ? await describeWitness(config.regions.witness) : null;
+      out(g(), { regions: rows, ...(witness ? { witness } : {}) }, () => rows.map((r) => (r.reachable
         ? `${r.region}: ${r.role} (timeline ${r.timeline}) — active region ${r.activeRegion ?? '-'} epoch ${r.epoch ?? '-'}${r.role === 'replica' ? `, lag ${r.lagSeconds === null ? '?' : `${r.lagSeconds.toFixed(1)} s`} / ${(r as Record<string, unknown>).lagBytes ?? '?'} bytes, ${r.walReceiver?.status ?? 'no WAL receiver'}` : ''}${r.role === 'primary' && r.activeRegion !== r.region ? '  [FENCED]' : ''}`
         : `${r.region}: unreachable (${r.error})`)).join('\n')
-        + (primaries.length > 1 ? '\nWARNING: more than one region claims to be active' : ''));
+        + (primaries.length > 1 ? '\nWARNING: more than one region claims to be active' : '')
+        + (witness ? `\nwitness: ${witness.text}` : ''));
     });
   region.command('resume')
     .description('lets this region (regions.self) take writes again after an outage when no peer region can confirm it is still the active one: only when you know no other region was promoted')
