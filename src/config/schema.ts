@@ -518,6 +518,8 @@ const healthSchema = z.strictObject({
   diskFreeCriticalBytes: int(0, Number.MAX_SAFE_INTEGER).default(64 * MiB).describe('Free space in dataDir below which health is unhealthy.'),
   caExpiryWarnDays: int(1, 3650).default(30).describe('A CA certificate expiring within this many days makes health degraded.'),
   caExpiryCriticalDays: int(0, 3650).default(7).describe('A CA certificate expiring within this many days makes health unhealthy.'),
+  clockSkewWarnSeconds: int(1, 3600).default(2)
+    .describe('Cluster: the node clock differing from the database clock (measured in every lease round) by more than this makes health degraded (a warning).'),
 }).superRefine((v, ctx) => {
   if (v.diskFreeCriticalBytes > v.diskFreeMinBytes) {
     ctx.addIssue({ code: 'custom', path: ['diskFreeCriticalBytes'], input: v.diskFreeCriticalBytes,
