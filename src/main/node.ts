@@ -19,7 +19,7 @@ import type { RampartConfig } from '../config/schema.js';
 import { resolvedPaths } from '../config/load.js';
 import { CrlService } from '../validation/crl/crl-service.js';
 import { HealthRegistry } from '../health/health.js';
-import { registerDiskCheck } from '../health/disk-check.js';
+import { registerDiskCheck, type DiskRoom } from '../health/disk-check.js';
 import { registerDatabaseCheck } from '../storage/database-check.js';
 import { registerKeyBackendCheck } from '../keys/key-backend-check.js';
 import { registerCaExpiryCheck } from '../ca/ca-expiry-check.js';
@@ -130,6 +130,8 @@ export class RampartNode {
   readonly backups: BackupScheduler;
   /** Scheduled corruption detection; while it finds corruption, issuance is refused (503). */
   readonly integrity: IntegrityMonitor;
+  /** Free space in the data directory: below health.diskFreeCriticalBytes the node is not ready for writes. */
+  readonly disk: DiskRoom;
   /** The static copy of validation (mirror.directory), null when not configured. */
   readonly mirror: ValidationMirror | null;
   /** Scheduled tidy (leader only); `tidy()` gives the service for `rampart tidy run`. */
@@ -237,7 +239,7 @@ export class RampartNode {
     }, secret) : null;
     registerDatabaseCheck({ health: this.health, store });
     registerKeyBackendCheck({ health: this.health, keys });
-    registerDiskCheck({ health: this.health, dataDir: this.paths.dataDir, diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes });
+    this.disk = registerDiskCheck({ health: this.health, dataDir: this.paths.dataDir, diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes });
     skew.register(this.health, this.metrics.registry, config.health.clockSkewWarnSeconds);
     registerCaExpiryCheck({ health: this.health, store, ca: this.ca, clock, caExpiryWarnDays: config.health.caExpiryWarnDays, caExpiryCriticalDays: config.health.caExpiryCriticalDays });
     registerAuditWriteCheck({ health: this.health, store, readOnlyReplica: () => region?.isReplica() ?? false });
