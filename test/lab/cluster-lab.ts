@@ -51,6 +51,8 @@ export interface ClusterLabOptions {
   nodeWrap?: (id: string) => string[];
   /** Extra environment of a node. */
   nodeEnv?: (id: string) => Record<string, string>;
+  /** Where PostgreSQL's directory goes (e.g. a small disk that fills; small-disk.ts). */
+  pgParent?: string;
 }
 
 export async function startClusterLab(o: ClusterLabOptions = {}): Promise<ClusterLab> {
@@ -83,7 +85,7 @@ export async function startClusterLab(o: ClusterLabOptions = {}): Promise<Cluste
     const hap = net.host('haproxy').ip;
     const validationUrl = `http://${hap}:${HTTP_PORT}`;
     log(`lab ${net.prefix}: subnet ${net.subnet}.0/24, hosts ${net.hosts.map((h) => `${h.name}=${h.ip}`).join(' ')}`);
-    pg = await startLabPostgres(net, 'pg');
+    pg = await startLabPostgres(net, 'pg', { parent: o.pgParent });
     const startLabNode = async (id: string): Promise<LabNode> => {
       const h = net.host(id);
       const env = clusterEnv({

@@ -29,11 +29,12 @@ export interface LabPostgres {
   stop(): Promise<void>;
 }
 
-export async function startLabPostgres(lab: LabNetwork, host: string): Promise<LabPostgres> {
+/** parent: where its directory goes (default the system's temporary directory; e.g. a small disk that fills). */
+export async function startLabPostgres(lab: LabNetwork, host: string, o: { parent?: string } = {}): Promise<LabPostgres> {
   const bin = postgresBinDir();
   const h = lab.host(host);
   // Its own directory, owned by postgres (the server runs as that user).
-  const root = mkdtempSync(join(tmpdir(), 'rampart-lab-pg-'));
+  const root = mkdtempSync(join(o.parent ?? tmpdir(), 'rampart-lab-pg-'));
   const owner = await postgresOwner();
   if (owner) chownSync(root, owner.uid, owner.gid);
   const dataDir = join(root, 'data');
