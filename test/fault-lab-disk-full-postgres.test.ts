@@ -20,9 +20,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../src/core/wait.js';
 import { startClusterLab, type ClusterLab } from './lab/cluster-lab.js';
-import { History, type Op } from './lab/history.js';
+import { History } from './lab/history.js';
 import { requireRoot } from './lab/lab-network.js';
-import { checkScenario, labTarget, scenarioReport } from './lab/scenario.js';
+import { checkScenario, invokedIn, labTarget, scenarioReport, tally } from './lab/scenario.js';
 import { createSmallDisk, type SmallDisk } from './lab/small-disk.js';
 import { Workload } from './lab/workload.js';
 
@@ -30,8 +30,7 @@ const MiB = 1024 * 1024;
 const DISK_MIB = 256;
 const FULL_MS = 15_000;
 
-const during = (ops: Op[], type: string, from: number, to: number) => ops.filter((o) => o.type === type && !('probe' in o && o.probe) && o.invoke >= from && o.invoke < to);
-const tally = (ops: Op[]) => Object.entries(ops.reduce<Record<string, number>>((m, o) => { const k = `${o.outcome} ${o.detail ?? ''}`.trim(); m[k] = (m[k] ?? 0) + 1; return m; }, {})).map(([k, v]) => `${v}× ${k}`).join(', ') || 'none';
+const during = invokedIn;
 
 describe('fault lab: the database primary\'s disk fills under load', () => {
   let disk: SmallDisk | undefined;

@@ -22,9 +22,9 @@ import { join } from 'node:path';
 import { httpCall } from '../src/core/http-client.js';
 import { sleep } from '../src/core/wait.js';
 import { removeDir, startNode, type NodeProcess } from './helpers/node-process.js';
-import { History, type Op } from './lab/history.js';
+import { History } from './lab/history.js';
 import { requireRoot } from './lab/lab-network.js';
-import { checkScenario, scenarioReport } from './lab/scenario.js';
+import { checkScenario, invokedIn, scenarioReport, tally } from './lab/scenario.js';
 import { createSmallDisk, subdir, type SmallDisk } from './lab/small-disk.js';
 import { readSqliteSnapshot } from './lab/store-snapshot.js';
 import { Workload } from './lab/workload.js';
@@ -32,8 +32,7 @@ import { Workload } from './lab/workload.js';
 const MiB = 1024 * 1024;
 const FULL_MS = 12_000;
 
-const during = (ops: Op[], type: string, from: number, to: number) => ops.filter((o) => o.type === type && !('probe' in o && o.probe) && o.invoke >= from && o.invoke < to);
-const tally = (ops: Op[]) => Object.entries(ops.reduce<Record<string, number>>((m, o) => { const k = `${o.outcome} ${o.detail ?? ''}`.trim(); m[k] = (m[k] ?? 0) + 1; return m; }, {})).map(([k, v]) => `${v}× ${k}`).join(', ') || 'none';
+const during = invokedIn;
 
 const notPassing = (body: unknown): string => JSON.stringify(Object.entries((body as { checks?: Record<string, { status: string; detail: string }> } | null)?.checks ?? {})
   .filter(([, c]) => c.status !== 'pass').map(([k, c]) => `${k} ${c.status}: ${c.detail}`));

@@ -13,7 +13,7 @@ import { httpCall } from '../../src/core/http-client.js';
 import { waitUntil } from '../../src/core/wait.js';
 import type { ClusterLab } from './cluster-lab.js';
 import { checkHistory, type CheckResult } from './history-checker.js';
-import type { History } from './history.js';
+import type { History, Op } from './history.js';
 import { readPostgresSnapshot, type StoreSnapshot } from './store-snapshot.js';
 import { longestGap, probeRevocations, type Workload } from './workload.js';
 
@@ -66,6 +66,18 @@ export async function checkScenario(target: ScenarioTarget, history: History, lo
   return { ...result, crlWaitMs };
 }
 
+/** Outcomes and details of some operations, counted: '3× failed 503 urn:rampart:error:unavailable, 1× ok 201'. */
+export function tally(ops: Op[]): string {
+  const m = new Map<string, number>();
+  for (const o of ops) { const k = `${o.outcome} ${o.detail ?? ''}`.trim(); m.set(k, (m.get(k) ?? 0) + 1); }
+  return [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join(', ') || 'none';
+}
+
+/** Operations of a type invoked in [from, to), post-heal probes left out. */
+export function invokedIn(ops: Op[], type: Op['type'], from: number, to: number): Op[] {
+  return ops.filter((o) => o.type === type && !('probe' in o && o.probe) && o.invoke >= from && o.invoke < to);
+}
+
 /** The lines every scenario prints: counts, longest unavailability, the checker's verdict. */
 export function scenarioReport(title: string, history: History, r: ScenarioCheck, extra: string[] = []): string {
   const c = r.counts;
@@ -76,6 +88,7 @@ export function scenarioReport(title: string, history: History, r: ScenarioCheck
     `  revocation: ${c.revoke.acknowledged} acknowledged, ${c.revoke.failed} failed, ${c.revoke.unknown} unknown`,
     `  OCSP:       ${c.ocsp.acknowledged} acknowledged, ${c.ocsp.failed} failed, ${c.ocsp.unknown} unknown`,
     `  longest unavailability: issuance ${longestGap(history.ops, 'issue', t('load-start'), t('load-stop'))} ms, validation ${longestGap(history.ops, 'ocsp', t('load-start'), t('load-stop'))} ms`,
+    `  refused or unknown: issuance ${tally(history.ops.filter((o) => o.type === 'issue' && o.outcome !== 'ok'))}; revocation ${tally(history.ops.filter((o) => o.type === 'revoke' && o.outcome !== 'ok'))}; OCSP ${tally(history.ops.filter((o) => o.type === 'ocsp' && !o.probe && o.outcome !== 'ok'))}`,
     ...extra.map((l) => `  ${l}`),
     `  CRL published ${r.crlWaitMs} ms into the retry window; writes judged against the lease: ${r.leaseJudged}`,
     `  checker: ${r.verdict}`,
