@@ -99,7 +99,7 @@ describe('REST API', () => {
     const ready = await call(`${node.httpUrl}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal(ready.body.status, 'healthy');
-    assert.deepEqual(Object.keys(ready.body.checks).sort(), ['auditChain', 'auditLog', 'backup', 'caExpiry', 'database', 'diskSpace', 'drills', 'integrity', 'keyBackend']);
+    assert.deepEqual(Object.keys(ready.body.checks).sort(), ['auditChain', 'auditLog', 'backup', 'caExpiry', 'clockSkew', 'database', 'diskSpace', 'drills', 'integrity', 'keyBackend']);
     const live = await call(`${node.httpUrl}/healthz`);
     assert.equal(live.status, 200);
     const status = await call(`${node.httpsUrl}/api/v1/status`, { ca });

@@ -1,4 +1,5 @@
 /** Health: the audit log's database takes writes (a probe at most every 10 s); a read-only replica reports where it has replayed to. */
+import { isOutOfSpace } from '../core/out-of-space.js';
 import type { HealthRegistry } from '../health/health.js';
 import type { Store } from '../storage/store.js';
 
@@ -19,7 +20,14 @@ export function registerAuditWriteCheck(o: AuditWriteCheckOptions): void {
       return { status: 'pass', detail: `read-only replica: audit entries are written in the active region; replayed up to entry ${last?.seq ?? 0}` };
     }
     if (now - lastProbe > 10_000) {
-      await o.store.setMeta('health.audit-probe', new Date(now).toISOString());
+      try {
+        await o.store.setMeta('health.audit-probe', new Date(now).toISOString());
+      } catch (e) {
+        // Out of space: audited writes are refused (503) until space is freed, but validation needs no
+        // space, so the node stays ready (degraded) instead of leaving the load balancer's validation backend.
+        if (isOutOfSpace(e)) return { status: 'warn', detail: `the audit log's database is out of space: writes are refused until space is freed (${(e as Error).message})` };
+        throw e;
+      }
       lastProbe = now;
     }
     const last = await o.store.lastAudit();

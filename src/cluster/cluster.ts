@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { ClusterMode, Fence, LeaseState, NodeInfo } from '../core/types.js';
 import { RampartError } from '../core/errors.js';
 import type { ClusterStore } from '../storage/store.js';
+import type { ClockSkew } from './clock-skew.js';
 import { LeaseManager } from './lease-manager.js';
 import { NodeRegistry, isNodeUp } from './node-registry.js';
 
@@ -36,6 +37,8 @@ export interface ClusterOptions {
   health: () => NodeInfo['health'];
   onLeadership?: (lease: string, held: boolean, state: LeaseState | null) => void;
   onError?: (e: unknown) => void;
+  /** Measures the node clock against the database clock in every lease round. */
+  skew?: ClockSkew;
   /** While false (the database is a read-only replica), leases and the registry leave the database alone. */
   enabled?: () => boolean;
 }
@@ -60,6 +63,7 @@ export class Cluster implements WriteGate {
       store: o.store, name: o.mode === 'active-passive' ? ACTIVE_LEASE : LEADER_LEASE, holder: o.nodeId, ttlMs, intervalMs,
       onChange: (held, st) => o.onLeadership?.(o.mode === 'active-passive' ? ACTIVE_LEASE : LEADER_LEASE, held, st),
       onError: o.onError, enabled: o.enabled,
+      onDatabaseTime: o.skew ? (before, after, dbNow) => o.skew!.observe(before, after, dbNow) : undefined,
     });
     this.registry = o.mode === 'single' ? null : new NodeRegistry({
       store: o.store, intervalMs: o.heartbeatSeconds * 1000, onError: o.onError, enabled: o.enabled,

@@ -21,6 +21,8 @@ export interface LeaseManagerOptions {
   /** Called whenever this node gains or loses the lease. */
   onChange?: (held: boolean, state: LeaseState | null) => void;
   onError?: (e: unknown) => void;
+  /** Each answered round: this node's wall clock before and after it (ms) and the database time read inside it. */
+  onDatabaseTime?: (beforeMs: number, afterMs: number, databaseNow: Date) => void;
   /** While false, no round touches the database and the lease counts as not held (a node on a read-only replica). */
   enabled?: () => boolean;
 }
@@ -61,7 +63,9 @@ export class LeaseManager {
           this.validUntil = 0;
           return;
         }
+        const wallBefore = Date.now();
         const s = await this.bounded(this.o.store.tryAcquireLease(this.o.name, this.o.holder, this.o.ttlMs));
+        this.o.onDatabaseTime?.(wallBefore, Date.now(), s.now);
         this.state = s;
         if (s.holder === this.o.holder) {
           // Margin: a tenth of the TTL for clock-rate drift between this host and the database.

@@ -515,9 +515,11 @@ const apiSchema = z.strictObject({
 
 const healthSchema = z.strictObject({
   diskFreeMinBytes: int(0, Number.MAX_SAFE_INTEGER).default(512 * MiB).describe('Free space in dataDir below which health is degraded.'),
-  diskFreeCriticalBytes: int(0, Number.MAX_SAFE_INTEGER).default(64 * MiB).describe('Free space in dataDir below which health is unhealthy.'),
+  diskFreeCriticalBytes: int(0, Number.MAX_SAFE_INTEGER).default(64 * MiB).describe('Free space in dataDir below which the diskSpace check fails: degraded (validation goes on) and not ready for writes (/readyz?write=1 answers 503).'),
   caExpiryWarnDays: int(1, 3650).default(30).describe('A CA certificate expiring within this many days makes health degraded.'),
   caExpiryCriticalDays: int(0, 3650).default(7).describe('A CA certificate expiring within this many days makes health unhealthy.'),
+  clockSkewWarnSeconds: int(1, 3600).default(2)
+    .describe('Cluster: the node clock differing from the database clock (measured in every lease round) by more than this makes health degraded (a warning).'),
 }).superRefine((v, ctx) => {
   if (v.diskFreeCriticalBytes > v.diskFreeMinBytes) {
     ctx.addIssue({ code: 'custom', path: ['diskFreeCriticalBytes'], input: v.diskFreeCriticalBytes,

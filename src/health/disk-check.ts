@@ -1,4 +1,12 @@
-/** Health: free space in the data directory (critical below the critical threshold). */
+/**
+ * Health: free space in the data directory. Below the warning threshold the
+ * node is degraded; below the critical one the check fails, still without
+ * taking the node out of validation (a full disk stops writes, not reads:
+ * OCSP, CRLs and CA certificates keep being served), and `hasRoom()` turns
+ * false so /readyz?write=1 answers 503 and HAProxy sends writes elsewhere.
+ * Writes that reach the full disk anyway are refused with 503
+ * (core/out-of-space.ts) and succeed again once space is freed.
+ */
 import { statfsSync } from 'node:fs';
 import type { HealthRegistry } from './health.js';
 
@@ -9,14 +17,23 @@ export interface DiskCheckOptions {
   diskFreeCriticalBytes: number;
 }
 
-export function registerDiskCheck(o: DiskCheckOptions): void {
-  o.health.add('diskSpace', async () => {
-    const s = statfsSync(o.dataDir);
-    const free = s.bavail * s.bsize;
-    const mib = Math.round(free / 1048576);
-    if (free < o.diskFreeCriticalBytes) return { status: 'fail', detail: `${mib} MiB free in ${o.dataDir}: below the critical threshold` };
-    if (free < o.diskFreeMinBytes) return { status: 'warn', detail: `${mib} MiB free in ${o.dataDir}: low` };
-    return { status: 'pass', detail: `${mib} MiB free` };
-  }, { critical: true });
+export interface DiskRoom {
+  /** False while the data directory's free space is below the critical threshold (or cannot be read). */
+  hasRoom(): boolean;
+}
 
+export function registerDiskCheck(o: DiskCheckOptions): DiskRoom {
+  const free = (): number => { const s = statfsSync(o.dataDir); return s.bavail * s.bsize; };
+  o.health.add('diskSpace', async () => {
+    const bytes = free();
+    const mib = Math.round(bytes / 1048576);
+    if (bytes < o.diskFreeCriticalBytes) return { status: 'fail', detail: `${mib} MiB free in ${o.dataDir}: below the critical threshold; writes are refused, validation goes on` };
+    if (bytes < o.diskFreeMinBytes) return { status: 'warn', detail: `${mib} MiB free in ${o.dataDir}: low` };
+    return { status: 'pass', detail: `${mib} MiB free` };
+  }, { critical: false });
+  return {
+    hasRoom() {
+      try { return free() >= o.diskFreeCriticalBytes; } catch { return false; }
+    },
+  };
 }

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isRampartError, type ErrorCode } from '../core/errors.js';
+import { isOutOfSpace, OUT_OF_SPACE_DETAIL, OUT_OF_SPACE_RETRY_SECONDS } from '../core/out-of-space.js';
 
 export interface Problem {
   type: string;
@@ -50,6 +51,10 @@ export function installProblemHandler(app: FastifyInstance): void {
     }
     const c = classify(err);
     if (c) return sendProblem(reply, { ...problemFor(c.code, c.detail), instance: req.url.split('?')[0] });
+    if (isOutOfSpace(err)) {
+      req.log.error({ err }, 'write refused: storage out of space');
+      return sendProblem(reply, { ...problemFor('unavailable', OUT_OF_SPACE_DETAIL), instance: req.url.split('?')[0] }, { 'retry-after': String(OUT_OF_SPACE_RETRY_SECONDS) });
+    }
     req.log.error({ err }, 'unhandled error');
     return sendProblem(reply, problemFor('internal', 'internal error; see the node log'));
   });

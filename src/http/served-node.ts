@@ -4,6 +4,7 @@
  * this shape, never on main/.
  */
 import type { IntegrityMonitor } from '../integrity/integrity-monitor.js';
+import type { DiskRoom } from '../health/disk-check.js';
 import type { Logger } from 'pino';
 import type { AcmeServer } from '../acme/acme-server.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -62,5 +63,6 @@ export interface ServedNode {
   readonly acme: AcmeServer | null;
   readonly eab: EabKeys;
   readonly integrity: IntegrityMonitor;
+  readonly disk: DiskRoom;
   canWrite(): boolean;
 }

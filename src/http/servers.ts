@@ -189,7 +189,7 @@ export async function clusterView(node: ServedNode): Promise<Record<string, unkn
 /** /healthz says whether the node issues (and why not); /readyz?write=1 is 503 while it does not. */
 function healthRouteOptions(node: ServedNode): HealthRoutesOptions {
   return {
-    health: node.health, metrics: node.metrics, canWrite: () => node.canWrite() && node.integrity.issuable(), onReport: (r) => node.healthMonitor.note(r.status),
+    health: node.health, metrics: node.metrics, canWrite: () => node.canWrite() && node.integrity.issuable() && node.disk.hasRoom(), onReport: (r) => node.healthMonitor.note(r.status),
     liveness: () => livenessOf(node.integrity),
   };
 }

@@ -19,7 +19,7 @@ import type { RampartConfig } from '../config/schema.js';
 import { resolvedPaths } from '../config/load.js';
 import { CrlService } from '../validation/crl/crl-service.js';
 import { HealthRegistry } from '../health/health.js';
-import { registerDiskCheck } from '../health/disk-check.js';
+import { registerDiskCheck, type DiskRoom } from '../health/disk-check.js';
 import { registerDatabaseCheck } from '../storage/database-check.js';
 import { registerKeyBackendCheck } from '../keys/key-backend-check.js';
 import { registerCaExpiryCheck } from '../ca/ca-expiry-check.js';
@@ -55,6 +55,7 @@ import { ValidationMirror } from '../validation/mirror/validation-mirror.js';
 import { MirrorDirectory } from '../validation/mirror/mirror-directory.js';
 import { loadKeySecret } from '../keys/node-secret.js';
 import { Cluster, defaultNodeId } from '../cluster/cluster.js';
+import { ClockSkew } from '../cluster/clock-skew.js';
 import { DatabaseKeyStore } from '../keys/software/database-key-store.js';
 import { parseListen } from '../config/schema.js';
 import { RampartError } from '../core/errors.js';
@@ -133,6 +134,8 @@ export class RampartNode {
   readonly backups: BackupScheduler;
   /** Scheduled corruption detection; while it finds corruption, issuance is refused (503). */
   readonly integrity: IntegrityMonitor;
+  /** Free space in the data directory: below health.diskFreeCriticalBytes the node is not ready for writes. */
+  readonly disk: DiskRoom;
   /** The static copy of validation (mirror.directory), null when not configured. */
   readonly mirror: ValidationMirror | null;
   /** Scheduled tidy (leader only); `tidy()` gives the service for `rampart tidy run`. */
@@ -151,6 +154,8 @@ export class RampartNode {
     env: NodeJS.ProcessEnv,
     region: RegionMonitor | null = null,
     witness: RegionWitness | null = null,
+    /** The node clock against the database clock (measured by the lease rounds); `clock` is its signing clock. */
+    readonly skew: ClockSkew = new ClockSkew(),
   ) {
     this.region = region;
     this.witness = witness;
@@ -175,6 +180,7 @@ export class RampartNode {
         if (held) void this.onLeader().catch((e) => this.log.error({ err: e }, 'leader start-up work failed'));
       },
       onError: (e) => this.log.warn({ err: e }, 'cluster round failed'),
+      skew,
       // On a read-only replica (a region not promoted) leases and the registry leave the database alone.
       enabled: () => !region || region.status().dbRole !== 'replica',
     });
@@ -239,7 +245,8 @@ export class RampartNode {
     }, secret) : null;
     registerDatabaseCheck({ health: this.health, store });
     registerKeyBackendCheck({ health: this.health, keys });
-    registerDiskCheck({ health: this.health, dataDir: this.paths.dataDir, diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes });
+    this.disk = registerDiskCheck({ health: this.health, dataDir: this.paths.dataDir, diskFreeMinBytes: config.health.diskFreeMinBytes, diskFreeCriticalBytes: config.health.diskFreeCriticalBytes });
+    skew.register(this.health, this.metrics.registry, config.health.clockSkewWarnSeconds);
     registerCaExpiryCheck({ health: this.health, store, ca: this.ca, clock, caExpiryWarnDays: config.health.caExpiryWarnDays, caExpiryCriticalDays: config.health.caExpiryCriticalDays });
     registerAuditWriteCheck({ health: this.health, store, readOnlyReplica: () => region?.isReplica() ?? false });
     registerBackupCheck({ health: this.health, store, clock, scheduleMinutes: config.backup.scheduleMinutes, ageWarnMarginMinutes: config.backup.ageWarnMarginMinutes });
@@ -294,7 +301,9 @@ export class RampartNode {
   }
 
   static async open(o: NodeOpenOptions): Promise<RampartNode> {
-    const clock = o.clock ?? systemClock;
+    // What the node signs and records is dated by the lower of its clock and the database's (src/cluster/clock-skew.ts).
+    const skew = new ClockSkew();
+    const clock = skew.signingClock(o.clock ?? systemClock);
     const log = o.logger ?? pino({ level: o.config.log.level });
     const paths = resolvedPaths(o.config);
     const { secret } = loadKeySecret({
@@ -353,7 +362,7 @@ export class RampartNode {
       await store.close();
       throw e;
     }
-    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env, region, witness);
+    const node = new RampartNode(o.config, store, keys, secret, clock, log, paths, o.env ?? process.env, region, witness, skew);
     leader = () => node.cluster.isLeader();
     fenced = (by, s) => {
       void node.audit.record({

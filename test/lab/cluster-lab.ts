@@ -45,7 +45,15 @@ export interface ClusterLab {
 
 export type ClusterLabMode = 'active-passive' | 'active-active';
 
-export interface ClusterLabOptions { mode?: ClusterLabMode; prefix?: string; takeoverSeconds?: number; log?: (line: string) => void }
+export interface ClusterLabOptions {
+  mode?: ClusterLabMode; prefix?: string; takeoverSeconds?: number; log?: (line: string) => void;
+  /** argv a node runs under inside its namespace, e.g. faketime (lab-clock.ts); none: as is. */
+  nodeWrap?: (id: string) => string[];
+  /** Extra environment of a node. */
+  nodeEnv?: (id: string) => Record<string, string>;
+  /** Where PostgreSQL's directory goes (e.g. a small disk that fills; small-disk.ts). */
+  pgParent?: string;
+}
 
 export async function startClusterLab(o: ClusterLabOptions = {}): Promise<ClusterLab> {
   const log = o.log ?? (() => {});
@@ -77,15 +85,15 @@ export async function startClusterLab(o: ClusterLabOptions = {}): Promise<Cluste
     const hap = net.host('haproxy').ip;
     const validationUrl = `http://${hap}:${HTTP_PORT}`;
     log(`lab ${net.prefix}: subnet ${net.subnet}.0/24, hosts ${net.hosts.map((h) => `${h.name}=${h.ip}`).join(' ')}`);
-    pg = await startLabPostgres(net, 'pg');
+    pg = await startLabPostgres(net, 'pg', { parent: o.pgParent });
     const startLabNode = async (id: string): Promise<LabNode> => {
       const h = net.host(id);
       const env = clusterEnv({
         hosts: [pg!.address], mode, nodeId: id, takeoverSeconds, publicBaseUrl: validationUrl,
         // The node's HTTPS certificate names its lab address; IP SANs for HAProxy's frontend certificate.
-        env: { RAMPART_HTTPS__IPS: JSON.stringify([h.ip]), RAMPART_PROFILES__SERVER__ALLOW_IP_SANS: 'true' },
+        env: { RAMPART_HTTPS__IPS: JSON.stringify([h.ip]), RAMPART_PROFILES__SERVER__ALLOW_IP_SANS: 'true', ...o.nodeEnv?.(id) },
       });
-      const proc = await startNode({ host: h.ip, httpPort: HTTP_PORT, httpsPort: HTTPS_PORT, wrap: net.wrap(id), env });
+      const proc = await startNode({ host: h.ip, httpPort: HTTP_PORT, httpsPort: HTTPS_PORT, wrap: [...net.wrap(id), ...o.nodeWrap?.(id) ?? []], env });
       const node = { id, host: id, httpUrl: proc.httpUrl, proc };
       nodes.push(node);
       return node;

@@ -43,6 +43,9 @@ export interface OcspOp extends OpBase {
   serial: string;
   /** The certificate status answered (outcome ok only). */
   status?: 'good' | 'revoked' | 'unknown';
+  /** The response's thisUpdate and nextUpdate (ms; outcome ok only). */
+  thisUpdate?: number;
+  nextUpdate?: number;
   /** A post-heal probe sent to one node directly (the checker's revocation bound applies to these). */
   probe?: boolean;
 }

@@ -32,13 +32,15 @@ export interface LabPostgres {
 export interface LabPostgresOptions {
   /** Start a streaming replica of this primary (pg_basebackup -R, application_name = the host name) instead of a new cluster. */
   replicaOf?: LabPostgres;
+  /** Where its directory goes (default the system's temporary directory; e.g. a small disk that fills). */
+  parent?: string;
 }
 
 export async function startLabPostgres(lab: LabNetwork, host: string, o: LabPostgresOptions = {}): Promise<LabPostgres> {
   const bin = postgresBinDir();
   const h = lab.host(host);
   // Its own directory, owned by postgres (the server runs as that user).
-  const root = mkdtempSync(join(tmpdir(), 'rampart-lab-pg-'));
+  const root = mkdtempSync(join(o.parent ?? tmpdir(), 'rampart-lab-pg-'));
   const owner = await postgresOwner();
   if (owner) chownSync(root, owner.uid, owner.gid);
   const dataDir = join(root, 'data');

@@ -179,7 +179,7 @@ async function ocspOp(id: string, url: string, issuerDer: Uint8Array, serial: st
     try {
       const resp = readOcspResponse(r.raw);
       const single = resp.status === 'successful' ? resp.responses.find((x) => normSerial(x.certId.serialHex) === normSerial(serial)) : undefined;
-      if (single) op.status = single.status;
+      if (single) Object.assign(op, { status: single.status, thisUpdate: single.thisUpdate.getTime(), ...(single.nextUpdate ? { nextUpdate: single.nextUpdate.getTime() } : {}) });
       else { op.outcome = 'failed'; op.detail = `OCSP ${resp.status}`; }
     } catch (e) {
       op.outcome = 'failed';

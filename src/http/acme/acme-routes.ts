@@ -3,6 +3,7 @@
  * HTTPS listener. Every POST is a JWS checked by verifyJws, its nonce is used
  * once, and every error is an RFC 8555 problem document with a fresh nonce.
  */
+import { isOutOfSpace, OUT_OF_SPACE_DETAIL, OUT_OF_SPACE_RETRY_SECONDS } from '../../core/out-of-space.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isRampartError, type ErrorCode } from '../../core/errors.js';
 import type { RampartMetrics } from '../../metrics/metrics.js';
@@ -88,7 +89,10 @@ export async function acmeRoutes(app: FastifyInstance, o: AcmeRoutesOptions): Pr
       else if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new AcmeError('malformed', 'ACME requests must have Content-Type application/jose+json', { status: 415 });
       else if (err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') e = new AcmeError('malformed', 'the request body is not valid JSON');
       else if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) e = new AcmeError('malformed', fe.message ?? 'bad request', { status: fe.statusCode });
-      else {
+      else if (isOutOfSpace(err)) {
+        acme.deps.log.error({ err, url: req.url }, 'ACME write refused: storage out of space');
+        e = new AcmeError('serverInternal', OUT_OF_SPACE_DETAIL, { status: 503, retryAfter: OUT_OF_SPACE_RETRY_SECONDS });
+      } else {
         req.log.error({ err }, 'ACME request failed');
         acme.deps.log.error({ err, url: req.url }, 'ACME request failed');
         e = new AcmeError('serverInternal', 'internal error; see the node log');
