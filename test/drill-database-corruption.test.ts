@@ -3,7 +3,8 @@
  * processes and real SQLite files: a page of the certificates table is
  * damaged in a copy of the drill node's database, the check finds it, the
  * last backup is restored and reconciled from the forwarded audit stream
- * (JSON lines). Every certificate issued before the damage, including those
+ * (JSON lines, rotated into two files: `rampart restore
+ * --reconcile-from-audit DIR`). Every certificate issued before the damage, including those
  * issued after the backup, is in the restored inventory (none is named
  * unrecoverable), the revocation made after the backup survives, each step
  * is timed, and RTO/RPO are measured against the database-corruption tier.
@@ -48,7 +49,7 @@ describe('drill run database-corruption', () => {
     };
     assert.match(step('copy the database and damage a page of the certificates table').detail!, /^page \d+/);
     assert.match(step('detect it (rampart integrity check)').detail!, /sqlite\.quick_check/);
-    assert.match(step('reconcile from the audit stream').detail!, /^3 certificate\(s\) put back, 1 revocation\(s\) applied, \d+ audit entries put back, 0 unrecoverable$/);
+    assert.match(step('restore the last backup').detail!, /^\d+ checks passed; 3 certificate\(s\) put back, 1 revocation\(s\) applied, \d+ audit entries put back, 0 unrecoverable$/);
     assert.equal(step('the restored database passes the integrity check').detail, 'sqlite.quick_check, certificates, crls, audit-chain');
     assert.equal(step('every certificate issued before the damage').detail, '6 of 6 present, 0 named unrecoverable');
     assert.equal(step('the revocation made after the backup survives').detail, 'revoked');
