@@ -13,14 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { rampartAsync } from './helpers/rampart-cli.js';
+import { drillStep, type DrillJson } from './helpers/drill-json.js';
 import { removeDir, tempDir } from './helpers/node-process.js';
-
-interface DrillJson {
-  scenario: string; outcome: string; error: string | null;
-  tier: { name: string; rtoMinutes: number; rpoMinutes: number };
-  measured: { rtoSeconds: number | null; rpoSeconds: number | null }; rtoMet: boolean | null; rpoMet: boolean | null;
-  steps: Array<{ name: string; durationMs: number; ok: boolean; detail?: string }>; notes: string[]; files: { json: string; report: string };
-}
 
 const rampart = (dataDir: string, args: string[], timeoutMs: number) => rampartAsync(dataDir, args, timeoutMs, { RAMPART_KEY_PASSPHRASE: 'drill-test-passphrase-0123' });
 
@@ -42,11 +36,7 @@ describe('drill run database-corruption', () => {
     assert.equal(d.tier.name, 'database-corruption');
     assert.equal(d.tier.rtoMinutes, 240);
     assert.ok(d.steps.every((s) => s.ok && typeof s.durationMs === 'number'), JSON.stringify(d.steps));
-    const step = (prefix: string) => {
-      const s = d.steps.find((x) => x.name.startsWith(prefix));
-      assert.ok(s, `a step "${prefix}…" in ${d.steps.map((x) => x.name).join(' | ')}`);
-      return s;
-    };
+    const step = (prefix: string) => drillStep(d, prefix);
     assert.match(step('copy the database and damage a page of the certificates table').detail!, /^page \d+/);
     assert.match(step('detect it (rampart integrity check)').detail!, /sqlite\.quick_check/);
     assert.match(step('restore the last backup').detail!, /^\d+ checks passed; 3 certificate\(s\) put back, 1 revocation\(s\) applied, \d+ audit entries put back, 0 unrecoverable$/);

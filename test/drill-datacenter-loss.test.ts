@@ -13,15 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { rampartAsync } from './helpers/rampart-cli.js';
+import { drillStep, type DrillJson } from './helpers/drill-json.js';
 import { removeDir, tempDir } from './helpers/node-process.js';
 import { postgresBinDir } from './helpers/postgres.js';
-
-interface DrillJson {
-  scenario: string; outcome: string; error: string | null;
-  tier: { name: string; rtoMinutes: number; rpoMinutes: number };
-  measured: { rtoSeconds: number | null; rpoSeconds: number | null }; rtoMet: boolean | null; rpoMet: boolean | null;
-  steps: Array<{ name: string; durationMs: number; ok: boolean; detail?: string }>; notes: string[]; files: { json: string; report: string };
-}
 
 const rampart = (dataDir: string, args: string[], timeoutMs = 300_000) => rampartAsync(dataDir, args, timeoutMs, { RAMPART_KEY_PASSPHRASE: 'drill-test-passphrase-0123' });
 
@@ -44,11 +38,7 @@ describe('drill run datacenter-loss', () => {
     assert.equal(d.outcome, 'passed', d.error ?? '');
     assert.deepEqual([d.tier.name, d.tier.rtoMinutes, d.tier.rpoMinutes], ['datacenter-loss', 1440, 5]);
     assert.ok(d.steps.every((s) => s.ok && typeof s.durationMs === 'number'), JSON.stringify(d.steps));
-    const step = (prefix: string) => {
-      const s = d.steps.find((x) => x.name.startsWith(prefix));
-      assert.ok(s, `a step "${prefix}…" in ${d.steps.map((x) => x.name).join(' | ')}`);
-      return s;
-    };
+    const step = (prefix: string) => drillStep(d, prefix);
     assert.match(step('region B refuses issuance while it is a replica').detail!, /^503: .*replica of region A/);
     assert.match(step('lose region A').detail!, /^postmaster \d+ killed/);
     assert.match(step('rampart failover region --to B').detail!, /^A -> B at epoch 2, timeline \d+; A not fenced \(unreachable\)/);

@@ -28,6 +28,8 @@ export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cl
       case 'ssh-key-restore': return Object.keys(config.ssh.profiles).length > 0;
       // A multi-region deployment rehearses losing a region (the drill builds its own two regions).
       case 'datacenter-loss': return config.regions !== undefined;
+      // A PostgreSQL node rehearses the same on its engine: recovery to before the damage from the WAL archive.
+      case 'database-corruption-postgres': return pg;
     }
   });
 }

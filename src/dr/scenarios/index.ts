@@ -11,6 +11,7 @@ import { hsmFailure } from './hsm-failure.js';
 import { sshKeyRestore } from './ssh-key-restore.js';
 import { databaseCorruption } from './database-corruption.js';
 import { datacenterLoss } from './datacenter-loss.js';
+import { databaseCorruptionPostgres } from './database-corruption-postgres.js';
 
 export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'restore-latest': restoreLatest,
@@ -22,6 +23,7 @@ export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'ssh-key-restore': sshKeyRestore,
   'database-corruption': databaseCorruption,
   'datacenter-loss': datacenterLoss,
+  'database-corruption-postgres': databaseCorruptionPostgres,
 };
 
 export function scenarioByName(name: string): DrillScenario {
