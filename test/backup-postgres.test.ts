@@ -7,22 +7,28 @@
  * its audit chain verifies (`rampart audit verify` on it) and the revoked
  * certificate is still revoked. A tampered or truncated dump fails and
  * leaves the database empty; a restore into a non-empty database is refused
- * and changes nothing.
+ * and changes nothing. `restore --reconcile-from-audit` puts back what was
+ * issued and revoked after the backup from the node's forwarded audit copy
+ * (JSON lines); a copy that does not exist is refused before anything is done.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call, type ApiResponse } from './helpers/api-client.js';
 import { clusterEnv } from './helpers/cluster.js';
 import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr } from './helpers/openssl.js';
 import { startPostgres, type PgCluster } from './helpers/postgres.js';
+import { waitUntil } from '../src/core/wait.js';
 
 const dir = tempDir('rampart-backup-pg-');
 const offsite = join(dir, 'offsite');
 const cfgFile = join(dir, 'rampart.yaml');
+const auditCopy = join(dir, 'siem', 'audit.jsonl');
+/** The nodes on the live database forward their audit log to a JSON-lines copy (as a SIEM keeps it). */
+const forward = { RAMPART_AUDIT__FORWARD: JSON.stringify([{ type: 'jsonl', name: 'siem', path: auditCopy }]), RAMPART_AUDIT__FORWARD_EVERY_SECONDS: '1' };
 
 describe('backup and restore (PostgreSQL)', () => {
   let pg: PgCluster;
@@ -69,7 +75,7 @@ describe('backup and restore (PostgreSQL)', () => {
   });
 
   it('a node on PostgreSQL issues and revokes; backup create dumps the database', async () => {
-    node = await startNode({ dataDir: join(dir, 'node'), env });
+    node = await startNode({ dataDir: join(dir, 'node'), env: { ...env, ...forward } });
     const token = node.adminToken!;
     assert.ok(token);
     const ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
@@ -167,5 +173,45 @@ describe('backup and restore (PostgreSQL)', () => {
     assert.match(r.stderr, /refusing to restore into .*restored.*not empty/);
     assert.deepEqual(await counts('restored'), before);
     assert.equal(await pg.psql('SELECT max(seq) FROM audit_log', undefined, 'restored'), lastBefore);
+  });
+
+  it('restore --reconcile-from-audit: what was issued and revoked after the backup comes back from the audit copy', async () => {
+    const token = node!.adminToken!;
+    const live = await startNode({ dataDir: join(dir, 'node'), env: { ...env, ...forward } });
+    const late: string[] = [];
+    try {
+      const ca = String((await call(`${live.httpUrl}/ca/bundle.pem`)).body);
+      for (let i = 0; i < 2; i++) {
+        const { csrPath } = makeCsr(dir, `late${i}`, { subj: `/CN=late${i}.example.test`, san: `DNS:late${i}.example.test` });
+        const r: ApiResponse = await call(`${live.httpsUrl}/api/v1/certificates`, { token, ca, json: { csr: readFileSync(csrPath, 'utf8'), profile: 'server' } });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        late.push(r.body.serial);
+      }
+      assert.equal((await call(`${live.httpsUrl}/api/v1/certificates/${late[0]}/revoke`, { token, ca, json: { reason: 'superseded' } })).status, 200);
+      await waitUntil('the audit copy to hold the late issuances and the revocation', async () => {
+        const text = existsSync(auditCopy) ? readFileSync(auditCopy, 'utf8') : '';
+        return late.every((s) => text.includes(`"serial:${s}"`)) && text.split('\n').some((l) => l.includes('"certificate.revoke"') && l.includes(`"serial:${late[0]}"`));
+      }, 30_000, 200);
+    } finally {
+      await live.stop();
+    }
+
+    // A copy that does not exist: refused before anything is restored.
+    const emptyUrl = `postgres://rampart@${pg.primary.host}/tampered`;
+    const missing = rampart(join(dir, 'restore-no-copy'), ['restore', '--backup', backupId, '--database-url', emptyUrl, '--reconcile-from-audit', join(dir, 'no-such-copy.jsonl')]);
+    assert.notEqual(missing.code, 0, missing.stdout);
+    assert.match(missing.stderr, /no such file or directory: .*no-such-copy\.jsonl/);
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", undefined, 'tampered'), '0');
+
+    await pg.createDatabase('reconciled');
+    const url = `postgres://rampart@${pg.primary.host}/reconciled`;
+    const r = json(join(dir, 'restore-reconcile'), ['restore', '--backup', backupId, '--database-url', url, '--reconcile-from-audit', auditCopy]);
+    assert.deepEqual([r.reconcile.restored, r.reconcile.revoked, r.reconcile.unrecoverable], [late, [late[0]], []]);
+    for (const [s, status] of [...serials.map((x) => [x, x === revokedSerial ? 'revoked' : 'good']), [late[0], 'revoked'], [late[1], 'good']]) {
+      assert.equal(await pg.psql(`SELECT status FROM certificates WHERE serial = '${s}'`, undefined, 'reconciled'), status, s);
+    }
+    assert.equal(await pg.psql('SELECT action FROM audit_log ORDER BY seq DESC LIMIT 1', undefined, 'reconciled'), 'integrity.reconcile');
+    const audit = json(join(dir, 'cli-reconciled'), ['audit', 'verify'], { RAMPART_DATABASE__DATABASE: 'reconciled' });
+    assert.equal(audit.ok, true, JSON.stringify(audit));
   });
 });

@@ -181,6 +181,6 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
   it('unknown scenario: a clear error', async () => {
     const r = await rampart(dataDir, ['drill', 'run', 'meteor-strike']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /unknown drill scenario "meteor-strike" \(known: restore-latest, point-in-time, key-restore, node-loss, database-failover, hsm-failure, database-corruption, ssh-key-restore\)/);
+    assert.match(r.stderr, /unknown drill scenario "meteor-strike" \(known: restore-latest, point-in-time, key-restore, node-loss, database-failover, hsm-failure, database-corruption, ssh-key-restore, datacenter-loss, database-corruption-postgres\)/);
   });
 });

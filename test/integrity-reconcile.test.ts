@@ -11,7 +11,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startInProcessNode, type InProcessTestNode } from './helpers/running-node.js';
 import { newCsr } from '../src/dr/lifecycle-check.js';
@@ -27,8 +27,10 @@ import { reconcileFromAudit } from '../src/integrity/reconcile.js';
 describe('integrity reconcile --from-audit', () => {
   let fixture: InProcessTestNode | undefined;
   let restored: Store | undefined;
+  let fromDir: Store | undefined;
   after(async () => {
     await restored?.close();
+    await fromDir?.close();
     await fixture?.close();
   });
 
@@ -66,6 +68,8 @@ describe('integrity reconcile --from-audit', () => {
     const file = join(dataDir, 'audit.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
 
+    const snapCopy = join(dataDir, 'backup-copy-2.db');
+    copyFileSync(snap.file, snapCopy);
     restored = createStore(node.config, { dbPath: snap.file });
     await restored.migrate();
     for (const s of late) assert.equal(await restored.getCertificate(s), null, 'not in the backup');
@@ -97,5 +101,21 @@ describe('integrity reconcile --from-audit', () => {
     const again = await reconcileFromAudit(restored, audit, file);
     assert.deepEqual([again.restored, again.revoked, again.auditAppended, again.auditReplayed], [[], [], 0, 0]);
     assert.deepEqual(again.unrecoverable.map((u) => u.serial), ['0badc0de']);
+
+    // The same copy as a log rotator leaves it: the newer half in audit.jsonl, the older in audit.jsonl.1
+    // (name order is not seq order); a directory is read file by file in seq order.
+    const rotated = join(dataDir, 'siem');
+    mkdirSync(rotated);
+    const half = Math.floor(lines.length / 2);
+    writeFileSync(join(rotated, 'audit.jsonl.1'), `${lines.slice(0, half).join('\n')}\n`);
+    writeFileSync(join(rotated, 'audit.jsonl'), `${lines.slice(half).join('\n')}\n`);
+    fromDir = createStore(node.config, { dbPath: snapCopy });
+    await fromDir.migrate();
+    const d = await reconcileFromAudit(fromDir, new AuditLog({ store: fromDir, clock: systemClock }), rotated);
+    assert.deepEqual([d.restored, d.revoked, d.unrecoverable.map((u) => u.serial), d.auditAppended, d.auditGap], [late, [late[0]], ['0badc0de'], r.auditAppended, null]);
+    assert.equal(d.linesRead, lines.length);
+    assert.deepEqual(d.badLines.map((b) => b.reason.replace(/\d+/g, 'N')), ['audit.jsonl line N: entry N: its content does not match its hash (changed after it was written)', 'audit.jsonl line N: not JSON']);
+    const dirChain = await new ChainVerifier({ store: fromDir, clock: systemClock, everyMs: 0, fullEveryRuns: 1 }).verify();
+    assert.equal(dirChain.ok, true, JSON.stringify(dirChain.problem));
   });
 });

@@ -9,6 +9,11 @@
  * audit chain verifies, record counts and audit head match the manifest, and
  * the CRL counters are at least the manifest's numbers (the next CRL gets a
  * higher number than any CRL published from the backed-up data).
+ *
+ * With `reconcileFrom` (a forwarded audit copy, file or directory), what was
+ * issued and revoked after the backup is then put back from it
+ * (src/integrity/reconcile.ts) before the restored database is handed over,
+ * and the result names every certificate that could not be recovered.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +26,7 @@ import type { Store } from '../storage/store.js';
 import type { BackupService, FetchedBackup } from './backup-service.js';
 import { storeFacts } from '../storage/database-snapshot.js';
 import type { BackupManifest } from './manifest.js';
+import { auditReconcile, reconcileFromAudit, type ReconcileReport } from '../integrity/reconcile.js';
 import type { ProgressFn } from './progress.js';
 import { findPgBinary, conninfo, runPgToolWithInput, type PgConnection } from '../storage/pg-tools.js';
 
@@ -37,6 +43,13 @@ export interface RestoreResult {
   manifest: BackupManifest;
   checks: string[];
   location: string;
+  /** The reconciliation from the audit copy, when asked for. */
+  reconcile?: ReconcileReport;
+}
+
+interface ReconcileOption {
+  /** A forwarded audit copy (JSON lines, or a directory of rotated files) to reconcile the restored database from. */
+  reconcileFrom?: string;
 }
 
 /** Integrity checks on a restored store; throws RestoreCheckError naming the first failure. */
@@ -66,14 +79,20 @@ function refuseNonEmpty(dataDir: string): void {
   if (extra.length) throw new Error(`refusing to restore into ${dataDir}: it is not empty (${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}); restore into a new directory`);
 }
 
-async function recordRestore(store: Store, clock: Clock, actor: Actor, f: FetchedBackup): Promise<void> {
-  await new AuditLog({ store, clock }).record({
+/** Audits the restore in the restored database, then reconciles it from the audit copy when asked. */
+async function recordRestore(store: Store, clock: Clock, actor: Actor, f: FetchedBackup, reconcileFrom: string | undefined): Promise<ReconcileReport | undefined> {
+  const audit = new AuditLog({ store, clock });
+  await audit.record({
     actor: actor.id, source: actor.source, channel: actor.channel, action: 'backup.restore', target: `backup:${f.manifest.id}`, outcome: 'success',
     details: { target: f.target, createdAt: f.manifest.createdAt, nodeId: f.manifest.nodeId, counts: f.manifest.counts, crlNumbers: f.manifest.crlNumbers },
   });
+  if (reconcileFrom === undefined) return undefined;
+  const r = await reconcileFromAudit(store, audit, reconcileFrom);
+  await auditReconcile(audit, actor, reconcileFrom, r);
+  return r;
 }
 
-export async function restoreSqlite(o: {
+export async function restoreSqlite(o: ReconcileOption & {
   backups: BackupService; id?: string; target?: string; dataDir: string; dbPath: string; clock: Clock; actor: Actor; onProgress?: ProgressFn;
 }): Promise<RestoreResult> {
   const dataDir = resolve(o.dataDir);
@@ -104,10 +123,11 @@ export async function restoreSqlite(o: {
     }
     const store = openSqliteRestoreTarget(tmpDb);
     let checks: string[];
+    let reconcile: ReconcileReport | undefined;
     try {
       checks = await checkRestoredStore(store, f.manifest, o.clock);
       if (keys) checks.push(`${Object.keys(JSON.parse(keys.toString('utf8')).sealedKeyFiles).length} sealed key files restored`);
-      await recordRestore(store, o.clock, o.actor, f);
+      reconcile = await recordRestore(store, o.clock, o.actor, f, o.reconcileFrom);
       store.checkpoint();
     } finally {
       await store.close();
@@ -120,14 +140,14 @@ export async function restoreSqlite(o: {
       rmdirSync(tmp);
     }
     chmodSync(dataDir, 0o700);
-    return { id: loc.id, target: loc.target.name, manifest, checks, location: dataDir };
+    return { id: loc.id, target: loc.target.name, manifest, checks, location: dataDir, ...(reconcile ? { reconcile } : {}) };
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
 }
 
-export async function restorePostgres(o: {
+export async function restorePostgres(o: ReconcileOption & {
   backups: BackupService; id?: string; target?: string; conn: PgConnection; clock: Clock; actor: Actor; onProgress?: ProgressFn;
 }): Promise<RestoreResult> {
   const loc = await o.backups.locate(o.id, o.target);
@@ -148,8 +168,8 @@ export async function restorePostgres(o: {
         sinks: { 'database.pgdump': (plain) => runPgToolWithInput(pgRestore, ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${where}`], o.conn.password, plain) },
       });
       const checks = await checkRestoredStore(store, f.manifest, o.clock);
-      await recordRestore(store, o.clock, o.actor, f);
-      return { id: loc.id, target: loc.target.name, manifest: f.manifest, checks, location: where };
+      const reconcile = await recordRestore(store, o.clock, o.actor, f, o.reconcileFrom);
+      return { id: loc.id, target: loc.target.name, manifest: f.manifest, checks, location: where, ...(reconcile ? { reconcile } : {}) };
     } catch (e) {
       // Leave the database as empty as it was.
       await store.dropEverything();

@@ -482,6 +482,7 @@ export const DEFAULT_TIERS: Record<string, z.input<typeof tierSchema>> = {
   hsm: { rtoMinutes: 240, rpoMinutes: 0, notes: 'an HSM (token) lost: a spare initialized and the CA keys restored into it from k-of-n custodian shares (`rampart key restore`)' },
   'root-ca': { rtoMinutes: 7 * 24 * 60, rpoMinutes: 0, notes: 'offline; key backed up in k-of-n custody' },
   'region-failover': { rtoMinutes: 30, rpoMinutes: 5, notes: 'a whole region lost: the asynchronous replica region is promoted (`rampart failover region`); data loss is the replication lag, alerted at 30 s and 5 min' },
+  'datacenter-loss': { rtoMinutes: 1440, rpoMinutes: 5, notes: 'a whole datacenter (region) lost: the replica region is promoted (`rampart failover region`), later `rampart failback` recovers what only the lost region had; data loss at the failover is the replication lag' },
   'database-corruption': { rtoMinutes: 240, rpoMinutes: 0, notes: 'a damaged database: detected by the scheduled integrity check, restored from the last clean backup, then reconciled from the forwarded audit stream (`rampart integrity reconcile`): nothing issued is lost while the stream has it' },
   backup: { rtoMinutes: 60, rpoMinutes: 25 * 60, notes: 'restore from the newest backup: data loss up to the backup schedule (daily) plus margin; PostgreSQL WAL archiving narrows it to archive_timeout' },
 };

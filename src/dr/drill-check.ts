@@ -18,7 +18,7 @@ export interface DrillCheckOptions {
   store: MetaAccess;
   clock: Clock;
   metrics: RampartMetrics;
-  config: Pick<RampartConfig, 'drills' | 'database' | 'cluster' | 'backup' | 'keys' | 'ssh'>;
+  config: Pick<RampartConfig, 'drills' | 'database' | 'cluster' | 'backup' | 'keys' | 'ssh' | 'regions'>;
 }
 
 export function registerDrillCheck(o: DrillCheckOptions): void {

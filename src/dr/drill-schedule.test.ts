@@ -15,5 +15,10 @@ test('scenarios apply to what a node has: SSH profiles, an extractable PKCS#11 k
   const sealed = applicableScenarios(config({ keys: { backend: 'pkcs11', pkcs11: { tokens: ['pkcs11:token=a'], extractable: false } } }));
   assert.ok(!sealed.includes('hsm-failure') && !sealed.includes('key-restore'));
   const pg = applicableScenarios(config({ database: { type: 'postgres', hosts: ['127.0.0.1:5432'] } }));
-  assert.ok(pg.includes('node-loss') && pg.includes('database-failover') && !pg.includes('point-in-time'));
+  assert.ok(pg.includes('node-loss') && pg.includes('database-failover') && !pg.includes('point-in-time') && !pg.includes('datacenter-loss') && pg.includes('database-corruption-postgres'));
+  const regions = applicableScenarios(config({
+    database: { type: 'postgres', hosts: ['127.0.0.1:5432'] }, cluster: { mode: 'active-active' },
+    regions: { self: 'A', sites: { A: { database: { hosts: ['127.0.0.1:5432'] } }, B: { database: { hosts: ['127.0.0.1:5433'] } } } },
+  }));
+  assert.ok(regions.includes('datacenter-loss'));
 });

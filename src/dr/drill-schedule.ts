@@ -12,7 +12,7 @@ import type { DrillScenarioName, DrillSummary } from './drill-result.js';
 const DAY = 86_400_000;
 
 /** The scenarios that exercise something this node's configuration has. */
-export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cluster' | 'backup' | 'keys' | 'ssh'>): DrillScenarioName[] {
+export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cluster' | 'backup' | 'keys' | 'ssh' | 'regions'>): DrillScenarioName[] {
   const pg = config.database.type === 'postgres';
   return DRILL_SCENARIOS.filter((s) => {
     switch (s) {
@@ -26,6 +26,10 @@ export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cl
       case 'database-corruption': return true;
       // A node that signs SSH certificates (it has SSH profiles) rehearses getting its SSH CA key back.
       case 'ssh-key-restore': return Object.keys(config.ssh.profiles).length > 0;
+      // A multi-region deployment rehearses losing a region (the drill builds its own two regions).
+      case 'datacenter-loss': return config.regions !== undefined;
+      // A PostgreSQL node rehearses the same on its engine: recovery to before the damage from the WAL archive.
+      case 'database-corruption-postgres': return pg;
     }
   });
 }

@@ -58,7 +58,11 @@ export async function postgresOwner(): Promise<{ uid: number; gid: number } | un
 }
 
 /** Extra postgresql.conf settings (values written as given: quote strings yourself). */
-export interface IsolatedPostgresOptions { settings?: Record<string, string> }
+export interface IsolatedPostgresOptions {
+  settings?: Record<string, string>;
+  /** Data checksums (initdb -k): a damaged page fails when it is read. */
+  checksums?: boolean;
+}
 
 export async function startIsolatedPostgres(env: DrillEnvironment, name = 'pg', opts: IsolatedPostgresOptions = {}): Promise<IsolatedPostgres> {
   const bin = postgresBinDir();
@@ -82,7 +86,7 @@ export async function startIsolatedPostgres(env: DrillEnvironment, name = 'pg', 
     if (!ok) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   };
   env.defer(`stop PostgreSQL ${name}`, stop);
-  await exec(pg('initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions'], { asPostgres: true });
+  await exec(pg('initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions', ...(opts.checksums ? ['-k'] : [])], { asPostgres: true });
   writeFileSync(join(dataDir, 'pg_hba.conf'), '# rampart drill: loopback only\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n');
   appendFileSync(join(dataDir, 'postgresql.conf'), [
     '', '# rampart drill', "listen_addresses = '127.0.0.1'", `port = ${port}`, "unix_socket_directories = ''",

@@ -37,9 +37,8 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-export async function startServe(env: DrillEnvironment, o: { name: string; dataDir: string; env?: Record<string, string>; readyTimeoutMs?: number }): Promise<ServeProcess> {
-  const httpPort = await freeLoopbackPort();
-  const httpsPort = await freeLoopbackPort();
+export async function startServe(env: DrillEnvironment, o: { name: string; dataDir: string; env?: Record<string, string>; readyTimeoutMs?: number; ports?: ServePorts }): Promise<ServeProcess> {
+  const { http: httpPort, https: httpsPort } = o.ports ?? await servePorts();
   const child = spawn(process.execPath, [RAMPART_BIN, '--data-dir', o.dataDir, 'serve', '--http', `127.0.0.1:${httpPort}`, '--https', `127.0.0.1:${httpsPort}`], {
     env: cleanEnv(o.env), stdio: ['ignore', 'pipe', 'pipe'], cwd: CWD,
   });
@@ -74,6 +73,13 @@ export async function startServe(env: DrillEnvironment, o: { name: string; dataD
   }
   p.adminToken = /Admin API token \(shown once, stored hashed\):\s+(\S+)/.exec(buf)?.[1] ?? null;
   return p;
+}
+
+/** The loopback ports of a `rampart serve` (chosen before it starts when others must know its URLs, or to restart it on the same ones). */
+export interface ServePorts { http: number; https: number }
+
+export async function servePorts(): Promise<ServePorts> {
+  return { http: await freeLoopbackPort(), https: await freeLoopbackPort() };
 }
 
 export interface CliResult { code: number; stdout: string; stderr: string }

@@ -5,8 +5,14 @@
  * (the file is streamed, never held). Each entry's hash is recomputed: a
  * line whose content does not hash to its `hash` is reported, not used.
  * Duplicates (the same hash again, from a re-sent batch) are skipped.
+ *
+ * The path may also be a directory holding the copy as a log rotator left it
+ * (audit.jsonl, audit.jsonl.1, …): every regular file in it is read, the
+ * files in the order of the first entry each holds (seq), so the entries come
+ * in seq order across files; a bad line names its file.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hashEntry } from '../audit/audit-log.js';
 import type { AuditEntry } from '../core/types.js';
@@ -20,24 +26,54 @@ const OUTCOMES = new Set(['success', 'failure', 'denied']);
 
 export async function* readForwardedAudit(path: string): AsyncIterable<ForwardedLine> {
   const seen = new Set<string>();
+  if (!statSync(path).isDirectory()) {
+    yield* readFile(path, seen, '', 0);
+    return;
+  }
+  // Line numbers run on across the files (the report's lines read); a bad line names its file and line there.
+  let before = 0;
+  for (const file of await filesInSeqOrder(path)) before += yield* readFile(file, seen, basename(file), before);
+}
+
+/** The regular files of a directory, ordered by the seq of the first entry each holds (files without one last, by name). */
+async function filesInSeqOrder(dir: string): Promise<string[]> {
+  const files = readdirSync(dir).sort().map((f) => join(dir, f)).filter((f) => statSync(f).isFile());
+  const first = new Map<string, number>();
+  for (const f of files) {
+    for await (const item of readFile(f, new Set(), '', 0)) {
+      if (item.kind === 'entry') { first.set(f, item.entry.seq); break; }
+    }
+  }
+  const key = (f: string): number => first.get(f) ?? Number.MAX_SAFE_INTEGER;
+  return files.sort((a, b) => key(a) - key(b));
+}
+
+/** Yields the file's entries and bad lines; returns how many lines it had. */
+async function* readFile(path: string, seen: Set<string>, label: string, lineOffset: number): AsyncGenerator<ForwardedLine, number> {
   const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
   let n = 0;
-  for await (const text of rl) {
-    n++;
-    if (!text.trim()) continue;
-    let r: Record<string, unknown>;
-    try {
-      r = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      yield { kind: 'bad', line: n, reason: 'not JSON' };
-      continue;
+  const where = (): string => (label ? `${label} line ${n}: ` : '');
+  try {
+    for await (const text of rl) {
+      n++;
+      if (!text.trim()) continue;
+      let r: Record<string, unknown>;
+      try {
+        r = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        yield { kind: 'bad', line: lineOffset + n, reason: `${where()}not JSON` };
+        continue;
+      }
+      const e = toEntry(r);
+      if (typeof e === 'string') { yield { kind: 'bad', line: lineOffset + n, reason: `${where()}${e}` }; continue; }
+      if (seen.has(e.hash)) continue;
+      seen.add(e.hash);
+      yield { kind: 'entry', line: lineOffset + n, entry: e };
     }
-    const e = toEntry(r);
-    if (typeof e === 'string') { yield { kind: 'bad', line: n, reason: e }; continue; }
-    if (seen.has(e.hash)) continue;
-    seen.add(e.hash);
-    yield { kind: 'entry', line: n, entry: e };
+  } finally {
+    rl.close();
   }
+  return n;
 }
 
 function toEntry(r: Record<string, unknown>): AuditEntry | string {

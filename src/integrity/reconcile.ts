@@ -25,6 +25,7 @@
  *   the details), so nothing of the lost tail is missing from the chain.
  */
 import type { AuditEntry, CertificateRecord } from '../core/types.js';
+import { actorFields, type Actor } from '../core/actor.js';
 import { certificateSerialHex } from '../pki/certificate-serial.js';
 import { encodeRevokedEntry } from '../pki/crl-builder.js';
 import { reasonFromName } from '../pki/revocation-reasons.js';
@@ -65,10 +66,19 @@ export interface ReconcileReport {
   auditGap: string | null;
 }
 
+/** The `integrity.reconcile` audit entry of a reconciliation (`from`: the file or directory read). */
+export async function auditReconcile(audit: AuditLog, actor: Actor, from: string, r: ReconcileReport): Promise<void> {
+  await audit.record({
+    ...actorFields(actor), action: 'integrity.reconcile', target: `file:${from}`, outcome: r.unrecoverable.length ? 'failure' : 'success',
+    details: { restored: r.restored.length, revoked: r.revoked.length, unrecoverable: r.unrecoverable.map((u) => u.serial), auditAppended: r.auditAppended, auditReplayed: r.auditReplayed, auditGap: r.auditGap },
+  });
+}
+
 const MAX_BAD_LINES = 100;
 /** How many of the restored log's newest entries are compared with the copy (the restore adds one or two after the backup's head). */
 const RECENT = 1000;
 
+/** `file`: the JSON-lines copy, or a directory of its rotated files (forwarded-audit.ts). */
 export async function reconcileFromAudit(store: Store, audit: AuditLog, file: string): Promise<ReconcileReport> {
   const last = await store.lastAudit();
   const restoredHead = { seq: last?.seq ?? 0, hash: last?.hash ?? GENESIS_HASH };

@@ -2,7 +2,11 @@
  * `rampart backup create|list|verify|prune` and `rampart restore`
  * (docs/runbooks/backup-restore.md).
  */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { RampartError } from '../../core/errors.js';
+import { reconcileText } from './integrity.js';
 import { resolvedPaths } from '../../config/load.js';
 import { systemClock } from '../../core/clock.js';
 import { backupSecret } from '../../backup/backup-secret.js';
@@ -93,8 +97,11 @@ export function registerBackup(program: Command, g: () => GlobalOptions): void {
     .option('--target <name>', 'read from this configured target')
     .option('--from-dir <dir>', 'read from this directory instead of the configured targets')
     .option('--database-url <url>', 'PostgreSQL: restore into this empty database (postgres://user@host:port/db; password from the config\'s passwordEnv or the URL)')
-    .action(async (o: { backup?: string; target?: string; fromDir?: string; databaseUrl?: string }) => {
+    .option('--reconcile-from-audit <file|dir>', 'then put back what was issued and revoked after the backup from this forwarded audit copy (JSON lines, or a directory of its rotated files); exit 1 naming the certificates that could not be recovered')
+    .action(async (o: { backup?: string; target?: string; fromDir?: string; databaseUrl?: string; reconcileFromAudit?: string }) => {
       const gl = g();
+      if (o.reconcileFromAudit !== undefined && !existsSync(o.reconcileFromAudit)) throw new RampartError('malformed', `no such file or directory: ${o.reconcileFromAudit}`);
+      const reconcileFrom = o.reconcileFromAudit === undefined ? undefined : resolve(o.reconcileFromAudit);
       const config = loadCliConfig(gl);
       const env = process.env;
       const targets = o.fromDir ? [new DirectoryTarget('from-dir', o.fromDir)] : createTargets(config, env);
@@ -111,17 +118,19 @@ export function registerBackup(program: Command, g: () => GlobalOptions): void {
           const conn: PgConnection = o.databaseUrl
             ? { ...parseDatabaseUrl(o.databaseUrl), ...(password && !/:\/\/[^/@]*:[^/@]*@/.test(o.databaseUrl) ? { password } : {}) }
             : { hosts: db.hosts ?? [], database: db.database, user: db.user, targetSessionAttrs: db.targetSessionAttrs, ...(password ? { password } : {}) };
-          r = await withProgress(gl, (v) => restorePostgres({ backups, id: o.backup, target: o.target, conn, clock: systemClock, actor, onProgress: v.onProgress }));
+          r = await withProgress(gl, (v) => restorePostgres({ backups, id: o.backup, target: o.target, conn, clock: systemClock, actor, onProgress: v.onProgress, reconcileFrom }));
         } else {
           if (!gl.dataDir && !env.RAMPART_DATA_DIR) throw new Error('give --data-dir NEW_DIR: the empty directory to restore into');
-          r = await withProgress(gl, (v) => restoreSqlite({ backups, id: o.backup, target: o.fromDir ? undefined : o.target, dataDir: config.dataDir, dbPath: resolvedPaths(config).dbPath, clock: systemClock, actor, onProgress: v.onProgress }));
+          r = await withProgress(gl, (v) => restoreSqlite({ backups, id: o.backup, target: o.fromDir ? undefined : o.target, dataDir: config.dataDir, dbPath: resolvedPaths(config).dbPath, clock: systemClock, actor, onProgress: v.onProgress, reconcileFrom }));
         }
-        out(gl, { id: r.id, target: r.target, location: r.location, checks: r.checks, counts: r.manifest.counts, crlNumbers: r.manifest.crlNumbers }, () => [
+        out(gl, { id: r.id, target: r.target, location: r.location, checks: r.checks, counts: r.manifest.counts, crlNumbers: r.manifest.crlNumbers, ...(r.reconcile ? { reconcile: r.reconcile } : {}) }, () => [
           `Restored backup ${r.id} (from ${r.target}, made ${r.manifest.createdAt} on ${r.manifest.nodeId}) into ${r.location}`,
           ...r.checks.map((c) => `  ok: ${c}`),
+          ...(r.reconcile ? [reconcileText(r.reconcile)] : []),
           'The CA keys are sealed with the node key secret, which is not in the backup: give the new node the same',
           `${config.keys.passphraseEnv} or copy the key file (secrets/key-encryption.key) before starting it.`,
         ].join('\n'));
+        if (r.reconcile?.unrecoverable.length) process.exitCode = 1;
       } finally {
         closeTargets(targets);
       }

@@ -16,7 +16,7 @@ import { RampartError } from '../../core/errors.js';
 import { IntegrityMonitor } from '../../integrity/integrity-monitor.js';
 import { integrityJob, runIntegrityCheck } from '../../integrity/integrity-runner.js';
 import { summarize, type IntegrityReport } from '../../integrity/integrity-report.js';
-import { reconcileFromAudit, type ReconcileReport } from '../../integrity/reconcile.js';
+import { auditReconcile, reconcileFromAudit, type ReconcileReport } from '../../integrity/reconcile.js';
 import { cliActor, loadCliConfig, out, withWritableNode, type GlobalOptions } from '../context.js';
 
 export function registerIntegrity(program: Command, g: () => GlobalOptions): void {
@@ -38,17 +38,12 @@ export function registerIntegrity(program: Command, g: () => GlobalOptions): voi
     });
   integrity.command('reconcile')
     .description('after restoring a backup: put back the certificates issued and the revocations made after it, from a forwarded copy of the audit log (JSON lines)')
-    .requiredOption('--from-audit <file>', 'the JSON-lines audit copy (audit.forward type jsonl, or what the SIEM exported in that form)')
+    .requiredOption('--from-audit <file|dir>', 'the JSON-lines audit copy (audit.forward type jsonl, or what the SIEM exported in that form), or a directory of its rotated files')
     .action(async (o: { fromAudit: string }) => {
-      if (!existsSync(o.fromAudit)) throw new RampartError('malformed', `no such file: ${o.fromAudit}`);
+      if (!existsSync(o.fromAudit)) throw new RampartError('malformed', `no such file or directory: ${o.fromAudit}`);
       await withWritableNode(g(), async (node) => {
         const r = await reconcileFromAudit(node.store, node.audit, o.fromAudit);
-        const a = cliActor();
-        await node.audit.record({
-          actor: a.id, source: a.source, channel: a.channel, action: 'integrity.reconcile', target: `file:${o.fromAudit}`,
-          outcome: r.unrecoverable.length ? 'failure' : 'success',
-          details: { restored: r.restored.length, revoked: r.revoked.length, unrecoverable: r.unrecoverable.map((u) => u.serial), auditAppended: r.auditAppended, auditReplayed: r.auditReplayed, auditGap: r.auditGap },
-        });
+        await auditReconcile(node.audit, cliActor(), o.fromAudit, r);
         out(g(), r, () => reconcileText(r));
         if (r.unrecoverable.length) process.exitCode = 1;
       });
@@ -65,7 +60,7 @@ function human(r: IntegrityReport): string {
   return lines.join('\n');
 }
 
-function reconcileText(r: ReconcileReport): string {
+export function reconcileText(r: ReconcileReport): string {
   const lines = [
     `Reconciled from ${r.file} (${r.linesRead} lines): restored log head ${r.restoredHead.seq} → ${r.head.seq} (${r.auditAppended} entries appended verbatim, ${r.auditReplayed} as audit.replayed)`,
     `  certificates put back: ${r.restored.length}; revocations applied again: ${r.revoked.length}; already present: ${r.alreadyPresent}; archived by tidy (not put back): ${r.archived.length}`,

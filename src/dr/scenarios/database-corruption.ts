@@ -5,10 +5,11 @@
  * JSON-lines file, as a SIEM would keep it):
  *
  * certificates are issued, a backup is made, more are issued and one is
- * revoked (what only the audit stream has); the node stops; a copy of its
- * database gets one page of the certificates table overwritten; the check
- * (`rampart integrity check`) must find it; the backup is restored, then
- * reconciled (`rampart integrity reconcile --from-audit`); the restored
+ * revoked (what only the audit stream has; the SIEM rotated its copy in
+ * between, so it is two files); the node stops; a copy of its database gets
+ * one page of the certificates table overwritten; the check (`rampart
+ * integrity check`) must find it; the backup is restored and reconciled from
+ * the copy's directory (`rampart restore --reconcile-from-audit DIR`); the restored
  * database must pass the check, hold every certificate issued before the
  * damage (or the report names it unrecoverable), keep the revocation, and a
  * node on it must issue, answer OCSP and revoke.
@@ -17,7 +18,7 @@
  * node issues; data loss is 0 when nothing is unrecoverable, else the age of
  * the backup at the time of the damage.
  */
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { damageSqlitePage } from '../../storage/sqlite-damage.js';
@@ -38,7 +39,8 @@ export const databaseCorruption: DrillScenario = {
   summary: 'damage a page of the certificates table in a copy of the database; detect, restore the last backup, reconcile from the audit stream, verify',
   async run(ctx) {
     const passphrase = randomBytes(24).toString('base64url');
-    const auditFile = join(ctx.env.dir('siem'), 'audit.jsonl');
+    const siemDir = ctx.env.dir('siem');
+    const auditFile = join(siemDir, 'audit.jsonl');
     const env = { RAMPART_KEY_PASSPHRASE: passphrase, RAMPART_INTEGRITY__ENABLED: 'false' };
     const sourceDir = join(ctx.env.dir('source'), 'data');
     const node = await ctx.step('start a node (SQLite; audit forwarded to a JSON-lines file)', () => startServe(ctx.env, {
@@ -56,6 +58,9 @@ export const databaseCorruption: DrillScenario = {
     const early = await ctx.step(`issue ${BEFORE_BACKUP} certificates`, () => issueSome(BEFORE_BACKUP, 'a'), (s) => s.join(' '));
     const backup = await ctx.step('back up the node (rampart backup create)', () => rampartJson<{ id: string }>(ctx.env, sourceDir, ['backup', 'create'], { env }), (b) => b.id);
     const backupAt = Date.now();
+    // The SIEM's log rotator moves the copy aside; the sink starts a new file with the next batch.
+    await ctx.step('rotate the audit copy (audit.jsonl -> audit.jsonl.1)', async () => waitUntil('the audit copy to exist', async () => existsSync(auditFile), 30_000, 200)
+      .then(() => renameSync(auditFile, `${auditFile}.1`)));
     const late = await ctx.step(`issue ${AFTER_BACKUP} certificates after the backup`, () => issueSome(AFTER_BACKUP, 'b'), (s) => s.join(' '));
     const revokedSerial = late[0]!;
     await ctx.step(`revoke ${revokedSerial} after the backup`, async () => {
@@ -64,10 +69,9 @@ export const databaseCorruption: DrillScenario = {
     });
     const issued = [...early, ...late];
     await ctx.step('wait until the audit stream holds every issuance and the revocation', () => waitUntil('the forwarded audit copy', async () => {
-      if (!existsSync(auditFile)) return false;
-      const text = readFileSync(auditFile, 'utf8');
+      const text = readdirSync(siemDir).map((f) => readFileSync(join(siemDir, f), 'utf8')).join('');
       return issued.every((s) => text.includes(`"serial:${s}"`)) && text.includes('"certificate.revoke"');
-    }, 30_000, 200), () => auditFile);
+    }, 30_000, 200), () => readdirSync(siemDir).join(', '));
     await ctx.step('stop the node', () => node.stop());
 
     ctx.faultAt();
@@ -86,13 +90,13 @@ export const databaseCorruption: DrillScenario = {
     }, (r) => r.findings.filter((f) => f.status === 'corrupt').map((f) => `${f.check}: ${f.detail}`).join('; ').slice(0, 300));
 
     const restoredDir = join(ctx.env.dir('restored'), 'data');
-    await ctx.step(`restore the last backup ${backup.id} (rampart restore)`, () => rampartJson<{ checks: string[] }>(ctx.env, restoredDir, ['restore', '--backup', backup.id, '--from-dir', join(sourceDir, 'backups')], { env }),
-      (r) => `${r.checks.length} checks passed`);
-    const rec = await ctx.step('reconcile from the audit stream (rampart integrity reconcile)', async () => {
-      const r = await runRampart(ctx.env, restoredDir, ['--json', 'integrity', 'reconcile', '--from-audit', auditFile], { env });
-      if (r.code !== 0 && r.code !== 1) throw new Error(`reconcile failed (exit ${r.code}): ${tail(r.stderr || r.stdout)}`);
-      return JSON.parse(r.stdout) as Reconciled;
-    }, (r) => `${r.restored.length} certificate(s) put back, ${r.revoked.length} revocation(s) applied, ${r.auditAppended + r.auditReplayed} audit entries put back, ${r.unrecoverable.length} unrecoverable`);
+    const rec = await ctx.step(`restore the last backup ${backup.id} and reconcile from the audit stream (rampart restore --reconcile-from-audit)`, async () => {
+      const r = await runRampart(ctx.env, restoredDir, ['--json', 'restore', '--backup', backup.id, '--from-dir', join(sourceDir, 'backups'), '--reconcile-from-audit', siemDir], { env });
+      if (r.code !== 0 && r.code !== 1) throw new Error(`restore failed (exit ${r.code}): ${tail(r.stderr || r.stdout)}`);
+      const out = JSON.parse(r.stdout) as { checks: string[]; reconcile?: Reconciled };
+      if (!out.reconcile) throw new Error(`restore did not reconcile: ${tail(r.stdout)}`);
+      return { checks: out.checks, ...out.reconcile };
+    }, (r) => `${r.checks.length} checks passed; ${r.restored.length} certificate(s) put back, ${r.revoked.length} revocation(s) applied, ${r.auditAppended + r.auditReplayed} audit entries put back, ${r.unrecoverable.length} unrecoverable`);
     if (rec.unrecoverable.length) ctx.note(`UNRECOVERABLE: ${rec.unrecoverable.map((u) => `${u.serial} (${u.reason})`).join('; ')}`);
     if (rec.auditGap) ctx.note(`audit: ${rec.auditGap}`);
     await ctx.step('the restored database passes the integrity check', async () => {

@@ -10,6 +10,8 @@ import { databaseFailover } from './database-failover.js';
 import { hsmFailure } from './hsm-failure.js';
 import { sshKeyRestore } from './ssh-key-restore.js';
 import { databaseCorruption } from './database-corruption.js';
+import { datacenterLoss } from './datacenter-loss.js';
+import { databaseCorruptionPostgres } from './database-corruption-postgres.js';
 
 export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'restore-latest': restoreLatest,
@@ -20,6 +22,8 @@ export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'hsm-failure': hsmFailure,
   'ssh-key-restore': sshKeyRestore,
   'database-corruption': databaseCorruption,
+  'datacenter-loss': datacenterLoss,
+  'database-corruption-postgres': databaseCorruptionPostgres,
 };
 
 export function scenarioByName(name: string): DrillScenario {

@@ -15,15 +15,14 @@
  * (docs/runbooks/pitr.md) with this installation's code and PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { archiveCommand } from '../../backup/pitr/pitr-invocation.js';
 import type { RestoreReport } from '../../backup/pitr/pitr-restore.js';
 import { freeLoopbackPort } from '../../core/free-port.js';
-import { adoptPostgres, postgresOwner, startIsolatedPostgres, type IsolatedPostgres } from '../isolated-postgres.js';
+import { adoptPostgres, postgresOwner, startIsolatedPostgres } from '../isolated-postgres.js';
+import { drillWalArchive, serverNow, switchAndWaitArchived } from '../drill-wal-archive.js';
 import { caBundle, hasCertificate, issueOnce, lifecycleCheck, newCsr, type IssuedCertificate, type NodeEndpoints } from '../lifecycle-check.js';
 import { rampartJson, startServe, type ServeProcess } from '../rampart-process.js';
-import { sleep, waitUntil } from '../../core/wait.js';
+import { sleep } from '../../core/wait.js';
 import type { DrillScenario } from '../drill-scenario.js';
 
 const BATCH = 3;
@@ -37,18 +36,6 @@ export function pgLogTime(s: string): number {
   return Date.parse(`${m[1]}T${frac}${zone}`);
 }
 
-/** Switches to a new WAL segment and waits until the archiver has stored the one just finished. */
-async function switchAndWaitArchived(pg: IsolatedPostgres): Promise<string> {
-  const done = await pg.psql('SELECT pg_walfile_name(pg_switch_wal())');
-  await waitUntil(`WAL segment ${done} archived`, async () => {
-    const [archived, failed] = (await pg.psql("SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') FROM pg_stat_archiver")).split('|');
-    if (archived! >= done) return true;
-    if (failed && failed >= done) throw new Error(`archive_command failed for ${failed} (see the drill PostgreSQL log)`);
-    return false;
-  }, 60_000, 100);
-  return done;
-}
-
 export const pointInTime: DrillScenario = {
   name: 'point-in-time',
   summary: 'restore the database to a point in time from the base backup and archived WAL, then issue',
@@ -58,17 +45,12 @@ export const pointInTime: DrillScenario = {
     }
     const owner = await postgresOwner();
     // WAL archive (directory target) and the backup passphrase file: written by archive_command as the postgres user.
-    const archiveDir = ctx.env.dir('wal-archive', { owner });
-    const secretDir = ctx.env.dir('secret', { owner });
-    const passphraseFile = join(secretDir, 'backup-passphrase');
-    writeFileSync(passphraseFile, randomBytes(24).toString('base64url'), { mode: 0o600 });
-    if (owner) chownSync(passphraseFile, owner.uid, owner.gid);
-    const source = ['--target-dir', archiveDir, '--passphrase-file', passphraseFile];
+    const archive = await drillWalArchive(ctx.env);
+    const source = archive.source;
     const cliDir = ctx.env.dir('cli');
 
-    const cmd = archiveCommand({ targetDirs: [archiveDir], passphraseFile });
     const pg = await ctx.step('start an isolated PostgreSQL archiving WAL (encrypted) to a directory target', () => startIsolatedPostgres(ctx.env, 'pg', {
-      settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `'${cmd.replace(/'/g, "''")}'`, archive_timeout: "'60s'" },
+      settings: archive.settings,
     }), (p) => p.host);
 
     const keyPassphrase = randomBytes(24).toString('base64url');
@@ -93,8 +75,7 @@ export const pointInTime: DrillScenario = {
     };
     const a = await ctx.step(`issue ${BATCH} certificates A`, () => issueBatch('a'), (l) => l.map((c) => c.serial).join(', '));
     // T: the server's clock right after the last A was acknowledged.
-    const targetTime = await ctx.step('note the target time T', async () =>
-      new Date(await pg.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")).toISOString(), (t) => t);
+    const targetTime = await ctx.step('note the target time T', () => serverNow(pg), (t) => t);
     await sleep(50);
     const b = await ctx.step(`issue ${BATCH} certificates B (after T)`, () => issueBatch('b'), (l) => l.map((c) => c.serial).join(', '));
     await ctx.step('archive the WAL up to now', () => switchAndWaitArchived(pg), (s) => `up to ${s}`);
