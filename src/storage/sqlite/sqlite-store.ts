@@ -1,6 +1,9 @@
 /**
  * SQLite implementation of Store on better-sqlite3: WAL journal with
- * synchronous=FULL, so a write is on disk when its promise resolves.
+ * synchronous=FULL (group commits: NORMAL plus an fdatasync of the WAL off the
+ * main thread, wal-durability.ts), so a write is on disk when its promise
+ * resolves. ACME records are in sqlite-acme.ts, operators, cluster, CRLs and
+ * SSH in their own files.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -14,6 +17,7 @@ import type {
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry, TokenRole,
 } from '../../core/types.js';
 import { SqliteOperators } from './sqlite-operators.js';
+import { SqliteAcme } from './sqlite-acme.js';
 import { SqliteSsh } from './sqlite-ssh.js';
 import { GroupCommit } from './group-commit.js';
 import { WalDurability } from './wal-durability.js';
@@ -29,20 +33,9 @@ import { EXPORT_BATCH, TOTAL_COUNT_CAP, cappedTotal, checkFilter, decodeCursor, 
 import { exportHeader } from '../inventory-format.js';
 
 import { d, dn, toAudit, toCert, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
-import {
-  acmeAccountColumns, acmeAuthorizationColumns, acmeOrderColumns, decodeOrderCursor, eabKeyColumns, encodeOrderCursor,
-  toAcmeAccount, toAcmeAuthorization, toAcmeOrder, toEabKey,
-} from '../row-mapping.js';
 
 const CHUNK = 2000;
 
-/** A UNIQUE or PRIMARY KEY violation (better-sqlite3's SqliteError codes). */
-const isUniqueViolation = (e: unknown): boolean => {
-  const c = (e as { code?: unknown } | null)?.code;
-  return c === 'SQLITE_CONSTRAINT_UNIQUE' || c === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-};
-/** SQLite binds no booleans. */
-const sqliteAuthz = (a: AcmeAuthorization) => ({ ...acmeAuthorizationColumns(a), wildcard: a.wildcard ? 1 : 0 });
 
 
 export interface SqliteStoreOptions {
@@ -419,190 +412,34 @@ export class SqliteStore implements Store {
   async releaseLease(name: string, holder: string): Promise<void> { this.cluster.releaseLease(name, holder); }
   async getLease(name: string): Promise<LeaseState | null> { return this.cluster.leaseRow(name, Date.now()); }
 
-  // ---- ACME
-  async insertAcmeAccount(a: AcmeAccount): Promise<void> {
-    try {
-      this.prep(`INSERT INTO acme_accounts (id, key_thumbprint, jwk, status, contact, eab_kid, created_from_ip, created_at, version)
-        VALUES (@id, @key_thumbprint, @jwk, @status, @contact, @eab_kid, @created_from_ip, @created_at, @version)`)
-        .run({ ...acmeAccountColumns(a), version: a.version });
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new RampartError('conflict', `an ACME account with this key (or id ${a.id}) already exists`);
-      throw e;
-    }
-  }
-
-  async getAcmeAccount(id: string): Promise<AcmeAccount | null> {
-    const r = this.prep('SELECT * FROM acme_accounts WHERE id = ?').get(id) as Row | undefined;
-    return r ? toAcmeAccount(r) : null;
-  }
-
-  async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccount | null> {
-    const r = this.prep('SELECT * FROM acme_accounts WHERE key_thumbprint = ?').get(thumbprint) as Row | undefined;
-    return r ? toAcmeAccount(r) : null;
-  }
-
-  async updateAcmeAccount(a: AcmeAccount, expectedVersion: number): Promise<boolean> {
-    try {
-      return this.prep(`UPDATE acme_accounts SET key_thumbprint = @key_thumbprint, jwk = @jwk, status = @status, contact = @contact,
-        version = version + 1 WHERE id = @id AND version = @expected`).run({ ...acmeAccountColumns(a), expected: expectedVersion }).changes === 1;
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new RampartError('conflict', 'another ACME account already uses this key');
-      throw e;
-    }
-  }
-
-  async insertAcmeOrder(o: AcmeOrder, newAuthorizations: AcmeAuthorization[]): Promise<void> {
-    const insAuthz = this.prep(`INSERT INTO acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires,
-      challenges, processing_since, created_at, version)
-      VALUES (@id, @account_id, @identifier_type, @identifier_value, @wildcard, @status, @expires, @challenges, @processing_since, @created_at, @version)`);
-    const tx = this.db.transaction(() => {
-      this.prep(`INSERT INTO acme_orders (id, account_id, status, expires, identifiers, authorization_ids, not_before, not_after, error,
-        certificate_serial, replaces, csr_der, processing_since, created_at, version)
-        VALUES (@id, @account_id, @status, @expires, @identifiers, @authorization_ids, @not_before, @not_after, @error,
-          @certificate_serial, @replaces, @csr_der, @processing_since, @created_at, @version)`).run({ ...acmeOrderColumns(o), version: o.version });
-      for (const a of newAuthorizations) insAuthz.run({ ...sqliteAuthz(a), version: a.version });
-    });
-    try {
-      tx.immediate();
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new RampartError('conflict', `ACME order ${o.id} or one of its authorizations already exists`);
-      throw e;
-    }
-  }
-
-  async getAcmeOrder(id: string): Promise<AcmeOrder | null> {
-    const r = this.prep('SELECT * FROM acme_orders WHERE id = ?').get(id) as Row | undefined;
-    return r ? toAcmeOrder(r) : null;
-  }
-
-  async listAcmeOrders(accountId: string, page: { limit: number; cursor?: string }): Promise<{ items: AcmeOrder[]; nextCursor: string | null }> {
-    let rows: Row[];
-    if (page.cursor) {
-      const c = decodeOrderCursor(page.cursor);
-      if (!c) throw new RampartError('malformed', 'bad order list cursor');
-      rows = this.prep(`SELECT * FROM acme_orders WHERE account_id = @accountId
-        AND (created_at < @createdAt OR (created_at = @createdAt AND id < @id))
-        ORDER BY created_at DESC, id DESC LIMIT @limit`).all({ accountId, createdAt: c.createdAt, id: c.id, limit: page.limit + 1 }) as Row[];
-    } else {
-      rows = this.prep('SELECT * FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?')
-        .all(accountId, page.limit + 1) as Row[];
-    }
-    const items = rows.slice(0, page.limit).map(toAcmeOrder);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > page.limit && last ? encodeOrderCursor(last.createdAt.getTime(), last.id) : null };
-  }
-
-  async updateAcmeOrder(o: AcmeOrder, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
-    return this.prep(`UPDATE acme_orders SET status = @status, expires = @expires, identifiers = @identifiers,
-      authorization_ids = @authorization_ids, not_before = @not_before, not_after = @not_after, error = @error,
-      certificate_serial = @certificate_serial, replaces = @replaces, csr_der = @csr_der, processing_since = @processing_since,
-      version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.nonceDb() : this.db).run({ ...acmeOrderColumns(o), expected: expectedVersion }).changes === 1;
-  }
-
-  async findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null> {
-    const r = this.prep("SELECT * FROM acme_orders WHERE replaces = ? AND account_id = ? AND status != 'invalid' ORDER BY created_at DESC LIMIT 1")
-      .get(certId, accountId) as Row | undefined;
-    return r ? toAcmeOrder(r) : null;
-  }
-
-  async getAcmeAuthorization(id: string): Promise<AcmeAuthorization | null> {
-    const r = this.prep('SELECT * FROM acme_authorizations WHERE id = ?').get(id) as Row | undefined;
-    return r ? toAcmeAuthorization(r) : null;
-  }
-
-  async getAcmeAuthorizations(ids: string[]): Promise<AcmeAuthorization[]> {
-    const byId = new Map<string, AcmeAuthorization>();
-    const unique = [...new Set(ids)];
-    for (let i = 0; i < unique.length; i += 500) {
-      const part = unique.slice(i, i + 500);
-      const rows = this.prep(`SELECT * FROM acme_authorizations WHERE id IN (${part.map(() => '?').join(',')})`).all(...part) as Row[];
-      for (const r of rows) byId.set(String(r.id), toAcmeAuthorization(r));
-    }
-    return ids.flatMap((id) => { const a = byId.get(id); return a ? [a] : []; });
-  }
-
-  async updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
-    return this.prep(`UPDATE acme_authorizations SET status = @status, expires = @expires, challenges = @challenges,
-      processing_since = @processing_since, version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.nonceDb() : this.db)
-      .run({ ...sqliteAuthz(a), expected: expectedVersion }).changes === 1;
-  }
-
-  async findValidAcmeAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, validAfter: Date): Promise<AcmeAuthorization | null> {
-    const r = this.prep(`SELECT * FROM acme_authorizations WHERE account_id = ? AND identifier_type = ? AND identifier_value = ?
-      AND wildcard = ? AND status = 'valid' AND expires > ? ORDER BY created_at DESC, id DESC LIMIT 1`)
-      .get(accountId, identifier.type, identifier.value, wildcard ? 1 : 0, validAfter.getTime()) as Row | undefined;
-    return r ? toAcmeAuthorization(r) : null;
-  }
-
-  async staleAcmeAuthorizations(before: Date, limit: number): Promise<AcmeAuthorization[]> {
-    return (this.prep(`SELECT * FROM acme_authorizations WHERE processing_since IS NOT NULL AND processing_since < ?
-      ORDER BY processing_since, id LIMIT ?`).all(before.getTime(), limit) as Row[]).map(toAcmeAuthorization);
-  }
-
-  async staleAcmeOrders(before: Date, limit: number): Promise<AcmeOrder[]> {
-    return (this.prep(`SELECT * FROM acme_orders WHERE status = 'processing' AND processing_since < ?
-      ORDER BY processing_since, id LIMIT ?`).all(before.getTime(), limit) as Row[]).map(toAcmeOrder);
-  }
-
-  async consumeAcmeNonce(nonce: string, expiresAt: Date): Promise<boolean> {
-    // A used-nonce record is replay protection, not an acknowledged issuance:
-    // it is written on a second connection with synchronous=NORMAL (in WAL
-    // mode: safe against a process crash, not against power loss; the next
-    // FULL commit flushes it), which halves the fsyncs of an ACME order.
-    // See docs/DESIGN.md, "ACME nonces".
-    return this.prep('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING', this.nonceDb())
-      .run(nonce, expiresAt.getTime()).changes === 1;
-  }
-
-  async pruneAcmeNonces(now: Date): Promise<number> {
-    return this.prep('DELETE FROM acme_nonces WHERE expires_at < ?').run(now.getTime()).changes;
-  }
-
-  async insertEabKey(k: EabKey): Promise<void> {
-    try {
-      this.prep(`INSERT INTO acme_eab_keys (kid, sealed_key, description, created_at, bound_account_id, revoked_at)
-        VALUES (@kid, @sealed_key, @description, @created_at, @bound_account_id, @revoked_at)`).run(eabKeyColumns(k));
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new RampartError('conflict', `an EAB key with kid "${k.kid}" already exists`);
-      throw e;
-    }
-  }
-
-  async getEabKey(kid: string): Promise<EabKey | null> {
-    const r = this.prep('SELECT * FROM acme_eab_keys WHERE kid = ?').get(kid) as Row | undefined;
-    return r ? toEabKey(r) : null;
-  }
-
-  async listEabKeys(): Promise<EabKey[]> {
-    return (this.prep('SELECT * FROM acme_eab_keys ORDER BY created_at, kid').all() as Row[]).map(toEabKey);
-  }
-
-  async bindEabKey(kid: string, accountId: string): Promise<boolean> {
-    return this.prep('UPDATE acme_eab_keys SET bound_account_id = ? WHERE kid = ? AND bound_account_id IS NULL AND revoked_at IS NULL')
-      .run(accountId, kid).changes === 1;
-  }
-
-  async revokeEabKey(kid: string, at: Date): Promise<boolean> {
-    return this.prep('UPDATE acme_eab_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL').run(at.getTime(), kid).changes === 1;
-  }
-
-  async countRateEvents(bucket: string, since: Date): Promise<number> {
-    const r = this.prep('SELECT COUNT(*) AS n FROM acme_rate_events WHERE bucket = ? AND at >= ?').get(bucket, since.getTime()) as Row;
-    return Number(r.n);
-  }
-
-  async addRateEvents(buckets: string[], at: Date): Promise<void> {
-    if (buckets.length === 0) return;
-    // Rate-limit counters are approximate by design: no fsync before the reply (see consumeAcmeNonce).
-    const db = this.nonceDb();
-    const ins = this.prep('INSERT INTO acme_rate_events (bucket, at) VALUES (?, ?)', db);
-    const tx = db.transaction(() => { for (const b of new Set(buckets)) ins.run(b, at.getTime()); });
-    tx.immediate();
-  }
-
-  async pruneRateEvents(before: Date): Promise<number> {
-    return this.prep('DELETE FROM acme_rate_events WHERE at < ?').run(before.getTime()).changes;
-  }
+  // ---- ACME (sqlite-acme.ts)
+  private acmeStore?: SqliteAcme;
+  private get acme(): SqliteAcme { return (this.acmeStore ??= new SqliteAcme({ db: this.db, prep: (sql, db) => this.prep(sql, db), nonceDb: () => this.nonceDb() })); }
+  async insertAcmeAccount(a: AcmeAccount): Promise<void> { return this.acme.insertAcmeAccount(a); }
+  async getAcmeAccount(id: string): Promise<AcmeAccount | null> { return this.acme.getAcmeAccount(id); }
+  async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccount | null> { return this.acme.findAcmeAccountByThumbprint(thumbprint); }
+  async updateAcmeAccount(a: AcmeAccount, expectedVersion: number): Promise<boolean> { return this.acme.updateAcmeAccount(a, expectedVersion); }
+  async insertAcmeOrder(o: AcmeOrder, newAuthorizations: AcmeAuthorization[]): Promise<void> { return this.acme.insertAcmeOrder(o, newAuthorizations); }
+  async getAcmeOrder(id: string): Promise<AcmeOrder | null> { return this.acme.getAcmeOrder(id); }
+  async listAcmeOrders(accountId: string, page: { limit: number; cursor?: string }): Promise<{ items: AcmeOrder[]; nextCursor: string | null }> { return this.acme.listAcmeOrders(accountId, page); }
+  async updateAcmeOrder(o: AcmeOrder, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> { return this.acme.updateAcmeOrder(o, expectedVersion, opts); }
+  async findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null> { return this.acme.findAcmeOrderReplacing(accountId, certId); }
+  async getAcmeAuthorization(id: string): Promise<AcmeAuthorization | null> { return this.acme.getAcmeAuthorization(id); }
+  async getAcmeAuthorizations(ids: string[]): Promise<AcmeAuthorization[]> { return this.acme.getAcmeAuthorizations(ids); }
+  async updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> { return this.acme.updateAcmeAuthorization(a, expectedVersion, opts); }
+  async findValidAcmeAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, validAfter: Date): Promise<AcmeAuthorization | null> { return this.acme.findValidAcmeAuthorization(accountId, identifier, wildcard, validAfter); }
+  async staleAcmeAuthorizations(before: Date, limit: number): Promise<AcmeAuthorization[]> { return this.acme.staleAcmeAuthorizations(before, limit); }
+  async staleAcmeOrders(before: Date, limit: number): Promise<AcmeOrder[]> { return this.acme.staleAcmeOrders(before, limit); }
+  async consumeAcmeNonce(nonce: string, expiresAt: Date): Promise<boolean> { return this.acme.consumeAcmeNonce(nonce, expiresAt); }
+  async pruneAcmeNonces(now: Date): Promise<number> { return this.acme.pruneAcmeNonces(now); }
+  async insertEabKey(k: EabKey): Promise<void> { return this.acme.insertEabKey(k); }
+  async getEabKey(kid: string): Promise<EabKey | null> { return this.acme.getEabKey(kid); }
+  async listEabKeys(): Promise<EabKey[]> { return this.acme.listEabKeys(); }
+  async bindEabKey(kid: string, accountId: string): Promise<boolean> { return this.acme.bindEabKey(kid, accountId); }
+  async revokeEabKey(kid: string, at: Date): Promise<boolean> { return this.acme.revokeEabKey(kid, at); }
+  async countRateEvents(bucket: string, since: Date): Promise<number> { return this.acme.countRateEvents(bucket, since); }
+  async addRateEvents(buckets: string[], at: Date): Promise<void> { return this.acme.addRateEvents(buckets, at); }
+  async pruneRateEvents(before: Date): Promise<number> { return this.acme.pruneRateEvents(before); }
 
   // ---- meta
   async getMeta(key: string): Promise<string | null> {

@@ -1,0 +1,208 @@
+/** ACME accounts, orders, authorizations, nonces, EAB keys and rate events in SQLite (the AcmeStore part of SqliteStore). */
+import type Database from 'better-sqlite3';
+import { RampartError } from '../../core/errors.js';
+import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from '../acme-records.js';
+import {
+  acmeAccountColumns, acmeAuthorizationColumns, acmeOrderColumns, decodeOrderCursor, eabKeyColumns, encodeOrderCursor,
+  toAcmeAccount, toAcmeAuthorization, toAcmeOrder, toEabKey, type Row,
+} from '../row-mapping.js';
+import { isUniqueViolation } from './sqlite-errors.js';
+
+/** SQLite binds no booleans. */
+const sqliteAuthz = (a: AcmeAuthorization) => ({ ...acmeAuthorizationColumns(a), wildcard: a.wildcard ? 1 : 0 });
+
+export interface SqliteAcmeAccess {
+  db: Database.Database;
+  /** A cached prepared statement (on `db`, or the given connection). */
+  prep: (sql: string, db?: Database.Database) => Database.Statement;
+  /** The connection for records that need no fsync before the reply. */
+  nonceDb: () => Database.Database;
+}
+
+export class SqliteAcme {
+  constructor(private readonly x: SqliteAcmeAccess) {}
+
+  async insertAcmeAccount(a: AcmeAccount): Promise<void> {
+    try {
+      this.x.prep(`INSERT INTO acme_accounts (id, key_thumbprint, jwk, status, contact, eab_kid, created_from_ip, created_at, version)
+        VALUES (@id, @key_thumbprint, @jwk, @status, @contact, @eab_kid, @created_from_ip, @created_at, @version)`)
+        .run({ ...acmeAccountColumns(a), version: a.version });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new RampartError('conflict', `an ACME account with this key (or id ${a.id}) already exists`);
+      throw e;
+    }
+  }
+
+  async getAcmeAccount(id: string): Promise<AcmeAccount | null> {
+    const r = this.x.prep('SELECT * FROM acme_accounts WHERE id = ?').get(id) as Row | undefined;
+    return r ? toAcmeAccount(r) : null;
+  }
+
+  async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccount | null> {
+    const r = this.x.prep('SELECT * FROM acme_accounts WHERE key_thumbprint = ?').get(thumbprint) as Row | undefined;
+    return r ? toAcmeAccount(r) : null;
+  }
+
+  async updateAcmeAccount(a: AcmeAccount, expectedVersion: number): Promise<boolean> {
+    try {
+      return this.x.prep(`UPDATE acme_accounts SET key_thumbprint = @key_thumbprint, jwk = @jwk, status = @status, contact = @contact,
+        version = version + 1 WHERE id = @id AND version = @expected`).run({ ...acmeAccountColumns(a), expected: expectedVersion }).changes === 1;
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new RampartError('conflict', 'another ACME account already uses this key');
+      throw e;
+    }
+  }
+
+  async insertAcmeOrder(o: AcmeOrder, newAuthorizations: AcmeAuthorization[]): Promise<void> {
+    const insAuthz = this.x.prep(`INSERT INTO acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires,
+      challenges, processing_since, created_at, version)
+      VALUES (@id, @account_id, @identifier_type, @identifier_value, @wildcard, @status, @expires, @challenges, @processing_since, @created_at, @version)`);
+    const tx = this.x.db.transaction(() => {
+      this.x.prep(`INSERT INTO acme_orders (id, account_id, status, expires, identifiers, authorization_ids, not_before, not_after, error,
+        certificate_serial, replaces, csr_der, processing_since, created_at, version)
+        VALUES (@id, @account_id, @status, @expires, @identifiers, @authorization_ids, @not_before, @not_after, @error,
+          @certificate_serial, @replaces, @csr_der, @processing_since, @created_at, @version)`).run({ ...acmeOrderColumns(o), version: o.version });
+      for (const a of newAuthorizations) insAuthz.run({ ...sqliteAuthz(a), version: a.version });
+    });
+    try {
+      tx.immediate();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new RampartError('conflict', `ACME order ${o.id} or one of its authorizations already exists`);
+      throw e;
+    }
+  }
+
+  async getAcmeOrder(id: string): Promise<AcmeOrder | null> {
+    const r = this.x.prep('SELECT * FROM acme_orders WHERE id = ?').get(id) as Row | undefined;
+    return r ? toAcmeOrder(r) : null;
+  }
+
+  async listAcmeOrders(accountId: string, page: { limit: number; cursor?: string }): Promise<{ items: AcmeOrder[]; nextCursor: string | null }> {
+    let rows: Row[];
+    if (page.cursor) {
+      const c = decodeOrderCursor(page.cursor);
+      if (!c) throw new RampartError('malformed', 'bad order list cursor');
+      rows = this.x.prep(`SELECT * FROM acme_orders WHERE account_id = @accountId
+        AND (created_at < @createdAt OR (created_at = @createdAt AND id < @id))
+        ORDER BY created_at DESC, id DESC LIMIT @limit`).all({ accountId, createdAt: c.createdAt, id: c.id, limit: page.limit + 1 }) as Row[];
+    } else {
+      rows = this.x.prep('SELECT * FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?')
+        .all(accountId, page.limit + 1) as Row[];
+    }
+    const items = rows.slice(0, page.limit).map(toAcmeOrder);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > page.limit && last ? encodeOrderCursor(last.createdAt.getTime(), last.id) : null };
+  }
+
+  async updateAcmeOrder(o: AcmeOrder, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
+    return this.x.prep(`UPDATE acme_orders SET status = @status, expires = @expires, identifiers = @identifiers,
+      authorization_ids = @authorization_ids, not_before = @not_before, not_after = @not_after, error = @error,
+      certificate_serial = @certificate_serial, replaces = @replaces, csr_der = @csr_der, processing_since = @processing_since,
+      version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.x.nonceDb() : this.x.db).run({ ...acmeOrderColumns(o), expected: expectedVersion }).changes === 1;
+  }
+
+  async findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null> {
+    const r = this.x.prep("SELECT * FROM acme_orders WHERE replaces = ? AND account_id = ? AND status != 'invalid' ORDER BY created_at DESC LIMIT 1")
+      .get(certId, accountId) as Row | undefined;
+    return r ? toAcmeOrder(r) : null;
+  }
+
+  async getAcmeAuthorization(id: string): Promise<AcmeAuthorization | null> {
+    const r = this.x.prep('SELECT * FROM acme_authorizations WHERE id = ?').get(id) as Row | undefined;
+    return r ? toAcmeAuthorization(r) : null;
+  }
+
+  async getAcmeAuthorizations(ids: string[]): Promise<AcmeAuthorization[]> {
+    const byId = new Map<string, AcmeAuthorization>();
+    const unique = [...new Set(ids)];
+    for (let i = 0; i < unique.length; i += 500) {
+      const part = unique.slice(i, i + 500);
+      const rows = this.x.prep(`SELECT * FROM acme_authorizations WHERE id IN (${part.map(() => '?').join(',')})`).all(...part) as Row[];
+      for (const r of rows) byId.set(String(r.id), toAcmeAuthorization(r));
+    }
+    return ids.flatMap((id) => { const a = byId.get(id); return a ? [a] : []; });
+  }
+
+  async updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
+    return this.x.prep(`UPDATE acme_authorizations SET status = @status, expires = @expires, challenges = @challenges,
+      processing_since = @processing_since, version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.x.nonceDb() : this.x.db)
+      .run({ ...sqliteAuthz(a), expected: expectedVersion }).changes === 1;
+  }
+
+  async findValidAcmeAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, validAfter: Date): Promise<AcmeAuthorization | null> {
+    const r = this.x.prep(`SELECT * FROM acme_authorizations WHERE account_id = ? AND identifier_type = ? AND identifier_value = ?
+      AND wildcard = ? AND status = 'valid' AND expires > ? ORDER BY created_at DESC, id DESC LIMIT 1`)
+      .get(accountId, identifier.type, identifier.value, wildcard ? 1 : 0, validAfter.getTime()) as Row | undefined;
+    return r ? toAcmeAuthorization(r) : null;
+  }
+
+  async staleAcmeAuthorizations(before: Date, limit: number): Promise<AcmeAuthorization[]> {
+    return (this.x.prep(`SELECT * FROM acme_authorizations WHERE processing_since IS NOT NULL AND processing_since < ?
+      ORDER BY processing_since, id LIMIT ?`).all(before.getTime(), limit) as Row[]).map(toAcmeAuthorization);
+  }
+
+  async staleAcmeOrders(before: Date, limit: number): Promise<AcmeOrder[]> {
+    return (this.x.prep(`SELECT * FROM acme_orders WHERE status = 'processing' AND processing_since < ?
+      ORDER BY processing_since, id LIMIT ?`).all(before.getTime(), limit) as Row[]).map(toAcmeOrder);
+  }
+
+  async consumeAcmeNonce(nonce: string, expiresAt: Date): Promise<boolean> {
+    // A used-nonce record is replay protection, not an acknowledged issuance:
+    // it is written on a second connection with synchronous=NORMAL (in WAL
+    // mode: safe against a process crash, not against power loss; the next
+    // FULL commit flushes it), which halves the fsyncs of an ACME order.
+    // See docs/DESIGN.md, "ACME nonces".
+    return this.x.prep('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING', this.x.nonceDb())
+      .run(nonce, expiresAt.getTime()).changes === 1;
+  }
+
+  async pruneAcmeNonces(now: Date): Promise<number> {
+    return this.x.prep('DELETE FROM acme_nonces WHERE expires_at < ?').run(now.getTime()).changes;
+  }
+
+  async insertEabKey(k: EabKey): Promise<void> {
+    try {
+      this.x.prep(`INSERT INTO acme_eab_keys (kid, sealed_key, description, created_at, bound_account_id, revoked_at)
+        VALUES (@kid, @sealed_key, @description, @created_at, @bound_account_id, @revoked_at)`).run(eabKeyColumns(k));
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new RampartError('conflict', `an EAB key with kid "${k.kid}" already exists`);
+      throw e;
+    }
+  }
+
+  async getEabKey(kid: string): Promise<EabKey | null> {
+    const r = this.x.prep('SELECT * FROM acme_eab_keys WHERE kid = ?').get(kid) as Row | undefined;
+    return r ? toEabKey(r) : null;
+  }
+
+  async listEabKeys(): Promise<EabKey[]> {
+    return (this.x.prep('SELECT * FROM acme_eab_keys ORDER BY created_at, kid').all() as Row[]).map(toEabKey);
+  }
+
+  async bindEabKey(kid: string, accountId: string): Promise<boolean> {
+    return this.x.prep('UPDATE acme_eab_keys SET bound_account_id = ? WHERE kid = ? AND bound_account_id IS NULL AND revoked_at IS NULL')
+      .run(accountId, kid).changes === 1;
+  }
+
+  async revokeEabKey(kid: string, at: Date): Promise<boolean> {
+    return this.x.prep('UPDATE acme_eab_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL').run(at.getTime(), kid).changes === 1;
+  }
+
+  async countRateEvents(bucket: string, since: Date): Promise<number> {
+    const r = this.x.prep('SELECT COUNT(*) AS n FROM acme_rate_events WHERE bucket = ? AND at >= ?').get(bucket, since.getTime()) as Row;
+    return Number(r.n);
+  }
+
+  async addRateEvents(buckets: string[], at: Date): Promise<void> {
+    if (buckets.length === 0) return;
+    // Rate-limit counters are approximate by design: no fsync before the reply (see consumeAcmeNonce).
+    const db = this.x.nonceDb();
+    const ins = this.x.prep('INSERT INTO acme_rate_events (bucket, at) VALUES (?, ?)', db);
+    const tx = db.transaction(() => { for (const b of new Set(buckets)) ins.run(b, at.getTime()); });
+    tx.immediate();
+  }
+
+  async pruneRateEvents(before: Date): Promise<number> {
+    return this.x.prep('DELETE FROM acme_rate_events WHERE at < ?').run(before.getTime()).changes;
+  }
+}
