@@ -15,6 +15,7 @@ import type {
 } from '../../core/types.js';
 import { SqliteOperators } from './sqlite-operators.js';
 import { SqliteSsh } from './sqlite-ssh.js';
+import { SqliteCampaigns } from './sqlite-campaigns.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { SqliteCrls } from './sqlite-crls.js';
@@ -67,9 +68,11 @@ export class SqliteStore implements Store {
     this.group = new GroupCommit(this.db);
     this.reader = new SqliteReader(opts.path, this.db);
     this.ssh = new SqliteSsh({ prep: (sql) => this.prep(sql), group: this.group, checkFence: (f) => this.checkFence(f), appendAuditInTx: (b) => this.appendAuditInTx(b) });
+    this.campaigns = new SqliteCampaigns((sql) => this.prep(sql), this.group);
   }
 
   readonly ssh: SqliteSsh; // SSH CAs, certificates and KRLs (sqlite-ssh.ts)
+  readonly campaigns: SqliteCampaigns; // re-issuance campaigns (sqlite-campaigns.ts)
 
   /** Inventory reads (pages, totals, exports) off the main thread. */
   readonly reader: SqliteReader;
