@@ -235,7 +235,7 @@ export class RampartNode {
     this.acme = config.acme.enabled && acmeProfile ? new AcmeServer({
       store, clock, settings: config.acme, profile: acmeProfile, issuance: this.issuance, revocation: this.revocation, ca: this.ca,
       audit: this.audit, validator: createValidator(config.acme.validation), limits: new RateLimiter(store, clock, config.acme.rateLimits),
-      eab: this.eab, log, canWrite: () => this.canWrite(), renewNow: (rec) => this.campaigns.renewNow(rec),
+      eab: this.eab, log, canWrite: () => this.canWrite(), renewNow: (rec) => this.campaigns.renewNow(rec, this.ca.active().id),
       onValidation: (type, outcome) => this.metrics.acmeValidations.inc({ type, outcome }),
     }, secret) : null;
     registerDatabaseCheck({ health: this.health, store });

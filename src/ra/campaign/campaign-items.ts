@@ -9,7 +9,8 @@ export function sansKey(rec: Pick<CertificateRecord, 'sans' | 'subject'>): strin
 
 export function channelOf(requester: string): CampaignChannel {
   if (requester.startsWith('acme:')) return 'acme';
-  if (requester.startsWith('est:') || requester.startsWith('cli')) return 'other';
+  // EST clients re-enroll on their own; 'system': the node's own TLS certificate, renewed by the node.
+  if (requester.startsWith('est:') || requester.startsWith('cli') || requester === 'system') return 'other';
   return 'rest';
 }
 

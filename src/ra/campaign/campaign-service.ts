@@ -60,8 +60,9 @@ export class CampaignService {
   }
 
   /** RFC 9773: the window of a certificate of a hierarchy being replaced is already open. */
-  renewNow(rec: Pick<CertificateRecord, 'issuerId'>): boolean {
-    return !!this.active && this.active.oldIssuers.includes(rec.issuerId);
+  renewNow(rec: Pick<CertificateRecord, 'issuerId'>, activeIssuerId: string): boolean {
+    // Only once this node issues from the new hierarchy (it reloads its issuers every 30 s), or a renewal would come from the old one.
+    return !!this.active && this.active.oldIssuers.includes(rec.issuerId) && this.active.newIssuers.includes(activeIssuerId);
   }
 
   /** Starts a campaign over every unexpired, unrevoked certificate of `oldIssuers`. */
