@@ -10,6 +10,7 @@ import { databaseFailover } from './database-failover.js';
 import { hsmFailure } from './hsm-failure.js';
 import { sshKeyRestore } from './ssh-key-restore.js';
 import { databaseCorruption } from './database-corruption.js';
+import { rootKeyLoss } from './root-key-loss.js';
 
 export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'restore-latest': restoreLatest,
@@ -20,6 +21,7 @@ export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'hsm-failure': hsmFailure,
   'ssh-key-restore': sshKeyRestore,
   'database-corruption': databaseCorruption,
+  'root-key-loss': rootKeyLoss,
 };
 
 export function scenarioByName(name: string): DrillScenario {
