@@ -21,7 +21,7 @@ import type { KeyAlgorithm } from '../../keys/key-backend.js';
 import { cliActor, out, withNode, withWritableNode, type GlobalOptions } from '../context.js';
 
 function trustBundle(node: RampartNode, newIssuers: string[]): string {
-  return node.ca.cas().filter((c) => newIssuers.includes(c.id) || c.id === node.ca.root()?.id).sort((a) => (a.kind === 'root' ? -1 : 1)).map((c) => toPem(c.certDer)).join('');
+  return node.ca.cas().filter((c) => newIssuers.includes(c.id) || c.id === node.ca.root()?.id).sort((a, b) => (a.kind === 'root' ? 0 : 1) - (b.kind === 'root' ? 0 : 1)).map((c) => toPem(c.certDer)).join('');
 }
 
 export function registerPkiRebuild(program: Command, g: () => GlobalOptions): void {

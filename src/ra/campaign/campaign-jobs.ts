@@ -2,8 +2,10 @@
  * A node's campaign work: every certificate it issues is matched against the
  * active campaign at once; every 30 s the campaign is reloaded (another
  * process may have started or finished one) and the metrics updated; every
- * minute the leader matches what other nodes issued and, past the deadline,
- * finishes the campaign (the old hierarchy is revoked).
+ * minute the leader, past the deadline, finishes the campaign (the old
+ * hierarchy is revoked). Every node matches its own issuance; what a CLI
+ * process issued is matched by `rampart pki campaign status --reconcile`
+ * (a scan of the new issuers' inventory: not run on a serving node's thread).
  */
 import type { CaEvents } from '../../core/events.js';
 import { Periodic } from '../../core/periodic.js';
@@ -28,9 +30,7 @@ export class CampaignJobs {
     this.o.events.on('issued', (rec) => { this.o.campaigns.onIssued(rec).catch(this.o.onError); });
     this.jobs.every(30_000, () => this.refresh());
     this.jobs.every(60_000, async () => {
-      if (!this.o.isLeader()) return;
-      await this.o.campaigns.reconcile();
-      await this.o.campaigns.finishIfDue();
+      if (this.o.isLeader()) await this.o.campaigns.finishIfDue();
     });
     void this.refresh().catch(this.o.onError);
   }
