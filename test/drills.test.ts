@@ -167,8 +167,8 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
     node = await startNode({ dataDir });
     const ready = await call(`${node.httpUrl}/readyz`);
     assert.equal(ready.body.checks.drills.status, 'pass', JSON.stringify(ready.body.checks.drills));
-    // database-corruption applies too and has not run here: not yet due (a new schedule), so still a pass.
-    assert.match(ready.body.checks.drills.detail, /^2 of 3 applicable scenario\(s\) passed/);
+    // database-corruption and root-key-loss apply too and have not run here: not yet due (a new schedule), so still a pass.
+    assert.match(ready.body.checks.drills.detail, /^2 of 4 applicable scenario\(s\) passed/);
     const metrics = String((await call(`${node.httpUrl}/metrics`)).raw);
     assert.match(metrics, /rampart_drill_last_success_timestamp_seconds\{scenario="node-loss"\} \d+/);
     assert.match(metrics, /rampart_drill_last_success_timestamp_seconds\{scenario="key-restore"\} \d+/);
@@ -181,6 +181,6 @@ describe('DR drills, tiers and availability (CLI, real processes)', () => {
   it('unknown scenario: a clear error', async () => {
     const r = await rampart(dataDir, ['drill', 'run', 'meteor-strike']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /unknown drill scenario "meteor-strike" \(known: restore-latest, point-in-time, key-restore, node-loss, database-failover, hsm-failure, database-corruption, ssh-key-restore, datacenter-loss, database-corruption-postgres\)/);
+    assert.match(r.stderr, /unknown drill scenario "meteor-strike" \(known: restore-latest, point-in-time, key-restore, node-loss, database-failover, hsm-failure, database-corruption, ssh-key-restore, datacenter-loss, database-corruption-postgres, root-key-loss\)/);
   });
 });

@@ -87,7 +87,7 @@ export class CertificateService {
     const rec = await this.d.store.getCertificate(id.serialHex);
     const aki = rec ? authorityKeyIdOf(rec.der) : null;
     if (!rec || !aki || !aki.equals(id.keyIdentifier)) throw new AcmeError('malformed', 'no certificate with this identifier', { status: 404 });
-    const w = renewalWindow(rec.notBefore, rec.notAfter, this.d.settings.ari.renewAtFraction, rec.status === 'revoked', this.d.clock.now());
+    const w = renewalWindow(rec.notBefore, rec.notAfter, this.d.settings.ari.renewAtFraction, rec.status === 'revoked' || (this.d.renewNow?.(rec) ?? false), this.d.clock.now());
     return {
       body: { suggestedWindow: { start: w.start.toISOString(), end: w.end.toISOString() } },
       retryAfter: this.d.settings.ari.retryAfterSeconds,

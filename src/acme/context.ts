@@ -1,4 +1,5 @@
 /** What the ACME services share: storage, CA services, settings, and the per-request view of the server. */
+import type { CertificateRecord } from '../core/types.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -33,6 +34,8 @@ export interface AcmeDeps {
   log: Logger;
   /** Whether this node accepts writes now (a standby in active-passive mode does not). */
   canWrite(): boolean;
+  /** A re-issuance campaign replaces this certificate's issuer: renewal information says renew now (RFC 9773). */
+  renewNow?(rec: CertificateRecord): boolean;
   /** Called when a validation attempt ends (metrics). */
   onValidation?(type: string, outcome: 'valid' | 'invalid'): void;
 }

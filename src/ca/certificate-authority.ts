@@ -89,7 +89,12 @@ export class CertificateAuthority {
 
   get(id: string): IssuerRecord | undefined { return this.issuers.find((i) => i.id === id); }
 
-  root(): IssuerRecord | undefined { return this.issuers.find((i) => i.kind === 'root'); }
+  /** The current root: the parent of the active intermediate (after `rampart pki rebuild` a node has an old and a new root), else the only root. */
+  root(): IssuerRecord | undefined {
+    const parentId = this.issuers.find((i) => i.kind === 'intermediate' && i.active)?.parentId;
+    const parent = parentId ? this.get(parentId) : undefined;
+    return parent?.kind === 'root' ? parent : this.issuers.find((i) => i.kind === 'root');
+  }
 
   active(): IssuerRecord {
     const a = this.issuers.find((i) => i.kind === 'intermediate' && i.active);

@@ -47,6 +47,8 @@ export interface PlanImportOptions {
   /** Where this node publishes: a CRL distribution point elsewhere gets a note. */
   urls?: CaUrls;
   now: Date;
+  /** The bundle brings a new root that replaces this node's (`rampart pki rebuild` after a root loss). */
+  newRoot?: boolean;
 }
 
 const sha256 = (b: Uint8Array | ArrayBuffer): string => createHash('sha256').update(new Uint8Array(b)).digest('hex');
@@ -70,7 +72,10 @@ export async function planIntermediateImport(o: PlanImportOptions): Promise<Inte
   // The root: a CA, current, and this node's root if it has one.
   if (!rootX.getExtension(BasicConstraintsExtension)?.ca) throw new Error('the root certificate is not a CA certificate (basicConstraints cA is not set)');
   if (rootX.notAfter <= now) throw new Error(`the root certificate expired at ${rootX.notAfter.toISOString()}`);
-  const existing = o.ca.root();
+  if (o.newRoot && o.ca.all().some((i) => sameBytes(i.certDer, o.bundle.rootDer))) {
+    throw new Error('the bundle\'s root is already known to this node: a rebuild needs a new root (`rampart root init` in a new directory)');
+  }
+  const existing = o.newRoot ? undefined : o.ca.root();
   if (existing && !sameBytes(existing.certDer, o.bundle.rootDer)) {
     throw new Error(`the bundle's root "${nameString(rootX)}" (SHA-256 ${sha256(o.bundle.rootDer)}) is not this node's root "${existing.subject}" `
       + `(SHA-256 ${sha256(existing.certDer)}): a node has exactly one root, and every certificate it issued chains to it; `

@@ -11,6 +11,7 @@ import type { CaEvents } from '../core/events.js';
 import { Periodic } from '../core/periodic.js';
 import type { KeyBackend } from '../keys/key-backend.js';
 import type { Store } from '../storage/store.js';
+import type { IssuerRecord } from '../core/types.js';
 import type { RampartMetrics } from '../metrics/metrics.js';
 import type { CaBundle } from './ca-bundle.js';
 import type { CertificateAuthority, OcspSignerSpec } from './certificate-authority.js';
@@ -60,6 +61,25 @@ export class IssuerLifecycle {
     await this.ensureOcspSigners();
   }
 
+  /**
+   * `rampart pki rebuild` after a root loss, with the root online: a new root
+   * and intermediate (the intermediate becomes the active issuer); the old
+   * ones stay, inactive, serving OCSP and CRLs until the campaign ends.
+   */
+  async createReplacementHierarchy(spec: HierarchySpec, actor: Actor): Promise<{ root: IssuerRecord; intermediate: IssuerRecord }> {
+    const created = await createHierarchy({ spec, keys: this.o.keys, store: this.o.store, clock: this.o.clock, urls: this.o.urls });
+    await this.o.audit.record({
+      ...actorFields(actor), action: 'pki.rebuild', target: `issuer:${created.intermediate.id}`, outcome: 'success',
+      details: { root: created.root.id, rootSubject: created.root.subject, intermediate: created.intermediate.id, intermediateSubject: created.intermediate.subject },
+    });
+    await this.o.ca.load();
+    this.o.events.emit('issuersChanged');
+    await this.ensureOcspSigners();
+    await this.o.publishCrl(created.intermediate.id).catch(() => undefined);
+    this.o.events.emit('issuersChanged');
+    return created;
+  }
+
   /** Issues or renews the OCSP signer of every CA still in service. */
   async ensureOcspSigners(): Promise<void> {
     // Retired intermediates (inactive, nothing unexpired left) get no new OCSP signer.
@@ -81,12 +101,12 @@ export class IssuerLifecycle {
    * OCSP and CRLs for what it issued. A running node picks the change up
    * from the database within 30 s (watch()).
    */
-  async importIntermediate(bundle: CaBundle, actor: Actor, action: 'ca.import' | 'ca.rotate' = 'ca.import'): Promise<IntermediateImportPlan> {
+  async importIntermediate(bundle: CaBundle, actor: Actor, action: 'ca.import' | 'ca.rotate' | 'pki.rebuild' = 'ca.import', opts: { newRoot?: boolean } = {}): Promise<IntermediateImportPlan> {
     let plan: IntermediateImportPlan;
     try {
       plan = await planIntermediateImport({
         bundle, ca: this.o.ca, keys: this.o.keys, pending: await listPendingIntermediates(this.o.store), latestCrl: (id) => this.o.store.latestCrl(id),
-        urls: this.o.urls, now: this.o.clock.now(),
+        urls: this.o.urls, now: this.o.clock.now(), newRoot: opts.newRoot,
       });
       await applyIntermediateImport(plan, this.o.store);
     } catch (e) {

@@ -7,7 +7,7 @@ const config = (overrides: Record<string, unknown>) => loadConfig({ overrides: {
 
 test('scenarios apply to what a node has: SSH profiles, an extractable PKCS#11 key backend, PostgreSQL', () => {
   const plain = applicableScenarios(config({}));
-  assert.deepEqual(plain, ['restore-latest', 'key-restore', 'database-corruption']);
+  assert.deepEqual(plain, ['restore-latest', 'key-restore', 'database-corruption', 'root-key-loss']);
   const ssh = applicableScenarios(config({ ssh: { profiles: { ops: { type: 'user', ca: 'ops', principals: { 'role:admin': ['ops'] } } } } }));
   assert.ok(ssh.includes('ssh-key-restore'));
   const hsm = applicableScenarios(config({ keys: { backend: 'pkcs11', pkcs11: { tokens: ['pkcs11:token=a'], extractable: true } } }));

@@ -25,6 +25,8 @@ export function applicableScenarios(config: Pick<RampartConfig, 'database' | 'cl
       // Self-contained (its own SQLite node): every installation rehearses restoring a damaged database.
       case 'database-corruption': return true;
       // A node that signs SSH certificates (it has SSH profiles) rehearses getting its SSH CA key back.
+      // Self-contained (its own node and lego clients): every installation rehearses losing its root, yearly by default.
+      case 'root-key-loss': return true;
       case 'ssh-key-restore': return Object.keys(config.ssh.profiles).length > 0;
       // A multi-region deployment rehearses losing a region (the drill builds its own two regions).
       case 'datacenter-loss': return config.regions !== undefined;

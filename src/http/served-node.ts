@@ -24,6 +24,7 @@ import type { RampartMetrics } from '../metrics/metrics.js';
 import type { IssuanceService } from '../ra/issuance.js';
 import type { PendingInventory } from '../ra/pending-inventory.js';
 import type { RevocationService } from '../ra/revocation.js';
+import type { CampaignService } from '../ra/campaign/campaign-service.js';
 import type { SshIssuance } from '../ra/ssh-issuance.js';
 import type { SshAuthority } from '../ca/ssh/ssh-authority.js';
 import type { RegionMonitor } from '../region/region-monitor.js';
@@ -53,6 +54,7 @@ export interface ServedNode {
   readonly ca: CertificateAuthority;
   readonly issuance: IssuanceService;
   readonly revocation: RevocationService;
+  readonly campaigns: CampaignService;
   readonly sshAuthority: SshAuthority;
   readonly sshIssuance: SshIssuance;
   readonly pendingInventory: PendingInventory;

@@ -33,6 +33,7 @@ import { acmeRoutes } from './acme/acme-routes.js';
 import { estRoutes } from './est/est-routes.js';
 import { acmeAdminRoutes } from './api/acme-admin-routes.js';
 import { dashboardDataRoutes } from './api/dashboard-data-routes.js';
+import { campaignRoutes } from './api/campaign-routes.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { ACME_PREFIX } from '../acme/urls.js';
 import { createNodeLimits, type NodeLimits } from './limits/node-limits.js';
@@ -130,6 +131,7 @@ export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, url
     cluster: async () => clusterView(node),
   });
   await app.register(acmeAdminRoutes, { auth, eab: node.eab, audit: node.audit });
+  await app.register(campaignRoutes, { auth, campaigns: node.campaigns });
   await app.register(dashboardDataRoutes, { auth, store: node.store, clock: node.clock, config: node.config, dataDir: node.paths.dataDir, history: node.metricHistory });
   await app.register(dashboardRoutes);
   await app.register(operatorRoutes, { auth, operators: node.operators, tokens: node.tokens, audit: node.audit, clock: node.clock });

@@ -5,6 +5,9 @@
  * to the roles. With src/cli the only place that picks implementations and
  * reads the environment.
  */
+import { CampaignService } from '../ra/campaign/campaign-service.js';
+import { CampaignJobs } from '../ra/campaign/campaign-jobs.js';
+import { CampaignMetrics } from '../metrics/campaign-metrics.js';
 import { PkiPool, defaultWorkerCount } from '../pki/pool/pki-pool.js';
 import pino, { type Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
@@ -106,6 +109,9 @@ export class RampartNode {
   readonly pkiPool: PkiPool;
   readonly issuance: IssuanceService;
   readonly revocation: RevocationService;
+  /** Re-issuance campaigns after `rampart pki rebuild` (ra/campaign). */
+  readonly campaigns: CampaignService;
+  private campaignJobs: CampaignJobs | null = null;
   /** SSH CAs (keys in the key backend) and their KRLs; SSH certificate issuance and revocation. */
   readonly sshAuthority: SshAuthority;
   readonly sshIssuance: SshIssuance;
@@ -214,6 +220,7 @@ export class RampartNode {
       pool: this.pkiPool, integrity: this.integrity, observe: (stage, ms) => this.metrics.issuanceStage.observe({ stage }, ms / 1000),
     });
     this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.gate });
+    this.campaigns = new CampaignService({ store, issuance: this.issuance, revocation: this.revocation, audit: this.audit, clock });
     this.sshAuthority = new SshAuthority({ store: store.ssh, keys, audit: this.audit, clock });
     this.sshIssuance = new SshIssuance({
       authority: this.sshAuthority, store: store.ssh, audit: this.audit, clock, profiles: config.ssh.profiles, gate: this.gate,
@@ -240,7 +247,7 @@ export class RampartNode {
     this.acme = config.acme.enabled && acmeProfile ? new AcmeServer({
       store, clock, settings: config.acme, profile: acmeProfile, issuance: this.issuance, revocation: this.revocation, ca: this.ca,
       audit: this.audit, validator: createValidator(config.acme.validation), limits: new RateLimiter(store, clock, config.acme.rateLimits),
-      eab: this.eab, log, canWrite: () => this.canWrite(),
+      eab: this.eab, log, canWrite: () => this.canWrite(), renewNow: (rec) => this.campaigns.renewNow(rec, this.ca.active().id),
       onValidation: (type, outcome) => this.metrics.acmeValidations.inc({ type, outcome }),
     }, secret) : null;
     registerDatabaseCheck({ health: this.health, store });
@@ -410,6 +417,11 @@ export class RampartNode {
     this.tidySchedule.start();
     this.integrity.start();
     this.acme?.start(leaderWork);
+    this.campaignJobs = new CampaignJobs({
+      campaigns: this.campaigns, events: this.events, metrics: new CampaignMetrics(this.metrics.registry), isLeader: leaderWork,
+      onError: (e) => this.log.error({ err: e }, 're-issuance campaign job failed'),
+    });
+    this.campaignJobs.start();
   }
 
   /** Work the leader does when it gains the lease: renew OCSP signers, publish stale CRLs. */
@@ -422,6 +434,7 @@ export class RampartNode {
   async close(): Promise<void> {
     this.metricHistory.stop();
     this.acme?.stop();
+    this.campaignJobs?.stop();
     this.backups.stop();
     this.integrity.stop();
     await this.mirror?.stop();

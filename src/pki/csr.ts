@@ -147,7 +147,7 @@ function bitLength(bytes: Uint8Array): number {
   return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i]!));
 }
 
-function describeKey(spki: asn.SubjectPublicKeyInfo): CsrKey {
+export function describeKey(spki: asn.SubjectPublicKeyInfo): CsrKey {
   const oid = spki.algorithm.algorithm;
   if (oid === CSR_OIDS.rsaEncryption) {
     let pub: RSAPublicKey;
@@ -227,7 +227,7 @@ async function verifySignature(der: Uint8Array<ArrayBuffer>, key: CsrKey, s: Str
   if (!ok) throw bad('CSR signature does not verify');
 }
 
-function generalNamesToSans(names: asn.GeneralName[]): CsrSans {
+export function generalNamesToSans(names: asn.GeneralName[]): CsrSans {
   const san: CsrSans = { dns: [], ip: [], email: [], uri: [] };
   for (const n of names) {
     if (n.dNSName !== undefined) san.dns.push(n.dNSName);

@@ -5,6 +5,7 @@
  * database fits without changing callers. Every write is durable when the
  * returned promise resolves.
  */
+import type { CampaignCapable } from './campaign-records.js';
 import type {
   Fence, LeaseState, NodeInfo,
   ApiTokenRecord, OperatorRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord, Page, RevokedEntry,
@@ -278,7 +279,7 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
-export interface Store extends SshCapable, SnapshotCapable, DatabaseIntegrityCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
+export interface Store extends CampaignCapable, SshCapable, SnapshotCapable, DatabaseIntegrityCapable, BulkLoadCapable, TidyCapable, AcmeStore, IssuerStore, CertificateStore, CrlStore, TokenStore, OperatorStore, AuditStore, MetaStore, ClusterStore {
   readonly kind: string;
   migrate(): Promise<void>;
   /** Cheap round trip for health checks. */

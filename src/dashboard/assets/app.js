@@ -130,6 +130,29 @@
         vs(r.rtoSeconds, r.rtoTargetSeconds, r.rtoMet), vs(r.rpoSeconds, r.rpoTargetSeconds, r.rpoMet), r.tier,
       ], { 'data-testid': 'drill-row', 'data-scenario': r.scenario, 'data-outcome': r.outcome, class: r.outcome })));
     } catch (e) { tbody.replaceChildren(); handle('drills', e); }
+    await loadCampaign();
+  }
+
+  // The re-issuance campaign after `rampart pki rebuild` (GET /api/v1/campaign; 404: none).
+  async function loadCampaign() {
+    const bar = $('#campaign-progress');
+    try {
+      const c = await api('/api/v1/campaign');
+      msg('campaign', '');
+      bar.hidden = false;
+      bar.value = c.total ? c.reissued / c.total : 1;
+      const ch = Object.entries(c.byChannel).filter(([, x]) => x.total).map(([k, x]) => `${k} ${x.replaced}/${x.total}`).join(', ');
+      fillDl($('#campaign-summary'), [
+        ['Campaign', `${c.id} (${c.kind}, ${c.state})`], ['Re-issued', `${c.reissued} of ${c.total} (${c.percentDone} %)`], ['Outstanding', String(c.outstanding)],
+        ['By channel', ch], ['Started', when(c.startedAt)], ['Deadline', c.deadline ? when(c.deadline) + (c.deadlinePassed ? ' (passed)' : '') : 'none'],
+        ['Finished', c.finishNote ? `${when(c.finishedAt)}: ${c.finishNote}` : null],
+      ]);
+    } catch (e) {
+      bar.hidden = true;
+      $('#campaign-summary').replaceChildren();
+      if (e instanceof ApiError && e.status === 404) msg('campaign', 'no re-issuance campaign (`rampart pki rebuild` starts one)');
+      else handle('campaign', e);
+    }
   }
 
   // ------------------------------------------------------------------ charts

@@ -12,6 +12,7 @@ import { sshKeyRestore } from './ssh-key-restore.js';
 import { databaseCorruption } from './database-corruption.js';
 import { datacenterLoss } from './datacenter-loss.js';
 import { databaseCorruptionPostgres } from './database-corruption-postgres.js';
+import { rootKeyLoss } from './root-key-loss.js';
 
 export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'restore-latest': restoreLatest,
@@ -24,6 +25,7 @@ export const SCENARIOS: Record<DrillScenarioName, DrillScenario> = {
   'database-corruption': databaseCorruption,
   'datacenter-loss': datacenterLoss,
   'database-corruption-postgres': databaseCorruptionPostgres,
+  'root-key-loss': rootKeyLoss,
 };
 
 export function scenarioByName(name: string): DrillScenario {

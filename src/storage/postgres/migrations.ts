@@ -280,6 +280,34 @@ export const POSTGRES_MIGRATIONS: string[] = [
     krl BYTEA NOT NULL
   );
   `,
+  // Re-issuance campaigns (issue 20, `rampart pki rebuild`): as in the SQLite schema.
+  `
+  CREATE TABLE reissue_campaigns (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('root-loss','intermediate-compromise')),
+    state TEXT NOT NULL CHECK (state IN ('active','finished')),
+    old_issuers TEXT NOT NULL,
+    new_issuers TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    deadline BIGINT,
+    finished_at BIGINT,
+    finish_note TEXT
+  );
+  CREATE TABLE reissue_items (
+    campaign_id TEXT NOT NULL REFERENCES reissue_campaigns(id),
+    serial TEXT COLLATE "C" NOT NULL,
+    channel TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    sans_key TEXT NOT NULL,
+    not_after BIGINT NOT NULL,
+    replaced_by TEXT,
+    replaced_at BIGINT,
+    PRIMARY KEY (campaign_id, serial)
+  );
+  CREATE INDEX reissue_items_match ON reissue_items (campaign_id, requester, sans_key);
+  `,
 ];
 
 /**

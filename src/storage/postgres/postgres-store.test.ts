@@ -9,6 +9,7 @@ import type { CertificateFilter, CertificateRecord, IssuerRecord } from '../../c
 import { rampartConfigSchema } from '../../config/schema.js';
 import { acmeConformance } from '../conformance/acme-conformance.js';
 import { sshConformance } from '../conformance/ssh-conformance.js';
+import { campaignConformance } from '../conformance/campaign-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
 import { inventoryConformance } from '../conformance/inventory-conformance.js';
 import { createStore } from '../create-store.js';
@@ -60,6 +61,7 @@ async function pgFactory() {
 storeConformance('PostgreSQL (real cluster)', pgFactory);
 acmeConformance('PostgreSQL (real cluster)', pgFactory);
 sshConformance('PostgreSQL (real cluster)', pgFactory);
+campaignConformance('PostgreSQL (real cluster)', pgFactory);
 inventoryConformance('PostgreSQL (real cluster)', pgFactory);
 
 describe('PostgresStore on one server', () => {

@@ -38,6 +38,7 @@ import { PostgresAcmeStore } from './postgres-acme-store.js';
 import { PostgresOperators } from './postgres-operators.js';
 import { PostgresCrls } from './postgres-crls.js';
 import { PostgresSsh } from './postgres-ssh.js';
+import { PostgresCampaigns } from './postgres-campaigns.js';
 import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
@@ -109,12 +110,15 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   private readonly crls: PostgresCrls;
   /** SSH CAs, certificates and KRLs (postgres-ssh.ts). */
   readonly ssh: PostgresSsh;
+  /** Re-issuance campaigns (postgres-campaigns.ts). */
+  readonly campaigns: PostgresCampaigns;
 
   constructor(readonly options: PostgresStoreOptions) {
     super();
     this.pool = new PgPool(options);
     this.crls = new PostgresCrls(this.pool, (tx, f) => this.checkFence(tx, f));
     this.ssh = new PostgresSsh({ pool: this.pool, checkFence: (tx, f) => this.checkFence(tx, f), appendAuditInTx: (tx, b, at) => this.appendAuditInTx(tx, b, at) });
+    this.campaigns = new PostgresCampaigns(this.pool);
     this.checkTimeoutMs = Math.max(2000, (options.connectTimeoutSeconds ?? 5) * 1000);
   }
   /** Backups: pg_dump of one exported snapshot, with the counts read in that snapshot. */

@@ -257,4 +257,35 @@ export const SQLITE_MIGRATIONS: string[] = [
     krl BLOB NOT NULL
   );
   `,
+  // Re-issuance campaigns (issue 20, `rampart pki rebuild`): a campaign
+  // lists every unexpired certificate of a hierarchy being replaced (root
+  // loss, intermediate compromise) and records which new certificate
+  // replaced each one.
+  `
+  CREATE TABLE reissue_campaigns (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('root-loss','intermediate-compromise')),
+    state TEXT NOT NULL CHECK (state IN ('active','finished')),
+    old_issuers TEXT NOT NULL,
+    new_issuers TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    deadline INTEGER,
+    finished_at INTEGER,
+    finish_note TEXT
+  );
+  CREATE TABLE reissue_items (
+    campaign_id TEXT NOT NULL REFERENCES reissue_campaigns(id),
+    serial TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    sans_key TEXT NOT NULL,
+    not_after INTEGER NOT NULL,
+    replaced_by TEXT,
+    replaced_at INTEGER,
+    PRIMARY KEY (campaign_id, serial)
+  );
+  CREATE INDEX reissue_items_match ON reissue_items (campaign_id, requester, sans_key);
+  `,
 ];

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { acmeConformance } from '../conformance/acme-conformance.js';
 import { sshConformance } from '../conformance/ssh-conformance.js';
+import { campaignConformance } from '../conformance/campaign-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
 import { inventoryConformance } from '../conformance/inventory-conformance.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -19,6 +20,7 @@ async function sqliteFactory() {
 storeConformance('SQLite (real file)', sqliteFactory);
 acmeConformance('SQLite (real file)', sqliteFactory);
 sshConformance('SQLite (real file)', sqliteFactory);
+campaignConformance('SQLite (real file)', sqliteFactory);
 inventoryConformance('SQLite (real file, reader thread)', sqliteFactory);
 inventoryConformance('SQLite (in memory, main thread)', async () => {
   const store = new SqliteStore({ path: ':memory:' });

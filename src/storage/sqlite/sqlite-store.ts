@@ -19,6 +19,7 @@ import type {
 import { SqliteOperators } from './sqlite-operators.js';
 import { SqliteAcme } from './sqlite-acme.js';
 import { SqliteSsh } from './sqlite-ssh.js';
+import { SqliteCampaigns } from './sqlite-campaigns.js';
 import { GroupCommit } from './group-commit.js';
 import { WalDurability } from './wal-durability.js';
 import { SqliteCluster } from './sqlite-cluster.js';
@@ -61,9 +62,11 @@ export class SqliteStore implements Store {
     this.group = new GroupCommit(this.db, opts.path === ':memory:' ? null : WalDurability.forFile(`${opts.path}-wal`));
     this.reader = new SqliteReader(opts.path, this.db);
     this.ssh = new SqliteSsh({ prep: (sql) => this.prep(sql), group: this.group, checkFence: (f) => this.checkFence(f), appendAuditInTx: (b) => this.appendAuditInTx(b) });
+    this.campaigns = new SqliteCampaigns((sql) => this.prep(sql), this.group);
   }
 
   readonly ssh: SqliteSsh; // SSH CAs, certificates and KRLs (sqlite-ssh.ts)
+  readonly campaigns: SqliteCampaigns; // re-issuance campaigns (sqlite-campaigns.ts)
 
   /** Inventory reads (pages, totals, exports) off the main thread. */
   readonly reader: SqliteReader;

@@ -1,0 +1,124 @@
+/**
+ * root-key-loss: the catastrophic path, in the drill's own directory. A
+ * fresh SQLite node with ACME; several lego accounts (Debian's lego) hold
+ * certificates; the root key is destroyed; `rampart pki rebuild` makes a new
+ * root and intermediate and starts the re-issuance campaign; each client
+ * runs its renewal schedule (ari-renewal-agent: it renews only when renewal
+ * information says so) until every one holds a certificate that chains to
+ * the new root and none relies on the old one; then the campaign is
+ * finished (the old hierarchy revoked).
+ *
+ * Recovery time runs from the loss of the key to the moment the last client
+ * holds a certificate of the new hierarchy. Data loss is 0: every certificate
+ * of the old hierarchy is in the campaign (checked).
+ */
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { sleep } from '../../core/wait.js';
+import { freeLoopbackPort } from '../../core/free-port.js';
+import { ariTick, heldCertificate } from '../ari-renewal-agent.js';
+import { legoCertFile, legoPath, type LegoAccount, type LegoEndpoint } from '../lego-client.js';
+import { rampartJson, startServe } from '../rampart-process.js';
+import { DrillUnavailableError, type DrillScenario } from '../drill-scenario.js';
+import { httpCall } from '../../core/http-client.js';
+
+const CLIENTS = 3;
+/** Bounded: the node picks the campaign up within 30 s; each client is asked every 2 s. */
+const MAX_ROUNDS = 120;
+
+function pemCerts(file: string): X509Certificate[] {
+  return [...readFileSync(file, 'utf8').matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
+}
+
+/** Whether the client's leaf and chain verify up to `root` (signatures and issuer names). */
+function chainsTo(a: LegoAccount, root: X509Certificate): boolean {
+  const [leaf, ...rest] = pemCerts(legoCertFile(a));
+  let cur: X509Certificate | undefined = leaf;
+  for (let i = 0; cur && i < 5; i++) {
+    if (cur.checkIssued(root) && cur.verify(root.publicKey)) return true;
+    const at: X509Certificate = cur;
+    cur = rest.find((c) => at.checkIssued(c) && at.verify(c.publicKey));
+  }
+  return false;
+}
+
+function findKeyFiles(dir: string, name: RegExp, depth = 3): string[] {
+  if (depth < 0 || !existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isFile() && name.test(e.name) ? [join(dir, e.name)] : e.isDirectory() ? findKeyFiles(join(dir, e.name), name, depth - 1) : []));
+}
+
+export const rootKeyLoss: DrillScenario = {
+  name: 'root-key-loss',
+  summary: 'lego clients hold certificates; the root key is destroyed; pki rebuild; clients move to the new root through ARI alone; the old hierarchy is revoked',
+  async run(ctx) {
+    if (!legoPath()) throw new DrillUnavailableError('lego is not installed (apt-get install lego): the drill runs real ACME clients');
+    const passphrase = randomBytes(24).toString('base64url');
+    const httpPort = await freeLoopbackPort();
+    const env = {
+      RAMPART_KEY_PASSPHRASE: passphrase, RAMPART_ACME__ENABLED: 'true', RAMPART_ACME__VALIDATION__CONNECT_ADDRESS: '127.0.0.1',
+      RAMPART_ACME__VALIDATION__HTTP_PORT: String(httpPort), RAMPART_ACME__VALIDATION__TLS_PORT: String(await freeLoopbackPort()),
+    };
+    const dataDir = join(ctx.env.dir('node'), 'data');
+    const node = await ctx.step('start a node with ACME (SQLite)', () => startServe(ctx.env, { name: 'node', dataDir, env }), (n) => n.httpsUrl);
+    const clientsDir = ctx.env.dir('clients');
+    const bundle = (await httpCall<string>(`${node.httpUrl}/ca/bundle.pem`)).raw.toString();
+    const caFile = join(clientsDir, 'bundle.pem');
+    writeFileSync(caFile, bundle);
+    const oldRoot = pemCerts(caFile).find((c) => c.issuer === c.subject)!;
+    const endpoint: LegoEndpoint = { directory: `${node.httpsUrl}/acme/directory`, caFile, httpPort };
+    const track = (pid: number, live: boolean) => (live ? ctx.env.trackPid(pid) : ctx.env.untrackPid(pid));
+    const accounts: LegoAccount[] = Array.from({ length: CLIENTS }, (_, i) => ({
+      name: `client-${i + 1}`, path: join(clientsDir, `lego-${i + 1}`), domain: `client-${i + 1}.drill.rampart.invalid`, email: `client-${i + 1}@drill.rampart.invalid`,
+    }));
+    await ctx.step(`${CLIENTS} lego accounts obtain certificates (http-01)`, async () => {
+      for (const a of accounts) await ariTick(a, endpoint, { track });
+      return accounts.map((a) => heldCertificate(a).serialNumber.toLowerCase());
+    }, (s) => s.join(' '));
+
+    ctx.faultAt();
+    const lost = await ctx.step('destroy the root key', async () => {
+      const root = (await rampartJson<{ issuers: Array<{ id: string }> }>(ctx.env, dataDir, ['ca', '--root'], { env })).issuers[0]!;
+      const files = findKeyFiles(dataDir, /^root-[0-9a-f]{8}\.key\.json$/);
+      for (const f of files) rmSync(f);
+      return { root: root.id, files };
+    }, (l) => `root ${l.root}: ${l.files.length ? `${l.files.length} key file(s) removed` : 'key kept in the database key store, no longer used'}`);
+    ctx.note(`root ${lost.root} lost${lost.files.length ? ` (removed ${lost.files.join(', ')})` : ''}`);
+
+    const rebuilt = await ctx.step('rampart pki rebuild (new root and intermediate, campaign started)', () => rampartJson<{ root: { id: string; subject: string }; campaign: { id: string; total: number } }>(
+      ctx.env, dataDir, ['pki', 'rebuild', '--trust-bundle-out', join(clientsDir, 'new-trust.pem')], { env },
+    ), (r) => `new root ${r.root.id}; campaign ${r.campaign.id} with ${r.campaign.total} certificate(s)`);
+    const newRoot = pemCerts(join(clientsDir, 'new-trust.pem')).find((c) => c.issuer === c.subject)!;
+
+    await ctx.step('every client renews on renewal information alone and chains to the new root', async () => {
+      const moved = new Set<string>();
+      for (let round = 0; round < MAX_ROUNDS && moved.size < accounts.length; round++) {
+        for (const a of accounts) {
+          if (moved.has(a.name)) continue;
+          const t = await ariTick(a, endpoint, { track });
+          if (t.action === 'renewed') {
+            if (!chainsTo(a, newRoot)) throw new Error(`${a.name} renewed but its certificate does not chain to the new root`);
+            moved.add(a.name);
+            ctx.progress(`${a.name} renewed through ARI (${moved.size}/${accounts.length})`);
+          }
+        }
+        if (moved.size < accounts.length) await sleep(2000);
+      }
+      if (moved.size < accounts.length) throw new Error(`only ${moved.size} of ${accounts.length} clients moved to the new root`);
+      const stale = accounts.filter((a) => chainsTo(a, oldRoot));
+      if (stale.length) throw new Error(`${stale.map((a) => a.name).join(', ')} still chain to the old root`);
+      return moved.size;
+    }, (n) => `${n} of ${accounts.length} clients hold certificates of the new root; none chains to the old one`);
+    ctx.recovered();
+
+    const status = await ctx.step('campaign progress (rampart pki campaign status)', () => rampartJson<{ total: number; reissued: number; outstanding: number; byChannel: Record<string, { total: number; replaced: number }> }>(
+      ctx.env, dataDir, ['pki', 'campaign', 'status', '--reconcile'], { env },
+    ), (s) => `${s.reissued} of ${s.total} re-issued, ${s.outstanding} outstanding (acme ${s.byChannel.acme?.replaced}/${s.byChannel.acme?.total})`);
+    if ((status.byChannel.acme?.replaced ?? 0) !== CLIENTS) throw new Error(`the campaign counts ${status.byChannel.acme?.replaced} ACME certificates re-issued, not ${CLIENTS}`);
+    if (rebuilt.campaign.total < CLIENTS) throw new Error(`the campaign lists ${rebuilt.campaign.total} certificates, fewer than the ${CLIENTS} clients hold`);
+    await ctx.step('finish the campaign: revoke the old hierarchy', () => rampartJson<{ revoked: number; note: string }>(ctx.env, dataDir, ['pki', 'campaign', 'finish', '--force'], { env }), (r) => r.note);
+    ctx.dataLoss(0);
+    await node.stop();
+  },
+};

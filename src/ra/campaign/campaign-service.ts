@@ -1,0 +1,195 @@
+/**
+ * Re-issuance campaigns (issue 20): after `rampart pki rebuild` (root loss:
+ * new root and intermediate) or an intermediate compromise (new
+ * intermediate under the same root), every unexpired certificate of the old
+ * issuers is an item; each is replaced when its holder has a certificate
+ * from the new hierarchy:
+ * - ACME clients learn it from renewal information (RFC 9773): while a
+ *   campaign is active, renewNow() makes the suggested window of every
+ *   certificate of an old issuer lie in the past; the client's new order
+ *   (same account, same names) replaces the item (onIssued);
+ * - REST-issued items are exported as a work list and re-issued by the API
+ *   from the public key on record, when the profile still allows it.
+ * finish() revokes what is left of the old hierarchy, when every item is
+ * replaced, at the deadline, or when forced.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { actorFields, SYSTEM_ACTOR, type Actor } from '../../core/actor.js';
+import type { Clock } from '../../core/clock.js';
+import { RampartError, isRampartError } from '../../core/errors.js';
+import type { CertificateRecord } from '../../core/types.js';
+import { requestFromCertificate } from '../../pki/request-from-certificate.js';
+import type { CampaignCounts, CampaignItem, CampaignKind, CampaignRecord } from '../../storage/campaign-records.js';
+import type { Store } from '../../storage/store.js';
+import type { IssuanceService } from '../issuance.js';
+import type { RevocationService } from '../revocation.js';
+import { itemOf, sansKey } from './campaign-items.js';
+
+export interface CampaignServiceOptions {
+  store: Store;
+  issuance: IssuanceService;
+  revocation: RevocationService;
+  audit: AuditLog;
+  clock: Clock;
+}
+
+export interface CampaignProgress {
+  campaign: CampaignRecord;
+  counts: CampaignCounts;
+  /** Share of the items re-issued, 0..1 (1 for an empty campaign). */
+  done: number;
+  deadlinePassed: boolean;
+}
+
+export interface FinishResult { revoked: number; alreadyRevoked: number; failed: Array<{ serial: string; error: string }>; outstanding: number; note: string }
+
+const BATCH = 500;
+
+export class CampaignService {
+  /** Old issuer ids of the active campaign (renewal information reads it on every request). */
+  private active: CampaignRecord | null = null;
+
+  constructor(private readonly o: CampaignServiceOptions) {}
+
+  /** Reloads the active campaign (another process may have started or finished one). */
+  async load(): Promise<CampaignRecord | null> {
+    const c = await this.o.store.campaigns.currentCampaign();
+    this.active = c && c.state === 'active' ? c : null;
+    return this.active;
+  }
+
+  /** RFC 9773: the window of a certificate of a hierarchy being replaced is already open. */
+  renewNow(rec: Pick<CertificateRecord, 'issuerId'>, activeIssuerId: string): boolean {
+    // Only once this node issues from the new hierarchy (it reloads its issuers every 30 s), or a renewal would come from the old one.
+    return !!this.active && this.active.oldIssuers.includes(rec.issuerId) && this.active.newIssuers.includes(activeIssuerId);
+  }
+
+  /** Starts a campaign over every unexpired, unrevoked certificate of `oldIssuers`. */
+  async start(o: { kind: CampaignKind; oldIssuers: string[]; newIssuers: string[]; deadline: Date | null; actor: Actor }): Promise<CampaignProgress> {
+    const now = this.o.clock.now();
+    const campaign: CampaignRecord = {
+      id: `campaign-${now.toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`, kind: o.kind, state: 'active', oldIssuers: o.oldIssuers,
+      newIssuers: o.newIssuers, startedAt: now, deadline: o.deadline, finishedAt: null, finishNote: null,
+    };
+    await this.o.store.campaigns.createCampaign(campaign);
+    for (const issuerId of o.oldIssuers) {
+      for await (const batch of this.o.store.exportCertificates({ issuerId, status: 'good' }, now, { batch: BATCH })) {
+        await this.o.store.campaigns.addCampaignItems(batch.map((r) => itemOf(campaign.id, r)));
+      }
+    }
+    this.active = campaign;
+    const p = await this.progress(campaign);
+    await this.o.audit.record({
+      ...actorFields(o.actor), action: 'campaign.start', target: `campaign:${campaign.id}`, outcome: 'success',
+      details: { kind: o.kind, oldIssuers: o.oldIssuers, newIssuers: o.newIssuers, deadline: o.deadline?.toISOString() ?? null, items: p.counts.total },
+    });
+    return p;
+  }
+
+  async current(): Promise<CampaignRecord | null> {
+    return this.o.store.campaigns.currentCampaign();
+  }
+
+  async progress(c?: CampaignRecord | null): Promise<CampaignProgress> {
+    const campaign = c ?? await this.current();
+    if (!campaign) throw new RampartError('notFound', 'no re-issuance campaign (start one with `rampart pki rebuild`)');
+    const counts = await this.o.store.campaigns.campaignCounts(campaign.id);
+    return {
+      campaign, counts, done: counts.total ? counts.replaced / counts.total : 1,
+      deadlinePassed: !!campaign.deadline && campaign.deadline <= this.o.clock.now(),
+    };
+  }
+
+  /** A certificate from the new hierarchy replaces the holder's outstanding item with the same names. */
+  async onIssued(rec: CertificateRecord): Promise<boolean> {
+    const c = this.active;
+    if (!c || !c.newIssuers.includes(rec.issuerId) || rec.createdAt < c.startedAt) return false;
+    const serial = await this.o.store.campaigns.findOutstandingItem(c.id, rec.requester, sansKey(rec));
+    return serial ? this.o.store.campaigns.markItemReplaced(c.id, serial, rec.serial, rec.createdAt) : false;
+  }
+
+  /** Matches every certificate the new issuers issued since the start (catches issuance on other nodes and processes). */
+  async reconcile(): Promise<number> {
+    const c = await this.load();
+    if (!c) return 0;
+    let matched = 0;
+    for (const issuerId of c.newIssuers) {
+      for await (const batch of this.o.store.exportCertificates({ issuerId, status: 'good' }, this.o.clock.now(), { batch: BATCH })) {
+        for (const r of batch) if (await this.onIssued(r)) matched++;
+      }
+    }
+    return matched;
+  }
+
+  async items(q: { after?: string; limit: number; outstanding?: boolean }, c?: CampaignRecord | null): Promise<CampaignItem[]> {
+    const campaign = c ?? await this.current();
+    if (!campaign) throw new RampartError('notFound', 'no re-issuance campaign');
+    return this.o.store.campaigns.listCampaignItems(campaign.id, q);
+  }
+
+  /** Re-issues a REST item from the public key on record, under the same profile and names (refused when the profile no longer allows it). */
+  async reissue(serial: string, actor: Actor): Promise<{ item: string; record: CertificateRecord; chain: Uint8Array[] }> {
+    const c = await this.load();
+    if (!c) throw new RampartError('notFound', 'no active re-issuance campaign');
+    const found = await this.o.store.campaigns.getCampaignItem(c.id, serial);
+    if (!found) throw new RampartError('notFound', `certificate ${serial} is not in campaign ${c.id}`);
+    if (found.replacedBy) throw new RampartError('conflict', `certificate ${serial} was already re-issued as ${found.replacedBy}`);
+    if (found.channel === 'acme') throw new RampartError('policyViolation', `certificate ${serial} was issued through ACME: its client renews on its own (renewal information says now)`);
+    const old = await this.o.store.getCertificate(serial);
+    if (!old) throw new RampartError('notFound', `certificate ${serial} is not in the inventory`);
+    const parsed = requestFromCertificate(old.der);
+    const dns = parsed.san.dns;
+    const ip = parsed.san.ip;
+    const res = await this.o.issuance.issue({
+      csr: old.der, parsedCsr: parsed, profile: old.profile, sans: { dns, ip },
+      validityDays: Math.max(1, Math.round((old.notAfter.getTime() - old.notBefore.getTime()) / 86_400_000)),
+      auditDetails: { campaign: c.id, reissueOf: serial },
+    }, actor);
+    await this.o.store.campaigns.markItemReplaced(c.id, serial, res.record.serial, res.record.createdAt);
+    return { item: serial, record: res.record, chain: res.chain };
+  }
+
+  /**
+   * Ends the campaign and revokes every certificate of the old issuers still
+   * good (superseded after a root loss, cACompromise after an intermediate
+   * compromise). Refused while items are outstanding, before the deadline,
+   * unless forced.
+   */
+  async finish(o: { actor: Actor; force?: boolean }): Promise<FinishResult> {
+    const c = await this.load();
+    if (!c) throw new RampartError('notFound', 'no active re-issuance campaign');
+    const p = await this.progress(c);
+    if (p.counts.outstanding > 0 && !o.force && !p.deadlinePassed) {
+      throw new RampartError('conflict', `${p.counts.outstanding} certificate(s) of campaign ${c.id} are not re-issued yet: wait, re-issue them, or finish with --force (they are revoked)`);
+    }
+    const reason = c.kind === 'root-loss' ? 'superseded' : 'cACompromise';
+    const result: FinishResult = { revoked: 0, alreadyRevoked: 0, failed: [], outstanding: p.counts.outstanding, note: '' };
+    const now = this.o.clock.now();
+    for (const issuerId of c.oldIssuers) {
+      for await (const batch of this.o.store.exportCertificates({ issuerId, status: 'good' }, now, { batch: BATCH })) {
+        for (const r of batch) {
+          try {
+            await this.o.revocation.revoke(r.serial, reason, o.actor);
+            result.revoked++;
+          } catch (e) {
+            if (isRampartError(e) && e.code === 'alreadyRevoked') result.alreadyRevoked++;
+            else result.failed.push({ serial: r.serial, error: (e as Error).message });
+          }
+        }
+      }
+    }
+    result.note = `${p.deadlinePassed ? 'deadline reached' : o.force ? 'forced' : 'every certificate re-issued'}; ${result.revoked} certificate(s) of the old hierarchy revoked (${reason}), ${result.outstanding} never re-issued`;
+    await this.o.store.campaigns.finishCampaign(c.id, this.o.clock.now(), result.note);
+    this.active = null;
+    await this.o.audit.record({ ...actorFields(o.actor), action: 'campaign.finish', target: `campaign:${c.id}`, outcome: result.failed.length ? 'failure' : 'success', details: { ...result, failed: result.failed.slice(0, 20) } });
+    return result;
+  }
+
+  /** The deadline job: finishes an active campaign whose deadline has passed. */
+  async finishIfDue(): Promise<FinishResult | null> {
+    const c = await this.load();
+    if (!c?.deadline || c.deadline > this.o.clock.now()) return null;
+    return this.finish({ actor: SYSTEM_ACTOR, force: true });
+  }
+}
