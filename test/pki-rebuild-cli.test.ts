@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { rampartAsync } from './helpers/rampart-cli.js';
+import { openssl } from './helpers/openssl.js';
 import { removeDir, tempDir } from './helpers/node-process.js';
 
 const env = { RAMPART_KEY_PASSPHRASE: 'rebuild-test-passphrase-0123' };
@@ -64,7 +65,16 @@ describe('rampart pki rebuild (CLI)', () => {
     // Nothing outstanding (this data directory issued nothing): finishing needs no --force.
     const fin = await rampart(d, ['--json', 'pki', 'campaign', 'finish']);
     assert.equal(fin.code, 0, fin.stderr);
-    assert.match(JSON.parse(fin.stdout).note, /every certificate re-issued; 0 certificate\(s\) of the old hierarchy revoked \(cACompromise\)/);
+    const note = JSON.parse(fin.stdout).note as string;
+    assert.match(note, /every certificate re-issued; 0 certificate\(s\) of the old hierarchy revoked \(cACompromise\)/);
+    // The compromised intermediate itself is revoked by its (online) root: listed on the root's complete CRL.
+    const revokedInt = /intermediate .* \(serial ([0-9a-f]+)\) revoked by .* \(cACompromise: on its CRL and OCSP\)/.exec(note);
+    assert.ok(revokedInt, note);
+    const rootCrl = join(d, 'root.crl');
+    const crl = await rampart(d, ['--json', 'crl', '--issuer', out.root.id, '--out', rootCrl]);
+    assert.equal(crl.code, 0, crl.stderr);
+    const text = openssl(['crl', '-inform', 'DER', '-in', rootCrl, '-noout', '-text']).out;
+    assert.match(text, new RegExp(`Serial Number: ${revokedInt[1]!.toUpperCase()}\\s+Revocation Date: [^\\n]+\\s+CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+CA Compromise`), text);
     const none = await rampart(d, ['pki', 'campaign', 'finish']);
     assert.notEqual(none.code, 0);
     assert.match(none.stderr, /no active re-issuance campaign/);

@@ -220,7 +220,7 @@ export class RampartNode {
       pool: this.pkiPool, integrity: this.integrity, observe: (stage, ms) => this.metrics.issuanceStage.observe({ stage }, ms / 1000),
     });
     this.revocation = new RevocationService({ store, audit: this.audit, clock, events: this.events, gate: this.gate });
-    this.campaigns = new CampaignService({ store, issuance: this.issuance, revocation: this.revocation, audit: this.audit, clock });
+    this.campaigns = new CampaignService({ store, issuance: this.issuance, revocation: this.revocation, audit: this.audit, clock, cas: () => this.ca.all() });
     this.sshAuthority = new SshAuthority({ store: store.ssh, keys, audit: this.audit, clock });
     this.sshIssuance = new SshIssuance({
       authority: this.sshAuthority, store: store.ssh, audit: this.audit, clock, profiles: config.ssh.profiles, gate: this.gate,

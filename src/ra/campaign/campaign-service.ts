@@ -18,7 +18,9 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { actorFields, SYSTEM_ACTOR, type Actor } from '../../core/actor.js';
 import type { Clock } from '../../core/clock.js';
 import { RampartError, isRampartError } from '../../core/errors.js';
-import type { CertificateRecord } from '../../core/types.js';
+import { isOfflineIssuer } from '../../core/offline-key.js';
+import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
+import { certificateSerialHex } from '../../pki/certificate-serial.js';
 import { requestFromCertificate } from '../../pki/request-from-certificate.js';
 import type { CampaignCounts, CampaignItem, CampaignKind, CampaignRecord } from '../../storage/campaign-records.js';
 import type { Store } from '../../storage/store.js';
@@ -32,6 +34,8 @@ export interface CampaignServiceOptions {
   revocation: RevocationService;
   audit: AuditLog;
   clock: Clock;
+  /** The CAs this node knows (to revoke a compromised intermediate on its online root's CRL and OCSP). */
+  cas: () => IssuerRecord[];
 }
 
 export interface CampaignProgress {
@@ -179,11 +183,52 @@ export class CampaignService {
         }
       }
     }
-    result.note = `${p.deadlinePassed ? 'deadline reached' : o.force ? 'forced' : 'every certificate re-issued'}; ${result.revoked} certificate(s) of the old hierarchy revoked (${reason}), ${result.outstanding} never re-issued`;
+    const cas = c.kind === 'intermediate-compromise' ? await this.revokeCompromisedCas(c.oldIssuers, o.actor) : '';
+    result.note = `${p.deadlinePassed ? 'deadline reached' : o.force ? 'forced' : 'every certificate re-issued'}; ${result.revoked} certificate(s) of the old hierarchy revoked (${reason}), ${result.outstanding} never re-issued${cas}`;
     await this.o.store.campaigns.finishCampaign(c.id, this.o.clock.now(), result.note);
     this.active = null;
     await this.o.audit.record({ ...actorFields(o.actor), action: 'campaign.finish', target: `campaign:${c.id}`, outcome: result.failed.length ? 'failure' : 'success', details: { ...result, failed: result.failed.slice(0, 20) } });
     return result;
+  }
+
+  /**
+   * An intermediate compromise ends with the intermediate itself revoked by
+   * its root: with the root's key on this node, the intermediate's
+   * certificate goes into the root's inventory (once) and is revoked
+   * (cACompromise) like any certificate, so the root's complete CRL (the one
+   * an intermediate's CDP names) and its OCSP answer list it. An offline root
+   * revokes it on its own host: the note says how.
+   */
+  private async revokeCompromisedCas(ids: string[], actor: Actor): Promise<string> {
+    const all = this.o.cas();
+    const notes: string[] = [];
+    for (const id of ids) {
+      const ca = all.find((i) => i.id === id);
+      const root = ca && all.find((i) => i.id === ca.parentId);
+      if (!ca || !root) { notes.push(`CA ${id}: its issuer is not known here, revoke it where its issuer's key is`); continue; }
+      const serial = certificateSerialHex(ca.certDer);
+      if (isOfflineIssuer(root)) {
+        notes.push(`intermediate ${ca.subject} (serial ${serial}): revoke it on the offline root's host (rampart root revoke ${serial} --reason cACompromise, then rampart root crl) and publish that CRL`);
+        continue;
+      }
+      if (!(await this.o.store.getCertificate(serial))) {
+        const now = this.o.clock.now();
+        await this.o.store.insertCertificate({
+          serial, issuerId: root.id, profile: 'intermediate-ca', subject: ca.subject, sans: [], notBefore: ca.notBefore, notAfter: ca.notAfter,
+          der: ca.certDer, status: 'good', revokedAt: null, revocationReason: null, createdAt: now, requester: actorFields(actor).actor, crlShard: null,
+        }, undefined, undefined, this.o.audit.builder({
+          ...actorFields(actor), action: 'certificate.import', target: `serial:${serial}`, outcome: 'success',
+          details: { reason: 'intermediate compromise: the CA certificate enters its root\'s inventory to be revoked', issuerId: root.id, subject: ca.subject },
+        }));
+      }
+      try {
+        await this.o.revocation.revoke(serial, 'cACompromise', actor);
+      } catch (e) {
+        if (!(isRampartError(e) && e.code === 'alreadyRevoked')) throw e;
+      }
+      notes.push(`intermediate ${ca.subject} (serial ${serial}) revoked by ${root.subject} (cACompromise: on its CRL and OCSP)`);
+    }
+    return notes.length ? `; ${notes.join('; ')}` : '';
   }
 
   /** The deadline job: finishes an active campaign whose deadline has passed. */
