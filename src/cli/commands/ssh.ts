@@ -42,7 +42,7 @@ export function registerSsh(program: Command, g: () => GlobalOptions): void {
           const { ca: rec, warnings } = await node.sshAuthority.createCa(name, type, algorithm, cliActor());
           for (const w of warnings) process.stderr.write(`rampart: WARNING: ${w}\n`);
           const v = sshCaView(rec);
-          out(g(), { ...v, warnings }, () => `SSH ${rec.type} CA ${rec.name} created (${rec.algorithm}, ${rec.keyBackend} key ${rec.keyRef})\n${v.fingerprint}\n${v.publicKey}`);
+          out(g(), { ...v, keyRef: rec.keyRef, warnings }, () => `SSH ${rec.type} CA ${rec.name} created (${rec.algorithm}, ${rec.keyBackend} key ${rec.keyRef})\n${v.fingerprint}\n${v.publicKey}`);
         });
         return;
       }
@@ -54,7 +54,7 @@ export function registerSsh(program: Command, g: () => GlobalOptions): void {
         });
         const rec = made!.ca;
         const v = sshCaView(rec);
-        out(g(), { ...v, provenIn: made!.provenIn, backup: backupView(done) }, () => [
+        out(g(), { ...v, keyRef: rec.keyRef, provenIn: made!.provenIn, backup: backupView(done) }, () => [
           `SSH ${rec.type} CA ${rec.name} created in a ceremony (${rec.algorithm}, ${rec.keyBackend} key ${rec.keyRef}; test signature verified in ${made!.provenIn.join(', ')})`,
           v.fingerprint, v.publicKey, ...backupText(done, o),
         ].join('\n'));
