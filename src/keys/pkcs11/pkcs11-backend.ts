@@ -22,7 +22,8 @@
  * CKK_EC_EDWARDS, CKM_EDDSA; mechanisms.ts). A token that cannot wrap an
  * Ed25519 key (SoftHSM2 2.6) cannot copy it to the pool's other tokens nor
  * back it up: such a key reaches every token through `rampart key restore`
- * from a backup made where it was created (key-transfer.ts).
+ * from a backup made where it was created (key-transfer.ts), or through the
+ * SSH CA creation ceremony (src/ca/ssh/ssh-ca-ceremony.ts, KeyPlacement).
  */
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { resolve } from 'node:path';
