@@ -5,7 +5,7 @@
  * token (SoftHSM2 2.6 wraps no Edwards key): plain `ssh ca create` refuses it
  * (a CLI error naming --backup and ecdsa-p256, nothing created), and the
  * creation ceremony (`--backup`) makes it in memory, writes its 2-of-3
- * Shamir shares first and imports it into both tokens (C_CreateObject), each
+ * Shamir shares first (sealed with the custodians' passphrases) and imports it into both tokens (C_CreateObject), each
  * proven by a test signature. An ECDSA P-256 host CA is generated in the
  * pool (CKM_EC_KEY_PAIR_GEN) and backed up out of the HSM (C_WrapKey,
  * verify-only restore). A second Ed25519 user CA is made on a software node,
@@ -44,7 +44,7 @@ describe('SSH CAs with keys in a PKCS#11 HSM pool (SoftHSM2), real sshd', () => 
   let sshd: Sshd | undefined;
   let admin = '';
   let env: Record<string, string>;
-  let ceremony: { backupFile: string; record: string; issuerId: string; custodians: Array<{ custodian: string; location: string }> };
+  let ceremony: { backupFile: string; record: string; issuerId: string; custodians: Array<{ custodian: string; location: string; sealed: boolean }> };
   const rampart = (dataDir: string, args: string[], extra: Record<string, string> = {}) =>
     spawnSync(process.execPath, [RAMPART_BIN, '--data-dir', dataDir, ...args], {
       encoding: 'utf8', timeout: 120_000, env: { ...process.env, RAMPART_LOG__LEVEL: 'warn', ...extra },
@@ -55,6 +55,7 @@ describe('SSH CAs with keys in a PKCS#11 HSM pool (SoftHSM2), real sshd', () => 
     return r.stdout;
   };
   const onNode = (args: string[]): string => ok(node.dataDir, args, env);
+  const passFiles = (names: string[]): string[] => names.flatMap((c) => ['--passphrase-file', `${c}=${node.file(`${c}.pass`)}`]);
   const issue = (body: Record<string, unknown>) =>
     call(`${node.httpsUrl}/api/v1/ssh/certificates`, { method: 'POST', token: admin, ca: node.ca, json: body });
   const issueTo = async (body: Record<string, unknown>, file: string): Promise<void> => {
@@ -120,14 +121,15 @@ describe('SSH CAs with keys in a PKCS#11 HSM pool (SoftHSM2), real sshd', () => 
     assert.match(tooFew.stderr, /name exactly 3 custodians/);
     assert.deepEqual(JSON.parse(onNode(['--json', 'ssh', 'ca', 'list'])), [], 'nothing created');
 
+    for (const c of ['ana', 'ben', 'cy']) writeFileSync(node.file(`${c}.pass`), `${c} passphrase for the users CA\n`, { mode: 0o600 });
     const made = JSON.parse(onNode(['--json', 'ssh', 'ca', 'create', 'users', '--type', 'user', '--algorithm', 'ed25519',
-      '--backup', '--threshold', '2', '--shares', '3', ...CUSTODIANS, '--out-dir', node.file('ceremony-users')]));
+      '--backup', '--threshold', '2', '--shares', '3', ...CUSTODIANS, '--out-dir', node.file('ceremony-users'), '--seal-with-passphrases', ...passFiles(['ana', 'ben', 'cy'])]));
     assert.equal(made.algorithm, 'ed25519');
     assert.match(made.keyRef, /^pkcs11:type=private;id=/);
     assert.deepEqual(made.provenIn, ['token "ssh-pool-a"', 'token "ssh-pool-b"'], 'a test signature from each token');
     ceremony = made.backup;
     assert.equal(ceremony.issuerId, 'ssh:users');
-    assert.deepEqual(ceremony.custodians.map((c: { custodian: string }) => c.custodian), ['ana', 'ben', 'cy']);
+    assert.deepEqual(ceremony.custodians.map((c) => [c.custodian, c.sealed]), [['ana', true], ['ben', true], ['cy', true]]);
     const files = readdirSync(node.file('ceremony-users'));
     assert.equal(files.filter((f) => f.includes('.share-')).length, 3);
     const record = readFileSync(ceremony.record, 'utf8');
@@ -210,13 +212,13 @@ describe('SSH CAs with keys in a PKCS#11 HSM pool (SoftHSM2), real sshd', () => 
     const freshEnv = { ...pkcs11Env(hsm, [fresh]), ...POOL_ENV };
     ok(freshDir, ['init'], freshEnv);
     writeFileSync(join(freshDir, 'rampart.yaml'), `ssh:\n  profiles: ${JSON.stringify({ user: PROFILES.user })}\n`);
-    const one = rampart(freshDir, ['key', 'restore', '--backup', ceremony.backupFile, '--share-file', ceremony.custodians[0]!.location, '--record', '-'], freshEnv);
+    const one = rampart(freshDir, ['key', 'restore', '--backup', ceremony.backupFile, '--share-file', ceremony.custodians[0]!.location, ...passFiles(['ana']), '--record', '-'], freshEnv);
     assert.notEqual(one.status, 0, 'one share of a 2-of-3 backup restores nothing');
     assert.match(`${one.stderr}${one.stdout}`, /need 2 shares, have 1/);
     assert.deepEqual(JSON.parse(ok(freshDir, ['--json', 'ssh', 'ca', 'list'], freshEnv)), []);
 
     const r = JSON.parse(ok(freshDir, ['--json', 'key', 'restore', '--backup', ceremony.backupFile,
-      '--share-file', ceremony.custodians[0]!.location, '--share-file', ceremony.custodians[2]!.location, '--record', '-'], freshEnv));
+      '--share-file', ceremony.custodians[0]!.location, '--share-file', ceremony.custodians[2]!.location, ...passFiles(['ana', 'cy']), '--record', '-'], freshEnv));
     assert.equal(r.backend, 'pkcs11');
     assert.equal(ok(freshDir, ['ssh', 'ca', 'pub', 'users'], freshEnv).split(' ').slice(0, 2).join(' '),
       readFileSync(node.file('users_ca.pub'), 'utf8').split(' ').slice(0, 2).join(' '), 'the same CA public key');
