@@ -61,12 +61,14 @@ export class SshAuthority {
     const keys = this.o.keys;
     const warnings: string[] = [];
     const limit = isKeyPlacement(keys) ? await keys.copyLimit(algorithm) : null;
+    // P-256 is the way out only where a P-256 key does leave the token (extractable keys, a token that wraps them).
+    const p256 = limit && algorithm !== 'ecdsa-p256' && isKeyPlacement(keys) && (await keys.copyLimit('ecdsa-p256')) === null ? ', or use --algorithm ecdsa-p256' : '';
     if (limit && isKeyPlacement(keys) && keys.places().length > 1) {
       throw new RampartError('conflict', `a ${algorithm} key generated in this ${keys.type} pool would live in one token only (${limit}): `
         + `create the CA in the creation ceremony instead (\`rampart ssh ca create ${name} --type ${type} --algorithm ${algorithm} --backup --threshold K --shares N --custodian ...\`: `
-        + 'the key is made in memory, its Shamir shares written first, then imported into every token), or use --algorithm ecdsa-p256');
+        + `the key is made in memory, its Shamir shares written first, then imported into every token)${p256}`);
     }
-    if (limit) warnings.push(`the ${algorithm} key of SSH CA ${name} cannot leave its token (${limit}): it cannot be backed up with \`rampart key backup\`; create it with --backup (the creation ceremony) or as ecdsa-p256 to have Shamir shares`);
+    if (limit) warnings.push(`the ${algorithm} key of SSH CA ${name} cannot leave its token (${limit}): it cannot be backed up with \`rampart key backup\`; create it with --backup (the creation ceremony)${p256} to have Shamir shares`);
     let signer: Signer;
     try {
       signer = await keys.generate(`ssh-${type}-ca-${name}`, algorithm);

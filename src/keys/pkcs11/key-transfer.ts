@@ -130,7 +130,7 @@ export async function wrapRefusal(c: TransferContext, t: Token, s: Handle, gener
     return null;
   } catch (e) {
     if (ckrCode(e) !== pkcs11js.CKR_KEY_NOT_WRAPPABLE) throw e;
-    return `${t.name} cannot wrap a ${algorithm} key (CKR_KEY_NOT_WRAPPABLE)`;
+    return `${t.name} cannot wrap ${algorithm} keys (CKR_KEY_NOT_WRAPPABLE)`;
   } finally {
     if (generation === c.module.generation) for (const h of created) try { p.C_DestroyObject(s, h); } catch { /* gone */ }
   }
