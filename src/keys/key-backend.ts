@@ -48,3 +48,25 @@ export function isKeyWrapper(b: unknown): b is KeyWrapper {
 export interface KeyImporter {
   importPkcs8(label: string, algorithm: KeyAlgorithm, pkcs8: Uint8Array): Promise<Signer>;
 }
+
+/**
+ * Optional capability of backends that keep every key in several places (the
+ * tokens of a PKCS#11 pool): what the SSH CA creation ceremony
+ * (src/ca/ssh/ssh-ca-ceremony.ts) needs to put a key made in memory into each
+ * place and prove it there, and to know when a key made by generate() would
+ * stay in one place.
+ */
+export interface KeyPlacement {
+  /** The places a key should be in, and whether each is usable now. */
+  places(): Array<{ name: string; up: boolean }>;
+  /** Why a key of `algorithm` made by generate() could neither be copied to the other places nor backed up; null when it can. */
+  copyLimit(algorithm: KeyAlgorithm): Promise<string | null>;
+  /** The reference a key with this public key gets when imported. */
+  keyRefForSpki(spki: Uint8Array): string;
+  /** A signature over `data` by `keyRef` from every place that is up (throws when one lacks the key). */
+  signInEveryPlace(keyRef: string, data: Uint8Array): Promise<Array<{ place: string; signature: Uint8Array }>>;
+}
+
+export function isKeyPlacement(b: unknown): b is KeyPlacement {
+  return typeof (b as KeyPlacement | null)?.copyLimit === 'function' && typeof (b as KeyPlacement | null)?.signInEveryPlace === 'function';
+}

@@ -12,7 +12,7 @@ import type { Clock } from '../../core/clock.js';
 import { RampartError } from '../../core/errors.js';
 import type { KeyAlgorithm, Signer } from '../../core/signing.js';
 import type { AuditLog } from '../../audit/audit-log.js';
-import type { KeyBackend } from '../../keys/key-backend.js';
+import { isKeyPlacement, type KeyBackend } from '../../keys/key-backend.js';
 import { signSshCertificate, type SshCertificateInput } from '../../pki/ssh/ssh-certificate.js';
 import { encodeKrl } from '../../pki/ssh/ssh-krl.js';
 import { SSH_CA_ALGORITHMS, isSshCaAlgorithm, sshBlobFromSpki, sshFingerprint } from '../../pki/ssh/ssh-keys.js';
@@ -40,23 +40,53 @@ export class SshAuthority {
   private readonly signers = new Map<string, Signer>();
   constructor(private readonly o: SshAuthorityOptions) {}
 
-  /** Generates the CA key in the key backend and records the CA (audited in the same transaction). */
-  async createCa(name: string, type: SshCertKind, algorithm: KeyAlgorithm, actor: Actor): Promise<SshCaRecord> {
+  get keys(): KeyBackend { return this.o.keys; }
+
+  /** Refuses a bad name or algorithm, or a name in use. */
+  async checkNewCa(name: string, algorithm: KeyAlgorithm): Promise<void> {
     if (!SSH_CA_NAME.test(name)) throw new RampartError('malformed', `SSH CA name "${name}" must be 1-63 of a-z 0-9 -, starting with a letter or digit`);
     if (!isSshCaAlgorithm(algorithm)) throw new RampartError('malformed', `an SSH CA key is ${SSH_CA_ALGORITHMS.join(' or ')}, not ${algorithm}`);
     if (await this.o.store.getSshCa(name)) throw new RampartError('conflict', `an SSH CA named "${name}" already exists`);
+  }
+
+  /**
+   * Generates the CA key in the key backend and records the CA (audited in
+   * the same transaction). A key the backend would keep in one token only
+   * (an Ed25519 key in a SoftHSM2 pool: KeyPlacement.copyLimit) is refused in
+   * a pool, with the two ways out; in a single token it is made, with a
+   * warning that it cannot be backed up.
+   */
+  async createCa(name: string, type: SshCertKind, algorithm: KeyAlgorithm, actor: Actor): Promise<{ ca: SshCaRecord; warnings: string[] }> {
+    await this.checkNewCa(name, algorithm);
+    const keys = this.o.keys;
+    const warnings: string[] = [];
+    const limit = isKeyPlacement(keys) ? await keys.copyLimit(algorithm) : null;
+    // P-256 is the way out only where a P-256 key does leave the token (extractable keys, a token that wraps them).
+    const p256 = limit && algorithm !== 'ecdsa-p256' && isKeyPlacement(keys) && (await keys.copyLimit('ecdsa-p256')) === null ? ', or use --algorithm ecdsa-p256' : '';
+    if (limit && isKeyPlacement(keys) && keys.places().length > 1) {
+      throw new RampartError('conflict', `a ${algorithm} key generated in this ${keys.type} pool would live in one token only (${limit}): `
+        + `create the CA in the creation ceremony instead (\`rampart ssh ca create ${name} --type ${type} --algorithm ${algorithm} --backup --threshold K --shares N --custodian ...\`: `
+        + `the key is made in memory, its Shamir shares written first, then imported into every token)${p256}`);
+    }
+    if (limit) warnings.push(`the ${algorithm} key of SSH CA ${name} cannot leave its token (${limit}): it cannot be backed up with \`rampart key backup\`; create it with --backup (the creation ceremony)${p256} to have Shamir shares`);
     let signer: Signer;
     try {
-      signer = await this.o.keys.generate(`ssh-${type}-ca-${name}`, algorithm);
+      signer = await keys.generate(`ssh-${type}-ca-${name}`, algorithm);
     } catch (e) {
-      throw new RampartError('malformed', `the ${this.o.keys.type} key backend cannot make this key: ${(e as Error).message}`);
+      throw new RampartError('malformed', `the ${keys.type} key backend cannot make this key: ${(e as Error).message}`);
     }
+    return { ca: await this.recordCa(name, type, signer, actor, warnings.length ? { warning: warnings.join('; ') } : {}), warnings };
+  }
+
+  /** Records a new CA whose key `signer` is in the key backend (audited ssh.ca.create in the same transaction). */
+  async recordCa(name: string, type: SshCertKind, signer: Signer, actor: Actor, details: Record<string, unknown> = {}): Promise<SshCaRecord> {
+    const algorithm = signer.algorithm;
     const rec: SshCaRecord = {
       name, type, algorithm, keyRef: signer.keyRef, keyBackend: this.o.keys.type, publicKey: sshBlobFromSpki(signer.spki), createdAt: this.o.clock.now(),
     };
     await this.o.store.insertSshCa(rec, this.o.audit.builder({
       actor: actor.id, source: actor.source, channel: actor.channel, action: 'ssh.ca.create', target: `ssh-ca:${name}`, outcome: 'success',
-      details: { type, algorithm, keyRef: signer.keyRef, backend: this.o.keys.type, fingerprint: sshFingerprint(rec.publicKey) },
+      details: { type, algorithm, keyRef: signer.keyRef, backend: this.o.keys.type, fingerprint: sshFingerprint(rec.publicKey), ...details },
     }));
     this.signers.set(signer.keyRef, signer);
     return rec;

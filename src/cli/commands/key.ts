@@ -9,58 +9,32 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RampartNode } from '../../main/node.js';
 import { parseArtifact, type KeyBackupArtifact } from '../../keys/custody/backup-artifact.js';
-import { backupRecordFileName, directorySink, writeNewFile } from '../../keys/custody/backup-files.js';
-import { CeremonyJournal } from '../../keys/custody/ceremony-journal.js';
 import { CustodyError } from '../../keys/custody/custody-error.js';
-import { DEFAULT_SHARES, DEFAULT_THRESHOLD, checkSharing } from '../../keys/custody/kek-sharing.js';
-import { checkCustodians, createKeyBackup, type KeyBackupResult, type ShareDelivery } from '../../keys/custody/key-backup.js';
+import { createKeyBackup } from '../../keys/custody/key-backup.js';
 import { checkRestoreTarget, restoreKey, type RestoreOptions, type RestoreResult } from '../../keys/custody/key-restore.js';
 import { readPassphraseFiles, wipeAll } from '../../keys/custody/passphrase-files.js';
+import { backupOptions, backupText, backupView, journalFor, runBackupCeremony, tryWrite, withBackupPassphrases, type SharingOpts } from './backup-ceremony.js';
 import { SecretPrompt } from '../../keys/custody/secret-prompt.js';
 import { ShareCollection, type PassphraseSource } from '../../keys/custody/share-collection.js';
 import { SHARE_END, parseShares, type ShareBlock } from '../../keys/custody/share-format.js';
-import { MIN_PASSPHRASE_LENGTH, checkPassphrase } from '../../keys/custody/share-sealing.js';
 import { cliActor, out, withNode, type GlobalOptions } from '../context.js';
 import { sshKeyOwner, sshRestoreStore } from '../../ca/ssh/ssh-custody.js';
 import type { KeyOwner } from '../../keys/custody/key-owner.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new CustodyError('invalid-request', `${name} must be a whole number (got "${v}")`);
-  return n;
-};
 
-interface BackupOpts {
-  issuer?: string; sshCa?: string; threshold: number; shares: number; custodian: string[]; outDir: string; print?: boolean;
-  sealWithPassphrases?: boolean; passphraseFile: string[];
-}
+interface BackupOpts extends SharingOpts { issuer?: string; sshCa?: string }
 interface RestoreOpts { backup: string; shareFile: string[]; passphraseFile: string[]; verifyOnly?: boolean; replace?: boolean; record?: string }
 
 export function registerKey(program: Command, g: () => GlobalOptions): void {
   const key = program.command('key').description('CA key custody: k-of-n backups to custodians, restore ceremonies, key inventory');
 
-  key.command('backup')
+  backupOptions(key.command('backup')
     .description('split a CA key into custodian shares: any --threshold of the --shares custodians can restore it')
     .option('--issuer <id>', 'the CA whose key to back up (default: the active issuing CA)')
-    .option('--ssh-ca <name>', 'back up the key of this SSH CA instead (`rampart ssh ca list`)')
-    .option('--threshold <k>', 'shares needed to restore', int('--threshold'), DEFAULT_THRESHOLD)
-    .option('--shares <n>', 'shares made, one per custodian (2..16)', int('--shares'), DEFAULT_SHARES)
-    .option('--custodian <name>', 'a custodian, in share order (repeat: exactly --shares times)', collect, [])
-    .option('--out-dir <dir>', 'where the backup file, the ceremony record and (without --print) the share files go', 'key-backups')
-    .option('--print', 'print each share once on stdout instead of writing share files')
-    .option('--seal-with-passphrases', 'seal each share with its custodian\'s passphrase (asked without echo, or --passphrase-file)')
-    .option('--passphrase-file <name=file>', 'a custodian\'s passphrase from the first line of a file (repeat; for scripts)', collect, [])
+    .option('--ssh-ca <name>', 'back up the key of this SSH CA instead (`rampart ssh ca list`)'))
     .action(async (o: BackupOpts) => {
-      checkSharing(o.threshold, o.shares);
-      checkCustodians(o.custodian, o.shares);
-      if (o.passphraseFile.length && !o.sealWithPassphrases) throw new CustodyError('invalid-request', '--passphrase-file goes with --seal-with-passphrases');
-      const passphrases = readPassphraseFiles(o.passphraseFile, o.custodian);
-      try {
-        await withNode(g(), (node) => backup(node, g(), o, passphrases));
-      } finally {
-        wipeAll(passphrases);
-      }
+      await withBackupPassphrases(o, (passphrases) => withNode(g(), (node) => backup(node, g(), o, passphrases)));
     });
 
   key.command('restore')
@@ -119,100 +93,12 @@ function readText(file: string, what: string): string {
   }
 }
 
-function journalFor(node: RampartNode, title: string, issuerId: string): CeremonyJournal {
-  const j = new CeremonyJournal({ title, audit: node.audit, actor: cliActor(), clock: node.clock, target: `issuer:${issuerId}` });
-  j.fact('Node', `${node.cluster.nodeId} (${node.paths.dataDir})`);
-  return j;
-}
-
-/** Asks a custodian for a new passphrase twice, without echo. */
-async function askNewPassphrase(prompt: SecretPrompt, custodian: string): Promise<Uint8Array> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const a = await prompt.line(`Passphrase for ${custodian}'s share (at least ${MIN_PASSPHRASE_LENGTH} characters, not shown): `, true);
-    if (a === null) break;
-    const b = await prompt.line(`Again, to confirm: `, true);
-    if (a !== b) { prompt.say('The two entries differ; try again.'); continue; }
-    const p = new Uint8Array(Buffer.from(a, 'utf8'));
-    try {
-      checkPassphrase(custodian, p);
-      return p;
-    } catch (e) {
-      prompt.say((e as Error).message);
-    }
-  }
-  throw new CustodyError('invalid-request', `no usable passphrase for custodian ${custodian}`);
-}
-
 async function backup(node: RampartNode, g: GlobalOptions, o: BackupOpts, passphrases: Map<string, Uint8Array>): Promise<void> {
   if (o.sshCa && o.issuer) throw new CustodyError('invalid-request', 'give --issuer or --ssh-ca, not both');
   const issuer: KeyOwner | undefined = o.sshCa ? sshKeyOwner(await node.sshAuthority.ca(o.sshCa)) : o.issuer ? node.ca.get(o.issuer) : node.ca.active();
   if (!issuer) throw new CustodyError('invalid-request', `no issuer ${o.issuer} on this node (see \`rampart key list\`)`);
-  if (o.sealWithPassphrases) {
-    const missing = o.custodian.filter((c) => !passphrases.has(c));
-    if (missing.length && !process.stdin.isTTY) {
-      throw new CustodyError('invalid-request', `no terminal to ask ${missing.join(', ')} for a passphrase: use --passphrase-file NAME=FILE`);
-    }
-    if (missing.length) {
-      const prompt = new SecretPrompt();
-      try {
-        prompt.say(`Each custodian now chooses the passphrase that seals their share (${missing.join(', ')}).`);
-        for (const c of missing) passphrases.set(c, await askNewPassphrase(prompt, c));
-      } finally {
-        prompt.close();
-      }
-    }
-  }
-  const journal = journalFor(node, 'Rampart key backup ceremony record', issuer.id);
-  const printed: Array<ShareDelivery> = [];
-  const printShare = o.print ? async (s: ShareDelivery): Promise<string> => {
-    if (g.json) printed.push(s);
-    else process.stdout.write(`\n=== Share ${s.index} of ${s.count} for custodian ${s.custodian}: give it to ${s.custodian} only, keep no copy ===\n${s.text}`);
-    return 'printed';
-  } : undefined;
-  const dir = resolve(o.outDir);
-  let result: KeyBackupResult;
-  try {
-    result = await createKeyBackup({
-      issuer, keys: node.keys, threshold: o.threshold, custodians: o.custodian, passphrases: o.sealWithPassphrases ? passphrases : undefined,
-      node: node.cluster.nodeId, createdBy: cliActor().id, clock: node.clock,
-    }, directorySink(dir, printShare), journal);
-  } catch (e) {
-    const id = journal.factOf('Backup');
-    if (id) tryWrite(join(dir, backupRecordFileName(id)), journal.render(`FAILED: ${(e as Error).message}`));
-    throw e;
-  }
-  const a = result.artifact;
-  const record = journal.render(`SUCCESS: backup ${a.backupId}, ${a.sharing.threshold} of ${a.sharing.shares} shares handed out`);
-  const recordPath = tryWrite(join(dir, backupRecordFileName(a.backupId)), record);
-  out(g, {
-    backupId: a.backupId, issuerId: a.issuer.id, subject: a.issuer.subject, algorithm: a.key.algorithm, spkiSha256: a.key.spkiSha256,
-    certificateSha256: a.issuer.certificateSha256, threshold: a.sharing.threshold, shares: a.sharing.shares, backupFile: result.artifactLocation,
-    record: recordPath, custodians: result.shares.map((s) => ({ ...s, ...(printed.length ? { share: printed.find((p) => p.index === s.index)!.text } : {}) })),
-  }, () => [
-    ...(o.print ? ['', record] : []),
-    `Backup ${a.backupId} of ${a.issuer.subject} (${a.issuer.id}): any ${a.sharing.threshold} of ${a.sharing.shares} custodians can restore the key.`,
-    `  key:          ${a.key.algorithm}, SPKI SHA256 ${a.key.spkiSha256}`,
-    `  backup file:  ${result.artifactLocation} (not secret; keep it with your backups)`,
-    ...result.shares.map((s) => `  share ${s.index}:      ${s.custodian}${s.sealed ? ' (sealed)' : ''}  ${s.location}`),
-    `  record:       ${recordPath ?? '(not written, see above)'} (print, sign, file)`,
-    o.print ? 'The shares were printed above, once: nothing else holds them.' : 'Hand each share file to its custodian, then delete the share files here.',
-  ].join('\n'));
-}
-
-/** Writes a ceremony record without replacing an earlier one (a second run in the same second gets "-2"); returns the path or null. */
-function tryWrite(path: string, text: string): string | null {
-  for (let n = 1; n < 100; n++) {
-    const p = n === 1 ? path : path.replace(/(\.txt)?$/, `-${n}$1`);
-    try {
-      writeNewFile(p, text, 0o644);
-      return p;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      process.stderr.write(`rampart: could not write the ceremony record ${p}: ${(e as Error).message}\n`);
-      return null;
-    }
-  }
-  return null;
+  const done = await runBackupCeremony(node, g, o, passphrases, issuer.id, 'Rampart key backup ceremony record', (req, sink, journal) => createKeyBackup({ ...req, issuer, keys: node.keys }, sink, journal));
+  out(g, backupView(done), () => backupText(done, o).join('\n'));
 }
 
 async function restore(node: RampartNode, g: GlobalOptions, o: RestoreOpts, a: KeyBackupArtifact, passFiles: Map<string, Uint8Array>): Promise<void> {

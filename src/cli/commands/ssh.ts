@@ -9,6 +9,8 @@ import { isKeyAlgorithm } from '../../keys/key-backend.js';
 import { knownHostsLine, publicKeyLine } from '../../pki/ssh/ssh-keys.js';
 import { sshCaView, sshCertificateView } from '../../http/api/ssh-routes.js';
 import { cliActor, out, withNode, withWritableNode, type GlobalOptions } from '../context.js';
+import { createSshCaInCeremony, type SshCaCeremonyResult } from '../../ca/ssh/ssh-ca-ceremony.js';
+import { backupOptions, backupText, backupView, runBackupCeremony, withBackupPassphrases, type SharingOpts } from './backup-ceremony.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -22,18 +24,41 @@ export function registerSsh(program: Command, g: () => GlobalOptions): void {
   const ssh = program.command('ssh').description('SSH certificate authority: CAs, user and host certificates, KRLs');
   const ca = ssh.command('ca').description('SSH CAs (their keys live in the node\'s key backend)');
 
-  ca.command('create <name>')
-    .description('create an SSH CA: a new key in the key backend (software, PKCS#11); back it up with `rampart key backup --ssh-ca <name>`')
+  backupOptions(ca.command('create <name>')
+    .description('create an SSH CA: a new key in the key backend (software, PKCS#11); back it up with `rampart key backup --ssh-ca <name>`, '
+      + 'or create it with --backup: the key is made in memory, shared out to custodians first, then imported into every token of the pool')
     .requiredOption('--type <type>', 'user or host')
     .option('--algorithm <alg>', 'ed25519 or ecdsa-p256 (both in every key backend, PKCS#11 included)', 'ed25519')
-    .action(async (name: string, o: { type: string; algorithm: string }) => {
+    .option('--backup', 'creation ceremony: k-of-n Shamir backup (--threshold, --shares, --custodian, ...) made before the key enters the backend; '
+      + 'needed for an Ed25519 CA in a PKCS#11 pool whose tokens cannot wrap Ed25519 keys'))
+    .action(async (name: string, o: SharingOpts & { type: string; algorithm: string; backup?: boolean }) => {
       if (o.type !== 'user' && o.type !== 'host') throw new Error('--type must be user or host');
       if (!isKeyAlgorithm(o.algorithm)) throw new Error(`unknown key algorithm ${o.algorithm}`);
-      await withWritableNode(g(), async (node) => {
-        const rec = await node.sshAuthority.createCa(name, o.type as 'user' | 'host', o.algorithm as 'ed25519', cliActor());
+      const type = o.type;
+      const algorithm = o.algorithm;
+      if (!o.backup) {
+        if (o.custodian.length || o.passphraseFile.length || o.sealWithPassphrases || o.print) throw new Error('--custodian, --print and the passphrase options go with --backup');
+        await withWritableNode(g(), async (node) => {
+          const { ca: rec, warnings } = await node.sshAuthority.createCa(name, type, algorithm, cliActor());
+          for (const w of warnings) process.stderr.write(`rampart: WARNING: ${w}\n`);
+          const v = sshCaView(rec);
+          out(g(), { ...v, keyRef: rec.keyRef, warnings }, () => `SSH ${rec.type} CA ${rec.name} created (${rec.algorithm}, ${rec.keyBackend} key ${rec.keyRef})\n${v.fingerprint}\n${v.publicKey}`);
+        });
+        return;
+      }
+      await withBackupPassphrases(o, (passphrases) => withWritableNode(g(), async (node) => {
+        let made: SshCaCeremonyResult | undefined;
+        const done = await runBackupCeremony(node, g(), o, passphrases, `ssh:${name}`, 'Rampart SSH CA creation ceremony record', async (backup, sink, journal) => {
+          made = await createSshCaInCeremony(node.sshAuthority, { name, type, algorithm, actor: cliActor(), backup }, sink, journal);
+          return made.backup;
+        });
+        const rec = made!.ca;
         const v = sshCaView(rec);
-        out(g(), v, () => `SSH ${rec.type} CA ${rec.name} created (${rec.algorithm}, ${rec.keyBackend} key ${rec.keyRef})\n${v.fingerprint}\n${v.publicKey}`);
-      });
+        out(g(), { ...v, keyRef: rec.keyRef, provenIn: made!.provenIn, backup: backupView(done) }, () => [
+          `SSH ${rec.type} CA ${rec.name} created in a ceremony (${rec.algorithm}, ${rec.keyBackend} key ${rec.keyRef}; test signature verified in ${made!.provenIn.join(', ')})`,
+          v.fingerprint, v.publicKey, ...backupText(done, o),
+        ].join('\n'));
+      }));
     });
 
   ca.command('list').description('list the SSH CAs').action(async () => {

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
-import { isKeyWrapper, type KeyBackend } from '../key-backend.js';
+import { isKeyWrapper, type KeyAlgorithm, type KeyBackend } from '../key-backend.js';
 import { KEK_BYTES, WRAP_METHOD, unwrapKey } from './aes-key-wrap.js';
 import { serializeArtifact, type KeyBackupArtifact } from './backup-artifact.js';
 import type { CeremonyJournal } from './ceremony-journal.js';
@@ -82,7 +82,39 @@ export function newBackupId(now: Date): string {
   return `kb-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function createKeyBackup(req: KeyBackupRequest, sink: BackupSink, journal: CeremonyJournal): Promise<KeyBackupResult> {
+/**
+ * Where the wrapped private key comes from: by default the backend that
+ * keeps it exports it (exportFromBackend); the SSH CA creation ceremony
+ * (src/ca/ssh/ssh-ca-ceremony.ts) wraps a key it made in memory, and imports
+ * it into the backend in afterShares, once every share is handed out.
+ */
+export interface BackupKeySource {
+  wrap(kek: Uint8Array): Promise<{ algorithm: KeyAlgorithm; spki: Uint8Array; wrapped: Uint8Array }>;
+  /** Runs after the backup file is saved and every share handed out, with the key-encryption key still in memory. */
+  afterShares?(kek: Uint8Array, wrapped: Uint8Array): Promise<void>;
+}
+
+/** The key of `issuer`, exported wrapped by the backend that keeps it. */
+export function exportFromBackend(issuer: KeyOwner, keys: KeyBackend): BackupKeySource {
+  return {
+    async wrap(kek) {
+      if (!isKeyWrapper(keys)) throw new CustodyError('not-exportable', `the ${keys.type} key backend cannot export keys, so it cannot make key backups`);
+      if (issuer.keyBackend !== keys.type) {
+        throw new CustodyError('target', `the key of ${issuer.id} is kept by the ${issuer.keyBackend} key backend, not by this node's ${keys.type} backend: back it up where it lives`);
+      }
+      if (!(await keys.has(issuer.keyRef))) {
+        throw new CustodyError('target', `the key of ${issuer.id} (${issuer.keyRef}) is not in this node's ${keys.type} key backend: nothing to back up`);
+      }
+      try {
+        return await keys.exportWrapped(issuer.keyRef, kek);
+      } catch (e) {
+        throw new CustodyError('not-exportable', `the ${keys.type} key backend refused to export the key of ${issuer.id}: ${(e as Error).message}`);
+      }
+    },
+  };
+}
+
+export async function createKeyBackup(req: KeyBackupRequest, sink: BackupSink, journal: CeremonyJournal, source?: BackupKeySource): Promise<KeyBackupResult> {
   const { issuer, keys, threshold, custodians } = req;
   const count = custodians.length;
   checkSharing(threshold, count);
@@ -107,19 +139,7 @@ export async function createKeyBackup(req: KeyBackupRequest, sink: BackupSink, j
   let shares: Uint8Array[] = [];
   const delivered: KeyBackupResult['shares'] = [];
   try {
-    if (!isKeyWrapper(keys)) throw new CustodyError('not-exportable', `the ${keys.type} key backend cannot export keys, so it cannot make key backups`);
-    if (issuer.keyBackend !== keys.type) {
-      throw new CustodyError('target', `the key of ${issuer.id} is kept by the ${issuer.keyBackend} key backend, not by this node's ${keys.type} backend: back it up where it lives`);
-    }
-    if (!(await keys.has(issuer.keyRef))) {
-      throw new CustodyError('target', `the key of ${issuer.id} (${issuer.keyRef}) is not in this node's ${keys.type} key backend: nothing to back up`);
-    }
-    let exported: Awaited<ReturnType<typeof keys.exportWrapped>>;
-    try {
-      exported = await keys.exportWrapped(issuer.keyRef, kek);
-    } catch (e) {
-      throw new CustodyError('not-exportable', `the ${keys.type} key backend refused to export the key of ${issuer.id}: ${(e as Error).message}`);
-    }
+    const exported = await (source ?? exportFromBackend(issuer, keys)).wrap(kek);
     // Prove the wrapped key restores to the CA's key before anyone gets a share.
     const pkcs8 = unwrapKey(kek, exported.wrapped);
     let proof;
@@ -167,6 +187,7 @@ export async function createKeyBackup(req: KeyBackupRequest, sink: BackupSink, j
         backupId, custodian: b.custodian, index: b.index, count, sealed, checksum: b.checksum, location,
       });
     }
+    await source?.afterShares?.(kek, exported.wrapped);
     await journal.step('key.backup', 'success', `backup ${backupId}: ${threshold} of ${count} shares, key ${exported.algorithm} ${proof.spkiSha256}`, {
       backupId, issuerId: issuer.id, subject: issuer.subject, keyRef: issuer.keyRef, backend: keys.type, algorithm: exported.algorithm,
       spkiSha256: proof.spkiSha256, certificateSha256: proof.certificateSha256, wrapMethod: WRAP_METHOD, threshold, shares: count,

@@ -5,7 +5,9 @@
  * export refused clearly (SoftHSM2 2.6 wraps no Edwards key); a software
  * Ed25519 key imported (restore) into every token of a pool, which then
  * signs with one token pulled; an extractable key generated in a pool stays
- * in one token, and health says so.
+ * in one token, and health says so; KeyPlacement (what the SSH CA creation
+ * ceremony uses): the wrap limit found by probing, and a verified test
+ * signature from every token.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,5 +138,23 @@ describe('Ed25519 keys in the PKCS#11 backend (SoftHSM2)', () => {
     const h = await kb.health();
     assert.equal(h.degraded, true);
     assert.match(h.detail, new RegExp(`key ${s.keyRef.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} only in token "ed-a"`));
+  });
+
+  it('KeyPlacement: finds that the tokens cannot wrap Ed25519 (P-256 they can), and signs with a key from every token', async () => {
+    const pool = await open([a, b], { extractable: true });
+    assert.deepEqual(pool.places(), [{ name: 'token "ed-a"', up: true }, { name: 'token "ed-b"', up: true }]);
+    assert.match((await pool.copyLimit('ed25519')) ?? '', /token "ed-a" cannot wrap ed25519 keys \(CKR_KEY_NOT_WRAPPABLE\); token "ed-b" cannot/);
+    assert.equal(await pool.copyLimit('ecdsa-p256'), null);
+    assert.match((await (await open([a], { extractable: false })).copyLimit('ecdsa-p256')) ?? '', /keys.pkcs11.extractable is off/);
+
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
+    const kek = randomBytes(32);
+    const imported = await pool.importWrapped('placement', 'ed25519', wrapInNode(new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })), kek), kek);
+    assert.equal(imported.keyRef, pool.keyRefForSpki(spki));
+    const data = Buffer.from('one signature from each token');
+    const sigs = await pool.signInEveryPlace(imported.keyRef, data);
+    assert.deepEqual(sigs.map((x) => x.place), ['token "ed-a"', 'token "ed-b"']);
+    for (const x of sigs) assert.ok(verifies(imported, data, x.signature));
   });
 });

@@ -10,7 +10,7 @@ import pkcs11js from 'pkcs11js';
 import { signHash, signingKey, type KeyAlgorithm } from '../key-backend.js';
 import { ckrCode, NotExtractable } from './errors.js';
 import { publicKeyObjectTemplate } from './key-objects.js';
-import { kekTemplate, privateKeyTemplate, signPlan, wrapMechanism } from './mechanisms.js';
+import { kekTemplate, keyPairGeneration, privateKeyTemplate, signPlan, wrapMechanism } from './mechanisms.js';
 import { edwardsParams } from './public-key.js';
 import { ed25519Seed, unwrapInNode } from './wrapped-key.js';
 import type { Pkcs11Module } from './pkcs11-module.js';
@@ -106,5 +106,32 @@ function createEd25519(p: pkcs11js.PKCS11, s: Handle, template: pkcs11js.Templat
   } finally {
     pkcs8.fill(0);
     seed?.fill(0);
+  }
+}
+
+/**
+ * Whether token `t` wraps an extractable key of `algorithm` (a throwaway
+ * session key pair, CKA_TOKEN false): the reason it does not (SoftHSM2 2.6
+ * answers CKR_KEY_NOT_WRAPPABLE for Ed25519), or null.
+ */
+export async function wrapRefusal(c: TransferContext, t: Token, s: Handle, generation: number, algorithm: KeyAlgorithm): Promise<string | null> {
+  const p = c.module.p;
+  c.module.assertCurrent(generation);
+  const mechanism = wrapMechanism(t.mechanisms);
+  if (mechanism === null) return `${t.name} offers no RFC 5649 AES key wrap`;
+  const session = (tpl: pkcs11js.Template) => tpl.map((a) => (a.type === pkcs11js.CKA_TOKEN ? { ...a, value: false } : a));
+  const plan = keyPairGeneration(algorithm, { id: randomBytes(20), label: 'rampart wrap probe', extractable: true });
+  const created: Handle[] = [];
+  try {
+    const kp = await c.module.call(generation, () => p.C_GenerateKeyPairAsync(s, plan.mechanism, session(plan.publicTemplate), session(plan.privateTemplate)));
+    created.push(kp.privateKey, kp.publicKey);
+    created.push(p.C_CreateObject(s, kekTemplate(randomBytes(32))));
+    await c.module.call(generation, () => p.C_WrapKeyAsync(s, { mechanism }, created[2]!, kp.privateKey, Buffer.alloc(16384)));
+    return null;
+  } catch (e) {
+    if (ckrCode(e) !== pkcs11js.CKR_KEY_NOT_WRAPPABLE) throw e;
+    return `${t.name} cannot wrap ${algorithm} keys (CKR_KEY_NOT_WRAPPABLE)`;
+  } finally {
+    if (generation === c.module.generation) for (const h of created) try { p.C_DestroyObject(s, h); } catch { /* gone */ }
   }
 }

@@ -22,15 +22,16 @@
  * CKK_EC_EDWARDS, CKM_EDDSA; mechanisms.ts). A token that cannot wrap an
  * Ed25519 key (SoftHSM2 2.6) cannot copy it to the pool's other tokens nor
  * back it up: such a key reaches every token through `rampart key restore`
- * from a backup made where it was created (key-transfer.ts).
+ * from a backup made where it was created (key-transfer.ts), or through the
+ * SSH CA creation ceremony (src/ca/ssh/ssh-ca-ceremony.ts, KeyPlacement).
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { resolve } from 'node:path';
 import pkcs11js from 'pkcs11js';
-import type { KeyAlgorithm, KeyBackend, KeyBackendHealth, KeyWrapper, Signer } from '../key-backend.js';
+import { signHash, signingKey, type KeyAlgorithm, type KeyBackend, type KeyBackendHealth, type KeyPlacement, type KeyWrapper, type Signer } from '../key-backend.js';
 import { describeError, isTokenFailure, KeyAbsent, TokenUnavailable } from './errors.js';
 import { publicKeyOf, readPublicKey } from './key-objects.js';
-import { unwrapKeyInto, wrapKeyIn, type TransferContext } from './key-transfer.js';
+import { unwrapKeyInto, wrapKeyIn, wrapRefusal, type TransferContext } from './key-transfer.js';
 import { keyPairGeneration, signPlan } from './mechanisms.js';
 import { Pkcs11Module } from './pkcs11-module.js';
 import { formatPkcs11Uri, matchesToken, parsePkcs11Uri, redactPkcs11Uri, tokenName, type Pkcs11Uri } from './pkcs11-uri.js';
@@ -85,11 +86,13 @@ export function keyRefFor(id: Uint8Array): string {
   return formatPkcs11Uri({ type: 'private', id });
 }
 
-export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
+export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper, KeyPlacement {
   readonly type = 'pkcs11';
   readonly pool: TokenPool;
   private readonly signers = new Map<string, Pkcs11Signer>();
   private readonly transfer: TransferContext;
+  /** Per token and algorithm: why the token does not wrap such keys ('' when it does). */
+  private readonly wrapChecks = new Map<string, string>();
   private closed = false;
 
   private constructor(private readonly o: Pkcs11BackendOptions, private readonly module: Pkcs11Module, tokens: Array<{ uri: Pkcs11Uri; name: string; pin: string }>) {
@@ -409,6 +412,53 @@ export class Pkcs11KeyBackend implements KeyBackend, KeyWrapper {
     } finally {
       kek.fill(0);
     }
+  }
+
+  // ------------------------------------------------------------ placement (KeyPlacement)
+
+  places(): Array<{ name: string; up: boolean }> {
+    return this.pool.tokens.map((t) => ({ name: t.name, up: t.state === 'up' }));
+  }
+
+  keyRefForSpki(spki: Uint8Array): string {
+    return keyRefFor(keyIdFor(spki));
+  }
+
+  /**
+   * Why a key of `algorithm` generated in a token would stay there: the key
+   * is made non-extractable (keys.pkcs11.extractable off), or a token of the
+   * pool does not wrap such keys (probed once per token with a throwaway
+   * session key). Null when generated keys reach every token and backups.
+   */
+  async copyLimit(algorithm: KeyAlgorithm): Promise<string | null> {
+    if (!this.o.extractable) return 'keys.pkcs11.extractable is off: keys generated in a token never leave it';
+    const reasons: string[] = [];
+    for (const t of this.pool.up()) {
+      const k = `${t.name}\0${algorithm}`;
+      let why = this.wrapChecks.get(k);
+      if (why === undefined) {
+        why = (await t.withSession((s, gen) => wrapRefusal(this.transfer, t, s, gen, algorithm))) ?? '';
+        this.wrapChecks.set(k, why);
+      }
+      if (why) reasons.push(why);
+    }
+    return reasons.length ? reasons.join('; ') : null;
+  }
+
+  /** A test signature by `keyRef` from every token that is up, each checked against the key's public key here. */
+  async signInEveryPlace(keyRef: string, data: Uint8Array): Promise<Array<{ place: string; signature: Uint8Array }>> {
+    const signer = await this.open(keyRef) as Pkcs11Signer;
+    const input = signPlan(signer.algorithm).input(data);
+    const pub = createPublicKey({ key: Buffer.from(signer.spki), format: 'der', type: 'spki' });
+    const out: Array<{ place: string; signature: Uint8Array }> = [];
+    for (const t of this.pool.up().filter((x) => this.tokenMatches(x, signer.ref))) {
+      const signature = await t.withSession((s, gen) => this.signOn(t, signer, s, gen, input));
+      if (!verify(signHash(signer.algorithm), Buffer.from(data), signingKey(signer.algorithm, pub), signature)) {
+        throw new Error(`the test signature of ${keyRef} from ${t.name} does not verify`);
+      }
+      out.push({ place: t.name, signature });
+    }
+    return out;
   }
 
   private async afterRecovery(t: Token): Promise<void> {
