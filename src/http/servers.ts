@@ -19,7 +19,9 @@ import { healthRoutes, type HealthRoutesOptions } from './health-routes.js';
 import { livenessOf } from '../integrity/integrity-health.js';
 import { installProblemHandler } from './problem.js';
 import { installStrictBodyTypes } from './strict-body-types.js';
-import { ensureTlsIdentity, type TlsIdentity } from './tls-identity.js';
+import { ensureTlsIdentity, type TlsIdentity, type TlsIdentityOptions } from './tls-identity.js';
+import type { Server as TlsServer } from 'node:tls';
+import { normalizeSerial } from '../core/serial.js';
 import { publicationRoutes } from './validation/publication-routes.js';
 import { sshPublicationRoutes } from './validation/ssh-publication-routes.js';
 import { sshRoutes } from './api/ssh-routes.js';
@@ -229,9 +231,12 @@ export interface RunningServers {
 }
 
 export async function startServers(node: ServedNode): Promise<RunningServers> {
-  const tls = await ensureTlsIdentity({
+  const tlsOptions: TlsIdentityOptions = {
     dir: join(node.paths.dataDir, 'tls'), secret: node.secret, ca: node.ca, clock: node.clock,
     hostnames: node.config.https.hostnames, ips: node.config.https.ips,
+    // Revoked (a finished re-issuance campaign revokes the old hierarchy): replaced from the active CA. During a campaign it
+    // stays on the old hierarchy on purpose: clients that do not trust the new root yet must still reach the ACME server.
+    replace: async (serial) => (await node.store.getCertificate(normalizeSerial(serial) ?? serial).catch(() => null))?.status === 'revoked',
     record: async (rec) => {
       if (node.region?.isReplica()) {
         // A replica region cannot write: the node's TLS certificate goes into the inventory once the region is promoted.
@@ -241,7 +246,8 @@ export async function startServers(node: ServedNode): Promise<RunningServers> {
       await node.store.insertCertificate(rec);
       node.events.emit('issued', rec);
     },
-  });
+  };
+  const tls = await ensureTlsIdentity(tlsOptions);
   const urls = nodeUrls(node);
   const limits = createNodeLimits(node.config.limits, node.metrics.registry);
   const http = await buildValidationApp(node, limits);
@@ -260,11 +266,44 @@ export async function startServers(node: ServedNode): Promise<RunningServers> {
     limits.close();
     throw e;
   }
+  const renewal = keepTlsIdentity(node, https, tls, tlsOptions);
   return {
     http, https, urls, tls,
     async close() {
+      renewal.stop();
       await Promise.allSettled([http.close(), https.close()]);
       limits.close();
     },
   };
+}
+
+/**
+ * The node's own certificate is checked again every hour and whenever the
+ * issuers change (a rotation, `pki rebuild` by another process): renewed
+ * before it expires (until now only a restart renewed it) or once revoked,
+ * and swapped into the running HTTPS server with the current roots for client
+ * certificates (new connections get it; `tls` is updated in place).
+ */
+function keepTlsIdentity(node: ServedNode, https: FastifyInstance, tls: TlsIdentity, o: TlsIdentityOptions): { stop(): void } {
+  let running = false;
+  const check = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      const next = await ensureTlsIdentity(o);
+      if (next.serial === tls.serial && next.caPem === tls.caPem) return;
+      (https.server as unknown as TlsServer).setSecureContext({ key: next.keyPem, cert: next.certPem, ...(next.caPem ? { ca: next.caPem } : {}) });
+      Object.assign(tls, next);
+      node.log.info({ serial: next.serial, notAfter: next.notAfter }, 'the node\'s TLS certificate was renewed');
+    } catch (e) {
+      node.log.warn({ err: e }, 'checking the node\'s TLS certificate failed (tried again within the hour)');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => { void check(); }, 3_600_000);
+  timer.unref();
+  const onIssuers = (): void => { void check(); };
+  node.events.on('issuersChanged', onIssuers);
+  return { stop: () => { clearInterval(timer); node.events.off('issuersChanged', onIssuers); } };
 }

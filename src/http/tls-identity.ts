@@ -33,6 +33,8 @@ export interface TlsIdentityOptions {
   validityDays?: number;
   /** Records the issued certificate in the inventory. */
   record: (rec: CertificateRecord) => Promise<void>;
+  /** Whether the current certificate must be replaced now, fresh or not (e.g. it was revoked when a campaign finished). */
+  replace?: (serial: string) => Promise<boolean>;
 }
 
 interface Stored { sealed: SealedBlob; certPem: string; names: string[] }
@@ -48,10 +50,11 @@ export async function ensureTlsIdentity(o: TlsIdentityOptions): Promise<TlsIdent
     const leaf = new X509Certificate(fromPem(s.certPem)[0]!);
     const notAfter = new Date(leaf.validTo);
     const fresh = notAfter.getTime() - now.getTime() > 7 * 86_400_000;
-    const issuedByKnownCa = o.ca.cas().some((c) => leaf.checkIssued(new X509Certificate(c.certDer)));
-    if (fresh && issuedByKnownCa && JSON.stringify(s.names) === JSON.stringify(names)) {
+    const issuer = o.ca.cas().find((c) => leaf.checkIssued(new X509Certificate(c.certDer)));
+    const serial = leaf.serialNumber.toLowerCase();
+    if (fresh && issuer && JSON.stringify(s.names) === JSON.stringify(names) && !(await o.replace?.(serial))) {
       const key: KeyObject = createPrivateKey({ key: unseal(o.secret, s.sealed, 'node-tls'), format: 'der', type: 'pkcs8' });
-      return { keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: s.certPem, caPem, serial: leaf.serialNumber.toLowerCase(), notAfter };
+      return { keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: s.certPem, caPem, serial, notAfter };
     }
   }
   const key = generateKeyObject('ecdsa-p256');
