@@ -37,6 +37,11 @@ const REQUESTS: Record<string, { path?: string; json?: unknown; allowed: number 
   'GET /api/v1/issuers': { allowed: 200 },
   'GET /api/v1/audit/verify': { allowed: 200 },
   'GET /api/v1/audit': { path: '/api/v1/audit?limit=5', allowed: 200 },
+  // No re-issuance campaign on this node: each route answers 404 once past the permission check.
+  'GET /api/v1/campaign': { path: '/api/v1/campaign', allowed: 404 },
+  'GET /api/v1/campaign/items': { path: '/api/v1/campaign/items', allowed: 404 },
+  'POST /api/v1/campaign/items/{serial}/reissue': { path: '/api/v1/campaign/items/abababababababab/reissue', json: {}, allowed: 404 },
+  'POST /api/v1/campaign/finish': { path: '/api/v1/campaign/finish', json: {}, allowed: 404 },
   'GET /api/v1/drills': { allowed: 200 },
   'GET /api/v1/backups': { allowed: 200 },
   'GET /api/v1/metrics/history': { allowed: 200 },
