@@ -401,6 +401,7 @@ export class RampartNode {
   /** Starts every role's background work (`rampart serve`; CLI commands do not). */
   startJobs(): void {
     const leaderWork = (): boolean => this.cluster.mode === 'single' || this.cluster.isLeader();
+    this.store.offloadCheckpoints?.();
     this.region?.start();
     this.witness?.start();
     this.cluster.start();

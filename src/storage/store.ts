@@ -285,6 +285,8 @@ export interface Store extends CampaignCapable, SshCapable, SnapshotCapable, Dat
   /** Cheap round trip for health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** A serving node asks the store to keep housekeeping (SQLite's WAL checkpoints) off its main thread; absent where there is none. */
+  offloadCheckpoints?(): void;
 }
 
 export interface SnapshotFacts {

@@ -42,6 +42,11 @@ export class GroupCommit {
     return this.durability ? this.durability.barrier() : Promise.resolve();
   }
 
+  /** After the last commit has synced: closes the WAL descriptor the syncs keep open. */
+  release(): void {
+    this.durability?.release();
+  }
+
   /** Runs `work` inside the next group transaction; resolves after that transaction is durable. */
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {

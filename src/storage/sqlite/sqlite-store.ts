@@ -21,6 +21,7 @@ import { SqliteAcme } from './sqlite-acme.js';
 import { SqliteSsh } from './sqlite-ssh.js';
 import { SqliteCampaigns } from './sqlite-campaigns.js';
 import { GroupCommit } from './group-commit.js';
+import { BACKSTOP_AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { WalDurability } from './wal-durability.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import { SqliteCrls } from './sqlite-crls.js';
@@ -61,6 +62,7 @@ export class SqliteStore implements Store {
     this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f));
     this.group = new GroupCommit(this.db, opts.path === ':memory:' ? null : WalDurability.forFile(`${opts.path}-wal`));
     this.reader = new SqliteReader(opts.path, this.db);
+    this.checkpointer = opts.path === ':memory:' ? null : new SqliteCheckpointer(opts.path);
     this.ssh = new SqliteSsh({ prep: (sql) => this.prep(sql), group: this.group, checkFence: (f) => this.checkFence(f), appendAuditInTx: (b) => this.appendAuditInTx(b) });
     this.campaigns = new SqliteCampaigns((sql) => this.prep(sql), this.group);
   }
@@ -73,6 +75,16 @@ export class SqliteStore implements Store {
 
   /** Issuances, revocations and audit entries asked for at once share one durable commit. */
   readonly group: GroupCommit;
+
+  /** WAL checkpoints in a thread of their own once a serving node asks for it (sqlite-checkpointer.ts). */
+  readonly checkpointer: SqliteCheckpointer | null;
+
+  /** A serving node: checkpoints leave the main thread; the connections keep only a backstop. */
+  offloadCheckpoints(): void {
+    if (!this.checkpointer || !this.db.open) return;
+    for (const db of [this.db, this.relaxedDb]) if (db?.open) db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+    this.checkpointer.start();
+  }
 
   async migrate(): Promise<void> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
@@ -111,10 +123,12 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     await this.reader.close();
     if (this.db.open) {
       this.group.flush();
       await this.group.synced().catch(() => undefined);
+      this.group.release();
     }
     if (this.relaxedDb?.open) this.relaxedDb.close();
     if (this.db.open) this.db.close();
@@ -147,6 +161,7 @@ export class SqliteStore implements Store {
       this.relaxedDb = new Database(this.path);
       this.relaxedDb.pragma('synchronous = NORMAL');
       this.relaxedDb.pragma('busy_timeout = 5000');
+      if (this.checkpointer?.active) this.relaxedDb.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
     }
     return this.relaxedDb;
   }

@@ -19,7 +19,7 @@
  * have dropped the dirty pages): every waiter gets the error and every later
  * write is refused until the node is restarted.
  */
-import { open } from 'node:fs/promises';
+import { closeSync, fdatasync, open as fsOpen } from 'node:fs';
 import { RampartError } from '../../core/errors.js';
 
 interface Waiter { seq: number; resolve: () => void; reject: (e: unknown) => void }
@@ -35,19 +35,35 @@ export class WalDurability {
 
   constructor(private readonly sync: () => Promise<void>) {}
 
-  /** A file's data on disk (fdatasync), the file opened by name each time (a WAL reset keeps its inode; a deleted WAL was checkpointed and synced by SQLite). */
+  /**
+   * A file's data on disk (fdatasync). The descriptor is opened on the first
+   * sync and kept: the store's own connection stays open as long as this
+   * object is used, so SQLite never deletes the WAL under it (a reset or a
+   * TRUNCATE checkpoint keeps the inode). A WAL not there yet has nothing to sync.
+   */
   static forFile(path: string): WalDurability {
-    return new WalDurability(async () => {
-      let fh;
-      try {
-        fh = await open(path, 'r');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw e;
+    let fd: number | null = null;
+    const d = new WalDurability(async () => {
+      if (fd === null) {
+        try {
+          fd = await new Promise<number>((resolve, reject) => fsOpen(path, 'r', (e, f) => (e ? reject(e) : resolve(f))));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw e;
+        }
       }
-      try { await fh.datasync(); } finally { await fh.close(); }
+      const f = fd;
+      await new Promise<void>((resolve, reject) => fdatasync(f, (e) => (e ? reject(e) : resolve())));
     });
+    d.release = () => {
+      if (fd !== null) closeSync(fd);
+      fd = null;
+    };
+    return d;
   }
+
+  /** Closes what the sync keeps open; called once the last sync has finished. */
+  release: () => void = () => undefined;
 
   /** Throws when an earlier sync failed: nothing more may be written. */
   assertWritable(): void {
