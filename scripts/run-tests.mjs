@@ -20,5 +20,8 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
+// Child CLI processes and nodes run the dist/ build when it is fresh (bin/rampart.mjs): build it first.
+const b = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+if (b.status !== 0) process.exit(b.status ?? 1);
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

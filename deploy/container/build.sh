@@ -66,6 +66,8 @@ cp "$HERE/Containerfile" "$CTX/Containerfile"
 cp "$HERE/healthcheck.mjs" "$CTX/app/deploy/container/"
 cp "$ROOT/package.json" "$ROOT/tsconfig.json" "$CTX/app/"
 tar -C "$ROOT" -cf - --exclude='*.test.ts' bin src | tar -C "$CTX/app" -xf -
+# The bundled build (scripts/build.mjs), made after src/ was copied: bin/rampart.mjs runs it while it is newer than src/.
+node "$ROOT/scripts/build.mjs" --out "$CTX/app/dist"
 # Production packages only (npm reads the installed tree; nothing is downloaded).
 # A package listed below another one's directory is already inside it.
 NM_PARENT="$(dirname "$(readlink -f "$ROOT/node_modules")")"

@@ -6,13 +6,14 @@
  * node (its own --data-dir, no RAMPART_CONFIG, no inherited RAMPART_* settings).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { DrillEnvironment } from './drill-environment.js';
 import { freeLoopbackPort } from '../core/free-port.js';
+import { installRoot } from '../core/install-root.js';
 import { httpCall } from '../core/http-client.js';
 import { sleep } from '../core/wait.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
+const ROOT = installRoot(import.meta.dirname);
 export const RAMPART_BIN = join(ROOT, 'bin', 'rampart.mjs');
 /** Children run from the installation directory: tsx reads its tsconfig.json (decorators) from the working directory. */
 const CWD = ROOT;

@@ -7,9 +7,10 @@
  * name that the postmaster's environment provides.
  */
 import { fileURLToPath } from 'node:url';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { installRoot } from '../../core/install-root.js';
 
-export const REPO_ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
+export const REPO_ROOT = installRoot(dirname(fileURLToPath(import.meta.url)));
 /** The fast entry (wal-command.ts); same options and exit statuses as `rampart pitr wal-push|wal-fetch`. */
 export const WAL_ENTRY = join(REPO_ROOT, 'src/backup/pitr/wal-entry.mjs');
 
