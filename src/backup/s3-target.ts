@@ -64,8 +64,10 @@ export class S3Target implements BackupTarget {
     return this.prefix + key;
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
-    await this.client.send(new (sdk().PutObjectCommand)({ Bucket: this.o.bucket, Key: this.k(key), Body: data, ContentLength: data.length }));
+  async put(key: string, data: Uint8Array, contentType?: string): Promise<void> {
+    await this.client.send(new (sdk().PutObjectCommand)({
+      Bucket: this.o.bucket, Key: this.k(key), Body: data, ContentLength: data.length, ...(contentType ? { ContentType: contentType } : {}),
+    }));
   }
 
   /** Up to one part: one PutObject; more: a multipart upload, one part in memory at a time. */

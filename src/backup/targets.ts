@@ -13,13 +13,20 @@ export function createTargets(config: Pick<RampartConfig, 'backup' | 'dataDir'>,
     if (names.has(t.name)) throw new Error(`backup.targets: the name "${t.name}" is used twice`);
     names.add(t.name);
     if (t.type === 'directory') return new DirectoryTarget(t.name, resolve(dataDir, t.path));
-    const accessKeyId = env[t.accessKeyIdEnv];
-    const secretAccessKey = env[t.secretAccessKeyEnv];
-    if (accessKeyId && !secretAccessKey) throw new Error(`backup target ${t.name}: ${t.accessKeyIdEnv} is set but ${t.secretAccessKeyEnv} is not`);
-    return new S3Target({
-      name: t.name, bucket: t.bucket, prefix: t.prefix, region: t.region, forcePathStyle: t.forcePathStyle,
-      ...(t.endpoint ? { endpoint: t.endpoint } : {}), ...(accessKeyId ? { accessKeyId, secretAccessKey } : {}),
-    });
+    return s3TargetFrom(t.name, t, env, `backup target ${t.name}`);
+  });
+}
+
+type S3Settings = Omit<Extract<RampartConfig['backup']['targets'][number], { type: 's3' }>, 'type' | 'name'>;
+
+/** An S3 target from its configuration, credentials from the environment variables it names (else the AWS default chain). */
+export function s3TargetFrom(name: string, t: S3Settings, env: NodeJS.ProcessEnv, what: string): S3Target {
+  const accessKeyId = env[t.accessKeyIdEnv];
+  const secretAccessKey = env[t.secretAccessKeyEnv];
+  if (accessKeyId && !secretAccessKey) throw new Error(`${what}: ${t.accessKeyIdEnv} is set but ${t.secretAccessKeyEnv} is not`);
+  return new S3Target({
+    name, bucket: t.bucket, prefix: t.prefix, region: t.region, forcePathStyle: t.forcePathStyle,
+    ...(t.endpoint ? { endpoint: t.endpoint } : {}), ...(accessKeyId ? { accessKeyId, secretAccessKey } : {}),
   });
 }
 

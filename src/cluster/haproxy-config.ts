@@ -75,6 +75,11 @@ export interface HaproxyConfigOptions {
    * node is up.
    */
   validationMirror?: string;
+  /**
+   * The path under which that server has the copy, e.g. `/<bucket>/<prefix>`
+   * for a path-style S3 endpoint serving `mirror.s3` (default: its root).
+   */
+  validationMirrorPath?: string;
 }
 
 export const DEFAULT_CHECK = { intervalMs: 2000, timeoutMs: 1000, fall: 3, rise: 2 } as const;
@@ -152,7 +157,7 @@ interface Resolved {
   mode: HaproxyMode;
   balance: HaproxyBalance;
   maxconn: number;
-  mirror: { host: string; port: number } | null;
+  mirror: { host: string; port: number; path: string } | null;
 }
 
 function resolve(o: HaproxyConfigOptions): Resolved {
@@ -196,7 +201,10 @@ function resolve(o: HaproxyConfigOptions): Resolved {
     downinterMs: checkInt(c.downinterMs ?? Math.max(100, Math.round(intervalMs / 2)), 100, 3_600_000, 'check downinter (ms)'),
   };
   const maxconn = checkInt(o.maxconnPerServer ?? 200, 1, 100_000, 'maxconnPerServer');
-  const mirror = o.validationMirror ? parseHostPort(o.validationMirror, 'validationMirror') : null;
+  const path = o.validationMirrorPath ?? '';
+  if (path !== '' && !/^(\/[A-Za-z0-9._~-]+)+$/.test(path)) fail(`validationMirrorPath: "${path}" must be /segment[/segment…] of letters, digits and . _ ~ - (no trailing slash)`);
+  if (path !== '' && !o.validationMirror) fail('validationMirrorPath needs validationMirror');
+  const mirror = o.validationMirror ? { ...parseHostPort(o.validationMirror, 'validationMirror'), path } : null;
   if (mirror?.host === '*') fail('validationMirror: give the static server\'s address, not *');
   return { nodes: o.nodes, http, https, stats, est, check, mode, balance, maxconn, mirror };
 }
@@ -303,13 +311,16 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
       '    # or several certificates have no stored answer (404): clients fall back as for an',
       '    # unreachable responder.',
       '    http-request set-var(txn.ocsp) str(1) if { path /ocsp } || { path_beg /ocsp/ }',
-      '    http-request set-path /ocsp/%[path,regsub(^/ocsp/,),url_dec,sha1,hex,lower] if METH_GET { path_beg /ocsp/ }',
-      '    http-request set-path /ocsp/%[req.body,base64,sha1,hex,lower] if METH_POST { var(txn.ocsp) -m found }',
+      ...(r.mirror.path ? [`    # The copy lives under ${r.mirror.path} on that server.`, `    http-request set-path ${r.mirror.path}%[path] if !{ var(txn.ocsp) -m found }`] : []),
+      `    http-request set-path ${r.mirror.path}/ocsp/%[path,regsub(^/ocsp/,),url_dec,sha1,hex,lower] if METH_GET { path_beg /ocsp/ }`,
+      `    http-request set-path ${r.mirror.path}/ocsp/%[req.body,base64,sha1,hex,lower] if METH_POST { var(txn.ocsp) -m found }`,
       '    http-request set-method GET if METH_POST { var(txn.ocsp) -m found }',
       '    http-response set-header Content-Type application/ocsp-response if { var(txn.ocsp) -m found } { status 200 }',
       '    http-response set-header Content-Type application/pkix-crl if { capture.req.uri -m end .crl } { status 200 }',
       '    http-response set-header X-Rampart-Node mirror',
-      '    option httpchk GET /mirror.json',
+      '    # HTTP/1.1 with a Host header: object stores (S3 path-style endpoints) refuse a check without one.',
+      '    option httpchk',
+      `    http-check send meth GET uri ${r.mirror.path}/mirror.json ver HTTP/1.1 hdr Host ${hostPort(r.mirror.host, r.mirror.port)}`,
       '    http-check expect status 200',
       `    server mirror ${hostPort(r.mirror.host, r.mirror.port)} ${checkLine}`,
     );

@@ -219,7 +219,9 @@ const ocspSchema = z.strictObject({
 
 const mirrorSchema = z.strictObject({
   directory: pathString.optional()
-    .describe('Where the leader keeps a static copy of validation (OCSP answers, CRLs, CA certificates) for a plain web server to serve while every node is down. Relative: against the data directory. Unset: no copy.'),
+    .describe('Where the leader keeps a static copy of validation (OCSP answers, CRLs, CA certificates) for a plain web server to serve while every node is down. Relative: against the data directory. Unset: no copy there.'),
+  s3: z.strictObject(s3Fields('rampart-mirror/')).optional()
+    .describe('The same copy in S3-compatible object storage (each object one PutObject, with its content type), beside or instead of the directory. Unset: no copy there.'),
   hashes: z.array(z.enum(['sha1', 'sha256'])).min(1).max(2).default(['sha1', 'sha256'])
     .describe('CertID hash algorithms answered in the copy (one file per certificate and algorithm).'),
   everySeconds: int(10, 86400).default(300).describe('Full pass over the inventory (new and due answers, expired ones removed), in seconds; revocations are copied within about a second.'),
@@ -419,6 +421,19 @@ const acmeSchema = z.strictObject({
 
 // ---------------------------------------------------------------- backup, tiers, drills
 
+/** A bucket of S3-compatible object storage (backup targets, the validation mirror). */
+function s3Fields(defaultPrefix: string) {
+  return {
+    bucket: z.string().min(3).max(63).describe('Bucket.'),
+    prefix: z.string().max(512).default(defaultPrefix).describe('Key prefix inside the bucket.'),
+    region: z.string().min(1).max(64).default('us-east-1').describe('Region.'),
+    endpoint: z.url().max(2048).optional().describe('S3-compatible endpoint (MinIO, Ceph, a local test server). Default: AWS.'),
+    forcePathStyle: z.boolean().default(false).describe('Path-style addressing (most S3-compatible servers need it).'),
+    accessKeyIdEnv: envVarName.default('RAMPART_S3_ACCESS_KEY_ID').describe('Environment variable with the access key id (else the AWS default chain).'),
+    secretAccessKeyEnv: envVarName.default('RAMPART_S3_SECRET_ACCESS_KEY').describe('Environment variable with the secret access key.'),
+  };
+}
+
 const backupTargetSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('directory'),
@@ -428,13 +443,7 @@ const backupTargetSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('s3'),
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).describe('Target name.'),
-    bucket: z.string().min(3).max(63).describe('Bucket.'),
-    prefix: z.string().max(512).default('rampart/').describe('Key prefix inside the bucket.'),
-    region: z.string().min(1).max(64).default('us-east-1').describe('Region.'),
-    endpoint: z.url().max(2048).optional().describe('S3-compatible endpoint (MinIO, Ceph, a local test server). Default: AWS.'),
-    forcePathStyle: z.boolean().default(false).describe('Path-style addressing (most S3-compatible servers need it).'),
-    accessKeyIdEnv: envVarName.default('RAMPART_S3_ACCESS_KEY_ID').describe('Environment variable with the access key id (else the AWS default chain).'),
-    secretAccessKeyEnv: envVarName.default('RAMPART_S3_SECRET_ACCESS_KEY').describe('Environment variable with the secret access key.'),
+    ...s3Fields('rampart/'),
   }),
 ]);
 

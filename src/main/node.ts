@@ -55,7 +55,7 @@ import { HealthMonitor } from '../health/health-monitor.js';
 import { PendingInventory } from '../ra/pending-inventory.js';
 import { RevocationFollower } from '../validation/revocation-follower.js';
 import { ValidationMirror } from '../validation/mirror/validation-mirror.js';
-import { MirrorDirectory } from '../validation/mirror/mirror-directory.js';
+import { mirrorStoreFor } from '../backup/mirror-bucket.js';
 import { loadKeySecret } from '../keys/node-secret.js';
 import { Cluster, defaultNodeId } from '../cluster/cluster.js';
 import { ClockSkew } from '../cluster/clock-skew.js';
@@ -142,7 +142,7 @@ export class RampartNode {
   readonly integrity: IntegrityMonitor;
   /** Free space in the data directory: below health.diskFreeCriticalBytes the node is not ready for writes. */
   readonly disk: DiskRoom;
-  /** The static copy of validation (mirror.directory), null when not configured. */
+  /** The static copy of validation (mirror.directory and/or mirror.s3), null when not configured. */
   readonly mirror: ValidationMirror | null;
   /** Scheduled tidy (leader only); `tidy()` gives the service for `rampart tidy run`. */
   readonly tidySchedule: TidyScheduler;
@@ -282,8 +282,9 @@ export class RampartNode {
       ocspSigner: config.hierarchy.ocspSigner, publishCrl: (id) => this.crl.generate(id), isLeader: () => this.cluster.isLeader(),
       onError: (e) => log.error({ err: e }, 'background job failed'),
     });
-    this.mirror = this.paths.mirrorDir ? new ValidationMirror({
-      directory: new MirrorDirectory(this.paths.mirrorDir), hashes: config.mirror.hashes, everySeconds: config.mirror.everySeconds,
+    const mirrorTarget = mirrorStoreFor(config, this.paths.mirrorDir, env);
+    this.mirror = mirrorTarget ? new ValidationMirror({
+      target: mirrorTarget, hashes: config.mirror.hashes, everySeconds: config.mirror.everySeconds,
       refreshBeforeSeconds: config.ocsp.refreshBeforeSeconds, ca: this.ca, ocsp: this.ocsp, crl: this.crl, store, events: this.events, clock,
       isLeader: leaderWork, log,
     }) : null;

@@ -30,6 +30,7 @@ interface HaproxyCliOptions {
   statsSocket?: string;
   maxconn?: string;
   validationMirror?: string;
+  validationMirrorPath?: string;
   out?: string;
 }
 
@@ -117,6 +118,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
     .option('--stats-socket <file>', 'admin stats socket (default: none)')
     .option('--maxconn <n>', 'concurrent requests per node before HAProxy queues (default 200)')
     .option('--validation-mirror <host:port>', 'a static web server over the leader\'s mirror.directory: validation goes there while no node is up (default: none)')
+    .option('--validation-mirror-path <path>', 'where that server has the copy, e.g. /<bucket>/<prefix> for a path-style S3 endpoint serving mirror.s3 (default: its root)')
     .option('--out <file>', 'write the configuration here (default: stdout)')
     .action(async (o: HaproxyCliOptions) => {
       if (!o.tlsCert) throw new Error('--tls-cert FILE is required: the API frontend terminates TLS with it (certificate, chain and key in one PEM)');
@@ -140,6 +142,7 @@ export function registerHaproxy(program: Command, g: () => GlobalOptions): void 
         statsBind: o.statsBind, statsSocket: o.statsSocket ? resolve(o.statsSocket) : undefined,
         maxconnPerServer: o.maxconn !== undefined ? parseCount(o.maxconn, '--maxconn') : undefined,
         validationMirror: o.validationMirror,
+        ...(o.validationMirrorPath ? { validationMirrorPath: o.validationMirrorPath } : {}),
       };
       // Validate everything we were given before touching the data dir.
       if (nodes.length > 0) renderHaproxyConfig({ ...base, nodes });

@@ -7,11 +7,14 @@
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, normalize, sep } from 'node:path';
+import type { MirrorStore } from './mirror-store.js';
 
-export class MirrorDirectory {
+export class MirrorDirectory implements MirrorStore {
   private readonly made = new Set<string>();
 
   constructor(readonly root: string) {}
+
+  describe(): string { return this.root; }
 
   private pathOf(rel: string): string {
     const p = normalize(join(this.root, rel));

@@ -23,11 +23,12 @@ import type { CertificateStore } from '../../storage/store.js';
 import type { CrlService } from '../crl/crl-service.js';
 import type { OcspHashName } from '../ocsp/ocsp-codec.js';
 import type { OcspResponder } from '../ocsp/ocsp-responder.js';
-import type { MirrorDirectory } from './mirror-directory.js';
+import type { MirrorStore } from './mirror-store.js';
 import { singleOcspRequestDer, staticOcspName } from './static-ocsp-names.js';
 
 export interface ValidationMirrorOptions {
-  directory: MirrorDirectory;
+  /** Where the copy goes: a directory, a bucket, or both (mirror-store.ts). */
+  target: MirrorStore;
   hashes: OcspHashName[];
   /** A full pass (new certificates, answers due for re-signing, expired ones removed) this often. */
   everySeconds: number;
@@ -185,7 +186,7 @@ export class ValidationMirror {
       const entry = await this.o.ocsp.responseFor(issuerId, serial, hash, { fresh: fresh || Boolean(before) });
       if (!entry) return;
       const name = `ocsp/${staticOcspName(singleOcspRequestDer(issuer.certDer, serial, hash))}`;
-      await this.o.directory.write(name, entry.der);
+      await this.o.target.write(name, entry.der);
       files.push(name);
       nextUpdate = Math.min(nextUpdate, entry.nextUpdate.getTime());
       answered = entry.status;
@@ -200,8 +201,8 @@ export class ValidationMirror {
       else this.published.delete(k);
     }
     // Files of certificates that expired (also from before a restart) go.
-    for (const name of await this.o.directory.list('ocsp')) {
-      if (!keep.has(name)) await this.o.directory.remove(`ocsp/${name}`);
+    for (const name of await this.o.target.list('ocsp')) {
+      if (!keep.has(name)) await this.o.target.remove(`ocsp/${name}`);
     }
   }
 
@@ -213,8 +214,8 @@ export class ValidationMirror {
         const crl = await this.o.crl.current(ca.id, shard);
         const scope = shard === null ? ca.id : `${ca.id}/${shard}`;
         if (!crl || this.crls.get(scope)?.number === crl.number) continue;
-        await this.o.directory.write(`crl/${scope}.crl`, crl.der);
-        await this.o.directory.write(`crl/${scope}.pem`, toPem(crl.der, 'X509 CRL'));
+        await this.o.target.write(`crl/${scope}.crl`, crl.der);
+        await this.o.target.write(`crl/${scope}.pem`, toPem(crl.der, 'X509 CRL'));
         this.crls.set(scope, { number: crl.number, nextUpdate: crl.nextUpdate.getTime() });
         changed = true;
       }
@@ -225,10 +226,10 @@ export class ValidationMirror {
   private async publishCaCertificates(): Promise<void> {
     const cas = this.o.ca.cas();
     for (const c of cas) {
-      await this.o.directory.write(`ca/${c.id}.crt`, c.certDer);
-      await this.o.directory.write(`ca/${c.id}.pem`, toPem(c.certDer));
+      await this.o.target.write(`ca/${c.id}.crt`, c.certDer);
+      await this.o.target.write(`ca/${c.id}.pem`, toPem(c.certDer));
     }
-    await this.o.directory.write('ca/bundle.pem', cas.map((c) => toPem(c.certDer)).join(''));
+    await this.o.target.write('ca/bundle.pem', cas.map((c) => toPem(c.certDer)).join(''));
   }
 
   private async writeStatus(): Promise<void> {
@@ -244,6 +245,6 @@ export class ValidationMirror {
       validUntil: Number.isFinite(validUntil) ? new Date(validUntil).toISOString() : null,
       ocspAnswers: answers, certificates: this.published.size, crls,
     };
-    await this.o.directory.write('mirror.json', `${JSON.stringify(this.status, null, 2)}\n`);
+    await this.o.target.write('mirror.json', `${JSON.stringify(this.status, null, 2)}\n`);
   }
 }
