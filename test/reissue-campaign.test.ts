@@ -17,9 +17,10 @@
 import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acmeNodeEnv, removeAll, waitForDirectory, writeCaFiles } from './helpers/acme-clients.js';
+import { acmeNodeEnv, pemCertificates, removeAll, waitForDirectory, writeCaFiles } from './helpers/acme-clients.js';
 import { call } from './helpers/api-client.js';
 import { openssl } from './helpers/openssl.js';
 import { removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
@@ -99,6 +100,15 @@ describe('re-issuance campaign: ARI-driven renewal after a root rebuild', () => 
       assert.notEqual(old.code, 0, `${a.name}'s new certificate does not chain to the old root`);
     }
 
+    // The published bundle during the campaign: the new hierarchy first, the old root still in it.
+    const fingerprints = (pem: string) => pemCertificates(pem).map((c) => new X509Certificate(c).fingerprint256);
+    const [newRootFp] = fingerprints(readFileSync(newRoot, 'utf8'));
+    const [oldRootFp] = fingerprints(readFileSync(ca.root, 'utf8'));
+    const published = async () => fingerprints((await call(`${n.httpUrl}/ca/bundle.pem`)).raw.toString());
+    const during = await published();
+    assert.equal(during[0], newRootFp, 'the new root comes first');
+    assert.ok(during.includes(oldRootFp!), 'the old root is still published during the campaign');
+
     // REST: the work list names it; the API re-issues it from the stored public key.
     const csv = await api('/api/v1/campaign/items?format=csv&outstanding=true');
     assert.equal(csv.status, 200);
@@ -142,5 +152,10 @@ describe('re-issuance campaign: ARI-driven renewal after a root rebuild', () => 
     assert.equal(charlie.body.status, 'revoked');
     const alphaOld = await api(`/api/v1/certificates/${before.alpha}`);
     assert.equal(alphaOld.body.status, 'revoked', 'the replaced certificates of the old hierarchy are revoked too');
+    // Finished (by another process): within its 30 s reload the node's bundle drops the old hierarchy.
+    let after = await published();
+    for (let i = 0; i < 60 && after.includes(oldRootFp!); i++) { await sleep(1000); after = await published(); }
+    assert.ok(!after.includes(oldRootFp!), 'the old root is no longer published');
+    assert.equal(after[0], newRootFp);
   });
 });

@@ -33,7 +33,11 @@ const MAX_ROUNDS = 120;
 export const ARI_RENEWAL = /renewalInfo endpoint indicates that renewal is needed/;
 
 function pemCerts(file: string): X509Certificate[] {
-  return [...readFileSync(file, 'utf8').matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
+  return pemsOf(readFileSync(file, 'utf8'));
+}
+
+function pemsOf(text: string): X509Certificate[] {
+  return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
 }
 
 /** Whether the client's leaf and chain verify up to `root` (signatures and issuer names). */
@@ -133,7 +137,17 @@ export const rootKeyLoss: DrillScenario = {
     ), (s) => `${s.reissued} of ${s.total} re-issued, ${s.outstanding} outstanding (acme ${s.byChannel.acme?.replaced}/${s.byChannel.acme?.total})`);
     if ((status.byChannel.acme?.replaced ?? 0) !== CLIENTS) throw new Error(`the campaign counts ${status.byChannel.acme?.replaced} ACME certificates re-issued, not ${CLIENTS}`);
     if (rebuilt.campaign.total < CLIENTS) throw new Error(`the campaign lists ${rebuilt.campaign.total} certificates, fewer than the ${CLIENTS} clients hold`);
-    await ctx.step('finish the campaign: revoke the old hierarchy', () => rampartJson<{ revoked: number; note: string }>(ctx.env, dataDir, ['pki', 'campaign', 'finish', '--force'], { env }), (r) => r.note);
+    // Without --force: every client moved; the node's own TLS certificate (still of the old hierarchy on purpose) does not hold it back.
+    await ctx.step('finish the campaign: revoke the old hierarchy', () => rampartJson<{ revoked: number; note: string }>(ctx.env, dataDir, ['pki', 'campaign', 'finish'], { env }), (r) => r.note);
+    await ctx.step('the published trust bundle drops the old root', async () => {
+      // The node reloads the campaign every 30 s.
+      for (let i = 0; i < 60; i++) {
+        const roots = pemsOf((await httpCall<string>(`${node.httpUrl}/ca/bundle.pem`)).raw.toString()).filter((c) => c.issuer === c.subject);
+        if (roots.length === 1 && roots[0]!.fingerprint256 === newRoot.fingerprint256) return roots.length;
+        await sleep(1000);
+      }
+      throw new Error(`${node.httpUrl}/ca/bundle.pem still lists the old root a minute after the finish`);
+    }, () => 'only the new root is published');
     ctx.dataLoss(0);
     await node.stop();
   },
