@@ -7,7 +7,7 @@
  * is declared lost and rebuilt by the CLI while the node runs. The same
  * timers of two clients then renew, only because lego asked renewal
  * information (RFC 9773; its log says so, nothing else is said to them), with
- * `replaces` naming the old certificate, and get certificates
+ * `replaces` naming the old certificate (stored with the order), and get certificates
  * that openssl verifies against the new root and not the old one; the third
  * never runs and is listed as outstanding in the work list (NDJSON, CSV);
  * the REST certificate is re-issued by the API from its stored public key;
@@ -18,6 +18,8 @@ import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { certIdOf } from '../src/acme/ari.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acmeNodeEnv, pemCertificates, removeAll, waitForDirectory, writeCaFiles } from './helpers/acme-clients.js';
@@ -98,6 +100,14 @@ describe('re-issuance campaign: ARI-driven renewal after a root rebuild', () => 
       assert.equal(v.code, 0, `${a.name}'s new certificate chains to the new root: ${v.out}`);
       const old = openssl(['verify', '-CAfile', ca.root, '-untrusted', legoCertFile(a), legoCertFile(a)]);
       assert.notEqual(old.code, 0, `${a.name}'s new certificate does not chain to the old root`);
+    }
+    // lego named the certificate it replaces in its new orders (RFC 9773 §5), and the server took it.
+    const db = new Database(join(n.dataDir, 'rampart.db'), { readonly: true });
+    try {
+      const replaced = (db.prepare('SELECT replaces FROM acme_orders WHERE replaces IS NOT NULL').all() as Array<{ replaces: string }>).map((r) => r.replaces).sort();
+      assert.deepEqual(replaced, accounts.slice(0, 2).map((a) => certIdOf(new Uint8Array(oldLeaves[a.name]!.raw))).sort());
+    } finally {
+      db.close();
     }
 
     // The published bundle during the campaign: the new hierarchy first, the old root still in it.
