@@ -23,11 +23,18 @@ if [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "lego version ${VERSI
   echo "$BIN"
   exit 0
 fi
-for tool in curl gpgv xz dpkg-deb; do
-  command -v "$tool" >/dev/null || { echo "install-lego-sid: $tool is missing (apt-get install -y curl gpgv xz-utils dpkg)" >&2; exit 1; }
+for tool in curl gpgv xz dpkg-deb flock; do
+  command -v "$tool" >/dev/null || { echo "install-lego-sid: $tool is missing (apt-get install -y curl gpgv xz-utils dpkg util-linux)" >&2; exit 1; }
 done
 [ -r "$KEYRING" ] || { echo "install-lego-sid: $KEYRING is missing (apt-get install -y debian-archive-keyring)" >&2; exit 1; }
 mkdir -p "$DEST" 2>/dev/null && [ -w "$DEST" ] || { echo "install-lego-sid: cannot write $DEST (run as root: sudo $0, or give another directory: $0 DIR)" >&2; exit 1; }
+# Test files running in parallel may call this at once: one downloads, the others wait and find it done.
+exec 9>"$DEST/.lock"
+flock 9
+if [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "lego version ${VERSION%-*} "; then
+  echo "$BIN"
+  exit 0
+fi
 
 work=$(mktemp -d "$DEST/.download.XXXXXX")
 trap 'rm -rf "$work"' EXIT
