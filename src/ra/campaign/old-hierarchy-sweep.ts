@@ -22,13 +22,13 @@ export interface SweepOptions {
   issuers: string[];
   reason: 'superseded' | 'cACompromise';
   actor: Actor;
-  /** Revocations per batch (default 100). */
+  /** Revocations per batch (default 25). */
   batch?: number;
   /** Called after each batch, with the totals so far. */
   onBatch?: (r: SweepResult) => void;
 }
 
-export const SWEEP_BATCH = 100;
+export const SWEEP_BATCH = 25;
 
 export async function revokeOldHierarchy(o: SweepOptions): Promise<SweepResult> {
   const result: SweepResult = { revoked: 0, alreadyRevoked: 0, failed: [] };
