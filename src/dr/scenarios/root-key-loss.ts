@@ -59,7 +59,7 @@ function findKeyFiles(dir: string, name: RegExp, depth = 3): string[] {
 
 export const rootKeyLoss: DrillScenario = {
   name: 'root-key-loss',
-  summary: 'lego clients hold certificates; the root key is destroyed; pki rebuild; clients move to the new root through ARI alone; the old hierarchy is revoked',
+  summary: 'ARI-aware lego clients (4.35, Debian sid) hold certificates; the root key is destroyed; pki rebuild; their own `lego renew` moves them to the new root through ARI alone; the old hierarchy is revoked and unpublished',
   async run(ctx) {
     try {
       ensureLego();
