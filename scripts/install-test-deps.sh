@@ -28,10 +28,17 @@ command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v crlutil >/dev/null && command -v vfychain >/dev/null && command -v certutil >/dev/null || need+=(libnss3-tools)
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" != 0 ]; then
-  echo "missing Debian packages: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2
-  exit 1
+# What scripts/install-lego-sid.sh needs to check and unpack sid's lego.
+command -v gpgv >/dev/null || need+=(gpgv)
+command -v xz >/dev/null || need+=(xz-utils)
+[ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}"
 fi
-apt-get -o DPkg::Lock::Timeout=300 update -qq
-DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}"
+# The re-issuance campaign's ACME clients: lego 4.35.2 from Debian sid (ARI-aware), beside bookworm's lego 4.9.1.
+"$(dirname "$0")/install-lego-sid.sh" >/dev/null

@@ -85,7 +85,7 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
   common(app, node, 'http');
   installValidationGuard(app, limits);
   await app.register(healthRoutes, healthRouteOptions(node));
-  await app.register(publicationRoutes, { publication: new ValidationPublication({ crl: node.crl, ca: node.ca, clock: node.clock }) });
+  await app.register(publicationRoutes, { publication: new ValidationPublication({ crl: node.crl, ca: node.ca, clock: node.clock, retired: () => node.campaigns.retiredIssuers() }) });
   await app.register(sshPublicationRoutes, { authority: node.sshAuthority, knownHostsPatterns: () => node.config.ssh.knownHostsPatterns });
   return app;
 }

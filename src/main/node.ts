@@ -286,7 +286,7 @@ export class RampartNode {
     this.mirror = mirrorTarget ? new ValidationMirror({
       target: mirrorTarget, hashes: config.mirror.hashes, everySeconds: config.mirror.everySeconds,
       refreshBeforeSeconds: config.ocsp.refreshBeforeSeconds, ca: this.ca, ocsp: this.ocsp, crl: this.crl, store, events: this.events, clock,
-      isLeader: leaderWork, log,
+      isLeader: leaderWork, log, retired: () => this.campaigns.retiredIssuers(),
     }) : null;
     this.healthMonitor = new HealthMonitor(this.health, clock, (e) => log.error({ err: e }, 'background job failed'));
     this.pendingInventory = new PendingInventory({ store, gate: this.gate, events: this.events, log });

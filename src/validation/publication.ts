@@ -5,6 +5,7 @@
  * result to a response (src/http/validation/publication-routes.ts).
  */
 import type { CertificateAuthority } from '../ca/certificate-authority.js';
+import { publishedCas } from '../ca/trust-bundle.js';
 import type { Clock } from '../core/clock.js';
 import { toPem } from '../pki/certificate-builder.js';
 import type { CrlService } from './crl/crl-service.js';
@@ -19,6 +20,8 @@ export interface PublicationOptions {
   crl: CrlService;
   ca: CertificateAuthority;
   clock: Clock;
+  /** CAs dropped from the bundle (the old hierarchy of a finished root-loss campaign). */
+  retired?: () => ReadonlySet<string>;
 }
 
 export class ValidationPublication {
@@ -47,9 +50,9 @@ export class ValidationPublication {
       : { contentType: 'application/pkix-crl', body: Buffer.from(crl.der), headers };
   }
 
-  /** `bundle.pem` (every CA), `ID.crt` (DER) or `ID.pem`; null for an unknown CA. */
+  /** `bundle.pem` (every CA but the retired ones, the current hierarchy first: trust-bundle.ts), `ID.crt` (DER) or `ID.pem`; null for an unknown CA. */
   caFile(name: string): PublishedFile | null {
-    if (name === 'bundle.pem') return { contentType: 'application/x-pem-file', body: this.o.ca.cas().map((c) => toPem(c.certDer)).join(''), headers: {} };
+    if (name === 'bundle.pem') return { contentType: 'application/x-pem-file', body: publishedCas(this.o.ca, this.o.retired?.()).map((c) => toPem(c.certDer)).join(''), headers: {} };
     const m = /^([a-z0-9-]+)\.(crt|pem)$/.exec(name);
     const issuer = m ? this.o.ca.get(m[1]!) : undefined;
     if (!m || !issuer) return null;

@@ -1,12 +1,14 @@
 /**
  * root-key-loss: the catastrophic path, in the drill's own directory. A
- * fresh SQLite node with ACME; several lego accounts (Debian's lego) hold
- * certificates; the root key is destroyed; `rampart pki rebuild` makes a new
- * root and intermediate and starts the re-issuance campaign; each client
- * runs its renewal schedule (ari-renewal-agent: it renews only when renewal
- * information says so) until every one holds a certificate that chains to
- * the new root and none relies on the old one; then the campaign is
- * finished (the old hierarchy revoked).
+ * fresh SQLite node with ACME; several lego accounts (lego 4.35.2 from
+ * Debian sid, ARI-aware) hold certificates; their timer (`lego renew`, as
+ * cron or a systemd timer runs it) fires once and keeps them: nothing is
+ * due; the root key is destroyed; `rampart pki rebuild` makes a new root
+ * and intermediate and starts the re-issuance campaign; the same timers
+ * fire until lego itself, asking renewal information (RFC 9773), renews
+ * every certificate from the new hierarchy (it says so in its log) and none
+ * relies on the old one; then the campaign is finished (the old hierarchy
+ * revoked).
  *
  * Recovery time runs from the loss of the key to the moment the last client
  * holds a certificate of the new hierarchy. Data loss is 0: every certificate
@@ -18,18 +20,24 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { sleep } from '../../core/wait.js';
 import { freeLoopbackPort } from '../../core/free-port.js';
-import { ariTick, heldCertificate } from '../ari-renewal-agent.js';
-import { legoCertFile, legoPath, type LegoAccount, type LegoEndpoint } from '../lego-client.js';
+import { heldCertificate, legoTimerTick, type TimerTick } from '../lego-timer.js';
+import { ensureLego, legoCertFile, type LegoAccount, type LegoEndpoint } from '../lego-client.js';
 import { rampartJson, startServe } from '../rampart-process.js';
 import { DrillUnavailableError, type DrillScenario } from '../drill-scenario.js';
 import { httpCall } from '../../core/http-client.js';
 
 const CLIENTS = 3;
-/** Bounded: the node picks the campaign up within 30 s; each client is asked every 2 s. */
+/** Bounded: the node picks the campaign up within 30 s; each client's timer fires every 2 s. */
 const MAX_ROUNDS = 120;
+/** What lego logs when renewal information (and not its own 30-days rule) makes it renew. */
+export const ARI_RENEWAL = /renewalInfo endpoint indicates that renewal is needed/;
 
 function pemCerts(file: string): X509Certificate[] {
-  return [...readFileSync(file, 'utf8').matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
+  return pemsOf(readFileSync(file, 'utf8'));
+}
+
+function pemsOf(text: string): X509Certificate[] {
+  return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
 }
 
 /** Whether the client's leaf and chain verify up to `root` (signatures and issuer names). */
@@ -51,9 +59,13 @@ function findKeyFiles(dir: string, name: RegExp, depth = 3): string[] {
 
 export const rootKeyLoss: DrillScenario = {
   name: 'root-key-loss',
-  summary: 'lego clients hold certificates; the root key is destroyed; pki rebuild; clients move to the new root through ARI alone; the old hierarchy is revoked',
+  summary: 'ARI-aware lego clients (4.35, Debian sid) hold certificates; the root key is destroyed; pki rebuild; their own `lego renew` moves them to the new root through ARI alone; the old hierarchy is revoked and unpublished',
   async run(ctx) {
-    if (!legoPath()) throw new DrillUnavailableError('lego is not installed (apt-get install lego): the drill runs real ACME clients');
+    try {
+      ensureLego();
+    } catch (e) {
+      throw new DrillUnavailableError(`the drill runs real ARI-aware ACME clients: ${(e as Error).message}`);
+    }
     const passphrase = randomBytes(24).toString('base64url');
     const httpPort = await freeLoopbackPort();
     const env = {
@@ -73,9 +85,16 @@ export const rootKeyLoss: DrillScenario = {
       name: `client-${i + 1}`, path: join(clientsDir, `lego-${i + 1}`), domain: `client-${i + 1}.drill.rampart.invalid`, email: `client-${i + 1}@drill.rampart.invalid`,
     }));
     await ctx.step(`${CLIENTS} lego accounts obtain certificates (http-01)`, async () => {
-      for (const a of accounts) await ariTick(a, endpoint, { track });
+      for (const a of accounts) await legoTimerTick(a, endpoint, { track });
       return accounts.map((a) => heldCertificate(a).serialNumber.toLowerCase());
     }, (s) => s.join(' '));
+    await ctx.step('each client\'s timer fires (lego renew): nothing is due, every certificate is kept', async () => {
+      const ticks: TimerTick[] = [];
+      for (const a of accounts) ticks.push(await legoTimerTick(a, endpoint, { track }));
+      const renewed = ticks.filter((t) => t.action !== 'kept');
+      if (renewed.length) throw new Error(`lego renewed before any campaign: ${renewed.map((t) => `${t.account}: ${t.lego.output.slice(-500)}`).join('; ')}`);
+      return ticks.length;
+    }, (n) => `${n} of ${accounts.length} kept their certificate (lego: renewal not needed)`);
 
     ctx.faultAt();
     const lost = await ctx.step('destroy the root key', async () => {
@@ -91,14 +110,15 @@ export const rootKeyLoss: DrillScenario = {
     ), (r) => `new root ${r.root.id}; campaign ${r.campaign.id} with ${r.campaign.total} certificate(s)`);
     const newRoot = pemCerts(join(clientsDir, 'new-trust.pem')).find((c) => c.issuer === c.subject)!;
 
-    await ctx.step('every client renews on renewal information alone and chains to the new root', async () => {
+    await ctx.step('the same timers fire until lego renews on renewal information alone; every client chains to the new root', async () => {
       const moved = new Set<string>();
       for (let round = 0; round < MAX_ROUNDS && moved.size < accounts.length; round++) {
         for (const a of accounts) {
           if (moved.has(a.name)) continue;
-          const t = await ariTick(a, endpoint, { track });
+          const t = await legoTimerTick(a, endpoint, { track });
           if (t.action === 'renewed') {
             if (!chainsTo(a, newRoot)) throw new Error(`${a.name} renewed but its certificate does not chain to the new root`);
+            if (!ARI_RENEWAL.test(t.lego.output)) throw new Error(`${a.name} renewed, but lego does not say renewal information asked for it: ${t.lego.output.slice(-1000)}`);
             moved.add(a.name);
             ctx.progress(`${a.name} renewed through ARI (${moved.size}/${accounts.length})`);
           }
@@ -117,7 +137,17 @@ export const rootKeyLoss: DrillScenario = {
     ), (s) => `${s.reissued} of ${s.total} re-issued, ${s.outstanding} outstanding (acme ${s.byChannel.acme?.replaced}/${s.byChannel.acme?.total})`);
     if ((status.byChannel.acme?.replaced ?? 0) !== CLIENTS) throw new Error(`the campaign counts ${status.byChannel.acme?.replaced} ACME certificates re-issued, not ${CLIENTS}`);
     if (rebuilt.campaign.total < CLIENTS) throw new Error(`the campaign lists ${rebuilt.campaign.total} certificates, fewer than the ${CLIENTS} clients hold`);
-    await ctx.step('finish the campaign: revoke the old hierarchy', () => rampartJson<{ revoked: number; note: string }>(ctx.env, dataDir, ['pki', 'campaign', 'finish', '--force'], { env }), (r) => r.note);
+    // Without --force: every client moved; the node's own TLS certificate (still of the old hierarchy on purpose) does not hold it back.
+    await ctx.step('finish the campaign: revoke the old hierarchy', () => rampartJson<{ revoked: number; note: string }>(ctx.env, dataDir, ['pki', 'campaign', 'finish'], { env }), (r) => r.note);
+    await ctx.step('the published trust bundle drops the old root', async () => {
+      // The node reloads the campaign every 30 s.
+      for (let i = 0; i < 60; i++) {
+        const roots = pemsOf((await httpCall<string>(`${node.httpUrl}/ca/bundle.pem`)).raw.toString()).filter((c) => c.issuer === c.subject);
+        if (roots.length === 1 && roots[0]!.fingerprint256 === newRoot.fingerprint256) return roots.length;
+        await sleep(1000);
+      }
+      throw new Error(`${node.httpUrl}/ca/bundle.pem still lists the old root a minute after the finish`);
+    }, () => 'only the new root is published');
     ctx.dataLoss(0);
     await node.stop();
   },

@@ -14,6 +14,16 @@ export function channelOf(requester: string): CampaignChannel {
   return 'rest';
 }
 
+/**
+ * A node's own HTTPS certificate (tls-identity.ts): it stays on the old
+ * hierarchy during a campaign on purpose (clients trust the node through the
+ * bundle they have) and each node replaces it once the old hierarchy is
+ * revoked, so it never holds a campaign's finish back.
+ */
+export function isNodeTlsItem(i: Pick<CampaignItem, 'requester' | 'profile'>): boolean {
+  return i.requester === 'system' && i.profile === 'node-tls';
+}
+
 export function itemOf(campaignId: string, rec: CertificateRecord): CampaignItem {
   return {
     campaignId, serial: rec.serial, channel: channelOf(rec.requester), requester: rec.requester, profile: rec.profile, subject: rec.subject,

@@ -3,7 +3,7 @@
  * active campaign at once; every 30 s the campaign is reloaded (another
  * process may have started or finished one) and the metrics updated; every
  * minute the leader, past the deadline, finishes the campaign (the old
- * hierarchy is revoked). Every node matches its own issuance; what a CLI
+ * hierarchy is revoked, in batches that give the event loop back). Every node matches its own issuance; what a CLI
  * process issued is matched by `rampart pki campaign status --reconcile`
  * (a scan of the new issuers' inventory: not run on a serving node's thread).
  */
@@ -15,7 +15,7 @@ import type { CampaignService } from './campaign-service.js';
 export class CampaignJobs {
   private readonly jobs: Periodic;
 
-  constructor(private readonly o: { campaigns: CampaignService; events: CaEvents; metrics: CampaignMetrics; isLeader: () => boolean; onError: (e: unknown) => void }) {
+  constructor(private readonly o: { campaigns: CampaignService; events: CaEvents; metrics: CampaignMetrics; isLeader: () => boolean; onError: (e: unknown) => void; deadlineCheckMs?: number }) {
     this.jobs = new Periodic(o.onError);
   }
 
@@ -29,7 +29,7 @@ export class CampaignJobs {
   start(): void {
     this.o.events.on('issued', (rec) => { this.o.campaigns.onIssued(rec).catch(this.o.onError); });
     this.jobs.every(30_000, () => this.refresh());
-    this.jobs.every(60_000, async () => {
+    this.jobs.every(this.o.deadlineCheckMs ?? 60_000, async () => {
       if (this.o.isLeader()) await this.o.campaigns.finishIfDue();
     });
     void this.refresh().catch(this.o.onError);

@@ -18,6 +18,8 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { actorFields, SYSTEM_ACTOR, type Actor } from '../../core/actor.js';
 import type { Clock } from '../../core/clock.js';
 import { RampartError, isRampartError } from '../../core/errors.js';
+import { revokeOldHierarchy, type SweepResult } from './old-hierarchy-sweep.js';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { isOfflineIssuer } from '../../core/offline-key.js';
 import type { CertificateRecord, IssuerRecord } from '../../core/types.js';
 import { certificateSerialHex } from '../../pki/certificate-serial.js';
@@ -26,7 +28,7 @@ import type { CampaignCounts, CampaignItem, CampaignKind, CampaignRecord } from 
 import type { Store } from '../../storage/store.js';
 import type { IssuanceService } from '../issuance.js';
 import type { RevocationService } from '../revocation.js';
-import { itemOf, sansKey } from './campaign-items.js';
+import { isNodeTlsItem, itemOf, sansKey } from './campaign-items.js';
 
 export interface CampaignServiceOptions {
   store: Store;
@@ -46,13 +48,17 @@ export interface CampaignProgress {
   deadlinePassed: boolean;
 }
 
-export interface FinishResult { revoked: number; alreadyRevoked: number; failed: Array<{ serial: string; error: string }>; outstanding: number; note: string }
+export interface FinishResult extends SweepResult { outstanding: number; note: string }
 
 const BATCH = 500;
 
 export class CampaignService {
   /** Old issuer ids of the active campaign (renewal information reads it on every request). */
   private active: CampaignRecord | null = null;
+  /** A finish (the deadline job, or an operator) is running: a second one waits for nothing and is refused. */
+  private finishing = false;
+  /** The old hierarchy of the newest campaign when it was a finished root loss: dropped from the published trust bundle. */
+  private retired: ReadonlySet<string> = new Set();
 
   constructor(private readonly o: CampaignServiceOptions) {}
 
@@ -60,7 +66,13 @@ export class CampaignService {
   async load(): Promise<CampaignRecord | null> {
     const c = await this.o.store.campaigns.currentCampaign();
     this.active = c && c.state === 'active' ? c : null;
+    this.retired = new Set(c && c.state === 'finished' && c.kind === 'root-loss' ? c.oldIssuers : []);
     return this.active;
+  }
+
+  /** CAs no longer published in /ca/bundle.pem (as of the last load(): every 30 s on a node). */
+  retiredIssuers(): ReadonlySet<string> {
+    return this.retired;
   }
 
   /** RFC 9773: the window of a certificate of a hierarchy being replaced is already open. */
@@ -157,38 +169,58 @@ export class CampaignService {
   /**
    * Ends the campaign and revokes every certificate of the old issuers still
    * good (superseded after a root loss, cACompromise after an intermediate
-   * compromise). Refused while items are outstanding, before the deadline,
-   * unless forced.
+   * compromise), in bounded batches that give the event loop back
+   * (old-hierarchy-sweep.ts). Refused while items other than the nodes' own
+   * TLS certificates are outstanding, before the deadline, unless forced.
    */
-  async finish(o: { actor: Actor; force?: boolean }): Promise<FinishResult> {
+  async finish(o: { actor: Actor; force?: boolean; batch?: number; onBatch?: (r: SweepResult) => void }): Promise<FinishResult> {
+    if (this.finishing) throw new RampartError('conflict', 'the campaign is being finished already');
+    this.finishing = true;
+    try {
+      return await this.finishNow(o);
+    } finally {
+      this.finishing = false;
+    }
+  }
+
+  private async finishNow(o: { actor: Actor; force?: boolean; batch?: number; onBatch?: (r: SweepResult) => void }): Promise<FinishResult> {
     const c = await this.load();
     if (!c) throw new RampartError('notFound', 'no active re-issuance campaign');
     const p = await this.progress(c);
-    if (p.counts.outstanding > 0 && !o.force && !p.deadlinePassed) {
-      throw new RampartError('conflict', `${p.counts.outstanding} certificate(s) of campaign ${c.id} are not re-issued yet: wait, re-issue them, or finish with --force (they are revoked)`);
+    const holding = p.counts.outstanding > 0 && !o.force && !p.deadlinePassed ? await this.holdingBack(c, p.counts) : 0;
+    if (holding > 0) {
+      throw new RampartError('conflict', `${holding} certificate(s) of campaign ${c.id} are not re-issued yet: wait, re-issue them, or finish with --force (they are revoked)`);
     }
     const reason = c.kind === 'root-loss' ? 'superseded' : 'cACompromise';
-    const result: FinishResult = { revoked: 0, alreadyRevoked: 0, failed: [], outstanding: p.counts.outstanding, note: '' };
-    const now = this.o.clock.now();
-    for (const issuerId of c.oldIssuers) {
-      for await (const batch of this.o.store.exportCertificates({ issuerId, status: 'good' }, now, { batch: BATCH })) {
-        for (const r of batch) {
-          try {
-            await this.o.revocation.revoke(r.serial, reason, o.actor);
-            result.revoked++;
-          } catch (e) {
-            if (isRampartError(e) && e.code === 'alreadyRevoked') result.alreadyRevoked++;
-            else result.failed.push({ serial: r.serial, error: (e as Error).message });
-          }
-        }
-      }
-    }
+    const swept = await revokeOldHierarchy({
+      store: this.o.store, revocation: this.o.revocation, clock: this.o.clock, issuers: c.oldIssuers, reason, actor: o.actor, batch: o.batch, onBatch: o.onBatch,
+    });
+    const result: FinishResult = { ...swept, outstanding: p.counts.outstanding, note: '' };
     const cas = c.kind === 'intermediate-compromise' ? await this.revokeCompromisedCas(c.oldIssuers, o.actor) : '';
-    result.note = `${p.deadlinePassed ? 'deadline reached' : o.force ? 'forced' : 'every certificate re-issued'}; ${result.revoked} certificate(s) of the old hierarchy revoked (${reason}), ${result.outstanding} never re-issued${cas}`;
+    const why = p.deadlinePassed ? 'deadline reached' : o.force ? 'forced' : p.counts.outstanding ? 'every certificate re-issued but the nodes\' own TLS certificates (each node replaces its own now)' : 'every certificate re-issued';
+    result.note = `${why}; ${result.revoked} certificate(s) of the old hierarchy revoked (${reason}), ${result.outstanding} never re-issued${cas}`;
     await this.o.store.campaigns.finishCampaign(c.id, this.o.clock.now(), result.note);
     this.active = null;
+    if (c.kind === 'root-loss') this.retired = new Set(c.oldIssuers);
     await this.o.audit.record({ ...actorFields(o.actor), action: 'campaign.finish', target: `campaign:${c.id}`, outcome: result.failed.length ? 'failure' : 'success', details: { ...result, failed: result.failed.slice(0, 20) } });
     return result;
+  }
+
+  /**
+   * How many outstanding items hold the finish back: all but the nodes' own
+   * TLS certificates (isNodeTlsItem, channel 'other'). Read in pages, the
+   * event loop given back between them (an operator's finish, not the
+   * deadline job, asks this).
+   */
+  private async holdingBack(c: CampaignRecord, counts: CampaignCounts): Promise<number> {
+    const other = counts.byChannel.other;
+    if (other.total === other.replaced) return counts.outstanding;
+    let nodeTls = 0;
+    for (let after: string | undefined, page: CampaignItem[]; (page = await this.o.store.campaigns.listCampaignItems(c.id, { after, limit: BATCH, outstanding: true })).length; after = page.at(-1)!.serial) {
+      nodeTls += page.filter(isNodeTlsItem).length;
+      await yieldToLoop();
+    }
+    return counts.outstanding - nodeTls;
   }
 
   /**
@@ -231,10 +263,11 @@ export class CampaignService {
     return notes.length ? `; ${notes.join('; ')}` : '';
   }
 
-  /** The deadline job: finishes an active campaign whose deadline has passed. */
-  async finishIfDue(): Promise<FinishResult | null> {
+  /** The deadline job: finishes an active campaign whose deadline has passed (nothing when a finish is running already). */
+  async finishIfDue(o: { batch?: number; onBatch?: (r: SweepResult) => void } = {}): Promise<FinishResult | null> {
+    if (this.finishing) return null;
     const c = await this.load();
     if (!c?.deadline || c.deadline > this.o.clock.now()) return null;
-    return this.finish({ actor: SYSTEM_ACTOR, force: true });
+    return this.finish({ actor: SYSTEM_ACTOR, force: true, ...o });
   }
 }

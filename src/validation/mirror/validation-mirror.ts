@@ -12,6 +12,7 @@
  * keeps validation up.
  */
 import type { Logger } from 'pino';
+import { publishedCas } from '../../ca/trust-bundle.js';
 import type { CertificateAuthority } from '../../ca/certificate-authority.js';
 import type { Clock } from '../../core/clock.js';
 import type { CaEvents } from '../../core/events.js';
@@ -43,6 +44,8 @@ export interface ValidationMirrorOptions {
   /** Only the leader (or a single node) publishes. */
   isLeader: () => boolean;
   log: Logger;
+  /** CAs dropped from bundle.pem (the old hierarchy of a finished root-loss campaign). */
+  retired?: () => ReadonlySet<string>;
 }
 
 /** What `mirror.json` says. */
@@ -229,7 +232,7 @@ export class ValidationMirror {
       await this.o.target.write(`ca/${c.id}.crt`, c.certDer);
       await this.o.target.write(`ca/${c.id}.pem`, toPem(c.certDer));
     }
-    await this.o.target.write('ca/bundle.pem', cas.map((c) => toPem(c.certDer)).join(''));
+    await this.o.target.write('ca/bundle.pem', publishedCas(this.o.ca, this.o.retired?.()).map((c) => toPem(c.certDer)).join(''));
   }
 
   private async writeStatus(): Promise<void> {
