@@ -62,12 +62,12 @@ describe('re-issuance campaign: the finish', () => {
     return s.serial;
   }
 
-  async function rebuild(deadline: Date | null) {
+  async function rebuild(deadline: Date | null, kind: 'root-loss' | 'intermediate-compromise' = 'root-loss') {
     const h = node.config.hierarchy;
     const r = await rebuildHierarchy({ ca: node.ca, keys: node.keys, store: node.store, clock, urls: node.urls, lifecycle: node.issuers, ekus: h.intermediate.ekus, policies: h.intermediate.policies }, {
-      kind: 'root-loss', algorithm: 'ecdsa-p256', rootDays: h.root.validityDays, intermediateDays: h.intermediate.validityDays, ekus: h.intermediate.ekus, policies: h.intermediate.policies,
+      kind, algorithm: 'ecdsa-p256', rootDays: h.root.validityDays, intermediateDays: h.intermediate.validityDays, ekus: h.intermediate.ekus, policies: h.intermediate.policies,
     }, actor);
-    await node.campaigns.start({ kind: 'root-loss', oldIssuers: r.oldIssuers, newIssuers: r.newIssuers, deadline, actor });
+    await node.campaigns.start({ kind, oldIssuers: r.oldIssuers, newIssuers: r.newIssuers, deadline, actor });
     return r;
   }
 
@@ -170,5 +170,21 @@ describe('re-issuance campaign: the finish', () => {
     } finally {
       leader.stop();
     }
+  });
+
+  it('after a later intermediate compromise, the bundle holds the current root and its new intermediate only', async () => {
+    const compromised = node.ca.cas().find((c) => c.kind === 'intermediate' && c.active)!;
+    const r = await rebuild(null, 'intermediate-compromise');
+    assert.deepEqual(r.oldIssuers, [compromised.id]);
+    await node.campaigns.finish({ actor, force: true });
+    await node.campaigns.load();
+    const publication = new ValidationPublication({ crl: node.crl, ca: node.ca, clock, retired: () => node.campaigns.retiredIssuers() });
+    const subjects = bundleSubjects(publication);
+    assert.ok(!subjects.includes(compromised.subject), 'the compromised (now revoked) intermediate is no longer published');
+    assert.ok(subjects.includes(r.intermediate.subject) && subjects.includes(r.root.subject));
+    // Nothing of the hierarchies of the earlier finished root-loss campaigns comes back (the newest campaign is not a root loss).
+    const root = node.ca.root()!;
+    const current = new Set(node.ca.cas().filter((c) => c.id === root.id || c.parentId === root.id).map((c) => c.subject));
+    for (const s of subjects) assert.ok(current.has(s), `${s} belongs to the current root's hierarchy`);
   });
 });

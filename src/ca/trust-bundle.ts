@@ -3,8 +3,9 @@
  * validation mirror): the current root's hierarchy first (after `rampart pki
  * rebuild`, the new one), then the other CAs (the old hierarchy, still
  * trusted while a re-issuance campaign runs); without the retired ones (the
- * old hierarchy of a finished root-loss campaign: nothing it issued is valid
- * any more, trust stores drop it).
+ * old hierarchy of every finished campaign — a lost root's, a compromised
+ * intermediate: it is revoked, nothing it issued is valid any more, trust
+ * stores drop it).
  */
 import type { IssuerRecord } from '../core/types.js';
 import type { CertificateAuthority } from './certificate-authority.js';

@@ -49,6 +49,8 @@ export interface CampaignStore {
   getCampaign(id: string): Promise<CampaignRecord | null>;
   /** The active campaign, else the newest; null when there was none. */
   currentCampaign(): Promise<CampaignRecord | null>;
+  /** Every finished campaign, newest first (their old hierarchies are no longer published). */
+  finishedCampaigns(): Promise<CampaignRecord[]>;
   /** Items in serial order after `after` (keyset pages); `outstanding`: only those not replaced. */
   listCampaignItems(id: string, q: { after?: string; limit: number; outstanding?: boolean }): Promise<CampaignItem[]>;
   getCampaignItem(id: string, serial: string): Promise<CampaignItem | null>;

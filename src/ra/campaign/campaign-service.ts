@@ -66,7 +66,8 @@ export class CampaignService {
   async load(): Promise<CampaignRecord | null> {
     const c = await this.o.store.campaigns.currentCampaign();
     this.active = c && c.state === 'active' ? c : null;
-    this.retired = new Set(c && c.state === 'finished' && c.kind === 'root-loss' ? c.oldIssuers : []);
+    // Every finished campaign's old hierarchy (a root lost twice, or a root loss then a compromised intermediate).
+    this.retired = new Set((await this.o.store.campaigns.finishedCampaigns()).flatMap((f) => f.oldIssuers));
     return this.active;
   }
 
@@ -201,7 +202,7 @@ export class CampaignService {
     result.note = `${why}; ${result.revoked} certificate(s) of the old hierarchy revoked (${reason}), ${result.outstanding} never re-issued${cas}`;
     await this.o.store.campaigns.finishCampaign(c.id, this.o.clock.now(), result.note);
     this.active = null;
-    if (c.kind === 'root-loss') this.retired = new Set(c.oldIssuers);
+    this.retired = new Set([...this.retired, ...c.oldIssuers]);
     await this.o.audit.record({ ...actorFields(o.actor), action: 'campaign.finish', target: `campaign:${c.id}`, outcome: result.failed.length ? 'failure' : 'success', details: { ...result, failed: result.failed.slice(0, 20) } });
     return result;
   }

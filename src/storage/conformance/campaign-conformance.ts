@@ -52,6 +52,7 @@ export function campaignConformance(name: string, factory: () => Promise<{ store
         assert.equal(done?.finishNote, 'forced');
         await s.campaigns.createCampaign({ ...campaign('c2'), startedAt: new Date(T0 + 4 * DAY) });
         assert.equal((await s.campaigns.currentCampaign())?.id, 'c2', 'the active one, after the finished one');
+        assert.deepEqual((await s.campaigns.finishedCampaigns()).map((c) => c.id), ['c1'], 'only finished ones');
       } finally {
         await s.close();
         await cleanup();

@@ -41,6 +41,11 @@ export class PostgresCampaigns implements CampaignStore {
     return r ? toCampaign(r) : null;
   }
 
+  async finishedCampaigns(): Promise<CampaignRecord[]> {
+    const rows = await this.pool.run('finishedCampaigns', (sql) => sql`SELECT * FROM reissue_campaigns WHERE state = 'finished' ORDER BY started_at DESC`);
+    return rows.map(toCampaign);
+  }
+
   async listCampaignItems(id: string, q: { after?: string; limit: number; outstanding?: boolean }): Promise<CampaignItem[]> {
     const rows = await this.pool.run('listCampaignItems', (sql) => sql.unsafe(
       `SELECT * FROM reissue_items WHERE campaign_id = $1 AND serial > $2 ${q.outstanding ? 'AND replaced_by IS NULL' : ''} ORDER BY serial LIMIT $3`,

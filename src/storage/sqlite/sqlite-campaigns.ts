@@ -38,6 +38,10 @@ export class SqliteCampaigns implements CampaignStore {
     return r ? toCampaign(r) : null;
   }
 
+  async finishedCampaigns(): Promise<CampaignRecord[]> {
+    return (this.prep("SELECT * FROM reissue_campaigns WHERE state = 'finished' ORDER BY started_at DESC").all() as Row[]).map(toCampaign);
+  }
+
   async listCampaignItems(id: string, q: { after?: string; limit: number; outstanding?: boolean }): Promise<CampaignItem[]> {
     const rows = this.prep(`SELECT * FROM reissue_items WHERE campaign_id = ? AND serial > ? ${q.outstanding ? 'AND replaced_by IS NULL' : ''} ORDER BY serial LIMIT ?`)
       .all(id, q.after ?? '', q.limit) as Row[];
