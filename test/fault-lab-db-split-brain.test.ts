@@ -31,7 +31,14 @@ import { requireRoot } from './lab/lab-network.js';
 import { checkScenario, invokedIn, writesAnswered500, recordScenario, scenarioReport, tally } from './lab/scenario.js';
 import { Workload } from './lab/workload.js';
 
-const HEAL_AFTER_PROMOTION_MS = 5000;
+/** Long enough for the isolated primary's keeper to act on its own (network_partition_timeout is 3 s) before the monitor is seen again. */
+const HEAL_AFTER_PROMOTION_MS = 20_000;
+/**
+ * Below the keepers' network_partition_timeout (3 s here): with PostgreSQL's
+ * default (60 s) a primary whose standby's packets are dropped (no reset)
+ * keeps listing the standby in pg_stat_replication for a minute.
+ */
+const WAL_SENDER_TIMEOUT = '2s';
 
 describe('fault lab: the database primary cut from its synchronous standby and the monitor', () => {
   let lab: FailoverLab | undefined;
@@ -39,7 +46,7 @@ describe('fault lab: the database primary cut from its synchronous standby and t
 
   it('the old primary acknowledges nothing, the standby is promoted, the old primary rejoins, nothing acknowledged is lost', async () => {
     requireRoot();
-    lab = await startFailoverLab({ log: (l) => console.log(l) });
+    lab = await startFailoverLab({ log: (l) => console.log(l), nodeSettings: { wal_sender_timeout: WAL_SENDER_TIMEOUT } });
     const { db, net } = lab;
     const history = new History(join(lab.dir, 'history.jsonl'));
     const load = new Workload(history, {
@@ -96,7 +103,8 @@ describe('fault lab: the database primary cut from its synchronous standby and t
       if (!healed) await heal(net);
       await load.stop();
     }
-    const keeperLog = db.logs(old.name).split('\n').filter((l) => /demot|partition|stop|monitor/i.test(l) && /WARN|ERROR|INFO/.test(l)).slice(-8);
+    const t0 = (m: string) => history.markTime(m)!;
+    const keeperLog = db.logs(old.name).split('\n').filter((l) => / (WARN|ERROR|FATAL|INFO) /.test(l)).filter((l) => l.slice(0, 8) >= new Date(t0('cut')).toISOString().slice(11, 19)).slice(0, 25);
     const t = (m: string) => history.markTime(m)!;
     const syncState = await db.psql(standby.port, "select coalesce(string_agg(application_name || ' ' || sync_state, ','), 'none') from pg_stat_replication");
     const result = await checkScenario(lab.target(), history, load);
@@ -105,8 +113,8 @@ describe('fault lab: the database primary cut from its synchronous standby and t
     const ackedByOld = cutWrites.filter((o) => o.outcome === 'ok' && o.complete < lastStandbyAt);
     const notes = [
       `standby promoted ${promotedMs} ms after the cut began (the cut took ${t('cut') - t('partition')} ms)`,
-      `old primary back as a synchronous standby ${rejoinedMs} ms after the heal; replication afterwards: ${syncState}`,
-      `old primary ${oldStoppedAt ? `stopped answering ${oldStoppedAt - t('partition')} ms after the cut began` : 'kept answering throughout'}`,
+      `wal_sender_timeout ${WAL_SENDER_TIMEOUT}; old primary back as a synchronous standby ${rejoinedMs} ms after the heal; replication afterwards: ${syncState}`,
+      `old primary ${oldStoppedAt ? `stopped answering ${oldStoppedAt - t('partition')} ms after the cut began (${oldStoppedAt < t('heal') ? 'before' : 'after'} the heal, ${t('heal') - t('partition')} ms after the cut began)` : 'kept answering throughout'}`,
       `writes begun between the cut and the promotion: ${tally(cutWrites)}; acknowledged while the standby was still read-only: ${ackedByOld.length}`,
     ];
     console.log(scenarioReport('fault lab scenario 3 (pg_auto_failover: the primary cut from its synchronous standby and the monitor, under load)', history, result, notes));

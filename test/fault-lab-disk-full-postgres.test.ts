@@ -22,7 +22,7 @@ import { sleep } from '../src/core/wait.js';
 import { startClusterLab, type ClusterLab } from './lab/cluster-lab.js';
 import { History } from './lab/history.js';
 import { requireRoot } from './lab/lab-network.js';
-import { checkScenario, invokedIn, writesAnswered500, labTarget, scenarioReport, tally } from './lab/scenario.js';
+import { checkScenario, invokedIn, writesAnswered500, labTarget, recordScenario, scenarioReport, tally } from './lab/scenario.js';
 import { createSmallDisk, type SmallDisk } from './lab/small-disk.js';
 import { Workload } from './lab/workload.js';
 
@@ -71,13 +71,15 @@ describe('fault lab: the database primary\'s disk fills under load', () => {
     const fullWrites = [...during(history.ops, 'issue', t('full'), t('heal')), ...during(history.ops, 'revoke', t('full'), t('heal'))];
     const fullOcsp = during(history.ops, 'ocsp', t('full'), t('heal'));
     const afterIssues = during(history.ops, 'issue', t('heal'), t('load-stop'));
-    console.log(scenarioReport(`fault lab scenario 6b (active-passive; the database primary's disk full for ${FULL_MS / 1000} s under load)`, history, result, [
+    const notes = [
       `ballast: ${Math.round(ballast / MiB)} MiB to fill the ${DISK_MIB} MiB tmpfs`,
       `writes while full: ${tally(fullWrites)}`,
       `OCSP while full: ${tally(fullOcsp)}`,
       `issuance after the space was freed: ${tally(afterIssues)}`,
       `PostgreSQL log (${pgLog.length} lines of note): ${pgLog.slice(0, 8).join(' | ').slice(0, 1500)}`,
-    ]));
+    ];
+    console.log(scenarioReport(`fault lab scenario 6b (active-passive; the database primary's disk full for ${FULL_MS / 1000} s under load)`, history, result, notes));
+    recordScenario('6b-disk-full-postgres', `The database primary\'s disk full for ${FULL_MS / 1000} s (active-passive)`, history, result, notes);
     assert.ok(result.ok, result.verdict);
     assert.deepEqual(writesAnswered500(history.ops), [], 'no write answered 500');
     assert.ok(fullOcsp.some((o) => o.outcome === 'ok'), `OCSP answered while the disk was full: ${tally(fullOcsp)}`);
