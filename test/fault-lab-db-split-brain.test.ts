@@ -103,9 +103,10 @@ describe('fault lab: the database primary cut from its synchronous standby and t
       if (!healed) await heal(net);
       await load.stop();
     }
-    const t0 = (m: string) => history.markTime(m)!;
-    const keeperLog = db.logs(old.name).split('\n').filter((l) => / (WARN|ERROR|FATAL|INFO) /.test(l)).filter((l) => l.slice(0, 8) >= new Date(t0('cut')).toISOString().slice(11, 19)).slice(0, 25);
     const t = (m: string) => history.markTime(m)!;
+    // What the old primary's keeper decided after the cut (its lines start with the time of day, UTC here).
+    const keeperLog = db.logs(old.name).split('\n').filter((l) => l.slice(0, 8) >= new Date(t('cut')).toISOString().slice(11, 19))
+      .filter((l) => /network partition|Network is|FSM transition|assigned new state|Stopping/i.test(l)).slice(-12);
     const syncState = await db.psql(standby.port, "select coalesce(string_agg(application_name || ' ' || sync_state, ','), 'none') from pg_stat_replication");
     const result = await checkScenario(lab.target(), history, load);
     const cutWrites = [...invokedIn(history.ops, 'issue', t('cut'), t('promoted')), ...invokedIn(history.ops, 'revoke', t('cut'), t('promoted'))];
