@@ -31,14 +31,12 @@ import { requireRoot } from './lab/lab-network.js';
 import { checkScenario, invokedIn, writesAnswered500, recordScenario, scenarioReport, tally } from './lab/scenario.js';
 import { Workload } from './lab/workload.js';
 
-/** Long enough for the isolated primary's keeper to act on its own (network_partition_timeout is 3 s) before the monitor is seen again. */
-const HEAL_AFTER_PROMOTION_MS = 20_000;
 /**
- * Below the keepers' network_partition_timeout (3 s here): with PostgreSQL's
- * default (60 s) a primary whose standby's packets are dropped (no reset)
- * keeps listing the standby in pg_stat_replication for a minute.
+ * Long enough for the isolated primary's keeper to stop it on its own
+ * (network_partition_timeout is 3 s) before the monitor is seen again. It
+ * did not, in any run: see the runbook.
  */
-const WAL_SENDER_TIMEOUT = '2s';
+const HEAL_AFTER_PROMOTION_MS = 20_000;
 
 describe('fault lab: the database primary cut from its synchronous standby and the monitor', () => {
   let lab: FailoverLab | undefined;
@@ -46,7 +44,7 @@ describe('fault lab: the database primary cut from its synchronous standby and t
 
   it('the old primary acknowledges nothing, the standby is promoted, the old primary rejoins, nothing acknowledged is lost', async () => {
     requireRoot();
-    lab = await startFailoverLab({ log: (l) => console.log(l), nodeSettings: { wal_sender_timeout: WAL_SENDER_TIMEOUT } });
+    lab = await startFailoverLab({ log: (l) => console.log(l) });
     const { db, net } = lab;
     const history = new History(join(lab.dir, 'history.jsonl'));
     const load = new Workload(history, {
@@ -90,6 +88,7 @@ describe('fault lab: the database primary cut from its synchronous standby and t
       history.mark('promoted');
       promotedMs = history.markTime('promoted')! - history.markTime('partition')!;
       await sleep(HEAL_AFTER_PROMOTION_MS);
+      history.mark('healing');
       await heal(net);
       healed = true;
       history.mark('heal');
@@ -114,8 +113,8 @@ describe('fault lab: the database primary cut from its synchronous standby and t
     const ackedByOld = cutWrites.filter((o) => o.outcome === 'ok' && o.complete < lastStandbyAt);
     const notes = [
       `standby promoted ${promotedMs} ms after the cut began (the cut took ${t('cut') - t('partition')} ms)`,
-      `wal_sender_timeout ${WAL_SENDER_TIMEOUT}; old primary back as a synchronous standby ${rejoinedMs} ms after the heal; replication afterwards: ${syncState}`,
-      `old primary ${oldStoppedAt ? `stopped answering ${oldStoppedAt - t('partition')} ms after the cut began (${oldStoppedAt < t('heal') ? 'before' : 'after'} the heal, ${t('heal') - t('partition')} ms after the cut began)` : 'kept answering throughout'}`,
+      `old primary back as a synchronous standby ${rejoinedMs} ms after the heal; replication afterwards: ${syncState}`,
+      `old primary ${oldStoppedAt ? `stopped answering ${oldStoppedAt - t('partition')} ms after the cut began (${oldStoppedAt < t('healing') ? 'before the heal' : 'once the heal began'}, ${t('healing') - t('partition')} ms after the cut began)` : 'kept answering throughout'}`,
       `writes begun between the cut and the promotion: ${tally(cutWrites)}; acknowledged while the standby was still read-only: ${ackedByOld.length}`,
     ];
     console.log(scenarioReport('fault lab scenario 3 (pg_auto_failover: the primary cut from its synchronous standby and the monitor, under load)', history, result, notes));

@@ -41,8 +41,6 @@ export interface AutoFailoverOptions {
    * Each server listens on its host's address only; `trustNetwork` (CIDR) is trusted in every pg_hba.conf.
    */
   placement?: { monitor: AfHost; nodes: [AfHost, AfHost]; trustNetwork: string };
-  /** Extra postgresql.conf settings of the data nodes (e.g. wal_sender_timeout). */
-  nodeSettings?: Record<string, string>;
 }
 
 /** A host a role runs on: its address, and the argv prefix that runs a command there (e.g. `ip netns exec <ns>`). */
@@ -267,8 +265,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
         '--name', n.name, '--hostname', n.address, '--auth', 'trust', '--no-ssl', '--monitor', `${monitorUri}?sslmode=disable`], 120_000, n.name);
       if (fast) await autoctl(['config', 'set', '--pgdata', n.dataDir, 'timeout.network_partition_timeout', FAST_NETWORK_PARTITION_TIMEOUT_S], 120_000, n.name);
       trustNetwork(n.dataDir);
-      const extra = Object.entries(opts.nodeSettings ?? {}).map(([k, v]) => `${k} = '${v}'\n`).join('');
-      if (i === 0) appendFileSync(join(n.dataDir, 'postgresql.auto.conf'), SMALL_INSTANCE + extra); // the standby's clone copies it
+      if (i === 0) appendFileSync(join(n.dataDir, 'postgresql.auto.conf'), SMALL_INSTANCE); // the standby's clone copies it
       startKeeper(n.name);
       await waitForState(n.name, i === 0 ? ['single'] : ['secondary']);
     }

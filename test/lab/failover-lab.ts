@@ -32,14 +32,7 @@ export interface FailoverLab {
   close(): Promise<void>;
 }
 
-export interface FailoverLabOptions {
-  prefix?: string;
-  log?: (l: string) => void;
-  /** Extra settings of the data nodes (test/helpers/pg-auto-failover.ts nodeSettings). */
-  nodeSettings?: Record<string, string>;
-}
-
-export async function startFailoverLab(o: FailoverLabOptions = {}): Promise<FailoverLab> {
+export async function startFailoverLab(o: { prefix?: string; log?: (l: string) => void } = {}): Promise<FailoverLab> {
   const log = o.log ?? (() => {});
   const net = await createLabNetwork({ hosts: ['mon', 'pg1', 'pg2', 'n1'], prefix: o.prefix });
   const dir = tempDir('rampart-failover-lab-');
@@ -66,7 +59,7 @@ export async function startFailoverLab(o: FailoverLabOptions = {}): Promise<Fail
     log(`failover lab ${net.prefix}: ${net.hosts.map((h) => `${h.name}=${h.ip}`).join(' ')}`);
     const host = (h: string) => ({ address: ip(h), wrap: net.wrap(h) });
     db = await startAutoFailover({
-      log, nodeSettings: o.nodeSettings,
+      log,
       placement: { monitor: host('mon'), nodes: [host('pg1'), host('pg2')], trustNetwork: `${net.subnet}.0/24` },
     });
     const httpUrl = `http://${ip('n1')}:${HTTP_PORT}`;
