@@ -15,18 +15,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { httpCall } from '../src/core/http-client.js';
-import { sleep, waitUntil } from '../src/core/wait.js';
+import { sleep } from '../src/core/wait.js';
 import { startClusterLab, type ClusterLab } from './lab/cluster-lab.js';
 import { heal, injectFault } from './lab/lab-faults.js';
 import { requireRoot } from './lab/lab-network.js';
 import { History, type Op } from './lab/history.js';
-import { checkHistory } from './lab/history-checker.js';
-import { readPostgresSnapshot } from './lab/store-snapshot.js';
-import { longestGap, probeRevocations, Workload } from './lab/workload.js';
-
-/** Every node answers revoked within this bound after the later of the acknowledgment and the heal (see scenario 1). */
-const REVOCATION_BOUND_MS = 60_000;
+import { checkScenario, labTarget, recordScenario, scenarioReport } from './lab/scenario.js';
+import { Workload } from './lab/workload.js';
 
 function phaseCounts(ops: Op[], type: 'issue' | 'revoke' | 'ocsp', from: number, to: number): string {
   const inPhase = ops.filter((o) => o.type === type && !('probe' in o && o.probe) && o.invoke >= from && o.invoke < to);
@@ -73,20 +68,8 @@ describe('fault lab: active-active, a node cut from HAProxy, then from the datab
     }
     const t = (m: string) => history.markTime(m)!;
 
-    // Leader-only: the leader lease may still be between holders just after the heal.
-    let crl = { status: 0, body: null as unknown };
-    const crlFrom = Date.now();
-    await waitUntil('a CRL from the leader after healing', async () => {
-      crl = await httpCall(`${lab!.apiUrl}/api/v1/crl/generate`, { method: 'POST', token: lab!.token, ca: lab!.ca, timeoutMs: 30_000 });
-      return crl.status === 200;
-    }, 30_000, 500).catch(() => undefined);
-    assert.equal(crl.status, 200, `CRL generation after healing: ${crl.status} ${JSON.stringify(crl.body)}`);
-    const crlWaitMs = Date.now() - crlFrom;
-    assert.ok(load.issuerDer, 'at least one issuance was acknowledged');
-    await probeRevocations(history, lab.nodes.map((n) => ({ id: n.id, httpUrl: n.httpUrl })), load.issuerDer, load.revokedSerials(), REVOCATION_BOUND_MS);
-
-    const snapshot = await readPostgresSnapshot(lab.pg.address);
-    const result = checkHistory(history.ops, snapshot, { nodes: lab.nodes.map((n) => n.id), healedAt: t('heal'), revocationBoundMs: REVOCATION_BOUND_MS });
+    // Leader-only: checkScenario retries the CRL for 30 s (the leader lease may still be between holders just after the heal).
+    const result = await checkScenario(labTarget(lab), history, load);
     const c = result.counts;
     const phases: Array<[string, number, number]> = [
       ['before the faults', t('load-start'), t('cut-from-haproxy')],
@@ -95,17 +78,9 @@ describe('fault lab: active-active, a node cut from HAProxy, then from the datab
       ['B: n1 cut from the database', t('cut-from-database'), t('heal')],
       ['after healing', t('heal'), t('load-stop')],
     ];
-    console.log([
-      'fault lab scenario 2 (active-active; n1 cut from HAProxy for 12 s, then from the database for 12 s):',
-      `  issuance:   ${c.issue.acknowledged} acknowledged, ${c.issue.failed} failed, ${c.issue.unknown} unknown`,
-      `  revocation: ${c.revoke.acknowledged} acknowledged, ${c.revoke.failed} failed, ${c.revoke.unknown} unknown`,
-      `  OCSP:       ${c.ocsp.acknowledged} acknowledged, ${c.ocsp.failed} failed, ${c.ocsp.unknown} unknown`,
-      ...phases.map(([name, from, to]) => `  ${name} (${to - from} ms): issuance ${phaseCounts(history.ops, 'issue', from, to)}; OCSP ${phaseCounts(history.ops, 'ocsp', from, to)}`),
-      `  longest unavailability: issuance ${longestGap(history.ops, 'issue', t('load-start'), t('load-stop'))} ms, validation ${longestGap(history.ops, 'ocsp', t('load-start'), t('load-stop'))} ms`,
-      `  CRL published through HAProxy ${crlWaitMs} ms after the last heal + 6 s`,
-      `  checker: ${result.verdict}`,
-      ...result.violations.slice(1, 6).map((x) => `    also [${x.kind}] ${x.message}`),
-    ].join('\n'));
+    const notes = phases.map(([name, from, to]) => `${name} (${to - from} ms): issuance ${phaseCounts(history.ops, 'issue', from, to)}; OCSP ${phaseCounts(history.ops, 'ocsp', from, to)}`);
+    console.log(scenarioReport('fault lab scenario 2 (active-active; n1 cut from HAProxy for 12 s, then from the database for 12 s)', history, result, notes));
+    recordScenario('2-active-active', 'Active-active: a node cut from HAProxy, then from the database', history, result, notes);
     assert.ok(result.ok, result.verdict);
     const okBy = (node: string, from: number, to: number) => history.ops.filter((o) => o.type === 'issue' && o.outcome === 'ok' && o.node === node && o.invoke >= from && o.invoke < to).length;
     assert.ok(okBy('n2', t('cut-from-haproxy'), t('heal-a')) > 0, 'n2 issued while n1 was cut from HAProxy');

@@ -19,18 +19,8 @@ import { startClusterLab, type ClusterLab } from './lab/cluster-lab.js';
 import { heal, injectFault } from './lab/lab-faults.js';
 import { requireRoot } from './lab/lab-network.js';
 import { History, type RevokeOp } from './lab/history.js';
-import { checkHistory } from './lab/history-checker.js';
-import { readPostgresSnapshot } from './lab/store-snapshot.js';
-import { longestGap, probeRevocations, Workload } from './lab/workload.js';
-
-/**
- * The stated bound for every node to answer revoked after healing. Nodes poll
- * revocations every 100 ms, but a node whose database connections were cut
- * by the partition waits for TCP's retransmission backoff (seconds to tens of
- * seconds, growing with the partition's length) before its next poll answers;
- * the measured delay per node is printed.
- */
-const REVOCATION_BOUND_MS = 60_000;
+import { checkScenario, labTarget, recordScenario, REVOCATION_BOUND_MS, scenarioReport } from './lab/scenario.js';
+import { Workload } from './lab/workload.js';
 
 /** What the database and the survivor say, for a takeover that does not come. */
 async function diagnose(lab: ClusterLab, httpUrl: string): Promise<string> {
@@ -73,36 +63,20 @@ describe('fault lab: active-passive, the active node partitioned from the databa
       await load.stop();
     }
     const healedAt = history.markTime('heal')!;
-    const loadFrom = history.markTime('load-start')!;
-    const loadTo = history.markTime('load-stop')!;
-
-    // After healing: a CRL from the active node, every node asked about every revocation.
-    const crl = await httpCall(`${lab.apiUrl}/api/v1/crl/generate`, { method: 'POST', token: lab.token, ca: lab.ca, timeoutMs: 30_000 });
-    assert.equal(crl.status, 200, `CRL generation after healing: ${crl.status} ${JSON.stringify(crl.body)}`);
-    assert.ok(load.issuerDer, 'at least one issuance was acknowledged');
-    await probeRevocations(history, lab.nodes.map((n) => ({ id: n.id, httpUrl: n.httpUrl })), load.issuerDer, load.revokedSerials(), REVOCATION_BOUND_MS);
-
-    const snapshot = await readPostgresSnapshot(lab.pg.address);
-    const result = checkHistory(history.ops, snapshot, { nodes: lab.nodes.map((n) => n.id), healedAt, revocationBoundMs: REVOCATION_BOUND_MS, writeLease: 'active' });
-    const c = result.counts;
+    const result = await checkScenario(labTarget(lab), history, load, { writeLease: 'active' });
     const partitionAt = history.markTime('partition')!;
     const byN2After = history.ops.filter((o) => o.type === 'issue' && o.outcome === 'ok' && o.node === 'n2' && o.invoke > partitionAt).length;
     const visibility = (node: string): number => Math.max(0, ...history.ops.filter((r): r is RevokeOp => r.type === 'revoke' && r.outcome === 'ok').map((r) => {
       const seen = history.ops.find((p) => p.type === 'ocsp' && p.probe && p.node === node && p.serial === r.serial && p.status === 'revoked');
       return seen ? seen.complete - Math.max(r.complete, healedAt) : Number.NaN;
     }));
-    console.log([
-      `fault lab scenario 1 (active-passive, active node partitioned from the database and its peer; takeover ${lab.takeoverSeconds} s):`,
-      `  issuance:   ${c.issue.acknowledged} acknowledged, ${c.issue.failed} failed, ${c.issue.unknown} unknown (${byN2After} acknowledged by n2 after the partition)`,
-      `  revocation: ${c.revoke.acknowledged} acknowledged, ${c.revoke.failed} failed, ${c.revoke.unknown} unknown`,
-      `  OCSP:       ${c.ocsp.acknowledged} acknowledged, ${c.ocsp.failed} failed, ${c.ocsp.unknown} unknown`,
-      `  longest unavailability: issuance ${longestGap(history.ops, 'issue', loadFrom, loadTo)} ms, validation ${longestGap(history.ops, 'ocsp', loadFrom, loadTo)} ms`,
-      `  takeover seen on n2 ${history.markTime('takeover-seen')! - partitionAt} ms after the partition; writes judged against the lease: ${result.leaseJudged}`,
-      `  revocations answered revoked after healing (the later of acknowledgment and heal, to the first revoked probe): ${lab.nodes.map((n) => `${n.id} ${visibility(n.id)} ms`).join(', ')} (bound ${REVOCATION_BOUND_MS} ms)`,
-      `  checker: ${result.verdict}`,
-      ...result.violations.slice(1, 6).map((x) => `    also [${x.kind}] ${x.message}`),
-      `  history: ${history.ops.length} records (${join(lab.dir, 'history.jsonl')}, removed with the lab)`,
-    ].join('\n'));
+    const notes = [
+      `${byN2After} issuances acknowledged by n2 after the partition; takeover seen on n2 ${history.markTime('takeover-seen')! - partitionAt} ms after the partition (takeover ${lab.takeoverSeconds} s)`,
+      `revocations answered revoked after healing (the later of acknowledgment and heal, to the first revoked probe): ${lab.nodes.map((n) => `${n.id} ${visibility(n.id)} ms`).join(', ')} (bound ${REVOCATION_BOUND_MS} ms)`,
+    ];
+    console.log(scenarioReport(`fault lab scenario 1 (active-passive, active node partitioned from the database and its peer; takeover ${lab.takeoverSeconds} s)`, history, result, notes));
+    recordScenario('1-active-passive', 'Active-passive: the active node cut from the database and its peer', history, result, notes);
+    const c = result.counts;
     assert.ok(result.ok, result.verdict);
     assert.ok(byN2After > 0, 'n2 acknowledged issuances after taking over');
     assert.ok(c.revoke.acknowledged > 0, 'revocations were acknowledged');

@@ -29,7 +29,7 @@ import { skewedClockWrap } from './lab/lab-clock.js';
 import { signalHost } from './lab/lab-faults.js';
 import { requireRoot } from './lab/lab-network.js';
 import { History, type IssueOp, type OcspOp } from './lab/history.js';
-import { checkScenario, labTarget, scenarioReport } from './lab/scenario.js';
+import { checkScenario, labTarget, recordScenario, scenarioReport } from './lab/scenario.js';
 import { Workload } from './lab/workload.js';
 
 const SKEW_MINUTES: Record<string, number> = { n1: -10, n2: 10 };
@@ -85,12 +85,14 @@ describe('fault lab: one node 10 minutes slow, one 10 minutes fast', () => {
     const badOcsp = answered.filter((o) => o.thisUpdate === undefined || o.thisUpdate > o.complete || (o.nextUpdate !== undefined && o.nextUpdate <= o.complete));
     const behind = (xs: number[]) => xs.length ? `${Math.round(Math.min(...xs) / 1000)}..${Math.round(Math.max(...xs) / 1000)} s` : 'none';
     const byNode = (node: string) => issued.filter((o) => o.node === node).length;
-    console.log(scenarioReport('fault lab scenario 5 (active-passive; n1 10 min slow, n2 10 min fast; n1 paused 16 s)', history, result, [
+    const notes = [
       `issuance acknowledged by n1: ${byNode('n1')}, by n2: ${byNode('n2')}`,
       ...health.map(([id, h]) => `${id}: clockSkew ${h.check?.status ?? '?'} (${h.check?.detail ?? ''}); rampart_clock_skew_seconds ${h.gauge}`),
       ...['n1', 'n2'].map((id) => `${id}: notBefore behind true time ${behind(certTimes.filter((c) => c.op.node === id).map((c) => c.op.complete - c.notBefore))}; OCSP thisUpdate behind ${behind(answered.filter((o) => o.node === id).map((o) => o.complete - o.thisUpdate!))}`),
       `certificates with insane times: ${badCerts.length}; OCSP answers with insane times: ${badOcsp.length}`,
-    ]));
+    ];
+    console.log(scenarioReport('fault lab scenario 5 (active-passive; n1 10 min slow, n2 10 min fast; n1 paused 16 s)', history, result, notes));
+    recordScenario('5-clock-skew', 'One node\'s clock 10 min slow, the other\'s 10 min fast; the slow one paused 16 s', history, result, notes);
     assert.ok(result.ok, result.verdict);
     assert.ok(result.leaseJudged > 0, 'the lease rule judged some writes');
     assert.ok(byNode('n1') > 0 && byNode('n2') > 0, `both nodes issued (n1 ${byNode('n1')}, n2 ${byNode('n2')})`);

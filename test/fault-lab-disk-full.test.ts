@@ -24,7 +24,7 @@ import { sleep } from '../src/core/wait.js';
 import { removeDir, startNode, type NodeProcess } from './helpers/node-process.js';
 import { History } from './lab/history.js';
 import { requireRoot } from './lab/lab-network.js';
-import { checkScenario, invokedIn, scenarioReport, tally } from './lab/scenario.js';
+import { checkScenario, invokedIn, recordScenario, scenarioReport, tally } from './lab/scenario.js';
 import { createSmallDisk, subdir, type SmallDisk } from './lab/small-disk.js';
 import { readSqliteSnapshot } from './lab/store-snapshot.js';
 import { Workload } from './lab/workload.js';
@@ -90,14 +90,16 @@ describe('fault lab: the data disk of a SQLite node fills under load', () => {
     const fullWrites = [...during(history.ops, 'issue', t('full'), t('heal')), ...during(history.ops, 'revoke', t('full'), t('heal'))];
     const fullOcsp = during(history.ops, 'ocsp', t('full'), t('heal'));
     const afterIssues = during(history.ops, 'issue', t('heal'), t('load-stop'));
-    console.log(scenarioReport(`fault lab scenario 6a (one SQLite node; its data disk full for ${FULL_MS / 1000} s under load)`, history, result, [
+    const notes = [
       `ballast: ${Math.round(ballast / MiB)} MiB to fill the 96 MiB tmpfs`,
       `writes while full: ${tally(fullWrites)}`,
       `OCSP while full: ${tally(fullOcsp)}`,
       `issuance after the space was freed: ${tally(afterIssues)}`,
       `/readyz while full: ${readyWhileFull.status}; ${notPassing(readyWhileFull.body)}`,
       `/readyz?write=1 while full: ${writeReadyWhileFull.status}`,
-    ]));
+    ];
+    console.log(scenarioReport(`fault lab scenario 6a (one SQLite node; its data disk full for ${FULL_MS / 1000} s under load)`, history, result, notes));
+    recordScenario('6a-disk-full-sqlite', `The data disk of a single SQLite node full for ${FULL_MS / 1000} s`, history, result, notes);
     assert.ok(result.ok, result.verdict);
     assert.deepEqual(writes.filter((o) => o.outcome === 'failed' && !/^503\b/.test(o.detail ?? '')).map((o) => `${o.id}: ${o.detail}`), [], 'every refused write is a 503');
     assert.ok(fullWrites.some((o) => o.outcome === 'failed'), `writes were refused while the disk was full: ${tally(fullWrites)}`);

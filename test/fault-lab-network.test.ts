@@ -2,7 +2,8 @@
  * The fault lab's network on its own: two hosts as namespaces on a bridge, a
  * TCP server inside one of them (listening on its namespace address only),
  * and each fault seen from the client (the root namespace) and from the
- * other host: partition and heal, one-way drops, loss rules, SIGSTOP /
+ * other host: partition and heal, one-way drops, loss rules, bandwidth
+ * limits (tc htb), SIGSTOP /
  * SIGCONT / SIGKILL of a host's processes; teardown leaves no namespace, no
  * bridge and no process behind. Needs root: without it the test fails saying so.
  */
@@ -40,7 +41,7 @@ describe('fault lab network', () => {
   let lab: LabNetwork | undefined;
   after(async () => { await lab?.destroy(); });
 
-  it('partitions, one-way drops, loss, pauses and kills heal or go away, and teardown leaves nothing', async () => {
+  it('partitions, one-way drops, loss, bandwidth limits, pauses and kills heal or go away, and teardown leaves nothing', async () => {
     requireRoot();
     lab = await createLabNetwork({ hosts: ['a', 'b'], prefix: `rlt-${process.pid % 100000}` });
     const b = lab.host('b').ip;
@@ -73,6 +74,15 @@ describe('fault lab network', () => {
     for (const h of ['a', 'b']) assert.match(await lab.exec(h, iptablesBin(), ['-S', 'RLAB-IN']), /-m statistic --mode random --probability 0\.0(5|49999)\d* -j DROP/);
     await heal(lab);
     assert.doesNotMatch(await lab.exec('b', iptablesBin(), ['-S', 'RLAB-IN']), /DROP/, 'heal removes every rule');
+
+    await injectFault(lab, { kind: 'bandwidth', a: 'a', b: 'b', kbit: 256 });
+    const classes = await lab.exec('a', '/usr/sbin/tc', ['-s', 'class', 'show', 'dev', 'eth0']);
+    assert.match(classes, /class htb 1:\w+ root .*rate 256Kbit ceil 256Kbit/, 'a class at the rate');
+    assert.equal(reachesFrom(lab, 'a', b), true, 'shaped, a still reaches b');
+    const sent = /Sent (\d+) bytes/.exec(await lab.exec('a', '/usr/sbin/tc', ['-s', 'class', 'show', 'dev', 'eth0']))?.[1];
+    assert.ok(Number(sent) > 0, `a's packets to b went through the shaped class (sent ${sent} bytes)`);
+    await heal(lab);
+    for (const h of ['a', 'b']) assert.doesNotMatch(await lab.exec(h, '/usr/sbin/tc', ['qdisc', 'show', 'dev', 'eth0']), /htb/, 'heal removes the shaping');
 
     const pids = await hostPids(lab, 'b');
     assert.ok(pids.length >= 1);

@@ -23,6 +23,7 @@ import { heal } from './lab/lab-faults.js';
 import { requireRoot } from './lab/lab-network.js';
 import { History, type Op } from './lab/history.js';
 import { checkHistory, normSerial } from './lab/history-checker.js';
+import { recordScenario } from './lab/scenario.js';
 import { readPostgresSnapshot } from './lab/store-snapshot.js';
 import { longestGap, Workload } from './lab/workload.js';
 import { startRegionLab, WITNESS, WITNESS_PREFIX, type RegionLab } from './lab/region-lab.js';
@@ -142,6 +143,15 @@ describe('fault lab: region A partitioned from B and the witness, its clients st
       `  checker (issuance, OCSP, audit chain, against A's database): ${result.verdict}; acknowledged revocations missing from A's database: ${lostRevocations.length}`,
       ...result.violations.slice(1, 6).map((x) => `    also [${x.kind}] ${x.message}`),
     ].join('\n'));
+    const revokeOps = history.ops.filter((o) => o.type === 'revoke');
+    const figures = {
+      ...result, ok: result.ok && lateWrites.length === 0 && lostRevocations.length === 0,
+      verdict: lateWrites.length ? `FAIL: ${lateWrites.length} write(s) acknowledged by A after B led` : lostRevocations.length ? `FAIL: ${lostRevocations.length} acknowledged revocation(s) missing` : result.verdict,
+      counts: { ...c, revoke: { acknowledged: revokeOps.filter((o) => o.outcome === 'ok').length, failed: revokeOps.filter((o) => o.outcome === 'failed').length, unknown: revokeOps.filter((o) => o.outcome === 'unknown').length } },
+    };
+    recordScenario('4-region-witness', 'Region A cut from region B and the witness (figures on A)', history, figures, [
+      `A refusing writes ${history.markTime('a-stopped')! - cutAt} ms after the cut; B leading after ${bLeadsAfter - cutAt} ms; writes acknowledged by A after B led: ${lateWrites.length}`,
+    ]);
     assert.equal(lateWrites.length, 0, `A acknowledged writes after B took leadership: ${JSON.stringify(lateWrites.slice(0, 3))}`);
     assert.ok(lastAck < bLeadsAfter);
     assert.ok(aWrites.some((o) => o.complete > partitionAt) || refusedAfter > 0, 'load reached A around the partition');

@@ -1,4 +1,4 @@
-/** The revocation workflow: durable first, then audit, then OCSP and CRL refresh through events. */
+/** The revocation workflow: durable with its audit entry (one transaction), then OCSP and CRL refresh through events. */
 import type { Clock } from '../core/clock.js';
 import type { CaEvents } from '../core/events.js';
 import type { CertificateRecord } from '../core/types.js';
@@ -33,11 +33,12 @@ export class RevocationService {
       if (reason === 8) throw new RampartError('malformed', 'removeFromCRL is only used in delta CRLs and cannot be requested');
       const fence = this.o.gate?.writeFence();
       const at = this.o.clock.now();
-      const rec = await this.o.store.revokeCertificate(serial, reason, at, () => encodeRevokedEntry({ serialHex: serial, revokedAt: at, reason }), fence);
-      await this.o.audit.record({
+      // The audit entry commits with the revocation: a lost answer leaves both or neither (fault lab scenario 3).
+      const audit = this.o.audit.builder({
         actor: actor.id, source: actor.source, channel: actor.channel, action: 'certificate.revoke', target: `serial:${serial}`,
         outcome: 'success', details: { reason: reasonName(reason), revokedAt: at.toISOString() },
       });
+      const rec = await this.o.store.revokeCertificate(serial, reason, at, () => encodeRevokedEntry({ serialHex: serial, revokedAt: at, reason }), fence, audit);
       this.o.events.emit('revoked', rec);
       return rec;
     } catch (e) {

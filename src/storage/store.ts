@@ -81,8 +81,10 @@ export interface CertificateStore {
    * Marks a certificate revoked. Throws notFound or alreadyRevoked
    * (RampartError). `crlEntry` is the entry's CRL encoding, built by the
    * caller from the same serial, time and reason, kept for CRL generation.
+   * With `audit`, that audit entry is appended in the same transaction: a
+   * revocation whose answer was lost is recorded and audited, or neither.
    */
-  revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord>;
+  revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence, audit?: AuditBuilder): Promise<CertificateRecord>;
   /**
    * Revocations recorded after `seq`, in order: how a node learns of
    * revocations made by another process (CLI, another node) and drops its

@@ -36,20 +36,28 @@ export interface AutoFailoverOptions {
   /** Keep the directories after stop() (logs, data) for inspection. */
   keep?: boolean;
   log?: (msg: string) => void;
+  /**
+   * Where each role runs (the fault lab: a network namespace per role); default all on 127.0.0.1 here.
+   * Each server listens on its host's address only; `trustNetwork` (CIDR) is trusted in every pg_hba.conf.
+   */
+  placement?: { monitor: AfHost; nodes: [AfHost, AfHost]; trustNetwork: string };
 }
 
-export interface AfNode { name: string; port: number; dataDir: string }
+/** A host a role runs on: its address, and the argv prefix that runs a command there (e.g. `ip netns exec <ns>`). */
+export interface AfHost { address: string; wrap: string[] }
+
+export interface AfNode { name: string; port: number; dataDir: string; address: string }
 export interface AfNodeState { name: string; port: number; reported: string; assigned: string; health: number; lsn: string; tli: number }
 
 export interface AutoFailover {
   baseDir: string;
   monitorPort: number;
-  /** postgres://autoctl_node@127.0.0.1:<port>/pg_auto_failover */
+  /** postgres://autoctl_node@<monitor address>:<port>/pg_auto_failover */
   monitorUri: string;
   nodes: AfNode[];
   database: string;
   user: string;
-  /** `127.0.0.1:<port>` of every data node, for `database.hosts`. */
+  /** `<address>:<port>` of every data node, for `database.hosts`. */
   hosts(): string[];
   /** libpq URI over all hosts with target_session_attrs=read-write. */
   connectionUri(): string;
@@ -82,9 +90,9 @@ export function pgBinDir(): string {
   return dirname(realpathSync(requireCommand('pg_ctl', 'postgresql-15', { dirs: ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/*/bin'] })));
 }
 
-function portOpen(port: number): Promise<boolean> {
+function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
+    const s = connect({ host, port });
     s.setTimeout(1000, () => { s.destroy(); resolve(false); });
     s.once('connect', () => { s.destroy(); resolve(true); });
     s.once('error', () => resolve(false));
@@ -111,10 +119,15 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
   }
   mkdirSync(join(baseDir, 'logs'), { recursive: true });
   const monitorPort = opts.monitorPort ?? await freePort();
-  const monitorUri = `postgres://autoctl_node@127.0.0.1:${monitorPort}/pg_auto_failover`;
+  const here: AfHost = { address: '127.0.0.1', wrap: [] };
+  const place = opts.placement;
+  const monitorHost = place?.monitor ?? here;
+  const monitorUri = `postgres://autoctl_node@${monitorHost.address}:${monitorPort}/pg_auto_failover`;
   const monitorDir = join(baseDir, 'monitor');
   // Ports are picked right before each server first binds them (0 = not picked yet), to keep the race with other processes short.
-  const nodes: AfNode[] = [1, 2].map((i) => ({ name: `node${i}`, port: opts.ports?.[i - 1] ?? 0, dataDir: join(baseDir, `node${i}`) }));
+  const nodes: AfNode[] = [1, 2].map((i) => ({ name: `node${i}`, port: opts.ports?.[i - 1] ?? 0, dataDir: join(baseDir, `node${i}`), address: place?.nodes[i - 1]!.address ?? here.address }));
+  const hostOf = (name: string): AfHost => (name === 'monitor' ? monitorHost : place?.nodes[nodes.findIndex((n) => n.name === name)] ?? here);
+  const addressOfPort = (port: number): string => (port === monitorPort ? monitorHost.address : nodes.find((n) => n.port === port)?.address ?? here.address);
   const env: NodeJS.ProcessEnv = {
     PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOME: baseDir, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', PGHOST: '127.0.0.1',
     XDG_CONFIG_HOME: join(baseDir, 'config'), XDG_DATA_HOME: join(baseDir, 'share'), XDG_RUNTIME_DIR: join(baseDir, 'run'),
@@ -125,8 +138,20 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
   const onExit = () => { for (const k of keepers.values()) if (running(k) && k.pid) killTree([k.pid]); };
   process.once('exit', onExit);
 
-  async function autoctl(args: string[], timeoutMs = 120_000): Promise<string> {
-    const r = await run('pg_autoctl', args, { env, ids, timeoutMs });
+  /** Where a server listens: its host's address, and (placed in a namespace) that namespace's own loopback, which pg_autoctl uses for local connections. */
+  const listenOn = (h: AfHost): string => (h.address === here.address ? h.address : `${h.address},${here.address}`);
+  /** pg_autoctl as the postgres user on the host of `role`; inside a namespace through setpriv (ip netns exec needs root). */
+  const onHost = (role: string, args: string[]): { cmd: string; args: string[]; env: NodeJS.ProcessEnv; ids?: { uid: number; gid: number } } => {
+    const h = hostOf(role);
+    const e = env;
+    if (h.wrap.length === 0) return { cmd: 'pg_autoctl', args, env: e, ids: ids ?? undefined };
+    const asPg = ids ? ['setpriv', `--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups'] : [];
+    return { cmd: h.wrap[0]!, args: [...h.wrap.slice(1), ...asPg, 'pg_autoctl', ...args], env: e };
+  };
+
+  async function autoctl(args: string[], timeoutMs = 120_000, role = 'monitor'): Promise<string> {
+    const c = onHost(role, args);
+    const r = await run(c.cmd, c.args, { env: c.env, ids: c.ids, timeoutMs });
     appendFileSync(join(baseDir, 'logs', 'pg_autoctl-commands.log'), `$ pg_autoctl ${args.join(' ')}\n${r.stdout}${r.stderr}\n`);
     if (r.code !== 0) throw new Error(`pg_autoctl ${args.join(' ')} failed (${r.code}):\n${r.stderr.split('\n').slice(-25).join('\n')}`);
     return r.stdout;
@@ -137,7 +162,8 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
     if (!dir) throw new Error(`unknown node ${name}`);
     if (running(keepers.get(name))) throw new Error(`keeper of ${name} is still running`);
     const fd = openSync(logFile(name), 'a');
-    const child = spawn('pg_autoctl', ['run', '--pgdata', dir], { env, stdio: ['ignore', fd, fd], detached: true, ...(ids ?? {}) });
+    const c = onHost(name, ['run', '--pgdata', dir]);
+    const child = spawn(c.cmd, c.args, { env: c.env, stdio: ['ignore', fd, fd], detached: true, ...(c.ids ?? {}) });
     closeSync(fd);
     child.on('error', (e) => log(`pg_autoctl run ${name}: ${e.message}`));
     keepers.set(name, child);
@@ -145,7 +171,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
   }
 
   async function psql(port: number, sql: string, o: { user?: string; database?: string } = {}): Promise<string> {
-    const r = await run(join(bin, 'psql'), ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', o.user ?? 'postgres', '-d', o.database ?? 'postgres', '-c', sql],
+    const r = await run(join(bin, 'psql'), ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-h', addressOfPort(port), '-p', String(port), '-U', o.user ?? 'postgres', '-d', o.database ?? 'postgres', '-c', sql],
       { env: { ...env, PGCONNECT_TIMEOUT: '3' }, timeoutMs: 30_000 });
     if (r.code !== 0) throw new Error(r.stderr.trim() || `psql exited with ${r.code}`);
     return r.stdout.trim();
@@ -185,7 +211,7 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
     log(`kill -9 ${name}: ${killed.length} processes`);
     await waitFor(`${name} processes to die`, 10_000, async () => (killed.some(alive) ? null : true));
     const port = nodes.find((n) => n.name === name)?.port ?? monitorPort;
-    await waitFor(`port ${port} to close`, 10_000, async () => (await portOpen(port) ? null : true));
+    await waitFor(`port ${port} to close`, 10_000, async () => (await portOpen(addressOfPort(port), port) ? null : true));
     return killedAt;
   }
 
@@ -205,6 +231,12 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
     }
   }
 
+  /** Placed on lab hosts: the lab's network is trusted (clients, replication, the monitor), read when the keeper (re)starts the server. */
+  function trustNetwork(dataDir: string): void {
+    if (!place) return;
+    appendFileSync(join(dataDir, 'pg_hba.conf'), `\n# fault lab\nhost all all ${place.trustNetwork} trust\nhost replication all ${place.trustNetwork} trust\n`);
+  }
+
   let stopped = false;
   async function stop(): Promise<void> {
     if (stopped) return;
@@ -218,8 +250,9 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
   try {
     // Monitor.
     await autoctl(['create', 'monitor', '--pgdata', monitorDir, '--pgport', String(monitorPort), '--pgctl', join(bin, 'pg_ctl'),
-      '--hostname', '127.0.0.1', '--auth', 'trust', '--no-ssl']);
-    await autoctl(['config', 'set', '--pgdata', monitorDir, 'postgresql.listen_addresses', '127.0.0.1']);
+      '--hostname', monitorHost.address, '--auth', 'trust', '--no-ssl']);
+    await autoctl(['config', 'set', '--pgdata', monitorDir, 'postgresql.listen_addresses', listenOn(monitorHost)]);
+    trustNetwork(monitorDir);
     const gucs = fast ? Object.entries(FAST_MONITOR_GUCS).map(([k, v]) => `${k} = '${v}'\n`).join('') : '';
     appendFileSync(join(monitorDir, 'postgresql.auto.conf'), SMALL_INSTANCE + gucs);
     startKeeper('monitor');
@@ -228,9 +261,10 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
     // Data nodes: the first becomes primary ("single"), the second is cloned from it and follows.
     for (const [i, n] of nodes.entries()) {
       if (n.port === 0) n.port = await freePort();
-      await autoctl(['create', 'postgres', '--pgdata', n.dataDir, '--pgport', String(n.port), '--pgctl', join(bin, 'pg_ctl'), '--listen', '127.0.0.1',
-        '--name', n.name, '--hostname', '127.0.0.1', '--auth', 'trust', '--no-ssl', '--monitor', `${monitorUri}?sslmode=disable`]);
-      if (fast) await autoctl(['config', 'set', '--pgdata', n.dataDir, 'timeout.network_partition_timeout', FAST_NETWORK_PARTITION_TIMEOUT_S]);
+      await autoctl(['create', 'postgres', '--pgdata', n.dataDir, '--pgport', String(n.port), '--pgctl', join(bin, 'pg_ctl'), '--listen', listenOn(hostOf(n.name)),
+        '--name', n.name, '--hostname', n.address, '--auth', 'trust', '--no-ssl', '--monitor', `${monitorUri}?sslmode=disable`], 120_000, n.name);
+      if (fast) await autoctl(['config', 'set', '--pgdata', n.dataDir, 'timeout.network_partition_timeout', FAST_NETWORK_PARTITION_TIMEOUT_S], 120_000, n.name);
+      trustNetwork(n.dataDir);
       if (i === 0) appendFileSync(join(n.dataDir, 'postgresql.auto.conf'), SMALL_INSTANCE); // the standby's clone copies it
       startKeeper(n.name);
       await waitForState(n.name, i === 0 ? ['single'] : ['secondary']);
@@ -255,8 +289,8 @@ export async function startAutoFailover(opts: AutoFailoverOptions = {}): Promise
 
   return {
     baseDir, monitorPort, monitorUri, nodes, database, user,
-    hosts: () => nodes.map((n) => `127.0.0.1:${n.port}`),
-    connectionUri: () => `postgres://${user}@${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}/${database}?target_session_attrs=read-write&connect_timeout=2`,
+    hosts: () => nodes.map((n) => `${n.address}:${n.port}`),
+    connectionUri: () => `postgres://${user}@${nodes.map((n) => `${n.address}:${n.port}`).join(',')}/${database}?target_session_attrs=read-write&connect_timeout=2`,
     state, primary, psql, killNode, waitForState,
     async killPrimary() {
       const p = await primary();

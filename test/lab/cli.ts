@@ -6,6 +6,7 @@
  *   node --import tsx test/lab/cli.ts fault P partition n1 pg,n2   # groups: comma-separated hosts; 'client' = this host
  *   node --import tsx test/lab/cli.ts fault P one-way n1 pg
  *   node --import tsx test/lab/cli.ts fault P loss n1 pg 0.05
+ *   node --import tsx test/lab/cli.ts fault P bandwidth n1 pg 256  # kbit/s, both ways (tc htb)
  *   node --import tsx test/lab/cli.ts signal P n1 kill|stop|cont   # every process on that host, by PID
  *   node --import tsx test/lab/cli.ts heal P
  *   node --import tsx test/lab/cli.ts down P                  # also cleans a lab left by a crashed run
@@ -74,7 +75,7 @@ async function main(argv: string[]): Promise<void> {
       break;
     }
     default:
-      throw new Error('usage: cli.ts up [--prefix P] | status | fault P <partition|one-way|loss> ... | signal P <host> kill|stop|cont | heal P | down P');
+      throw new Error('usage: cli.ts up [--prefix P] | status | fault P <partition|one-way|loss|bandwidth> ... | signal P <host> kill|stop|cont | heal P | down P');
   }
 }
 

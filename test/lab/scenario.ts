@@ -9,6 +9,11 @@
  * issuance and of validation; the verdict and the next violations).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { httpCall } from '../../src/core/http-client.js';
 import { waitUntil } from '../../src/core/wait.js';
 import type { ClusterLab } from './cluster-lab.js';
@@ -73,9 +78,49 @@ export function tally(ops: Op[]): string {
   return [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join(', ') || 'none';
 }
 
+/** Writes (issuance, revocation) answered with a 5xx other than 502/503/504: a refusal must be a 503, a lost answer is 'unknown'. */
+export function writesAnswered500(ops: Op[]): string[] {
+  return ops.filter((o) => (o.type === 'issue' || o.type === 'revoke') && /^5\d\d\b/.test(o.detail ?? '') && !/^(502|503|504)\b/.test(o.detail ?? '')).map((o) => `${o.id}: ${o.detail}`);
+}
+
 /** Operations of a type invoked in [from, to), post-heal probes left out. */
 export function invokedIn(ops: Op[], type: Op['type'], from: number, to: number): Op[] {
   return ops.filter((o) => o.type === type && !('probe' in o && o.probe) && o.invoke >= from && o.invoke < to);
+}
+
+/** Where scenarios write their figures (one JSON file each); `npm run lab:table` makes the runbook's table from them. */
+export const RESULTS_DIR = process.env.RAMPART_LAB_RESULTS_DIR ?? join(dirname(fileURLToPath(import.meta.url)), 'results');
+
+/** The figures of one scenario run, as the runbook's table shows them. */
+export interface ScenarioFigures {
+  id: string;
+  title: string;
+  counts: ScenarioCheck['counts'];
+  longestGapMs: { issuance: number; validation: number };
+  verdict: string;
+  ok: boolean;
+  date: string;
+  commit: string;
+  /** Load average (1 min) at the end: how busy the shared machine was. */
+  loadAverage: number;
+  notes: string[];
+}
+
+function headCommit(): string {
+  try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }).trim(); } catch { return 'unknown'; }
+}
+
+/** Writes the run's figures to RESULTS_DIR/<id>.json (the last run of a scenario replaces the one before). */
+export function recordScenario(id: string, title: string, history: History, r: CheckResult, notes: string[] = []): ScenarioFigures {
+  const t = (m: string) => history.markTime(m)!;
+  const figures: ScenarioFigures = {
+    id, title, counts: r.counts,
+    longestGapMs: { issuance: longestGap(history.ops, 'issue', t('load-start'), t('load-stop')), validation: longestGap(history.ops, 'ocsp', t('load-start'), t('load-stop')) },
+    verdict: r.verdict, ok: r.ok, date: new Date().toISOString(), commit: headCommit(), loadAverage: Math.round(loadavg()[0]! * 10) / 10, notes,
+  };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, `${id}.json`), `${JSON.stringify(figures, null, 2)}\n`);
+  return figures;
 }
 
 /** The lines every scenario prints: counts, longest unavailability, the checker's verdict. */

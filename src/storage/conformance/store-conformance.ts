@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Store } from '../store.js';
-import { DAY, T0, cert, issuer } from './fixtures.js';
+import { DAY, T0, auditOf, cert, issuer } from './fixtures.js';
 
 /** How many CRLs each scope of int-a keeps. */
 async function storedCrlCounts(s: Store): Promise<Map<string, number>> {
@@ -81,6 +81,17 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.deepEqual(ev.map((e) => e.serial), ['10']);
     }));
 
+    it('a revocation and its audit entry commit together; a refused one appends nothing', () => withStore(async (s) => {
+      await s.insertCertificate(cert('11', 'int-a'));
+      const audit = auditOf('certificate.revoke', 'serial:11');
+      await s.revokeCertificate('11', 1, new Date(T0 + DAY), undefined, undefined, audit);
+      assert.deepEqual([(await s.lastAudit())?.action, (await s.lastAudit())?.target], ['certificate.revoke', 'serial:11']);
+      const seq = (await s.lastAudit())?.seq;
+      await assert.rejects(s.revokeCertificate('11', 1, new Date(T0 + DAY), undefined, undefined, audit), /already revoked/);
+      await assert.rejects(s.revokeCertificate('98', 1, new Date(T0 + DAY), undefined, undefined, audit), /no certificate/);
+      assert.equal((await s.lastAudit())?.seq, seq, 'the refused revocations appended no entry');
+    }));
+
     it('bulk load: rows stored as issuance and revocation store them; a stored serial fails the whole call', () => withStore(async (s) => {
       await s.bulkLoadMode(true);
       const entry = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x0b]);
@@ -114,10 +125,7 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.deepEqual(first.map((c) => c.serial), ['32', '30']);
       const rest = await s.expiredCertificates(before, 2, { notAfter: first[1]!.notAfter, serial: first[1]!.serial });
       assert.deepEqual(rest.map((c) => [c.serial, c.status, c.crlEntry]), [['31', 'revoked', entry]]);
-      const audit = (prev: { seq: number; hash: string } | null) => ({
-        seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'genesis', hash: `h${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
-        actor: 'system', source: 'local', channel: 'system' as const, action: 'certificate.archive', target: 'archive:x', outcome: 'success' as const, details: {},
-      });
+      const audit = auditOf('certificate.archive', 'archive:x');
       assert.equal(await s.removeCertificates(['30', '31', '32'], audit), 3);
       assert.deepEqual((await s.expiredCertificates(before, 10)).map((c) => c.serial), []);
       assert.equal((await s.getCertificate('33'))?.serial, '33');

@@ -346,11 +346,11 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     }
   }
 
-  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {
+  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence, audit?: AuditBuilder): Promise<CertificateRecord> {
     return this.pool.run('revokeCertificate', (sql, a) => transaction(sql, async (tx): Promise<CertificateRecord> => {
       if (a.retried) {
-        // An earlier attempt may have committed (row and revocation event go
-        // in one transaction). Finding the certificate revoked with our very
+        // An earlier attempt may have committed (row, revocation event and
+        // audit entry go in one transaction). Finding the certificate revoked with our very
         // reason and time means the revocation we asked for is recorded:
         // answer as the first attempt would have, not 'alreadyRevoked'.
         const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${serial}`;
@@ -362,6 +362,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
       if (r.status === 'revoked') throw new RampartError('alreadyRevoked', `certificate ${serial} is already revoked`);
       const entry = crlEntry ? Buffer.from(crlEntry(String(r.issuer_id))) : null;
       await tx`UPDATE certificates SET status = 'revoked', revoked_at = ${at.getTime()}, revocation_reason = ${reason}, crl_entry = ${entry} WHERE serial = ${serial}`;
+      if (audit) await this.appendAuditInTx(tx, audit, null);
       // Taken last and held to commit: event seqs become visible in seq order.
       await tx`SELECT pg_advisory_xact_lock(${REVOCATION_EVENTS_LOCK_KEY}::bigint)`;
       await tx`INSERT INTO revocation_events (serial, issuer_id, at) VALUES (${serial}, ${String(r.issuer_id)}, ${at.getTime()})`;

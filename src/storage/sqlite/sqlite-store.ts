@@ -305,7 +305,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence): Promise<CertificateRecord> {
+  async revokeCertificate(serial: string, reason: number, at: Date, crlEntry?: (issuerId: string) => Uint8Array, fence?: Fence, audit?: AuditBuilder): Promise<CertificateRecord> {
     return this.group.run((): CertificateRecord => {
       this.checkFence(fence);
       const r = this.prep('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
@@ -314,6 +314,7 @@ export class SqliteStore implements Store {
       const entry = crlEntry ? Buffer.from(crlEntry(String(r.issuer_id))) : null;
       this.prep("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, crl_entry = ? WHERE serial = ?").run(at.getTime(), reason, entry, serial);
       this.prep('INSERT INTO revocation_events (serial, issuer_id, at) VALUES (?, ?, ?)').run(serial, r.issuer_id, at.getTime());
+      if (audit) this.appendAuditInTx(audit);
       return { ...toCert(r), status: 'revoked', revokedAt: new Date(at.getTime()), revocationReason: reason };
     });
   }

@@ -1,0 +1,26 @@
+/**
+ * Regenerates the table of fault-lab figures in docs/runbooks/fault-lab.md
+ * from the results the scenario tests wrote (test/lab/results/*.json).
+ *   npm run lab:table            # rewrite the table
+ *   npm run lab:table -- --check # exit 1 when the table is not what the results give
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readResults, renderResultsTable, replaceTable } from '../test/lab/results-table.js';
+import { RESULTS_DIR } from '../test/lab/scenario.js';
+
+const doc = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'runbooks', 'fault-lab.md');
+const before = readFileSync(doc, 'utf8');
+const results = readResults(RESULTS_DIR);
+const after = replaceTable(before, renderResultsTable(results));
+if (process.argv.includes('--check')) {
+  if (after !== before) {
+    console.error(`${doc}: the fault-lab table is not what ${RESULTS_DIR} gives; run npm run lab:table`);
+    process.exit(1);
+  }
+  console.log('fault-lab table up to date');
+} else {
+  writeFileSync(doc, after);
+  console.log(`${doc}: ${results.length} scenario(s)`);
+}
