@@ -1,6 +1,7 @@
 /**
  * Regenerates the table of fault-lab figures in docs/runbooks/fault-lab.md
- * from the results the scenario tests wrote (test/lab/results/*.json).
+ * from a recorded series of scenario runs (test/lab/results/*.json, written by
+ * `RAMPART_LAB_RESULTS_DIR=test/lab/results npm test -- fault-lab`).
  *   npm run lab:table            # rewrite the table
  *   npm run lab:table -- --check # exit 1 when the table is not what the results give
  */
@@ -8,7 +9,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readResults, renderResultsTable, replaceTable } from '../test/lab/results-table.js';
-import { RESULTS_DIR } from '../test/lab/scenario.js';
+import { RECORDED_RESULTS_DIR } from '../test/lab/scenario.js';
+
+const RESULTS_DIR = process.env.RAMPART_LAB_RESULTS_DIR ?? RECORDED_RESULTS_DIR;
 
 const doc = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'runbooks', 'fault-lab.md');
 const before = readFileSync(doc, 'utf8');

@@ -2,15 +2,18 @@
  * The generated table of fault-lab figures: results files in a directory
  * become one row each (ordered by scenario number), a failing verdict is
  * shown, and the table goes between the runbook's markers (text around them
- * kept; missing markers refused).
+ * kept; missing markers refused); the runbook's table is the recorded series'.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readResults, renderResultsTable, replaceTable, TABLE_BEGIN, TABLE_END } from './results-table.js';
-import type { ScenarioFigures } from './scenario.js';
+import { RECORDED_RESULTS_DIR, type ScenarioFigures } from './scenario.js';
+
+const RUNBOOK = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'runbooks', 'fault-lab.md');
 
 const figures = (id: string, ok: boolean): ScenarioFigures => ({
   id, title: `title of ${id}`, ok, verdict: ok ? 'PASS: 10 operations, no violation' : 'FAIL: 1 violation(s); first: [lost-ack] x | y',
@@ -43,4 +46,10 @@ describe('fault-lab results table', () => {
     }
   });
 
+  it('the runbook\'s table is what the recorded series (test/lab/results) gives', () => {
+    const doc = readFileSync(RUNBOOK, 'utf8');
+    const results = readResults(RECORDED_RESULTS_DIR);
+    assert.ok(results.length >= 7, `the recorded series has every scenario (${results.map((r) => r.id).join(', ')})`);
+    assert.equal(replaceTable(doc, renderResultsTable(results)), doc, 'run npm run lab:table after recording a series');
+  });
 });

@@ -88,8 +88,14 @@ export function invokedIn(ops: Op[], type: Op['type'], from: number, to: number)
   return ops.filter((o) => o.type === type && !('probe' in o && o.probe) && o.invoke >= from && o.invoke < to);
 }
 
-/** Where scenarios write their figures (one JSON file each); `npm run lab:table` makes the runbook's table from them. */
-export const RESULTS_DIR = process.env.RAMPART_LAB_RESULTS_DIR ?? join(dirname(fileURLToPath(import.meta.url)), 'results');
+/** The recorded series the runbook's table is made from (`npm run lab:table`), kept in git. */
+export const RECORDED_RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
+/**
+ * Where scenarios write their figures (one JSON file each): test-artifacts/lab-results
+ * (ignored by git), so that `npm test` and CI leave the checkout as it was;
+ * `RAMPART_LAB_RESULTS_DIR=test/lab/results` records a new series.
+ */
+export const RESULTS_DIR = process.env.RAMPART_LAB_RESULTS_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-artifacts', 'lab-results');
 
 /** The figures of one scenario run, as the runbook's table shows them. */
 export interface ScenarioFigures {
