@@ -182,6 +182,18 @@ export function parseHost(s: string): { host: string; port: number } {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * The server gives up on a client it cannot reach within ~11 s (TCP
+ * keepalive probes every 2 s after 5 s of silence, 3 unanswered; 10 s for
+ * unacknowledged data), instead of the kernel's two hours. A node cut off in
+ * the middle of a statement leaves its backend waiting to read the rest of
+ * it (state active, ClientRead), which idle_in_transaction_session_timeout
+ * does not cover, holding what the transaction locked, the lease row among
+ * them: the fault lab saw the peer never take over. Startup parameters, so
+ * every connection of every pool has them (user-settable, no privilege).
+ */
+const SERVER_SIDE_DEAD_CLIENT = { tcp_keepalives_idle: '5', tcp_keepalives_interval: '2', tcp_keepalives_count: '3', tcp_user_timeout: '10000' } as const;
+
 export class PgPool {
   /** Every pool not closed yet in this process (see recycleAll). */
   private static readonly live = new Set<PgPool>();
@@ -247,7 +259,7 @@ export class PgPool {
       // fetch_types stays on (default): with it off, postgres.js 3.4.9 never
       // resolves a reserve() that has to open a new connection.
       onnotice: () => undefined,
-      connection: { application_name: this.appName(gen) },
+      connection: { application_name: this.appName(gen), ...SERVER_SIDE_DEAD_CLIENT },
     });
   }
 

@@ -65,6 +65,18 @@ campaignConformance('PostgreSQL (real cluster)', pgFactory);
 inventoryConformance('PostgreSQL (real cluster)', pgFactory);
 
 describe('PostgresStore on one server', () => {
+  it('every connection asks the server to drop an unreachable client within seconds (TCP keepalive, user timeout)', async () => {
+    const { store, cleanup } = await pgFactory();
+    try {
+      const [r] = await store.pool.run('keepalive', (sql) => sql`SELECT current_setting('tcp_keepalives_idle') AS idle, current_setting('tcp_keepalives_interval') AS intv,
+        current_setting('tcp_keepalives_count') AS count, current_setting('tcp_user_timeout') AS ut, inet_client_addr() IS NOT NULL AS tcp`);
+      assert.ok(r!.tcp, 'the test reaches the server over TCP (settings apply to TCP connections only)');
+      assert.deepEqual({ idle: r!.idle, intv: r!.intv, count: r!.count, ut: r!.ut }, { idle: '5', intv: '2', count: '3', ut: '10000' });
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('every inventory filter can read through an index (EXPLAIN with sequential scans off), the name through the trigram GIN index', async () => {
     const { store, cleanup } = await pgFactory();
     try {
