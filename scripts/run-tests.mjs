@@ -22,6 +22,9 @@ if (files.length === 0) {
 }
 // Child CLI processes and nodes run the dist/ build when it is fresh (bin/rampart.mjs): build it first.
 const b = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
-if (b.status !== 0) process.exit(b.status ?? 1);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+if (b.status !== 0) {
+  process.exitCode = b.status ?? 1;
+} else {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+  process.exitCode = r.status ?? 1;
+}
