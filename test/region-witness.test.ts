@@ -2,7 +2,8 @@
  * The region witness against a real three-member etcd cluster on loopback
  * (Debian's etcd-server): region A's two nodes share one leadership lease;
  * a failover to B is refused while A renews it; A cut off from the quorum
- * (its only etcd member paused: the other two still form the majority)
+ * (its only etcd member, the Raft leader, paused: the other two still form
+ * the majority, after an election the failover waits out)
  * stops holding by itself before B can take the lease; once reconnected, A
  * does not take leadership back (the active record names B); a region
  * fenced in its database revokes its lease at once, and leadership moves
@@ -47,7 +48,9 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
   });
 
   it('A leads; B waits; A cut off stops before B takes over; A never takes it back; a fenced region releases at once', async () => {
-    const [m1, m2, m3] = etcd.endpoints as [string, string, string];
+    // A's member is the Raft leader: cutting it off makes the other two elect a leader while B's failover waits.
+    const li = await etcd.leaderIndex();
+    const [m1, m2, m3] = [li, (li + 1) % 3, (li + 2) % 3].map((i) => etcd.endpoints[i]!) as [string, string, string];
     const aLead: { value: boolean; released?: boolean } = { value: true };
     const bLead: { value: boolean; released?: boolean } = { value: false };
     // Region A's nodes reach the quorum through A's own member only (as across a WAN partition).
@@ -78,7 +81,7 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
         await sleep(20);
       }
     })();
-    etcd.signal(0, 'SIGSTOP');
+    etcd.signal(li, 'SIGSTOP');
     let taken = 0;
     try {
       const l = await takeLeadership({ config: cfg([m2, m3]), to: 'B', epoch: '2' });
@@ -96,11 +99,15 @@ describe('region witness on a three-member etcd cluster', { timeout: 180_000 }, 
       assert.equal(b1.status().leaseId, l.leaseId);
       l.handOver();
     } finally {
-      etcd.signal(0, 'SIGCONT');
+      etcd.signal(li, 'SIGCONT');
     }
     assert.ok(taken > 0);
     // A reconnects; its database still names it active (it was not fenced), yet it never leads again.
-    await waitUntil('A to reach the quorum again', async () => a1.status().error === null && a1.status().leader === 'B', 20_000);
+    await waitUntil('A to reach the quorum again', async () => {
+      const s = a1.status();
+      if (s.error === null && s.leader === 'B') return true;
+      throw new Error(`A's node: ${JSON.stringify(s)}; A's member log: ${etcd.members[li]!.log().slice(-3000)}`);
+    }, 40_000);
     await sleep(2500);
     assert.equal(a1.holds(), false);
     assert.equal(a2.holds(), false);

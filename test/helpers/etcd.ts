@@ -20,6 +20,8 @@ export interface EtcdCluster {
   members: EtcdMember[];
   endpoints: string[];
   signal(i: number, sig: 'SIGSTOP' | 'SIGCONT' | 'SIGKILL'): void;
+  /** Index of the member that is the Raft leader now (asked of each member's status). */
+  leaderIndex(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -55,7 +57,7 @@ export async function startEtcdCluster(o: EtcdClusterOptions = {}): Promise<Etcd
       const peerUrl = `http://${h}:${ports[i]!.peer}`;
       const args = [bin, '--name', name, '--data-dir', join(dir, name), '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
         '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', initial, '--initial-cluster-state', 'new',
-        '--initial-cluster-token', `rampart-test-${process.pid}`, '--heartbeat-interval', '100', '--election-timeout', '1000', '--log-level', 'warn'];
+        '--initial-cluster-token', `rampart-test-${process.pid}`, '--heartbeat-interval', '100', '--election-timeout', '1000', '--pre-vote', '--log-level', 'warn'];
       const argv = [...(o.wrap?.(i) ?? []), ...args];
       const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -78,5 +80,18 @@ export async function startEtcdCluster(o: EtcdClusterOptions = {}): Promise<Etcd
   return {
     members, endpoints: members.map((m) => m.clientUrl), stop,
     signal(i, sig) { members[i]!.proc.kill(sig); },
+    async leaderIndex() {
+      const ids: string[] = [];
+      let leader = '';
+      for (const m of members) {
+        const r = await httpCall(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', json: {}, timeoutMs: 2000 });
+        const b = r.body as { header?: { member_id?: string }; leader?: string };
+        ids.push(String(b.header?.member_id ?? ''));
+        leader ||= String(b.leader ?? '');
+      }
+      const i = ids.indexOf(leader);
+      if (i < 0) throw new Error(`etcd: no member is the leader (${leader}; members ${ids.join(', ')})`);
+      return i;
+    },
   };
 }

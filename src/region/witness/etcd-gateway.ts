@@ -25,6 +25,9 @@ export class EtcdError extends Error {
   constructor(message: string, readonly code: number | null) { super(message); }
 }
 
+/** No member answered (all unreachable, timed out, or without a leader): the quorum may come back (an election). */
+export class EtcdUnreachable extends Error {}
+
 export type Compare =
   | { key: string; target: 'CREATE'; createRevision: string }
   | { key: string; target: 'MOD'; modRevision: string }
@@ -86,7 +89,7 @@ export class EtcdGateway {
       }
       return parsed as T;
     }
-    throw new Error(`etcd ${path}: no member answered (${errors.join('; ')})`);
+    throw new EtcdUnreachable(`etcd ${path}: no member answered (${errors.join('; ')})`);
   }
 
   /** Grants a lease; returns its ID (decimal string) and TTL. */

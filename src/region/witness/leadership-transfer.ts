@@ -12,7 +12,7 @@
  */
 import type { WitnessConfig } from '../../config/witness-config.js';
 import { sleep } from '../../core/wait.js';
-import { EtcdGateway } from './etcd-gateway.js';
+import { EtcdGateway, EtcdUnreachable } from './etcd-gateway.js';
 import { claimLeader, readWitness, witnessKeys, type ActiveRecord } from './witness-keys.js';
 
 export interface Leadership {
@@ -43,31 +43,41 @@ export async function takeLeadership(o: TakeLeadershipOptions): Promise<Leadersh
   const started = Date.now();
   const deadline = started + (o.waitMs ?? (3 * c.leaseSeconds + 10) * 1000);
   let last = '';
+  let unreachable: EtcdUnreachable | null = null;
   for (let round = 0; ; round++) {
-    const v = await readWitness(etcd, keys);
-    if (!v.leader || v.leader.value === o.to) {
-      const granted = await etcd.grant(c.leaseSeconds);
-      const record: ActiveRecord = { region: o.to, epoch: o.epoch, at: new Date().toISOString() };
-      let ok: boolean;
-      if (!v.leader) {
-        ok = await claimLeader(etcd, keys, o.to, granted.id, v.active, record);
+    // The quorum may be electing a leader (the old leader's member was cut off): retry until the deadline.
+    try {
+      const v = await readWitness(etcd, keys);
+      if (!v.leader || v.leader.value === o.to) {
+        const granted = await etcd.grant(c.leaseSeconds);
+        const record: ActiveRecord = { region: o.to, epoch: o.epoch, at: new Date().toISOString() };
+        let ok: boolean;
+        if (!v.leader) {
+          ok = await claimLeader(etcd, keys, o.to, granted.id, v.active, record);
+        } else {
+          // A re-run, or the target's nodes got there first: keep their lease, name the target in the record.
+          await etcd.revoke(granted.id);
+          const r = await etcd.txn([{ key: keys.leader, target: 'MOD', modRevision: v.leader.modRevision },
+            v.active ? { key: keys.active, target: 'MOD', modRevision: v.active.modRevision } : { key: keys.active, target: 'CREATE', createRevision: '0' }],
+          [{ put: { key: keys.active, value: JSON.stringify(record) } }]);
+          ok = r.succeeded;
+          granted.id = v.leader.lease;
+        }
+        if (ok) return keepAlive(etcd, keys, granted.id, v.record, Date.now() - started, c.renewSeconds);
+        if (!v.leader) await etcd.revoke(granted.id).catch(() => undefined);
       } else {
-        // A re-run, or the target's nodes got there first: keep their lease, name the target in the record.
-        await etcd.revoke(granted.id);
-        const r = await etcd.txn([{ key: keys.leader, target: 'MOD', modRevision: v.leader.modRevision },
-          v.active ? { key: keys.active, target: 'MOD', modRevision: v.active.modRevision } : { key: keys.active, target: 'CREATE', createRevision: '0' }],
-        [{ put: { key: keys.active, value: JSON.stringify(record) } }]);
-        ok = r.succeeded;
-        granted.id = v.leader.lease;
+        const now = `region ${v.leader.value} holds the leadership lease ${v.leader.lease}`;
+        if (now !== last) o.log?.(`witness: ${now}; waiting for it to expire (at most ${c.leaseSeconds} s after its last renewal) or be revoked`);
+        last = now;
       }
-      if (ok) return keepAlive(etcd, keys, granted.id, v.record, Date.now() - started, c.renewSeconds);
-      if (!v.leader) await etcd.revoke(granted.id).catch(() => undefined);
-    } else {
-      const now = `region ${v.leader.value} holds the leadership lease ${v.leader.lease}`;
-      if (now !== last) o.log?.(`witness: ${now}; waiting for it to expire (at most ${c.leaseSeconds} s after its last renewal) or be revoked`);
-      last = now;
+      unreachable = null;
+    } catch (e) {
+      if (!(e instanceof EtcdUnreachable)) throw e;
+      if (!unreachable) o.log?.(`witness: ${e.message}; retrying until the quorum answers`);
+      unreachable = e;
     }
     if (Date.now() > deadline || round > 10_000) {
+      if (unreachable) throw new Error(`the witness quorum did not answer for ${Math.round((Date.now() - started) / 1000)} s: ${unreachable.message}`);
       throw new Error(`${last || 'the leader key kept changing'} and still renewed it ${Math.round((Date.now() - started) / 1000)} s later: `
         + `that region is alive and reaches the witness quorum. Refusing to promote ${o.to} (that would be two active regions): `
         + 'fence it (its database reachable from here) or stop its nodes, then run the failover again');
