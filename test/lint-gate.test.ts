@@ -26,6 +26,7 @@ import type { KeyBackend } from '../src/keys/key-backend.js';
 import { SoftwareKeyBackend } from '../src/keys/software/software-backend.js';
 import { buildCsr } from '../src/pki/csr-builder.js';
 import { parseDn } from '../src/pki/names.js';
+import type { Name } from '@peculiar/asn1-x509';
 import { IssuanceService } from '../src/ra/issuance.js';
 import type { ProfilePolicy } from '../src/ra/policy.js';
 import { SqliteStore } from '../src/storage/sqlite/sqlite-store.js';
@@ -98,12 +99,13 @@ describe('lint before signing', () => {
   });
 
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
-  const good = (): LeafRequest => ({
+  type NamedLeaf = LeafRequest & { subjectName: Name };
+  const good = (): NamedLeaf => ({
     subjectName: parseDn('CN=b.lint.test'), spki: new Uint8Array(key), san: { dns: ['b.lint.test'] }, keyUsage: ['digitalSignature'],
     extKeyUsage: ['1.3.6.1.5.5.7.3.1'], notBefore: new Date(clock.now().getTime() - 60_000), notAfter: new Date(clock.now().getTime() + 90 * DAY),
     policies: ['2.23.140.1.2.1'], lintProfile: 'tls-server',
   });
-  const cases: Array<[string, (r: LeafRequest) => LeafRequest]> = [
+  const cases: Array<[string, (r: NamedLeaf) => LeafRequest]> = [
     ['e_sub_cert_cn_not_in_san', (r) => ({ ...r, subjectName: parseDn('CN=other.lint.test') })],
     ['e_sub_cert_validity_over_398_days', (r) => ({ ...r, notAfter: new Date(r.notBefore.getTime() + 399 * DAY + 1000) })],
     ['e_sub_cert_eku_missing', (r) => ({ ...r, extKeyUsage: [] })],

@@ -6,7 +6,7 @@ import { RampartError } from '../core/errors.js';
 import { OCSP_SIGNER_PROFILE } from './ca-profiles.js';
 import { certificatePreflight, lintProfileOf, refuseCertificate } from './lint-gate.js';
 import { PkiPool } from '../pki/pool/pki-pool.js';
-import { toPlainTemplate } from '../pki/pool/pki-jobs.js';
+import { plainLeafTemplate, type SubjectFilter } from '../pki/pool/pki-jobs.js';
 import type { CertificateTemplate } from '../pki/certificate-template.js';
 import type { ProfileKind } from '../pki/lint/index.js';
 import { randomSerial, serialHex } from '../core/serial.js';
@@ -14,7 +14,7 @@ import type { Clock } from '../core/clock.js';
 import type { IssuerRecord } from '../core/types.js';
 import type { KeyBackend, Signer } from '../keys/key-backend.js';
 import { assembleCertificate, buildCertificate, type KeyUsageName, type SubjectAltNames } from '../pki/certificate-builder.js';
-import { parseDn } from '../pki/names.js';
+import { nameDer, parseDn } from '../pki/names.js';
 import { Certificate, ExtendedKeyUsage, id_ce_extKeyUsage, type Name } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import type { IssuerStore } from '../storage/store.js';
@@ -25,8 +25,13 @@ import { crlShardOf } from '../core/crl-shard.js';
 
 const ekuCache = new WeakMap<IssuerRecord, string[] | null>();
 
-export interface LeafRequest {
-  subjectName: Name;
+/** A leaf's subject: a Name, or a CSR's subject (DER) and what of it to keep (made in the PKI worker, names.ts filteredName). */
+export type LeafSubject = { subjectName: Name; subjectFromCsr?: undefined }
+  | { subjectFromCsr: { der: Uint8Array } & SubjectFilter; subjectName?: undefined };
+
+export type LeafRequest = LeafSubject & LeafFields;
+
+export interface LeafFields {
   spki: Uint8Array;
   san: SubjectAltNames;
   keyUsage: KeyUsageName[];
@@ -141,8 +146,12 @@ export class CertificateAuthority {
     const serial = randomSerial();
     const crlShard = crlShardOf(serialHex(serial), this.o.crlShards ?? 1);
     const template = this.leafTemplate(issuer, signer.spki, req, serial);
+    const { subjectFromCsr: fromCsr } = req;
+    const subject = fromCsr
+      ? { subjectDer: fromCsr.der, subjectFilter: { keep: fromCsr.keep, ...(fromCsr.commonName !== undefined ? { commonName: fromCsr.commonName } : {}) } }
+      : { subjectDer: nameDer(req.subjectName) };
     const built = await this.pool.encodeAndLint({
-      template: toPlainTemplate(template), algorithm: signer.algorithm, lintProfile: req.lintProfile ?? lintProfileOf(req.extKeyUsage),
+      template: plainLeafTemplate(template, subject), algorithm: signer.algorithm, lintProfile: req.lintProfile ?? lintProfileOf(req.extKeyUsage),
     });
     req.observe?.('encode', built.encodeMs);
     req.observe?.('lint', built.lintMs);
@@ -158,11 +167,11 @@ export class CertificateAuthority {
    * is `issuerSpki`): the one place a leaf's issuer, URLs and lifetime cap
    * are decided, for signLeaf and for the synthetic inventory.
    */
-  leafTemplate(issuer: IssuerRecord, issuerSpki: Uint8Array, req: Omit<LeafRequest, 'lintProfile' | 'observe'>, serial: Uint8Array): CertificateTemplate {
+  leafTemplate(issuer: IssuerRecord, issuerSpki: Uint8Array, req: Omit<LeafFields, 'lintProfile' | 'observe'>, serial: Uint8Array): Omit<CertificateTemplate, 'subject'> {
     const notAfter = req.notAfter > issuer.notAfter ? issuer.notAfter : req.notAfter;
     if (notAfter <= req.notBefore) throw new Error('notAfter must be after notBefore');
     return {
-      serial, subject: req.subjectName, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
+      serial, subjectSpki: req.spki, notBefore: req.notBefore, notAfter,
       issuer: { name: parseIssuerName(issuer), spki: issuerSpki }, keyUsage: req.keyUsage, extKeyUsage: req.extKeyUsage, san: req.san, policies: req.policies,
       ocspUrls: [this.o.urls.ocsp()], caIssuersUrls: [this.o.urls.caCert(issuer.id)],
       crlUrls: [this.o.urls.crlShard(issuer.id, crlShardOf(serialHex(serial), this.o.crlShards ?? 1))],

@@ -57,6 +57,10 @@ export interface ParsedCsr {
   subject: string;
   /** Subject as an ASN.1 Name, ready to be put in a certificate. */
   subjectName: asn.Name;
+  /** The subject's attribute types (OIDs) in order (what the policy looks at), when known without walking subjectName. */
+  subjectTypes?: string[];
+  /** subjectName's DER, when known (a CSR parsed in a PKI worker): the certificate's subject is then made there from it. */
+  subjectDer?: Uint8Array;
   /** The last (most specific) commonName of the subject, if any. */
   commonName?: string;
   /** DER SubjectPublicKeyInfo. */
@@ -299,6 +303,7 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
       der,
       subject: dnToString(info.subject),
       subjectName: info.subject,
+      subjectTypes: info.subject.flatMap((rdn) => rdn.map((atv) => atv.type)),
       spki: structure.spki,
       key,
       san,

@@ -60,6 +60,9 @@ export function filteredName(csrName: Name, keep: readonly string[], commonName?
   }
   if (!cnDone) {
     out.push(new RelativeDistinguishedName([new AttributeTypeAndValue({ type: CN_OID, value: new AttributeValue({ utf8String: commonName! }) })]));
+    return out;
   }
-  return out;
+  // Nothing left out: the CSR's own Name (its DER, when known, is not encoded again).
+  const kept = (n: Name): number => n.reduce((k, rdn) => k + rdn.length, 0);
+  return out.length === csrName.length && kept(out) === kept(csrName) ? csrName : out;
 }

@@ -117,10 +117,13 @@ export class IssuanceService {
     const notAfter = new Date(notBefore.getTime() + decided.validityDays * DAY);
     const keyUsage = (policy.keyUsages as KeyUsageName[] | undefined)
       ?? (csr.key.type === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature']);
-    const subjectName = filteredName(csr.subjectName, decided.subject.keep, decided.subject.commonName);
+    // The subject is made from the CSR's in the PKI worker (names.ts filteredName) when the CSR was parsed there.
+    const subject = csr.subjectDer
+      ? { subjectFromCsr: { der: csr.subjectDer, keep: decided.subject.keep, commonName: decided.subject.commonName } }
+      : { subjectName: filteredName(csr.subjectName, decided.subject.keep, decided.subject.commonName) };
     lap('policy');
     const signed = await this.o.ca.signLeaf({
-      subjectName, spki: csr.spki, san: { dns: decided.dns, ip: decided.ip, email: decided.email },
+      ...subject, spki: csr.spki, san: { dns: decided.dns, ip: decided.ip, email: decided.email },
       keyUsage, extKeyUsage, notBefore, notAfter, policies: policy.policies ?? [], lintProfile: lintProfileOf(decided.ekus), observe,
     });
     at = performance.now();

@@ -347,17 +347,15 @@ export function checkRequest(profileName: string, policy: ProfilePolicy, req: Po
   const allowed = new Set((req.validatedNamesOnly ? [] : sp.allowedAttributes).map((n) => SUBJECT_ATTRIBUTE_OIDS[n] ?? n));
   const keep: string[] = [];
   const dropped: string[] = [];
-  for (const rdn of csr.subjectName) {
-    for (const atv of rdn) {
-      if (atv.type === SUBJECT_ATTRIBUTE_OIDS.CN) continue;
-      const label = NAME_OF_OID.get(atv.type) ?? atv.type;
-      if (allowed.has(atv.type)) { addUnique(keep, atv.type); continue; }
-      if (sp.otherAttributes === 'refuse' && !req.validatedNamesOnly) {
-        throw subjectViolation('subjectAttribute', profileName,
-          `subject attribute ${label} is not allowed (allowed: ${sp.allowedAttributes.join(', ') || 'none besides commonName'})`, label);
-      }
-      addUnique(dropped, label);
+  for (const type of csr.subjectTypes ?? csr.subjectName.flatMap((rdn) => rdn.map((atv) => atv.type))) {
+    if (type === SUBJECT_ATTRIBUTE_OIDS.CN) continue;
+    const label = NAME_OF_OID.get(type) ?? type;
+    if (allowed.has(type)) { addUnique(keep, type); continue; }
+    if (sp.otherAttributes === 'refuse' && !req.validatedNamesOnly) {
+      throw subjectViolation('subjectAttribute', profileName,
+        `subject attribute ${label} is not allowed (allowed: ${sp.allowedAttributes.join(', ') || 'none besides commonName'})`, label);
     }
+    addUnique(dropped, label);
   }
   if (cn !== undefined && commonName === undefined) addUnique(dropped, 'CN');
 

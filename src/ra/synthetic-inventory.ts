@@ -91,10 +91,10 @@ export async function synthesizeInventory(deps: SynthesizeDeps, o: SynthesizeOpt
   if (await deps.store.getCertificate(first)) throw new RampartError('conflict', `the inventory of seed "${seed}" is already stored (serial ${first}): use another seed`);
   const keys = Array.from({ length: KEY_COUNT }, () => new Uint8Array(createPublicKey(generateKeyObject('ecdsa-p256')).export({ type: 'spki', format: 'der' })));
   const keyUsage = (policy.keyUsages as KeyUsageName[] | undefined) ?? ['digitalSignature'];
-  const base = toPlainTemplate(deps.ca.leafTemplate(issuer, signer.spki, {
-    subjectName: parseDn('CN=synthetic.invalid'), spki: keys[0]!, san: { dns: ['synthetic.invalid'] }, keyUsage,
+  const base = toPlainTemplate({ subject: parseDn('CN=synthetic.invalid'), ...deps.ca.leafTemplate(issuer, signer.spki, {
+    spki: keys[0]!, san: { dns: ['synthetic.invalid'] }, keyUsage,
     extKeyUsage: policy.ekus.map((e) => EKU_OIDS[e] ?? e), notBefore: now, notAfter: new Date(now.getTime() + 1000), policies: policy.policies ?? [],
-  }, new Uint8Array(16)));
+  }, new Uint8Array(16)) });
 
   const crlUrls = deps.ca.crlShardUrls(issuer.id);
   const workers = o.workers ?? defaultWorkerCount();

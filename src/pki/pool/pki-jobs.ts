@@ -18,15 +18,22 @@ import { lintCertificate, lintCrl, type Finding, type ProfileKind } from '../lin
 import { encodeCertificateList, encodeCrlTbs, type CrlHeader } from '../crl-assembly.js';
 import { lintSigner } from '../lint/lint-signer.js';
 import { encodeTbs } from '../tbs-encoder.js';
-import { dnToString, nameDer, rememberNameDer } from '../names.js';
+import { dnToString, filteredName, nameDer, rememberNameDer } from '../names.js';
 import { encodeSyntheticRange, type SyntheticRange, type SyntheticTbs } from '../synthetic/synthetic-encode.js';
 
 /** A ParsedCsr without class instances: the subject Name as DER. */
 export type PlainCsr = Omit<ParsedCsr, 'subjectName'> & { subjectDer: Uint8Array };
 
-/** A certificate template without class instances: names as DER. */
+/**
+ * The subject of a certificate made from a CSR's subject (names.ts
+ * filteredName): the attributes of those types, and the commonName.
+ */
+export interface SubjectFilter { keep: readonly string[]; commonName?: string }
+
+/** A certificate template without class instances: names as DER; with subjectFilter, subjectDer is the CSR's subject to filter (in the worker). */
 export type PlainTemplate = Omit<CertificateTemplate, 'subject' | 'issuer'> & {
   subjectDer: Uint8Array;
+  subjectFilter?: SubjectFilter;
   issuer?: { nameDer: Uint8Array; spki: Uint8Array };
 };
 
@@ -94,14 +101,22 @@ function nameOf(der: Uint8Array, cache: boolean): asn.Name {
 }
 
 export function toTemplate(p: PlainTemplate): CertificateTemplate {
-  const { subjectDer, issuer, ...rest } = p;
-  return { ...rest, subject: nameOf(subjectDer, false), ...(issuer ? { issuer: { name: nameOf(issuer.nameDer, true), spki: issuer.spki } } : {}) };
+  const { subjectDer, subjectFilter, issuer, ...rest } = p;
+  const named = nameOf(subjectDer, false);
+  const subject = subjectFilter ? filteredName(named, subjectFilter.keep, subjectFilter.commonName) : named;
+  return { ...rest, subject, ...(issuer ? { issuer: { name: nameOf(issuer.nameDer, true), spki: issuer.spki } } : {}) };
 }
 
 export function toPlainTemplate(t: CertificateTemplate): PlainTemplate {
-  const { subject, issuer, ...rest } = t;
+  const { subject, ...rest } = t;
+  return plainLeafTemplate(rest, { subjectDer: nameDer(subject) });
+}
+
+/** A template whose subject is given as DER (and, for a CSR's subject, the filter the worker applies). */
+export function plainLeafTemplate(t: Omit<CertificateTemplate, 'subject'>, subject: { subjectDer: Uint8Array; subjectFilter?: SubjectFilter }): PlainTemplate {
+  const { issuer, ...rest } = t;
   return {
-    ...rest, subjectDer: nameDer(subject),
+    ...rest, ...subject,
     ...(issuer ? { issuer: { nameDer: nameDer(issuer.name), spki: issuer.spki } } : {}),
   };
 }
@@ -111,9 +126,26 @@ export async function csrJob(input: string | Uint8Array): Promise<PlainCsr> {
   return { ...rest, subjectDer: new Uint8Array(AsnConvert.serialize(subjectName)) };
 }
 
+/**
+ * The ParsedCsr of a worker's answer. subjectName is decoded only when read:
+ * issuance never reads it (the policy reads subjectTypes, the certificate's
+ * subject is made in the worker from subjectDer), which keeps a Name parse
+ * off the main thread per request.
+ */
 export function fromPlainCsr(p: PlainCsr): ParsedCsr {
-  const { subjectDer, ...rest } = p;
-  return { ...rest, subjectName: AsnConvert.parse(subjectDer, asn.Name) };
+  let name: asn.Name | undefined;
+  const out = { ...p } as ParsedCsr;
+  Object.defineProperty(out, 'subjectName', {
+    enumerable: true, configurable: true,
+    get: () => {
+      if (!name) {
+        name = AsnConvert.parse(p.subjectDer, asn.Name);
+        rememberNameDer(name, p.subjectDer);
+      }
+      return name;
+    },
+  });
+  return out;
 }
 
 export async function tbsJob(j: TbsJob): Promise<TbsResult> {
