@@ -166,3 +166,21 @@ test('input larger than 64 KiB is refused before parsing', async (t) => {
   // Multi-byte characters count in bytes.
   await badCsr(`${g.pem}${'é'.repeat(MAX_CSR_BYTES / 2 + 1)}`, /larger than/);
 });
+
+test('an EC key is checked: a point off the curve is refused, a compressed point verifies', async (t) => {
+  const dir = tempDir(t);
+  const g = opensslCsr(dir, P256, '/CN=point.example.test');
+  // The last byte of the point's y coordinate, inside the CSR (the SPKI ends with the point).
+  const at = Buffer.from(g.der).indexOf(Buffer.from(g.spki)) + g.spki.length - 1;
+  assert.ok(at > g.spki.length);
+  const off = new Uint8Array(g.der);
+  off[at] = off[at]! ^ 0x01;
+  await badCsr(off, /CSR signature does not verify/);
+
+  const key = join(dir, 'compressed.pem');
+  execFileSync('openssl', ['ec', '-in', g.keyFile, '-conv_form', 'compressed', '-out', key], { stdio: 'ignore' });
+  const der = new Uint8Array(execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/CN=point.example.test', '-outform', 'DER']));
+  const csr = await parseCsr(der);
+  assert.deepEqual(csr.key, { type: 'ecdsa', curve: 'P-256' });
+  assert.equal(csr.spki.length, g.spki.length - 32, 'the SPKI carries the compressed point');
+});

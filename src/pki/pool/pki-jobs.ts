@@ -21,8 +21,8 @@ import { encodeTbs } from '../tbs-encoder.js';
 import { dnToString, filteredName, nameDer, rememberNameDer } from '../names.js';
 import { encodeSyntheticRange, type SyntheticRange, type SyntheticTbs } from '../synthetic/synthetic-encode.js';
 
-/** A ParsedCsr without class instances: the subject Name as DER. */
-export type PlainCsr = Omit<ParsedCsr, 'subjectName'> & { subjectDer: Uint8Array };
+/** A ParsedCsr without class instances: the subject Name as DER (its text is made where it is read). */
+export type PlainCsr = Omit<ParsedCsr, 'subjectName' | 'subject'> & { subjectDer: Uint8Array };
 
 /**
  * The subject of a certificate made from a CSR's subject (names.ts
@@ -122,28 +122,30 @@ export function plainLeafTemplate(t: Omit<CertificateTemplate, 'subject'>, subje
 }
 
 export async function csrJob(input: string | Uint8Array): Promise<PlainCsr> {
-  const { subjectName, ...rest } = await parseCsr(input);
+  const { subjectName, subject: _text, ...rest } = await parseCsr(input, { subjectText: false });
   return { ...rest, subjectDer: new Uint8Array(AsnConvert.serialize(subjectName)) };
 }
 
 /**
- * The ParsedCsr of a worker's answer. subjectName is decoded only when read:
- * issuance never reads it (the policy reads subjectTypes, the certificate's
- * subject is made in the worker from subjectDer), which keeps a Name parse
- * off the main thread per request.
+ * The ParsedCsr of a worker's answer. subjectName and subject (its text) are
+ * made only when read: issuance reads neither (the policy reads subjectTypes
+ * and commonName, the certificate's subject is made in the worker from
+ * subjectDer, and its text comes back with the encoded certificate).
  */
 export function fromPlainCsr(p: PlainCsr): ParsedCsr {
   let name: asn.Name | undefined;
+  let text: string | undefined;
+  const subjectName = (): asn.Name => {
+    if (!name) {
+      name = AsnConvert.parse(p.subjectDer, asn.Name);
+      rememberNameDer(name, p.subjectDer);
+    }
+    return name;
+  };
   const out = { ...p } as ParsedCsr;
-  Object.defineProperty(out, 'subjectName', {
-    enumerable: true, configurable: true,
-    get: () => {
-      if (!name) {
-        name = AsnConvert.parse(p.subjectDer, asn.Name);
-        rememberNameDer(name, p.subjectDer);
-      }
-      return name;
-    },
+  Object.defineProperties(out, {
+    subjectName: { enumerable: true, configurable: true, get: subjectName },
+    subject: { enumerable: true, configurable: true, get: () => (text ??= dnToString(subjectName())) },
   });
   return out;
 }
