@@ -9,7 +9,9 @@
  * Then a CRL, every revocation probed on every node, and the history checker
  * with writes judged against the active lease. Asserted: the checker passes;
  * no write is answered 500 (refusals are 503, lost answers unknown); issuance
- * is acknowledged again after the database resumes. Reported (printed, and
+ * is acknowledged again after the database resumes; every OCSP request made
+ * while the database is paused gets an OCSP answer (from the nodes' caches,
+ * else tryLater, through HAProxy's fallback backend). Reported (printed, and
  * written to test/lab/results/): the usual figures, per phase.
  * Needs root (ip netns, tc).
  */
@@ -83,6 +85,12 @@ describe('fault lab: the database link shaped to a low bandwidth, then the datab
     assert.ok(result.ok, result.verdict);
     assert.deepEqual(writesAnswered500(history.ops), [], 'no write answered 500');
     assert.ok(invokedIn(history.ops, 'issue', t('resumed'), t('load-stop')).some((o) => o.outcome === 'ok'), 'issuance resumed after SIGCONT');
+    // Validation goes on while the database hangs: the nodes fail readiness, HAProxy's fallback backend
+    // sends validation to them anyway, and they answer from their caches, tryLater (RFC 6960) for what
+    // they do not hold. Before the fallback, HAProxy answered 503 here (no ready node).
+    const pausedOcsp = invokedIn(history.ops, 'ocsp', t('paused'), t('resumed'));
+    assert.ok(pausedOcsp.length > 0);
+    assert.ok(pausedOcsp.every((o) => o.outcome === 'ok' || o.detail === 'OCSP tryLater'), `every OCSP request answered while the database was paused: ${tally(pausedOcsp)}`);
     assert.ok(result.leaseJudged > 0, 'the lease rule judged some writes');
   });
 });

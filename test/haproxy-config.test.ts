@@ -70,7 +70,13 @@ describe('renderHaproxyConfig', () => {
     assert.match(reads, /^ {4}server ca-2 127\.0\.0\.2:9443 port 9080$/m);
     assert.match(section(cfg, 'frontend api'), /^ {4}acl read_method method GET HEAD\n {4}acl read_path path_beg \/api\/ \/dashboard\n {4}use_backend reads if read_method read_path$/m);
 
-    assert.match(section(cfg, 'frontend validation'), /^ {4}bind 127\.0\.0\.1:80\n {4}default_backend validation$/m);
+    assert.match(section(cfg, 'frontend validation'), /^ {4}bind 127\.0\.0\.1:80\n(?: {4}#.*\n)* {4}use_backend validation_fallback if \{ nbsrv\(validation\) eq 0 \} \{ nbsrv\(validation_fallback\) gt 0 \}\n {4}default_backend validation$/m);
+    // No ready node: every live node answers validation from its caches.
+    const fallback = section(cfg, 'backend validation_fallback');
+    assert.match(fallback, /^ {4}option httpchk GET \/healthz$/m);
+    assert.ok(fallback.includes(`default-server ${checks}`), fallback);
+    assert.match(fallback, /^ {4}server ca-1 127\.0\.0\.1:8080$/m);
+    assert.match(fallback, /^ {4}server ca-2 127\.0\.0\.2:9080$/m);
     assert.match(section(cfg, 'frontend api'), /^ {4}bind 127\.0\.0\.1:443 ssl crt \/etc\/haproxy\/rampart-api\.pem alpn http\/1\.1$/m);
     assert.match(section(cfg, 'frontend api'), /default_backend issuance/);
     assert.match(section(cfg, 'frontend api'), /^ {4}http-request set-header X-Forwarded-Proto https$/m);
@@ -81,9 +87,9 @@ describe('renderHaproxyConfig', () => {
   it('renders custom check values, fastinter and downinter derived or given', () => {
     const cfg = renderHaproxyConfig(base({ check: { intervalMs: 5000, timeoutMs: 1500, fall: 5, rise: 4 } }));
     assert.match(cfg, /^ {4}timeout check 1500ms$/m);
-    assert.equal(cfg.match(/check inter 5s fastinter 1250ms downinter 2500ms fall 5 rise 4 /g)?.length, 3);
+    assert.equal(cfg.match(/check inter 5s fastinter 1250ms downinter 2500ms fall 5 rise 4 /g)?.length, 4, 'validation, validation_fallback, issuance, reads');
     const fast = renderHaproxyConfig(base({ check: { intervalMs: 400, timeoutMs: 300, fastinterMs: 100, downinterMs: 200 } }));
-    assert.equal(fast.match(/check inter 400ms fastinter 100ms downinter 200ms fall 3 rise 2 /g)?.length, 3);
+    assert.equal(fast.match(/check inter 400ms fastinter 100ms downinter 200ms fall 3 rise 2 /g)?.length, 4);
     assert.match(fast, /^ {4}timeout check 300ms$/m);
   });
 

@@ -225,7 +225,8 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     `# Mode: ${mode}. Issuance balance: ${r.balance}. Nodes: ${r.nodes.map((n) => n.name).join(', ')}.`,
     '#',
     '#   validation frontend (plain HTTP)  -> backend validation: OCSP, CRLs, CA certificates,',
-    '#                                        every node that answers GET /readyz with 200',
+    '#                                        every node that answers GET /readyz with 200; while none',
+    '#                                        does, every node alive (GET /healthz) answers from its caches',
     '#   api frontend (TLS, HAProxy cert)   -> backend issuance: REST API writes and ACME (/acme), re-encrypted',
     '#                                        to the nodes\' HTTPS port, only nodes answering',
     '#                                        GET /readyz?write=1 with 200, each request balanced on its own',
@@ -283,7 +284,13 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     'frontend validation',
     `    bind ${hostPort(r.http.host, r.http.port)}`,
   );
-  if (r.mirror) p('    # No node up: the static copy of validation the leader keeps (mirror.directory).', '    use_backend validation_mirror if { nbsrv(validation) eq 0 }');
+  p(
+    '    # No ready node: the nodes that are alive but fail a readiness check (their database hangs,',
+    '    # their key is unreachable) still answer from what they hold: cached OCSP answers inside',
+    '    # their validity, the CRLs in memory, tryLater otherwise. Better than no answer at all.',
+    '    use_backend validation_fallback if { nbsrv(validation) eq 0 } { nbsrv(validation_fallback) gt 0 }',
+  );
+  if (r.mirror) p('    # No node alive: the static copy of validation the leader keeps (mirror.directory).', '    use_backend validation_mirror if { nbsrv(validation) eq 0 }');
   p(
     '    default_backend validation',
     '',
@@ -298,6 +305,17 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
     '    # health checks pass again; slowstart ramps it back up over 10 s. Not layer7: that',
     '    # counts every 5xx answer, and a node shedding load (503 + Retry-After) would be',
     '    # taken out for protecting itself. A node that accepts but hangs fails its checks.',
+    `    default-server ${common}`,
+  );
+  for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);
+  p(
+    '',
+    'backend validation_fallback',
+    '    balance roundrobin',
+    '    # Used only while no node is ready (frontend validation): every node whose process answers.',
+    '    option httpchk GET /healthz',
+    '    http-check expect status 200',
+    '    http-response set-header X-Rampart-Node %[srv_name]',
     `    default-server ${common}`,
   );
   for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);

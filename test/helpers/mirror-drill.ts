@@ -206,7 +206,8 @@ export function mirrorDrill(kind: 'directory' | 's3'): void {
       assert.equal(ocspStatus(leaf.good, `${validationUrl}/ocsp`), 'good');
 
       await node.stop('SIGKILL');
-      await waitForServerStates(statsUrl, (s) => s['validation/n1'] === 'DOWN', 20_000);
+      // Down in both node backends (ready, and alive for the fallback): only then does the copy answer.
+      await waitForServerStates(statsUrl, (s) => s['validation/n1'] === 'DOWN' && s['validation_fallback/n1'] === 'DOWN', 20_000);
 
       // POST, as openssl sends it.
       assert.equal(ocspStatus(leaf.good, `${validationUrl}/ocsp`), 'good');

@@ -35,6 +35,8 @@ import type { CaUrls } from '../../ca/urls.js';
 import type { CertificateStore, CrlRetention, CrlStore } from '../../storage/store.js';
 import type { WriteGate } from '../../cluster/cluster.js';
 import { readEntryChunks } from './entry-chunks.js';
+import { RampartError } from '../../core/errors.js';
+import { withDeadline } from '../../core/wait.js';
 
 /** The complete CRL (all of an issuer's revocations) is rebuilt after a revocation at most this often. */
 const COMPLETE_MIN_INTERVAL_MS = 5_000;
@@ -57,6 +59,8 @@ export interface CrlServiceOptions {
   pool?: PkiPool;
   /** Cluster gate: only the leader publishes, with its fencing token. */
   gate?: WriteGate;
+  /** How long a CRL request waits for the store before it is answered from memory (default 1500 ms). */
+  storeTimeoutMs?: number;
   /** Fault injection for the fencing test: pause between building and saving a CRL. */
   faultPauseBeforeSaveMs?: number;
   onError?: (e: unknown) => void;
@@ -224,17 +228,29 @@ export class CrlService {
     while (this.running.size) await Promise.all([...this.running.values()]);
   }
 
-  /** The latest published CRL of a scope (memory first, then storage): the complete CRL without `shard`. */
+  /**
+   * The latest published CRL of a scope (memory first, then storage): the
+   * complete CRL without `shard`. A store that does not answer within
+   * storeTimeoutMs (a database that hangs) leaves the one in memory as the
+   * answer; with none in memory the request fails 'unavailable' (503).
+   */
   async current(issuerId: string, shard: Shard = null): Promise<CrlRecord | null> {
     const key = scopeKey(issuerId, shard);
     const mem = this.latest.get(key);
-    // A CRL can be tens of MB: read its bytes only when another node or process saved a newer one.
-    if (mem) {
-      const n = await this.o.store.latestCrlNumber(issuerId, shard ?? undefined);
-      if (n === null || n <= mem.number) return mem;
+    const ms = this.o.storeTimeoutMs ?? 1500;
+    const late = (): RampartError => new RampartError('unavailable', `no CRL from the store within ${ms} ms`);
+    try {
+      // A CRL can be tens of MB: read its bytes only when another node or process saved a newer one.
+      if (mem) {
+        const n = await withDeadline(this.o.store.latestCrlNumber(issuerId, shard ?? undefined), ms, late);
+        if (n === null || n <= mem.number) return mem;
+      }
+      const stored = await withDeadline(this.o.store.latestCrl(issuerId, shard ?? undefined), ms, late);
+      if (stored && (!mem || stored.number > mem.number)) this.latest.set(key, stored);
+    } catch (e) {
+      // Not logged per request: the database health check reports a store that hangs or fails.
+      if (!mem) throw e instanceof RampartError ? e : new RampartError('unavailable', `the store could not read the CRL: ${(e as Error).message}`);
     }
-    const stored = await this.o.store.latestCrl(issuerId, shard ?? undefined);
-    if (stored && (!mem || stored.number > mem.number)) this.latest.set(key, stored);
     return this.latest.get(key) ?? null;
   }
 
