@@ -38,6 +38,12 @@ import { Workload } from './lab/workload.js';
  */
 const HEAL_AFTER_PROMOTION_MS = 20_000;
 
+/** When the first issuance after `from` was acknowledged, relative to `from`. */
+function firstAckAfter(ops: Array<{ type: string; outcome: string; complete: number }>, from: number): string {
+  const first = ops.filter((o) => o.type === 'issue' && o.outcome === 'ok' && o.complete >= from).map((o) => o.complete).sort((a, b) => a - b)[0];
+  return first === undefined ? 'never' : `${first - from} ms after the promotion`;
+}
+
 describe('fault lab: the database primary cut from its synchronous standby and the monitor', () => {
   let lab: FailoverLab | undefined;
   after(async () => { await lab?.close(); });
@@ -116,6 +122,7 @@ describe('fault lab: the database primary cut from its synchronous standby and t
       `old primary back as a synchronous standby ${rejoinedMs} ms after the heal; replication afterwards: ${syncState}`,
       `old primary ${oldStoppedAt ? `stopped answering ${oldStoppedAt - t('partition')} ms after the cut began (${oldStoppedAt < t('healing') ? 'before the heal' : 'once the heal began'}, ${t('healing') - t('partition')} ms after the cut began)` : 'kept answering throughout'}`,
       `writes begun between the cut and the promotion: ${tally(cutWrites)}; acknowledged while the standby was still read-only: ${ackedByOld.length}`,
+      `issuance between the promotion and the heal: ${tally(invokedIn(history.ops, 'issue', t('promoted'), t('healing')))}; first acknowledged ${firstAckAfter(history.ops, t('promoted'))}`,
     ];
     console.log(scenarioReport('fault lab scenario 3 (pg_auto_failover: the primary cut from its synchronous standby and the monitor, under load)', history, result, notes));
     console.log(`old primary's keeper:\n${keeperLog.join('\n')}`);
@@ -124,6 +131,10 @@ describe('fault lab: the database primary cut from its synchronous standby and t
     assert.deepEqual(ackedByOld.map((o) => `${o.id}: ${o.detail}`), [], 'the isolated old primary acknowledged no write');
     assert.deepEqual(writesAnswered500(history.ops), [], 'no write answered 500');
     assert.ok(invokedIn(history.ops, 'issue', t('promoted'), t('load-stop')).some((o) => o.outcome === 'ok'), 'issuance resumed on the promoted standby');
+    // n1 follows the monitor (database.monitor) to the promoted standby while the old primary still runs, cut off:
+    // issuance is back before the partition heals (without it, only after the heal demoted the old primary).
+    const beforeHeal = invokedIn(history.ops, 'issue', t('promoted'), t('healing')).filter((o) => o.outcome === 'ok');
+    assert.ok(beforeHeal.length > 0, `issuance acknowledged between the promotion and the heal: ${tally(invokedIn(history.ops, 'issue', t('promoted'), t('healing')))}`);
     assert.match(syncState, /sync|quorum/, 'the formation is synchronous again after the old primary rejoined');
   });
 });

@@ -154,6 +154,12 @@ const databaseSchema = z.strictObject({
   connectTimeoutSeconds: int(1, 60).default(5).describe('Timeout for connecting to one PostgreSQL server, in seconds. (postgres only)'),
   retryForSeconds: int(0, 600).default(30)
     .describe('How long one storage operation keeps retrying transient database errors (failover, restart, read-only server) before failing; 0 = no retry. (postgres only)'),
+  monitor: z.strictObject({
+    uri: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string').describe("pg_auto_failover monitor, e.g. postgres://autoctl_node@monitor:5432/pg_auto_failover"),
+    formation: z.string().min(1).max(63).default('default'),
+    group: int(0, 1000).default(0),
+    everySeconds: int(1, 60).default(2),
+  }).optional().describe('pg_auto_failover: new connections go first to the data node its monitor names primary (asked every everySeconds), so a cut-off old primary that still runs is left as soon as the standby is promoted. (postgres only)'),
 }).superRefine((v, ctx) => {
   if (v.type === 'postgres' && v.hosts === undefined) {
     ctx.addIssue({ code: 'custom', path: ['hosts'], message: "is required when database.type is 'postgres' (e.g. [\"db1.example.com:5432\", \"db2.example.com:5432\"])" });

@@ -317,7 +317,11 @@ export class RampartNode {
     const { secret } = loadKeySecret({
       passphraseEnv: o.config.keys.passphraseEnv, keyFile: paths.keyFile, env: o.env ?? process.env, create: o.createSecret ?? false,
     });
-    const store = createStore(o.config, paths, { env: o.env ?? process.env, applicationName: `rampart ${o.config.cluster.nodeId ?? ''}`.trim(), onRetry: (e) => log.warn({ retry: e }, 'database retry') });
+    const store = createStore(o.config, paths, {
+      env: o.env ?? process.env, applicationName: `rampart ${o.config.cluster.nodeId ?? ''}`.trim(), onRetry: (e) => log.warn({ retry: e }, 'database retry'),
+      watchMonitor: true, onMonitor: (e) => (e.primary ? log.warn({ primary: e.primary }, 'pg_auto_failover monitor names another primary: new connections go there first')
+        : log.debug({ err: e.error }, 'pg_auto_failover monitor not reachable')),
+    });
     let region: RegionMonitor | null = null;
     let witness: RegionWitness | null = null;
     let leader: () => boolean = () => false;

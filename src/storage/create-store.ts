@@ -16,6 +16,10 @@ export interface CreateStoreOptions {
   onRetry?: (e: RetryEvent) => void;
   /** PostgreSQL application_name, e.g. the node id (default 'rampart'). */
   applicationName?: string;
+  /** PostgreSQL with database.monitor: ask pg_auto_failover's monitor for the primary (a running node; short-lived commands do not). */
+  watchMonitor?: boolean;
+  /** Called when the monitor names another primary, or cannot be asked. */
+  onMonitor?: (e: { primary?: string; error?: unknown }) => void;
 }
 
 export function createStore(
@@ -39,6 +43,8 @@ export function createStore(
         max: db.poolMax,
         connectTimeoutSeconds: db.connectTimeoutSeconds,
         retryForMs: db.retryForSeconds * 1000,
+        ...(db.monitor && opts.watchMonitor ? { monitor: { uri: db.monitor.uri, formation: db.monitor.formation, group: db.monitor.group, everyMs: db.monitor.everySeconds * 1000 } } : {}),
+        ...(opts.onMonitor ? { onMonitor: opts.onMonitor } : {}),
         ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
         ...(opts.applicationName ? { applicationName: opts.applicationName } : {}),
       });

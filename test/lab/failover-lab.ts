@@ -65,7 +65,8 @@ export async function startFailoverLab(o: { prefix?: string; log?: (l: string) =
     const httpUrl = `http://${ip('n1')}:${HTTP_PORT}`;
     const env = clusterEnv({
       hosts: db.hosts(), mode: 'active-active', nodeId: 'n1', takeoverSeconds: 10, publicBaseUrl: httpUrl,
-      env: { RAMPART_HTTPS__IPS: JSON.stringify([ip('n1')]), RAMPART_PROFILES__SERVER__ALLOW_IP_SANS: 'true' },
+      // database.monitor: n1 asks the monitor which data node is primary (a cut-off old primary is left once the standby is promoted).
+      env: { RAMPART_HTTPS__IPS: JSON.stringify([ip('n1')]), RAMPART_PROFILES__SERVER__ALLOW_IP_SANS: 'true', RAMPART_DATABASE__MONITOR__URI: db.monitorUri },
     });
     node = await startNode({ host: ip('n1'), httpPort: HTTP_PORT, httpsPort: HTTPS_PORT, wrap: net.wrap('n1'), env });
     const token = node.adminToken;

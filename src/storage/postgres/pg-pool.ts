@@ -39,6 +39,7 @@
  */
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { RampartError } from '../../core/errors.js';
+import { watchMonitorPrimary } from './monitor-primary.js';
 
 export type TargetSessionAttrs = 'read-write' | 'any' | 'primary' | 'standby' | 'prefer-standby';
 
@@ -60,6 +61,10 @@ export interface PgPoolOptions {
   applicationName?: string;
   /** Called before each retry (logging, metrics, tests). */
   onRetry?: (e: RetryEvent) => void;
+  /** pg_auto_failover's monitor: new connections go first to the node it names primary (monitor-primary.ts). */
+  monitor?: { uri: string; formation: string; group: number; everyMs: number };
+  /** Called when the monitor names another primary, or cannot be asked (logging). */
+  onMonitor?: (e: { primary?: string; error?: unknown }) => void;
 }
 
 export interface RetryEvent {
@@ -229,6 +234,36 @@ export class PgPool {
     this.minAttemptMs = (opts.connectTimeoutSeconds ?? 5) * 1000;
     this.current = { sql: this.open(0), gen: 0 };
     PgPool.live.add(this);
+    const m = opts.monitor;
+    if (m) {
+      this.stopMonitor = watchMonitorPrimary({
+        ...m, onPrimary: (host, port) => this.preferPrimary(host, port),
+        onError: (error) => opts.onMonitor?.({ error }),
+      });
+    }
+  }
+
+  private stopMonitor: (() => Promise<void>) | undefined;
+  /** Index in `hosts` of the host new connections try first (the monitor's primary). */
+  private first = 0;
+
+  /**
+   * Makes `host:port` the first host new connections try, when it is listed
+   * and not first already: the pool is replaced (its connections to the old
+   * host end within a second; operations caught there are retried, as after
+   * any lost connection). target_session_attrs still checks the host.
+   */
+  preferPrimary(host: string, port: number): void {
+    const i = this.hosts.findIndex((h) => h.host === host && h.port === port);
+    if (i < 0 || i === this.first || this.closed) return;
+    this.first = i;
+    this.opts.onMonitor?.({ primary: `${host}:${port}` });
+    this.recycle(this.current.gen, 1);
+  }
+
+  /** The hosts in the order new connections try them: the preferred one first, then the others as configured. */
+  private ordered(): Array<{ host: string; port: number }> {
+    return [this.hosts[this.first]!, ...this.hosts.filter((_, i) => i !== this.first)];
   }
 
   /** Generation of the current postgres.js pool: 0 at first, +1 at every recycle. */
@@ -247,8 +282,8 @@ export class PgPool {
     return postgres({
       // Arrays of hosts and ports are supported at run time (BaseOptions),
       // but Options narrows them to one string and number: hence the cast.
-      host: this.hosts.map((h) => h.host) as unknown as string,
-      port: this.hosts.map((h) => h.port) as unknown as number,
+      host: this.ordered().map((h) => h.host) as unknown as string,
+      port: this.ordered().map((h) => h.port) as unknown as number,
       database: this.opts.database,
       user: this.opts.user,
       ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
@@ -392,6 +427,7 @@ export class PgPool {
     this.closed = true;
     PgPool.live.delete(this);
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    await this.stopMonitor?.();
     this.endLater(this.current.sql, 5);
     while (this.ending.size) await Promise.all([...this.ending]);
   }
