@@ -304,6 +304,13 @@ test('database: postgres section with defaults, env overrides and validation', (
   assert.match(bad.message, /database\.retryForSeconds: must be at most 600/);
   const empty = configError(() => loadConfig({ env: {}, cwd: dir, overrides: { database: { type: 'postgres', hosts: [] } } }));
   assert.match(empty.message, /database\.hosts: must not be empty/);
+
+  // pg_auto_failover's monitor, by environment: the defaults fill in.
+  const monitored = loadConfig({ env: { RAMPART_DATABASE__TYPE: 'postgres', RAMPART_DATABASE__HOSTS: 'a:5432,b:5432', RAMPART_DATABASE__MONITOR__URI: 'postgres://autoctl_node@mon:5432/pg_auto_failover' }, cwd: dir });
+  assert.deepEqual(monitored.database.monitor, { uri: 'postgres://autoctl_node@mon:5432/pg_auto_failover', formation: 'default', group: 0, everySeconds: 2 });
+  const badMonitor = configError(() => loadConfig({ env: {}, cwd: dir, overrides: { database: { type: 'postgres', hosts: ['a:5432'], monitor: { uri: 'http://mon:5432', everySeconds: 0 } } } }));
+  assert.match(badMonitor.message, /database\.monitor\.uri: a postgres:\/\/ connection string/);
+  assert.match(badMonitor.message, /database\.monitor\.everySeconds: must be at least 1/);
 });
 
 test('parseListen accepts host:port forms', () => {
