@@ -230,28 +230,33 @@ export class CrlService {
 
   /**
    * The latest published CRL of a scope (memory first, then storage): the
-   * complete CRL without `shard`. A store that does not answer within
-   * storeTimeoutMs (a database that hangs) leaves the one in memory as the
-   * answer; with none in memory the request fails 'unavailable' (503).
+   * complete CRL without `shard`. With a CRL in memory, a store that does not
+   * say within storeTimeoutMs whether a newer one exists (a database that
+   * hangs), or fails, leaves the one in memory as the answer; so does a newer
+   * one whose bytes take longer than 10 × storeTimeoutMs to read. With none in
+   * memory the request waits for the store (there is nothing else to give).
    */
   async current(issuerId: string, shard: Shard = null): Promise<CrlRecord | null> {
     const key = scopeKey(issuerId, shard);
     const mem = this.latest.get(key);
+    const s = shard ?? undefined;
+    if (!mem) {
+      const stored = await this.o.store.latestCrl(issuerId, s);
+      if (stored && (this.latest.get(key)?.number ?? -1n) < stored.number) this.latest.set(key, stored);
+      return this.latest.get(key) ?? null;
+    }
     const ms = this.o.storeTimeoutMs ?? 1500;
     const late = (): RampartError => new RampartError('unavailable', `no CRL from the store within ${ms} ms`);
     try {
       // A CRL can be tens of MB: read its bytes only when another node or process saved a newer one.
-      if (mem) {
-        const n = await withDeadline(this.o.store.latestCrlNumber(issuerId, shard ?? undefined), ms, late);
-        if (n === null || n <= mem.number) return mem;
-      }
-      const stored = await withDeadline(this.o.store.latestCrl(issuerId, shard ?? undefined), ms, late);
-      if (stored && (!mem || stored.number > mem.number)) this.latest.set(key, stored);
-    } catch (e) {
+      const n = await withDeadline(this.o.store.latestCrlNumber(issuerId, s), ms, late);
+      if (n === null || n <= mem.number) return mem;
+      const stored = await withDeadline(this.o.store.latestCrl(issuerId, s), 10 * ms, late);
+      if (stored && stored.number > (this.latest.get(key)?.number ?? -1n)) this.latest.set(key, stored);
+    } catch {
       // Not logged per request: the database health check reports a store that hangs or fails.
-      if (!mem) throw e instanceof RampartError ? e : new RampartError('unavailable', `the store could not read the CRL: ${(e as Error).message}`);
     }
-    return this.latest.get(key) ?? null;
+    return this.latest.get(key) ?? mem;
   }
 
   /**
