@@ -73,7 +73,8 @@ describe('HAProxy in front of a node that sheds load', { timeout: 180_000 }, () 
     apiUrl = `https://127.0.0.1:${https}`;
     validationUrl = `http://127.0.0.1:${http}`;
     statsUrl = `http://127.0.0.1:${stats}`;
-    await waitForServerStates(statsUrl, (s) => Object.values(s).length === 3 && Object.values(s).every((v) => v === 'UP'), 20_000);
+    const servers = ['validation/n1', 'validation_fallback/n1', 'issuance/n1', 'reads/n1'];
+    await waitForServerStates(statsUrl, (s) => Object.keys(s).length === servers.length && servers.every((k) => s[k] === 'UP'), 20_000);
     csr = readFileSync(makeCsr(dir, 'flood', { subj: '/CN=flood.example.test', san: 'DNS:flood.example.test' }).csrPath, 'utf8');
   });
   after(async () => {
