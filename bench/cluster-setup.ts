@@ -61,13 +61,20 @@ export function benchCsr(dir: string): string {
   return readFileSync(makeCsr(dir, 'bench', { subj: '/CN=bench.example.test', san: 'DNS:bench.example.test' }).csrPath, 'utf8');
 }
 
+/**
+ * The REST API's rate limits off, as on the SQLite bench node (node-setup.ts
+ * BENCH_NODE_CONFIG): one load generator on one address with one token would
+ * otherwise measure the per-address limit (429s stopped the c=8 runs at ~285/s).
+ */
+const API_RATE_LIMITS_OFF = { RAMPART_LIMITS__API__PER_IP__RATE_PER_SECOND: '0', RAMPART_LIMITS__API__PER_TOKEN__RATE_PER_SECOND: '0' };
+
 /** Starts the first node of a cluster (it bootstraps the hierarchy and prints the admin token). */
 export async function startCluster(pg: PgCluster, o: { database: string; mode: ClusterMode; firstId: string; dir: string; csrPem: string }): Promise<BenchCluster> {
   const nodes: ClusterNode[] = [];
   const untrack = onAbort(() => Promise.all(nodes.map((n) => n.node.stop('SIGKILL'))).then(() => undefined));
   let stopped = false;
   const add = async (id: string): Promise<ClusterNode> => {
-    const node = await startClusterNode({ hosts: pg.hosts(), database: o.database, mode: o.mode, nodeId: id });
+    const node = await startClusterNode({ hosts: pg.hosts(), database: o.database, mode: o.mode, nodeId: id, env: API_RATE_LIMITS_OFF });
     const n = { id, node };
     nodes.push(n);
     return n;
