@@ -20,6 +20,7 @@ import { restoreSqlite } from '../src/backup/restore.js';
 import { loadConfig } from '../src/config/load.js';
 import { RAMPART_BIN, removeDir, startNode, tempDir, type NodeProcess } from './helpers/node-process.js';
 import { makeCsr, mustOpenssl } from './helpers/openssl.js';
+import { waitUntil } from '../src/core/wait.js';
 
 const dir = tempDir('rampart-backup-');
 const offsite = join(dir, 'offsite');
@@ -80,9 +81,13 @@ describe('backup and restore (SQLite)', () => {
       assert.equal(r.status, 200, JSON.stringify(r.body));
       revoked.push(s);
     }
-    // Each revocation published a CRL at once.
-    const published = await call(`${nodeA.httpUrl}/crl/${intId}.pem`);
-    crlBefore = crlNumber(mustOpenssl(['crl', '-noout', '-text'], String(published.body)));
+    // The revocations published CRLs: the complete CRL is rebuilt after the reply (at once, or within
+    // 5 s of the previous rebuild), so it is waited for, boundedly.
+    crlBefore = await waitUntil('the complete CRL to be rebuilt after the revocations', async () => {
+      const published = String((await call(`${nodeA!.httpUrl}/crl/${intId}.pem`)).body);
+      const n = crlNumber(mustOpenssl(['crl', '-noout', '-text'], published));
+      return n >= 2 ? n : null;
+    }, 15_000, 200);
     assert.ok(crlBefore >= 2, `CRL number ${crlBefore}`);
     // An SSH user CA (issue 21): its record and sealed key go into the backup like the X.509 CA keys.
     sshCa = json(nodeA.dataDir, ['ssh', 'ca', 'create', 'ops', '--type', 'user']);
