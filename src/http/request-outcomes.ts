@@ -18,14 +18,19 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface RequestClass { class: 'validation' | 'issuance' | 'api'; route: 'ocsp' | 'publication' | 'acme' | 'rest' }
 
-/** The class and route of a request, or null for health and metrics. */
+const rc = (c: RequestClass['class'], route: RequestClass['route']): RequestClass => Object.freeze({ class: c, route });
+const VALIDATION_OCSP = rc('validation', 'ocsp');
+const VALIDATION_PUBLICATION = rc('validation', 'publication');
+const HTTPS_CLASSES = { api: { acme: rc('api', 'acme'), rest: rc('api', 'rest') }, issuance: { acme: rc('issuance', 'acme'), rest: rc('issuance', 'rest') } } as const;
+
+/** The class and route of a request (one shared object per pair), or null for health and metrics. */
 export function classify(listener: 'http' | 'https', method: string, url: string): RequestClass | null {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   if (NOT_COUNTED.has(path)) return null;
-  if (listener === 'http') return { class: 'validation', route: path === '/ocsp' || path.startsWith('/ocsp/') ? 'ocsp' : 'publication' };
+  if (listener === 'http') return path === '/ocsp' || path.startsWith('/ocsp/') ? VALIDATION_OCSP : VALIDATION_PUBLICATION;
   const route = path === ACME_PREFIX || path.startsWith(`${ACME_PREFIX}/`) ? 'acme' : 'rest';
-  return { class: READ_METHODS.has(method) ? 'api' : 'issuance', route };
+  return HTTPS_CLASSES[READ_METHODS.has(method) ? 'api' : 'issuance'][route];
 }
 
 export function outcomeOf(status: number): 'ok' | 'client_error' | 'server_error' {
@@ -33,25 +38,41 @@ export function outcomeOf(status: number): 'ok' | 'client_error' | 'server_error
 }
 
 const OUTCOMES = ['ok', 'client_error', 'server_error'] as const;
+type Outcome = typeof OUTCOMES[number];
 const CLASSES: Record<'http' | 'https', RequestClass[]> = {
-  http: [{ class: 'validation', route: 'ocsp' }, { class: 'validation', route: 'publication' }],
-  https: (['issuance', 'api'] as const).flatMap((c) => (['acme', 'rest'] as const).map((route) => ({ class: c, route }))),
+  http: [VALIDATION_OCSP, VALIDATION_PUBLICATION],
+  https: (['issuance', 'api'] as const).flatMap((c) => (['acme', 'rest'] as const).map((route) => HTTPS_CLASSES[c][route])),
 };
+
+export interface CountRequestsOptions {
+  /** Also called with the seconds of every finished OCSP request (its own histogram), from the same listener. */
+  observeOcsp?: (seconds: number) => void;
+}
 
 /**
  * Wraps a listener's handler. Every class, route and outcome of the listener
  * is exported at 0 from the start: no errors is a 0 on the dashboard, not a
- * missing series.
+ * missing series. One 'finish' listener per request does all of it (the
+ * counters are HotCounter slots made here: OCSP is answered at tens of
+ * thousands a second, see src/metrics/hot-counter.ts).
  */
-export function countRequests(metrics: RampartMetrics, listener: 'http' | 'https', handler: Handler): Handler {
-  for (const c of CLASSES[listener]) for (const outcome of OUTCOMES) metrics.requests.inc({ ...c, outcome }, 0);
+export function countRequests(metrics: RampartMetrics, listener: 'http' | 'https', handler: Handler, o: CountRequestsOptions = {}): Handler {
+  const slots = new Map<RequestClass, Record<Outcome, () => void>>();
+  for (const c of CLASSES[listener]) {
+    slots.set(c, Object.fromEntries(OUTCOMES.map((outcome) => [outcome, metrics.requests.slot({ ...c, outcome })])) as Record<Outcome, () => void>);
+  }
+  const duration = metrics.requestDuration;
+  const observeOcsp = o.observeOcsp;
   return (req, res) => {
     const c = classify(listener, req.method ?? 'GET', req.url ?? '');
     if (c) {
-      const start = process.hrtime.bigint();
+      const start = performance.now();
+      const slot = slots.get(c)!;
       res.once('finish', () => {
-        metrics.requests.inc({ ...c, outcome: outcomeOf(res.statusCode) });
-        metrics.requestDuration.observe(c, Number(process.hrtime.bigint() - start) / 1e9);
+        const seconds = (performance.now() - start) / 1000;
+        slot[outcomeOf(res.statusCode)]();
+        duration.observe(c, seconds);
+        if (c === VALIDATION_OCSP && observeOcsp) observeOcsp(seconds);
       });
     }
     handler(req, res);

@@ -73,14 +73,14 @@ function trustProxyOf(node: ServedNode): string[] | false {
 
 export async function buildValidationApp(node: ServedNode, limits: NodeLimits): Promise<FastifyInstance> {
   const ocsp = guardOcsp(limits, createOcspHandler({
-    responder: node.ocsp, clock: node.clock, log: node.log, observe: (s) => node.metrics.ocspDuration.observe(s),
+    responder: node.ocsp, clock: node.clock, log: node.log,
     maxAgeSeconds: node.config.ocsp.maxAgeSeconds, maxRequestBytes: node.config.ocsp.maxRequestBytes,
   }));
   // OCSP is answered before the router (see validation/ocsp-route.ts); everything else goes to fastify.
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics, tls: null }, countRequests(node.metrics, 'http', (req, res) => {
       if (!ocsp(req, res)) handler(req, res);
-    }));
+    }, { observeOcsp: (s) => node.metrics.ocspDuration.observe(s) }));
   const app = Fastify({ logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
   common(app, node, 'http');
   installValidationGuard(app, limits);

@@ -1,12 +1,13 @@
 /** Prometheus metrics for one node. One registry per node: no global singletons. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter } from './hot-counter.js';
 
 export class RampartMetrics {
   readonly registry = new Registry();
   readonly issued = new Counter({ name: 'rampart_certificates_issued_total', help: 'Certificates issued', labelNames: ['profile'], registers: [this.registry] });
   readonly issueFailures = new Counter({ name: 'rampart_issuance_failures_total', help: 'Issuance requests refused or failed', labelNames: ['code'], registers: [this.registry] });
   readonly revoked = new Counter({ name: 'rampart_certificates_revoked_total', help: 'Certificates revoked', labelNames: ['reason'], registers: [this.registry] });
-  readonly ocspResponses = new Counter({ name: 'rampart_ocsp_responses_total', help: 'OCSP responses sent', labelNames: ['status', 'source'], registers: [this.registry] });
+  readonly ocspResponses = new HotCounter({ name: 'rampart_ocsp_responses_total', help: 'OCSP responses sent', labelNames: ['status', 'source'], registers: [this.registry] });
   readonly ocspStoreTimeouts = new Counter({ name: 'rampart_ocsp_store_timeouts_total', help: 'OCSP requests whose certificate status the store did not give in time (answered from a still-valid cached response or with tryLater)', registers: [this.registry] });
   readonly crlGeneration = new Histogram({ name: 'rampart_crl_generation_seconds', help: 'Time to generate and sign a CRL', labelNames: ['issuer'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
   readonly crlNumber = new Gauge({ name: 'rampart_crl_number', help: 'Current CRL number', labelNames: ['issuer'], registers: [this.registry] });
@@ -43,7 +44,7 @@ export class RampartMetrics {
   });
 
   /** Service-level indicators (SLOs in deploy/prometheus/rampart-slo-rules.yml); counted by src/http/request-outcomes.ts. */
-  readonly requests = new Counter({
+  readonly requests = new HotCounter({
     name: 'rampart_requests_total', help: 'Requests answered, by class (validation, issuance: state-changing API/ACME, api: reads), route (ocsp, publication, acme, rest) and outcome (ok, client_error: 4xx, server_error: 5xx, the SLO\'s bad events); health and metrics endpoints are not counted',
     labelNames: ['class', 'route', 'outcome'], registers: [this.registry],
   });

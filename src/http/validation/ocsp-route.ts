@@ -17,8 +17,6 @@ export interface OcspRouteOptions {
   maxAgeSeconds: number;
   maxRequestBytes: number;
   log?: Logger;
-  /** Called with each request's time to answer, in seconds (the OCSP latency histogram). */
-  observe?: (seconds: number) => void;
 }
 
 const CT = 'application/ocsp-response';
@@ -30,22 +28,36 @@ const CT = 'application/ocsp-response';
 export function createOcspHandler(o: OcspRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const internal = Buffer.from(ocspErrorResponse('internalError'));
 
-  const maxAge = (nextUpdate: Date): number =>
-    Math.max(0, Math.min(o.maxAgeSeconds, Math.floor((nextUpdate.getTime() - o.clock.now().getTime()) / 1000)));
+  const maxAge = (nextUpdate: Date, nowMs: number): number =>
+    Math.max(0, Math.min(o.maxAgeSeconds, Math.floor((nextUpdate.getTime() - nowMs) / 1000)));
 
-  function sendCacheable(res: ServerResponse, e: CacheEntry, ifNoneMatch: string | undefined): void {
-    const headers = {
+  // The headers of a cached response change only with max-age, i.e. once a second:
+  // made once per entry and second, not per request (hot path).
+  const headersOf = new WeakMap<CacheEntry, { second: number; h: Record<string, string | number>; h304: Record<string, string> }>();
+  function cacheHeaders(e: CacheEntry): { h: Record<string, string | number>; h304: Record<string, string> } {
+    const nowMs = o.clock.now().getTime();
+    const second = Math.floor(nowMs / 1000);
+    const memo = headersOf.get(e);
+    if (memo && memo.second === second) return memo;
+    const h304 = {
       'content-type': CT,
-      'cache-control': `max-age=${maxAge(e.nextUpdate)}, public, no-transform, must-revalidate`,
+      'cache-control': `max-age=${maxAge(e.nextUpdate, nowMs)}, public, no-transform, must-revalidate`,
       'last-modified': e.lastModified,
       expires: e.expires,
       etag: e.etag,
     };
+    const made = { second, h304, h: { ...h304, 'content-length': e.der.length } };
+    headersOf.set(e, made);
+    return made;
+  }
+
+  function sendCacheable(res: ServerResponse, e: CacheEntry, ifNoneMatch: string | undefined): void {
+    const { h, h304 } = cacheHeaders(e);
     if (ifNoneMatch !== undefined && ifNoneMatch === e.etag) {
-      res.writeHead(304, headers).end();
+      res.writeHead(304, h304).end();
       return;
     }
-    res.writeHead(200, { ...headers, 'content-length': e.der.length }).end(e.der);
+    res.writeHead(200, h).end(e.der);
   }
 
   function send(res: ServerResponse, a: OcspAnswer, ifNoneMatch: string | undefined): void {
@@ -74,11 +86,6 @@ export function createOcspHandler(o: OcspRouteOptions): (req: IncomingMessage, r
   return (req, res) => {
     const url = req.url ?? '';
     if (!(url === '/ocsp' || url.startsWith('/ocsp/') || url.startsWith('/ocsp?'))) return false;
-    if (o.observe) {
-      const t0 = performance.now();
-      const observe = o.observe;
-      res.once('finish', () => observe((performance.now() - t0) / 1000));
-    }
     const inm = typeof req.headers['if-none-match'] === 'string' ? req.headers['if-none-match'] : undefined;
     if (req.method === 'GET' || req.method === 'HEAD') {
       answer(res, getRequest(url, o.maxRequestBytes), inm);

@@ -9,11 +9,14 @@ import { lintSigner, type Preflight } from '../../pki/lint/lint-signer.js';
 import { createHash } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as ocsp from '@peculiar/asn1-ocsp';
-import { AlgorithmIdentifier, Certificate, CRLReason, Extension } from '@peculiar/asn1-x509';
+import { Certificate, CRLReason, Extension } from '@peculiar/asn1-x509';
 import type { Signer } from '../../keys/key-backend.js';
 import { OID } from '../../pki/algorithms.js';
 import { keyIdentifier, toArrayBuffer } from '../../pki/certificate-builder.js';
 import { assembleOcspResponse } from './ocsp-assembly.js';
+import { encodeResponseData, type SingleResponseParts } from './response-data-encoder.js';
+import { EncodedBlock } from '../../pki/encoded-block.js';
+import * as asn1js from 'asn1js';
 
 /** At most this many CertIDs in one request (RFC 5019 clients send one). */
 export const MAX_OCSP_REQUESTS = 16;
@@ -211,35 +214,38 @@ function wholeSeconds(d: Date): Date {
   return new Date(Math.floor(t / 1000) * 1000);
 }
 
-function certStatus(s: OcspCertStatus): ocsp.CertStatus {
+function statusParts(s: OcspCertStatus): SingleResponseParts['status'] {
   switch (s.type) {
-    case 'good': return new ocsp.CertStatus({ good: null });
-    case 'unknown': return new ocsp.CertStatus({ unknown: null });
+    case 'good': return s;
+    case 'unknown': return s;
     case 'revoked': {
       const r = s.reason;
       if (r !== undefined && (!Number.isInteger(r) || r < 0 || r > 10 || r === 7)) throw new Error(`invalid CRL reason code ${r}`);
       // unspecified (0) is expressed by leaving the reason out (RFC 5280 5.3.1).
       const revocationReason = r === undefined || r === 0 ? undefined : new CRLReason(r);
-      return new ocsp.CertStatus({ revoked: new ocsp.RevokedInfo({ revocationTime: wholeSeconds(s.revokedAt), revocationReason }) });
+      return { type: 'revoked', info: new ocsp.RevokedInfo({ revocationTime: wholeSeconds(s.revokedAt), revocationReason }) };
     }
   }
 }
 
-function certIdAsn(id: OcspCertId): ocsp.CertID {
+function certIdParts(id: OcspCertId): Pick<SingleResponseParts, 'hashAlgorithm' | 'issuerNameHash' | 'issuerKeyHash' | 'serial'> {
   const hash = HASHES[id.hashAlgorithm];
   if (!hash) throw new Error(`unsupported CertID hash algorithm ${id.hashAlgorithm}`);
   if (id.issuerNameHash.length !== hash.length || id.issuerKeyHash.length !== hash.length) throw new Error('CertID hash length does not match its algorithm');
-  return new ocsp.CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: id.hashAlgorithm, parameters: null }),
-    issuerNameHash: new OctetString(id.issuerNameHash),
-    issuerKeyHash: new OctetString(id.issuerKeyHash),
-    serialNumber: hexToSerial(id.serialHex),
-  });
+  return { hashAlgorithm: id.hashAlgorithm, issuerNameHash: id.issuerNameHash, issuerKeyHash: id.issuerKeyHash, serial: hexToSerial(id.serialHex) };
 }
 
 export function nonceExtension(nonce: Uint8Array): Extension {
   if (nonce.length < 1 || nonce.length > MAX_NONCE_LENGTH) throw new Error(`nonce must be 1 to ${MAX_NONCE_LENGTH} octets`);
   return new Extension({ extnID: OID.ocspNonce, critical: false, extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonce))) });
+}
+
+const NONCE_OID = new Uint8Array(new asn1js.ObjectIdentifier({ value: OID.ocspNonce }).toBER());
+/** DER of nonceExtension(nonce), encoded by asn1js around the OID encoded once (the same bytes: ocsp-codec.test.ts). */
+export function nonceExtensionDer(nonce: Uint8Array): Uint8Array {
+  if (nonce.length < 1 || nonce.length > MAX_NONCE_LENGTH) throw new Error(`nonce must be 1 to ${MAX_NONCE_LENGTH} octets`);
+  const inner = new asn1js.OctetString({ valueHex: nonce }).toBER();
+  return new Uint8Array(new asn1js.Sequence({ value: [new EncodedBlock(NONCE_OID), new asn1js.OctetString({ valueHex: inner })] }).toBER());
 }
 
 /**
@@ -267,22 +273,15 @@ export async function buildOcspResponse(opts: BuildOcspResponseOptions): Promise
   }
   const keyHash = opts.responderKeyHash ?? keyIdentifier(opts.signer.spki);
   if (keyHash.length !== 20) throw new Error('responderKeyHash must be a SHA-1 hash (20 octets)');
-  const responses = opts.responses.map((r) => {
+  const responses = opts.responses.map((r): SingleResponseParts => {
     if (r.nextUpdate < r.thisUpdate) throw new Error('nextUpdate is before thisUpdate');
-    return new ocsp.SingleResponse({
-      certID: certIdAsn(r.certId),
-      certStatus: certStatus(r.status),
-      thisUpdate: wholeSeconds(r.thisUpdate),
-      nextUpdate: wholeSeconds(r.nextUpdate),
-    });
+    return { ...certIdParts(r.certId), status: statusParts(r.status), thisUpdate: wholeSeconds(r.thisUpdate), nextUpdate: wholeSeconds(r.nextUpdate) };
   });
-  const tbs = new ocsp.ResponseData({
-    responderID: new ocsp.ResponderID({ byKey: new ocsp.KeyHash(keyHash) }),
-    producedAt: wholeSeconds(opts.producedAt),
-    responses,
-    responseExtensions: opts.nonce ? [nonceExtension(opts.nonce)] : undefined,
+  // ResponseData from parts encoded once per responder (response-data-encoder.ts).
+  const tbsDer = encodeResponseData({
+    responderKeyHash: keyHash, producedAt: wholeSeconds(opts.producedAt), responses,
+    extensions: opts.nonce ? [nonceExtensionDer(opts.nonce)] : undefined,
   });
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
   const alg = opts.signer.algorithm;
   const assemble = (signature: Uint8Array): Uint8Array => assembleOcspResponse(tbsDer, alg, signature, opts.responderCertDer);
   // Lint before the real signature (src/pki/lint/lint-signer.ts): the preflight throws to refuse.
