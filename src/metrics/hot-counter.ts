@@ -19,18 +19,24 @@ export interface HotCounterOptions<L extends string> {
   registers: Registry[];
 }
 
+interface Slot<L extends string> { labels: Record<L, string>; pending: number; inc: () => void }
+/** Slots in a tree of Maps, one level per label name: a lookup concatenates no strings. */
+type SlotTree<L extends string> = Map<string, SlotTree<L> | Slot<L>>;
+
 export class HotCounter<L extends string> {
   readonly counter: Counter<L>;
-  private readonly slots = new Map<string, { labels: Record<L, string>; pending: number; inc: () => void }>();
+  private readonly slots: Array<Slot<L>> = [];
+  private readonly tree: SlotTree<L> = new Map();
   private readonly labelNames: readonly L[];
 
   constructor(o: HotCounterOptions<L>) {
+    if (o.labelNames.length === 0) throw new Error(`${o.name}: a HotCounter needs at least one label (use a prom-client Counter)`);
     this.labelNames = [...o.labelNames];
     const slots = this.slots;
     this.counter = new Counter<L>({
       name: o.name, help: o.help, labelNames: this.labelNames, registers: o.registers,
       collect() {
-        for (const s of slots.values()) {
+        for (const s of slots) {
           if (s.pending === 0) continue;
           this.inc(s.labels, s.pending);
           s.pending = 0;
@@ -41,22 +47,14 @@ export class HotCounter<L extends string> {
 
   /** The increment function of one label set; the series is exported at 0 from now on. */
   slot(labels: Record<L, string>): () => void {
-    const key = this.keyOf(labels);
-    let s = this.slots.get(key);
-    if (!s) {
-      const made = { labels: { ...labels }, pending: 0, inc: () => { made.pending++; } };
-      this.counter.inc(made.labels, 0);
-      this.slots.set(key, made);
-      s = made;
-    }
-    return s.inc;
+    return (this.find(labels) ?? this.add(labels)).inc;
   }
 
-  /** Adds one to a label set (a Map lookup by the caller's key; use `slot` where the labels are known in advance). */
+  /** Adds one to a label set (a lookup per label; use `slot` where the labels are known in advance). */
   inc(labels: Record<L, string>): void {
-    const s = this.slots.get(this.keyOf(labels));
+    const s = this.find(labels);
     if (s) s.pending++;
-    else this.slot(labels)();
+    else this.add(labels).inc();
   }
 
   /** The exported values (what `/metrics` shows), after adding what accumulated. */
@@ -64,9 +62,27 @@ export class HotCounter<L extends string> {
     return this.counter.get();
   }
 
-  private keyOf(labels: Record<L, string>): string {
-    let k = '';
-    for (const n of this.labelNames) k += `${labels[n]}\u0000`;
-    return k;
+  private find(labels: Record<L, string>): Slot<L> | undefined {
+    let node: SlotTree<L> | Slot<L> | undefined = this.tree;
+    for (const n of this.labelNames) {
+      node = (node as SlotTree<L>).get(String(labels[n]));
+      if (node === undefined) return undefined;
+    }
+    return node as Slot<L>;
+  }
+
+  private add(labels: Record<L, string>): Slot<L> {
+    const made: Slot<L> = { labels: { ...labels }, pending: 0, inc: () => { made.pending++; } };
+    this.counter.inc(made.labels, 0);
+    let node = this.tree;
+    this.labelNames.forEach((n, i) => {
+      const v = String(labels[n]);
+      if (i === this.labelNames.length - 1) { node.set(v, made); return; }
+      let next = node.get(v) as SlotTree<L> | undefined;
+      if (!next) node.set(v, (next = new Map()));
+      node = next;
+    });
+    this.slots.push(made);
+    return made;
   }
 }

@@ -6,7 +6,13 @@
  */
 import { OcspMalformedError, parseOcspRequest, type ParsedOcspRequest } from './ocsp-codec.js';
 
-/** One OCSP request as received: `key` identifies its bytes (method and path or body). */
+/**
+ * One OCSP request as received: `key` identifies its bytes. A GET's key is its
+ * path (it starts with '/'), a POST's its body as latin1 (a request that
+ * parses starts with 0x30, '0', the DER SEQUENCE tag, and only requests that
+ * parse are remembered), so the two forms cannot share a key and no prefix
+ * has to be concatenated onto a long string on the hot path.
+ */
 export interface OcspHttpRequest {
   key: string;
   /** The DER request, null when the HTTP form cannot be decoded. Called at most once, on a memo miss. */
@@ -14,11 +20,11 @@ export interface OcspHttpRequest {
 }
 
 export function getRequest(url: string, maxRequestBytes: number): OcspHttpRequest {
-  return { key: `G${url}`, der: () => (url.length > maxRequestBytes * 2 ? null : decodeOcspGetPath(url)) };
+  return { key: url, der: () => (url.length > maxRequestBytes * 2 ? null : decodeOcspGetPath(url)) };
 }
 
 export function postRequest(body: Buffer): OcspHttpRequest {
-  return { key: `P${body.toString('latin1')}`, der: () => (body.length ? new Uint8Array(body.buffer, body.byteOffset, body.length) : null) };
+  return { key: body.toString('latin1'), der: () => (body.length ? new Uint8Array(body.buffer, body.byteOffset, body.length) : null) };
 }
 
 /** Decodes the GET form: base64 (URL-encoded or not, '/' and '//' allowed inside) after /ocsp/. */
