@@ -7,7 +7,7 @@
  */
 import { lintSigner, type Preflight } from '../../pki/lint/lint-signer.js';
 import { createHash } from 'node:crypto';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnParser, OctetString } from '@peculiar/asn1-schema';
 import * as ocsp from '@peculiar/asn1-ocsp';
 import { Certificate, CRLReason, Extension } from '@peculiar/asn1-x509';
 import type { Signer } from '../../keys/key-backend.js';
@@ -15,6 +15,7 @@ import { OID } from '../../pki/algorithms.js';
 import { keyIdentifier, toArrayBuffer } from '../../pki/certificate-builder.js';
 import { assembleOcspResponse } from './ocsp-assembly.js';
 import { encodeResponseData, type SingleResponseParts } from './response-data-encoder.js';
+import { OcspRequestShapes } from './ocsp-request-shapes.js';
 import { EncodedBlock } from '../../pki/encoded-block.js';
 import * as asn1js from 'asn1js';
 
@@ -84,11 +85,19 @@ function same(a: ArrayBuffer | Uint8Array, b: ArrayBuffer | Uint8Array): boolean
   return Buffer.from(a instanceof Uint8Array ? a : new Uint8Array(a)).equals(Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)));
 }
 
-/** Parses `der` as `type` and requires that re-encoding gives back exactly `der` (strict DER, no trailing bytes). */
-function parseStrict<T>(der: Uint8Array | ArrayBuffer, type: new () => T, what: string): T {
+/**
+ * Parses `der` as `type` and requires that re-encoding gives back exactly `der`
+ * (strict DER, no trailing bytes). Returns asn1js's tree too (its blocks keep
+ * views into `der`: ocsp-request-shapes.ts locates values through them).
+ */
+function parseStrictTree<T>(der: Uint8Array | ArrayBuffer, type: new () => T, what: string): { value: T; tree: asn1js.AsnType } {
   let value: T;
+  let tree: asn1js.AsnType;
   try {
-    value = AsnConvert.parse(der, type);
+    const parsed = asn1js.fromBER(der);
+    if (parsed.offset === -1 || parsed.result.error) throw new Error(parsed.result.error || 'not BER');
+    tree = parsed.result;
+    value = AsnParser.fromASN(tree, type);
   } catch (e) {
     throw new OcspMalformedError(`${what} is not valid ASN.1: ${(e as Error).message}`, { cause: e });
   }
@@ -99,12 +108,16 @@ function parseStrict<T>(der: Uint8Array | ArrayBuffer, type: new () => T, what: 
     throw new OcspMalformedError(`${what} does not match its ASN.1 schema`, { cause: e });
   }
   if (!same(again, der)) throw new OcspMalformedError(`${what} is not DER-encoded or has trailing data`);
-  return value;
+  return { value, tree };
+}
+
+function parseStrict<T>(der: Uint8Array | ArrayBuffer, type: new () => T, what: string): T {
+  return parseStrictTree(der, type, what).value;
 }
 
 /** INTEGER contents to lower-case hex without leading 00 octets; rejects negative and non-minimal encodings. */
-function serialToHex(contents: ArrayBuffer): string {
-  const b = Buffer.from(contents);
+function serialToHex(contents: ArrayBuffer | Uint8Array): string {
+  const b = contents instanceof Uint8Array ? Buffer.from(contents.buffer, contents.byteOffset, contents.byteLength) : Buffer.from(contents);
   if (b.length === 0) throw new OcspMalformedError('empty serial number');
   if (b[0]! & 0x80) throw new OcspMalformedError('negative serial number');
   if (b.length > 1 && b[0] === 0 && !(b[1]! & 0x80)) throw new OcspMalformedError('serial number is not minimally encoded');
@@ -160,9 +173,20 @@ function parseCertId(id: ocsp.CertID): OcspCertId {
 }
 
 /** Parses a DER OCSPRequest. Throws OcspMalformedError on anything this responder will not answer. */
+const shapes = new OcspRequestShapes(OID.ocspNonce, serialToHex);
+
 export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   if (!(der instanceof Uint8Array) || der.length === 0) throw new OcspMalformedError('empty OCSP request');
-  const req = parseStrict(der, ocsp.OCSPRequest, 'OCSP request');
+  // A request of a shape parsed before (same bytes but for the serial's and the nonce's contents).
+  const known = shapes.match(der);
+  if (known) return known;
+  const { value: req, tree } = parseStrictTree(der, ocsp.OCSPRequest, 'OCSP request');
+  const parsed = checkedRequest(req);
+  shapes.remember(der, tree, parsed);
+  return parsed;
+}
+
+function checkedRequest(req: ocsp.OCSPRequest): ParsedOcspRequest {
   const tbs = req.tbsRequest;
   if (tbs.version !== ocsp.Version.v1) throw new OcspMalformedError(`unsupported OCSP request version ${String(tbs.version)}`);
   const list = tbs.requestList;
