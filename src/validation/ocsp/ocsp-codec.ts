@@ -265,11 +265,16 @@ export function nonceExtension(nonce: Uint8Array): Extension {
 }
 
 const NONCE_OID = new Uint8Array(new asn1js.ObjectIdentifier({ value: OID.ocspNonce }).toBER());
-/** DER of nonceExtension(nonce), encoded by asn1js around the OID encoded once (the same bytes: ocsp-codec.test.ts). */
-export function nonceExtensionDer(nonce: Uint8Array): Uint8Array {
+/** nonceExtension(nonce) as asn1js blocks around the OID encoded once, to place inside a larger structure. */
+export function nonceExtensionBlock(nonce: Uint8Array): asn1js.Sequence {
   if (nonce.length < 1 || nonce.length > MAX_NONCE_LENGTH) throw new Error(`nonce must be 1 to ${MAX_NONCE_LENGTH} octets`);
   const inner = new asn1js.OctetString({ valueHex: nonce }).toBER();
-  return new Uint8Array(new asn1js.Sequence({ value: [new EncodedBlock(NONCE_OID), new asn1js.OctetString({ valueHex: inner })] }).toBER());
+  return new asn1js.Sequence({ value: [new EncodedBlock(NONCE_OID), new asn1js.OctetString({ valueHex: inner })] });
+}
+
+/** DER of nonceExtension(nonce), encoded by asn1js (the same bytes: response-data-encoder.test.ts). */
+export function nonceExtensionDer(nonce: Uint8Array): Uint8Array {
+  return new Uint8Array(nonceExtensionBlock(nonce).toBER());
 }
 
 /**
@@ -304,7 +309,7 @@ export async function buildOcspResponse(opts: BuildOcspResponseOptions): Promise
   // ResponseData from parts encoded once per responder (response-data-encoder.ts).
   const tbsDer = encodeResponseData({
     responderKeyHash: keyHash, producedAt: wholeSeconds(opts.producedAt), responses,
-    extensions: opts.nonce ? [nonceExtensionDer(opts.nonce)] : undefined,
+    extensions: opts.nonce ? [nonceExtensionBlock(opts.nonce)] : undefined,
   });
   const alg = opts.signer.algorithm;
   const assemble = (signature: Uint8Array): Uint8Array => assembleOcspResponse(tbsDer, alg, signature, opts.responderCertDer);

@@ -5,7 +5,7 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as ocsp from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier, CRLReason } from '@peculiar/asn1-x509';
 import { OID } from '../../pki/algorithms.js';
-import { hexToSerial, nonceExtension, nonceExtensionDer } from './ocsp-codec.js';
+import { hexToSerial, nonceExtension, nonceExtensionBlock, nonceExtensionDer } from './ocsp-codec.js';
 import { encodeResponseData, type ResponseDataParts, type SingleResponseParts } from './response-data-encoder.js';
 
 /** The same ResponseData built as a whole @peculiar/asn1-ocsp object tree and serialized. */
@@ -58,6 +58,7 @@ describe('OCSP ResponseData encoder', () => {
           extensions: nonce ? [nonceExtensionDer(nonce)] : undefined,
         };
         assert.deepEqual(Buffer.from(encodeResponseData(p)), Buffer.from(reference(p, nonce)));
+        if (nonce) assert.deepEqual(Buffer.from(encodeResponseData({ ...p, extensions: [nonceExtensionBlock(nonce)] })), Buffer.from(reference(p, nonce)), 'the nonce as blocks');
       }
     }
   });

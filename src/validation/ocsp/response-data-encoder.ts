@@ -33,8 +33,8 @@ export interface ResponseDataParts {
   responderKeyHash: Uint8Array;
   producedAt: Date;
   responses: SingleResponseParts[];
-  /** DER of each response extension (the nonce: nonceExtensionDer). */
-  extensions?: Uint8Array[];
+  /** Each response extension, as DER or as asn1js blocks (the nonce: nonceExtensionBlock). */
+  extensions?: Array<Uint8Array | asn1js.BaseBlock>;
 }
 
 const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
@@ -121,6 +121,6 @@ export function encodeResponseData(p: ResponseDataParts): Uint8Array {
     time(p.producedAt),
     new asn1js.Sequence({ value: p.responses.map(singleResponse) }),
   ];
-  if (p.extensions?.length) value.push(explicit(1, new asn1js.Sequence({ value: p.extensions.map((e) => new EncodedBlock(e)) })));
+  if (p.extensions?.length) value.push(explicit(1, new asn1js.Sequence({ value: p.extensions.map((e) => (e instanceof Uint8Array ? new EncodedBlock(e) : e)) })));
   return new Uint8Array(new asn1js.Sequence({ value }).toBER());
 }
