@@ -17,7 +17,7 @@
  * requests of other shapes are parsed in full as before.
  */
 import * as asn1js from 'asn1js';
-import type { OcspCertId, ParsedOcspRequest } from './ocsp-codec.js';
+import type { OcspCertId, ParsedOcspRequest } from './ocsp-request-types.js';
 
 const MAX_SHAPES = 64;
 
