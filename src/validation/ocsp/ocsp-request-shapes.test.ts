@@ -43,8 +43,13 @@ describe('OCSP request shapes', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('answers a request of a known shape (other serial, other nonce) exactly as the full parse does', () => {
-    const serial = () => `4${randomBytes(15).toString('hex').slice(1)}`;
-    for (const opts of [{}, { nonce: false }, { sha256: true }]) {
+    for (const [serial, opts] of [
+      [() => `4${randomBytes(15).toString('hex').slice(1)}`, {}],
+      [() => `4${randomBytes(15).toString('hex').slice(1)}`, { nonce: false }],
+      [() => `4${randomBytes(15).toString('hex').slice(1)}`, { sha256: true }],
+      // The high bit set: the INTEGER carries a leading 00 octet.
+      [() => `8${randomBytes(15).toString('hex').slice(1)}`, {}],
+    ] as Array<[() => string, { nonce?: boolean; sha256?: boolean }]>) {
       const shapes = shapesAfter(request(serial(), opts));
       for (let i = 0; i < 5; i++) {
         const next = request(serial(), opts);

@@ -115,7 +115,11 @@ export class OcspRequestShapes {
     const b = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
     // The offsets must point at exactly what the full parse read, and not overlap.
     const r = parsed.requests[0]!;
-    if (this.serialToHex(b.subarray(serial.start, serial.end)) !== r.serialHex) return;
+    try {
+      if (this.serialToHex(b.subarray(serial.start, serial.end)) !== r.serialHex) return;
+    } catch {
+      return; // the offsets do not point at the serial the full parse read: no shape
+    }
     if (nonce && (!b.subarray(nonce.start, nonce.end).equals(parsed.nonce!) || (nonce.start < serial.end && serial.start < nonce.end))) return;
     if (this.count >= MAX_SHAPES) { this.byLength.clear(); this.count = 0; }
     const list = this.byLength.get(b.length) ?? [];
