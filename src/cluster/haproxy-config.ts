@@ -293,32 +293,26 @@ export function renderHaproxyConfig(opts: HaproxyConfigOptions): string {
   if (r.mirror) p('    # No node alive: the static copy of validation the leader keeps (mirror.directory).', '    use_backend validation_mirror if { nbsrv(validation) eq 0 }');
   p(
     '    default_backend validation',
-    '',
-    'backend validation',
-    '    balance roundrobin',
-    '    # Healthy or degraded nodes answer 200; unhealthy ones 503.',
-    '    option httpchk GET /readyz',
-    '    http-check expect status 200',
-    '    # Which node answered, for debugging.',
-    '    http-response set-header X-Rampart-Node %[srv_name]',
-    '    # observe layer4: 10 consecutive failed connections to a node mark it down until its',
-    '    # health checks pass again; slowstart ramps it back up over 10 s. Not layer7: that',
-    '    # counts every 5xx answer, and a node shedding load (503 + Retry-After) would be',
-    '    # taken out for protecting itself. A node that accepts but hangs fails its checks.',
-    `    default-server ${common}`,
   );
-  for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);
-  p(
-    '',
-    'backend validation_fallback',
-    '    balance roundrobin',
-    '    # Used only while no node is ready (frontend validation): every node whose process answers.',
-    '    option httpchk GET /healthz',
-    '    http-check expect status 200',
-    '    http-response set-header X-Rampart-Node %[srv_name]',
-    `    default-server ${common}`,
-  );
-  for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);
+  // Every node on its plain HTTP port, checked on `checkPath`; `notes` say what the backend is for.
+  const validationBackend = (name: string, checkPath: string, notes: { check: string[]; header?: string[]; server?: string[] }): void => {
+    p('', `backend ${name}`, '    balance roundrobin', ...notes.check, `    option httpchk GET ${checkPath}`, '    http-check expect status 200',
+      ...notes.header ?? [], '    http-response set-header X-Rampart-Node %[srv_name]', ...notes.server ?? [], `    default-server ${common}`);
+    for (const n of r.nodes) p(`    server ${n.name} ${hostPort(n.httpHost, n.httpPort)}`);
+  };
+  validationBackend('validation', '/readyz', {
+    check: ['    # Healthy or degraded nodes answer 200; unhealthy ones 503.'],
+    header: ['    # Which node answered, for debugging.'],
+    server: [
+      '    # observe layer4: 10 consecutive failed connections to a node mark it down until its',
+      '    # health checks pass again; slowstart ramps it back up over 10 s. Not layer7: that',
+      '    # counts every 5xx answer, and a node shedding load (503 + Retry-After) would be',
+      '    # taken out for protecting itself. A node that accepts but hangs fails its checks.',
+    ],
+  });
+  validationBackend('validation_fallback', '/healthz', {
+    check: ['    # Used only while no node is ready (frontend validation): every node whose process answers.'],
+  });
   if (r.mirror) {
     p(
       '',
