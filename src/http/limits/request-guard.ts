@@ -171,7 +171,15 @@ export function guardOcsp(limits: NodeLimits, ocsp: RawHandler): RawHandler {
       }).end(tryLater);
       return true;
     }
-    res.once('close', governor.release.validation);
-    return ocsp(req, res);
+    let taken = true;
+    try {
+      taken = ocsp(req, res);
+    } finally {
+      // A cached answer is written before the handler returns: out of flight now, with no
+      // 'close' listener to add and remove per request (the hottest path of the node).
+      if (res.writableEnded) governor.release.validation();
+      else res.once('close', governor.release.validation);
+    }
+    return taken;
   };
 }
