@@ -3,7 +3,10 @@
  * parses requests and builds signed responses with @peculiar/asn1-ocsp.
  * Requests must be strict DER: every parsed structure is re-encoded and must
  * give back the exact input bytes, which also rejects trailing data and any
- * element the schema parser would otherwise skip silently.
+ * element the schema parser would otherwise skip silently. A request of a
+ * shape already proven that way differs only in primitive contents and is
+ * read through its shape (ocsp-request-shapes.ts). ResponseData is encoded by
+ * response-data-encoder.ts, the envelope by ocsp-assembly.ts.
  */
 import { lintSigner, type Preflight } from '../../pki/lint/lint-signer.js';
 import { createHash } from 'node:crypto';
@@ -160,9 +163,9 @@ function parseCertId(id: ocsp.CertID): OcspCertId {
   return { hashAlgorithm: id.hashAlgorithm.algorithm, issuerNameHash, issuerKeyHash, serialHex: serialToHex(id.serialNumber) };
 }
 
-/** Parses a DER OCSPRequest. Throws OcspMalformedError on anything this responder will not answer. */
 const shapes = new OcspRequestShapes(OID.ocspNonce, serialToHex);
 
+/** Parses a DER OCSPRequest. Throws OcspMalformedError on anything this responder will not answer. */
 export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   if (!(der instanceof Uint8Array) || der.length === 0) throw new OcspMalformedError('empty OCSP request');
   // A request of a shape parsed before (same bytes but for the serial's and the nonce's contents).
