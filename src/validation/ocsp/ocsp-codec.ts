@@ -173,7 +173,11 @@ export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   if (known) return known;
   const { value: req, tree } = parseStrictTree(der, ocsp.OCSPRequest, 'OCSP request');
   const parsed = checkedRequest(req);
-  shapes.remember(der, tree, parsed);
+  try {
+    shapes.remember(der, tree, parsed);
+  } catch {
+    // Not kept: the next request of this shape is parsed in full. Never an error for a valid request.
+  }
   return parsed;
 }
 
