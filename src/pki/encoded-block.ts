@@ -5,6 +5,7 @@
  * never written by hand: they come from AsnConvert.serialize; this only
  * spares encoding the same value twice.
  */
+import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1js from 'asn1js';
 
 export class EncodedBlock extends asn1js.BaseBlock {
@@ -25,4 +26,14 @@ export class EncodedBlock extends asn1js.BaseBlock {
 export function sequenceOf(parts: Array<Uint8Array | asn1js.BaseBlock>): Uint8Array {
   const value = parts.map((p) => (p instanceof Uint8Array ? new EncodedBlock(p) : p));
   return new Uint8Array(new asn1js.Sequence({ value }).toBER());
+}
+
+/** `[tagNumber] EXPLICIT` around an asn1js block (context-specific, constructed). */
+export function explicit(tagNumber: number, value: asn1js.BaseBlock): asn1js.Constructed {
+  return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value: [value] });
+}
+
+/** The DER of an @peculiar/asn1-schema value, as a Uint8Array (for parts encoded once and kept). */
+export function schemaDer(value: unknown): Uint8Array {
+  return new Uint8Array(AsnConvert.serialize(value));
 }

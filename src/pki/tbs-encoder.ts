@@ -13,7 +13,7 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import type { CertificateTemplate } from './certificate-template.js';
-import { EncodedBlock } from './encoded-block.js';
+import { EncodedBlock, explicit, schemaDer } from './encoded-block.js';
 import { authorityKeyId, leadingExtensions, subjectAltName, trailingExtensions } from './extensions.js';
 import { nameDer } from './names.js';
 
@@ -26,7 +26,7 @@ interface SharedParts {
 const MAX_SHARED = 256;
 const shared = new Map<string, SharedParts>();
 
-const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
+const der = schemaDer;
 
 interface KeyParts { spki: Uint8Array; ski: Uint8Array }
 const keys = new Map<string, KeyParts>();
@@ -71,9 +71,6 @@ function sharedParts(t: CertificateTemplate): SharedParts {
   }
   return parts;
 }
-
-const explicit = (tagNumber: number, value: asn1js.BaseBlock): asn1js.Constructed =>
-  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value: [value] });
 
 /** The DER TBSCertificate of `t`, with `signatureAlgorithm` (DER AlgorithmIdentifier) as its signature field. */
 export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array): Uint8Array {

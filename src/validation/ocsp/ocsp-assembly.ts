@@ -12,10 +12,8 @@ import * as asn1js from 'asn1js';
 import { id_pkix_ocsp_basic, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
 import type { KeyAlgorithm } from '../../core/signing.js';
 import { algorithmDer } from '../../pki/algorithms.js';
-import { EncodedBlock, sequenceOf } from '../../pki/encoded-block.js';
+import { EncodedBlock, explicit, sequenceOf } from '../../pki/encoded-block.js';
 
-const explicit0 = (inner: asn1js.BaseBlock): asn1js.Constructed =>
-  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [inner] });
 
 const SUCCESSFUL = new Uint8Array(new asn1js.Enumerated({ value: OCSPResponseStatus.successful }).toBER());
 const BASIC_TYPE = new Uint8Array(new asn1js.ObjectIdentifier({ value: id_pkix_ocsp_basic }).toBER());
@@ -25,7 +23,7 @@ const certsFields = new WeakMap<Uint8Array, Uint8Array>();
 function certsField(responderCertDer: Uint8Array): Uint8Array {
   let d = certsFields.get(responderCertDer);
   if (!d) {
-    d = new Uint8Array(explicit0(new asn1js.Sequence({ value: [new EncodedBlock(responderCertDer)] })).toBER());
+    d = new Uint8Array(explicit(0, new asn1js.Sequence({ value: [new EncodedBlock(responderCertDer)] })).toBER());
     certsFields.set(responderCertDer, d);
   }
   return d;
@@ -35,5 +33,5 @@ function certsField(responderCertDer: Uint8Array): Uint8Array {
 export function assembleOcspResponse(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array, responderCertDer: Uint8Array): Uint8Array {
   const basic = sequenceOf([tbsDer, algorithmDer(algorithm), new asn1js.BitString({ valueHex: signature }), certsField(responderCertDer)]);
   const bytes = new asn1js.Sequence({ value: [new EncodedBlock(BASIC_TYPE), new asn1js.OctetString({ valueHex: basic })] });
-  return sequenceOf([SUCCESSFUL, explicit0(bytes)]);
+  return sequenceOf([SUCCESSFUL, explicit(0, bytes)]);
 }

@@ -27,6 +27,8 @@ interface Shape {
   bytes: Buffer;
   serial: Range;
   nonce: Range | null;
+  /** The bytes between the variable contents (serial, nonce): they must equal `bytes` there. */
+  fixed: Range[];
   /** The CertID without its serial. */
   certId: Omit<OcspCertId, 'serialHex'>;
 }
@@ -83,10 +85,7 @@ export class OcspRequestShapes {
     if (!list) return null;
     const b = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
     for (const s of list) {
-      const first = s.nonce && s.nonce.start < s.serial.start ? s.nonce : s.serial;
-      const second = first === s.serial ? s.nonce : s.serial;
-      if (!same(b, s.bytes, 0, first.start)) continue;
-      if (second ? !same(b, s.bytes, first.end, second.start) || !same(b, s.bytes, second.end, b.length) : !same(b, s.bytes, first.end, b.length)) continue;
+      if (!s.fixed.every((r) => r.end <= r.start || b.compare(s.bytes, r.start, r.end, r.start, r.end) === 0)) continue;
       let serialHex: string;
       try {
         serialHex = this.serialToHex(b.subarray(s.serial.start, s.serial.end));
@@ -123,12 +122,10 @@ export class OcspRequestShapes {
     if (nonce && (!b.subarray(nonce.start, nonce.end).equals(parsed.nonce!) || (nonce.start < serial.end && serial.start < nonce.end))) return;
     if (this.count >= MAX_SHAPES) { this.byLength.clear(); this.count = 0; }
     const list = this.byLength.get(b.length) ?? [];
-    list.push({ bytes: Buffer.from(b), serial, nonce, certId: { hashAlgorithm: r.hashAlgorithm, issuerNameHash: r.issuerNameHash, issuerKeyHash: r.issuerKeyHash } });
+    const variable = (nonce ? [serial, nonce] : [serial]).sort((x, y) => x.start - y.start);
+    const fixed = [...variable, { start: b.length, end: b.length }].map((v, i) => ({ start: i === 0 ? 0 : variable[i - 1]!.end, end: v.start }));
+    list.push({ bytes: Buffer.from(b), serial, nonce, fixed, certId: { hashAlgorithm: r.hashAlgorithm, issuerNameHash: r.issuerNameHash, issuerKeyHash: r.issuerKeyHash } });
     this.byLength.set(b.length, list);
     this.count++;
   }
-}
-
-function same(a: Buffer, b: Buffer, start: number, end: number): boolean {
-  return end <= start || a.compare(b, start, end, start, end) === 0;
 }

@@ -10,11 +10,10 @@
  * encoding. The bytes are exactly @peculiar/asn1-ocsp's encoding of the same
  * ResponseData (response-data-encoder.test.ts).
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
 import * as ocsp from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
-import { EncodedBlock } from '../../pki/encoded-block.js';
+import { EncodedBlock, explicit, schemaDer } from '../../pki/encoded-block.js';
 
 /** One SingleResponse to encode: the CertID parts and the status as asn1-ocsp's CertStatus for rare shapes. */
 export interface SingleResponseParts {
@@ -37,9 +36,7 @@ export interface ResponseDataParts {
   extensions?: Array<Uint8Array | asn1js.BaseBlock>;
 }
 
-const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
-const explicit = (tagNumber: number, value: asn1js.BaseBlock): asn1js.Constructed =>
-  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value: [value] });
+const der = schemaDer;
 
 const GOOD = der(new ocsp.CertStatus({ good: null }));
 const UNKNOWN = der(new ocsp.CertStatus({ unknown: null }));
