@@ -101,12 +101,28 @@ function startLoad(lab: HaLab, csr: string, tag: string, workers = 4) {
   };
 }
 
-async function waitUntil(what: string, timeoutMs: number, cond: () => boolean | Promise<boolean>): Promise<void> {
+async function waitUntil(what: string, timeoutMs: number, cond: () => boolean | Promise<boolean>, explain?: () => string | Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const why = explain ? `\n${await Promise.resolve().then(explain).catch((e) => `(no explanation: ${(e as Error).message})`)}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+    }
     await sleep(50);
   }
+}
+
+/** What a failed wait shows: the clients' failed attempts, and each node's state and warnings (its last log lines at warn or above). */
+async function labState(lab: HaLab, errors: Map<string, number>): Promise<string> {
+  const lines = [`failed attempts seen by clients: ${JSON.stringify(Object.fromEntries(errors))}`];
+  for (const [i, n] of lab.nodes.entries()) {
+    const exited = n.child.exitCode !== null || n.child.signalCode !== null;
+    const warnings = n.output().split('\n').filter((l) => /"level":(4|5|6)\d/.test(l)).slice(-12).map((l) => `    ${l.slice(0, 600)}`);
+    lines.push(`  rampart${i + 1} (pid ${n.child.pid}): ${exited ? `exited (${n.child.exitCode ?? n.child.signalCode})` : 'running'}; last warnings:`, ...warnings);
+  }
+  const state = await lab.db.state().catch((e) => `(pg_autoctl show state failed: ${(e as Error).message})`);
+  lines.push(`  pg_auto_failover: ${typeof state === 'string' ? state : JSON.stringify(state)}`);
+  return lines.join('\n');
 }
 
 describe('database HA: pg_auto_failover primary + synchronous standby under three Rampart nodes', { timeout: 400_000 }, () => {
@@ -150,11 +166,11 @@ describe('database HA: pg_auto_failover primary + synchronous standby under thre
 
       newPrimary = await lab.db.waitForPrimary(killed.name, 120_000);
       log(`pg_auto_failover promoted ${newPrimary.name} ${Date.now() - killed.killedAt} ms after the kill`);
-      await waitUntil('an issuance sent after the kill to succeed', 120_000, () => load.firstIssuanceSentAfter(killed!.killedAt) !== undefined);
+      await waitUntil('an issuance sent after the kill to succeed', 120_000, () => load.firstIssuanceSentAfter(killed!.killedAt) !== undefined, () => labState(lab, load.errors));
       const rto = load.firstIssuanceSentAfter(killed.killedAt)!.ackedAt - killed.killedAt;
       console.log(`RTO database failover: ${rto} ms (kill -9 of the PostgreSQL primary to the first successful issuance through HAProxy)`);
       const n = load.acks.length;
-      await waitUntil('more issuances on the new primary', 60_000, () => load.acks.length >= n + 40);
+      await waitUntil('more issuances on the new primary', 60_000, () => load.acks.length >= n + 40, () => labState(lab, load.errors));
     } finally {
       await load.stop();
     }
@@ -209,7 +225,7 @@ describe('database HA: pg_auto_failover primary + synchronous standby under thre
       const st = await lab.db.waitForState(old.name, ['secondary'], 120_000);
       log(`${old.name} rejoined as ${st.reported} ${Date.now() - restartedAt} ms after its keeper restarted (timeline ${st.tli})`);
       const n = load.acks.length;
-      await waitUntil('issuances after the rejoin', 60_000, () => load.acks.length >= n + 20);
+      await waitUntil('issuances after the rejoin', 60_000, () => load.acks.length >= n + 20, () => labState(lab, load.errors));
     } finally {
       probing = false;
       await probe;

@@ -12,6 +12,10 @@ export interface AuditWriteCheckOptions {
 
 export function registerAuditWriteCheck(o: AuditWriteCheckOptions): void {
   let lastProbe = 0;
+  // One probe at a time: during a database outage the store retries a write
+  // for up to 30 s, and /readyz is asked several times a second (the load
+  // balancer's checks of every backend); each check waits for the same probe.
+  let probe: Promise<void> | null = null;
   o.health.add('auditLog', async () => {
     // A write probe on the database that holds the audit log, at most every 10 s.
     const now = Date.now();
@@ -21,7 +25,8 @@ export function registerAuditWriteCheck(o: AuditWriteCheckOptions): void {
     }
     if (now - lastProbe > 10_000) {
       try {
-        await o.store.setMeta('health.audit-probe', new Date(now).toISOString());
+        probe ??= o.store.setMeta('health.audit-probe', new Date(now).toISOString()).finally(() => { probe = null; });
+        await probe;
       } catch (e) {
         // Out of space: audited writes are refused (503) until space is freed, but validation needs no
         // space, so the node stays ready (degraded) instead of leaving the load balancer's validation backend.

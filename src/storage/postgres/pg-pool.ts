@@ -187,6 +187,9 @@ export function parseHost(s: string): { host: string; port: number } {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Least time between two pool replacements caused by 25006 (see recycleReadOnly). */
+const READ_ONLY_RECYCLE_MS = 2000;
+
 /**
  * The server gives up on a client it cannot reach within ~11 s (TCP
  * keepalive probes every 2 s after 5 s of silence, 3 unanswered; 10 s for
@@ -356,6 +359,27 @@ export class PgPool {
     work.catch(() => undefined);
   }
 
+  /** When the pool last replaced itself after a 25006 (epoch ms). */
+  private readOnlyRecycledAt = 0;
+
+  /**
+   * A 25006 replaces the pool so that new connections look for the primary
+   * again, at most once per READ_ONLY_RECYCLE_MS. pg_auto_failover promotes
+   * a standby with writes still refused (default_transaction_read_only, until
+   * the old primary is known to be fenced): in_hot_standby is already off, so
+   * every fresh pool reaches the same server and gets 25006 again. Replacing
+   * the pool at every such error made dozens of pools a second per node, each
+   * with its connections, and their leftovers used up max_connections: the
+   * nodes never wrote again (CI, test/db-failover.test.ts). Connections kept
+   * meanwhile become writable by themselves when the server allows writes.
+   */
+  private recycleReadOnly(gen: number): void {
+    const now = Date.now();
+    if (now - this.readOnlyRecycledAt < READ_ONLY_RECYCLE_MS) return;
+    this.readOnlyRecycledAt = now;
+    this.recycle(gen, 5);
+  }
+
   private endLater(sql: Sql, graceSeconds: number): void {
     const p = sql.end({ timeout: graceSeconds }).catch(() => undefined).finally(() => this.ending.delete(p));
     this.ending.add(p);
@@ -395,7 +419,7 @@ export class PgPool {
         if (!isTransient(e) || this.closed) throw e;
         retried = true;
         const code = errorCode(e);
-        if (code === '25006') this.recycle(gen, 5);
+        if (code === '25006') this.recycleReadOnly(gen);
         const delayMs = Math.round(Math.min(2000, 50 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
         if (Date.now() + delayMs >= deadline) throw unavailable(op, attempt, this.retryForMs, e);
         this.opts.onRetry?.({ op, attempt, code, error: e, delayMs });
