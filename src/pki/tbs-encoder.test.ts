@@ -8,6 +8,7 @@ import type { CertificateTemplate } from './certificate-template.js';
 import { buildExtensions } from './extensions.js';
 import { parseDn } from './names.js';
 import { encodeTbs } from './tbs-encoder.js';
+import { layoutStats } from './tbs-layouts.js';
 import { randomSerial } from '../core/serial.js';
 
 const spkiOf = (k: KeyObject): Uint8Array => new Uint8Array(k.export({ type: 'spki', format: 'der' }));
@@ -46,3 +47,31 @@ for (const [name, t] of cases) {
     assert.equal(Buffer.from(encodeTbs(t, algorithmDer('ecdsa-p256'))).toString('hex'), Buffer.from(reference(t)).toString('hex'));
   });
 }
+
+test('a TBSCertificate from a kept layout is byte for byte the full encoding, whatever the lengths of its parts', () => {
+  const before = layoutStats();
+  const keys = [ec, ec2, rsa];
+  let n = 0;
+  for (let i = 0; i < 400; i++) {
+    const serial = randomSerial();
+    // Serials of other lengths, with and without the high bit (an INTEGER's leading zero).
+    const cut = serial.subarray(0, 1 + (i % serial.length));
+    if (i % 3 === 0) cut[0] = cut[0]! | 0x80;
+    const label = 'x'.repeat(1 + (i % 7));
+    const dns = Array.from({ length: i % 4 }, (_, k) => `${label}${k}.example.test`);
+    const t: CertificateTemplate = {
+      ...base, serial: cut, subjectSpki: keys[i % 3]!,
+      subject: i % 5 === 0 ? new asn.Name([]) : parseDn(`CN=${label}.example.test${i % 2 ? ', O=Example' : ''}`),
+      san: dns.length ? { dns } : i % 5 === 0 ? { dns: ['only.example.test'] } : undefined,
+      notBefore: new Date(Date.UTC(2026, 0, 1) + i * 1000),
+      notAfter: i % 4 === 0 ? new Date(Date.UTC(2050, 0, 1) + i * 1000) : new Date(Date.UTC(2027, 0, 1) + i * 1000),
+    };
+    // Three times: a layout is kept the second time its lengths come, and the third is assembled from it.
+    for (let k = 0; k < 3; k++) {
+      assert.equal(Buffer.from(encodeTbs(t, algorithmDer('ecdsa-p256'))).toString('hex'), Buffer.from(reference(t)).toString('hex'), `case ${i}`);
+      n++;
+    }
+  }
+  const after = layoutStats();
+  assert.ok(after.hits - before.hits >= n / 3, `layouts used for at least a third of ${n} encodings (${after.hits - before.hits})`);
+});

@@ -16,6 +16,7 @@ import type { CertificateTemplate } from './certificate-template.js';
 import { EncodedBlock, explicit, schemaDer } from './encoded-block.js';
 import { authorityKeyId, leadingExtensions, subjectAltName, trailingExtensions } from './extensions.js';
 import { nameDer } from './names.js';
+import { fromLayout, rememberLayout } from './tbs-layouts.js';
 
 interface SharedParts {
   leading: Uint8Array[];
@@ -37,6 +38,8 @@ const keys = new Map<string, KeyParts>();
  * the synthetic inventory's small set of keys) is parsed once.
  */
 function keyParts(subjectSpki: Uint8Array): KeyParts {
+  const same = keysByArray.get(subjectSpki);
+  if (same) return same;
   const key = Buffer.from(subjectSpki).toString('base64');
   let parts = keys.get(key);
   if (!parts) {
@@ -50,12 +53,28 @@ function keyParts(subjectSpki: Uint8Array): KeyParts {
     if (keys.size >= MAX_SHARED) keys.delete(keys.keys().next().value!);
     keys.set(key, parts);
   }
+  keysByArray.set(subjectSpki, parts);
   return parts;
+}
+
+/** The same parts by the key's byte array (callers that certify one key many times pass the same array). */
+const keysByArray = new WeakMap<Uint8Array, KeyParts>();
+
+/** base64 of an issuer's public key, by its byte array (the same array for every certificate of the issuer). */
+const issuerKeyText = new WeakMap<Uint8Array, string>();
+
+function issuerKeyOf(spki: Uint8Array): string {
+  let text = issuerKeyText.get(spki);
+  if (text === undefined) {
+    text = Buffer.from(spki).toString('base64');
+    issuerKeyText.set(spki, text);
+  }
+  return text;
 }
 
 function sharedParts(t: CertificateTemplate): SharedParts {
   const key = JSON.stringify([
-    t.ca ?? null, t.keyUsage, t.extKeyUsage ?? [], t.issuer ? Buffer.from(t.issuer.spki).toString('base64') : null,
+    t.ca ?? null, t.keyUsage, t.extKeyUsage ?? [], t.issuer ? issuerKeyOf(t.issuer.spki) : null,
     t.ocspUrls ?? [], t.caIssuersUrls ?? [], t.crlUrls ?? [], t.policies ?? [], t.ocspNoCheck ?? false,
   ]);
   let parts = shared.get(key);
@@ -72,26 +91,51 @@ function sharedParts(t: CertificateTemplate): SharedParts {
   return parts;
 }
 
-/** The DER TBSCertificate of `t`, with `signatureAlgorithm` (DER AlgorithmIdentifier) as its signature field. */
+/** `[0] EXPLICIT Version v3`, the same in every TBSCertificate. */
+const VERSION_V3 = new Uint8Array(explicit(0, new asn1js.Integer({ value: asn.Version.v3 })).toBER());
+
+/**
+ * The DER TBSCertificate of `t`, with `signatureAlgorithm` (DER
+ * AlgorithmIdentifier) as its signature field. Each element is encoded on
+ * its own; asn1js wraps them, or a layout of the same lengths does
+ * (tbs-layouts.ts).
+ */
 export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array): Uint8Array {
   const parts = sharedParts(t);
   const key = keyParts(t.subjectSpki);
-  const extensions: Uint8Array[] = [
+  const elements: Uint8Array[] = [
+    VERSION_V3,
+    new Uint8Array(new asn1js.Integer({ valueHex: t.serial }).toBER()),
+    signatureAlgorithm,
+    t.issuer ? nameDer(t.issuer.name) : der(t.subject),
+    validityDer(t.notBefore, t.notAfter),
+    nameDer(t.subject),
+    key.spki,
     ...parts.leading, key.ski,
     t.issuer ? parts.authorityKeyId : der(authorityKeyId(t)),
     ...subjectAltName(t).map(der), ...parts.trailing,
   ];
+  const kept = fromLayout(elements);
+  if (kept) return kept;
   const tbs = new asn1js.Sequence({
     value: [
-      explicit(0, new asn1js.Integer({ value: asn.Version.v3 })),
-      new asn1js.Integer({ valueHex: t.serial }),
-      new EncodedBlock(signatureAlgorithm),
-      new EncodedBlock(t.issuer ? nameDer(t.issuer.name) : der(t.subject)),
-      new EncodedBlock(der(new asn.Validity({ notBefore: t.notBefore, notAfter: t.notAfter }))),
-      new EncodedBlock(nameDer(t.subject)),
-      new EncodedBlock(key.spki),
-      explicit(3, new asn1js.Sequence({ value: extensions.map((e) => new EncodedBlock(e)) })),
+      ...elements.slice(0, 7).map((e) => new EncodedBlock(e)),
+      explicit(3, new asn1js.Sequence({ value: elements.slice(7).map((e) => new EncodedBlock(e)) })),
     ],
   });
-  return new Uint8Array(tbs.toBER());
+  const out = new Uint8Array(tbs.toBER());
+  rememberLayout(elements, out);
+  return out;
+}
+
+/** The last validity encoded: certificates issued within the same second share it. */
+let lastValidity: { notBefore: number; notAfter: number; der: Uint8Array } | null = null;
+
+function validityDer(notBefore: Date, notAfter: Date): Uint8Array {
+  const nb = notBefore.getTime();
+  const na = notAfter.getTime();
+  if (lastValidity?.notBefore !== nb || lastValidity.notAfter !== na) {
+    lastValidity = { notBefore: nb, notAfter: na, der: der(new asn.Validity({ notBefore, notAfter })) };
+  }
+  return lastValidity.der;
 }
