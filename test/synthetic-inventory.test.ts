@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import type { CertificateRecord } from '../src/core/types.js';
@@ -120,6 +121,22 @@ for (const kind of kinds) {
         files.push(f);
       }
       assert.equal(expired, r.expired);
+      // Every certificate is found by name: the search index got the whole load (on SQLite it is
+      // filled once per batch, with the insert trigger dropped and re-created inside the batch).
+      for (const c of [...certs.slice(0, 40), ...certs.slice(-40)]) {
+        const needle = c.sans[c.sans.length - 1]!;
+        const found = await store.listCertificates({ name: needle }, { limit: 50 }, now);
+        assert.ok(found.items.some((x) => x.serial === c.serial), `name search for ${needle} finds ${c.serial}`);
+      }
+      if (kind.name === 'SQLite') {
+        const db = new Database(join(dataDir, 'rampart.db'), { readonly: false });
+        try {
+          db.exec("INSERT INTO certificates_search (certificates_search) VALUES ('integrity-check')");
+          assert.equal((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name = 'certificates_search_insert'").get() as { n: number }).n, 1);
+        } finally {
+          db.close();
+        }
+      }
       for (const c of certs.slice(0, 100)) {
         assert.equal(c.subject, dnToString(AsnConvert.parse(c.der, Certificate).tbsCertificate.subject));
         assert.deepEqual(lintCertificate(c.der, 'tls-server').filter((f) => f.severity === 'error'), [], c.serial);
