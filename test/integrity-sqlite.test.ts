@@ -1,7 +1,7 @@
 /**
  * Corruption detection on a real SQLite file: a running node's scheduled
  * integrity check (in its worker thread) finds a damaged page of the
- * certificates_not_after index, written to the database file on disk while
+ * certificates_expiry index, written to the database file on disk while
  * the node runs. The node then says what is wrong in /healthz, /readyz and
  * its metrics, refuses issuance with 503, and OCSP (openssl ocsp) still
  * answers, also for a certificate it had not been asked about. The CLI check
@@ -51,7 +51,7 @@ describe('integrity check on a damaged SQLite page', () => {
     }, 120_000, 250);
     assert.equal(clean.issuing, true);
 
-    const damaged = damageSqlitePage(join(dataDir, 'rampart.db'), 'certificates_not_after');
+    const damaged = damageSqlitePage(join(dataDir, 'rampart.db'), 'certificates_expiry');
     const live = await waitUntil('the scheduled check to find the damage', async () => {
       const h = await call(`${httpUrl}/healthz`);
       return h.body.integrity?.status === 'corrupt' ? h.body : null;

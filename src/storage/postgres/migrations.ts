@@ -308,6 +308,19 @@ export const POSTGRES_MIGRATIONS: string[] = [
   );
   CREATE INDEX reissue_items_match ON reissue_items (campaign_id, requester, sans_key);
   `,
+  // Expiry order with the serial (issue 17), as in the SQLite schema: tidy
+  // reads the oldest expired certificates in (not_after, serial) order, a
+  // batch at a time; with an index on not_after alone every batch sorted all
+  // expired rows. This one gives the order and serves every not_after range.
+  // Removing a certificate deletes its revocation events and idempotency
+  // claims by serial, and checks the foreign key from idempotency: indexes on
+  // serial, so that none of these scans a whole table per certificate.
+  `
+  CREATE INDEX certificates_expiry ON certificates (not_after, serial);
+  DROP INDEX certificates_not_after;
+  CREATE INDEX revocation_events_serial ON revocation_events (serial);
+  CREATE INDEX idempotency_serial ON idempotency (serial);
+  `,
 ];
 
 /**

@@ -85,7 +85,7 @@ describe('PostgresStore on one server', () => {
       const now = new Date(T0 + DAY);
       const cases: Array<[CertificateFilter, RegExp]> = [
         [{}, /certificates_pkey/], [{ status: 'good' }, /certificates_status_seq/], [{ status: 'revoked' }, /certificates_status_seq/],
-        [{ status: 'expired' }, /certificates_not_after|certificates_pkey/], [{ expiringWithinDays: 7 }, /certificates_status_seq|certificates_not_after/],
+        [{ status: 'expired' }, /certificates_expiry|certificates_pkey/], [{ expiringWithinDays: 7 }, /certificates_status_seq|certificates_expiry/],
         [{ issuerId: 'int-a' }, /certificates_issuer_seq/], [{ profile: 'server' }, /certificates_profile_seq/], [{ name: 'e1.example' }, /certificates_search_trgm/],
       ];
       for (const [filter, index] of cases) {

@@ -288,4 +288,20 @@ export const SQLITE_MIGRATIONS: string[] = [
   );
   CREATE INDEX reissue_items_match ON reissue_items (campaign_id, requester, sans_key);
   `,
+  // Expiry order with the serial (issue 17): tidy reads the oldest expired
+  // certificates in (not_after, serial) order, a batch at a time. With an
+  // index on not_after alone, every batch read and sorted every expired row
+  // (at 10M certificates, 1M expired: about a minute per batch of 1,000,
+  // measured). This index gives that order and stops at the batch's end;
+  // it also serves every not_after range the old one did. Removing a
+  // certificate also deletes its revocation events and idempotency claims by
+  // serial, and the foreign key from idempotency is checked on every delete:
+  // without an index on serial each was a scan of the whole table, per
+  // certificate (1M revocation events at 10M).
+  `
+  CREATE INDEX certificates_expiry ON certificates (not_after, serial);
+  DROP INDEX certificates_not_after;
+  CREATE INDEX revocation_events_serial ON revocation_events (serial);
+  CREATE INDEX idempotency_serial ON idempotency (serial);
+  `,
 ];
