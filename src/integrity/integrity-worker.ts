@@ -7,11 +7,15 @@
  */
 import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from '../core/thread-priority.js';
 import { createStore } from '../storage/create-store.js';
 import { isCorruptionError, type IntegrityFinding } from '../storage/database-integrity.js';
 import { applicationChecks } from './application-check.js';
 import { reportOf } from './integrity-report.js';
 import type { IntegrityJob } from './integrity-runner.js';
+
+// The check gives way to the thread that answers OCSP (core/thread-priority.ts).
+lowerThreadPriority();
 
 const job = workerData as IntegrityJob;
 

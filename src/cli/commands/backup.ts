@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { lowerThreadPriority } from '../../core/thread-priority.js';
 import { RampartError } from '../../core/errors.js';
 import { reconcileText } from './integrity.js';
 import { resolvedPaths } from '../../config/load.js';
@@ -28,6 +29,8 @@ export function registerBackup(program: Command, g: () => GlobalOptions): void {
   backup.command('create')
     .description('make a backup now and write it to every configured target')
     .action(async () => {
+      // Beside a running node, the backup gives way to it for CPU (core/thread-priority.ts).
+      lowerThreadPriority();
       await withNode(g(), async (node) => {
         const svc = backupServiceFor(node);
         try {

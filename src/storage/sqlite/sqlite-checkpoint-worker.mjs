@@ -7,9 +7,18 @@
 // Plain JavaScript on purpose: it needs no TypeScript loader, so the thread
 // starts in milliseconds with every node.
 import Database from 'better-sqlite3';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { path, intervalMs } = workerData;
+// Checkpoints give way to the thread that answers OCSP (as core/thread-priority.ts does for the
+// other background threads; repeated here so that this file stays plain JavaScript): on Linux a
+// thread's nice value is its own, set through its thread id.
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid) && tid > 0) setPriority(tid, 10);
+} catch { /* not Linux: the default priority */ }
 const db = new Database(path, { fileMustExist: true });
 // wal_checkpoint(PASSIVE) does not call the busy handler; nothing else runs here.
 db.pragma('busy_timeout = 0');

@@ -5,9 +5,12 @@
  */
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from '../../core/thread-priority.js';
 import { countMatches, selectRows, textBatch } from './sqlite-inventory.js';
 import type { ReaderRequest, ReaderReply } from './sqlite-reader.js';
 
+// Inventory reads and exports give way to the thread that answers OCSP (core/thread-priority.ts).
+lowerThreadPriority();
 const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 

@@ -8,10 +8,13 @@
  */
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from '../../core/thread-priority.js';
 import { storeFacts } from '../database-snapshot.js';
 import { SqliteStore } from './sqlite-store.js';
 
 const { source, dest } = workerData as { source: string; dest: string };
+// The copy gives way to the thread that answers OCSP (core/thread-priority.ts).
+lowerThreadPriority();
 
 async function run(): Promise<void> {
   const live = new Database(source, { readonly: true, fileMustExist: true });
