@@ -14,10 +14,23 @@ lowerThreadPriority();
 const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 
+/** The store's own statements (op 'all'), prepared once each. */
+const statements = new Map<string, Database.Statement>();
+function statement(sql: string): Database.Statement {
+  let s = statements.get(sql);
+  if (!s) {
+    s = db.prepare(sql);
+    if (statements.size >= 64) statements.clear();
+    statements.set(sql, s);
+  }
+  return s;
+}
+
 parentPort!.on('message', (m: ReaderRequest) => {
   let reply: ReaderReply;
   try {
     const result = m.op === 'count' ? countMatches(db, m.q)
+      : m.op === 'all' ? statement(m.sql).all(...m.params)
       : m.op === 'text' ? textBatch(db, m.q, m.afterSeq, m.limit, m.fmt)
         : selectRows(db, m.q, m.afterSeq, m.limit, m.der);
     reply = { id: m.id, result };

@@ -19,7 +19,8 @@ import type { ExportTextOptions } from '../inventory-format.js';
 export type ReaderRequest =
   | { id: number; op: 'count'; q: InventoryQuery }
   | { id: number; op: 'rows'; q: InventoryQuery; afterSeq: number; limit: number; der: boolean }
-  | { id: number; op: 'text'; q: InventoryQuery; afterSeq: number; limit: number; fmt: ExportTextOptions };
+  | { id: number; op: 'text'; q: InventoryQuery; afterSeq: number; limit: number; fmt: ExportTextOptions }
+  | { id: number; op: 'all'; sql: string; params: unknown[] };
 export type ReaderReply = { id: number; result: unknown; error?: undefined } | { id: number; error: { message: string; code?: string } };
 
 const ENTRY = new URL('./sqlite-reader-entry.mjs', import.meta.url);
@@ -55,6 +56,17 @@ export class SqliteReader {
     checkFilter(q.filter);
     if (this.path === ':memory:') return Promise.resolve(textBatch(this.local, q, afterSeq, limit, fmt));
     return this.call({ op: 'text', q, afterSeq, limit, fmt }) as Promise<{ text: string; rows: number; lastSeq: number }>;
+  }
+
+  /**
+   * Rows of one of the store's own read statements (never text from a
+   * request: callers pass SQL they wrote and values as parameters), read in
+   * the worker. The CRL builder reads its revoked entries this way, chunk by
+   * chunk (sqlite-crls.ts).
+   */
+  all(sql: string, params: unknown[]): Promise<Row[]> {
+    if (this.path === ':memory:') return Promise.resolve(this.local.prepare(sql).all(...params) as Row[]);
+    return this.call({ op: 'all', sql, params }) as Promise<Row[]>;
   }
 
   /** The running worker's thread id, or null (diagnostics and tests). */

@@ -59,7 +59,7 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.cluster = new SqliteCluster(this.db, (sql) => this.prep(sql));
-    this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f));
+    this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f), (sql, params) => this.reader.all(sql, params));
     this.group = new GroupCommit(this.db, opts.path === ':memory:' ? null : WalDurability.forFile(`${opts.path}-wal`));
     this.reader = new SqliteReader(opts.path, this.db);
     this.checkpointer = opts.path === ':memory:' ? null : new SqliteCheckpointer(opts.path);
