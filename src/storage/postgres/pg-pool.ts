@@ -34,8 +34,8 @@
  * receive `retried`, true once an earlier attempt failed that way, and must
  * make a repeat harmless (see PostgresStore for each write). 25006 means we
  * reached a server that cannot write (a demoted or read-only primary): the
- * pool is replaced so that the next attempt opens new connections, which
- * look for the primary again.
+ * pool is replaced (at most once every 2 s, see recycleReadOnly) so that
+ * later attempts open new connections, which look for the primary again.
  */
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { RampartError } from '../../core/errors.js';
@@ -369,9 +369,9 @@ export class PgPool {
    * the old primary is known to be fenced): in_hot_standby is already off, so
    * every fresh pool reaches the same server and gets 25006 again. Replacing
    * the pool at every such error made dozens of pools a second per node, each
-   * with its connections, and their leftovers used up max_connections: the
-   * nodes never wrote again (CI, test/db-failover.test.ts). Connections kept
-   * meanwhile become writable by themselves when the server allows writes.
+   * with its connections (86 client connections at the peak on a 200-slot
+   * server in test/db-failover.test.ts, 60 with this limit): the likeliest
+   * cause of a CI run whose nodes never wrote again after a promotion.
    */
   private recycleReadOnly(gen: number): void {
     const now = Date.now();

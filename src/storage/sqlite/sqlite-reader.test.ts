@@ -57,6 +57,20 @@ test('a reader thread that dies fails its queries clearly and is replaced by the
   assert.equal((await s.listCertificates({ name: 'late.reader' }, { limit: 10 }, NOW)).items[0]?.serial, 'b1');
 }));
 
+test('a CRL build reads its revoked entries in the reader thread, not on the thread that answers OCSP', () => withFileStore(async (s) => {
+  for (let i = 0; i < 7; i++) await s.revokeCertificate(`a${i}`, 4, new Date(T0 + 1000), () => new Uint8Array([0x30, 0x00]));
+  assert.equal(s.reader.threadId, null, 'no inventory query yet');
+  const read: string[] = [];
+  for await (const e of s.iterateRevoked('int-a', NOW)) read.push(e.serialHex);
+  assert.deepEqual(read.sort(), Array.from({ length: 7 }, (_, i) => `a${i}`).sort());
+  assert.ok(s.reader.threadId !== null && s.reader.threadId !== threadId, 'the entries came from the reader thread');
+  // A revocation committed on the writer's connection just before is seen by the reader's.
+  await s.revokeCertificate('a7', 4, new Date(T0 + 2000), () => new Uint8Array([0x30, 0x00]));
+  const again: string[] = [];
+  for await (const e of s.iterateRevoked('int-a', NOW)) again.push(e.serialHex);
+  assert.ok(again.includes('a7') && again.length === 8, again.join(','));
+}));
+
 test('a closed store refuses inventory queries', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-reader-'));
   const store = new SqliteStore({ path: join(dir, 'rampart.db') });
