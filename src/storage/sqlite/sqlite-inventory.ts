@@ -19,10 +19,34 @@ export interface InventoryQuery {
   nowMs: number;
   /** Count at most this many matches plus one (a page total); absent: count all. */
   countCap?: number;
+  /**
+   * The filter matched fewer rows than the page total's cap (the first
+   * page's count says so): a page then reads the matches' seqs from the
+   * filter's range index, sorts them, and fetches its rows, instead of
+   * walking seq order past the rows that do not match.
+   */
+  few?: boolean;
 }
 
 /** Columns of an export row (no DER unless the PEM is asked for). */
 const LIGHT_COLUMNS = 'c.seq, c.serial, c.issuer_id, c.profile, c.subject, c.sans, c.not_before, c.not_after, c.status, c.revoked_at, c.revocation_reason, c.created_at, c.requester';
+
+/**
+ * The index whose range holds exactly the matches of a filter made only of
+ * expiry and status conditions (SQLite keeps no statistics here, so its
+ * planner walks seq order whenever a page asks for it):
+ * - `status: expired` is `not_after <= now`: certificates_expiry;
+ * - `status: good` and `expiringWithinDays` are `status = 'good'` and a
+ *   not_after range: certificates_status_expiry (status, not_after).
+ * With issuer, profile or name conditions the range holds more than the
+ * matches, and the planner's own choice stands.
+ */
+function rangeIndexOf(f: CertificateFilter): string | undefined {
+  if (f.name || f.issuerId || f.profile) return undefined;
+  if (f.expiringWithinDays !== undefined || f.status === 'good') return 'certificates_status_expiry';
+  if (f.status === 'expired') return 'certificates_expiry';
+  return undefined;
+}
 
 const ftsPhrase = (name: string): string => `"${nameNeedle(name).replace(/"/g, '""')}"`;
 
@@ -51,18 +75,37 @@ function prep(db: Database.Database, sql: string): Database.Statement {
 }
 
 export function countMatches(db: Database.Database, q: InventoryQuery): number {
-  const { from, where, args } = parts(q);
+  const { sql, args } = countSql(q);
+  return Number((prep(db, sql).get(args) as Row).n);
+}
+
+function countSql(q: InventoryQuery): { sql: string; args: Record<string, unknown> } {
+  const { from: walked, where, args } = parts(q);
+  // Counted in the range index alone (no row is read): at 10M certificates a
+  // status=good total read 10,000 rows for their not_after (87 ms, cold).
+  const index = rangeIndexOf(q.filter);
+  const from = index ? `certificates c INDEXED BY ${index}` : walked;
   const matches = `${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
   const sql = q.countCap === undefined ? `SELECT count(*) AS n FROM ${matches}` : `SELECT count(*) AS n FROM (SELECT 1 FROM ${matches} LIMIT ${Math.trunc(q.countCap) + 1})`;
-  return Number((prep(db, sql).get(args) as Row).n);
+  return { sql, args };
 }
 
 /** Up to `limit` matching rows with seq > afterSeq, in seq order; `der` false leaves the DER out. */
 export function selectRows(db: Database.Database, q: InventoryQuery, afterSeq: number, limit: number, der = true): Row[] {
+  const { sql, args } = pageSql(q, der ? 'c.*' : LIGHT_COLUMNS);
+  return prep(db, sql).all({ ...args, afterSeq, limit }) as Row[];
+}
+
+function pageSql(q: InventoryQuery, columns: string): { sql: string; args: Record<string, unknown> } {
   const { from, where, args, seqCol } = parts(q);
   const all = [...where, `${seqCol} > @afterSeq`];
-  const sql = `SELECT ${der ? 'c.*' : LIGHT_COLUMNS} FROM ${from} WHERE ${all.join(' AND ')} ORDER BY ${seqCol} LIMIT @limit`;
-  return prep(db, sql).all({ ...args, afterSeq, limit }) as Row[];
+  const index = q.few ? rangeIndexOf(q.filter) : undefined;
+  if (index) {
+    // The page's seqs from the index alone (fewer than the count cap to sort), then its rows by seq.
+    const seqs = `SELECT c.seq FROM certificates c INDEXED BY ${index} WHERE ${all.join(' AND ')} ORDER BY c.seq LIMIT @limit`;
+    return { sql: `SELECT ${columns} FROM certificates c WHERE c.seq IN (${seqs}) ORDER BY c.seq`, args };
+  }
+  return { sql: `SELECT ${columns} FROM ${from} WHERE ${all.join(' AND ')} ORDER BY ${seqCol} LIMIT @limit`, args };
 }
 
 /** One export batch as finished text, with how many rows it holds and the seq to continue after. */
@@ -71,10 +114,15 @@ export function textBatch(db: Database.Database, q: InventoryQuery, afterSeq: nu
   return { text: formatRows(rows, fmt), rows: rows.length, lastSeq: rows.length ? Number(rows[rows.length - 1]!.seq) : afterSeq };
 }
 
+/** The query plan of a count (tests: which index each filter counts in). */
+export function explainCount(db: Database.Database, q: InventoryQuery): string[] {
+  const { sql, args } = countSql(q);
+  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(args) as Array<{ detail: string }>).map((r) => r.detail);
+}
+
 /** The query plan of a page query (bench and tests: which index each filter uses). */
 export function explainPage(db: Database.Database, q: InventoryQuery): string[] {
-  const { from, where, args, seqCol } = parts(q);
-  const all = [...where, `${seqCol} > @afterSeq`];
-  const sql = `EXPLAIN QUERY PLAN SELECT c.* FROM ${from} WHERE ${all.join(' AND ')} ORDER BY ${seqCol} LIMIT @limit`;
+  const { sql: page, args } = pageSql(q, 'c.*');
+  const sql = `EXPLAIN QUERY PLAN ${page}`;
   return (db.prepare(sql).all({ ...args, afterSeq: 0, limit: 51 }) as Array<{ detail: string }>).map((r) => r.detail);
 }
