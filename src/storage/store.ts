@@ -92,6 +92,12 @@ export interface CertificateStore {
    */
   revocationsSince(seq: number, limit: number): Promise<Array<{ seq: number; serial: string; issuerId: string }>>;
   /**
+   * The seq of the newest revocation event (0 when there is none): where a
+   * node starting up begins following, without reading the events before it
+   * (1M of them at 10M certificates).
+   */
+  lastRevocationSeq(): Promise<number>;
+  /**
    * Streams the revoked, unexpired certificates of one issuer in serial order
    * (short keyset-paginated queries; nothing stays open across a yield); with
    * `shard`, only those of that CRL shard (CertificateRecord.crlShard).

@@ -71,6 +71,7 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
     }));
 
     it('revokes once; unknown serials and double revocations are refused', () => withStore(async (s) => {
+      assert.equal(await s.lastRevocationSeq(), 0, 'no revocation yet');
       await s.insertCertificate(cert('10', 'int-a'));
       const r = await s.revokeCertificate('10', 1, new Date(T0 + DAY));
       assert.equal(r.status, 'revoked');
@@ -79,6 +80,12 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       await assert.rejects(s.revokeCertificate('99', 1, new Date(T0 + DAY)), /no certificate/);
       const ev = await s.revocationsSince(0, 10);
       assert.deepEqual(ev.map((e) => e.serial), ['10']);
+      assert.equal(await s.lastRevocationSeq(), ev[0]!.seq, 'the newest event, where a starting node begins following');
+      await s.insertCertificate(cert('12', 'int-a'));
+      await s.revokeCertificate('12', 1, new Date(T0 + DAY));
+      const [second] = await s.revocationsSince(ev[0]!.seq, 10);
+      assert.equal(second?.serial, '12');
+      assert.equal(await s.lastRevocationSeq(), second!.seq);
     }));
 
     it('a revocation and its audit entry commit together; a refused one appends nothing', () => withStore(async (s) => {

@@ -405,6 +405,11 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     return rows.map((r) => ({ seq: n(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
+  async lastRevocationSeq(): Promise<number> {
+    const [r] = await this.pool.run('lastRevocationSeq', (sql) => sql`SELECT coalesce(max(seq), 0) AS seq FROM revocation_events`);
+    return n(r!.seq);
+  }
+
   async countCertificates(): Promise<{ total: number; revoked: number }> {
     const [r] = await this.pool.run('countCertificates', (sql) =>
       sql`SELECT count(*) AS total, count(*) FILTER (WHERE status = 'revoked') AS revoked FROM certificates`);

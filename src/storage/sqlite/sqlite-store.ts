@@ -323,6 +323,10 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ seq: Number(r.seq), serial: String(r.serial), issuerId: String(r.issuer_id) }));
   }
 
+  async lastRevocationSeq(): Promise<number> {
+    return Number((this.prep('SELECT coalesce(max(seq), 0) AS seq FROM revocation_events').get() as Row).seq);
+  }
+
   /** Counted in the reader thread: at millions of rows a count takes seconds, which the thread answering OCSP must not spend. */
   async countCertificates(): Promise<{ total: number; revoked: number }> {
     const nowMs = Date.now();

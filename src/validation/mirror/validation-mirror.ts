@@ -38,7 +38,7 @@ export interface ValidationMirrorOptions {
   ca: CertificateAuthority;
   ocsp: Pick<OcspResponder, 'responseFor'>;
   crl: Pick<CrlService, 'current' | 'shards'>;
-  store: Pick<CertificateStore, 'listCertificates' | 'revocationsSince' | 'getCertificate'>;
+  store: Pick<CertificateStore, 'listCertificates' | 'revocationsSince' | 'lastRevocationSeq' | 'getCertificate'>;
   events: CaEvents;
   clock: Clock;
   /** Only the leader (or a single node) publishes. */
@@ -109,11 +109,7 @@ export class ValidationMirror {
   }
 
   private async skipOldRevocations(): Promise<void> {
-    for (let i = 0; i < 100_000; i++) {
-      const batch = await this.o.store.revocationsSince(this.seq, 10_000);
-      if (!batch.length) return;
-      this.seq = batch[batch.length - 1]!.seq;
-    }
+    this.seq = Math.max(this.seq, await this.o.store.lastRevocationSeq());
   }
 
   /** Every second: revocations by other processes, this node's new certificates and revocations, new CRLs. */
