@@ -25,7 +25,8 @@ export interface OcspContext {
   workDir: string;
 }
 
-export const OCSP_TARGET: Target = { description: '>= 60 % of the ceiling req/s', metric: 'rampartPercentOfCeiling', comparator: '>=', value: 60, unit: '%' };
+/** Issue 16: cached OCSP at >= 0.80 of the plain node:http ceiling in the same run. */
+export const OCSP_TARGET: Target = { description: '>= 80 % of the ceiling req/s (issue 16)', metric: 'rampartPercentOfCeiling', comparator: '>=', value: 80, unit: '%' };
 /** Issue 17: uncached OCSP (every answer signed) at >= 5k/s on this machine. */
 export const OCSP_SIGNED_TARGET: Target = { description: '>= 5,000 signed responses/s (issue 17)', metric: 'rampartSignedPerSecond', comparator: '>=', value: 5000, unit: '/s' };
 
