@@ -101,6 +101,11 @@ const VERSION_V3 = new Uint8Array(explicit(0, new asn1js.Integer({ value: asn.Ve
  * (tbs-layouts.ts).
  */
 export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array): Uint8Array {
+  return encodeTbsElements(t, signatureAlgorithm).der;
+}
+
+/** The same, with the elements it is made of, in order (the lint decodes them one by one: lint/certificate-elements.ts). */
+export function encodeTbsElements(t: CertificateTemplate, signatureAlgorithm: Uint8Array): { der: Uint8Array; elements: Uint8Array[] } {
   const parts = sharedParts(t);
   const key = keyParts(t.subjectSpki);
   const elements: Uint8Array[] = [
@@ -116,7 +121,7 @@ export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array
     ...subjectAltName(t).map(der), ...parts.trailing,
   ];
   const kept = fromLayout(elements);
-  if (kept) return kept;
+  if (kept) return { der: kept, elements };
   const tbs = new asn1js.Sequence({
     value: [
       ...elements.slice(0, 7).map((e) => new EncodedBlock(e)),
@@ -125,7 +130,7 @@ export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array
   });
   const out = new Uint8Array(tbs.toBER());
   rememberLayout(elements, out);
-  return out;
+  return { der: out, elements };
 }
 
 /** The last validity encoded: certificates issued within the same second share it. */

@@ -118,6 +118,11 @@ export function certificateInput(der: Uint8Array, context: LintContext): Certifi
   } catch (e) {
     throw new LintDecodeError(`not a DER X.509 certificate: ${(e as Error).message}`);
   }
+  return inputOf(der, cert, raw, context);
+}
+
+/** What the rules read, from the typed certificate and its raw views however they were decoded. */
+export function inputOf(der: Uint8Array, cert: asn.Certificate, raw: CertificateDerView, context: LintContext): CertificateInput {
   const tbs = cert.tbsCertificate;
   const extensions = tbs.extensions ? [...tbs.extensions] : [];
   const ext = decodeExtensions(extensions);

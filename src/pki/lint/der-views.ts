@@ -118,6 +118,12 @@ export function ipAddressOctets(generalNamesDer: ArrayBuffer | Uint8Array): Uint
     .map((g) => new Uint8Array((g as asn1js.Primitive).valueBlock.valueHexView));
 }
 
+/** The two times of a Validity as encoded (its DER alone: a certificate linted from its elements). */
+export function validityView(der: Uint8Array): { notBefore: RawTime | null; notAfter: RawTime | null } {
+  const [notBefore, notAfter] = children(parse(der));
+  return { notBefore: rawTime(notBefore), notAfter: rawTime(notAfter) };
+}
+
 /** The raw contents of an INTEGER (e.g. a CRL number extension value). */
 export function integerContents(der: ArrayBuffer | Uint8Array): Uint8Array {
   const b = parse(der);

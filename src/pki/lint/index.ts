@@ -17,8 +17,9 @@
  * ocsp-rules.ts), lint.ts (entry points and rule lists).
  */
 export {
-  CERTIFICATE_RULES, CRL_RULES, OCSP_RULES, formatFindings, guessProfile, hasErrors, lintCertificate, lintCrl, lintOcspResponse,
+  CERTIFICATE_RULES, CRL_RULES, OCSP_RULES, formatFindings, guessProfile, hasErrors, lintCertificate, lintCertificateElements, lintCrl, lintOcspResponse,
 } from './lint.js';
+export type { CertificateElements } from './certificate-elements.js';
 export { decodeLintObjects, detectKind, type LintObject, type LintObjectKind } from './inputs.js';
 export {
   LintDecodeError, PROFILE_KINDS, isProfileKind, sortFindings,

@@ -19,6 +19,7 @@ import { urlRules } from './cert-urls.js';
 import { validityRules } from './cert-validity.js';
 import { versionRules } from './cert-version.js';
 import { certificateInput, decodeExtensions, parseCertificate, type CertificateInput } from './certificate-input.js';
+import { certificateInputFromElements, type CertificateElements } from './certificate-elements.js';
 import { crlInput, type CrlInput } from './crl-input.js';
 import { crlRules } from './crl-rules.js';
 import { ocspInput, ocspRules, type OcspInput } from './ocsp-rules.js';
@@ -38,6 +39,15 @@ export const OCSP_RULES: readonly Rule<OcspInput>[] = ocspRules;
 export function lintCertificate(der: Uint8Array, context: LintContext | ProfileKind = { profile: 'unknown' }): Finding[] {
   const ctx = typeof context === 'string' ? { profile: context } : context;
   return runRules(CERTIFICATE_RULES, certificateInput(der, ctx));
+}
+
+/**
+ * Lints a certificate from the elements its TBSCertificate was assembled
+ * from (the CA's preflight of what it is about to sign: certificate-elements.ts).
+ */
+export function lintCertificateElements(c: CertificateElements, context: LintContext | ProfileKind = { profile: 'unknown' }): Finding[] {
+  const ctx = typeof context === 'string' ? { profile: context } : context;
+  return runRules(CERTIFICATE_RULES, certificateInputFromElements(c, ctx));
 }
 
 /** Lints a DER CRL; with the issuer's certificate, also the issuer name, AKI and cRLSign. */

@@ -14,10 +14,10 @@ import { algorithmDer } from '../algorithms.js';
 import type { CertificateTemplate } from '../certificate-template.js';
 import { parseCsr, type ParsedCsr } from '../csr.js';
 import { assembleCertificate } from '../certificate-builder.js';
-import { lintCertificate, lintCrl, type Finding, type ProfileKind } from '../lint/index.js';
+import { lintCertificateElements, lintCrl, type Finding, type ProfileKind } from '../lint/index.js';
 import { encodeCertificateList, encodeCrlTbs, type CrlHeader } from '../crl-assembly.js';
 import { lintSigner } from '../lint/lint-signer.js';
-import { encodeTbs } from '../tbs-encoder.js';
+import { encodeTbsElements } from '../tbs-encoder.js';
 import { dnToString, filteredName, nameDer, rememberNameDer } from '../names.js';
 import { encodeSyntheticRange, type SyntheticRange, type SyntheticTbs } from '../synthetic/synthetic-encode.js';
 
@@ -153,10 +153,13 @@ export function fromPlainCsr(p: PlainCsr): ParsedCsr {
 export async function tbsJob(j: TbsJob): Promise<TbsResult> {
   const t0 = performance.now();
   const template = toTemplate(j.template);
-  const tbsDer = encodeTbs(template, algorithmDer(j.algorithm));
+  const algorithm = algorithmDer(j.algorithm);
+  const { der: tbsDer, elements } = encodeTbsElements(template, algorithm);
   const t1 = performance.now();
-  const preview = assembleCertificate(tbsDer, j.algorithm, await lintSigner(j.algorithm).sign(tbsDer));
-  const errors = lintCertificate(preview, { profile: j.lintProfile }).filter((f) => f.severity === 'error');
+  const signature = await lintSigner(j.algorithm).sign(tbsDer);
+  const preview = assembleCertificate(tbsDer, j.algorithm, signature);
+  const errors = lintCertificateElements({ der: preview, elements, tbsDer, signatureAlgorithm: algorithm, signature }, { profile: j.lintProfile })
+    .filter((f) => f.severity === 'error');
   const lintMs = performance.now() - t1;
   return { tbsDer, errors, encodeMs: t1 - t0, lintMs, subjectText: dnToString(template.subject) };
 }
