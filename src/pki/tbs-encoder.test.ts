@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import { signatureAlgorithm, algorithmDer } from './algorithms.js';
@@ -10,11 +9,7 @@ import { parseDn } from './names.js';
 import { encodeTbs } from './tbs-encoder.js';
 import { layoutStats } from './tbs-layouts.js';
 import { randomSerial } from '../core/serial.js';
-
-const spkiOf = (k: KeyObject): Uint8Array => new Uint8Array(k.export({ type: 'spki', format: 'der' }));
-const ec = spkiOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
-const ec2 = spkiOf(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
-const rsa = spkiOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+import { base, ec, rsa, variedTemplate } from './template-fixtures.js';
 
 /** The whole structure encoded by @peculiar/asn1-x509, as certificates were built before templates. */
 function reference(t: CertificateTemplate): Uint8Array {
@@ -24,13 +19,6 @@ function reference(t: CertificateTemplate): Uint8Array {
     subjectPublicKeyInfo: AsnConvert.parse(t.subjectSpki, asn.SubjectPublicKeyInfo), extensions: new asn.Extensions(buildExtensions(t)),
   })));
 }
-
-const issuer = { name: parseDn('CN=Issuing CA, O=Rampart, C=XX'), spki: ec2 };
-const base: CertificateTemplate = {
-  serial: randomSerial(), subject: parseDn('CN=a.example.test, O=Example'), subjectSpki: ec, notBefore: new Date('2026-12-06T00:00:00Z'), notAfter: new Date('2027-03-06T00:00:00Z'),
-  issuer, keyUsage: ['digitalSignature'], extKeyUsage: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'], san: { dns: ['a.example.test', 'b.example.test'], ip: ['192.0.2.1', '2001:db8::1'] },
-  ocspUrls: ['http://127.0.0.1:1/ocsp'], caIssuersUrls: ['http://127.0.0.1:1/ca/x.crt'], crlUrls: ['http://127.0.0.1:1/crl/x.crl'], policies: ['2.23.140.1.2.1'],
-};
 
 const cases: Array<[string, CertificateTemplate]> = [
   ['TLS server leaf', base],
@@ -50,22 +38,9 @@ for (const [name, t] of cases) {
 
 test('a TBSCertificate from a kept layout is byte for byte the full encoding, whatever the lengths of its parts', () => {
   const before = layoutStats();
-  const keys = [ec, ec2, rsa];
   let n = 0;
   for (let i = 0; i < 400; i++) {
-    const serial = randomSerial();
-    // Serials of other lengths, with and without the high bit (an INTEGER's leading zero).
-    const cut = serial.subarray(0, 1 + (i % serial.length));
-    if (i % 3 === 0) cut[0] = cut[0]! | 0x80;
-    const label = 'x'.repeat(1 + (i % 7));
-    const dns = Array.from({ length: i % 4 }, (_, k) => `${label}${k}.example.test`);
-    const t: CertificateTemplate = {
-      ...base, serial: cut, subjectSpki: keys[i % 3]!,
-      subject: i % 5 === 0 ? new asn.Name([]) : parseDn(`CN=${label}.example.test${i % 2 ? ', O=Example' : ''}`),
-      san: dns.length ? { dns } : i % 5 === 0 ? { dns: ['only.example.test'] } : undefined,
-      notBefore: new Date(Date.UTC(2026, 0, 1) + i * 1000),
-      notAfter: i % 4 === 0 ? new Date(Date.UTC(2050, 0, 1) + i * 1000) : new Date(Date.UTC(2027, 0, 1) + i * 1000),
-    };
+    const t = variedTemplate(i);
     // Three times: a layout is kept the second time its lengths come, and the third is assembled from it.
     for (let k = 0; k < 3; k++) {
       assert.equal(Buffer.from(encodeTbs(t, algorithmDer('ecdsa-p256'))).toString('hex'), Buffer.from(reference(t)).toString('hex'), `case ${i}`);

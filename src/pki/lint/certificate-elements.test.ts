@@ -7,12 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import * as asn from '@peculiar/asn1-x509';
 import { algorithmDer } from '../algorithms.js';
 import { assembleCertificate } from '../certificate-builder.js';
 import type { CertificateTemplate } from '../certificate-template.js';
 import { parseDn } from '../names.js';
+import { base, rsa, variedTemplate } from '../template-fixtures.js';
 import { encodeTbsElements } from '../tbs-encoder.js';
 import { randomSerial } from '../../core/serial.js';
 import { certificateInput } from './certificate-input.js';
@@ -20,17 +20,6 @@ import { certificateInputFromElements, type CertificateElements } from './certif
 import { lintCertificate, lintCertificateElements } from './lint.js';
 import { lintSigner } from './lint-signer.js';
 import { LintDecodeError, type ProfileKind } from './types.js';
-
-const spkiOf = (k: KeyObject): Uint8Array => new Uint8Array(k.export({ type: 'spki', format: 'der' }));
-const ec = spkiOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
-const ec2 = spkiOf(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
-const rsa = spkiOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
-const issuer = { name: parseDn('CN=Issuing CA, O=Rampart, C=XX'), spki: ec2 };
-const base: CertificateTemplate = {
-  serial: randomSerial(), subject: parseDn('CN=a.example.test, O=Example'), subjectSpki: ec, notBefore: new Date('2026-12-06T00:00:00Z'), notAfter: new Date('2027-03-06T00:00:00Z'),
-  issuer, keyUsage: ['digitalSignature'], extKeyUsage: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'], san: { dns: ['a.example.test', 'b.example.test'], ip: ['192.0.2.1', '2001:db8::1'] },
-  ocspUrls: ['http://127.0.0.1:1/ocsp'], caIssuersUrls: ['http://127.0.0.1:1/ca/x.crt'], crlUrls: ['http://127.0.0.1:1/crl/x.crl'], policies: ['2.23.140.1.2.1'],
-};
 
 async function elementsOf(t: CertificateTemplate): Promise<CertificateElements> {
   const signatureAlgorithm = algorithmDer('ecdsa-p256');
@@ -70,21 +59,9 @@ for (const [name, t, profile] of cases) {
 }
 
 test('random certificates, from layouts too: the same input and findings as the whole parse, and the faulty ones do have findings', async () => {
-  const keys = [ec, ec2, rsa];
   let withErrors = 0;
   for (let i = 0; i < 150; i++) {
-    const serial = randomSerial();
-    const cut = serial.subarray(0, 1 + (i % serial.length));
-    if (i % 3 === 0) cut[0] = cut[0]! | 0x80;
-    const label = 'x'.repeat(1 + (i % 7));
-    const dns = Array.from({ length: i % 4 }, (_, k) => `${label}${k}.example.test`);
-    const t: CertificateTemplate = {
-      ...base, serial: cut, subjectSpki: keys[i % 3]!,
-      subject: i % 5 === 0 ? new asn.Name([]) : parseDn(`CN=${label}${i % 6 === 0 ? '.elsewhere' : '0'}.example.test${i % 2 ? ', O=Example' : ''}`),
-      san: dns.length ? { dns } : i % 5 === 0 ? { dns: ['only.example.test'] } : undefined,
-      notBefore: new Date(Date.UTC(2026, 0, 1) + i * 1000),
-      notAfter: i % 4 === 0 ? new Date(Date.UTC(2050, 0, 1) + i * 1000) : new Date(Date.UTC(2026, 2, 1) + i * 1000),
-    };
+    const t = variedTemplate(i, { cnOutsideSans: true, shortValidity: true });
     for (let k = 0; k < 3; k++) if ((await same(t, 'tls-server', `case ${i}.${k}`)) > 0 && k === 0) withErrors++;
   }
   assert.ok(withErrors > 20 && withErrors < 150, `some random certificates have error findings and some none (${withErrors} of 150)`);
