@@ -20,6 +20,7 @@ import { assembleOcspResponse } from './ocsp-assembly.js';
 import { encodeResponseData, type SingleResponseParts } from './response-data-encoder.js';
 import { OcspRequestShapes } from './ocsp-request-shapes.js';
 import { EncodedBlock } from '../../pki/encoded-block.js';
+import { DerLayouts } from '../../pki/der-layouts.js';
 import * as asn1js from 'asn1js';
 
 /** At most this many CertIDs in one request (RFC 5019 clients send one). */
@@ -267,9 +268,17 @@ export function nonceExtensionBlock(nonce: Uint8Array): asn1js.Sequence {
   return new asn1js.Sequence({ value: [new EncodedBlock(NONCE_OID), new asn1js.OctetString({ valueHex: inner })] });
 }
 
-/** DER of nonceExtension(nonce), encoded by asn1js (the same bytes: response-data-encoder.test.ts). */
+const nonceLayouts = new DerLayouts(64);
+/** The nonce extension from its elements (the OID and the nonce), wrapped by asn1js as nonceExtensionBlock wraps them. */
+function assembleNonce([oid, nonce]: Uint8Array[]): Uint8Array {
+  const inner = new asn1js.OctetString({ valueHex: nonce! }).toBER();
+  return new Uint8Array(new asn1js.Sequence({ value: [new EncodedBlock(oid!), new asn1js.OctetString({ valueHex: inner })] }).toBER());
+}
+
+/** DER of nonceExtension(nonce), encoded by asn1js, from a kept layout per nonce length (the same bytes: response-data-encoder.test.ts). */
 export function nonceExtensionDer(nonce: Uint8Array): Uint8Array {
-  return new Uint8Array(nonceExtensionBlock(nonce).toBER());
+  if (nonce.length < 1 || nonce.length > MAX_NONCE_LENGTH) throw new Error(`nonce must be 1 to ${MAX_NONCE_LENGTH} octets`);
+  return nonceLayouts.encode('nonce', [NONCE_OID, nonce], assembleNonce);
 }
 
 /**
@@ -304,7 +313,7 @@ export async function buildOcspResponse(opts: BuildOcspResponseOptions): Promise
   // ResponseData from parts encoded once per responder (response-data-encoder.ts).
   const tbsDer = encodeResponseData({
     responderKeyHash: keyHash, producedAt: wholeSeconds(opts.producedAt), responses,
-    extensions: opts.nonce ? [nonceExtensionBlock(opts.nonce)] : undefined,
+    extensions: opts.nonce ? [nonceExtensionDer(opts.nonce)] : undefined,
   });
   const alg = opts.signer.algorithm;
   const assemble = (signature: Uint8Array): Uint8Array => assembleOcspResponse(tbsDer, alg, signature, opts.responderCertDer);

@@ -6,7 +6,7 @@ import * as ocsp from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier, CRLReason } from '@peculiar/asn1-x509';
 import { OID } from '../../pki/algorithms.js';
 import { hexToSerial, nonceExtension, nonceExtensionBlock, nonceExtensionDer } from './ocsp-codec.js';
-import { encodeResponseData, type ResponseDataParts, type SingleResponseParts } from './response-data-encoder.js';
+import { encodeResponseData, responseDataLayoutStats, type ResponseDataParts, type SingleResponseParts } from './response-data-encoder.js';
 
 /** The same ResponseData built as a whole @peculiar/asn1-ocsp object tree and serialized. */
 function reference(p: ResponseDataParts, nonce?: Uint8Array): Uint8Array {
@@ -61,6 +61,35 @@ describe('OCSP ResponseData encoder', () => {
         if (nonce) assert.deepEqual(Buffer.from(encodeResponseData({ ...p, extensions: [nonceExtensionBlock(nonce)] })), Buffer.from(reference(p, nonce)), 'the nonce as blocks');
       }
     }
+  });
+
+  it('single responses from kept layouts: byte for byte the same, whatever the serial, hash, status, time and nonce lengths', () => {
+    const before = responseDataLayoutStats();
+    let n = 0;
+    for (let i = 0; i < 240; i++) {
+      const sha256 = i % 3 === 0;
+      const serialHex = randomBytes(1 + (i % 20)).toString('hex');
+      const r: SingleResponseParts = {
+        ...single(i, { type: i % 7 === 0 ? 'unknown' : 'good' }, sha256),
+        serial: hexToSerial(i % 2 ? `8${serialHex.slice(1)}` : serialHex),
+      };
+      const nonce = i % 5 === 0 ? undefined : randomBytes(1 + (i % 32));
+      // Three times, other hashes and nonces of the same lengths: a layout is kept the second time, used the third.
+      for (let k = 0; k < 3; k++) {
+        const again = { ...r, issuerNameHash: randomBytes(r.issuerNameHash.length), issuerKeyHash: randomBytes(r.issuerKeyHash.length) };
+        const thisNonce = nonce ? randomBytes(nonce.length) : undefined;
+        const p: ResponseDataParts = {
+          responderKeyHash: randomBytes(20), producedAt: second(Date.UTC(2026, 11, 7, 4, 5, i % 60)), responses: [again],
+          extensions: thisNonce ? [nonceExtensionDer(thisNonce)] : undefined,
+        };
+        assert.deepEqual(Buffer.from(encodeResponseData(p)), Buffer.from(reference(p, thisNonce)), `case ${i}.${k}`);
+        if (thisNonce) assert.deepEqual(Buffer.from(nonceExtensionDer(thisNonce)), Buffer.from(AsnConvert.serialize(nonceExtension(thisNonce))));
+        n++;
+      }
+    }
+    const after = responseDataLayoutStats();
+    assert.ok(after.hits - before.hits >= n / 4, `layouts used for at least a quarter of ${n} encodings (${after.hits - before.hits})`);
+    assert.equal(after.refused, before.refused, 'no layout failed its check');
   });
 
   it('encodes the nonce extension as asn1-x509 does, and refuses a nonce out of RFC 8954 bounds', () => {

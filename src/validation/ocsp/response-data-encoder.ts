@@ -13,6 +13,7 @@
 import * as ocsp from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
+import { DerLayouts } from '../../pki/der-layouts.js';
 import { EncodedBlock, explicit, schemaDer } from '../../pki/encoded-block.js';
 
 /** One SingleResponse to encode: the CertID parts and the status as asn1-ocsp's CertStatus for rare shapes. */
@@ -32,7 +33,7 @@ export interface ResponseDataParts {
   responderKeyHash: Uint8Array;
   producedAt: Date;
   responses: SingleResponseParts[];
-  /** Each response extension, as DER or as asn1js blocks (the nonce: nonceExtensionBlock). */
+  /** Each response extension, as DER (the nonce: nonceExtensionDer) or as asn1js blocks. */
   extensions?: Array<Uint8Array | asn1js.BaseBlock>;
 }
 
@@ -76,7 +77,7 @@ function statusBlock(s: SingleResponseParts['status']): asn1js.BaseBlock {
 // Answers made in the same second share producedAt, thisUpdate and nextUpdate: the last few
 // GeneralizedTime encodings are kept (asn1js takes several µs per block).
 const times = new Map<number, Uint8Array>();
-function time(d: Date): EncodedBlock {
+function timeDer(d: Date): Uint8Array {
   const ms = d.getTime();
   let t = times.get(ms);
   if (!t) {
@@ -84,8 +85,9 @@ function time(d: Date): EncodedBlock {
     if (times.size >= 16) times.delete(times.keys().next().value!);
     times.set(ms, t);
   }
-  return new EncodedBlock(t);
+  return t;
 }
+const time = (d: Date): EncodedBlock => new EncodedBlock(timeDer(d));
 
 // The CertID's hash algorithm and issuer hashes, per issuer (one responder answers for few issuers).
 const issuerParts = new Map<string, Uint8Array[]>();
@@ -111,8 +113,40 @@ function singleResponse(r: SingleResponseParts): asn1js.Sequence {
   return new asn1js.Sequence({ value: [certId, statusBlock(r.status), time(r.thisUpdate), explicit(0, time(r.nextUpdate))] });
 }
 
-/** The DER ResponseData (version v1, the DEFAULT, left out). */
+/** ResponseData of one SingleResponse from its elements, all wrapped by asn1js (the layouts' assembler: der-layouts.ts). */
+function assembleSingle(e: Uint8Array[]): Uint8Array {
+  const [responderId, producedAt, hashAlg, nameHash, keyHash, serial, status, thisUpdate, nextUpdate, ...extensions] = e;
+  const block = (d: Uint8Array | undefined) => new EncodedBlock(d!);
+  const certId = new asn1js.Sequence({ value: [block(hashAlg), block(nameHash), block(keyHash), new asn1js.Integer({ valueHex: serial! })] });
+  const single = new asn1js.Sequence({ value: [certId, block(status), block(thisUpdate), explicit(0, block(nextUpdate))] });
+  const value: asn1js.BaseBlock[] = [block(responderId), block(producedAt), new asn1js.Sequence({ value: [single] })];
+  if (extensions.length) value.push(explicit(1, new asn1js.Sequence({ value: extensions.map(block) })));
+  return new Uint8Array(new asn1js.Sequence({ value }).toBER());
+}
+
+const layouts = new DerLayouts(256);
+
+/** How many ResponseData came from a kept layout (tests). */
+export function responseDataLayoutStats(): { hits: number; kept: number; refused: number } {
+  return { ...layouts.stats };
+}
+
+/**
+ * The DER ResponseData (version v1, the DEFAULT, left out). One
+ * SingleResponse with extensions given as DER (the usual answer) comes from
+ * a kept layout of its element lengths (der-layouts.ts); other shapes are
+ * wrapped by asn1js each time.
+ */
 export function encodeResponseData(p: ResponseDataParts): Uint8Array {
+  const [r] = p.responses;
+  if (p.responses.length === 1 && r && r.status.type !== 'revoked' && (p.extensions ?? []).every((x) => x instanceof Uint8Array)) {
+    const extensions = (p.extensions ?? []) as Uint8Array[];
+    const elements = [
+      responderIdDer(p.responderKeyHash), timeDer(p.producedAt), ...certIdHead(r), new Uint8Array(r.serial),
+      r.status.type === 'good' ? GOOD : UNKNOWN, timeDer(r.thisUpdate), timeDer(r.nextUpdate), ...extensions,
+    ];
+    return layouts.encode(`single:${extensions.length}`, elements, assembleSingle);
+  }
   const value: asn1js.BaseBlock[] = [
     new EncodedBlock(responderIdDer(p.responderKeyHash)),
     time(p.producedAt),
