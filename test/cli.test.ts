@@ -28,6 +28,20 @@ describe('rampart CLI', () => {
   const dir = tempDir('rampart-cli-');
   after(() => { removeDir(dataDir); removeDir(dir); });
 
+  it('an empty --data-dir or --config is refused, not taken for the default ./data', () => {
+    const cwd = tempDir('rampart-cli-cwd-');
+    try {
+      for (const args of [['--data-dir', '', 'status'], ['--data-dir', ' ', 'inventory', 'synthesize', '--count', '1'], ['--config', '', 'status']]) {
+        const r = spawnSync(process.execPath, [RAMPART_BIN, ...args], { encoding: 'utf8', cwd, timeout: 60_000 });
+        assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, /argument '\s*' is invalid\. must not be empty/);
+        assert.deepEqual(readdirSync(cwd), [], 'nothing was created in the working directory');
+      }
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
   it('init builds a custom hierarchy (P-384 root, RSA-3072 issuing CA) and refuses a second one', () => {
     const r = json(dataDir, ['init', '--root-subject', 'CN=Example Test Root, O=Example, C=DE', '--root-algorithm', 'ecdsa-p384', '--root-days', '3650',
       '--intermediate-subject', 'CN=Example Issuing CA, O=Example', '--intermediate-algorithm', 'rsa-3072', '--intermediate-days', '365']);

@@ -1,6 +1,6 @@
 /** The `rampart` operator CLI. */
 import 'reflect-metadata';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { isRampartError } from '../core/errors.js';
 import { registerAdmin } from './commands/admin.js';
@@ -28,10 +28,16 @@ import { registerIntegrity } from './commands/integrity.js';
 import { registerSsh } from './commands/ssh.js';
 import type { GlobalOptions } from './context.js';
 
+/** An empty path (`--data-dir ""`, an unset shell variable) is refused, not taken for the default. */
+function nonEmpty(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('must not be empty (leave the option out for the default)');
+  return value;
+}
+
 const program = new Command('rampart')
   .description('Rampart private certificate authority')
-  .option('--data-dir <dir>', 'node data directory (env RAMPART_DATA_DIR, default ./data)')
-  .option('--config <file>', 'configuration file, YAML or JSON (env RAMPART_CONFIG, default <data-dir>/rampart.yaml)')
+  .option('--data-dir <dir>', 'node data directory (env RAMPART_DATA_DIR, default ./data)', nonEmpty)
+  .option('--config <file>', 'configuration file, YAML or JSON (env RAMPART_CONFIG, default <data-dir>/rampart.yaml)', nonEmpty)
   .option('--json', 'machine-readable output')
   .showHelpAfterError()
   .exitOverride();
