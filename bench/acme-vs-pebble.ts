@@ -506,6 +506,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const r = await runAcmeVsPebbleBench();
   writeResult(r);
   console.log(`\n[acme] wrote ${join(RESULTS_DIR, `${ACME_NAME}.json`)} and ${ACME_NAME}.md`);
-  console.log(`${r.error ? 'ERROR' : 'OK'}  ${r.summary.benchmark}: Rampart ${r.summary.rampart} vs ${r.summary.ceiling} -> ${r.summary.ratio}${r.error ? ` [${r.error}]` : ''}`);
+  console.log(`${r.error ? 'ERROR' : r.pass ? 'target met' : 'target missed'}  ${r.summary.benchmark}: Rampart ${r.summary.rampart} vs ${r.summary.ceiling} -> ${r.summary.ratio}${r.error ? ` [${r.error}]` : ''}`);
   process.exitCode = r.error ? 1 : 0;
 }
