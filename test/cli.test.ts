@@ -62,9 +62,15 @@ describe('rampart CLI', () => {
   });
 
   it('bad options get clear errors and change nothing', () => {
-    const bad = rampart(tempDir('rampart-cli-bad-'), ['init', '--root-algorithm', 'dsa-1024']);
-    assert.notEqual(bad.code, 0);
-    assert.match(bad.stderr, /unknown key algorithm/);
+    const badDir = tempDir('rampart-cli-bad-');
+    try {
+      const bad = rampart(badDir, ['init', '--root-algorithm', 'dsa-1024']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /unknown key algorithm/);
+      assert.deepEqual(readdirSync(badDir), [], 'a refused init leaves the data directory empty');
+    } finally {
+      removeDir(badDir);
+    }
     const badCfg = rampart(dataDir, ['status'], { RAMPART_OCSP__MAX_AGE_SECONDS: '-5' });
     assert.notEqual(badCfg.code, 0);
     assert.match(badCfg.stderr, /ocsp\.maxAgeSeconds/);
