@@ -24,7 +24,7 @@ export class EabKeys {
   async create(description: string): Promise<CreatedEabKey> {
     const kid = `eab-${randomBytes(9).toString('base64url')}`;
     const key = randomBytes(32);
-    const sealed = Buffer.from(JSON.stringify(seal(this.o.secret, key, AAD(kid))), 'utf8');
+    const sealed = Buffer.from(JSON.stringify(await seal(this.o.secret, key, AAD(kid))), 'utf8');
     const record: EabKey = { kid, sealedKey: sealed, description, createdAt: this.o.clock.now(), boundAccountId: null, revokedAt: null };
     await this.o.store.insertEabKey(record);
     return { kid, hmacKey: key.toString('base64url'), record };
@@ -56,7 +56,7 @@ export class EabKeys {
     if (!rec || rec.revokedAt) throw new AcmeError('unauthorized', `external account key "${h.kid}" is unknown or revoked`);
     if (rec.boundAccountId) throw new AcmeError('unauthorized', `external account key "${h.kid}" is already bound to an account`);
     let macKey: Buffer;
-    try { macKey = unseal(this.o.secret, JSON.parse(Buffer.from(rec.sealedKey).toString('utf8')) as SealedBlob, AAD(rec.kid)); } catch {
+    try { macKey = await unseal(this.o.secret, JSON.parse(Buffer.from(rec.sealedKey).toString('utf8')) as SealedBlob, AAD(rec.kid)); } catch {
       throw new Error(`cannot unseal external account key ${rec.kid}`);
     }
     let payload: Uint8Array;

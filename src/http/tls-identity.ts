@@ -53,7 +53,7 @@ export async function ensureTlsIdentity(o: TlsIdentityOptions): Promise<TlsIdent
     const issuer = o.ca.cas().find((c) => leaf.checkIssued(new X509Certificate(c.certDer)));
     const serial = leaf.serialNumber.toLowerCase();
     if (fresh && issuer && JSON.stringify(s.names) === JSON.stringify(names) && !(await o.replace?.(serial))) {
-      const key: KeyObject = createPrivateKey({ key: unseal(o.secret, s.sealed, 'node-tls'), format: 'der', type: 'pkcs8' });
+      const key: KeyObject = createPrivateKey({ key: await unseal(o.secret, s.sealed, 'node-tls'), format: 'der', type: 'pkcs8' });
       return { keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: s.certPem, caPem, serial, notAfter };
     }
   }
@@ -77,7 +77,7 @@ export async function ensureTlsIdentity(o: TlsIdentityOptions): Promise<TlsIdent
     revocationReason: null, createdAt: now, requester: 'system',
   });
   const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
-  const stored: Stored = { sealed: seal(o.secret, pkcs8, 'node-tls'), certPem, names };
+  const stored: Stored = { sealed: await seal(o.secret, pkcs8, 'node-tls'), certPem, names };
   pkcs8.fill(0);
   writeFileSync(`${file}.tmp`, JSON.stringify(stored), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);

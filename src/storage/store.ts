@@ -14,6 +14,7 @@ import type { ExportTextOptions } from './inventory-format.js';
 import type { DatabaseIntegrityCapable } from './database-integrity.js';
 import type { AcmeAccount, AcmeAuthorization, AcmeIdentifier, AcmeOrder, EabKey } from './acme-records.js';
 import type { SshCaRecord, SshCertificateQuery, SshCertificateRecord, SshKrlRecord } from './ssh-records.js';
+import type { RevokedChunk } from './revoked-chunks.js';
 
 export type ExportTextRequest = Omit<ExportTextOptions, 'nowMs'> & { batch?: number };
 
@@ -103,6 +104,12 @@ export interface CertificateStore {
    * `shard`, only those of that CRL shard (CertificateRecord.crlShard).
    */
   iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry>;
+  /**
+   * The same entries in the same order, as chunks of joined DER entries
+   * (revoked-chunks.ts): what a CRL build reads. Entries stored without DER
+   * come beside their chunk's buffer, for the caller to encode.
+   */
+  revokedChunks(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedChunk>;
   countCertificates(): Promise<{ total: number; revoked: number }>;
 }
 

@@ -4,7 +4,7 @@
  * (key-encryption.ts), with the backup id and share index bound as
  * additional data so a sealed share cannot pass for another one.
  */
-import { seal, unseal, type SealedBlob } from '../software/key-encryption.js';
+import { sealSync, unsealSync, type SealedBlob } from '../software/key-encryption.js';
 import { CustodyError, describeShare } from './custody-error.js';
 
 export const MIN_PASSPHRASE_LENGTH = 12;
@@ -21,7 +21,7 @@ export function checkPassphrase(custodian: string, passphrase: Uint8Array): void
 
 /** The sealed form of a share (what goes into the share block's data). */
 export function sealShare(passphrase: Uint8Array, share: Uint8Array, backupId: string, index: number): Uint8Array {
-  return new Uint8Array(Buffer.from(JSON.stringify(seal(passphrase, share, aad(backupId, index))), 'utf8'));
+  return new Uint8Array(Buffer.from(JSON.stringify(sealSync(passphrase, share, aad(backupId, index))), 'utf8'));
 }
 
 export function unsealShare(passphrase: Uint8Array, data: Uint8Array, s: { backupId: string; index: number; custodian: string; source?: string }): Uint8Array {
@@ -35,7 +35,7 @@ export function unsealShare(passphrase: Uint8Array, data: Uint8Array, s: { backu
     throw new CustodyError('format', `${describeShare(s)}: sealed share with unsupported parameters`, s);
   }
   try {
-    const clear = unseal(passphrase, blob, aad(s.backupId, s.index));
+    const clear = unsealSync(passphrase, blob, aad(s.backupId, s.index));
     const share = new Uint8Array(clear);
     clear.fill(0);
     return share;

@@ -150,7 +150,7 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter, KeyWrapper {
     if (text === null) throw new Error(`key not found: ${keyRef}`);
     const file = JSON.parse(text) as KeyFile;
     if (!isKeyAlgorithm(file.algorithm)) throw new Error(`key ${keyRef}: unknown algorithm ${String(file.algorithm)}`);
-    return { file, pkcs8: unseal(this.opts.secret, file.sealed, keyRef) };
+    return { file, pkcs8: await unseal(this.opts.secret, file.sealed, keyRef) };
   }
 
   private async store(label: string, algorithm: KeyAlgorithm, key: KeyObject): Promise<Signer> {
@@ -160,7 +160,7 @@ export class SoftwareKeyBackend implements KeyBackend, KeyImporter, KeyWrapper {
     const file: KeyFile = {
       ref, label, algorithm,
       spki: Buffer.from(signer.spki).toString('base64'),
-      sealed: seal(this.opts.secret, pkcs8, ref),
+      sealed: await seal(this.opts.secret, pkcs8, ref),
       createdAt: new Date().toISOString(),
     };
     pkcs8.fill(0);

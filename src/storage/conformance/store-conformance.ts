@@ -3,9 +3,12 @@
  * implementation's test file calls `storeConformance` with a factory that
  * returns a fresh, migrated store on real storage.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Store } from '../store.js';
+import type { RevokedEntry } from '../../core/types.js';
+import { REVOKED_CHUNK_ENTRIES } from '../revoked-chunks.js';
 import { DAY, T0, auditOf, cert, issuer } from './fixtures.js';
 
 /** How many CRLs each scope of int-a keeps. */
@@ -210,6 +213,39 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.equal(expiredCount, 0, 'expired certificates leave the CRL');
     }));
 
+    it('revoked entries in chunks: the same entries as the stream, joined per chunk, those without DER beside it', () => withStore(async (s) => {
+      // Shards 0-2 and rows from before sharding; every 7th revoked row has no stored entry (written by other tools).
+      const rows = [];
+      for (let i = 0; i < 2600; i++) {
+        const serial = (0x200000 + i).toString(16);
+        const revoked = i % 2 === 0;
+        const der = revoked && i % 7 !== 0 ? new Uint8Array(Buffer.from(`e:${serial}`)) : null;
+        rows.push({ ...cert(serial, 'int-a', { crlShard: i % 5 === 0 ? null : i % 3 }), ...(revoked ? { status: 'revoked' as const, revokedAt: new Date(T0), revocationReason: 1 } : {}), crlEntry: der });
+      }
+      await s.bulkLoadMode(true);
+      await s.bulkInsertCertificates(rows);
+      await s.bulkLoadMode(false);
+      const now = new Date(T0 + DAY);
+      for (const shard of [undefined, 0, 2]) {
+        const stream: RevokedEntry[] = [];
+        for await (const e of s.iterateRevoked('int-a', now, shard)) stream.push(e);
+        const joined: Uint8Array[] = [];
+        const loose: string[] = [];
+        let count = 0;
+        for await (const c of s.revokedChunks('int-a', now, shard)) {
+          assert.ok(c.count + c.loose.length > 0 && c.count + c.loose.length <= REVOKED_CHUNK_ENTRIES, 'no empty or oversized chunk');
+          joined.push(c.der);
+          count += c.count;
+          loose.push(...c.loose.map((e) => { assert.equal(e.der, undefined); assert.equal(e.reason, 1); return e.serialHex; }));
+        }
+        const withDer = stream.filter((e) => e.der);
+        assert.ok(withDer.length > (shard === undefined ? REVOKED_CHUNK_ENTRIES : 0) && loose.length > 0, `the scope ${String(shard)} has entries of both kinds (the complete one more than a chunk)`);
+        assert.equal(count, withDer.length);
+        assert.deepEqual(Buffer.concat(joined), Buffer.concat(withDer.map((e) => e.der!)), `scope ${String(shard)}: the stored entries, in stream order`);
+        assert.deepEqual(loose, stream.filter((e) => !e.der).map((e) => e.serialHex));
+      }
+    }));
+
     it('CRL numbers strictly increase and the latest CRL is kept', () => withStore(async (s) => {
       const nums: bigint[] = [];
       for (let i = 0; i < 15; i++) nums.push(await s.nextCrlNumber('int-a'));
@@ -245,6 +281,28 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       const expected = [0, 1, 2, 3].map((sh) => Array.from({ length: 2600 }, (_, i) => i).filter((i) => i % 2 === 0 && i % 3 !== 0 && i % 4 === sh).length);
       assert.deepEqual(perShard, expected);
       assert.ok(expected[0]! > 2000 / 6, 'a shard spans more than one chunk of the complete scope');
+    }));
+
+    it('CRLs of megabytes: read back byte for byte, pruned by size like small ones', () => withStore(async (s) => {
+      const save = async (size: number, keep?: { count: number; bytes: number }): Promise<{ number: bigint; der: Uint8Array }> => {
+        const number = await s.nextCrlNumber('int-a');
+        const der = new Uint8Array(randomBytes(size));
+        await s.saveCrl({ issuerId: 'int-a', number, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), der, entries: 3, shard: 4 }, undefined, keep);
+        return { number, der };
+      };
+      const a = await save(1_200_017);
+      const got = (await s.latestCrl('int-a', 4))!;
+      assert.equal(got.number, a.number);
+      assert.equal(got.entries, 3);
+      assert.ok(Buffer.from(got.der).equals(Buffer.from(a.der)), 'the same bytes');
+      assert.deepEqual((await s.storedCrls('int-a', 4)).map((c) => c.size), [1_200_017]);
+      const keep = { count: 3, bytes: 1_500_000 };
+      const b = await save(400_000, keep);
+      assert.deepEqual((await s.storedCrls('int-a', 4)).map((c) => c.number), [b.number], 'the older one went: the scope passed its bytes');
+      assert.ok(Buffer.from((await s.latestCrl('int-a', 4))!.der).equals(Buffer.from(b.der)));
+      const c = await save(10, keep);
+      assert.deepEqual((await s.storedCrls('int-a', 4)).map((x) => [x.number, x.size]), [[c.number, 10], [b.number, 400_000]]);
+      assert.equal(await s.latestCrlNumber('int-a', 4), c.number);
     }));
 
     it('CRLs: the complete CRL and each shard are separate scopes, pruned by count and size', () => withStore(async (s) => {

@@ -54,6 +54,7 @@ export type { TargetSessionAttrs, RetryEvent } from './pg-pool.js';
 export type PostgresStoreOptions = PgPoolOptions;
 
 import { d, dn, n, toAudit, toCert, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
+import { chunksOfEntries, type RevokedChunk } from '../revoked-chunks.js';
 type Q = ISql;
 
 
@@ -418,6 +419,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
 
   // ---- revoked entries and CRLs (postgres-crls.ts)
   iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> { return this.crls.iterateRevoked(issuerId, now, shard); }
+  revokedChunks(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedChunk> { return chunksOfEntries(this.crls.iterateRevoked(issuerId, now, shard)); }
   nextCrlNumber(issuerId: string): Promise<bigint> { return this.crls.nextCrlNumber(issuerId); }
   saveCrl(rec: CrlRecord, fence?: Fence, retention?: CrlRetention): Promise<void> { return this.crls.saveCrl(rec, fence, retention); }
   storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> { return this.crls.storedCrls(issuerId, shard); }

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { lowerThreadPriority } from '../../core/thread-priority.js';
 import { countMatches, selectRows, textBatch } from './sqlite-inventory.js';
 import type { ReaderRequest, ReaderReply } from './sqlite-reader.js';
+import { revokedStep, type RevokedStep } from './sqlite-revoked-scan.js';
 
 // Inventory reads and exports give way to the thread that answers OCSP (core/thread-priority.ts).
 lowerThreadPriority();
@@ -29,6 +30,12 @@ function statement(sql: string): Database.Statement {
 parentPort!.on('message', (m: ReaderRequest) => {
   let reply: ReaderReply;
   try {
+    if (m.op === 'revoked') {
+      const step: RevokedStep = revokedStep(statement, m.scan);
+      // The joined entries move to the main thread without a copy (joinDer gives the buffer its own ArrayBuffer).
+      parentPort!.postMessage({ id: m.id, result: step } satisfies ReaderReply, [step.der.buffer as ArrayBuffer]);
+      return;
+    }
     const result = m.op === 'count' ? countMatches(db, m.q)
       : m.op === 'all' ? statement(m.sql).all(...m.params)
       : m.op === 'text' ? textBatch(db, m.q, m.afterSeq, m.limit, m.fmt)

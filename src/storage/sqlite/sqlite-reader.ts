@@ -15,12 +15,14 @@ import type { Row } from '../row-mapping.js';
 import { checkFilter } from '../inventory-query.js';
 import { countMatches, selectRows, textBatch, type InventoryQuery } from './sqlite-inventory.js';
 import type { ExportTextOptions } from '../inventory-format.js';
+import { revokedStep, type RevokedScan, type RevokedStep } from './sqlite-revoked-scan.js';
 
 export type ReaderRequest =
   | { id: number; op: 'count'; q: InventoryQuery }
   | { id: number; op: 'rows'; q: InventoryQuery; afterSeq: number; limit: number; der: boolean }
   | { id: number; op: 'text'; q: InventoryQuery; afterSeq: number; limit: number; fmt: ExportTextOptions }
-  | { id: number; op: 'all'; sql: string; params: unknown[] };
+  | { id: number; op: 'all'; sql: string; params: unknown[] }
+  | { id: number; op: 'revoked'; scan: RevokedScan };
 export type ReaderReply = { id: number; result: unknown; error?: undefined } | { id: number; error: { message: string; code?: string } };
 
 const ENTRY = new URL('./sqlite-reader-entry.mjs', import.meta.url);
@@ -67,6 +69,15 @@ export class SqliteReader {
   all(sql: string, params: unknown[]): Promise<Row[]> {
     if (this.path === ':memory:') return Promise.resolve(this.local.prepare(sql).all(...params) as Row[]);
     return this.call({ op: 'all', sql, params }) as Promise<Row[]>;
+  }
+
+  /**
+   * One step of a CRL scope's revoked entries (sqlite-revoked-scan.ts), read
+   * and joined in the worker: the entries arrive as one transferred buffer.
+   */
+  revoked(scan: RevokedScan): Promise<RevokedStep> {
+    if (this.path === ':memory:') return Promise.resolve(revokedStep((sql) => this.local.prepare(sql), scan));
+    return this.call({ op: 'revoked', scan }) as Promise<RevokedStep>;
   }
 
   /** The running worker's thread id, or null (diagnostics and tests). */

@@ -35,6 +35,7 @@ import { EXPORT_BATCH, TOTAL_COUNT_CAP, cappedTotal, checkFilter, decodeCursor, 
 import { exportHeader } from '../inventory-format.js';
 
 import { d, dn, toAudit, toCert, toIssuer, toToken, u8, type Row } from '../row-mapping.js';
+import type { RevokedChunk } from '../revoked-chunks.js';
 
 const CHUNK = 2000;
 
@@ -59,8 +60,8 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.cluster = new SqliteCluster(this.db, (sql) => this.prep(sql));
-    this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f), (sql, params) => this.reader.all(sql, params));
     this.group = new GroupCommit(this.db, opts.path === ':memory:' ? null : WalDurability.forFile(`${opts.path}-wal`));
+    this.crls = new SqliteCrls(this.db, (sql) => this.prep(sql), (f) => this.checkFence(f), (sql, params) => this.reader.all(sql, params), (scan) => this.reader.revoked(scan), this.group);
     this.reader = new SqliteReader(opts.path, this.db);
     this.checkpointer = opts.path === ':memory:' ? null : new SqliteCheckpointer(opts.path);
     this.ssh = new SqliteSsh({ prep: (sql) => this.prep(sql), group: this.group, checkFence: (f) => this.checkFence(f), appendAuditInTx: (b) => this.appendAuditInTx(b) });
@@ -350,6 +351,7 @@ export class SqliteStore implements Store {
 
   // ---- revoked entries and CRLs (sqlite-crls.ts)
   iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> { return this.crls.iterateRevoked(issuerId, now, shard); }
+  revokedChunks(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedChunk> { return this.crls.revokedChunks(issuerId, now, shard); }
   nextCrlNumber(issuerId: string): Promise<bigint> { return this.crls.nextCrlNumber(issuerId); }
   saveCrl(rec: CrlRecord, fence?: Fence, retention?: CrlRetention): Promise<void> { return this.crls.saveCrl(rec, fence, retention); }
   storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> { return this.crls.storedCrls(issuerId, shard); }

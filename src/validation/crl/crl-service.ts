@@ -113,7 +113,7 @@ export class CrlService {
     const now = this.o.clock.now();
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.o.validityHours * 3_600_000);
-    const read = await readEntryChunks(this.o.store.iterateRevoked(issuer.id, now, shard ?? undefined), encodeRevokedEntry, yieldToEventLoop);
+    const read = await readEntryChunks(this.o.store.revokedChunks(issuer.id, now, shard ?? undefined), encodeRevokedEntry, yieldToEventLoop);
     const built = await this.pool.crlTbs({
       header: {
         algorithm: signer.algorithm, issuerNameDer: new Uint8Array(AsnConvert.serialize(parseIssuerName(issuer))), issuerSpki: signer.spki,
