@@ -1,8 +1,8 @@
 /**
  * Background threads give way to validation (src/core/thread-priority.ts):
  * in a running node the thread that answers OCSP keeps nice 0, while the
- * WAL checkpointer and the inventory reader (searches, exports) run at nice
- * 10, read from /proc/<pid>/task/<tid>/stat.
+ * WAL checkpointer, the inventory reader (searches, exports, CRL entries)
+ * and the CRL encoder run at nice 10, read from /proc/<pid>/task/<tid>/stat.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +35,7 @@ describe('background threads run at a lower CPU priority than the thread that an
     if (dir) removeDir(dir);
   });
 
-  it('main thread nice 0; checkpointer and inventory reader nice 10', async () => {
+  it('main thread nice 0; checkpointer, inventory reader and CRL encoder nice 10', async () => {
     const pid = node.child.pid!;
     const ca = String((await call(`${node.httpUrl}/ca/bundle.pem`)).body);
     // An inventory page starts the reader thread.
@@ -43,8 +43,12 @@ describe('background threads run at a lower CPU priority than the thread that an
     assert.equal(page.status, 200, page.raw.toString('utf8'));
     const nice = niceByThread(pid);
     assert.equal(nice.get(pid), 0, 'the main thread (OCSP, CRLs, API) keeps the default priority');
-    const lowered = [...nice.values()].filter((n) => n === 10).length;
-    assert.ok(lowered >= 2, `at least the checkpointer and the reader at nice 10: ${JSON.stringify(Object.fromEntries(nice))}`);
+    // The node builds its CRLs at start: the CRL encoder thread exists by now.
+    const issuers = (await call(`${node.httpsUrl}/api/v1/issuers`, { token: node.adminToken!, ca })).body.items as Array<{ id: string; kind: string; active: boolean }>;
+    const active = issuers.find((i) => i.kind === 'intermediate' && i.active)!;
+    assert.equal((await call(`${node.httpUrl}/crl/${encodeURIComponent(active.id)}.crl`)).status, 200);
+    const lowered = [...niceByThread(pid).values()].filter((n) => n === 10).length;
+    assert.ok(lowered >= 3, `at least the checkpointer, the reader and the CRL encoder at nice 10: ${JSON.stringify(Object.fromEntries(niceByThread(pid)))}`);
     assert.ok([...nice.values()].some((n) => n === 0 && nice.size > 1), 'other threads (PKI workers, libuv) keep theirs');
   });
 });

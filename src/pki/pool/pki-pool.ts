@@ -36,8 +36,13 @@ export class PkiPool {
   private nextId = 1;
   private closed = false;
 
-  /** Workers start on the first job: a process that issues nothing (most CLI commands) starts none. */
-  constructor(private readonly size: number, private readonly onError: (e: unknown) => void = () => undefined) {}
+  /**
+   * Workers start on the first job: a process that issues nothing (most CLI
+   * commands) starts none. A `background` pool's workers run at a lower CPU
+   * priority (core/thread-priority.ts): the node's CRL encoding, which gives
+   * way to OCSP and issuance when they want the same core.
+   */
+  constructor(private readonly size: number, private readonly onError: (e: unknown) => void = () => undefined, private readonly opts: { background?: boolean } = {}) {}
 
   get workers(): number { return this.slots.length; }
 
@@ -77,7 +82,7 @@ export class PkiPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(ENTRY);
+    const worker = new Worker(ENTRY, { workerData: { background: this.opts.background === true } });
     worker.unref();
     const slot: Slot = { worker, inFlight: new Map() };
     worker.on('message', (m: { id: number; result?: unknown; error?: JobError }) => {
