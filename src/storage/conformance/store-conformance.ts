@@ -493,6 +493,45 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.deepEqual(targets, ['serial:g1', 'serial:g3'], 'one audit entry per certificate stored, none for the replay or the refused one');
     }));
 
+    it('issuances submitted together with distinct keys: a used key replays, a key reused with another request and a stale fence fail alone', () => withStore(async (s) => {
+      const audit = (target: string) => (prev: { seq: number; hash: string } | null) => ({
+        seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'g', hash: `h${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
+        actor: 'a', source: 's', channel: 'api' as const, action: 'certificate.issue', target, outcome: 'success' as const, details: {},
+      });
+      const claim = (key: string, requestHash = `hash-${key}`) => ({ key, requester: 'token:a', requestHash });
+      await s.insertCertificate(cert('e1', 'int-a'), claim('e1'), undefined, audit('serial:e1'));
+      await s.insertCertificate(cert('e2', 'int-a'), claim('e2'), undefined, audit('serial:e2'));
+      const lease = await s.tryAcquireLease('leader', 'a', 200);
+      const stale = { lease: 'leader', holder: 'a', epoch: lease.epoch };
+      await new Promise((r) => setTimeout(r, 300));
+      const now = await s.tryAcquireLease('leader', 'b', 5000);
+      const held = { lease: 'leader', holder: 'b', epoch: now.epoch };
+      const results = await Promise.allSettled([
+        s.insertCertificate(cert('n1', 'int-a'), claim('n1'), held, audit('serial:n1')),
+        s.insertCertificate(cert('n2', 'int-a'), claim('e1'), held, audit('serial:n2')), // e1 again, same request: e1's certificate
+        s.insertCertificate(cert('n3', 'int-a'), claim('e2', 'another request'), held, audit('serial:n3')),
+        s.insertCertificate(cert('n4', 'int-a'), claim('n4'), stale, audit('serial:n4')),
+        s.insertCertificate(cert('n5', 'int-a'), undefined, undefined, audit('serial:n5')),
+        s.insertCertificate(cert('n6', 'int-a'), claim('n6'), held),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+      const v = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
+      const why = results.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : null));
+      assert.deepEqual([v[0]!.record.serial, v[0]!.replayed, v[0]!.audit?.target], ['n1', false, 'serial:n1']);
+      assert.deepEqual([v[1]!.record.serial, v[1]!.replayed, v[1]!.audit], ['e1', true, undefined]);
+      assert.deepEqual([why[2], why[3]], ['idempotencyMismatch', 'fenced']);
+      assert.deepEqual([v[4]!.record.serial, v[4]!.audit?.target], ['n5', 'serial:n5']);
+      assert.equal(v[5]!.audit, undefined, 'no builder, no entry');
+      for (const gone of ['n2', 'n3', 'n4']) assert.equal(await s.getCertificate(gone), null, `${gone} was not stored`);
+      assert.equal((await s.getCertificate('n6'))?.serial, 'n6');
+      assert.equal((await s.findIdempotent(claim('n1')))?.serial, 'n1', 'the new key is claimed');
+      assert.equal(await s.findIdempotent(claim('n4')), null, 'the fenced one claimed nothing');
+      const targets: string[] = [];
+      let prev = 'g';
+      for await (const e of s.iterateAudit()) { assert.equal(e.prevHash, prev); prev = e.hash; targets.push(e.target); }
+      assert.deepEqual(targets, ['serial:e1', 'serial:e2', 'serial:n1', 'serial:n5']);
+    }));
+
     it('concurrent writers: unique serials, linear audit chain, strictly increasing CRL numbers', () => withStore(async (s) => {
       const work = [];
       for (let i = 0; i < 40; i++) {

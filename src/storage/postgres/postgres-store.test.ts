@@ -155,6 +155,27 @@ describe('PostgresStore on one server', () => {
     }
   });
 
+  it('issuances submitted together commit set-wise; a batch with a stored serial goes unit by unit and refuses that one alone', async () => {
+    const { database, drop } = await freshDatabase(shared!);
+    const a = storeFor(shared!, database);
+    try {
+      await a.migrate();
+      await a.saveIssuer(issuer('int-a'));
+      await a.insertCertificate(cert('dd0'));
+      const before = { ...a.insertPaths };
+      const ten = await Promise.all(Array.from({ length: 10 }, (_, i) => a.insertCertificate(cert(`dd${i + 1}`), { key: `k${i}`, requester: 'token:a', requestHash: 'h' })));
+      assert.deepEqual(ten.map((r) => [r.record.serial, r.replayed]), Array.from({ length: 10 }, (_, i) => [`dd${i + 1}`, false]));
+      assert.deepEqual({ setWise: a.insertPaths.setWise - before.setWise, unitByUnit: a.insertPaths.unitByUnit - before.unitByUnit }, { setWise: 1, unitByUnit: 0 }, 'one batch, set-wise');
+      const mixed = await Promise.allSettled([a.insertCertificate(cert('dd0')), a.insertCertificate(cert('ee1'))]);
+      assert.deepEqual(mixed.map((r) => r.status), ['rejected', 'fulfilled']);
+      assert.equal(a.insertPaths.unitByUnit - before.unitByUnit, 1, 'the refused INSERT sent the batch unit by unit');
+      assert.equal((await a.countCertificates()).total, 12);
+    } finally {
+      await a.close();
+      await drop();
+    }
+  });
+
   it('two nodes: one idempotency key gives one certificate; the audit chain stays linear', async () => {
     const { database, drop } = await freshDatabase(shared!);
     const a = storeFor(shared!, database);

@@ -41,6 +41,7 @@ import { PostgresSsh } from './postgres-ssh.js';
 import { PostgresCampaigns } from './postgres-campaigns.js';
 import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
+import { insertBatch, type BatchContext, type InsertArgs } from './pg-insert-batch.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import { postgresBulkInsert } from './postgres-bulk.js';
 import { postgresIntegrity } from './postgres-integrity.js';
@@ -102,7 +103,6 @@ export interface PgServerInfo {
   serverVersion: string;
 }
 
-interface InsertArgs { rec: CertificateRecord; claim?: IdempotencyClaim; fence?: Fence; audit?: AuditBuilder }
 
 export class PostgresStore extends PostgresAcmeStore implements Store {
   readonly kind = 'postgres';
@@ -240,6 +240,13 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
     if (!ok) throw new RampartError('fenced', `lease "${f.lease}" epoch ${f.epoch} is no longer held by ${f.holder}`);
   }
 
+  /** Issuance batches committed set-wise or unit by unit (tests and diagnostics). */
+  readonly insertPaths = { setWise: 0, unitByUnit: 0 };
+
+  private readonly batchContext: BatchContext = {
+    checkFence: (tx, f) => this.checkFence(tx, f), idempotencyLockClass: IDEMPOTENCY_LOCK_CLASS, auditLockKey: AUDIT_LOCK_KEY,
+  };
+
   async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult> {
     return this.inserts.submit({ rec, claim, fence, audit });
   }
@@ -252,6 +259,18 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
    */
   private readonly inserts = new PgGroupCommit<InsertArgs, InsertResult>((items) =>
     this.pool.run('insertCertificate', (sql, a) => transaction(sql, async (tx): Promise<Array<Outcome<InsertResult>>> => {
+      // Set-wise first (pg-insert-batch.ts); a retry after a lost connection, or a batch it declines, goes unit by unit.
+      if (!a.retried && items.length > 1) {
+        const batch = await tx.savepoint((sp) => insertBatch(sp, items, this.batchContext)).catch((e: unknown) => {
+          if (isTransient(e) || isConnectionLoss(e)) throw e;
+          return null;
+        });
+        if (batch) {
+          this.insertPaths.setWise++;
+          return batch as Array<Outcome<InsertResult>>;
+        }
+      }
+      this.insertPaths.unitByUnit++;
       const out: Array<Outcome<InsertResult>> = [];
       for (const it of items) {
         try {
