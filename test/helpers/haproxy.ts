@@ -81,7 +81,16 @@ export async function startHaproxy(cfgText: string, dir: string, opts: { timeout
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`haproxy exited (${child.exitCode ?? child.signalCode}):\n${buf}`);
     const ready = await Promise.all(binds.map((b) => accepts(b.host, b.port)));
-    if (ready.every(Boolean)) return proc;
+    if (ready.every(Boolean)) {
+      // Another process may hold one of the ports (taken between the port's check and haproxy's bind): then the
+      // accept above was that process's, and haproxy exits at once with "cannot bind socket". Seen once in CI.
+      await new Promise((r) => setTimeout(r, 150));
+      if (child.exitCode !== null || child.signalCode !== null || /cannot bind/i.test(buf)) {
+        await proc.stop();
+        throw new Error(`haproxy could not bind every address (${binds.map((b) => `${b.host}:${b.port}`).join(', ')}), another process holds one:\n${buf}`);
+      }
+      return proc;
+    }
     if (Date.now() > deadline) {
       await proc.stop();
       throw new Error(`haproxy did not listen on ${binds.map((b) => `${b.host}:${b.port}`).join(', ')}:\n${buf}`);
@@ -92,7 +101,8 @@ export async function startHaproxy(cfgText: string, dir: string, opts: { timeout
 
 /** The stats page CSV as rows keyed by column name (pxname, svname, status, wretr, wredis, ...). */
 export async function haproxyStats(statsUrl: string): Promise<Array<Record<string, string>>> {
-  const r = await fetch(`${statsUrl.replace(/\/$/, '')}/;csv`);
+  const url = `${statsUrl.replace(/\/$/, '')}/;csv`;
+  const r = await fetch(url).catch((e: unknown) => { throw new Error(`GET ${url}: ${describeFetchError(e)}`); });
   if (r.status !== 200) throw new Error(`stats page answered ${r.status}`);
   const lines = (await r.text()).trim().split('\n');
   const cols = lines[0]!.replace(/^# /, '').split(',');
@@ -100,6 +110,12 @@ export async function haproxyStats(statsUrl: string): Promise<Array<Record<strin
     const f = line.split(',');
     return Object.fromEntries(cols.map((c, i) => [c, f[i] ?? '']));
   });
+}
+
+/** A fetch error with its cause (undici's "fetch failed" alone says nothing). */
+function describeFetchError(e: unknown): string {
+  const err = e as { message?: string; cause?: { code?: string; message?: string } };
+  return [err.message ?? String(e), err.cause?.code, err.cause?.message].filter(Boolean).join(': ');
 }
 
 /** Server states keyed 'backend/server': 'UP', 'DOWN', 'UP 1/3' (going down), 'MAINT', ... */
@@ -112,10 +128,20 @@ export async function haproxyServerStates(statsUrl: string): Promise<Record<stri
 export async function waitForServerStates(statsUrl: string, want: (s: Record<string, string>) => boolean, timeoutMs: number): Promise<Record<string, string>> {
   const deadline = Date.now() + timeoutMs;
   let last: Record<string, string> = {};
+  let failed: unknown = null;
   for (;;) {
-    last = await haproxyServerStates(statsUrl);
-    if (want(last)) return last;
-    if (Date.now() > deadline) throw new Error(`haproxy server states not reached within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+    try {
+      last = await haproxyServerStates(statsUrl);
+      failed = null;
+      if (want(last)) return last;
+    } catch (e) {
+      // A poll that fails (a kept-alive connection closed under it) is tried again; only one failing to the deadline counts.
+      failed = e;
+    }
+    if (Date.now() > deadline) {
+      const why = failed ? `; the stats page last failed: ${describeFetchError(failed)}` : '';
+      throw new Error(`haproxy server states not reached within ${timeoutMs} ms: ${JSON.stringify(last)}${why}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
