@@ -5,9 +5,8 @@
  * structure of one shape comes with the same element lengths, its assembled
  * bytes are kept with the offset of each element, and later ones are a copy
  * with their own elements copied in (~1 µs instead of several µs per asn1js
- * block). tbs-layouts.ts does this for TBSCertificates (offsets from a parse);
- * this is the same for any structure whose `assemble` only wraps its
- * elements, used by the OCSP response encoder (validation/ocsp/).
+ * block). Used for any structure whose `assemble` only wraps its elements:
+ * TBSCertificates (tbs-encoder.ts) and OCSP responses (validation/ocsp/).
  *
  * The offsets are where the elements occur, in order, in the assembled
  * bytes, and a layout is kept only after a check: assembling probe elements

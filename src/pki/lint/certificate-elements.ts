@@ -7,8 +7,8 @@
  *
  * A TBSCertificate is its elements (version, serial, signature algorithm,
  * issuer, validity, subject, key, then each extension) wrapped by asn1js, or
- * copied into a layout whose offsets were read back from asn1js' own parse
- * and checked byte for byte (tbs-layouts.ts). So each element is decoded on
+ * copied into a layout whose offsets were checked by assembling probe
+ * elements (der-layouts.ts). So each element is decoded on
  * its own, by the same library types the whole parse uses, and the elements
  * a profile and issuer repeat (algorithm, issuer name, most extensions, the
  * validity within a second) are decoded once, kept by their exact bytes.

@@ -493,6 +493,8 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.deepEqual(targets, ['serial:g1', 'serial:g3'], 'one audit entry per certificate stored, none for the replay or the refused one');
     }));
 
+    // A client's Idempotency-Key is any text: what an array literal or a lock key could trip on.
+    const ODD_KEY = 'n1 "q" \\b, {NULL}\nline';
     it('issuances submitted together with distinct keys: a used key replays, a key reused with another request and a stale fence fail alone', () => withStore(async (s) => {
       const audit = (target: string) => (prev: { seq: number; hash: string } | null) => ({
         seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? 'g', hash: `h${(prev?.seq ?? 0) + 1}`, time: new Date(T0),
@@ -507,7 +509,7 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       const now = await s.tryAcquireLease('leader', 'b', 5000);
       const held = { lease: 'leader', holder: 'b', epoch: now.epoch };
       const results = await Promise.allSettled([
-        s.insertCertificate(cert('n1', 'int-a'), claim('n1'), held, audit('serial:n1')),
+        s.insertCertificate(cert('n1', 'int-a'), claim(ODD_KEY), held, audit('serial:n1')),
         s.insertCertificate(cert('n2', 'int-a'), claim('e1'), held, audit('serial:n2')), // e1 again, same request: e1's certificate
         s.insertCertificate(cert('n3', 'int-a'), claim('e2', 'another request'), held, audit('serial:n3')),
         s.insertCertificate(cert('n4', 'int-a'), claim('n4'), stale, audit('serial:n4')),
@@ -524,7 +526,7 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.equal(v[5]!.audit, undefined, 'no builder, no entry');
       for (const gone of ['n2', 'n3', 'n4']) assert.equal(await s.getCertificate(gone), null, `${gone} was not stored`);
       assert.equal((await s.getCertificate('n6'))?.serial, 'n6');
-      assert.equal((await s.findIdempotent(claim('n1')))?.serial, 'n1', 'the new key is claimed');
+      assert.equal((await s.findIdempotent(claim(ODD_KEY)))?.serial, 'n1', 'the new key is claimed, quotes, commas and all');
       assert.equal(await s.findIdempotent(claim('n4')), null, 'the fenced one claimed nothing');
       const targets: string[] = [];
       let prev = 'g';
