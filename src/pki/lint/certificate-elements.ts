@@ -36,17 +36,28 @@ export interface CertificateElements {
 
 interface Validity { typed: asn.Validity; notBefore: RawTime | null; notAfter: RawTime | null }
 
-/** Decoded elements by type and exact bytes, oldest dropped first beyond the bound. */
+/**
+ * Decoded elements by type and exact bytes, oldest dropped first beyond the
+ * bound. An element is kept the second time it comes: what each certificate
+ * has of its own (subject, key, key identifier, names) is met once and only
+ * noted, so it never pushes out what a profile and issuer repeat.
+ */
 const decoded = new Map<string, unknown>();
 const MAX_DECODED = 1024;
+const seenOnce = new Set<string>();
+const MAX_SEEN = 4096;
 
 function keep<T>(kind: string, bytes: Uint8Array, decode: () => T): T {
   const key = `${kind} ${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
-  let value = decoded.get(key) as T | undefined;
-  if (value === undefined) {
-    value = decode();
+  const hit = decoded.get(key) as T | undefined;
+  if (hit !== undefined) return hit;
+  const value = decode();
+  if (seenOnce.delete(key)) {
     if (decoded.size >= MAX_DECODED) decoded.delete(decoded.keys().next().value!);
     decoded.set(key, value);
+  } else {
+    if (seenOnce.size >= MAX_SEEN) seenOnce.clear();
+    seenOnce.add(key);
   }
   return value;
 }
