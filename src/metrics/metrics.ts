@@ -7,6 +7,7 @@ export class RampartMetrics {
   readonly issued = new Counter({ name: 'rampart_certificates_issued_total', help: 'Certificates issued', labelNames: ['profile'], registers: [this.registry] });
   readonly issueFailures = new Counter({ name: 'rampart_issuance_failures_total', help: 'Issuance requests refused or failed', labelNames: ['code'], registers: [this.registry] });
   readonly revoked = new Counter({ name: 'rampart_certificates_revoked_total', help: 'Certificates revoked', labelNames: ['reason'], registers: [this.registry] });
+  readonly revocationsFollowed = new Counter({ name: 'rampart_revocations_followed_total', help: 'Revocations made by other processes (the CLI, other nodes) since this node started, picked up from the database: cached OCSP answers dropped, CRL shards rebuilt', registers: [this.registry] });
   readonly ocspResponses = new HotCounter({ name: 'rampart_ocsp_responses_total', help: 'OCSP responses sent', labelNames: ['status', 'source'], registers: [this.registry] });
   readonly ocspStoreTimeouts = new Counter({ name: 'rampart_ocsp_store_timeouts_total', help: 'OCSP requests whose certificate status the store did not give in time (answered from a still-valid cached response or with tryLater)', registers: [this.registry] });
   readonly crlGeneration = new Histogram({ name: 'rampart_crl_generation_seconds', help: 'Time to generate and sign a CRL', labelNames: ['issuer'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });

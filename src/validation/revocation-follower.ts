@@ -89,6 +89,7 @@ export class RevocationFollower {
       this.o.ocsp.invalidate(ev.issuerId, ev.serial);
       elsewhere.push(ev.serial);
     }
+    this.o.metrics.revocationsFollowed.inc(elsewhere.length);
     // Each revocation's shard (stored with its certificate) is rebuilt; triggers for one shard coalesce.
     for (const serial of elsewhere) {
       const rec = await this.o.store.getCertificate(serial);
