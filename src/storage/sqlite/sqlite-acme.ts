@@ -7,6 +7,7 @@ import {
   toAcmeAccount, toAcmeAuthorization, toAcmeOrder, toEabKey, type Row,
 } from '../row-mapping.js';
 import { isUniqueViolation } from './sqlite-errors.js';
+import type { GroupCommit } from './group-commit.js';
 
 /** SQLite binds no booleans. */
 const sqliteAuthz = (a: AcmeAuthorization) => ({ ...acmeAuthorizationColumns(a), wildcard: a.wildcard ? 1 : 0 });
@@ -17,6 +18,13 @@ export interface SqliteAcmeAccess {
   prep: (sql: string, db?: Database.Database) => Database.Statement;
   /** The connection for records that need no fsync before the reply. */
   nonceDb: () => Database.Database;
+  /**
+   * The store's group commit: durable ACME writes (accounts, orders,
+   * authorizations, EAB keys) go in its batches, so their fsync runs on
+   * libuv's pool and concurrent requests share it, rather than one fsync
+   * each on the thread that answers OCSP (profiled: ~5 per order).
+   */
+  group: GroupCommit;
 }
 
 export class SqliteAcme {
@@ -24,9 +32,9 @@ export class SqliteAcme {
 
   async insertAcmeAccount(a: AcmeAccount): Promise<void> {
     try {
-      this.x.prep(`INSERT INTO acme_accounts (id, key_thumbprint, jwk, status, contact, eab_kid, created_from_ip, created_at, version)
+      await this.x.group.run(() => this.x.prep(`INSERT INTO acme_accounts (id, key_thumbprint, jwk, status, contact, eab_kid, created_from_ip, created_at, version)
         VALUES (@id, @key_thumbprint, @jwk, @status, @contact, @eab_kid, @created_from_ip, @created_at, @version)`)
-        .run({ ...acmeAccountColumns(a), version: a.version });
+        .run({ ...acmeAccountColumns(a), version: a.version }));
     } catch (e) {
       if (isUniqueViolation(e)) throw new RampartError('conflict', `an ACME account with this key (or id ${a.id}) already exists`);
       throw e;
@@ -45,8 +53,8 @@ export class SqliteAcme {
 
   async updateAcmeAccount(a: AcmeAccount, expectedVersion: number): Promise<boolean> {
     try {
-      return this.x.prep(`UPDATE acme_accounts SET key_thumbprint = @key_thumbprint, jwk = @jwk, status = @status, contact = @contact,
-        version = version + 1 WHERE id = @id AND version = @expected`).run({ ...acmeAccountColumns(a), expected: expectedVersion }).changes === 1;
+      return await this.x.group.run(() => this.x.prep(`UPDATE acme_accounts SET key_thumbprint = @key_thumbprint, jwk = @jwk, status = @status, contact = @contact,
+        version = version + 1 WHERE id = @id AND version = @expected`).run({ ...acmeAccountColumns(a), expected: expectedVersion }).changes === 1);
     } catch (e) {
       if (isUniqueViolation(e)) throw new RampartError('conflict', 'another ACME account already uses this key');
       throw e;
@@ -57,15 +65,16 @@ export class SqliteAcme {
     const insAuthz = this.x.prep(`INSERT INTO acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires,
       challenges, processing_since, created_at, version)
       VALUES (@id, @account_id, @identifier_type, @identifier_value, @wildcard, @status, @expires, @challenges, @processing_since, @created_at, @version)`);
-    const tx = this.x.db.transaction(() => {
+    const work = (): void => {
       this.x.prep(`INSERT INTO acme_orders (id, account_id, status, expires, identifiers, authorization_ids, not_before, not_after, error,
         certificate_serial, replaces, csr_der, processing_since, created_at, version)
         VALUES (@id, @account_id, @status, @expires, @identifiers, @authorization_ids, @not_before, @not_after, @error,
           @certificate_serial, @replaces, @csr_der, @processing_since, @created_at, @version)`).run({ ...acmeOrderColumns(o), version: o.version });
       for (const a of newAuthorizations) insAuthz.run({ ...sqliteAuthz(a), version: a.version });
-    });
+    };
     try {
-      tx.immediate();
+      // One unit of the group commit: its own savepoint, so the order and its authorizations go in together or not at all.
+      await this.x.group.run(work);
     } catch (e) {
       if (isUniqueViolation(e)) throw new RampartError('conflict', `ACME order ${o.id} or one of its authorizations already exists`);
       throw e;
@@ -95,10 +104,13 @@ export class SqliteAcme {
   }
 
   async updateAcmeOrder(o: AcmeOrder, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
-    return this.x.prep(`UPDATE acme_orders SET status = @status, expires = @expires, identifiers = @identifiers,
+    const sql = `UPDATE acme_orders SET status = @status, expires = @expires, identifiers = @identifiers,
       authorization_ids = @authorization_ids, not_before = @not_before, not_after = @not_after, error = @error,
       certificate_serial = @certificate_serial, replaces = @replaces, csr_der = @csr_der, processing_since = @processing_since,
-      version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.x.nonceDb() : this.x.db).run({ ...acmeOrderColumns(o), expected: expectedVersion }).changes === 1;
+      version = version + 1 WHERE id = @id AND version = @expected`;
+    const values = { ...acmeOrderColumns(o), expected: expectedVersion };
+    if (opts.durable === false) return this.x.prep(sql, this.x.nonceDb()).run(values).changes === 1;
+    return this.x.group.run(() => this.x.prep(sql).run(values).changes === 1);
   }
 
   async findAcmeOrderReplacing(accountId: string, certId: string): Promise<AcmeOrder | null> {
@@ -124,9 +136,11 @@ export class SqliteAcme {
   }
 
   async updateAcmeAuthorization(a: AcmeAuthorization, expectedVersion: number, opts: { durable?: boolean } = {}): Promise<boolean> {
-    return this.x.prep(`UPDATE acme_authorizations SET status = @status, expires = @expires, challenges = @challenges,
-      processing_since = @processing_since, version = version + 1 WHERE id = @id AND version = @expected`, opts.durable === false ? this.x.nonceDb() : this.x.db)
-      .run({ ...sqliteAuthz(a), expected: expectedVersion }).changes === 1;
+    const sql = `UPDATE acme_authorizations SET status = @status, expires = @expires, challenges = @challenges,
+      processing_since = @processing_since, version = version + 1 WHERE id = @id AND version = @expected`;
+    const values = { ...sqliteAuthz(a), expected: expectedVersion };
+    if (opts.durable === false) return this.x.prep(sql, this.x.nonceDb()).run(values).changes === 1;
+    return this.x.group.run(() => this.x.prep(sql).run(values).changes === 1);
   }
 
   async findValidAcmeAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, validAfter: Date): Promise<AcmeAuthorization | null> {
@@ -157,13 +171,13 @@ export class SqliteAcme {
   }
 
   async pruneAcmeNonces(now: Date): Promise<number> {
-    return this.x.prep('DELETE FROM acme_nonces WHERE expires_at < ?').run(now.getTime()).changes;
+    return this.x.group.run(() => this.x.prep('DELETE FROM acme_nonces WHERE expires_at < ?').run(now.getTime()).changes);
   }
 
   async insertEabKey(k: EabKey): Promise<void> {
     try {
-      this.x.prep(`INSERT INTO acme_eab_keys (kid, sealed_key, description, created_at, bound_account_id, revoked_at)
-        VALUES (@kid, @sealed_key, @description, @created_at, @bound_account_id, @revoked_at)`).run(eabKeyColumns(k));
+      await this.x.group.run(() => this.x.prep(`INSERT INTO acme_eab_keys (kid, sealed_key, description, created_at, bound_account_id, revoked_at)
+        VALUES (@kid, @sealed_key, @description, @created_at, @bound_account_id, @revoked_at)`).run(eabKeyColumns(k)));
     } catch (e) {
       if (isUniqueViolation(e)) throw new RampartError('conflict', `an EAB key with kid "${k.kid}" already exists`);
       throw e;
@@ -180,12 +194,12 @@ export class SqliteAcme {
   }
 
   async bindEabKey(kid: string, accountId: string): Promise<boolean> {
-    return this.x.prep('UPDATE acme_eab_keys SET bound_account_id = ? WHERE kid = ? AND bound_account_id IS NULL AND revoked_at IS NULL')
-      .run(accountId, kid).changes === 1;
+    return this.x.group.run(() => this.x.prep('UPDATE acme_eab_keys SET bound_account_id = ? WHERE kid = ? AND bound_account_id IS NULL AND revoked_at IS NULL')
+      .run(accountId, kid).changes === 1);
   }
 
   async revokeEabKey(kid: string, at: Date): Promise<boolean> {
-    return this.x.prep('UPDATE acme_eab_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL').run(at.getTime(), kid).changes === 1;
+    return this.x.group.run(() => this.x.prep('UPDATE acme_eab_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL').run(at.getTime(), kid).changes === 1);
   }
 
   async countRateEvents(bucket: string, since: Date): Promise<number> {
@@ -203,6 +217,6 @@ export class SqliteAcme {
   }
 
   async pruneRateEvents(before: Date): Promise<number> {
-    return this.x.prep('DELETE FROM acme_rate_events WHERE at < ?').run(before.getTime()).changes;
+    return this.x.group.run(() => this.x.prep('DELETE FROM acme_rate_events WHERE at < ?').run(before.getTime()).changes);
   }
 }

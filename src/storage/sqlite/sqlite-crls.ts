@@ -30,7 +30,6 @@ const EMPTY = Buffer.alloc(0);
 
 export class SqliteCrls {
   constructor(
-    private readonly db: Database.Database,
     private readonly prep: (sql: string) => Database.Statement,
     private readonly checkFence: (f: Fence | undefined) => void,
     /** Runs one of these read statements off the main thread (the store's inventory reader). */
@@ -94,13 +93,13 @@ export class SqliteCrls {
   }
 
   async nextCrlNumber(issuerId: string): Promise<bigint> {
-    const tx = this.db.transaction((): bigint => {
+    // One unit of the group commit (durable before the number is used; its fsync off this thread): every CRL build takes one.
+    return this.group.run((): bigint => {
       this.prep(`INSERT INTO crl_counters (issuer_id, last_number) VALUES (?, 1)
         ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1`).run(issuerId);
       const r = this.prep('SELECT last_number FROM crl_counters WHERE issuer_id = ?').get(issuerId) as Row;
       return BigInt(r.last_number as number);
     });
-    return tx.immediate();
   }
 
   async saveCrl(rec: CrlRecord, fence?: Fence, retention: CrlRetention = DEFAULT_CRL_RETENTION): Promise<void> {
