@@ -165,7 +165,7 @@ export class SqliteAcme {
     // it is written on a second connection with synchronous=NORMAL (in WAL
     // mode: safe against a process crash, not against power loss; the next
     // FULL commit flushes it), which halves the fsyncs of an ACME order.
-    // See docs/DESIGN.md, "ACME nonces".
+    // See docs/DESIGN.md, "ACME" (Nonces).
     return this.x.prep('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING', this.x.nonceDb())
       .run(nonce, expiresAt.getTime()).changes === 1;
   }
