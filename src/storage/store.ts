@@ -126,6 +126,8 @@ export interface CrlStore {
   latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null>;
   /** The number of that CRL alone (an index read, not the CRL's bytes): whether a cached copy is still the latest. */
   latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null>;
+  /** That CRL without its bytes (number, times, entries): whether it is due, read at start for every scope. */
+  latestCrlMeta(issuerId: string, shard?: number): Promise<Omit<CrlRecord, 'der'> | null>;
   /** The CRLs a scope keeps (numbers and DER sizes), newest first: what retention left. */
   storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>>;
 }

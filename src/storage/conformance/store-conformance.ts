@@ -296,6 +296,9 @@ export function storeConformance(name: string, factory: () => Promise<{ store: S
       assert.equal(got.entries, 3);
       assert.ok(Buffer.from(got.der).equals(Buffer.from(a.der)), 'the same bytes');
       assert.deepEqual((await s.storedCrls('int-a', 4)).map((c) => c.size), [1_200_017]);
+      assert.deepEqual(await s.latestCrlMeta('int-a', 4), { issuerId: 'int-a', number: a.number, thisUpdate: new Date(T0), nextUpdate: new Date(T0 + DAY), entries: 3, shard: 4 },
+        'the newest CRL\'s facts without its bytes');
+      assert.equal(await s.latestCrlMeta('int-a', 5), null);
       const keep = { count: 3, bytes: 1_500_000 };
       const b = await save(400_000, keep);
       assert.deepEqual((await s.storedCrls('int-a', 4)).map((c) => c.number), [b.number], 'the older one went: the scope passed its bytes');

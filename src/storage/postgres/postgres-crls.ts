@@ -94,6 +94,14 @@ export class PostgresCrls {
     return r ? toCrl(r) : null;
   }
 
+  async latestCrlMeta(issuerId: string, shard?: number): Promise<Omit<CrlRecord, 'der'> | null> {
+    const [r] = await this.pool.run('latestCrlMeta', (sql) => sql`SELECT issuer_id, number, this_update, next_update, entries, shard, ''::bytea AS der FROM crls
+      WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard ?? null}::int ORDER BY number DESC LIMIT 1`);
+    if (!r) return null;
+    const { der: _, ...meta } = toCrl(r);
+    return meta;
+  }
+
   async latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> {
     const [r] = await this.pool.run('latestCrlNumber', (sql) => sql`SELECT number FROM crls
       WHERE issuer_id = ${issuerId} AND shard IS NOT DISTINCT FROM ${shard ?? null}::int ORDER BY number DESC LIMIT 1`);

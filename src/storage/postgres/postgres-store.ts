@@ -443,6 +443,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
   saveCrl(rec: CrlRecord, fence?: Fence, retention?: CrlRetention): Promise<void> { return this.crls.saveCrl(rec, fence, retention); }
   storedCrls(issuerId: string, shard?: number): Promise<Array<{ number: bigint; size: number }>> { return this.crls.storedCrls(issuerId, shard); }
   latestCrl(issuerId: string, shard?: number): Promise<CrlRecord | null> { return this.crls.latestCrl(issuerId, shard); }
+  latestCrlMeta(issuerId: string, shard?: number): Promise<Omit<CrlRecord, 'der'> | null> { return this.crls.latestCrlMeta(issuerId, shard); }
   latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> { return this.crls.latestCrlNumber(issuerId, shard); }
 
   // ---- tokens

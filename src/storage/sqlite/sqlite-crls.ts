@@ -209,6 +209,14 @@ export class SqliteCrls {
     return at === size ? out : null;
   }
 
+  async latestCrlMeta(issuerId: string, shard?: number): Promise<Omit<CrlRecord, 'der'> | null> {
+    const r = this.prep(`SELECT issuer_id, number, this_update, next_update, entries, shard, X'' AS der FROM crls
+      WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC LIMIT 1`).get(issuerId, shard ?? null) as Row | undefined;
+    if (!r) return null;
+    const { der: _, ...meta } = toCrl(r);
+    return meta;
+  }
+
   async latestCrlNumber(issuerId: string, shard?: number): Promise<bigint | null> {
     const r = this.prep('SELECT number FROM crls WHERE issuer_id = ? AND shard IS ? ORDER BY number DESC LIMIT 1').get(issuerId, shard ?? null) as Row | undefined;
     return r ? BigInt(r.number as number | bigint | string) : null;
