@@ -1,5 +1,8 @@
 /**
- * The issuances of one group commit (pg-group-commit.ts) as a handful of
+ * How the issuances of one group commit (pg-group-commit.ts) are written:
+ * set-wise (insertBatch), or unit by unit (insertUnit) with the same rows.
+ *
+ * Set-wise: a handful of
  * set-wise statements instead of ~11 round trips per issuance: each distinct
  * fence checked once (its lease row locked FOR SHARE to the commit), every
  * idempotency key locked (in hash order) and looked up in one query, the
@@ -31,6 +34,10 @@ export interface BatchContext {
   checkFence(tx: TransactionSql, f: Fence | undefined): Promise<void>;
   idempotencyLockClass: number;
   auditLockKey: string;
+  /** The certificate an earlier request with this key issued; throws 'idempotencyMismatch' for another request. */
+  findIdempotent(tx: TransactionSql, claim: IdempotencyClaim): Promise<CertificateRecord | null>;
+  /** Appends one audit entry under the chain lock (held to the commit). */
+  appendAudit(tx: TransactionSql, build: AuditBuilder): Promise<AuditEntry>;
 }
 
 const CERT_COLS = ['serial', 'issuer_id', 'profile', 'subject', 'sans', 'search', 'not_before', 'not_after', 'der', 'status', 'revoked_at', 'revocation_reason', 'created_at', 'requester', 'crl_shard'] as const;
@@ -51,6 +58,10 @@ function certRow(rec: CertificateRecord): Record<(typeof CERT_COLS)[number], Val
     der: Buffer.from(rec.der.buffer, rec.der.byteOffset, rec.der.byteLength), status: rec.status, revoked_at: rec.revokedAt?.getTime() ?? null,
     revocation_reason: rec.revocationReason, created_at: rec.createdAt.getTime(), requester: rec.requester, crl_shard: rec.crlShard ?? null,
   };
+}
+
+function idemRow(rec: CertificateRecord, c: IdempotencyClaim): Record<(typeof IDEM_COLS)[number], Value> {
+  return { requester: c.requester, key: c.key, request_hash: c.requestHash, serial: rec.serial, created_at: rec.createdAt.getTime() };
 }
 
 function auditRow(e: AuditEntry): Record<(typeof AUDIT_COLS)[number], Value> {
@@ -104,9 +115,7 @@ export async function insertBatch(tx: TransactionSql, items: readonly InsertArgs
   const fresh = items.map((it, i) => ({ it, i })).filter(({ i }) => !out[i]);
   if (fresh.length) {
     await tx`INSERT INTO certificates ${tx(fresh.map(({ it }) => certRow(it.rec)), ...CERT_COLS)}`;
-    const idem = fresh.filter(({ it }) => it.claim).map(({ it }) => ({
-      requester: it.claim!.requester, key: it.claim!.key, request_hash: it.claim!.requestHash, serial: it.rec.serial, created_at: it.rec.createdAt.getTime(),
-    }));
+    const idem = fresh.filter(({ it }) => it.claim).map(({ it }) => idemRow(it.rec, it.claim!));
     if (idem.length) await tx`INSERT INTO idempotency ${tx(idem, ...IDEM_COLS)}`;
     // Last, as in the unit-by-unit path: the chain lock is held from here to the commit.
     const entries = new Map<number, AuditEntry>();
@@ -128,4 +137,30 @@ export async function insertBatch(tx: TransactionSql, items: readonly InsertArgs
     }
   }
   return out as Array<Outcome<InsertResult>>;
+}
+
+/**
+ * One issuance of a batch on its own (in its own savepoint): the path for a
+ * batch the set-wise one declines, and for a retry after a lost connection.
+ */
+export async function insertUnit(tx: TransactionSql, { rec, claim, fence, audit }: InsertArgs, retried: boolean, ctx: BatchContext): Promise<InsertResult> {
+  if (retried) {
+    // An earlier attempt may have committed before its connection dropped. A
+    // row with our serial and identical DER is that commit (serials are random
+    // and the DER signs the serial): report success, as the original issuance
+    // (not a replay). The idempotency claim, if any, went in with it. Checked
+    // before the fence: that commit passed the fence check of its own transaction.
+    const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${rec.serial}`;
+    if (mine && Buffer.isBuffer(mine.der) && mine.der.equals(certRow(rec).der as Buffer)) return { record: toCert(mine), replayed: false };
+  }
+  await ctx.checkFence(tx, fence);
+  if (claim) {
+    await tx`SELECT pg_advisory_xact_lock(${ctx.idempotencyLockClass}::int, hashtext(${claimKey(claim)}))`;
+    const earlier = await ctx.findIdempotent(tx, claim);
+    if (earlier) return { record: earlier, replayed: true };
+  }
+  await tx`INSERT INTO certificates ${tx([certRow(rec)], ...CERT_COLS)}`;
+  if (claim) await tx`INSERT INTO idempotency ${tx([idemRow(rec, claim)], ...IDEM_COLS)}`;
+  // Last, so the audit chain lock is taken as late as possible (it is held to the batch's commit).
+  return { record: rec, replayed: false, ...(audit ? { audit: await ctx.appendAudit(tx, audit) } : {}) };
 }

@@ -41,7 +41,7 @@ import { PostgresSsh } from './postgres-ssh.js';
 import { PostgresCampaigns } from './postgres-campaigns.js';
 import { PgPool, isConnectionLoss, isTransient, transaction, type PgPoolOptions } from './pg-pool.js';
 import { PgGroupCommit, type Outcome } from './pg-group-commit.js';
-import { insertBatch, type BatchContext, type InsertArgs } from './pg-insert-batch.js';
+import { insertBatch, insertUnit, type BatchContext, type InsertArgs } from './pg-insert-batch.js';
 import { postgresCrlCounters, snapshotPostgres } from './postgres-snapshot.js';
 import { postgresBulkInsert } from './postgres-bulk.js';
 import { postgresIntegrity } from './postgres-integrity.js';
@@ -80,7 +80,6 @@ const REVOCATION_EVENTS_LOCK_KEY = '8241989122787735147'; // 0x72616d707265766b
 const IDEMPOTENCY_LOCK_CLASS = 0x72616d70;
 
 const buf = (v: Uint8Array): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-const sameBytes = (a: unknown, b: Uint8Array): boolean => Buffer.isBuffer(a) && a.equals(buf(b));
 
 function toLease(name: string, r: Row): LeaseState {
   return {
@@ -245,6 +244,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
 
   private readonly batchContext: BatchContext = {
     checkFence: (tx, f) => this.checkFence(tx, f), idempotencyLockClass: IDEMPOTENCY_LOCK_CLASS, auditLockKey: AUDIT_LOCK_KEY,
+    findIdempotent: (tx, claim) => this.findIdem(tx, claim), appendAudit: (tx, build) => this.appendAuditInTx(tx, build, null),
   };
 
   async insertCertificate(rec: CertificateRecord, claim?: IdempotencyClaim, fence?: Fence, audit?: AuditBuilder): Promise<InsertResult> {
@@ -274,7 +274,7 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
       const out: Array<Outcome<InsertResult>> = [];
       for (const it of items) {
         try {
-          out.push({ ok: true, value: await tx.savepoint((sp) => this.insertOne(sp, it, a.retried)) as InsertResult });
+          out.push({ ok: true, value: await tx.savepoint((sp) => insertUnit(sp, it, a.retried, this.batchContext)) as InsertResult });
         } catch (e) {
           if (isTransient(e) || isConnectionLoss(e)) throw e;
           out.push({ ok: false, error: e });
@@ -282,35 +282,6 @@ export class PostgresStore extends PostgresAcmeStore implements Store {
       }
       return out;
     })));
-
-  private async insertOne(tx: TransactionSql, { rec, claim, fence, audit }: InsertArgs, retried: boolean): Promise<InsertResult> {
-    if (retried) {
-      // An earlier attempt may have committed before its connection
-      // dropped. A row with our serial and identical DER is that commit
-      // (serials are random and the DER signs the serial): report success,
-      // as the original issuance (not a replay). The idempotency claim, if
-      // any, went in with it. Checked before the fence: that commit passed
-      // the fence check of its own transaction.
-      const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${rec.serial}`;
-      if (mine && sameBytes(mine.der, rec.der)) return { record: toCert(mine), replayed: false };
-    }
-    await this.checkFence(tx, fence);
-    if (claim) {
-      await tx`SELECT pg_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}::int, hashtext(${claim.requester} || chr(10) || ${claim.key}))`;
-      const earlier = await this.findIdem(tx, claim);
-      if (earlier) return { record: earlier, replayed: true };
-    }
-    await tx`INSERT INTO certificates (serial, issuer_id, profile, subject, sans, search, not_before, not_after, der, status, revoked_at, revocation_reason, created_at, requester, crl_shard)
-      VALUES (${rec.serial}, ${rec.issuerId}, ${rec.profile}, ${rec.subject}, ${JSON.stringify(rec.sans)},
-        ${[rec.subject, ...rec.sans].join('\n').toLowerCase()}, ${rec.notBefore.getTime()}, ${rec.notAfter.getTime()}, ${buf(rec.der)},
-        ${rec.status}, ${rec.revokedAt?.getTime() ?? null}, ${rec.revocationReason}, ${rec.createdAt.getTime()}, ${rec.requester}, ${rec.crlShard ?? null}::int)`;
-    if (claim) {
-      await tx`INSERT INTO idempotency (requester, key, request_hash, serial, created_at)
-        VALUES (${claim.requester}, ${claim.key}, ${claim.requestHash}, ${rec.serial}, ${rec.createdAt.getTime()})`;
-    }
-    // Last, so the audit chain lock is taken as late as possible (it is held to the batch's commit).
-    return { record: rec, replayed: false, ...(audit ? { audit: await this.appendAuditInTx(tx, audit, null) } : {}) };
-  }
 
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
     const [r] = await this.pool.run('getCertificate', (sql) => sql`SELECT * FROM certificates WHERE serial = ${serial}`);
