@@ -124,25 +124,42 @@ function assembleTbs(elements: Uint8Array[]): Uint8Array {
  * AlgorithmIdentifier) as its signature field. Each element is encoded on
  * its own; asn1js wraps them, or a kept layout of the same lengths does.
  */
-export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array): Uint8Array {
-  return encodeTbsElements(t, signatureAlgorithm).der;
+export function encodeTbs(t: CertificateTemplate, signatureAlgorithm: Uint8Array, given?: GivenElements): Uint8Array {
+  return encodeTbsElements(t, signatureAlgorithm, given).der;
+}
+
+/**
+ * Elements of the template already encoded by the caller, with the encoders
+ * below (serialElement, validityElement, subjectAltNameElements) or from a
+ * layout of theirs (value-layouts.ts): they must be what those give for `t`.
+ */
+export interface GivenElements { serial?: Uint8Array; validity?: Uint8Array; subjectAltName?: Uint8Array[] }
+
+/** The serial as a DER INTEGER. */
+export function serialElement(serial: Uint8Array): Uint8Array {
+  return new Uint8Array(new asn1js.Integer({ valueHex: serial }).toBER());
+}
+
+/** The subjectAltName extension, if the template has names (zero or one element). */
+export function subjectAltNameElements(t: Pick<CertificateTemplate, 'san' | 'subject'>): Uint8Array[] {
+  return subjectAltName(t).map(der);
 }
 
 /** The same, with the elements it is made of, in order (the lint decodes them one by one: lint/certificate-elements.ts). */
-export function encodeTbsElements(t: CertificateTemplate, signatureAlgorithm: Uint8Array): { der: Uint8Array; elements: Uint8Array[] } {
+export function encodeTbsElements(t: CertificateTemplate, signatureAlgorithm: Uint8Array, given: GivenElements = {}): { der: Uint8Array; elements: Uint8Array[] } {
   const parts = sharedParts(t);
   const key = keyParts(t.subjectSpki);
   const elements: Uint8Array[] = [
     VERSION_V3,
-    new Uint8Array(new asn1js.Integer({ valueHex: t.serial }).toBER()),
+    given.serial ?? serialElement(t.serial),
     signatureAlgorithm,
     t.issuer ? nameDer(t.issuer.name) : der(t.subject),
-    validityDer(t.notBefore, t.notAfter),
+    given.validity ?? validityElement(t.notBefore, t.notAfter),
     nameDer(t.subject),
     key.spki,
     ...parts.leading, key.ski,
     t.issuer ? parts.authorityKeyId : der(authorityKeyId(t)),
-    ...subjectAltName(t).map(der), ...parts.trailing,
+    ...(given.subjectAltName ?? subjectAltNameElements(t)), ...parts.trailing,
   ];
   return { der: layouts.encode('tbs', elements, assembleTbs), elements };
 }
@@ -150,7 +167,8 @@ export function encodeTbsElements(t: CertificateTemplate, signatureAlgorithm: Ui
 /** The last validity encoded: certificates issued within the same second share it. */
 let lastValidity: { notBefore: number; notAfter: number; der: Uint8Array } | null = null;
 
-function validityDer(notBefore: Date, notAfter: Date): Uint8Array {
+/** The Validity (UTCTime through 2049, GeneralizedTime after, as asn1-x509's Time chooses). */
+export function validityElement(notBefore: Date, notAfter: Date): Uint8Array {
   const nb = notBefore.getTime();
   const na = notAfter.getTime();
   if (lastValidity?.notBefore !== nb || lastValidity.notAfter !== na) {

@@ -104,17 +104,39 @@ export async function synthesizeInventory(deps: SynthesizeDeps, o: SynthesizeOpt
   const result: SynthesizeResult = { count: 0, revoked: 0, expired: 0, seed, issuerId: issuer.id, elapsedMs: 0 };
   const encode = (start: number): Promise<SyntheticTbs[]> =>
     pool.encodeSynthetic({ spec, keys, algorithm: signer.algorithm, base, start, count: Math.min(JOB_SIZE, o.count - start), crlUrls });
-  // Jobs run ahead (two per worker) and are taken in index order; a batch is signed and stored while the next ones encode.
-  const ahead: Array<Promise<SyntheticTbs[]>> = [];
+  const toRow = (c: SyntheticTbs, signature: Uint8Array): BulkCertificate => {
+    const revoked = c.revokedAt !== null;
+    return {
+      serial: c.serial, issuerId: issuer.id, profile: o.profile, subject: c.subject, sans: c.sans,
+      notBefore: new Date(c.notBefore), notAfter: new Date(c.notAfter), der: assembleCertificate(c.tbsDer, signer.algorithm, signature),
+      status: revoked ? 'revoked' : 'good', revokedAt: revoked ? new Date(c.revokedAt!) : null, revocationReason: c.reason, crlEntry: c.crlEntry,
+      createdAt: new Date(c.notBefore + 60_000), requester: actor.id, crlShard: c.crlShard,
+    };
+  };
+  // A job's certificates are signed as soon as it is encoded, in the background (libuv's pool for a
+  // software key), so signatures are made while this thread stores the batch before.
+  const prepare = async (start: number): Promise<BulkCertificate[]> => {
+    const job = await encode(start);
+    const signatures = await Promise.all(job.map((c) => signer.sign(c.tbsDer, { background: true })));
+    return job.map((c, k) => toRow(c, signatures[k]!));
+  };
+  // Jobs run ahead and are taken in index order: a whole batch and two jobs per worker more, so that the
+  // workers and the signing threads have work for as long as this thread stores a batch.
+  const ahead: Array<Promise<BulkCertificate[]>> = [];
+  const depth = Math.ceil(batchSize / JOB_SIZE) + Math.max(2, workers * 2);
   await deps.store.bulkLoadMode(true);
   try {
     let next = 0;
     const fill = (): void => {
-      while (next < o.count && ahead.length < Math.max(2, workers * 2)) { ahead.push(encode(next)); next += JOB_SIZE; }
+      while (next < o.count && ahead.length < depth) { ahead.push(prepare(next)); next += JOB_SIZE; }
     };
     let rows: BulkCertificate[] = [];
     const flush = async (): Promise<void> => {
       await deps.store.bulkInsertCertificates(rows);
+      for (const r of rows) {
+        if (r.status === 'revoked') result.revoked++;
+        if (r.notAfter.getTime() <= spec.nowMs) result.expired++;
+      }
       result.count += rows.length;
       rows = [];
       o.onProgress?.({ done: result.count, total: o.count, elapsedMs: performance.now() - t0 });
@@ -123,18 +145,7 @@ export async function synthesizeInventory(deps: SynthesizeDeps, o: SynthesizeOpt
     while (ahead.length) {
       const job = await ahead.shift()!;
       fill();
-      for (const c of job) {
-        const der = assembleCertificate(c.tbsDer, signer.algorithm, await signer.sign(c.tbsDer));
-        const revoked = c.revokedAt !== null;
-        if (revoked) result.revoked++;
-        if (c.notAfter <= spec.nowMs) result.expired++;
-        rows.push({
-          serial: c.serial, issuerId: issuer.id, profile: o.profile, subject: c.subject, sans: c.sans,
-          notBefore: new Date(c.notBefore), notAfter: new Date(c.notAfter), der, status: revoked ? 'revoked' : 'good',
-          revokedAt: revoked ? new Date(c.revokedAt!) : null, revocationReason: c.reason, crlEntry: c.crlEntry,
-          createdAt: new Date(c.notBefore + 60_000), requester: actor.id, crlShard: c.crlShard,
-        });
-      }
+      for (const r of job) rows.push(r);
       if (rows.length >= batchSize) await flush();
     }
     if (rows.length) await flush();

@@ -79,10 +79,10 @@ export class SoftwareSigner implements Signer {
   constructor(readonly keyRef: string, readonly algorithm: KeyAlgorithm, private readonly key: KeyObject) {
     this.spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
   }
-  async sign(data: Uint8Array): Promise<Uint8Array> {
+  async sign(data: Uint8Array, o?: { background?: boolean }): Promise<Uint8Array> {
     const key = signingKey(this.algorithm, this.key);
-    if (data.byteLength <= ASYNC_SIGN_FROM) return new Uint8Array(cryptoSign(signHash(this.algorithm), data, key));
-    // A large input (a CRL's TBSCertList): hashed and signed on libuv's thread pool, not on the thread that answers OCSP.
+    if (data.byteLength <= ASYNC_SIGN_FROM && !o?.background) return new Uint8Array(cryptoSign(signHash(this.algorithm), data, key));
+    // A large input (a CRL's TBSCertList) or bulk work: hashed and signed on libuv's thread pool, not on the thread that answers OCSP.
     return new Promise((resolve, reject) => {
       cryptoSign(signHash(this.algorithm), data, key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig))));
     });

@@ -98,6 +98,8 @@ export class SqliteStore implements Store {
       }
     });
     apply.immediate();
+    // A bulk load that stopped half-way left rows out of name search: index them now (sqlite-bulk.ts).
+    (this.bulk ??= new SqliteBulk(this.db)).finishSearchIndex();
   }
 
   async ping(): Promise<void> {
@@ -255,6 +257,8 @@ export class SqliteStore implements Store {
 
   async bulkLoadMode(on: boolean): Promise<void> {
     this.group.flush();
+    // The WAL's frames are copied into the file by the checkpointer's thread, not inside each batch's commit on this one.
+    if (on) this.offloadCheckpoints();
     (this.bulk ??= new SqliteBulk(this.db)).mode(on);
   }
 
