@@ -56,3 +56,15 @@ test('no layout is kept when an element also occurs earlier in the wrapping, or 
   assert.equal(fresh.stats.hits, 0);
   assert.ok(fresh.stats.refused >= 1);
 });
+
+test('signed certificates assembled from kept layouts are asn1js\' bytes, for every signature length', async () => {
+  const { assembleCertificate } = await import('./certificate-builder.js');
+  const { algorithmDer } = await import('./algorithms.js');
+  const tbs = [octets(300), octets(300), octets(301), octets(128)];
+  for (let i = 0; i < 60; i++) {
+    const t = tbs[i % tbs.length]!;
+    const signature = randomBytes(69 + (i % 4));
+    const direct = sequenceOf([t, algorithmDer('ecdsa-p256'), new asn1js.BitString({ valueHex: signature })]);
+    assert.deepEqual(Buffer.from(assembleCertificate(t, 'ecdsa-p256', signature)), Buffer.from(direct), `case ${i}`);
+  }
+});
