@@ -51,7 +51,7 @@ test('an encoding that depends on more than the lengths is refused at the check 
 test('synthetic TBSCertificates from layouts are canonical DER with exactly the planned serial, names and validity', () => {
   const keys = Array.from({ length: 4 }, () => new Uint8Array(createPublicKey(generateKeyObject('ecdsa-p256')).export({ type: 'spki', format: 'der' })));
   // Issuer valid past 2050: some certificates end in GeneralizedTime, of another length.
-  const spec: SyntheticSpec = { seed: 'layouts', nowMs: Date.UTC(2049, 11, 1), revokedFraction: 0.2, expiredFraction: 0.2, issuerNotAfterMs: Date.UTC(2060, 0, 1), keyCount: 4 };
+  const spec: SyntheticSpec = { seed: 'layouts', nowMs: Date.UTC(2049, 11, 1), revokedFraction: 0.2, expiredFraction: 0.2, issuerNotAfterMs: Date.UTC(2060, 0, 1), keyCount: 4, count: 3000 };
   const crlUrls = Array.from({ length: 16 }, (_, i) => `http://127.0.0.1:1/crl/int-x/${i}.crl`);
   const before = syntheticLayoutStats().hits;
   const out = encodeSyntheticRange({ ...base, subjectSpki: keys[0]! }, { spec, keys, algorithm: 'ecdsa-p256', start: 0, count: 3000, crlUrls });

@@ -8,7 +8,7 @@
  * here with the CA's Signer (an HSM key works too), and rows go to the store
  * in large transactions (BulkLoadCapable). A small set of subject keys is
  * shared. One audit entry records the load (who, count, seed), not one per
- * certificate. Deterministic: the same seed gives the same inventory.
+ * certificate. Deterministic: the same seed and count give the same inventory.
  */
 import { randomBytes } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
@@ -85,7 +85,7 @@ export async function synthesizeInventory(deps: SynthesizeDeps, o: SynthesizeOpt
   const now = deps.clock.now();
   const spec: SyntheticSpec = {
     seed, nowMs: now.getTime(), revokedFraction: o.revokedFraction, expiredFraction: o.expiredFraction,
-    issuerNotAfterMs: issuer.notAfter.getTime(), keyCount: KEY_COUNT,
+    issuerNotAfterMs: issuer.notAfter.getTime(), keyCount: KEY_COUNT, count: o.count,
   };
   const first = serialHex(planCertificate(spec, 0).serial);
   if (await deps.store.getCertificate(first)) throw new RampartError('conflict', `the inventory of seed "${seed}" is already stored (serial ${first}): use another seed`);

@@ -27,7 +27,7 @@ export function registerInventory(program: Command, g: () => GlobalOptions): voi
     .requiredOption('--count <n>', 'number of certificates', num)
     .option('--revoked-fraction <f>', 'fraction revoked (0..1)', num, 0.1)
     .option('--expired-fraction <f>', 'fraction already expired (0..1)', num, 0.1)
-    .option('--seed <text>', 'seed: the same seed gives the same inventory (default random)')
+    .option('--seed <text>', 'seed: the same seed and count give the same inventory (default random)')
     .option('--profile <name>', 'certificate profile whose extensions the certificates carry', 'server')
     .option('--batch-size <n>', 'rows per database transaction', num, 10_000)
     .option('--workers <n>', 'encoding worker threads (default one per CPU, at most 4)', num)

@@ -58,38 +58,14 @@ export class SqliteCrls {
     } while (cursor);
   }
 
+  /** The same scan (sqlite-revoked-scan.ts, in the reader thread) returning one entry per row. */
   async *iterateRevoked(issuerId: string, now: Date, shard?: number): AsyncIterable<RevokedEntry> {
-    // Keyset pagination in short chunks: no statement stays open across a
-    // yield, memory stays flat however many entries there are, and every
-    // query reads the covering partial index of revoked rows (issuer, shard,
-    // serial, ...) in order, never the table. A shard is one range of it; the
-    // complete scope reads the rows without a shard, then every shard in
-    // (shard, serial) order.
-    const cols = `SELECT serial, crl_shard, revoked_at, revocation_reason, crl_entry FROM certificates INDEXED BY certificates_revoked_shard
-      WHERE issuer_id = ? AND status = 'revoked' AND not_after > ?`;
-    // The chunks are read by the inventory reader thread: at 1M revoked a shard holds ~62k entries,
-    // which read here took ~150 ms of the thread that answers OCSP per revocation (scale bench, 10M).
-    const chunks = (sql: string, args: () => unknown[], next: (last: Row) => void) => this.revokedRows(sql, issuerId, now, args, next);
-    if (shard !== undefined) {
-      let after = '';
-      yield* chunks(`${cols} AND crl_shard = ${Number(shard)} AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`, () => [after], (l) => { after = String(l.serial); });
-      return;
-    }
-    let after = '';
-    yield* chunks(`${cols} AND crl_shard IS NULL AND serial > ? ORDER BY serial LIMIT ${REVOKED_CHUNK}`, () => [after], (l) => { after = String(l.serial); });
-    let atShard = -1;
-    after = '';
-    yield* chunks(`${cols} AND (crl_shard, serial) > (?, ?) ORDER BY crl_shard, serial LIMIT ${REVOKED_CHUNK}`,
-      () => [atShard, after], (l) => { atShard = Number(l.crl_shard); after = String(l.serial); });
-  }
-
-  private async *revokedRows(sql: string, issuerId: string, now: Date, args: () => unknown[], next: (last: Row) => void): AsyncGenerator<RevokedEntry> {
-    for (;;) {
-      const rows = await this.readAll(sql, [issuerId, now.getTime(), ...args()]);
-      for (const r of rows) yield revokedEntry(r);
-      if (rows.length < REVOKED_CHUNK) return;
-      next(rows[rows.length - 1]!);
-    }
+    let cursor: RevokedCursor | null = null;
+    do {
+      const step: RevokedStep = await this.readRevoked({ issuerId, now: now.getTime(), shard: shard ?? null, cursor, limit: REVOKED_CHUNK, rows: true });
+      for (const r of step.loose) yield revokedEntry(r);
+      cursor = step.next;
+    } while (cursor);
   }
 
   async nextCrlNumber(issuerId: string): Promise<bigint> {

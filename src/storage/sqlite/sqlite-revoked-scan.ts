@@ -23,12 +23,14 @@ export interface RevokedScan {
   shard: number | null;
   cursor: RevokedCursor | null;
   limit: number;
+  /** Every row comes back as a row (`loose`), stored DER included, and nothing is joined (iterateRevoked). */
+  rows?: boolean;
 }
 
 export interface RevokedStep {
   der: Uint8Array;
   count: number;
-  /** Rows without a stored DER entry (serial, revoked_at, revocation_reason). */
+  /** Rows without a stored DER entry (serial, revoked_at, revocation_reason); every row when the scan asked for rows. */
   loose: Row[];
   /** Where the next step starts; null when the scope is read. */
   next: RevokedCursor | null;
@@ -49,7 +51,8 @@ export function revokedStep(prep: (sql: string) => Database.Statement, s: Revoke
   const parts: Uint8Array[] = [];
   const loose: Row[] = [];
   for (const r of rows) {
-    if (r.crl_entry) parts.push(r.crl_entry as Uint8Array);
+    if (s.rows) loose.push(r);
+    else if (r.crl_entry) parts.push(r.crl_entry as Uint8Array);
     else loose.push({ serial: r.serial, revoked_at: r.revoked_at, revocation_reason: r.revocation_reason });
   }
   const last = rows[rows.length - 1];

@@ -245,13 +245,11 @@ export class CrlService {
       if (stored && (this.latest.get(key)?.number ?? -1n) < stored.number) this.latest.set(key, stored);
       return this.latest.get(key) ?? null;
     }
-    const ms = this.o.storeTimeoutMs ?? 1500;
-    const late = (): RampartError => new RampartError('unavailable', `no CRL from the store within ${ms} ms`);
     try {
       // A CRL can be tens of MB: read its bytes only when another node or process saved a newer one.
-      const n = await withDeadline(this.o.store.latestCrlNumber(issuerId, s), ms, late);
+      const n = await this.fromStore(this.o.store.latestCrlNumber(issuerId, s));
       if (n === null || n <= mem.number) return mem;
-      const stored = await withDeadline(this.o.store.latestCrl(issuerId, s), 10 * ms, late);
+      const stored = await this.fromStore(this.o.store.latestCrl(issuerId, s), 10);
       if (stored && stored.number > (this.latest.get(key)?.number ?? -1n)) this.latest.set(key, stored);
     } catch {
       // Not logged per request: the database health check reports a store that hangs or fails.
@@ -290,9 +288,14 @@ export class CrlService {
     const read = this.o.store.latestCrlMeta(issuerId, shard ?? undefined);
     if (!mem) return read;
     // With one in memory, a store that hangs or fails leaves that one as the answer (as current() does).
-    const ms = this.o.storeTimeoutMs ?? 1500;
-    const stored = await withDeadline(read, ms, () => new RampartError('unavailable', `no CRL from the store within ${ms} ms`)).catch(() => null);
+    const stored = await this.fromStore(read).catch(() => null);
     return stored && stored.number > mem.number ? stored : mem;
+  }
+
+  /** A store read that must answer within `factor` × storeTimeoutMs (else RampartError 'unavailable'): callers with a CRL in memory keep it. */
+  private fromStore<T>(read: Promise<T>, factor = 1): Promise<T> {
+    const ms = factor * (this.o.storeTimeoutMs ?? 1500);
+    return withDeadline(read, ms, () => new RampartError('unavailable', `no CRL from the store within ${ms} ms`));
   }
 
   /** Every scope of every signing CA, once (each trigger coalesces with a run already under way). */
