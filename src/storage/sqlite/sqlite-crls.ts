@@ -133,14 +133,14 @@ export class SqliteCrls {
   /**
    * Parts without their CRL's row, written more than ORPHAN_AFTER_MS ago and
    * not being written by this process: left by a save that never finished.
-   * At most once per ORPHAN_AFTER_MS per issuer.
+   * At most once per ORPHAN_AFTER_MS per issuer; the scan runs in the reader thread.
    */
   private async sweepOrphans(issuerId: string): Promise<void> {
     const now = Date.now();
     if (now - (this.swept.get(issuerId) ?? 0) < ORPHAN_AFTER_MS) return;
     this.swept.set(issuerId, now);
-    const rows = this.prep(`SELECT DISTINCT number FROM crl_parts p WHERE issuer_id = ? AND written_at < ?
-      AND NOT EXISTS (SELECT 1 FROM crls c WHERE c.issuer_id = p.issuer_id AND c.number = p.number)`).all(issuerId, now - ORPHAN_AFTER_MS) as Row[];
+    const rows = await this.readAll(`SELECT DISTINCT number FROM crl_parts p WHERE issuer_id = ? AND written_at < ?
+      AND NOT EXISTS (SELECT 1 FROM crls c WHERE c.issuer_id = p.issuer_id AND c.number = p.number)`, [issuerId, now - ORPHAN_AFTER_MS]);
     await this.removeParts(issuerId, rows.map((r) => Number(r.number)).filter((n) => !this.saving.has(`${issuerId}/${n}`)));
   }
 
