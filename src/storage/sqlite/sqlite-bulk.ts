@@ -28,6 +28,9 @@ const BULK_CACHE_KIB = -262_144;
 const INDEX_ROWS = 1_000_000;
 const MARK = 'search_index_from';
 
+/** A Buffer over the same bytes (better-sqlite3 binds Buffers; Buffer.from(Uint8Array) would copy every certificate). */
+const view = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
 const isUniqueViolation = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 
 export class SqliteBulk {
@@ -48,8 +51,8 @@ export class SqliteBulk {
     this.load = db.transaction((rows: BulkCertificate[]) => {
       for (const r of rows) {
         this.insertCert.run(r.serial, r.issuerId, r.profile, r.subject, JSON.stringify(r.sans), [r.subject, ...r.sans].join('\n').toLowerCase(),
-          r.notBefore.getTime(), r.notAfter.getTime(), Buffer.from(r.der), r.status, r.revokedAt?.getTime() ?? null, r.revocationReason,
-          r.crlEntry ? Buffer.from(r.crlEntry) : null, r.createdAt.getTime(), r.requester, r.crlShard ?? null);
+          r.notBefore.getTime(), r.notAfter.getTime(), view(r.der), r.status, r.revokedAt?.getTime() ?? null, r.revocationReason,
+          r.crlEntry ? view(r.crlEntry) : null, r.createdAt.getTime(), r.requester, r.crlShard ?? null);
         if (r.status === 'revoked') this.insertEvent.run(r.serial, r.issuerId, r.revokedAt!.getTime());
       }
     });
