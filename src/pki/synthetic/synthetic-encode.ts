@@ -97,9 +97,8 @@ function timeText(d: Date): string {
   return y > 2049 ? `${y}${rest}` : `${two(y % 100)}${rest}`;
 }
 
-/** `base` is the issuing CA's leaf template; serial, subject, key, validity and names are replaced per certificate. */
 /** The one subjectAltName element (synthetic certificates always have names). */
-function concatOne(elements: Uint8Array[]): Uint8Array {
+function onlyElement(elements: Uint8Array[]): Uint8Array {
   if (elements.length !== 1) throw new Error('a synthetic certificate has one subjectAltName extension');
   return elements[0]!;
 }
@@ -109,6 +108,7 @@ export function syntheticLayoutStats(): ValueLayouts['stats'] {
   return { ...layouts.stats };
 }
 
+/** `base` is the issuing CA's leaf template; serial, subject, key, validity and names are replaced per certificate. */
 export function encodeSyntheticRange(base: CertificateTemplate, job: SyntheticRange): SyntheticTbs[] {
   const sigAlg = algorithmDer(job.algorithm);
   const out: SyntheticTbs[] = [];
@@ -124,7 +124,7 @@ export function encodeSyntheticRange(base: CertificateTemplate, job: SyntheticRa
     const tbsDer = encodeTbs(t, sigAlg, {
       serial: layouts.encode(p.serial[0]! & 0x80 ? 'serial:high' : 'serial', [p.serial], () => serialElement(p.serial)),
       validity: layouts.encode('validity', [utf8(timeText(p.notBefore)), utf8(timeText(p.notAfter))], () => validityElement(p.notBefore, p.notAfter)),
-      subjectAltName: [layouts.encode(`san:${p.dns.length}`, p.dns.map(utf8), () => concatOne(subjectAltNameElements(t)))],
+      subjectAltName: [layouts.encode(`san:${p.dns.length}`, p.dns.map(utf8), () => onlyElement(subjectAltNameElements(t)))],
     });
     const r = p.revocation;
     out.push({
