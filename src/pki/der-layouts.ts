@@ -37,10 +37,7 @@ export class DerLayouts {
     const layout = this.layouts.get(key);
     if (layout) {
       this.stats.hits++;
-      const out = new Uint8Array(layout.der.byteLength);
-      out.set(layout.der);
-      for (let i = 0; i < elements.length; i++) out.set(elements[i]!, layout.offsets[i]!);
-      return out;
+      return withElements(layout.der, layout.offsets, elements);
     }
     const out = assemble(elements);
     if (!this.seenOnce.has(key)) {
@@ -61,7 +58,8 @@ export class DerLayouts {
   }
 }
 
-function checkedLayout(der: Uint8Array, elements: Uint8Array[], assemble: (elements: Uint8Array[]) => Uint8Array): Layout | null {
+/** Where each element first occurs in `der`, each after the end of the one before; null if one does not. */
+export function offsetsInOrder(der: Uint8Array, elements: Uint8Array[]): number[] | null {
   const whole = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
   const offsets: number[] = [];
   let from = 0;
@@ -71,10 +69,22 @@ function checkedLayout(der: Uint8Array, elements: Uint8Array[], assemble: (eleme
     offsets.push(at);
     from = at + e.byteLength;
   }
+  return offsets;
+}
+
+/** A copy of `der` with each element copied in at its offset. */
+export function withElements(der: Uint8Array, offsets: number[], elements: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(der.byteLength);
+  out.set(der);
+  for (let i = 0; i < elements.length; i++) out.set(elements[i]!, offsets[i]!);
+  return out;
+}
+
+function checkedLayout(der: Uint8Array, elements: Uint8Array[], assemble: (elements: Uint8Array[]) => Uint8Array): Layout | null {
+  const offsets = offsetsInOrder(der, elements);
+  if (!offsets) return null;
   const probes = elements.map((e) => e.map((b) => b ^ 0xff));
   const expected = assemble(probes);
-  const copy = Uint8Array.from(der);
-  for (let i = 0; i < probes.length; i++) copy.set(probes[i]!, offsets[i]!);
-  if (!Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength).equals(copy)) return null;
+  if (!Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength).equals(withElements(der, offsets, probes))) return null;
   return { der: Uint8Array.from(der), offsets };
 }

@@ -22,6 +22,8 @@
  * The caller names, in `shape`, whatever else the encoding depends on (an
  * INTEGER's high bit, an optional attribute).
  */
+import { offsetsInOrder, withElements } from './der-layouts.js';
+
 interface Layout { der: Uint8Array; offsets: number[] }
 interface Pending { der: Uint8Array; contents: Uint8Array[] }
 
@@ -39,7 +41,7 @@ export class ValueLayouts {
     for (const c of contents) key += `${c.byteLength},`;
     const layout = this.layouts.get(key);
     if (layout) {
-      const out = patched(layout.der, layout.offsets, contents);
+      const out = withElements(layout.der, layout.offsets, contents);
       if (++this.uses % this.recheckEvery !== 0) {
         this.stats.hits++;
         return out;
@@ -60,7 +62,7 @@ export class ValueLayouts {
     }
     this.pending.delete(key);
     const offsets = offsetsInOrder(first.der, first.contents);
-    if (!offsets || !equal(patched(first.der, offsets, contents), der)) {
+    if (!offsets || !equal(withElements(first.der, offsets, contents), der)) {
       this.stats.refused++;
       return der;
     }
@@ -69,27 +71,6 @@ export class ValueLayouts {
     this.stats.kept++;
     return der;
   }
-}
-
-function patched(der: Uint8Array, offsets: number[], contents: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(der.byteLength);
-  out.set(der);
-  for (let i = 0; i < contents.length; i++) out.set(contents[i]!, offsets[i]!);
-  return out;
-}
-
-/** Where each content first occurs, each after the end of the one before; null if one does not. */
-function offsetsInOrder(der: Uint8Array, contents: Uint8Array[]): number[] | null {
-  const buf = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
-  const offsets: number[] = [];
-  let from = 0;
-  for (const c of contents) {
-    const at = buf.indexOf(c, from);
-    if (at < 0) return null;
-    offsets.push(at);
-    from = at + c.byteLength;
-  }
-  return offsets;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -151,7 +151,7 @@ export async function insertUnit(tx: TransactionSql, { rec, claim, fence, audit 
     // (not a replay). The idempotency claim, if any, went in with it. Checked
     // before the fence: that commit passed the fence check of its own transaction.
     const [mine] = await tx`SELECT * FROM certificates WHERE serial = ${rec.serial}`;
-    if (mine && Buffer.isBuffer(mine.der) && mine.der.equals(certRow(rec).der as Buffer)) return { record: toCert(mine), replayed: false };
+    if (mine && Buffer.isBuffer(mine.der) && mine.der.equals(rec.der)) return { record: toCert(mine), replayed: false };
   }
   await ctx.checkFence(tx, fence);
   if (claim) {
