@@ -30,6 +30,7 @@ export const ENTRIES = {
   'sqlite-snapshot-entry.mjs': 'src/storage/sqlite/sqlite-snapshot-worker.ts',
   'sqlite-checkpoint-worker.mjs': 'src/storage/sqlite/sqlite-checkpoint-worker.mjs',
   'integrity-worker-entry.mjs': 'src/integrity/integrity-worker.ts',
+  'tls-front-worker.mjs': 'src/http/tls-front/tls-front-worker.mjs',
 };
 
 rmSync(TMP, { recursive: true, force: true });

@@ -20,7 +20,7 @@ import { livenessOf } from '../integrity/integrity-health.js';
 import { installProblemHandler } from './problem.js';
 import { installStrictBodyTypes } from './strict-body-types.js';
 import { ensureTlsIdentity, type TlsIdentity, type TlsIdentityOptions } from './tls-identity.js';
-import type { Server as TlsServer } from 'node:tls';
+import { TlsFront } from './tls-front/tls-front.js';
 import { normalizeSerial } from '../core/serial.js';
 import { publicationRoutes } from './validation/publication-routes.js';
 import { sshPublicationRoutes } from './validation/ssh-publication-routes.js';
@@ -90,9 +90,9 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
   return app;
 }
 
-export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, urls: NodeUrls, limits: NodeLimits): Promise<FastifyInstance> {
+export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, urls: NodeUrls, limits: NodeLimits, front?: TlsFront): Promise<FastifyInstance> {
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-    createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls }, countRequests(node.metrics, 'https', handler));
+    createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls, ...(front ? { front } : {}) }, countRequests(node.metrics, 'https', handler));
   const app = Fastify({
     logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
     // With serverFactory the server above is used; the option only makes fastify name its addresses https://.
@@ -250,27 +250,35 @@ export async function startServers(node: ServedNode): Promise<RunningServers> {
   const tls = await ensureTlsIdentity(tlsOptions);
   const urls = nodeUrls(node);
   const limits = createNodeLimits(node.config.limits, node.metrics.registry);
-  const http = await buildValidationApp(node, limits);
-  const https = await buildApiApp(node, tls, urls, limits);
   const h = parseListen(node.config.http.listen)!;
   const s = parseListen(node.config.https.listen)!;
+  const front = new TlsFront({
+    host: s.host, port: s.port, identity: tls,
+    handshakeTimeoutMs: limits.config.https.handshakeTimeoutMs, maxConnections: limits.config.https.maxConnections,
+    onDrop: () => limits.metrics.connectionsDropped.inc({ listener: 'https' }),
+    onRestart: (err) => node.log.error({ err }, 'the HTTPS listener\'s TLS thread stopped; starting it again'),
+  });
+  const http = await buildValidationApp(node, limits);
+  const https = await buildApiApp(node, tls, urls, limits, front);
   try {
     await http.listen({ host: h.host, port: h.port });
     try {
-      await https.listen({ host: s.host, port: s.port });
+      await https.listen({ path: front.path });
+      await front.start();
     } catch (e) {
-      await http.close();
+      await Promise.allSettled([front.close(), https.close(), http.close()]);
       throw e;
     }
   } catch (e) {
     limits.close();
     throw e;
   }
-  const renewal = keepTlsIdentity(node, https, tls, tlsOptions);
+  const renewal = keepTlsIdentity(node, front, tls, tlsOptions);
   return {
     http, https, urls, tls,
     async close() {
       renewal.stop();
+      await front.close();
       await Promise.allSettled([http.close(), https.close()]);
       limits.close();
     },
@@ -284,7 +292,7 @@ export async function startServers(node: ServedNode): Promise<RunningServers> {
  * and swapped into the running HTTPS server with the current roots for client
  * certificates (new connections get it; `tls` is updated in place).
  */
-function keepTlsIdentity(node: ServedNode, https: FastifyInstance, tls: TlsIdentity, o: TlsIdentityOptions): { stop(): void } {
+function keepTlsIdentity(node: ServedNode, front: TlsFront, tls: TlsIdentity, o: TlsIdentityOptions): { stop(): void } {
   let running = false;
   const check = async (): Promise<void> => {
     if (running) return;
@@ -292,7 +300,7 @@ function keepTlsIdentity(node: ServedNode, https: FastifyInstance, tls: TlsIdent
     try {
       const next = await ensureTlsIdentity(o);
       if (next.serial === tls.serial && next.caPem === tls.caPem) return;
-      (https.server as unknown as TlsServer).setSecureContext({ key: next.keyPem, cert: next.certPem, ...(next.caPem ? { ca: next.caPem } : {}) });
+      front.setIdentity(next);
       Object.assign(tls, next);
       node.log.info({ serial: next.serial, notAfter: next.notAfter }, 'the node\'s TLS certificate was renewed');
     } catch (e) {

@@ -24,6 +24,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { LimitsConfig } from '../../config/limits-config.js';
 import type { LimitMetrics } from './limit-metrics.js';
+import type { TlsFront } from '../tls-front/tls-front.js';
 
 export type Listener = 'http' | 'https';
 
@@ -33,6 +34,12 @@ export interface ListenerServerOptions {
   metrics: LimitMetrics;
   /** TLS key and certificate: an HTTPS server; null: plain HTTP. */
   tls: { keyPem: string; certPem: string; caPem?: string } | null;
+  /**
+   * The HTTPS listener's TLS runs in its own thread (src/http/tls-front/): this
+   * server is plain HTTP taking the relayed connections; the thread owns the
+   * handshake timeout and the connection cap.
+   */
+  front?: TlsFront;
 }
 
 export function createListenerServer(
@@ -45,7 +52,7 @@ export function createListenerServer(
     headersTimeout: l.headersTimeoutMs,
     connectionsCheckingInterval: o.config.timeoutCheckIntervalMs,
   };
-  const server: Server = o.tls
+  const server: Server = o.tls && !o.front
     ? createHttpsServer({
       ...httpOptions, key: o.tls.keyPem, cert: o.tls.certPem, handshakeTimeout: l.handshakeTimeoutMs,
       // Operators may log in with a client certificate of this CA (src/auth/operator-certs.ts); it is
@@ -56,6 +63,10 @@ export function createListenerServer(
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.maxRequestsPerSocket = l.maxRequestsPerSocket;
   server.setTimeout(l.connectionTimeoutMs);
+  if (o.front) {
+    o.front.adopt(server);
+    return server;
+  }
   server.maxConnections = l.maxConnections;
   server.on('drop', () => o.metrics.connectionsDropped.inc({ listener: o.listener }));
   return server;
