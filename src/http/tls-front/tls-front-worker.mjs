@@ -43,7 +43,8 @@ function relay(tls) {
   tls.pipe(up);
   up.pipe(tls);
   tls.on('error', () => up.destroy());
-  up.on('error', () => tls.destroy());
+  // What the main thread wrote before the relay failed is still sent to the client.
+  up.on('error', () => { tls.unpipe(up); if (!tls.destroyed) tls.destroySoon(); });
   tls.on('close', () => up.destroy());
   // The main thread closed the connection: what it wrote is flushed, then the TLS socket closes.
   up.on('close', () => { if (!tls.destroyed) tls.destroySoon(); });

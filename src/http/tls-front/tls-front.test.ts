@@ -64,6 +64,11 @@ describe('TLS of the HTTPS listener on its own thread (tls-front)', () => {
         req.on('end', () => res.end(JSON.stringify({ bytes: n, sha256: h.digest('hex') })));
         return;
       }
+      if (req.url === '/refuse') {
+        // As fastify answers a body over its limit: at once, unread, and the connection closed.
+        res.writeHead(413, { connection: 'close', 'content-type': 'text/plain' }).end('too large');
+        return;
+      }
       if (req.url === '/big') {
         res.end(Buffer.alloc(3 * 1024 * 1024, 7));
         return;
@@ -145,6 +150,15 @@ describe('TLS of the HTTPS listener on its own thread (tls-front)', () => {
     const big = await get('/big');
     assert.equal(big.body.length, 3 * 1024 * 1024);
     assert.ok(big.body.every((x) => x === 7));
+  });
+
+  it('delivers an answer sent before the body was read (413) although the client is still sending', async () => {
+    const body = Buffer.alloc(400_000, 0x41);
+    for (let i = 0; i < 20; i++) {
+      const r = await get('/refuse', { body });
+      assert.equal(r.status, 413, `attempt ${i + 1}`);
+      assert.equal(r.body.toString(), 'too large');
+    }
   });
 
   it('answers a client that half-closes after its request', async () => {

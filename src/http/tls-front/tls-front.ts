@@ -200,10 +200,43 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * How long a relayed connection that the HTTP server closes waits for the
+ * thread's end of it (see lingeringClose).
+ */
+const LINGER_MS = 2000;
+
+/**
+ * node's HTTP server closes a connection after a `Connection: close` answer
+ * with `destroySoon()`: end, then destroy once written. When the answer came
+ * before the request was read (a 413 for a body over the limit), the client is
+ * still sending; the thread's next write of that body to a closed socket fails
+ * (EPIPE), node then destroys the relay, and the answer the thread had not read
+ * yet was lost (the client saw a reset). Here the socket ends and stays open,
+ * the rest of the request drained by the HTTP parser, until the thread closes
+ * its side, which it does once the client's TLS connection is done, or at most
+ * LINGER_MS: a lingering close, as HTTP servers do over TCP.
+ */
+function lingeringClose(this: Socket, destroyNow: () => void): void {
+  if (this.destroyed) return;
+  if (this.writable) this.end();
+  if (this.readableEnded) {
+    if (this.writableFinished) destroyNow();
+    else this.once('finish', destroyNow);
+    return;
+  }
+  const timer = setTimeout(destroyNow, LINGER_MS);
+  timer.unref();
+  this.once('end', () => { clearTimeout(timer); destroyNow(); });
+  this.once('close', () => clearTimeout(timer));
+}
+
 /** Puts the facts of the TLS connection on the relayed socket, where code that reads a TLS socket looks. */
 function dress(socket: Socket, p: Preface): void {
   const peer = p.certificate ? { raw: p.certificate } : {};
+  const destroyNow = (): void => { socket.destroy(); };
   Object.defineProperties(socket, {
+    destroySoon: { value: function destroySoon(this: Socket) { lingeringClose.call(this, destroyNow); }, configurable: true },
     remoteAddress: { value: p.address ?? undefined, configurable: true },
     remotePort: { value: p.port ?? undefined, configurable: true },
     remoteFamily: { value: p.family ?? undefined, configurable: true },

@@ -129,3 +129,48 @@ test('WalDurability.forFile: real fdatasync of the WAL; many concurrent writes n
   assert.equal((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n, 200);
   assert.ok(d.stats.syncs >= 1 && d.stats.syncs <= g.stats.batches, `${d.stats.syncs} sync(s) for ${g.stats.batches} batch(es)`);
 });
+
+test('a write lock held by another connection is waited for on a timer, not in the busy handler: the event loop keeps running', async (t) => {
+  const db = openDb(t);
+  db.pragma('busy_timeout = 5000');
+  const g = new GroupCommit(db);
+  const other = new Database(db.name);
+  t.after(() => other.close());
+  other.exec('BEGIN IMMEDIATE');
+  other.prepare("INSERT INTO t (k, v) VALUES ('theirs', 1)").run();
+  // Released by a timer on this same event loop: it only fires if nothing here sleeps in SQLite's busy handler.
+  let ticks = 0;
+  const ticker = setInterval(() => { ticks++; }, 10);
+  const released = new Promise<void>((r) => setTimeout(() => { other.exec('COMMIT'); r(); }, 300));
+  const t0 = Date.now();
+  const ins = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+  const done = await Promise.all([g.run(() => ins.run('a', 1).changes), g.run(() => ins.run('b', 2).changes)]);
+  const waited = Date.now() - t0;
+  clearInterval(ticker);
+  await released;
+  assert.deepEqual(done, [1, 1]);
+  assert.ok(waited >= 250, `committed after the other connection's commit (${waited} ms)`);
+  assert.ok(ticks >= 10, `the event loop ran meanwhile (${ticks} ticks of 10 ms)`);
+  assert.ok(g.stats.lockWaits > 0);
+  assert.deepEqual(db.prepare('SELECT k FROM t ORDER BY k').all(), [{ k: 'a' }, { k: 'b' }, { k: 'theirs' }]);
+  assert.equal(g.stats.batches, 1, 'the units queued while waiting commit together');
+});
+
+test('a write lock held past busy_timeout rejects the queued units with SQLITE_BUSY, and later work commits', async (t) => {
+  const db = openDb(t);
+  db.pragma('busy_timeout = 150');
+  const g = new GroupCommit(db);
+  const other = new Database(db.name);
+  t.after(() => { if (other.open) other.close(); });
+  other.exec('BEGIN IMMEDIATE');
+  const t0 = Date.now();
+  const r = await Promise.allSettled([g.run(() => db.prepare("INSERT INTO t (k, v) VALUES ('x', 1)").run())]);
+  const waited = Date.now() - t0;
+  assert.equal(r[0]!.status, 'rejected');
+  assert.equal(((r[0] as PromiseRejectedResult).reason as { code?: string }).code, 'SQLITE_BUSY');
+  assert.ok(waited >= 140 && waited < 2000, `rejected after the busy_timeout (${waited} ms)`);
+  other.exec('ROLLBACK');
+  await g.run(() => db.prepare("INSERT INTO t (k, v) VALUES ('y', 1)").run());
+  assert.deepEqual(db.prepare('SELECT k FROM t').all(), [{ k: 'y' }]);
+  assert.equal(db.pragma('busy_timeout', { simple: true }), 150, 'the connection keeps its busy_timeout');
+});

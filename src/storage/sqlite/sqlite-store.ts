@@ -434,7 +434,8 @@ export class SqliteStore implements Store {
   // ---- cluster (sqlite-cluster.ts)
   private readonly cluster: SqliteCluster;
   private readonly crls: SqliteCrls;
-  async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> { this.cluster.heartbeat(node); }
+  /** Through the group commit: a CLI holding the write lock makes it wait on a timer, not on the event loop. */
+  async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> { await this.group.run(() => this.cluster.heartbeat(node)); }
   async listNodes(): Promise<NodeInfo[]> { return this.cluster.listNodes(); }
   async removeNode(id: string): Promise<void> { this.cluster.removeNode(id); }
   async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> { return this.cluster.tryAcquireLease(name, holder, ttlMs); }
