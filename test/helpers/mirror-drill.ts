@@ -93,9 +93,18 @@ async function s3Copy(dir: string): Promise<CopyKind> {
     config: `mirror:\n  everySeconds: 10\n  s3:\n    bucket: ${BUCKET}\n    prefix: ${PREFIX}\n    endpoint: ${s3.endpoint}\n    forcePathStyle: true\n`
       + '    accessKeyIdEnv: MIRROR_S3_KEY\n    secretAccessKeyEnv: MIRROR_S3_SECRET\n',
     env: { MIRROR_S3_KEY: 'S3RVER', MIRROR_S3_SECRET: 'S3RVER' },
+    // s3rver writes an object into its file in place (S3 itself replaces objects whole), so a GET during the
+    // node's PutObject can return part of it: an object counts once two reads in a row agree.
     read: async (rel) => {
-      const r = await fetch(base + rel);
-      return r.status === 200 ? Buffer.from(await r.arrayBuffer()) : null;
+      const once = async (): Promise<Buffer | null> => {
+        const r = await fetch(base + rel);
+        return r.status === 200 ? Buffer.from(await r.arrayBuffer()) : null;
+      };
+      const a = await once();
+      if (!a) return null;
+      await sleep(50);
+      const b = await once();
+      return b && a.equals(b) ? a : null;
     },
     serve: async () => ({ hostPort: new URL(s3.endpoint).host, path: `/${BUCKET}/${PREFIX.replace(/\/$/, '')}` }),
     stop: () => s3.stop(),
