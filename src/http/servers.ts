@@ -266,7 +266,7 @@ export async function startServers(node: ServedNode): Promise<RunningServers> {
       await https.listen({ path: front.path });
       await front.start();
     } catch (e) {
-      await Promise.allSettled([front.close(), https.close(), http.close()]);
+      await Promise.allSettled([front.stop(), https.close(), http.close()]);
       throw e;
     }
   } catch (e) {
@@ -280,6 +280,7 @@ export async function startServers(node: ServedNode): Promise<RunningServers> {
       renewal.stop();
       await front.close();
       await Promise.allSettled([http.close(), https.close()]);
+      await front.stop();
       limits.close();
     },
   };

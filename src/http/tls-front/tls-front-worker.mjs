@@ -62,7 +62,8 @@ server.listen({ host, port }, () => parentPort.postMessage({ type: 'listening', 
 parentPort.on('message', (m) => {
   if (m.type === 'context') server.setSecureContext(contextOf(m.identity));
   else if (m.type === 'close') {
-    // New connections are refused; open ones end when the main thread closes them.
-    server.close(() => parentPort.postMessage({ type: 'closed' }));
+    // New connections are refused at once; open ones end as the main thread closes them ('drained').
+    server.close(() => parentPort.postMessage({ type: 'drained' }));
+    parentPort.postMessage({ type: 'closed' });
   }
 });

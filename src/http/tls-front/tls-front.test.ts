@@ -90,6 +90,7 @@ describe('TLS of the HTTPS listener on its own thread (tls-front)', () => {
     await front.close();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+    await front.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -236,6 +237,31 @@ describe('TLS of the HTTPS listener on its own thread (tls-front)', () => {
       now = (await get('/who')).peerCert;
     }
     assert.equal(now.fingerprint256, new X509Certificate(pki['server2.pem']!).fingerprint256);
+  });
+
+  it('stops promptly: no new connections, kept-alive idle ones closed by the HTTP server, then the thread ends', async () => {
+    const s2 = createServer((_req, res) => res.end('ok'));
+    const f2 = new TlsFront({
+      host: '127.0.0.1', port: 0, identity: { keyPem: pki['server1.key']!, certPem: pki['server1.pem']! }, handshakeTimeoutMs: 1000, maxConnections: 10,
+    });
+    f2.adopt(s2);
+    await new Promise<void>((r) => s2.listen({ path: f2.path }, r));
+    const p2 = (await f2.start()).port;
+    const agent = new Agent({ keepAlive: true, ca: pki['ca.pem'] });
+    const r = await new Promise<number>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: p2, path: '/', agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); }).on('error', reject).end();
+    });
+    assert.equal(r, 200);
+    const t0 = Date.now();
+    await f2.close();
+    await assert.rejects(new Promise((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: p2, ca: pki['ca.pem'] }, () => { s.destroy(); resolve(true); });
+      s.on('error', reject);
+    }), /ECONNREFUSED/);
+    await new Promise((resolve) => s2.close(resolve));
+    await f2.stop();
+    agent.destroy();
+    assert.ok(Date.now() - t0 < 3000, `stopped in ${Date.now() - t0} ms with a kept-alive connection open`);
   });
 
   it('fails to start on a port already taken, with the listen error', async () => {

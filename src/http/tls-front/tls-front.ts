@@ -53,7 +53,7 @@ export interface TlsFrontOptions {
   onRestart?: (err: Error | null) => void;
 }
 
-interface WorkerMessage { type: 'listening' | 'error' | 'drop' | 'closed'; address?: AddressInfo; code?: string | null; message?: string }
+interface WorkerMessage { type: 'listening' | 'error' | 'drop' | 'closed' | 'drained'; address?: AddressInfo; code?: string | null; message?: string }
 
 export class TlsFront {
   /** Where the main thread's HTTP server must listen (`server.listen({ path })`). */
@@ -62,6 +62,7 @@ export class TlsFront {
   private identity: TlsFrontIdentity;
   private worker: Worker | null = null;
   private closing = false;
+  private closeSent = false;
   private restartTimer: NodeJS.Timeout | null = null;
   private boundAddress: AddressInfo | null = null;
 
@@ -98,6 +99,7 @@ export class TlsFront {
         if (m.type === 'error') {
           w.off('exit', onExit); w.off('message', onMessage);
           this.closing = true;
+          this.worker = null;
           void w.terminate();
           reject(Object.assign(new Error(m.message ?? 'the HTTPS listener could not start'), { code: m.code ?? undefined }));
         }
@@ -114,18 +116,36 @@ export class TlsFront {
     this.worker?.postMessage({ type: 'context', identity });
   }
 
-  /** Stops accepting; connections already relayed end as the HTTP server closes them. */
+  /**
+   * Stops accepting connections; those already relayed go on until the HTTP
+   * server closes them. Then `stop()`.
+   */
   async close(): Promise<void> {
     this.closing = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const w = this.worker;
+    if (!w || this.closeSent) return;
+    this.closeSent = true;
+    const closed = new Promise<void>((r) => {
+      w.on('message', (m: WorkerMessage) => { if (m.type === 'closed') r(); });
+      w.once('exit', () => r());
+    });
+    w.postMessage({ type: 'close' });
+    await closed;
+  }
+
+  /** Waits (at most CLOSE_TIMEOUT_MS) for the relayed connections to end, then ends the thread. */
+  async stop(): Promise<void> {
+    await this.close();
+    const w = this.worker;
     this.worker = null;
     if (!w) return;
-    const exited = new Promise<void>((r) => w.once('exit', () => r()));
-    const closed = new Promise<void>((r) => w.on('message', (m: WorkerMessage) => { if (m.type === 'closed') r(); }));
-    w.postMessage({ type: 'close' });
+    const drained = new Promise<void>((r) => {
+      w.on('message', (m: WorkerMessage) => { if (m.type === 'drained') r(); });
+      w.once('exit', () => r());
+    });
     const timer = setTimeout(() => void w.terminate(), CLOSE_TIMEOUT_MS);
-    await Promise.race([closed, exited]);
+    await drained;
     clearTimeout(timer);
     await w.terminate();
   }
