@@ -9,11 +9,24 @@
 //
 // Plain JavaScript on purpose: it needs no TypeScript loader, so the thread
 // starts in milliseconds with every node.
+import { readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
+import { setPriority } from 'node:os';
 import { createServer } from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { host, port, upstream, secret, identity, handshakeTimeoutMs, maxConnections } = workerData;
+const { host, port, upstream, secret, identity, handshakeTimeoutMs, maxConnections, nice } = workerData;
+
+// API traffic gives way to validation: when this thread and the one that answers OCSP want the same
+// core, the scheduler favours OCSP (nice 5 weighs about a third of nice 0). A bulk export's TLS records
+// would otherwise take an equal share. On Linux a thread's nice value is its own, set through its id
+// (as core/thread-priority.ts does; repeated here so that this file stays plain JavaScript).
+if (nice) {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch { /* not Linux: the default priority */ }
+}
 
 function contextOf(id) {
   return {

@@ -2,14 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, request } from 'node:https';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { TlsFront } from './tls-front.js';
+import { TLS_THREAD_NICE, TlsFront } from './tls-front.js';
 
 /** Keys and certificates made by openssl: a CA, two server certificates, a client certificate of the CA and a stranger's. */
 function makePki(dir: string): Record<string, string> {
@@ -114,6 +114,15 @@ describe('TLS of the HTTPS listener on its own thread (tls-front)', () => {
       req.on('error', reject);
       req.end(o.body);
     });
+
+  it('runs below the priority of the thread that answers OCSP (Linux: the thread\'s own nice value)', () => {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the nice value; this process's other threads keep 0.
+    const nices = readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+    assert.ok(nices.includes(TLS_THREAD_NICE), `a thread at nice ${TLS_THREAD_NICE} (found ${[...new Set(nices)].join(', ')})`);
+  });
 
   it('relays requests on kept-alive connections, with the client\'s address and port on the socket', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pki['ca.pem'] });

@@ -34,6 +34,8 @@ import { parsePreface, type Preface } from './preface.js';
 
 const ENTRY = new URL('./tls-front-worker.mjs', import.meta.url);
 const RESTART_DELAY_MS = 1000;
+/** The TLS thread's nice value: below validation, above the background threads (10). */
+export const TLS_THREAD_NICE = 5;
 const CLOSE_TIMEOUT_MS = 5000;
 /** A preface is a few hundred bytes, or a few KiB with a client certificate. */
 const PREFACE_MAX_BYTES = 64 * 1024;
@@ -155,6 +157,7 @@ export class TlsFront {
       workerData: {
         host: this.o.host, port: this.boundAddress?.port ?? this.o.port, upstream: this.path, secret: this.secret,
         identity: this.identity, handshakeTimeoutMs: this.o.handshakeTimeoutMs, maxConnections: this.o.maxConnections,
+        nice: TLS_THREAD_NICE,
       },
     });
     this.worker = w;
