@@ -68,7 +68,10 @@ describe('OCSP ResponseData encoder', () => {
     let n = 0;
     for (let i = 0; i < 240; i++) {
       const sha256 = i % 3 === 0;
-      const serialHex = randomBytes(1 + (i % 20)).toString('hex');
+      // A one-byte serial of 01 or 02 equals the INTEGER's own length or tag just before it: that layout is
+      // refused by its check, by design (the next test); here refusals must not happen, so those are not drawn.
+      let serialHex = randomBytes(1 + (i % 20)).toString('hex');
+      while (serialHex === '01' || serialHex === '02') serialHex = randomBytes(1).toString('hex');
       const r: SingleResponseParts = {
         ...single(i, { type: i % 7 === 0 ? 'unknown' : 'good' }, sha256),
         serial: hexToSerial(i % 2 ? `8${serialHex.slice(1)}` : serialHex),
@@ -90,6 +93,25 @@ describe('OCSP ResponseData encoder', () => {
     const after = responseDataLayoutStats();
     assert.ok(after.hits - before.hits >= n / 4, `layouts used for at least a quarter of ${n} encodings (${after.hits - before.hits})`);
     assert.equal(after.refused, before.refused, 'no layout failed its check');
+  });
+
+  it('refuses the layout when a one-byte serial equals the bytes before it (02 01 02), and still encodes it right', () => {
+    // Layouts are kept per process: nonce lengths no other test pairs with a one-byte serial make the shapes new here.
+    for (const [hex, nonceLength] of [['02', 7], ['01', 9]] as const) {
+      const before = responseDataLayoutStats();
+      const r: SingleResponseParts = { ...single(1, { type: 'good' }), serial: hexToSerial(hex) };
+      for (let k = 0; k < 3; k++) {
+        const nonce = randomBytes(nonceLength);
+        const p: ResponseDataParts = {
+          responderKeyHash: randomBytes(20), producedAt: second(Date.UTC(2026, 11, 7, 4, 5, 6)),
+          responses: [{ ...r, issuerNameHash: randomBytes(20), issuerKeyHash: randomBytes(20) }], extensions: [nonceExtensionDer(nonce)],
+        };
+        assert.deepEqual(Buffer.from(encodeResponseData(p)), Buffer.from(reference(p, nonce)), `serial ${hex}, ${k}`);
+      }
+      const after = responseDataLayoutStats();
+      assert.equal(after.refused - before.refused, 1, `serial ${hex}: the layout found at the coincidental earlier byte is refused`);
+      assert.equal(after.kept - before.kept, 0);
+    }
   });
 
   it('encodes the nonce extension as asn1-x509 does, and refuses a nonce out of RFC 8954 bounds', () => {
