@@ -28,3 +28,20 @@ export function lintSigner(algorithm: KeyAlgorithm): Signer {
 
 /** Called with the throwaway-signed preview before the real signature; throws to refuse. */
 export type Preflight = (previewDer: Uint8Array) => void;
+
+const previewSignatures = new Map<KeyAlgorithm, Promise<Uint8Array>>();
+
+/**
+ * One throwaway signature per algorithm, made once, for a preview whose lint
+ * reads no signature value: the element lint of a certificate
+ * (certificate-elements.ts) checks the algorithm identifiers, never the
+ * signature bytes, so signing each preview (~65 µs of a PKI worker per
+ * issuance, profiled under `wrk -c32`) bought nothing. The value is a real
+ * signature of this algorithm's shape (ECDSA-Sig-Value, RSA modulus length),
+ * over a fixed message rather than the preview.
+ */
+export function previewSignature(algorithm: KeyAlgorithm): Promise<Uint8Array> {
+  let s = previewSignatures.get(algorithm);
+  if (!s) previewSignatures.set(algorithm, (s = lintSigner(algorithm).sign(new TextEncoder().encode(`rampart preview ${algorithm}`))));
+  return s;
+}

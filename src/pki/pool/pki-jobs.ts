@@ -16,7 +16,7 @@ import { parseCsr, type ParsedCsr } from '../csr.js';
 import { assembleCertificate } from '../certificate-builder.js';
 import { lintCertificateElements, lintCrl, type Finding, type ProfileKind } from '../lint/index.js';
 import { encodeCertificateList, encodeCrlTbs, type CrlHeader } from '../crl-assembly.js';
-import { lintSigner } from '../lint/lint-signer.js';
+import { lintSigner, previewSignature } from '../lint/lint-signer.js';
 import { encodeTbsElements } from '../tbs-encoder.js';
 import { dnToString, filteredName, nameDer, rememberNameDer } from '../names.js';
 import { encodeSyntheticRange, type SyntheticRange, type SyntheticTbs } from '../synthetic/synthetic-encode.js';
@@ -156,7 +156,8 @@ export async function tbsJob(j: TbsJob): Promise<TbsResult> {
   const algorithm = algorithmDer(j.algorithm);
   const { der: tbsDer, elements } = encodeTbsElements(template, algorithm);
   const t1 = performance.now();
-  const signature = await lintSigner(j.algorithm).sign(tbsDer);
+  // The element lint reads the algorithm identifiers, not the signature value: one kept throwaway signature serves every preview.
+  const signature = await previewSignature(j.algorithm);
   const preview = assembleCertificate(tbsDer, j.algorithm, signature);
   const errors = lintCertificateElements({ der: preview, elements, tbsDer, signatureAlgorithm: algorithm, signature }, { profile: j.lintProfile })
     .filter((f) => f.severity === 'error');

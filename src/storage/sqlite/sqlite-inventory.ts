@@ -84,7 +84,12 @@ function countSql(q: InventoryQuery): { sql: string; args: Record<string, unknow
   // Counted in the range index alone (no row is read): at 10M certificates a
   // status=good total read 10,000 rows for their not_after (87 ms, cold).
   const index = rangeIndexOf(q.filter);
-  const from = index ? `certificates c INDEXED BY ${index}` : walked;
+  // A name alone is counted in the FTS index alone: it holds exactly the rowids
+  // of existing rows (kept by the insert and delete triggers, or behind them
+  // while a bulk load's index is pending, never ahead), so the join read 10,001
+  // certificate rows for nothing (1M, cold cache: 62 ms against 21 ms).
+  const nameOnly = q.filter.name !== undefined && where.length === 1;
+  const from = index ? `certificates c INDEXED BY ${index}` : nameOnly ? 'certificates_search' : walked;
   const matches = `${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
   const sql = q.countCap === undefined ? `SELECT count(*) AS n FROM ${matches}` : `SELECT count(*) AS n FROM (SELECT 1 FROM ${matches} LIMIT ${Math.trunc(q.countCap) + 1})`;
   return { sql, args };

@@ -5,7 +5,8 @@
  * store refuses; every inventory filter's page query uses an index
  * (EXPLAIN QUERY PLAN), never a scan of the whole table; and a filter with
  * fewer matches than the total's cap reads its pages from its range index,
- * with the same pages as the walk in seq order.
+ * with the same pages as the walk in seq order; a name alone is counted in
+ * the search index without reading rows.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,4 +151,20 @@ test('expiry and status filters count in their range index; with few matches the
   }
   // With an issuer condition the range holds more than the matches: the planner's choice stands.
   assert.doesNotMatch(explainPage(s.db, { filter: { status: 'expired', issuerId: 'int-a' }, nowMs: NOW.getTime(), few: true }).join(' | '), /INDEXED|TEMP B-TREE/);
+}));
+
+test('a name alone is counted in the search index without reading a row; with other conditions the rows are joined', () => withFileStore(async (s) => {
+  const nameOnly = explainCount(s.db, { filter: { name: 'reader' }, nowMs: NOW.getTime(), countCap: 1000 }).join(' | ');
+  assert.match(nameOnly, /VIRTUAL TABLE INDEX/, nameOnly);
+  assert.doesNotMatch(nameOnly, /\bc\b|certificates /, `a name-only count reads no certificate row: ${nameOnly}`);
+  const withStatus = explainCount(s.db, { filter: { name: 'reader', status: 'revoked' }, nowMs: NOW.getTime(), countCap: 1000 }).join(' | ');
+  assert.match(withStatus, /SEARCH c USING INTEGER PRIMARY KEY/, withStatus);
+  // The index follows deletions (tidy): the count stays the rows' count.
+  s.db.prepare("DELETE FROM certificates WHERE serial IN ('a1', 'a2', 'a3')").run();
+  const page = await s.listCertificates({ name: 'reader.test' }, { limit: 10, countCap: 1000 }, NOW);
+  assert.equal(page.total, 47);
+  const joined = s.db.prepare(`SELECT count(*) AS n FROM certificates_search JOIN certificates c ON c.seq = certificates_search.rowid
+    WHERE certificates_search MATCH '"reader.test"'`).get() as { n: number };
+  assert.equal(joined.n, 47);
+  assert.equal((await s.listCertificates({ name: 'n4.', status: 'good' }, { limit: 10, countCap: 1000 }, NOW)).total, (await s.listCertificates({ name: 'n4.' }, { limit: 10, countCap: 1000 }, NOW)).total);
 }));
