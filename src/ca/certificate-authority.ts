@@ -157,7 +157,8 @@ export class CertificateAuthority {
     req.observe?.('lint', built.lintMs);
     refuseCertificate(built.errors);
     const t0 = performance.now();
-    const der = assembleCertificate(built.tbsDer, signer.algorithm, await signer.sign(built.tbsDer).catch((e: unknown) => { throw keyUnavailable(issuer, e); }));
+    // Signed in the background (libuv's pool for a software key): this thread answers OCSP.
+    const der = assembleCertificate(built.tbsDer, signer.algorithm, await signer.sign(built.tbsDer, { background: true }).catch((e: unknown) => { throw keyUnavailable(issuer, e); }));
     req.observe?.('sign', performance.now() - t0);
     return { serial: serialHex(serial), der, issuer, crlShard, subjectText: built.subjectText };
   }

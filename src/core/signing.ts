@@ -23,9 +23,11 @@ export interface Signer {
    * P-256 and RSA, SHA-384 for P-384) and returns the signature in the form
    * X.509 expects (DER ECDSA-Sig-Value, or PKCS#1 v1.5 bytes); Ed25519
    * (SSH CAs only) signs the message itself (RFC 8032, 64 bytes).
-   * `background`: bulk work (the synthetic inventory) that must not hold
-   * the calling thread even for a small input; a software key then signs on
-   * libuv's thread pool (an HSM's signatures are made off the thread anyway).
+   * `background`: work that must not hold the calling thread even for a
+   * small input (the synthetic inventory; every OCSP answer and issued
+   * certificate, signed by the thread that answers validation); a software
+   * key then signs on libuv's thread pool (an HSM's signatures are made off
+   * the thread anyway).
    */
   sign(data: Uint8Array, o?: { background?: boolean }): Promise<Uint8Array>;
 }

@@ -47,3 +47,27 @@ test('a wrong passphrase or an altered key file is refused with a clear message'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a background signature is made on the thread pool (the caller\'s thread goes on); a plain small one in place', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-keys-'));
+  try {
+    const kb = new SoftwareKeyBackend({ dir, secret: Buffer.from('correct horse battery') });
+    const s = await kb.generate('bg', 'ecdsa-p256');
+    const pub = signingKey('ecdsa-p256', createPublicKey({ key: Buffer.from(s.spki), format: 'der', type: 'spki' }));
+    const data = Buffer.from('an OCSP ResponseData');
+    const settledAfterMicrotasks = async (p: Promise<Uint8Array>): Promise<{ settled: boolean; sig: Uint8Array }> => {
+      let settled = false;
+      void p.then(() => { settled = true; });
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+      const seen = settled;
+      return { settled: seen, sig: await p };
+    };
+    const inPlace = await settledAfterMicrotasks(s.sign(data));
+    assert.equal(inPlace.settled, true, 'signed before sign() returned');
+    const bg = await settledAfterMicrotasks(s.sign(data, { background: true }));
+    assert.equal(bg.settled, false, 'a background signature needs a turn of the event loop: it came from the pool');
+    for (const sig of [inPlace.sig, bg.sig]) assert.ok(verify('sha256', data, pub, sig));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

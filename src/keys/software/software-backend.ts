@@ -71,7 +71,7 @@ export function algorithmOf(key: KeyObject): KeyAlgorithm | null {
   return null;
 }
 
-/** Inputs above this size are signed asynchronously (small ones, certificates and OCSP responses, are faster signed in place). */
+/** Inputs above this size are signed asynchronously (a small one is faster signed in place, unless the caller asks for the background: OCSP answers, bulk loads). */
 const ASYNC_SIGN_FROM = 64 * 1024;
 
 export class SoftwareSigner implements Signer {

@@ -281,3 +281,14 @@ test('malformed requests throw OcspMalformedError', () => {
   raw.tbsRequest.requestExtensions = [new Extension({ extnID: OID.ocspNonce, extnValue: new OctetString(randomBytes(16).fill(0x30, 0, 1)) })];
   assert.throws(() => parseOcspRequest(new Uint8Array(AsnConvert.serialize(raw))), OcspMalformedError);
 });
+
+test('an answer is signed in the background: never on the thread that answers OCSP', async () => {
+  const { parsed } = makeRequest('req-bg.der', ['-issuer', 'ca.pem', '-cert', 'leaf.pem']);
+  const s = responder.signer;
+  const asked: Array<{ background?: boolean } | undefined> = [];
+  const watching: Signer = { keyRef: s.keyRef, algorithm: s.algorithm, spki: s.spki, sign: (d, o) => { asked.push(o); return s.sign(d, o); } };
+  await respond('resp-bg.der', parsed, [{ type: 'good' }], { signer: watching });
+  assert.deepEqual(asked, [{ background: true }]);
+  const r = openssl(['ocsp', '-reqin', 'req-bg.der', '-respin', 'resp-bg.der', '-CAfile', 'ca.pem']);
+  assert.equal(r.code, 0, r.out);
+});
