@@ -19,6 +19,13 @@ export interface SqliteAcmeAccess {
   /** The connection for records that need no fsync before the reply. */
   nonceDb: () => Database.Database;
   /**
+   * The group commit of that connection (no fsync barrier): its writes are
+   * batched per turn of the event loop and never wait for the write lock in
+   * SQLite's busy handler (group-commit.ts), since every ACME POST writes
+   * there (a used nonce, rate events) on the thread that answers OCSP.
+   */
+  relaxedGroup: () => GroupCommit;
+  /**
    * The store's group commit: durable ACME writes (accounts, orders,
    * authorizations, EAB keys) go in its batches, so their fsync runs on
    * libuv's pool and concurrent requests share it, rather than one fsync
@@ -109,7 +116,7 @@ export class SqliteAcme {
       certificate_serial = @certificate_serial, replaces = @replaces, csr_der = @csr_der, processing_since = @processing_since,
       version = version + 1 WHERE id = @id AND version = @expected`;
     const values = { ...acmeOrderColumns(o), expected: expectedVersion };
-    if (opts.durable === false) return this.x.prep(sql, this.x.nonceDb()).run(values).changes === 1;
+    if (opts.durable === false) return this.relaxed((db) => this.x.prep(sql, db).run(values).changes === 1);
     return this.x.group.run(() => this.x.prep(sql).run(values).changes === 1);
   }
 
@@ -139,7 +146,7 @@ export class SqliteAcme {
     const sql = `UPDATE acme_authorizations SET status = @status, expires = @expires, challenges = @challenges,
       processing_since = @processing_since, version = version + 1 WHERE id = @id AND version = @expected`;
     const values = { ...sqliteAuthz(a), expected: expectedVersion };
-    if (opts.durable === false) return this.x.prep(sql, this.x.nonceDb()).run(values).changes === 1;
+    if (opts.durable === false) return this.relaxed((db) => this.x.prep(sql, db).run(values).changes === 1);
     return this.x.group.run(() => this.x.prep(sql).run(values).changes === 1);
   }
 
@@ -166,8 +173,8 @@ export class SqliteAcme {
     // mode: safe against a process crash, not against power loss; the next
     // FULL commit flushes it), which halves the fsyncs of an ACME order.
     // See docs/DESIGN.md, "ACME" (Nonces).
-    return this.x.prep('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING', this.x.nonceDb())
-      .run(nonce, expiresAt.getTime()).changes === 1;
+    return this.relaxed((db) => this.x.prep('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING', db)
+      .run(nonce, expiresAt.getTime()).changes === 1);
   }
 
   async pruneAcmeNonces(now: Date): Promise<number> {
@@ -210,10 +217,16 @@ export class SqliteAcme {
   async addRateEvents(buckets: string[], at: Date): Promise<void> {
     if (buckets.length === 0) return;
     // Rate-limit counters are approximate by design: no fsync before the reply (see consumeAcmeNonce).
+    await this.relaxed((db) => {
+      const ins = this.x.prep('INSERT INTO acme_rate_events (bucket, at) VALUES (?, ?)', db);
+      for (const b of new Set(buckets)) ins.run(b, at.getTime());
+    });
+  }
+
+  /** `work` on the relaxed connection, in its next group transaction (one unit, its own savepoint). */
+  private relaxed<T>(work: (db: Database.Database) => T): Promise<T> {
     const db = this.x.nonceDb();
-    const ins = this.x.prep('INSERT INTO acme_rate_events (bucket, at) VALUES (?, ?)', db);
-    const tx = db.transaction(() => { for (const b of new Set(buckets)) ins.run(b, at.getTime()); });
-    tx.immediate();
+    return this.x.relaxedGroup().run(() => work(db));
   }
 
   async pruneRateEvents(before: Date): Promise<number> {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { acmeConformance } from '../conformance/acme-conformance.js';
 import { sshConformance } from '../conformance/ssh-conformance.js';
@@ -35,6 +36,41 @@ test('SQLite runs in WAL mode with synchronous=FULL', async () => {
     assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(store.db.pragma('synchronous', { simple: true }), 2);
   } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ACME writes that need no fsync (used nonces, rate events) never wait for a write lock in the busy handler, and one nonce is used once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));
+  const store = new SqliteStore({ path: join(dir, 'rampart.db') });
+  const other = new Database(join(dir, 'rampart.db'));
+  try {
+    await store.migrate();
+    const expires = new Date(Date.now() + 60_000);
+    assert.equal(await store.consumeAcmeNonce('warm', expires), true);
+    // Another connection (a CLI's tidy batch) holds the write lock; a timer on this event loop releases it.
+    other.exec('BEGIN IMMEDIATE');
+    other.prepare("INSERT INTO acme_rate_events (bucket, at) VALUES ('theirs', 1)").run();
+    let ticks = 0;
+    const ticker = setInterval(() => { ticks++; }, 10);
+    const released = new Promise<void>((r) => setTimeout(() => { other.exec('COMMIT'); r(); }, 300));
+    const t0 = Date.now();
+    const [a, again, b] = await Promise.all([
+      store.consumeAcmeNonce('n-1', expires), store.consumeAcmeNonce('n-1', expires), store.consumeAcmeNonce('n-2', expires),
+      store.addRateEvents(['orders:acct', 'orders:acct', 'names:example.test'], new Date(5)),
+    ]);
+    const waited = Date.now() - t0;
+    clearInterval(ticker);
+    await released;
+    assert.deepEqual([a, again, b], [true, false, true], 'the second use of n-1 in the same batch is refused');
+    assert.ok(waited >= 250, `written after the other connection's commit (${waited} ms)`);
+    assert.ok(ticks >= 10, `the event loop ran meanwhile (${ticks} ticks of 10 ms)`);
+    assert.equal(await store.consumeAcmeNonce('n-1', expires), false, 'still used later');
+    assert.equal(await store.countRateEvents('orders:acct', new Date(0)), 1);
+    assert.equal(await store.countRateEvents('theirs', new Date(0)), 1);
+  } finally {
+    other.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -133,11 +133,15 @@ export class SqliteStore implements Store {
       await this.group.synced().catch(() => undefined);
       this.group.release();
     }
-    if (this.relaxedDb?.open) this.relaxedDb.close();
+    if (this.relaxedDb?.open) {
+      this.relaxedGroupCommit?.flush();
+      this.relaxedDb.close();
+    }
     if (this.db.open) this.db.close();
   }
 
   private relaxedDb: Database.Database | null = null;
+  private relaxedGroupCommit: GroupCommit | null = null;
   private readonly statements = new Map<Database.Database, Map<string, Database.Statement>>();
 
   /**
@@ -167,6 +171,13 @@ export class SqliteStore implements Store {
       if (this.checkpointer?.active) this.relaxedDb.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
     }
     return this.relaxedDb;
+  }
+
+  /** The relaxed connection's group commit (no fsync barrier; on `:memory:` the store's own). */
+  private relaxedGroup(): GroupCommit {
+    const db = this.nonceDb();
+    if (db === this.db) return this.group;
+    return (this.relaxedGroupCommit ??= new GroupCommit(db, null));
   }
 
   // ---- issuers
@@ -444,7 +455,7 @@ export class SqliteStore implements Store {
 
   // ---- ACME (sqlite-acme.ts)
   private acmeStore?: SqliteAcme;
-  private get acme(): SqliteAcme { return (this.acmeStore ??= new SqliteAcme({ db: this.db, prep: (sql, db) => this.prep(sql, db), nonceDb: () => this.nonceDb(), group: this.group })); }
+  private get acme(): SqliteAcme { return (this.acmeStore ??= new SqliteAcme({ db: this.db, prep: (sql, db) => this.prep(sql, db), nonceDb: () => this.nonceDb(), relaxedGroup: () => this.relaxedGroup(), group: this.group })); }
   async insertAcmeAccount(a: AcmeAccount): Promise<void> { return this.acme.insertAcmeAccount(a); }
   async getAcmeAccount(id: string): Promise<AcmeAccount | null> { return this.acme.getAcmeAccount(id); }
   async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccount | null> { return this.acme.findAcmeAccountByThumbprint(thumbprint); }
