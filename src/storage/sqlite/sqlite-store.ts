@@ -449,8 +449,9 @@ export class SqliteStore implements Store {
   async heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void> { await this.group.run(() => this.cluster.heartbeat(node)); }
   async listNodes(): Promise<NodeInfo[]> { return this.cluster.listNodes(); }
   async removeNode(id: string): Promise<void> { this.cluster.removeNode(id); }
-  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> { return this.cluster.tryAcquireLease(name, holder, ttlMs); }
-  async releaseLease(name: string, holder: string): Promise<void> { this.cluster.releaseLease(name, holder); }
+  // Through the group commit, like the heartbeat: a renewal never waits for the write lock in the busy handler.
+  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseState> { return this.group.run(() => this.cluster.tryAcquireLease(name, holder, ttlMs)); }
+  async releaseLease(name: string, holder: string): Promise<void> { await this.group.run(() => this.cluster.releaseLease(name, holder)); }
   async getLease(name: string): Promise<LeaseState | null> { return this.cluster.leaseRow(name, Date.now()); }
 
   // ---- ACME (sqlite-acme.ts)
