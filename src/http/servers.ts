@@ -78,7 +78,7 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
   }));
   // OCSP is answered before the router (see validation/ocsp-route.ts); everything else goes to fastify.
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-    createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics, tls: null }, countRequests(node.metrics, 'http', (req, res) => {
+    createListenerServer({ listener: 'http', config: limits.config, metrics: limits.metrics }, countRequests(node.metrics, 'http', (req, res) => {
       if (!ocsp(req, res)) handler(req, res);
     }, { observeOcsp: (s) => node.metrics.ocspDuration.observe(s) }));
   const app = Fastify({ logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: 65536 }) as unknown as FastifyInstance;
@@ -90,13 +90,13 @@ export async function buildValidationApp(node: ServedNode, limits: NodeLimits): 
   return app;
 }
 
-export async function buildApiApp(node: ServedNode, tls: TlsIdentity | null, urls: NodeUrls, limits: NodeLimits, front?: TlsFront): Promise<FastifyInstance> {
+export async function buildApiApp(node: ServedNode, tls: TlsIdentity, urls: NodeUrls, limits: NodeLimits, front: TlsFront): Promise<FastifyInstance> {
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-    createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, tls, ...(front ? { front } : {}) }, countRequests(node.metrics, 'https', handler));
+    createListenerServer({ listener: 'https', config: limits.config, metrics: limits.metrics, front }, countRequests(node.metrics, 'https', handler));
   const app = Fastify({
     logger: false, trustProxy: trustProxyOf(node), serverFactory, ajv: AJV, bodyLimit: node.config.api.bodyLimitBytes,
     // With serverFactory the server above is used; the option only makes fastify name its addresses https://.
-    ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
+    ...{ https: { key: tls.keyPem, cert: tls.certPem } },
   }) as unknown as FastifyInstance;
   common(app, node, 'https');
   const denials = new ThrottledDenialAudit({ record: (e) => node.audit.record(e), onError: (e) => node.log.warn({ err: e }, 'could not audit a rate-limit refusal') });

@@ -8,7 +8,8 @@
  *   Both are enforced every `timeoutCheckIntervalMs` (node's default, 30 s,
  *   would let them run late by as much).
  * - handshakeTimeout (HTTPS): a TLS handshake that does not finish in time
- *   (node's default is 120 s).
+ *   (node's default is 120 s); enforced by the HTTPS listener's TLS thread
+ *   (src/http/tls-front/), as its connection cap is.
  * - setTimeout (connectionTimeoutMs): an inactive socket is closed.
  * - keepAliveTimeout and maxRequestsPerSocket: idle keep-alive connections do
  *   not pile up, and clients get spread over nodes behind a load balancer.
@@ -21,7 +22,6 @@
  * The header size limit is node's (16 KiB): 431.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { LimitsConfig } from '../../config/limits-config.js';
 import type { LimitMetrics } from './limit-metrics.js';
 import type { TlsFront } from '../tls-front/tls-front.js';
@@ -32,12 +32,11 @@ export interface ListenerServerOptions {
   listener: Listener;
   config: LimitsConfig;
   metrics: LimitMetrics;
-  /** TLS key and certificate: an HTTPS server; null: plain HTTP. */
-  tls: { keyPem: string; certPem: string; caPem?: string } | null;
   /**
-   * The HTTPS listener's TLS runs in its own thread (src/http/tls-front/): this
-   * server is plain HTTP taking the relayed connections; the thread owns the
-   * handshake timeout and the connection cap.
+   * The HTTPS listener: its TLS runs in its own thread (src/http/tls-front/),
+   * and this server is plain HTTP taking the relayed connections; the thread
+   * owns the handshake timeout, client certificates and the connection cap.
+   * Without it: the plain HTTP listener (OCSP, CRLs, CA certificates).
    */
   front?: TlsFront;
 }
@@ -52,14 +51,7 @@ export function createListenerServer(
     headersTimeout: l.headersTimeoutMs,
     connectionsCheckingInterval: o.config.timeoutCheckIntervalMs,
   };
-  const server: Server = o.tls && !o.front
-    ? createHttpsServer({
-      ...httpOptions, key: o.tls.keyPem, cert: o.tls.certPem, handshakeTimeout: l.handshakeTimeoutMs,
-      // Operators may log in with a client certificate of this CA (src/auth/operator-certs.ts); it is
-      // asked for, never required, and judged per request: clients without one use bearer tokens.
-      ...(o.tls.caPem ? { requestCert: true, rejectUnauthorized: false, ca: o.tls.caPem } : {}),
-    }, handler)
-    : createServer(httpOptions, handler);
+  const server: Server = createServer(httpOptions, handler);
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.maxRequestsPerSocket = l.maxRequestsPerSocket;
   server.setTimeout(l.connectionTimeoutMs);
