@@ -278,7 +278,9 @@ async function underLoad(ctx: Ctx, ocspGet: Target1): Promise<BenchResult> {
       let rows = 0;
       const req = httpsRequest(`${node.httpsUrl}/api/v1/certificates/export?format=ndjson`, { headers: { authorization: `Bearer ${token}` }, ca }, (res) => {
         res.on('data', (chunk: Buffer) => {
-          for (const b of chunk) if (b === 10) rows++;
+          // Rows counted by the native indexOf: a JS loop over every byte (~30 MB/s here) ran on the event loop that
+          // drives and times the OCSP load, and its stalls were recorded as OCSP latency (10M, stop 26: p99 11.0 ms).
+          for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows++;
           if (stopped()) res.destroy();
         });
         const done = (): void => { exported = { rows, ms: performance.now() - t }; resolve(); };
