@@ -375,4 +375,12 @@ export interface TidyCapable {
    * transaction; with a fence, only while it holds. Returns how many were removed.
    */
   removeCertificates(serials: string[], audit: AuditBuilder, fence?: Fence): Promise<number>;
+  /**
+   * After removals: reclaims what they left in the name-search index, in
+   * short transactions (SQLite: FTS5 keeps a removed row's entries, and a
+   * delete marker, until its segments are merged; every name search walked
+   * past them). Returns the steps taken; PostgreSQL has nothing to do here
+   * (autovacuum cleans the trigram index).
+   */
+  compactSearchIndex(): Promise<number>;
 }

@@ -17,7 +17,7 @@ export function registerTidy(program: Command, g: () => GlobalOptions): void {
         const r = await node.tidy().run(cliActor(), { dryRun: !!o.dryRun });
         out(g(), r, () => (r.dryRun
           ? `Would archive ${r.archived} certificates expired before ${r.cutoff} (${r.batches} batches)`
-          : `Archived and removed ${r.archived} certificates expired before ${r.cutoff}: ${r.objects.length} archive objects, ${r.archiveBytes} bytes, ${(r.elapsedMs / 1000).toFixed(1)} s`));
+          : `Archived and removed ${r.archived} certificates expired before ${r.cutoff}: ${r.objects.length} archive objects, ${r.archiveBytes} bytes, name-search index compacted in ${r.searchIndexSteps} steps, ${(r.elapsedMs / 1000).toFixed(1)} s`));
       });
     });
 }

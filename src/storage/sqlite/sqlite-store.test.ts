@@ -10,6 +10,7 @@ import { campaignConformance } from '../conformance/campaign-conformance.js';
 import { storeConformance } from '../conformance/store-conformance.js';
 import { inventoryConformance } from '../conformance/inventory-conformance.js';
 import { SqliteStore } from './sqlite-store.js';
+import { DAY, T0, auditOf, cert, issuer } from '../conformance/fixtures.js';
 
 async function sqliteFactory() {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));
@@ -71,6 +72,32 @@ test('ACME writes that need no fsync (used nonces, rate events) never wait for a
     assert.equal(await store.countRateEvents('theirs', new Date(0)), 1);
   } finally {
     other.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('after tidy removes rows, the name-search index is compacted in short steps: its removed entries and delete markers are merged away', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-sqlite-'));
+  const store = new SqliteStore({ path: join(dir, 'rampart.db') });
+  try {
+    await store.migrate();
+    await store.saveIssuer(issuer('int-a'));
+    const all = Array.from({ length: 600 }, (_, i) => `c${i}`);
+    for (let i = 0; i < all.length; i += 100) {
+      await Promise.all(all.slice(i, i + 100).map((s, j) => store.insertCertificate(cert(s, 'int-a', { sans: [`host${i + j}.compact.test`] }))));
+    }
+    const dataRows = (): number => Number((store.db.prepare('SELECT count(*) AS n FROM certificates_search_data').get() as { n: number }).n);
+    assert.equal(await store.removeCertificates(all.slice(0, 400), auditOf('certificate.archive', 'archive:x')), 400);
+    const afterRemoval = dataRows();
+    const steps = await store.compactSearchIndex();
+    assert.ok(steps >= 2, `merged in ${steps} steps`);
+    assert.ok(dataRows() < afterRemoval, `index pages ${afterRemoval} -> ${dataRows()}`);
+    assert.equal(await store.compactSearchIndex(), 1, 'nothing left: one step that finds no work');
+    const page = await store.listCertificates({ name: 'compact.test' }, { limit: 500, countCap: 1000 }, new Date(T0 + DAY));
+    assert.equal(page.total, 200);
+    assert.deepEqual(page.items.map((c) => c.serial).sort(), all.slice(400).sort());
+  } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -293,6 +293,28 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * FTS5 incremental merges of up to 64 pages each, one group-commit unit per
+   * step (the lock taken without waiting on this thread), until a step finds
+   * no work (fewer than two changes) or 20,000 steps. Measured on 1M after
+   * 100k rows at the front were removed: ~355 steps of at most 81 ms (~8 ms
+   * typical), the capped `name=example` total 16.8 → 3.2 ms and its first
+   * page 13.8 → 0.8 ms (docs/DESIGN.md, "Tidy").
+   */
+  async compactSearchIndex(): Promise<number> {
+    const step = (): number => {
+      const before = Number((this.prep('SELECT total_changes() AS n').get() as Row).n);
+      this.prep("INSERT INTO certificates_search (certificates_search, rank) VALUES ('merge', -64)").run();
+      return Number((this.prep('SELECT total_changes() AS n').get() as Row).n) - before;
+    };
+    let steps = 0;
+    while (steps < 20_000) {
+      steps++;
+      if (await this.group.run(step) < 2) break;
+    }
+    return steps;
+  }
+
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
     const r = this.prep('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
     return r ? toCert(r) : null;
