@@ -168,3 +168,32 @@ test('a name alone is counted in the search index without reading a row; with ot
   assert.equal(joined.n, 47);
   assert.equal((await s.listCertificates({ name: 'n4.', status: 'good' }, { limit: 10, countCap: 1000 }, NOW)).total, (await s.listCertificates({ name: 'n4.' }, { limit: 10, countCap: 1000 }, NOW)).total);
 }));
+
+test('a name with many matches pages by walking seq order from the cursor; past the window it asks the index: the same pages either way', () => withFileStore(async (s) => {
+  const insert = async (prefix: string, n: number, san: (i: number) => string): Promise<void> => {
+    for (let i = 0; i < n; i += 1000) {
+      await Promise.all(Array.from({ length: Math.min(1000, n - i) }, (_, j) => s.insertCertificate(cert(`${prefix}${i + j}`, 'int-a', { sans: [san(i + j)] }))));
+    }
+  };
+  await insert('f', 17_000, (i) => `f${i}.filler.test`);
+  await insert('z', 3, (i) => `far${i}.needle.test`);
+  const walk = async (filter: CertificateFilter, countCap: number, limit: number, maxPages: number): Promise<string[]> => {
+    const out: string[] = [];
+    for (let cursor: string | undefined, n = 0; n < maxPages; n++) {
+      const p = await s.listCertificates(filter, { limit, countCap, ...(cursor ? { cursor } : {}) }, NOW);
+      out.push(...p.items.map((c) => c.serial));
+      if (!p.nextCursor) break;
+      cursor = p.nextCursor;
+    }
+    return out;
+  };
+  // Dense: the total is capped, so pages walk seq order; they equal the index's pages.
+  const dense = await walk({ name: 'filler.test' }, 3, 50, 4);
+  assert.deepEqual(dense, Array.from({ length: 200 }, (_, i) => `f${i}`));
+  assert.deepEqual(await walk({ name: 'filler.test', profile: 'server' }, 3, 50, 2), dense.slice(0, 100));
+  // Sparse beyond the window: nothing within 16,384 rows of the cursor, so the index answers.
+  assert.deepEqual(await walk({ name: 'needle.test' }, 2, 2, 5), ['z0', 'z1', 'z2']);
+  assert.deepEqual(await walk({ name: 'needle.test' }, 1000, 2, 5), ['z0', 'z1', 'z2']);
+  // Upper case in the query matches as the index does (the needle is lower-cased like the search text).
+  assert.deepEqual((await s.listCertificates({ name: 'F10' }, { limit: 3, countCap: 3 }, NOW)).items.map((c) => c.serial), ['f10', 'f100', 'f101']);
+}));
