@@ -24,10 +24,9 @@ export interface Signer {
    * X.509 expects (DER ECDSA-Sig-Value, or PKCS#1 v1.5 bytes); Ed25519
    * (SSH CAs only) signs the message itself (RFC 8032, 64 bytes).
    * `background`: work that must not hold the calling thread even for a
-   * small input (the synthetic inventory; every OCSP answer and issued
-   * certificate, signed by the thread that answers validation); a software
-   * key then signs on libuv's thread pool (an HSM's signatures are made off
-   * the thread anyway).
+   * small input (the synthetic inventory; every OCSP answer, signed for the
+   * thread that answers validation); a software key then signs on libuv's
+   * thread pool (an HSM's signatures are made off the thread anyway).
    */
   sign(data: Uint8Array, o?: { background?: boolean }): Promise<Uint8Array>;
 }
