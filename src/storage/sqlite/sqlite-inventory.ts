@@ -96,28 +96,35 @@ function countSql(q: InventoryQuery): { sql: string; args: Record<string, unknow
 }
 
 /**
- * Rows a name page with many matches reads in seq order before it asks the
- * FTS index instead. FTS5 reaches a rowid inside a term's doclist by walking
- * it (~45 ns an entry and trigram, measured at 1M: a page after rowid 500k of
- * `name=example` took 115 ms, 240 ms cold, and grows with the inventory),
- * while a needle that matches many rows fills a page within a few rows of the
- * cursor. Past this window (~10-20 ms of rows) the needle is sparse enough
- * for its doclists to be short.
+ * Rows a name query reads in seq order after its cursor before it asks the
+ * FTS index for the rest. FTS5 reaches a rowid inside a term's doclist by
+ * walking it (~45 ns an entry and trigram, measured at 1M: a page after rowid
+ * 500k of `name=example` took 115 ms, 240 ms cold, and grows with the
+ * inventory; an export of such a name, batch after batch, grew with its
+ * square), while a needle that matches many rows fills a page within a few
+ * rows of the cursor. Past this window (~10-20 ms of rows) the needle is
+ * sparse enough for its doclists to be short.
  */
 const NAME_WALK_WINDOW = 16_384;
 
 /** Up to `limit` matching rows with seq > afterSeq, in seq order; `der` false leaves the DER out. */
 export function selectRows(db: Database.Database, q: InventoryQuery, afterSeq: number, limit: number, der = true): Row[] {
   const columns = der ? 'c.*' : LIGHT_COLUMNS;
-  if (q.filter.name && q.few === false) {
-    // Many matches (the page total hit its cap): the rows right after the cursor, tested for the needle as
-    // the index would (the lower-cased search text contains it). A full page there is the page.
+  let from = afterSeq;
+  let walked: Row[] = [];
+  // A name that may match many rows (a page whose total hit its cap, an export batch): every match in the
+  // window after the cursor, tested as the index would (the lower-cased search text contains the needle);
+  // the index is asked only for what the window did not hold. A name with few matches goes to the index.
+  if (q.filter.name && q.few !== true) {
     const walk = nameWalkSql(q, columns);
-    const walked = prep(db, walk.sql).all({ ...walk.args, afterSeq, windowEnd: afterSeq + NAME_WALK_WINDOW, limit }) as Row[];
+    const windowEnd = afterSeq + NAME_WALK_WINDOW;
+    walked = prep(db, walk.sql).all({ ...walk.args, afterSeq, windowEnd, limit }) as Row[];
     if (walked.length >= limit) return walked;
+    from = windowEnd;
   }
   const { sql, args } = pageSql(q, columns);
-  return prep(db, sql).all({ ...args, afterSeq, limit }) as Row[];
+  const rest = prep(db, sql).all({ ...args, afterSeq: from, limit: limit - walked.length }) as Row[];
+  return walked.length ? walked.concat(rest) : rest;
 }
 
 function nameWalkSql(q: InventoryQuery, columns: string): { sql: string; args: Record<string, unknown> } {

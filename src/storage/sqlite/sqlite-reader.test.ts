@@ -196,4 +196,13 @@ test('a name with many matches pages by walking seq order from the cursor; past 
   assert.deepEqual(await walk({ name: 'needle.test' }, 1000, 2, 5), ['z0', 'z1', 'z2']);
   // Upper case in the query matches as the index does (the needle is lower-cased like the search text).
   assert.deepEqual((await s.listCertificates({ name: 'F10' }, { limit: 3, countCap: 3 }, NOW)).items.map((c) => c.serial), ['f10', 'f100', 'f101']);
+  // Matches on both sides of the window's end: the window's rows, then the index's from the window's end, in order.
+  const split = ['f1699', ...Array.from({ length: 10 }, (_, i) => `f1699${i}`)];
+  assert.deepEqual(await walk({ name: 'f1699' }, 3, 5, 5), split);
+  const exported: string[] = [];
+  for await (const batch of s.exportCertificates({ name: 'f1699' }, NOW, { batch: 5 })) exported.push(...batch.map((c) => c.serial));
+  assert.deepEqual(exported, split, 'an export walks the same way, batch after batch');
+  const all: string[] = [];
+  for await (const batch of s.exportCertificates({ name: 'filler.test' }, NOW, { batch: 4000 })) all.push(...batch.map((c) => c.serial));
+  assert.deepEqual(all, Array.from({ length: 17_000 }, (_, i) => `f${i}`));
 }));
